@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages vpsmon's tests and local stack use: the real Prometheus,
+# Alertmanager (with promtool and amtool), node_exporter (the conformance reference),
+# VictoriaMetrics (the scale-out test's remote_write target) and docker-compose (to validate
+# docker-compose.yml; no Docker engine is needed). Does nothing when they are all present.
+set -euo pipefail
+
+packages=(prometheus prometheus-alertmanager prometheus-node-exporter victoria-metrics docker-compose)
+binaries=(prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter victoria-metrics docker-compose)
+
+missing=0
+for b in "${binaries[@]}"; do
+  command -v "$b" >/dev/null 2>&1 || [ -x "/usr/bin/$b" ] || missing=1
+done
+[ "$missing" = 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-deps: apt-get not found; install these packages by hand: ${packages[*]}" >&2
+  exit 1
+fi
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "install-deps: need root or sudo for apt-get" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "install-deps: installing ${packages[*]}" >&2
+# policy-rc.d 101: on a machine with an init system, Debian's postinst scripts would start
+# prometheus, alertmanager and node_exporter as services on ports 9090/9093/9100, which the
+# local stack and the tests want for themselves.
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod +x "$policy" && created_policy=1
+fi
+trap '[ "$created_policy" = 1 ] && $sudo rm -f "$policy"' EXIT
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}"
