@@ -1,0 +1,492 @@
+//! filesystem: `node_filesystem_*{device,fstype,mountpoint}` from the mounts of
+//! `<procfs>/1/mounts` and a statvfs of each, bounded by a timeout.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use prometheus_client::encoding::DescriptorEncoder;
+use regex::Regex;
+
+use super::encode::{gauge, gauge_family};
+use super::{
+    CollectError, Collector, Config, ConfigError, FilesystemOptions, ParseError, compile_regex,
+    read_with,
+};
+
+/// The sizes statvfs reports for one filesystem.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FsStats {
+    pub size_bytes: u64,
+    pub free_bytes: u64,
+    pub avail_bytes: u64,
+    pub files: u64,
+    pub files_free: u64,
+}
+
+/// Why a bounded statvfs gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StatError {
+    #[error("statvfs {path}: no answer within {timeout:?} (hung mount?)")]
+    Timeout { path: String, timeout: Duration },
+    #[error("statvfs {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// statvfs(2) of `path`, unbounded. Blocks as long as the kernel does (a dead NFS server).
+pub fn statvfs(path: &Path) -> io::Result<FsStats> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    let mut buf: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated string and `buf` is a properly sized out-parameter.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut buf) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let frsize = buf.f_frsize as u64;
+    Ok(FsStats {
+        size_bytes: buf.f_blocks as u64 * frsize,
+        free_bytes: buf.f_bfree as u64 * frsize,
+        avail_bytes: buf.f_bavail as u64 * frsize,
+        files: buf.f_files as u64,
+        files_free: buf.f_ffree as u64,
+    })
+}
+
+/// statvfs of `path` on a helper thread, giving up after `timeout` so that a hung mount
+/// cannot stall the caller (the thread is left to finish on its own).
+pub fn statvfs_bounded(path: &Path, timeout: Duration) -> Result<FsStats, StatError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let owned = path.to_path_buf();
+    std::thread::Builder::new()
+        .name("statvfs".into())
+        .spawn(move || {
+            let _ = tx.send(statvfs(&owned));
+        })
+        .map_err(|source| StatError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(stats)) => Ok(stats),
+        Ok(Err(source)) => Err(StatError::Io {
+            path: path.display().to_string(),
+            source,
+        }),
+        Err(_) => Err(StatError::Timeout {
+            path: path.display().to_string(),
+            timeout,
+        }),
+    }
+}
+
+/// One line of `/proc/<pid>/mounts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount<'a> {
+    pub device: &'a str,
+    /// With fstab(5)'s `\040` (space) and `\011` (tab) decoded, as node_exporter does.
+    pub mount_point: Cow<'a, str>,
+    pub fs_type: &'a str,
+    pub options: &'a str,
+}
+
+impl Mount<'_> {
+    /// Mounted read-only (`ro` among the mount options).
+    pub fn readonly(&self) -> bool {
+        self.options.split(',').any(|o| o == "ro")
+    }
+}
+
+/// Parses `/proc/<pid>/mounts` (`device mountpoint fstype options dump pass`).
+pub fn parse_mounts(data: &str) -> Result<Vec<Mount<'_>>, ParseError> {
+    let mut out = Vec::new();
+    for (i, line) in data.lines().enumerate() {
+        let mut parts = line.split_ascii_whitespace();
+        let Some(device) = parts.next() else { continue };
+        let (Some(mount_point), Some(fs_type), Some(options)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(ParseError::new(
+                i + 1,
+                format!("expected at least 4 fields in {line:?}"),
+            ));
+        };
+        let mount_point = if mount_point.contains('\\') {
+            Cow::Owned(mount_point.replace("\\040", " ").replace("\\011", "\t"))
+        } else {
+            Cow::Borrowed(mount_point)
+        };
+        out.push(Mount {
+            device,
+            mount_point,
+            fs_type,
+            options,
+        });
+    }
+    Ok(out)
+}
+
+/// A statvfs implementation; tests inject one that blocks.
+pub type StatFn = dyn Fn(&Path) -> io::Result<FsStats> + Send + Sync;
+
+pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
+    Ok(Box::new(FilesystemCollector::new(
+        config,
+        Arc::new(statvfs),
+    )?))
+}
+
+/// The filesystem collector, with its statvfs runner.
+pub(crate) struct FilesystemCollector {
+    mounts: [PathBuf; 2],
+    rootfs: PathBuf,
+    mount_points_exclude: Regex,
+    fs_types_exclude: Regex,
+    runner: StatRunner,
+}
+
+impl FilesystemCollector {
+    pub(crate) fn new(config: &Config, stat: Arc<StatFn>) -> Result<Self, ConfigError> {
+        let fs = &config.filesystem;
+        Ok(FilesystemCollector {
+            mounts: [
+                config.paths.procfs.join("1/mounts"),
+                config.paths.procfs.join("mounts"),
+            ],
+            rootfs: config.paths.rootfs.clone(),
+            mount_points_exclude: compile_regex(
+                FilesystemOptions::MOUNT_POINTS_EXCLUDE_FLAG,
+                &fs.mount_points_exclude,
+            )?,
+            fs_types_exclude: compile_regex(
+                FilesystemOptions::FS_TYPES_EXCLUDE_FLAG,
+                &fs.fs_types_exclude,
+            )?,
+            runner: StatRunner::new(stat, fs.statfs_timeout),
+        })
+    }
+
+    /// node_exporter's rootfsStripPrefix: mount points as the host sees them.
+    fn label_mount_point<'m>(&self, mount_point: &'m str) -> &'m str {
+        let root = self.rootfs.as_os_str().to_str().unwrap_or("/");
+        if root == "/" || root.is_empty() {
+            return mount_point;
+        }
+        match mount_point.strip_prefix(root.trim_end_matches('/')) {
+            Some("") => "/",
+            Some(rest) if rest.starts_with('/') => rest,
+            _ => mount_point,
+        }
+    }
+
+    fn read_mounts<T>(
+        &self,
+        mut f: impl FnMut(&Path, &str) -> Result<T, CollectError>,
+    ) -> Result<T, CollectError> {
+        // /proc/1/mounts is the host's view when the exporter runs in its own mount
+        // namespace; it is hidden by hidepid, hence the fallback.
+        match read_with(&self.mounts[0], |data| f(&self.mounts[0], data)) {
+            Err(CollectError::Read { source, .. })
+                if matches!(
+                    source.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                read_with(&self.mounts[1], |data| f(&self.mounts[1], data))
+            }
+            other => other,
+        }
+    }
+}
+
+impl Collector for FilesystemCollector {
+    fn update(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+        self.read_mounts(|path, data| {
+            let mounts = parse_mounts(data).map_err(|e| CollectError::parse(path, e))?;
+            // Keep the first of identical (device, mountpoint, fstype) lines.
+            let mut selected: Vec<(&str, &str, &str, bool)> = Vec::new();
+            for m in &mounts {
+                let mp = self.label_mount_point(&m.mount_point);
+                if self.mount_points_exclude.is_match(mp)
+                    || self.fs_types_exclude.is_match(m.fs_type)
+                {
+                    continue;
+                }
+                if selected
+                    .iter()
+                    .any(|s| s.0 == m.device && s.1 == mp && s.2 == m.fs_type)
+                {
+                    continue;
+                }
+                selected.push((m.device, mp, m.fs_type, m.readonly()));
+            }
+            let targets: Vec<(String, PathBuf)> = selected
+                .iter()
+                .map(|s| {
+                    (
+                        s.1.to_owned(),
+                        self.rootfs.join(s.1.trim_start_matches('/')),
+                    )
+                })
+                .collect();
+            let results = self.runner.stat_all(targets);
+            encode_filesystems(enc, &selected, &results)?;
+            Ok(())
+        })
+    }
+}
+
+/// (name, help, value) of one of the statvfs families.
+type SizeFamily = (&'static str, &'static str, fn(&FsStats) -> u64);
+
+/// (device, mount point label, fs type, read-only) of one mount to report.
+type Selected<'a> = (&'a str, &'a str, &'a str, bool);
+
+fn labels<'a>(s: &Selected<'a>) -> [(&'static str, &'a str); 3] {
+    [("device", s.0), ("fstype", s.2), ("mountpoint", s.1)]
+}
+
+fn encode_filesystems(
+    enc: &mut DescriptorEncoder<'_>,
+    selected: &[Selected<'_>],
+    results: &[Option<FsStats>],
+) -> std::fmt::Result {
+    let families: [SizeFamily; 5] = [
+        (
+            "node_filesystem_size_bytes",
+            "Filesystem size in bytes.",
+            |s| s.size_bytes,
+        ),
+        (
+            "node_filesystem_free_bytes",
+            "Filesystem free space in bytes.",
+            |s| s.free_bytes,
+        ),
+        (
+            "node_filesystem_avail_bytes",
+            "Filesystem space available to non-root users in bytes.",
+            |s| s.avail_bytes,
+        ),
+        (
+            "node_filesystem_files",
+            "Filesystem total file nodes.",
+            |s| s.files,
+        ),
+        (
+            "node_filesystem_files_free",
+            "Filesystem total free file nodes.",
+            |s| s.files_free,
+        ),
+    ];
+    for (name, help, value) in families {
+        let mut family = gauge_family(enc, name, help)?;
+        for (s, r) in selected.iter().zip(results) {
+            if let Some(stats) = r {
+                gauge(&mut family, &labels(s), value(stats))?;
+            }
+        }
+    }
+    let mut family = gauge_family(
+        enc,
+        "node_filesystem_readonly",
+        "Filesystem read-only status.",
+    )?;
+    for (s, r) in selected.iter().zip(results) {
+        if r.is_some() {
+            gauge(&mut family, &labels(s), u64::from(s.3))?;
+        }
+    }
+    let mut family = gauge_family(
+        enc,
+        "node_filesystem_device_error",
+        "Whether an error occurred while getting statistics for the given device.",
+    )?;
+    for (s, r) in selected.iter().zip(results) {
+        gauge(&mut family, &labels(s), u64::from(r.is_none()))?;
+    }
+    Ok(())
+}
+
+/// Runs statvfs calls on a helper thread so that a hung mount (dead NFS) costs the scrape at
+/// most `timeout`, once: a mount that timed out is "stuck" and skipped (device_error=1) until
+/// the call still hanging on it returns, so threads never pile up on one mount
+/// (node_exporter's stuckMounts). One batch per scrape keeps the cost to one thread wake-up.
+struct StatRunner {
+    stat: Arc<StatFn>,
+    timeout: Duration,
+    shared: Arc<Mutex<HashSet<String>>>,
+    idle: Mutex<Option<Worker>>,
+}
+
+struct Worker {
+    tx: mpsc::Sender<Batch>,
+}
+
+struct Batch {
+    items: Arc<Vec<(String, PathBuf)>>,
+    start: usize,
+    reply: mpsc::Sender<(usize, io::Result<FsStats>)>,
+    /// Index of the next item to finish; written under `shared`'s lock.
+    progress: Arc<AtomicUsize>,
+    /// Set (under the lock) when the scrape gave up waiting on this batch.
+    abandoned: Arc<AtomicBool>,
+}
+
+impl StatRunner {
+    fn new(stat: Arc<StatFn>, timeout: Duration) -> StatRunner {
+        StatRunner {
+            stat,
+            timeout,
+            shared: Arc::new(Mutex::new(HashSet::new())),
+            idle: Mutex::new(None),
+        }
+    }
+
+    fn stuck(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn spawn_worker(&self) -> Option<Worker> {
+        let (tx, rx) = mpsc::channel::<Batch>();
+        let stat = Arc::clone(&self.stat);
+        let shared = Arc::clone(&self.shared);
+        std::thread::Builder::new()
+            .name("statvfs".into())
+            .spawn(move || worker_loop(rx, stat, shared))
+            .ok()?;
+        Some(Worker { tx })
+    }
+
+    /// statvfs of every (mount point, path); `None` where it failed or timed out.
+    fn stat_all(&self, items: Vec<(String, PathBuf)>) -> Vec<Option<FsStats>> {
+        let n = items.len();
+        let mut results: Vec<Option<FsStats>> = vec![None; n];
+        // Mounts still stuck from an earlier scrape are not touched again.
+        let skip: Vec<bool> = {
+            let stuck = self.stuck();
+            items.iter().map(|(mp, _)| stuck.contains(mp)).collect()
+        };
+        for (mp, s) in items.iter().map(|i| &i.0).zip(&skip) {
+            if *s {
+                tracing::debug!(mountpoint = %mp, "mount point is still unresponsive, skipped");
+            }
+        }
+        let items: Arc<Vec<(String, PathBuf)>> = Arc::new(
+            items
+                .into_iter()
+                .zip(&skip)
+                .filter(|(_, s)| !**s)
+                .map(|(i, _)| i)
+                .collect(),
+        );
+        let mut out_index = (0..n).filter(|i| !skip[*i]);
+        let slots: Vec<usize> = out_index.by_ref().collect();
+        let mut start = 0;
+        while start < items.len() {
+            let worker = self.idle.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let Some(worker) = worker.or_else(|| self.spawn_worker()) else {
+                tracing::warn!("cannot start a statvfs thread");
+                break;
+            };
+            let (reply, rx) = mpsc::channel();
+            let progress = Arc::new(AtomicUsize::new(start));
+            let abandoned = Arc::new(AtomicBool::new(false));
+            let batch = Batch {
+                items: Arc::clone(&items),
+                start,
+                reply,
+                progress: Arc::clone(&progress),
+                abandoned: Arc::clone(&abandoned),
+            };
+            if worker.tx.send(batch).is_err() {
+                continue; // the worker died (a panicking stat function); start another
+            }
+            let mut next = start;
+            let mut healthy = true;
+            while next < items.len() {
+                match rx.recv_timeout(self.timeout) {
+                    Ok((i, r)) => {
+                        results[slots[i]] = self.record(&items[i], r);
+                        next = i + 1;
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        let mut stuck = self.stuck();
+                        if progress.load(Ordering::SeqCst) > next {
+                            // Finished just as we gave up: its result is on its way.
+                            drop(stuck);
+                            continue;
+                        }
+                        let mp = &items[next].0;
+                        stuck.insert(mp.clone());
+                        abandoned.store(true, Ordering::SeqCst);
+                        drop(stuck);
+                        tracing::warn!(
+                            mountpoint = %mp,
+                            timeout = ?self.timeout,
+                            "statvfs did not answer; mount point marked as stuck until it does"
+                        );
+                        next += 1;
+                        healthy = false;
+                        break;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        next += 1; // the stat function panicked on this item
+                        healthy = false;
+                        break;
+                    }
+                }
+            }
+            start = next;
+            if healthy {
+                let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+                if idle.is_none() {
+                    *idle = Some(worker);
+                }
+            }
+        }
+        results
+    }
+
+    fn record(&self, item: &(String, PathBuf), r: io::Result<FsStats>) -> Option<FsStats> {
+        match r {
+            Ok(stats) => Some(stats),
+            Err(e) => {
+                tracing::debug!(path = %item.1.display(), error = %e, "statvfs failed");
+                None
+            }
+        }
+    }
+}
+
+fn worker_loop(rx: mpsc::Receiver<Batch>, stat: Arc<StatFn>, shared: Arc<Mutex<HashSet<String>>>) {
+    for batch in rx {
+        for i in batch.start..batch.items.len() {
+            let (mp, path) = &batch.items[i];
+            let r = stat(path);
+            {
+                let mut stuck = shared.lock().unwrap_or_else(|p| p.into_inner());
+                batch.progress.store(i + 1, Ordering::SeqCst);
+                if stuck.remove(mp) {
+                    tracing::info!(mountpoint = %mp, "mount point answers again, monitoring resumes");
+                }
+                if batch.abandoned.load(Ordering::SeqCst) {
+                    // The scrape moved on to a new thread; this one has done its job.
+                    return;
+                }
+            }
+            if batch.reply.send((i, r)).is_err() {
+                break;
+            }
+        }
+    }
+}

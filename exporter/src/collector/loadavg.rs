@@ -1,0 +1,54 @@
+//! loadavg: `node_load1`, `node_load5`, `node_load15` from `<procfs>/loadavg`.
+
+use std::path::PathBuf;
+
+use prometheus_client::encoding::DescriptorEncoder;
+
+use super::encode::single_gauge;
+use super::{CollectError, Collector, Config, ConfigError, ParseError, parse_num, read_with};
+
+/// The three load averages of `/proc/loadavg`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Loadavg {
+    pub one: f64,
+    pub five: f64,
+    pub fifteen: f64,
+}
+
+/// Parses `/proc/loadavg` (`0.52 0.58 0.59 1/389 12345`).
+pub fn parse_loadavg(data: &str) -> Result<Loadavg, ParseError> {
+    let mut fields = data.split_ascii_whitespace();
+    let mut next = |what: &str| -> Result<f64, ParseError> {
+        let s = fields
+            .next()
+            .ok_or_else(|| ParseError::new(1, format!("missing {what}")))?;
+        parse_num(1, what, s)
+    };
+    Ok(Loadavg {
+        one: next("load1")?,
+        five: next("load5")?,
+        fifteen: next("load15")?,
+    })
+}
+
+pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
+    Ok(Box::new(LoadavgCollector {
+        path: config.paths.procfs.join("loadavg"),
+    }))
+}
+
+struct LoadavgCollector {
+    path: PathBuf,
+}
+
+impl Collector for LoadavgCollector {
+    fn update(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+        read_with(&self.path, |data| {
+            let load = parse_loadavg(data).map_err(|e| CollectError::parse(&self.path, e))?;
+            single_gauge(enc, "node_load1", "1m load average.", load.one)?;
+            single_gauge(enc, "node_load5", "5m load average.", load.five)?;
+            single_gauge(enc, "node_load15", "15m load average.", load.fifteen)?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,137 @@
+//! meminfo: `node_memory_<Field>[_bytes]` for every line of `<procfs>/meminfo`.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use prometheus_client::encoding::DescriptorEncoder;
+
+use super::encode::single_gauge;
+use super::{CollectError, Collector, Config, ConfigError, ParseError, parse_num, read_with};
+
+/// One line of `/proc/meminfo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemField<'a> {
+    /// The field name as the kernel writes it (`Active(anon)`).
+    pub name: &'a str,
+    /// Bytes when the line had a `kB` unit, else the raw count (`HugePages_Total`).
+    pub value: u64,
+    /// Whether the line had a unit (then the metric name gets `_bytes`).
+    pub bytes: bool,
+}
+
+/// Parses `/proc/meminfo`; `kB` values are converted to bytes.
+pub fn parse_meminfo(data: &str) -> Result<Vec<MemField<'_>>, ParseError> {
+    let mut out = Vec::with_capacity(64);
+    for (i, line) in data.lines().enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (name, rest) = line
+            .split_once(':')
+            .ok_or_else(|| ParseError::new(n, format!("no ':' in {line:?}")))?;
+        let mut parts = rest.split_ascii_whitespace();
+        let value = parts
+            .next()
+            .ok_or_else(|| ParseError::new(n, format!("{name}: no value")))?;
+        let value: u64 = parse_num(n, name, value)?;
+        let (value, bytes) = match parts.next() {
+            None => (value, false),
+            Some("kB") => (
+                value
+                    .checked_mul(1024)
+                    .ok_or_else(|| ParseError::new(n, format!("{name}: {value} kB overflows")))?,
+                true,
+            ),
+            Some(unit) => return Err(ParseError::new(n, format!("{name}: unknown unit {unit:?}"))),
+        };
+        out.push(MemField {
+            name: name.trim(),
+            value,
+            bytes,
+        });
+    }
+    if out.is_empty() {
+        return Err(ParseError::new(0, "no fields"));
+    }
+    Ok(out)
+}
+
+/// The value of one field (bytes for `kB` fields), if present.
+pub fn get(fields: &[MemField<'_>], name: &str) -> Option<u64> {
+    fields.iter().find(|f| f.name == name).map(|f| f.value)
+}
+
+/// node_exporter's metric name for a field: `Active(anon)` -> `node_memory_Active_anon_bytes`,
+/// `HugePages_Total` (no unit) -> `node_memory_HugePages_Total`.
+pub fn metric_name(field: &MemField<'_>) -> String {
+    let mut name = String::with_capacity(field.name.len() + 20);
+    name.push_str("node_memory_");
+    for c in field.name.chars() {
+        match c {
+            '(' => name.push('_'),
+            ')' => {}
+            c => name.push(c),
+        }
+    }
+    if field.bytes {
+        name.push_str("_bytes");
+    }
+    name
+}
+
+pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
+    Ok(Box::new(MeminfoCollector {
+        path: config.paths.procfs.join("meminfo"),
+        names: Mutex::new(Vec::new()),
+    }))
+}
+
+struct MeminfoCollector {
+    path: PathBuf,
+    /// (field, bytes?, metric name, help) in file order; the kernel's order is stable, so
+    /// the names are rendered once rather than on every scrape.
+    names: Mutex<Vec<Rendered>>,
+}
+
+struct Rendered {
+    field: String,
+    bytes: bool,
+    name: String,
+    help: String,
+}
+
+impl Collector for MeminfoCollector {
+    fn update(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+        read_with(&self.path, |data| {
+            let fields = parse_meminfo(data).map_err(|e| CollectError::parse(&self.path, e))?;
+            let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+            for (i, field) in fields.iter().enumerate() {
+                let fresh = names
+                    .get(i)
+                    .is_some_and(|r| r.field == field.name && r.bytes == field.bytes);
+                if !fresh {
+                    let name = metric_name(field);
+                    let help = format!(
+                        "Memory information field {}.",
+                        &name["node_memory_".len()..]
+                    );
+                    let rendered = Rendered {
+                        field: field.name.to_owned(),
+                        bytes: field.bytes,
+                        name,
+                        help,
+                    };
+                    if i < names.len() {
+                        names[i] = rendered;
+                    } else {
+                        names.push(rendered);
+                    }
+                }
+                let r = &names[i];
+                single_gauge(enc, &r.name, &r.help, field.value)?;
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,430 @@
+//! The collector layer: one file per collector, one line each in [`COLLECTORS`].
+//!
+//! A [`Scraper`] is built once at start-up from a [`Config`]; every call to
+//! [`Scraper::scrape`] reads the enabled collectors' files and returns one OpenMetrics body.
+
+pub mod cpu;
+pub mod diskstats;
+mod encode;
+pub mod filesystem;
+pub mod loadavg;
+pub mod meminfo;
+pub mod netdev;
+pub mod os;
+mod read;
+pub mod stat;
+pub mod time;
+pub mod uname;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::registry::Registry;
+
+pub(crate) use read::read_with;
+
+/// The Content-Type of [`Scraper::scrape`]'s output.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Where the host's trees are mounted (`--path.procfs|sysfs|rootfs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    pub procfs: PathBuf,
+    pub sysfs: PathBuf,
+    pub rootfs: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            procfs: PathBuf::from("/proc"),
+            sysfs: PathBuf::from("/sys"),
+            rootfs: PathBuf::from("/"),
+        }
+    }
+}
+
+/// Options of the filesystem collector (node_exporter's flag names and defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesystemOptions {
+    /// Regex of mount points to ignore (`--collector.filesystem.mount-points-exclude`).
+    pub mount_points_exclude: String,
+    /// Regex of filesystem types to ignore (`--collector.filesystem.fs-types-exclude`).
+    pub fs_types_exclude: String,
+    /// Longest a statvfs may take before the mount counts as hung
+    /// (`--collector.filesystem.mount-timeout`).
+    pub statfs_timeout: Duration,
+}
+
+impl FilesystemOptions {
+    pub const MOUNT_POINTS_EXCLUDE_FLAG: &'static str =
+        "--collector.filesystem.mount-points-exclude";
+    pub const FS_TYPES_EXCLUDE_FLAG: &'static str = "--collector.filesystem.fs-types-exclude";
+    pub const MOUNT_TIMEOUT_FLAG: &'static str = "--collector.filesystem.mount-timeout";
+    pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &'static str =
+        "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+    pub const DEFAULT_FS_TYPES_EXCLUDE: &'static str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$";
+    pub const DEFAULT_STATFS_TIMEOUT: Duration = Duration::from_secs(5);
+}
+
+impl Default for FilesystemOptions {
+    fn default() -> Self {
+        FilesystemOptions {
+            mount_points_exclude: Self::DEFAULT_MOUNT_POINTS_EXCLUDE.to_owned(),
+            fs_types_exclude: Self::DEFAULT_FS_TYPES_EXCLUDE.to_owned(),
+            statfs_timeout: Self::DEFAULT_STATFS_TIMEOUT,
+        }
+    }
+}
+
+/// Options of the diskstats collector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskstatsOptions {
+    /// Regex of devices to ignore (`--collector.diskstats.device-exclude`).
+    pub device_exclude: String,
+}
+
+impl DiskstatsOptions {
+    pub const DEVICE_EXCLUDE_FLAG: &'static str = "--collector.diskstats.device-exclude";
+    pub const DEFAULT_DEVICE_EXCLUDE: &'static str =
+        r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
+}
+
+impl Default for DiskstatsOptions {
+    fn default() -> Self {
+        DiskstatsOptions {
+            device_exclude: Self::DEFAULT_DEVICE_EXCLUDE.to_owned(),
+        }
+    }
+}
+
+/// Everything a [`Scraper`] needs; `Config::default()` is node_exporter's default set-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub paths: Paths,
+    /// Names (from [`specs`]) of the collectors to run.
+    pub enabled: BTreeSet<String>,
+    pub filesystem: FilesystemOptions,
+    pub diskstats: DiskstatsOptions,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            paths: Paths::default(),
+            enabled: specs()
+                .iter()
+                .filter(|s| s.default_enabled)
+                .map(|s| s.name.to_owned())
+                .collect(),
+            filesystem: FilesystemOptions::default(),
+            diskstats: DiskstatsOptions::default(),
+        }
+    }
+}
+
+/// One collector as the command line sees it: `--collector.<name>` / `--no-collector.<name>`.
+#[derive(Clone, Copy)]
+pub struct CollectorSpec {
+    pub name: &'static str,
+    pub default_enabled: bool,
+    pub help: &'static str,
+    build: Builder,
+}
+
+impl std::fmt::Debug for CollectorSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CollectorSpec")
+            .field("name", &self.name)
+            .field("default_enabled", &self.default_enabled)
+            .field("help", &self.help)
+            .finish()
+    }
+}
+
+type Builder = fn(&Config) -> Result<Box<dyn Collector>, ConfigError>;
+
+/// The one list of collectors, in output order. Adding a collector = one file + one line here.
+pub fn specs() -> &'static [CollectorSpec] {
+    &SPECS
+}
+
+/// How many collectors [`SPECS`] lists.
+const N_COLLECTORS: usize = 10;
+
+static SPECS: [CollectorSpec; N_COLLECTORS] = [
+    spec("cpu", true, "CPU time per mode from /proc/stat", cpu::build),
+    spec(
+        "diskstats",
+        true,
+        "Disk I/O statistics from /proc/diskstats",
+        diskstats::build,
+    ),
+    spec(
+        "filesystem",
+        true,
+        "Filesystem sizes and usage (statvfs of each mount)",
+        filesystem::build,
+    ),
+    spec(
+        "loadavg",
+        true,
+        "Load average from /proc/loadavg",
+        loadavg::build,
+    ),
+    spec(
+        "meminfo",
+        true,
+        "Memory statistics from /proc/meminfo",
+        meminfo::build,
+    ),
+    spec(
+        "netdev",
+        true,
+        "Network interface statistics from /proc/net/dev",
+        netdev::build,
+    ),
+    spec(
+        "os",
+        true,
+        "OS release information from /etc/os-release",
+        os::build,
+    ),
+    spec(
+        "stat",
+        true,
+        "Boot time, context switches, forks, interrupts from /proc/stat",
+        stat::build,
+    ),
+    spec(
+        "time",
+        true,
+        "The current system time and time zone",
+        time::build,
+    ),
+    spec(
+        "uname",
+        true,
+        "Kernel and host names from /proc/sys/kernel",
+        uname::build,
+    ),
+];
+
+const fn spec(
+    name: &'static str,
+    default_enabled: bool,
+    help: &'static str,
+    build: Builder,
+) -> CollectorSpec {
+    CollectorSpec {
+        name,
+        default_enabled,
+        help,
+        build,
+    }
+}
+
+/// A configuration the exporter cannot start with.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{flag}: invalid regular expression {value:?}: {source}")]
+    InvalidRegex {
+        flag: &'static str,
+        value: String,
+        #[source]
+        source: Box<regex::Error>,
+    },
+    #[error("unknown collector {0:?} (known: {1})")]
+    UnknownCollector(String, String),
+}
+
+/// Compiles one flag's regex, naming the flag when it is not valid.
+pub(crate) fn compile_regex(flag: &'static str, value: &str) -> Result<regex::Regex, ConfigError> {
+    regex::Regex::new(value).map_err(|e| ConfigError::InvalidRegex {
+        flag,
+        value: value.to_owned(),
+        source: Box::new(e),
+    })
+}
+
+/// Why one collector produced nothing this scrape. The message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("parsing {}: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: ParseError,
+    },
+    #[error("encoding the metrics failed")]
+    Encode(#[from] std::fmt::Error),
+}
+
+impl CollectError {
+    pub(crate) fn parse(path: &Path, source: ParseError) -> CollectError {
+        CollectError::Parse {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// One collector. `update` reads and parses everything first and only then writes its
+/// families, so a failure leaves no half-written family behind.
+pub(crate) trait Collector: Send + Sync {
+    fn update(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError>;
+}
+
+/// Failure logs are rate-limited to one per collector per this interval.
+const WARN_INTERVAL: Duration = Duration::from_secs(60);
+
+struct Entry {
+    name: &'static str,
+    collector: Box<dyn Collector>,
+    last_warn: Mutex<Option<Instant>>,
+}
+
+/// Everything a scrape runs, registered as one prometheus-client collector.
+struct All {
+    entries: Vec<Entry>,
+}
+
+impl std::fmt::Debug for All {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<_> = self.entries.iter().map(|e| e.name).collect();
+        f.debug_struct("All").field("collectors", &names).finish()
+    }
+}
+
+impl prometheus_client::collector::Collector for All {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut outcomes = [(0.0f64, false); N_COLLECTORS];
+        for (entry, outcome) in self.entries.iter().zip(outcomes.iter_mut()) {
+            let start = Instant::now();
+            let result = entry.collector.update(&mut enc);
+            *outcome = (start.elapsed().as_secs_f64(), result.is_ok());
+            if let Err(err) = result {
+                entry.warn(&err);
+            }
+        }
+        let outcomes = &outcomes[..self.entries.len()];
+        encode::meta(&mut enc, &self.entries, outcomes)
+    }
+}
+
+impl Entry {
+    fn warn(&self, err: &CollectError) {
+        let mut last = self.last_warn.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if last.is_none_or(|t| now.duration_since(t) >= WARN_INTERVAL) {
+            *last = Some(now);
+            tracing::warn!(collector = self.name, error = %err, "collector failed (logged at most once a minute)");
+        }
+    }
+}
+
+/// Runs the enabled collectors; built once, shared by every request (Send + Sync).
+pub struct Scraper {
+    config: Config,
+    registry: Registry,
+    /// Size of the last body, so the next one is allocated once.
+    last_len: std::sync::atomic::AtomicUsize,
+}
+
+impl std::fmt::Debug for Scraper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scraper")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Scraper {
+    /// Compiles the regexes and checks the collector names; an error names the offending flag.
+    pub fn new(config: Config) -> Result<Scraper, ConfigError> {
+        if let Some(unknown) = config
+            .enabled
+            .iter()
+            .find(|n| !SPECS.iter().any(|s| s.name == n.as_str()))
+        {
+            let known: Vec<_> = SPECS.iter().map(|s| s.name).collect();
+            return Err(ConfigError::UnknownCollector(
+                unknown.clone(),
+                known.join(", "),
+            ));
+        }
+        let mut entries = Vec::new();
+        for spec in SPECS.iter().filter(|s| config.enabled.contains(s.name)) {
+            entries.push(Entry {
+                name: spec.name,
+                collector: (spec.build)(&config)?,
+                last_warn: Mutex::new(None),
+            });
+        }
+        Ok(Self::from_entries(config, entries))
+    }
+
+    fn from_entries(config: Config, entries: Vec<Entry>) -> Scraper {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Arc::new(All { entries })));
+        Scraper {
+            config,
+            registry,
+            last_len: std::sync::atomic::AtomicUsize::new(16 * 1024),
+        }
+    }
+
+    /// The configuration this scraper was built from.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// One full collection as an OpenMetrics text body. Never fails: a failing collector is
+    /// reported through `node_scrape_collector_success{collector} 0`.
+    pub fn scrape(&self) -> Vec<u8> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut body = String::with_capacity(self.last_len.load(Relaxed) + 1024);
+        // Writing into a String cannot fail, and collectors report their own errors.
+        let _ = prometheus_client::encoding::text::encode(&mut body, &self.registry);
+        self.last_len.store(body.len(), Relaxed);
+        body.into_bytes()
+    }
+}
+
+/// What was wrong with a file's contents; the caller adds the file's path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct ParseError {
+    /// 1-based line number (0 = the file as a whole).
+    pub line: usize,
+    pub message: String,
+}
+
+impl ParseError {
+    pub fn new(line: usize, message: impl Into<String>) -> ParseError {
+        ParseError {
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+/// Parses one whitespace-separated number, naming the field when it is not one.
+pub(crate) fn parse_num<T: std::str::FromStr>(
+    line: usize,
+    what: &str,
+    s: &str,
+) -> Result<T, ParseError> {
+    s.parse()
+        .map_err(|_| ParseError::new(line, format!("{what}: {s:?} is not a number")))
+}

@@ -1,0 +1,45 @@
+//! Reading a file into a reused buffer: /proc files are small, and a scrape reads a dozen of
+//! them, so the buffers are kept per thread instead of allocated per read.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use super::CollectError;
+
+/// Buffers larger than this are not kept (a huge file should not pin its memory).
+const KEEP_CAPACITY: usize = 256 * 1024;
+
+thread_local! {
+    static POOL: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Reads `path` (UTF-8) and hands its contents to `f`. A missing, unreadable or non-UTF-8
+/// file becomes a [`CollectError::Read`] naming the path.
+pub(crate) fn read_with<T>(
+    path: &Path,
+    f: impl FnOnce(&str) -> Result<T, CollectError>,
+) -> Result<T, CollectError> {
+    let mut buf = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+    buf.clear();
+    let out = match read_into(path, &mut buf) {
+        Ok(()) => f(&buf),
+        Err(source) => Err(CollectError::Read {
+            path: path.to_owned(),
+            source,
+        }),
+    };
+    if buf.capacity() <= KEEP_CAPACITY {
+        POOL.with(|p| p.borrow_mut().push(buf));
+    }
+    out
+}
+
+fn read_into(path: &Path, buf: &mut String) -> io::Result<()> {
+    if buf.capacity() < 4096 {
+        buf.reserve(4096);
+    }
+    File::open(path)?.read_to_string(buf)?;
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! uname: `node_uname_info{sysname,release,version,machine,nodename,domainname}`.
+//!
+//! The fields come from `<procfs>/sys/kernel/{ostype,osrelease,version,hostname,domainname,arch}`
+//! (what uname(2) returns, as files) so that a fixture tree controls them. `arch` exists since
+//! Linux 6.1; on older kernels the machine comes from uname(2) itself, which is the same value
+//! whenever procfs is the host's.
+
+use std::ffi::CStr;
+use std::path::PathBuf;
+
+use prometheus_client::encoding::DescriptorEncoder;
+
+use super::encode::{gauge, gauge_family};
+use super::{CollectError, Collector, Config, ConfigError, read_with};
+
+pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
+    let dir = config.paths.procfs.join("sys/kernel");
+    Ok(Box::new(UnameCollector {
+        files: ["ostype", "osrelease", "version", "hostname", "domainname"].map(|f| dir.join(f)),
+        arch: dir.join("arch"),
+    }))
+}
+
+struct UnameCollector {
+    files: [PathBuf; 5],
+    arch: PathBuf,
+}
+
+fn read_line(path: &std::path::Path) -> Result<String, CollectError> {
+    read_with(path, |data| Ok(data.trim_end_matches('\n').to_owned()))
+}
+
+impl Collector for UnameCollector {
+    fn update(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+        let [sysname, release, version, nodename, domainname] = [
+            read_line(&self.files[0])?,
+            read_line(&self.files[1])?,
+            read_line(&self.files[2])?,
+            read_line(&self.files[3])?,
+            read_line(&self.files[4])?,
+        ];
+        let machine = match read_line(&self.arch) {
+            Ok(m) => m,
+            Err(CollectError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                machine_from_uname()
+            }
+            Err(e) => return Err(e),
+        };
+        let mut family = gauge_family(
+            enc,
+            "node_uname_info",
+            "Labeled system information as provided by the uname system call.",
+        )?;
+        let labels = [
+            ("domainname", domainname.as_str()),
+            ("machine", machine.as_str()),
+            ("nodename", nodename.as_str()),
+            ("release", release.as_str()),
+            ("sysname", sysname.as_str()),
+            ("version", version.as_str()),
+        ];
+        gauge(&mut family, &labels, 1u64)?;
+        Ok(())
+    }
+}
+
+fn machine_from_uname() -> String {
+    // SAFETY: uname(2) fills the zeroed struct; its fields are NUL-terminated.
+    unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut u) != 0 {
+            return String::new();
+        }
+        CStr::from_ptr(u.machine.as_ptr())
+            .to_string_lossy()
+            .into_owned()
+    }
+}
