@@ -168,9 +168,33 @@ const COLUMNS: [(&str, &str, Kind); 17] = [
     ),
 ];
 
+/// The udev properties node_exporter puts on `node_disk_info`, as (label, udev key).
+const UDEV_LABELS: [(&str, &str); 5] = [
+    ("model", "E:ID_MODEL="),
+    ("path", "E:ID_PATH="),
+    ("revision", "E:ID_REVISION="),
+    ("serial", "E:ID_SERIAL_SHORT="),
+    ("wwn", "E:ID_WWN="),
+];
+
+/// The udev properties of one device from its udev database file (`E:KEY=value` lines);
+/// empty strings when udev has no record (containers, fixture trees).
+pub fn parse_udev_properties(data: &str) -> [&str; 5] {
+    let mut out = [""; 5];
+    for line in data.lines() {
+        for (slot, (_, key)) in out.iter_mut().zip(UDEV_LABELS) {
+            if let Some(v) = line.strip_prefix(key) {
+                *slot = v;
+            }
+        }
+    }
+    out
+}
+
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
     Ok(Box::new(DiskstatsCollector {
         path: config.paths.procfs.join("diskstats"),
+        udev: config.paths.rootfs.join("run/udev/data"),
         exclude: compile_regex(
             DiskstatsOptions::DEVICE_EXCLUDE_FLAG,
             &config.diskstats.device_exclude,
@@ -180,7 +204,43 @@ pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> 
 
 struct DiskstatsCollector {
     path: PathBuf,
+    /// udev's database (`/run/udev/data/b<major>:<minor>`), for `node_disk_info`.
+    udev: PathBuf,
     exclude: Regex,
+}
+
+impl DiskstatsCollector {
+    fn encode_info(
+        &self,
+        enc: &mut DescriptorEncoder<'_>,
+        disks: &[DiskLine<'_>],
+    ) -> Result<(), CollectError> {
+        let mut family = gauge_family(enc, "node_disk_info", "Info of /sys/block/<block_device>.")?;
+        let mut file = String::new();
+        for d in disks {
+            let (major, minor) = (d.major.to_string(), d.minor.to_string());
+            file.clear();
+            use std::fmt::Write as _;
+            let _ = write!(file, "b{major}:{minor}");
+            // A device udev does not know has empty properties, as in node_exporter.
+            let props = read_with(&self.udev.join(&file), |data| {
+                Ok(parse_udev_properties(data).map(str::to_owned))
+            })
+            .unwrap_or_default();
+            let labels = [
+                ("device", d.device),
+                ("major", major.as_str()),
+                ("minor", minor.as_str()),
+                (UDEV_LABELS[0].0, props[0].as_str()),
+                (UDEV_LABELS[1].0, props[1].as_str()),
+                (UDEV_LABELS[2].0, props[2].as_str()),
+                (UDEV_LABELS[3].0, props[3].as_str()),
+                (UDEV_LABELS[4].0, props[4].as_str()),
+            ];
+            gauge(&mut family, &labels, 1u64)?;
+        }
+        Ok(())
+    }
 }
 
 impl Collector for DiskstatsCollector {
@@ -189,6 +249,7 @@ impl Collector for DiskstatsCollector {
             let mut disks =
                 parse_diskstats(data).map_err(|e| CollectError::parse(&self.path, e))?;
             disks.retain(|d| !self.exclude.is_match(d.device));
+            self.encode_info(enc, &disks)?;
             for (col, (name, help, kind)) in COLUMNS.iter().enumerate() {
                 if !disks.iter().any(|d| d.len > col) {
                     continue;
@@ -205,9 +266,10 @@ impl Collector for DiskstatsCollector {
                     let labels = [("device", d.device)];
                     let v = d.stats[col];
                     match kind {
-                        Kind::Bytes => {
-                            counter(&mut family, &labels, v.saturating_mul(SECTOR_BYTES))?
-                        }
+                        Kind::Bytes => match v.checked_mul(SECTOR_BYTES) {
+                            Some(bytes) => counter(&mut family, &labels, bytes)?,
+                            None => counter(&mut family, &labels, v as f64 * SECTOR_BYTES as f64)?,
+                        },
                         Kind::Seconds => counter(&mut family, &labels, v as f64 / 1000.0)?,
                         _ => counter(&mut family, &labels, v)?,
                     }

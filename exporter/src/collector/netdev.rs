@@ -48,8 +48,9 @@ pub fn parse_netdev(data: &str) -> Result<Vec<NetDev<'_>>, ParseError> {
         if n <= 2 || line.trim().is_empty() {
             continue;
         }
+        // The last colon ends the name: interface names may contain colons (`ibr10:30`).
         let (device, rest) = line
-            .split_once(':')
+            .rsplit_once(':')
             .ok_or_else(|| ParseError::new(n, format!("no ':' in {line:?}")))?;
         let device = device.trim();
         let mut nums = [0u64; 16];
