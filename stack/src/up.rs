@@ -1,0 +1,623 @@
+//! `up`: the supervisor. It holds the state dir's lock, generates the configs, starts the four
+//! parts (each in a process group of its own, so Ctrl-C reaches only the supervisor and stopping
+//! a part stops all it started), waits until each answers, then watches them and the agent list
+//! until a signal asks it to stop.
+
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result, bail};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::parts::{Layout, Part, Ports, Programs, Spec, gen_config_args, specs};
+use crate::process::{ProcId, has_exited, signal_group};
+use crate::state::{PartRecord, StackFile, try_lock};
+use crate::{StackError, UpArgs, dotenv};
+
+pub fn run(state_dir: &Path, args: &UpArgs) -> Result<u8> {
+    let layout = Layout::new(state_dir.to_owned());
+    let Some(lock) = try_lock(&layout.lock())? else {
+        let pid = StackFile::read(&layout.stack_json())
+            .ok()
+            .flatten()
+            .map(|f| f.supervisor.pid.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        return Err(StackError::AlreadyRunning {
+            state_dir: state_dir.display().to_string(),
+            pid,
+        }
+        .into());
+    };
+    if let Some(old) = StackFile::read(&layout.stack_json())? {
+        let alive: Vec<String> = old
+            .alive()
+            .iter()
+            .map(|r| format!("{} pid {}", r.part.name(), r.proc.pid))
+            .collect();
+        if !alive.is_empty() {
+            return Err(StackError::Leftovers(alive.join(", ")).into());
+        }
+    }
+    let ports = Ports {
+        exporter: args.exporter_port,
+        receiver: args.receiver_port,
+        alertmanager: args.alertmanager_port,
+        prometheus: args.prometheus_port,
+    };
+    check_ports(&ports)?;
+    let programs = find_programs(args)?;
+    let mut extra_env = Vec::new();
+    for (k, v) in dotenv::read(&args.env_file)? {
+        if std::env::var_os(&k).is_none() {
+            extra_env.push((k, v));
+        }
+    }
+
+    for dir in [
+        layout.logs(),
+        layout.data(Part::Prometheus),
+        layout.data(Part::Alertmanager),
+    ] {
+        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    ensure_agent_list(&layout, ports.exporter)?;
+    println!("vpsmon: state dir {}", state_dir.display());
+    println!(
+        "vpsmon: agent list {} (edit it to add agents; Prometheus picks them up, no restart)",
+        layout.agents().display()
+    );
+    generate(&programs, &layout, &ports, args.profile.as_deref())?;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut sup = Supervisor {
+        layout,
+        ports,
+        programs,
+        profile: args.profile.clone(),
+        extra_env,
+        running: Vec::new(),
+        grace: Duration::from_secs(args.grace),
+        me: ProcId::of(std::process::id()).context("read own /proc entry")?,
+        _lock: lock,
+    };
+    let code = rt.block_on(sup.run(Duration::from_secs(args.ready_timeout)));
+    sup.stop_all();
+    let _ = std::fs::remove_file(sup.layout.stack_json());
+    println!("vpsmon: stopped");
+    Ok(code)
+}
+
+/// Every port is tried before anything starts, so a conflict changes nothing.
+fn check_ports(ports: &Ports) -> Result<()> {
+    let mut problems = Vec::new();
+    for (i, part) in Part::ALL.iter().enumerate() {
+        let port = ports.of(*part);
+        if let Some(other) = Part::ALL[..i].iter().find(|p| ports.of(**p) == port) {
+            problems.push(format!(
+                "port {port} is given to both {} and {}; set {} to another port",
+                other.title(),
+                part.title(),
+                part.port_env()
+            ));
+            continue;
+        }
+        if let Err(e) = TcpListener::bind(("127.0.0.1", port)) {
+            let mut msg = format!(
+                "port {port} on 127.0.0.1, needed by {}, is not available ({e}). Stop what uses it (`ss -ltnp 'sport = :{port}'` shows it) or choose another port: {}=<port> ./vpsmon up",
+                part.title(),
+                part.port_env()
+            );
+            if matches!(part, Part::Prometheus | Part::Alertmanager) {
+                let unit = match part {
+                    Part::Prometheus => "prometheus",
+                    _ => "prometheus-alertmanager",
+                };
+                msg.push_str(&format!(
+                    ". If it is Debian's own service: sudo systemctl disable --now {unit}"
+                ));
+            }
+            problems.push(msg);
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(StackError::PortsInUse(problems.join("\n")).into())
+    }
+}
+
+fn find_programs(args: &UpArgs) -> Result<Programs> {
+    let bin_dir = match &args.bin_dir {
+        Some(d) => d.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("program has no directory")?
+            .to_owned(),
+    };
+    let ours = |name: &str| -> Result<PathBuf> {
+        let p = bin_dir.join(name);
+        if p.is_file() {
+            Ok(p)
+        } else {
+            Err(StackError::ProgramMissing(format!(
+                "{name} not found in {}: build it with `cargo build --release -p {name}` (./vpsmon up does), or set VPSMON_BIN_DIR",
+                bin_dir.display()
+            ))
+            .into())
+        }
+    };
+    let debian = |given: &Option<PathBuf>, names: &[&str], package: &str, env: &str| {
+        match given {
+            Some(p) if p.is_file() => Ok(p.clone()),
+            Some(p) => Err(StackError::ProgramMissing(format!(
+                "{env}={} is not a file",
+                p.display()
+            ))),
+            None => on_path(names).ok_or_else(|| {
+                StackError::ProgramMissing(format!(
+                    "{} not found on PATH: install the Debian package `{package}` (./vpsmon up does), or set {env}",
+                    names[0]
+                ))
+            }),
+        }
+    };
+    Ok(Programs {
+        exporter: ours("vpsmon-exporter")?,
+        gen_config: ours("vpsmon-gen-config")?,
+        receiver: ours("vpsmon-receiver")?,
+        prometheus: debian(
+            &args.prometheus_bin,
+            &["prometheus"],
+            "prometheus",
+            "PROMETHEUS_BIN",
+        )?,
+        alertmanager: debian(
+            &args.alertmanager_bin,
+            &["prometheus-alertmanager", "alertmanager"],
+            "prometheus-alertmanager",
+            "ALERTMANAGER_BIN",
+        )?,
+    })
+}
+
+fn on_path(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    names.iter().find_map(|name| {
+        path.split(':')
+            .chain(["/usr/bin", "/usr/sbin", "/usr/local/bin"])
+            .map(|dir| Path::new(dir).join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// The first `up` writes this machine's agent; after that the file is the user's.
+fn ensure_agent_list(layout: &Layout, exporter_port: u16) -> Result<()> {
+    let path = layout.agents();
+    if path.exists() {
+        return Ok(());
+    }
+    let text = format!(
+        "# vpsmon agent list: one agent a line, `name host:port` (seed 002's agent_name_ip.txt).\n\
+         # Edit it while `./vpsmon up` runs: the configs are regenerated and Prometheus picks the\n\
+         # agents up through file_sd, without a restart.\n\
+         {} 127.0.0.1:{exporter_port}\n",
+        agent_name()
+    );
+    std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))
+}
+
+/// This machine's name, reduced to what gen-config accepts as an agent name.
+fn agent_name() -> String {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    sanitize_agent_name(raw.trim())
+}
+
+fn sanitize_agent_name(raw: &str) -> String {
+    let name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match name.chars().next() {
+        None => "localhost".into(),
+        Some(c) if c.is_ascii_alphanumeric() => name,
+        Some(_) => format!("host{name}"),
+    }
+}
+
+/// Runs vpsmon-gen-config; its error (which names the bad line) is passed on as is.
+fn generate(
+    programs: &Programs,
+    layout: &Layout,
+    ports: &Ports,
+    profile: Option<&str>,
+) -> Result<()> {
+    let out = Command::new(&programs.gen_config)
+        .args(gen_config_args(layout, ports, profile))
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("run {}", programs.gen_config.display()))?;
+    if !out.status.success() {
+        bail!(
+            "vpsmon-gen-config failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+struct Running {
+    spec: Spec,
+    child: Child,
+    id: ProcId,
+    /// Waited for: its pid (and so its group id) may belong to someone else now.
+    reaped: bool,
+}
+
+struct Supervisor {
+    layout: Layout,
+    ports: Ports,
+    programs: Programs,
+    profile: Option<String>,
+    extra_env: Vec<(String, String)>,
+    running: Vec<Running>,
+    grace: Duration,
+    me: ProcId,
+    _lock: crate::state::Lock,
+}
+
+/// Why the supervisor's wait ended.
+enum Event {
+    Signal(&'static str),
+    Exited(String),
+}
+
+impl Supervisor {
+    /// Starts everything and supervises until a signal (exit 0) or a failure (exit 1).
+    async fn run(&mut self, ready_timeout: Duration) -> u8 {
+        let (mut int, mut term) = match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(i), Ok(t)) => (i, t),
+            _ => {
+                eprintln!("vpsmon: cannot install signal handlers");
+                return 1;
+            }
+        };
+        let specs = specs(&self.layout, &self.programs, &self.ports);
+        for spec in specs {
+            if let Err(e) = self.start(spec) {
+                eprintln!("vpsmon: {e:#}");
+                return 1;
+            }
+        }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("http client");
+        for i in 0..self.running.len() {
+            let deadline = Instant::now() + ready_timeout;
+            loop {
+                let r = &self.running[i];
+                if matches!(client.get(&r.spec.ready_url).send().await, Ok(resp) if resp.status().is_success())
+                {
+                    println!(
+                        "{:<13} ready  {:<34} pid {} (log {})",
+                        r.spec.part.name(),
+                        r.spec.url,
+                        r.id.pid,
+                        self.layout.log(r.spec.part.name()).display()
+                    );
+                    break;
+                }
+                if let Some(why) = self.check_exited() {
+                    eprintln!("vpsmon: {why}");
+                    return 1;
+                }
+                if Instant::now() > deadline {
+                    let r = &self.running[i];
+                    eprintln!(
+                        "vpsmon: {} did not answer {} within {ready_timeout:?}\n{}",
+                        r.spec.part.title(),
+                        r.spec.ready_url,
+                        log_tail(&self.layout.log(r.spec.part.name()))
+                    );
+                    return 1;
+                }
+                tokio::select! {
+                    _ = int.recv() => { println!("vpsmon: interrupted, stopping"); return 0; }
+                    _ = term.recv() => { println!("vpsmon: SIGTERM, stopping"); return 0; }
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+        }
+        let telegram = ["BOT_TOKEN", "ALERT_CHAT_ID"]
+            .iter()
+            .all(|k| std::env::var_os(k).is_some() || self.extra_env.iter().any(|(e, _)| e == k));
+        println!(
+            "vpsmon: all {} parts ready. Alerts go to {}. Ctrl-C or `./vpsmon down` stops the stack.",
+            self.running.len(),
+            if telegram {
+                "Telegram (BOT_TOKEN and ALERT_CHAT_ID are set)"
+            } else {
+                "this console (set BOT_TOKEN and ALERT_CHAT_ID for Telegram)"
+            }
+        );
+
+        let mut agents_seen = mtime(&self.layout.agents());
+        let event = loop {
+            tokio::select! {
+                _ = int.recv() => break Event::Signal("interrupted"),
+                _ = term.recv() => break Event::Signal("SIGTERM"),
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+            if let Some(why) = self.check_exited() {
+                break Event::Exited(why);
+            }
+            let now = mtime(&self.layout.agents());
+            if now != agents_seen {
+                agents_seen = now;
+                self.agents_changed(&client).await;
+            }
+        };
+        match event {
+            Event::Signal(what) => {
+                println!("vpsmon: {what}, stopping");
+                0
+            }
+            Event::Exited(why) => {
+                eprintln!("vpsmon: {why}; stopping the rest");
+                1
+            }
+        }
+    }
+
+    fn start(&mut self, spec: Spec) -> Result<()> {
+        let log_path = self.layout.log(spec.part.name());
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("open {}", log_path.display()))?;
+        let mut cmd = Command::new(&spec.program);
+        cmd.args(&spec.args)
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&self.layout.root)
+            .stdin(Stdio::null())
+            .stderr(log.try_clone()?)
+            // Its own group: the terminal's Ctrl-C reaches only the supervisor, which then
+            // stops each group in order; killing a group also stops anything the part started.
+            .process_group(0);
+        // The receiver's console destination writes alerts to stdout: show them here too.
+        let forward = spec.part == Part::Receiver;
+        if forward {
+            cmd.stdout(Stdio::piped());
+        } else {
+            cmd.stdout(log);
+        }
+        // SAFETY: prctl is async-signal-safe. If the supervisor is killed outright, the parts
+        // get SIGTERM instead of living on as orphans. The runtime is single-threaded, so the
+        // "parent thread" that spawned them lives as long as the supervisor.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("start {}: {}", spec.part.title(), spec.program.display()))?;
+        if forward && let Some(out) = child.stdout.take() {
+            let name = spec.part.name();
+            let mut log = OpenOptions::new().append(true).open(&log_path)?;
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    println!("{name} | {line}");
+                    let _ = writeln!(log, "{line}");
+                }
+            });
+        }
+        let id = ProcId::of(child.id()).unwrap_or(ProcId {
+            pid: child.id(),
+            start_time: 0,
+        });
+        self.running.push(Running {
+            spec,
+            child,
+            id,
+            reaped: false,
+        });
+        self.record()
+    }
+
+    /// Rewrites run/stack.json after every start, so even a half-started stack can be found.
+    fn record(&self) -> Result<()> {
+        StackFile {
+            supervisor: self.me,
+            parts: self
+                .running
+                .iter()
+                .map(|r| PartRecord {
+                    part: r.spec.part,
+                    proc: r.id,
+                    port: r.spec.port,
+                    url: r.spec.url.clone(),
+                    ready_url: r.spec.ready_url.clone(),
+                    log: self.layout.log(r.spec.part.name()).display().to_string(),
+                })
+                .collect(),
+        }
+        .write(&self.layout.stack_json())
+    }
+
+    /// A part that exited on its own, described with the end of its log.
+    fn check_exited(&mut self) -> Option<String> {
+        for r in self.running.iter_mut().filter(|r| !r.reaped) {
+            if has_exited(r.id.pid) {
+                // Still a zombie, so the group id is ours: take anything it left behind.
+                signal_group(r.id.pid, libc::SIGKILL);
+                let status = r.child.wait().map(|s| s.to_string()).unwrap_or_default();
+                r.reaped = true;
+                return Some(format!(
+                    "{} exited unexpectedly ({status})\n{}",
+                    r.spec.part.title(),
+                    log_tail(&self.layout.log(r.spec.part.name()))
+                ));
+            }
+        }
+        None
+    }
+
+    /// Regenerates the configs. New or removed agents reach Prometheus through file_sd; if
+    /// prometheus.yml itself changed, Prometheus is asked to reload it.
+    async fn agents_changed(&self, client: &reqwest::Client) {
+        let before = std::fs::read(self.layout.prometheus_yml()).ok();
+        match generate(
+            &self.programs,
+            &self.layout,
+            &self.ports,
+            self.profile.as_deref(),
+        ) {
+            Err(e) => eprintln!(
+                "vpsmon: agent list changed but the configs were not regenerated (the running ones stay): {e:#}"
+            ),
+            Ok(()) => {
+                let after = std::fs::read(self.layout.prometheus_yml()).ok();
+                let reload = before != after;
+                if reload {
+                    let url = format!("http://127.0.0.1:{}/-/reload", self.ports.prometheus);
+                    if let Err(e) = client
+                        .post(&url)
+                        .send()
+                        .await
+                        .and_then(|r| r.error_for_status())
+                    {
+                        eprintln!("vpsmon: Prometheus did not reload its config: {e}");
+                    }
+                }
+                println!(
+                    "vpsmon: agent list changed; configs regenerated{}",
+                    if reload {
+                        ", Prometheus reloaded"
+                    } else {
+                        " (file_sd, no reload needed)"
+                    }
+                );
+            }
+        }
+    }
+
+    /// SIGTERM to every part's group, up to `grace` to exit, then SIGKILL; each is reaped.
+    /// A group is signalled only while its leader is unreaped, so a recycled pid is never hit.
+    fn stop_all(&mut self) {
+        for r in self.running.iter().rev().filter(|r| !r.reaped) {
+            signal_group(r.id.pid, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + self.grace;
+        for r in self.running.iter_mut().rev().filter(|r| !r.reaped) {
+            let name = r.spec.part.name();
+            while !has_exited(r.id.pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let in_time = has_exited(r.id.pid);
+            // Anything the part started in its group goes with it.
+            signal_group(r.id.pid, libc::SIGKILL);
+            let _ = r.child.wait();
+            r.reaped = true;
+            if in_time {
+                println!("{name:<13} stopped");
+            } else {
+                println!("{name:<13} killed (did not stop within {:?})", self.grace);
+            }
+        }
+        self.running.clear();
+    }
+}
+
+fn mtime(p: &Path) -> Option<SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+/// The last lines of a part's log, for an error message.
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+    format!("last lines of {}:\n{tail}", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_become_valid_agent_names() {
+        assert_eq!(sanitize_agent_name("vps-1.example"), "vps-1.example");
+        assert_eq!(sanitize_agent_name("my host"), "my_host");
+        assert_eq!(sanitize_agent_name("_x"), "host_x");
+        assert_eq!(sanitize_agent_name(""), "localhost");
+    }
+
+    #[test]
+    fn a_busy_port_names_the_port_the_part_and_the_env_var() {
+        let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = busy.local_addr().unwrap().port();
+        // Three distinct free ports: held together while they are picked.
+        let held: Vec<TcpListener> = (0..3)
+            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let free: Vec<u16> = held
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        drop(held);
+        let ports = Ports {
+            exporter: free[0],
+            receiver: free[1],
+            alertmanager: port,
+            prometheus: free[2],
+        };
+        let msg = check_ports(&ports).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "port {port} on 127.0.0.1, needed by Alertmanager, is not available"
+            )),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("VPSMON_ALERTMANAGER_PORT=<port> ./vpsmon up"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn two_parts_on_one_port_are_refused() {
+        let ports = Ports {
+            exporter: 0,
+            receiver: 0,
+            alertmanager: 0,
+            prometheus: 0,
+        };
+        let msg = check_ports(&ports).unwrap_err().to_string();
+        assert!(
+            msg.contains("port 0 is given to both the exporter (vpsmon-exporter) and the receiver (vpsmon-receiver)"),
+            "{msg}"
+        );
+    }
+}
