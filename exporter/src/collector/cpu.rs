@@ -256,3 +256,165 @@ fn monotonic(old: Option<CpuTimes>, new: CpuTimes) -> CpuTimes {
         guest_nice: old.guest_nice.max(new.guest_nice),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{config_for, samples, scrape_of, tree};
+    use super::*;
+
+    /// The head of node_exporter's real-machine fixture (8 CPUs).
+    const REAL: &str = "cpu  301854 612 111922 8979004 3552 2 3944 0 44 36
+cpu0 44490 19 21045 1087069 220 1 3410 0 2 1
+cpu1 47869 23 16474 1110787 591 0 46 0 3 2
+intr 8885917 17 0 0 0 0
+ctxt 38014093
+btime 1418183276
+processes 26442
+procs_running 2
+procs_blocked 0
+softirq 5057579 250191 1481983 1647 211099 186066 0 1783454 622196 12499 508444
+";
+
+    #[test]
+    fn parses_a_real_stat() {
+        let stat = parse_stat(REAL).unwrap();
+        assert_eq!(stat.total.user, 301854);
+        assert_eq!(stat.total.guest_nice, 36);
+        assert_eq!(stat.cpus.len(), 2);
+        assert_eq!(
+            stat.cpus[1],
+            (
+                1,
+                CpuTimes {
+                    user: 47869,
+                    nice: 23,
+                    system: 16474,
+                    idle: 1110787,
+                    iowait: 591,
+                    irq: 0,
+                    softirq: 46,
+                    steal: 0,
+                    guest: 3,
+                    guest_nice: 2
+                }
+            )
+        );
+        assert_eq!(stat.intr, Some(8885917));
+        assert_eq!(stat.ctxt, Some(38014093));
+        assert_eq!(stat.btime, Some(1418183276));
+        assert_eq!(stat.processes, Some(26442));
+        assert_eq!(stat.procs_running, Some(2));
+        assert_eq!(stat.procs_blocked, Some(0));
+        assert_eq!(stat.total.busy(), 301854 + 612 + 111922 + 2 + 3944);
+    }
+
+    #[test]
+    fn old_kernels_with_fewer_columns_parse() {
+        let stat = parse_stat("cpu 1 2 3 4\ncpu0 1 2 3 4 5 6 7\n").unwrap();
+        assert_eq!(stat.cpus[0].1.softirq, 7);
+        assert_eq!(stat.cpus[0].1.steal, 0);
+    }
+
+    #[test]
+    fn hostile_stats_are_errors_with_line_numbers() {
+        let cases = [
+            ("", "line 0: no \"cpu\" line"),
+            ("\0\0\0", "line 0: no \"cpu\" line"),
+            ("cpu 1 2 3\n", "line 1: cpu: only 3 columns"),
+            (
+                "cpu 1 2 3 4\ncpu0 1 x 3 4\n",
+                "line 2: cpu0: \"x\" is not a number",
+            ),
+            (
+                "cpu 1 2 3 99999999999999999999999\n",
+                "line 1: cpu: \"99999999999999999999999\" is not a number",
+            ),
+            (
+                "cpu 1 2 3 4\ncpuX 1 2 3 4\n",
+                "line 2: cpu number: \"X\" is not a number",
+            ),
+            ("cpu 1 2 3 4\nctxt\n", "line 2: ctxt: no value"),
+            (
+                "cpu 1 2 3 4\nbtime -5\n",
+                "line 2: btime: \"-5\" is not a number",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                parse_stat(input).unwrap_err().to_string(),
+                want,
+                "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn counters_never_go_backwards_but_hotplug_resets() {
+        let t = |user, idle| CpuTimes {
+            user,
+            idle,
+            ..CpuTimes::default()
+        };
+        // A counter that dips keeps its highest value.
+        assert_eq!(monotonic(Some(t(100, 1000)), t(90, 1001)), t(100, 1001));
+        // Idle back by 3 s or more: the CPU was replugged, take the new values.
+        assert_eq!(monotonic(Some(t(100, 1000)), t(5, 700)), t(5, 700));
+    }
+
+    #[test]
+    fn encodes_node_exporters_families_in_seconds() {
+        let dir = tree(&[("proc/stat", REAL.as_bytes())]);
+        let body = scrape_of("cpu", build(&config_for(dir.path())).unwrap());
+        assert!(body.starts_with(
+            "# HELP node_cpu_seconds Seconds the CPUs spent in each mode.\n# TYPE node_cpu_seconds counter\n"
+        ));
+        assert_eq!(
+            samples(&body),
+            [
+                "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"} 444.9",
+                "node_cpu_seconds_total{cpu=\"0\",mode=\"nice\"} 0.19",
+                "node_cpu_seconds_total{cpu=\"0\",mode=\"system\"} 210.45",
+                "node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 10870.69",
+                "node_cpu_seconds_total{cpu=\"0\",mode=\"iowait\"} 2.2",
+                "node_cpu_seconds_total{cpu=\"0\",mode=\"irq\"} 0.01",
+                "node_cpu_seconds_total{cpu=\"0\",mode=\"softirq\"} 34.1",
+                "node_cpu_seconds_total{cpu=\"0\",mode=\"steal\"} 0.0",
+                "node_cpu_seconds_total{cpu=\"1\",mode=\"user\"} 478.69",
+                "node_cpu_seconds_total{cpu=\"1\",mode=\"nice\"} 0.23",
+                "node_cpu_seconds_total{cpu=\"1\",mode=\"system\"} 164.74",
+                "node_cpu_seconds_total{cpu=\"1\",mode=\"idle\"} 11107.87",
+                "node_cpu_seconds_total{cpu=\"1\",mode=\"iowait\"} 5.91",
+                "node_cpu_seconds_total{cpu=\"1\",mode=\"irq\"} 0.0",
+                "node_cpu_seconds_total{cpu=\"1\",mode=\"softirq\"} 0.46",
+                "node_cpu_seconds_total{cpu=\"1\",mode=\"steal\"} 0.0",
+                "node_cpu_guest_seconds_total{cpu=\"0\",mode=\"user\"} 0.02",
+                "node_cpu_guest_seconds_total{cpu=\"0\",mode=\"nice\"} 0.01",
+                "node_cpu_guest_seconds_total{cpu=\"1\",mode=\"user\"} 0.03",
+                "node_cpu_guest_seconds_total{cpu=\"1\",mode=\"nice\"} 0.02",
+            ]
+        );
+        assert!(body.contains("node_scrape_collector_success{collector=\"cpu\"} 1\n"));
+    }
+
+    #[test]
+    fn a_counter_that_dips_between_scrapes_is_reported_at_its_high() {
+        let dir = tree(&[("proc/stat", b"cpu 10 0 0 500\ncpu0 10 0 0 500\n")]);
+        let scraper =
+            super::super::testutil::scraper_of("cpu", build(&config_for(dir.path())).unwrap());
+        scraper.scrape();
+        std::fs::write(
+            dir.path().join("proc/stat"),
+            "cpu 9 0 0 501\ncpu0 9 0 0 501\n",
+        )
+        .unwrap();
+        let body = String::from_utf8(scraper.scrape()).unwrap();
+        assert!(
+            body.contains("node_cpu_seconds_total{cpu=\"0\",mode=\"user\"} 0.1\n"),
+            "{body}"
+        );
+        assert!(
+            body.contains("node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 5.01\n"),
+            "{body}"
+        );
+    }
+}

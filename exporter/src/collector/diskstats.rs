@@ -279,3 +279,126 @@ impl Collector for DiskstatsCollector {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{config_for, samples, scrape_of, tree};
+    use super::*;
+
+    /// Lines of node_exporter's real fixture: 11, 15 and 17 columns, and excluded devices.
+    const REAL: &str = "   7       0 loop0 0 0 0 0 0 0 0 0 0 0 0
+   8       0 sda 25354637 34367663 1003346126 18492372 28444756 11134226 505697032 63877960 0 9653880 82621804
+   8       1 sda1 250 0 2000 36 0 0 0 0 0 36 36
+ 259       2 nvme0n1p2 45914 4 4631243 21626 1036885 43950 39451632 919480 0 131580 940970
+ 179       1 mmcblk0p1 17 3 160 24 0 0 0 0 0 24 24
+   8       0 sdb 326552 841 9657779 84 41822 2895 1972905 5007 0 60730 67070 68851 0 1925173784 11130
+   8       0 sdc 126552 141 1657779 14 11822 1895 172905 1007 0 10730 17070 18851 0 125173784 11130 1555 1944
+";
+
+    #[test]
+    fn parses_every_column_count() {
+        let disks = parse_diskstats(REAL).unwrap();
+        assert_eq!(disks.len(), 7);
+        assert_eq!(
+            (disks[1].major, disks[1].minor, disks[1].device),
+            (8, 0, "sda")
+        );
+        assert_eq!(disks[1].len, 11);
+        assert_eq!(disks[5].len, 15);
+        assert_eq!(disks[6].len, 17);
+        assert_eq!(disks[6].stats[16], 1944);
+    }
+
+    #[test]
+    fn default_exclude_drops_partitions_loops_and_rams() {
+        let re = Regex::new(DiskstatsOptions::DEFAULT_DEVICE_EXCLUDE).unwrap();
+        let kept: Vec<_> = [
+            "loop0",
+            "ram1",
+            "fd0",
+            "sda",
+            "sda1",
+            "vda",
+            "vda2",
+            "xvda1",
+            "nvme0n1",
+            "nvme0n1p2",
+            "dm-0",
+            "mmcblk0p1",
+            "zram0",
+        ]
+        .into_iter()
+        .filter(|d| !re.is_match(d))
+        .collect();
+        assert_eq!(
+            kept,
+            ["sda", "vda", "nvme0n1", "dm-0", "mmcblk0p1", "zram0"]
+        );
+    }
+
+    #[test]
+    fn encodes_node_exporters_units() {
+        let dir = tree(&[
+            ("proc/diskstats", REAL.as_bytes()),
+            (
+                "rootfs/run/udev/data/b8:0",
+                b"S:disk/by-id/ata-X\nE:ID_MODEL=Samsung_SSD_860\nE:ID_PATH=pci-0000:00:1f.2-ata-1\nE:ID_SERIAL_SHORT=S3Z\nE:ID_REVISION=RVT01B6Q\nE:ID_WWN=0x5002538e40a0eb1a\n",
+            ),
+        ]);
+        let body = scrape_of("diskstats", build(&config_for(dir.path())).unwrap());
+        let lines = samples(&body);
+        for want in [
+            "node_disk_info{device=\"sda\",major=\"8\",minor=\"0\",model=\"Samsung_SSD_860\",path=\"pci-0000:00:1f.2-ata-1\",revision=\"RVT01B6Q\",serial=\"S3Z\",wwn=\"0x5002538e40a0eb1a\"} 1",
+            "node_disk_info{device=\"mmcblk0p1\",major=\"179\",minor=\"1\",model=\"\",path=\"\",revision=\"\",serial=\"\",wwn=\"\"} 1",
+            "node_disk_reads_completed_total{device=\"sda\"} 25354637",
+            "node_disk_read_bytes_total{device=\"sda\"} 513713216512",
+            "node_disk_read_time_seconds_total{device=\"sda\"} 18492.372",
+            "node_disk_io_now{device=\"sda\"} 0",
+            "node_disk_io_time_weighted_seconds_total{device=\"sda\"} 82621.804",
+            "node_disk_discarded_sectors_total{device=\"sdb\"} 1925173784",
+            "node_disk_flush_requests_total{device=\"sdc\"} 1555",
+            "node_disk_flush_requests_time_seconds_total{device=\"sdc\"} 1.944",
+        ] {
+            assert!(lines.contains(&want), "missing {want}:\n{body}");
+        }
+        // Excluded devices are absent; discard/flush families only list devices that have them.
+        assert!(
+            !body.contains("\"sda1\"")
+                && !body.contains("\"loop0\"")
+                && !body.contains("nvme0n1p2")
+        );
+        assert!(!body.contains("node_disk_discards_completed_total{device=\"sda\"}"));
+        assert!(!body.contains("node_disk_flush_requests_total{device=\"sdb\"}"));
+        assert!(body.contains("# TYPE node_disk_io_now gauge\n"));
+        assert!(body.contains("# TYPE node_disk_read_bytes counter\n"));
+    }
+
+    #[test]
+    fn hostile_diskstats_are_errors_with_line_numbers() {
+        for (input, want) in [
+            ("   8       0 sda 1 2 3\n", "line 1: sda: only 3 statistics"),
+            ("   8       0\n", "line 1: no device name"),
+            ("   8\n", "line 1: no minor number"),
+            (
+                "   x       0 sda 1 2 3 4\n",
+                "line 1: major: \"x\" is not a number",
+            ),
+            (
+                "   8       0 sda 1 2 3 4\n   8 0 sdb 1 -2 3 4\n",
+                "line 2: sdb: \"-2\" is not a number",
+            ),
+        ] {
+            assert_eq!(
+                parse_diskstats(input).unwrap_err().to_string(),
+                want,
+                "{input:?}"
+            );
+        }
+        assert!(parse_diskstats("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn udev_properties_missing_are_empty() {
+        assert_eq!(parse_udev_properties("garbage\n\0"), [""; 5]);
+    }
+}

@@ -490,3 +490,228 @@ fn worker_loop(rx: mpsc::Receiver<Batch>, stat: Arc<StatFn>, shared: Arc<Mutex<H
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::mpsc::Receiver;
+
+    use super::super::testutil::{config_for, samples, scrape_of, scraper_of, tree};
+    use super::*;
+
+    #[test]
+    fn parses_real_mounts_with_escapes() {
+        let data = "/dev/dm-2 / ext4 rw,relatime,errors=remount-ro 0 0
+tmpfs /sys/fs/cgroup tmpfs ro,nosuid,nodev,noexec,mode=755 0 0
+/dev/sda /var/lib/kubelet/[vsanDatastore]\\040bafb9e5a/a\\011b.vmdk ext4 rw,relatime 0 0
+";
+        let mounts = parse_mounts(data).unwrap();
+        assert_eq!(mounts.len(), 3);
+        assert_eq!(mounts[0].mount_point, "/");
+        assert!(!mounts[0].readonly(), "errors=remount-ro is not ro");
+        assert!(mounts[1].readonly());
+        assert_eq!(
+            mounts[2].mount_point,
+            "/var/lib/kubelet/[vsanDatastore] bafb9e5a/a\tb.vmdk"
+        );
+    }
+
+    #[test]
+    fn hostile_mounts_are_errors_with_line_numbers() {
+        assert_eq!(
+            parse_mounts("/dev/vda / ext4 rw 0 0\n/dev/vdb /srv\n")
+                .unwrap_err()
+                .to_string(),
+            "line 2: expected at least 4 fields in \"/dev/vdb /srv\""
+        );
+        assert!(parse_mounts("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn default_excludes_are_node_exporters() {
+        let mp = Regex::new(FilesystemOptions::DEFAULT_MOUNT_POINTS_EXCLUDE).unwrap();
+        let fs = Regex::new(FilesystemOptions::DEFAULT_FS_TYPES_EXCLUDE).unwrap();
+        let kept: Vec<_> = [
+            "/",
+            "/dev",
+            "/dev/shm",
+            "/proc",
+            "/sys/fs/cgroup",
+            "/run",
+            "/run/credentials/x.service",
+            "/var/lib/docker/overlay2/abc",
+            "/var/lib/docker",
+            "/home",
+        ]
+        .into_iter()
+        .filter(|m| !mp.is_match(m))
+        .collect();
+        assert_eq!(kept, ["/", "/run", "/var/lib/docker", "/home"]);
+        let kept: Vec<_> = [
+            "ext4",
+            "xfs",
+            "tmpfs",
+            "overlay",
+            "cgroup2",
+            "squashfs",
+            "nfs4",
+            "fuse.sshfs",
+        ]
+        .into_iter()
+        .filter(|t| !fs.is_match(t))
+        .collect();
+        assert_eq!(kept, ["ext4", "xfs", "tmpfs", "nfs4", "fuse.sshfs"]);
+    }
+
+    fn sizes() -> FsStats {
+        FsStats {
+            size_bytes: 1000,
+            free_bytes: 600,
+            avail_bytes: 500,
+            files: 100,
+            files_free: 90,
+        }
+    }
+
+    #[test]
+    fn encodes_node_exporters_families_and_errors() {
+        let dir = tree(&[(
+            "proc/1/mounts",
+            b"/dev/vda1 / ext4 rw 0 0\n/dev/vda1 / ext4 rw 0 0\nproc /proc proc rw 0 0\n/dev/vdb /srv xfs ro 0 0\nnfs:/x /mnt/nfs nfs4 rw 0 0\n",
+        )]);
+        let config = config_for(dir.path());
+        let rootfs = config.paths.rootfs.clone();
+        let stat: Arc<StatFn> = Arc::new(move |p: &Path| {
+            if p == rootfs.join("mnt/nfs") {
+                Err(io::Error::from_raw_os_error(libc::EACCES))
+            } else {
+                Ok(sizes())
+            }
+        });
+        let collector = FilesystemCollector::new(&config, stat).unwrap();
+        let body = scrape_of("filesystem", Box::new(collector));
+        let l = |m: &str, fs: &str, mp: &str| {
+            format!("device=\"{m}\",fstype=\"{fs}\",mountpoint=\"{mp}\"")
+        };
+        let (root, srv, nfs) = (
+            l("/dev/vda1", "ext4", "/"),
+            l("/dev/vdb", "xfs", "/srv"),
+            l("nfs:/x", "nfs4", "/mnt/nfs"),
+        );
+        assert_eq!(
+            samples(&body),
+            [
+                format!("node_filesystem_size_bytes{{{root}}} 1000"),
+                format!("node_filesystem_size_bytes{{{srv}}} 1000"),
+                format!("node_filesystem_free_bytes{{{root}}} 600"),
+                format!("node_filesystem_free_bytes{{{srv}}} 600"),
+                format!("node_filesystem_avail_bytes{{{root}}} 500"),
+                format!("node_filesystem_avail_bytes{{{srv}}} 500"),
+                format!("node_filesystem_files{{{root}}} 100"),
+                format!("node_filesystem_files{{{srv}}} 100"),
+                format!("node_filesystem_files_free{{{root}}} 90"),
+                format!("node_filesystem_files_free{{{srv}}} 90"),
+                format!("node_filesystem_readonly{{{root}}} 0"),
+                format!("node_filesystem_readonly{{{srv}}} 1"),
+                format!("node_filesystem_device_error{{{root}}} 0"),
+                format!("node_filesystem_device_error{{{srv}}} 0"),
+                format!("node_filesystem_device_error{{{nfs}}} 1"),
+            ]
+        );
+        assert!(body.contains("node_scrape_collector_success{collector=\"filesystem\"} 1\n"));
+    }
+
+    #[test]
+    fn falls_back_to_proc_mounts_when_pid_1_is_hidden() {
+        let dir = tree(&[("proc/mounts", b"/dev/vda1 / ext4 rw 0 0\n")]);
+        let config = config_for(dir.path());
+        let collector =
+            FilesystemCollector::new(&config, Arc::new(|_: &Path| Ok(sizes()))).unwrap();
+        let body = scrape_of("filesystem", Box::new(collector));
+        assert!(body.contains("node_filesystem_size_bytes{device=\"/dev/vda1\",fstype=\"ext4\",mountpoint=\"/\"} 1000\n"), "{body}");
+    }
+
+    /// A stat function that hangs on `/hung` until released, like a dead NFS server.
+    struct Hang {
+        calls_on_hung: AtomicUsize,
+        release: Mutex<Option<Receiver<()>>>,
+    }
+
+    #[test]
+    fn a_hung_mount_times_out_is_skipped_while_stuck_and_recovers() {
+        let dir = tree(&[(
+            "proc/1/mounts",
+            b"/dev/vda1 / ext4 rw 0 0\nnfs:/a /hung nfs4 rw 0 0\n/dev/vdb /srv xfs rw 0 0\n",
+        )]);
+        let mut config = config_for(dir.path());
+        config.filesystem.statfs_timeout = Duration::from_millis(200);
+        let (release_tx, release_rx) = mpsc::channel();
+        let hang = Arc::new(Hang {
+            calls_on_hung: AtomicUsize::new(0),
+            release: Mutex::new(Some(release_rx)),
+        });
+        let h = Arc::clone(&hang);
+        let stat: Arc<StatFn> = Arc::new(move |p: &Path| {
+            if p.ends_with("hung") {
+                h.calls_on_hung.fetch_add(1, Ordering::SeqCst);
+                // Only the first call hangs; it returns once the test releases it.
+                let rx = h.release.lock().unwrap().take();
+                if let Some(rx) = rx {
+                    let _ = rx.recv();
+                }
+            }
+            Ok(sizes())
+        });
+        let scraper = scraper_of(
+            "filesystem",
+            Box::new(FilesystemCollector::new(&config, stat).unwrap()),
+        );
+        let hung_error = "node_filesystem_device_error{device=\"nfs:/a\",fstype=\"nfs4\",mountpoint=\"/hung\"} 1\n";
+        let hung_size = "node_filesystem_size_bytes{device=\"nfs:/a\",fstype=\"nfs4\",mountpoint=\"/hung\"} 1000\n";
+        let srv_size = "node_filesystem_size_bytes{device=\"/dev/vdb\",fstype=\"xfs\",mountpoint=\"/srv\"} 1000\n";
+
+        // First scrape: /hung times out; the mounts before and after it are still measured.
+        let body = String::from_utf8(scraper.scrape()).unwrap();
+        assert!(body.contains(hung_error), "{body}");
+        assert!(body.contains(srv_size), "{body}");
+        assert!(body.contains("node_filesystem_size_bytes{device=\"/dev/vda1\",fstype=\"ext4\",mountpoint=\"/\"} 1000\n"));
+        assert!(body.contains("node_scrape_collector_success{collector=\"filesystem\"} 1\n"));
+        assert_eq!(hang.calls_on_hung.load(Ordering::SeqCst), 1);
+
+        // Second scrape while the first call still hangs: no second thread on /hung.
+        let body = String::from_utf8(scraper.scrape()).unwrap();
+        assert!(body.contains(hung_error), "{body}");
+        assert!(body.contains(srv_size), "{body}");
+        assert_eq!(hang.calls_on_hung.load(Ordering::SeqCst), 1);
+
+        // The server comes back: once the hanging call returns, /hung is measured again.
+        release_tx.send(()).unwrap();
+        let mut recovered = false;
+        for _ in 0..200 {
+            let body = String::from_utf8(scraper.scrape()).unwrap();
+            if body.contains(hung_size) {
+                recovered = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(recovered, "/hung never reported again");
+        assert_eq!(hang.calls_on_hung.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn statvfs_bounded_reports_real_sizes_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = statvfs_bounded(dir.path(), Duration::from_secs(30)).unwrap();
+        assert!(stats.size_bytes > 0 && stats.size_bytes >= stats.free_bytes);
+        let missing = dir.path().join("missing");
+        let err = statvfs_bounded(&missing, Duration::from_secs(30)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "statvfs {}: No such file or directory (os error 2)",
+                missing.display()
+            )
+        );
+    }
+}

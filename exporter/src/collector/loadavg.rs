@@ -52,3 +52,43 @@ impl Collector for LoadavgCollector {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{config_for, samples, scrape_of, tree};
+    use super::*;
+
+    #[test]
+    fn parses_and_encodes_a_real_loadavg() {
+        assert_eq!(
+            parse_loadavg("0.21 0.37 0.39 1/719 19737\n").unwrap(),
+            Loadavg {
+                one: 0.21,
+                five: 0.37,
+                fifteen: 0.39
+            }
+        );
+        let dir = tree(&[("proc/loadavg", b"0.21 0.37 0.39 1/719 19737\n")]);
+        let body = scrape_of("loadavg", build(&config_for(dir.path())).unwrap());
+        assert_eq!(
+            samples(&body),
+            ["node_load1 0.21", "node_load5 0.37", "node_load15 0.39"]
+        );
+        assert!(body.contains("# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\n"));
+    }
+
+    #[test]
+    fn hostile_loadavgs_are_errors() {
+        for (input, want) in [
+            ("", "line 1: missing load1"),
+            ("0.21 0.37", "line 1: missing load15"),
+            ("0.21 x 0.39", "line 1: load5: \"x\" is not a number"),
+            (
+                "\u{1}\u{2}",
+                "line 1: load1: \"\\u{1}\\u{2}\" is not a number",
+            ),
+        ] {
+            assert_eq!(parse_loadavg(input).unwrap_err().to_string(), want);
+        }
+    }
+}

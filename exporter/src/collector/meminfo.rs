@@ -135,3 +135,106 @@ impl Collector for MeminfoCollector {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{config_for, samples, tree};
+    use super::*;
+
+    const REAL: &str = "MemTotal:        2014432 kB
+MemFree:          123456 kB
+Active(anon):       1572 kB
+HugePages_Total:       0
+HugePages_Free:        0
+Hugepagesize:       2048 kB
+DirectMap1G:     1048576 kB
+";
+
+    #[test]
+    fn parses_units_and_names_as_node_exporter() {
+        let fields = parse_meminfo(REAL).unwrap();
+        assert_eq!(fields.len(), 7);
+        assert_eq!(get(&fields, "MemTotal"), Some(2014432 * 1024));
+        assert_eq!(get(&fields, "HugePages_Total"), Some(0));
+        let names: Vec<_> = fields.iter().map(metric_name).collect();
+        assert_eq!(
+            names,
+            [
+                "node_memory_MemTotal_bytes",
+                "node_memory_MemFree_bytes",
+                "node_memory_Active_anon_bytes",
+                "node_memory_HugePages_Total",
+                "node_memory_HugePages_Free",
+                "node_memory_Hugepagesize_bytes",
+                "node_memory_DirectMap1G_bytes",
+            ]
+        );
+    }
+
+    #[test]
+    fn encodes_every_field_as_a_gauge() {
+        let dir = tree(&[("proc/meminfo", REAL.as_bytes())]);
+        let collector = build(&config_for(dir.path())).unwrap();
+        let scraper = super::super::testutil::scraper_of("meminfo", collector);
+        // Twice: the second scrape uses the names rendered by the first.
+        for _ in 0..2 {
+            let body = String::from_utf8(scraper.scrape()).unwrap();
+            assert_eq!(
+                samples(&body),
+                [
+                    "node_memory_MemTotal_bytes 2062778368",
+                    "node_memory_MemFree_bytes 126418944",
+                    "node_memory_Active_anon_bytes 1609728",
+                    "node_memory_HugePages_Total 0",
+                    "node_memory_HugePages_Free 0",
+                    "node_memory_Hugepagesize_bytes 2097152",
+                    "node_memory_DirectMap1G_bytes 1073741824",
+                ]
+            );
+            assert!(body.contains(
+                "# HELP node_memory_Active_anon_bytes Memory information field Active_anon_bytes.\n# TYPE node_memory_Active_anon_bytes gauge\n"
+            ));
+        }
+        // A kernel with other fields re-renders the names.
+        std::fs::write(dir.path().join("proc/meminfo"), "Zswap:  4 kB\n").unwrap();
+        let body = String::from_utf8(scraper.scrape()).unwrap();
+        assert_eq!(samples(&body), ["node_memory_Zswap_bytes 4096"]);
+    }
+
+    #[test]
+    fn hostile_meminfos_are_errors_with_line_numbers() {
+        let huge = format!("MemTotal: {} kB\n", u64::MAX / 512);
+        for (input, want) in [
+            ("", "line 0: no fields".to_owned()),
+            ("\n\n", "line 0: no fields".to_owned()),
+            (
+                "MemTotal 2014432 kB\n",
+                "line 1: no ':' in \"MemTotal 2014432 kB\"".to_owned(),
+            ),
+            ("MemTotal:\n", "line 1: MemTotal: no value".to_owned()),
+            (
+                "MemTotal: 1 kB\nMemFree: -1 kB\n",
+                "line 2: MemFree: \"-1\" is not a number".to_owned(),
+            ),
+            (
+                "MemTotal: 20 MB\n",
+                "line 1: MemTotal: unknown unit \"MB\"".to_owned(),
+            ),
+            (
+                "MemTotal: 99999999999999999999999 kB\n",
+                "line 1: MemTotal: \"99999999999999999999999\" is not a number".to_owned(),
+            ),
+            (
+                huge.as_str(),
+                format!("line 1: MemTotal: {} kB overflows", u64::MAX / 512),
+            ),
+            ("MemTot", "line 1: no ':' in \"MemTot\"".to_owned()),
+        ] {
+            assert_eq!(
+                parse_meminfo(input).unwrap_err().to_string(),
+                want,
+                "{input:?}"
+            );
+        }
+    }
+}

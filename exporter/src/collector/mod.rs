@@ -428,3 +428,205 @@ pub(crate) fn parse_num<T: std::str::FromStr>(
     s.parse()
         .map_err(|_| ParseError::new(line, format!("{what}: {s:?} is not a number")))
 }
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! Helpers for the collectors' unit tests: a temporary tree and a one-collector scrape.
+
+    use std::path::Path;
+    use std::sync::Mutex;
+
+    use super::{Collector, Config, Entry, Paths, Scraper};
+
+    /// A temporary directory holding `files` (paths relative to it).
+    pub(crate) fn tree(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (path, contents) in files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, contents).expect("write");
+        }
+        dir
+    }
+
+    /// procfs = `<dir>/proc`, sysfs = `<dir>/sys`, rootfs = `<dir>/rootfs`.
+    pub(crate) fn config_for(dir: &Path) -> Config {
+        Config {
+            paths: Paths {
+                procfs: dir.join("proc"),
+                sysfs: dir.join("sys"),
+                rootfs: dir.join("rootfs"),
+            },
+            ..Config::default()
+        }
+    }
+
+    /// A scraper running only `collector`, reported under `name`.
+    pub(crate) fn scraper_of(name: &'static str, collector: Box<dyn Collector>) -> Scraper {
+        let entry = Entry {
+            name,
+            collector,
+            last_warn: Mutex::new(None),
+        };
+        Scraper::from_entries(Config::default(), vec![entry])
+    }
+
+    /// One scrape of `collector` alone.
+    pub(crate) fn scrape_of(name: &'static str, collector: Box<dyn Collector>) -> String {
+        String::from_utf8(scraper_of(name, collector).scrape()).expect("UTF-8")
+    }
+
+    /// The sample lines (no comments, no meta metrics) of a body.
+    pub(crate) fn samples(body: &str) -> Vec<&str> {
+        body.lines()
+            .filter(|l| {
+                !l.starts_with('#')
+                    && !l.starts_with("node_scrape_collector_")
+                    && !l.starts_with("vpsmon_exporter_build_info")
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::{config_for, scraper_of, tree};
+    use super::*;
+
+    #[test]
+    fn specs_are_unique_and_default_config_enables_the_defaults() {
+        let names: BTreeSet<_> = specs().iter().map(|s| s.name).collect();
+        assert_eq!(names.len(), specs().len());
+        let config = Config::default();
+        assert_eq!(
+            config
+                .enabled
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            [
+                "cpu",
+                "diskstats",
+                "filesystem",
+                "loadavg",
+                "meminfo",
+                "netdev",
+                "os",
+                "stat",
+                "time",
+                "uname"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_collector_is_a_config_error_listing_the_known_ones() {
+        let mut config = Config::default();
+        config.enabled.insert("cpufreq".into());
+        let err = Scraper::new(config).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, loadavg, meminfo, netdev, os, stat, time, uname)"
+        );
+    }
+
+    #[test]
+    fn bad_regex_names_the_flag() {
+        let mut config = Config::default();
+        config.filesystem.mount_points_exclude = "^/(dev".into();
+        let err = Scraper::new(config).unwrap_err().to_string();
+        assert!(
+            err.starts_with("--collector.filesystem.mount-points-exclude: invalid regular expression \"^/(dev\": "),
+            "{err}"
+        );
+        let mut config = Config::default();
+        config.diskstats.device_exclude = "[".into();
+        let err = Scraper::new(config).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "--collector.diskstats.device-exclude: invalid regular expression \"[\""
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_file_error_names_the_file() {
+        let dir = tree(&[]);
+        let config = config_for(dir.path());
+        let path = config.paths.procfs.join("loadavg");
+        let err = read_with(&path, |_| Ok(())).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "reading {}: No such file or directory (os error 2)",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn binary_garbage_is_a_read_error_naming_the_file() {
+        let dir = tree(&[("proc/meminfo", &[0xff, 0xfe, 0x00, 0x80, b'\n'])]);
+        let config = config_for(dir.path());
+        let path = config.paths.procfs.join("meminfo");
+        let err = read_with(&path, |_| Ok(())).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "reading {}: stream did not contain valid UTF-8",
+                path.display()
+            )
+        );
+    }
+
+    /// Log lines written while `f` runs on this thread.
+    fn logs_of(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn a_failing_collector_logs_once_a_minute_naming_the_file_and_line() {
+        let dir = tree(&[("proc/meminfo", b"MemTotal: 2014432 kB\nMemFree: lots kB\n")]);
+        let config = config_for(dir.path());
+        let collector = meminfo::build(&config).unwrap();
+        let scraper = scraper_of("meminfo", collector);
+        let mut bodies = Vec::new();
+        let logs = logs_of(|| {
+            for _ in 0..3 {
+                bodies.push(String::from_utf8(scraper.scrape()).unwrap());
+            }
+        });
+        let path = config.paths.procfs.join("meminfo");
+        assert_eq!(
+            logs,
+            format!(
+                " WARN vpsmon_exporter::collector: collector failed (logged at most once a minute) collector=\"meminfo\" error=parsing {}: line 2: MemFree: \"lots\" is not a number\n",
+                path.display()
+            )
+        );
+        for body in bodies {
+            assert!(body.contains("node_scrape_collector_success{collector=\"meminfo\"} 0\n"));
+            assert!(!body.contains("node_memory_"));
+        }
+    }
+}

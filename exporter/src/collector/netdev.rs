@@ -171,3 +171,81 @@ impl Collector for NetdevCollector {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{config_for, samples, scrape_of, tree};
+    use super::*;
+
+    const HEADER: &str = "Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+";
+
+    #[test]
+    fn parses_real_lines_including_names_with_colons() {
+        let data = format!(
+            "{HEADER}  eth0:68210035552 520993275    0    0    0     0          0         0 9315587528 43451486    0    0    0     0       0          0
+ibr10:30:       0       0    0    0    0     0          0         0        0       0    0    0    0     0       0          0
+"
+        );
+        let devs = parse_netdev(&data).unwrap();
+        assert_eq!(devs.len(), 2);
+        assert_eq!(devs[0].device, "eth0");
+        assert_eq!(devs[0].receive[0], 68210035552);
+        assert_eq!(devs[0].transmit[1], 43451486);
+        assert_eq!(devs[1].device, "ibr10:30");
+    }
+
+    #[test]
+    fn encodes_sixteen_counter_families_per_device() {
+        let data = format!("{HEADER}    lo:  1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n");
+        let dir = tree(&[("proc/net/dev", data.as_bytes())]);
+        let body = scrape_of("netdev", build(&config_for(dir.path())).unwrap());
+        assert_eq!(
+            samples(&body),
+            [
+                "node_network_receive_bytes_total{device=\"lo\"} 1",
+                "node_network_receive_packets_total{device=\"lo\"} 2",
+                "node_network_receive_errs_total{device=\"lo\"} 3",
+                "node_network_receive_drop_total{device=\"lo\"} 4",
+                "node_network_receive_fifo_total{device=\"lo\"} 5",
+                "node_network_receive_frame_total{device=\"lo\"} 6",
+                "node_network_receive_compressed_total{device=\"lo\"} 7",
+                "node_network_receive_multicast_total{device=\"lo\"} 8",
+                "node_network_transmit_bytes_total{device=\"lo\"} 9",
+                "node_network_transmit_packets_total{device=\"lo\"} 10",
+                "node_network_transmit_errs_total{device=\"lo\"} 11",
+                "node_network_transmit_drop_total{device=\"lo\"} 12",
+                "node_network_transmit_fifo_total{device=\"lo\"} 13",
+                "node_network_transmit_colls_total{device=\"lo\"} 14",
+                "node_network_transmit_carrier_total{device=\"lo\"} 15",
+                "node_network_transmit_compressed_total{device=\"lo\"} 16",
+            ]
+        );
+        assert!(body.contains(
+            "# HELP node_network_receive_bytes Network device statistic receive_bytes.\n# TYPE node_network_receive_bytes counter\n"
+        ));
+    }
+
+    #[test]
+    fn hostile_net_devs_are_errors_with_line_numbers() {
+        for (body, want) in [
+            ("eth0 1 2 3\n", "line 3: no ':' in \"eth0 1 2 3\""),
+            ("eth0: 1 2 3\n", "line 3: eth0: 3 of 16 columns"),
+            (
+                "eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 x\n",
+                "line 3: eth0: \"x\" is not a number",
+            ),
+            (
+                "eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 18446744073709551616\n",
+                "line 3: eth0: \"18446744073709551616\" is not a number",
+            ),
+        ] {
+            let data = format!("{HEADER}{body}");
+            assert_eq!(parse_netdev(&data).unwrap_err().to_string(), want);
+        }
+        // Only the header (or nothing): no interfaces, not an error.
+        assert!(parse_netdev(HEADER).unwrap().is_empty());
+        assert!(parse_netdev("").unwrap().is_empty());
+    }
+}

@@ -204,3 +204,110 @@ impl Collector for OsCollector {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{config_for, samples, scrape_of, tree};
+    use super::*;
+
+    const DEBIAN: &str = r#"PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+NAME="Debian GNU/Linux"
+VERSION_ID="12"
+VERSION="12 (bookworm)"
+VERSION_CODENAME=bookworm
+ID=debian
+HOME_URL="https://www.debian.org/"
+"#;
+
+    #[test]
+    fn parses_quotes_escapes_and_comments() {
+        let r = parse_os_release(
+            "# comment\n\nNAME='Single Quoted'\nPRETTY_NAME=\"Say \\\"hi\\\" \\$HOME\"\nID=plain\n",
+        )
+        .unwrap();
+        assert_eq!(r.get("NAME"), "Single Quoted");
+        assert_eq!(r.get("PRETTY_NAME"), "Say \"hi\" $HOME");
+        assert_eq!(r.get("ID"), "plain");
+        assert_eq!(r.get("VARIANT"), "");
+    }
+
+    #[test]
+    fn version_is_node_exporters_major_minor() {
+        let v = |id: &str| {
+            OsRelease {
+                values: std::array::from_fn(|i| {
+                    if KEYS[i].1 == "VERSION_ID" {
+                        id.to_owned()
+                    } else {
+                        String::new()
+                    }
+                }),
+            }
+            .version()
+        };
+        assert_eq!(v("12"), Some(12.0));
+        assert_eq!(v("22.04"), Some(22.04));
+        assert_eq!(v("3.18.4"), Some(3.18));
+        assert_eq!(v("7."), Some(7.0));
+        assert_eq!(v("rolling"), None);
+        assert_eq!(v(""), None);
+    }
+
+    #[test]
+    fn hostile_os_releases_are_errors() {
+        assert_eq!(
+            parse_os_release("NAME=x\ngarbage line\n")
+                .unwrap_err()
+                .to_string(),
+            "line 2: no '=' in \"garbage line\""
+        );
+        assert_eq!(
+            parse_os_release("NAME=\"unterminated\n")
+                .unwrap_err()
+                .to_string(),
+            "line 1: NAME: unterminated quote in \"\\\"unterminated\""
+        );
+    }
+
+    #[test]
+    fn encodes_info_and_version_and_falls_back_to_usr_lib() {
+        let dir = tree(&[("rootfs/usr/lib/os-release", DEBIAN.as_bytes())]);
+        let body = scrape_of("os", build(&config_for(dir.path())).unwrap());
+        assert_eq!(
+            samples(&body),
+            [
+                "node_os_info{build_id=\"\",id=\"debian\",id_like=\"\",image_id=\"\",image_version=\"\",name=\"Debian GNU/Linux\",pretty_name=\"Debian GNU/Linux 12 (bookworm)\",variant=\"\",variant_id=\"\",version=\"12 (bookworm)\",version_codename=\"bookworm\",version_id=\"12\"} 1",
+                "node_os_version{id=\"debian\",id_like=\"\",name=\"Debian GNU/Linux\"} 12.0",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_changed_file_is_read_again() {
+        let dir = tree(&[("rootfs/etc/os-release", b"ID=old\nVERSION_ID=1\n")]);
+        let scraper =
+            super::super::testutil::scraper_of("os", build(&config_for(dir.path())).unwrap());
+        assert!(
+            String::from_utf8(scraper.scrape())
+                .unwrap()
+                .contains("id=\"old\"")
+        );
+        std::fs::write(
+            dir.path().join("rootfs/etc/os-release"),
+            "ID=newer\nVERSION_ID=2\n",
+        )
+        .unwrap();
+        let body = String::from_utf8(scraper.scrape()).unwrap();
+        assert!(
+            body.contains("node_os_version{id=\"newer\",id_like=\"\",name=\"\"} 2.0\n"),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn no_os_release_fails_the_collector() {
+        let dir = tree(&[]);
+        let body = scrape_of("os", build(&config_for(dir.path())).unwrap());
+        assert!(body.contains("node_scrape_collector_success{collector=\"os\"} 0\n"));
+    }
+}

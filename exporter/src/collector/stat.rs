@@ -65,3 +65,39 @@ impl Collector for StatCollector {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{config_for, samples, scrape_of, tree};
+    use super::*;
+
+    #[test]
+    fn encodes_node_exporters_stat_families() {
+        let dir = tree(&[(
+            "proc/stat",
+            b"cpu  1 2 3 4 5 6 7 8 9 10\nintr 8885917 17 0\nctxt 38014093\nbtime 1418183276\nprocesses 26442\nprocs_running 2\nprocs_blocked 1\n",
+        )]);
+        let body = scrape_of("stat", build(&config_for(dir.path())).unwrap());
+        assert_eq!(
+            samples(&body),
+            [
+                "node_intr_total 8885917",
+                "node_context_switches_total 38014093",
+                "node_forks_total 26442",
+                "node_boot_time_seconds 1418183276",
+                "node_procs_running 2",
+                "node_procs_blocked 1",
+            ]
+        );
+        assert!(body.contains("# TYPE node_forks counter\n"));
+        assert!(body.contains("# TYPE node_boot_time_seconds gauge\n"));
+    }
+
+    #[test]
+    fn a_garbled_value_fails_the_collector() {
+        let dir = tree(&[("proc/stat", b"cpu 1 2 3 4\nctxt many\n")]);
+        let body = scrape_of("stat", build(&config_for(dir.path())).unwrap());
+        assert!(samples(&body).is_empty(), "{body}");
+        assert!(body.contains("node_scrape_collector_success{collector=\"stat\"} 0\n"));
+    }
+}

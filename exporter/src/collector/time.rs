@@ -54,3 +54,37 @@ fn local_zone(t: libc::time_t) -> Option<(String, i64)> {
         Some((zone, tm.tm_gmtoff as i64))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{config_for, samples, scrape_of, tree};
+    use super::*;
+
+    #[test]
+    fn reports_the_clock_and_zone() {
+        let dir = tree(&[]);
+        let before = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let body = scrape_of("time", build(&config_for(dir.path())).unwrap());
+        let after = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let lines = samples(&body);
+        let now: f64 = lines[0]
+            .strip_prefix("node_time_seconds ")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            before <= now && now <= after,
+            "{now} not in [{before}, {after}]"
+        );
+        assert!(
+            lines[1].starts_with("node_time_zone_offset_seconds{time_zone=\""),
+            "{body}"
+        );
+    }
+}

@@ -78,3 +78,56 @@ fn machine_from_uname() -> String {
             .into_owned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{config_for, samples, scrape_of, tree};
+    use super::*;
+
+    fn kernel_tree(with_arch: bool) -> tempfile::TempDir {
+        let mut files: Vec<(&str, &[u8])> = vec![
+            ("proc/sys/kernel/ostype", b"Linux\n"),
+            ("proc/sys/kernel/osrelease", b"6.1.0-18-amd64\n"),
+            (
+                "proc/sys/kernel/version",
+                b"#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01)\n",
+            ),
+            ("proc/sys/kernel/hostname", b"vps-1\n"),
+            ("proc/sys/kernel/domainname", b"(none)\n"),
+        ];
+        if with_arch {
+            files.push(("proc/sys/kernel/arch", b"aarch64\n"));
+        }
+        tree(&files)
+    }
+
+    #[test]
+    fn encodes_the_kernel_files() {
+        let dir = kernel_tree(true);
+        let body = scrape_of("uname", build(&config_for(dir.path())).unwrap());
+        assert_eq!(
+            samples(&body),
+            [
+                "node_uname_info{domainname=\"(none)\",machine=\"aarch64\",nodename=\"vps-1\",release=\"6.1.0-18-amd64\",sysname=\"Linux\",version=\"#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01)\"} 1"
+            ]
+        );
+    }
+
+    #[test]
+    fn machine_falls_back_to_uname_on_kernels_without_arch() {
+        let dir = kernel_tree(false);
+        let body = scrape_of("uname", build(&config_for(dir.path())).unwrap());
+        let machine = machine_from_uname();
+        assert!(!machine.is_empty());
+        assert!(body.contains(&format!("machine=\"{machine}\"")), "{body}");
+    }
+
+    #[test]
+    fn a_missing_hostname_fails_the_collector() {
+        let dir = kernel_tree(true);
+        std::fs::remove_file(dir.path().join("proc/sys/kernel/hostname")).unwrap();
+        let body = scrape_of("uname", build(&config_for(dir.path())).unwrap());
+        assert!(samples(&body).is_empty());
+        assert!(body.contains("node_scrape_collector_success{collector=\"uname\"} 0\n"));
+    }
+}
