@@ -2,5 +2,13 @@
 //!
 //! - [`procs`]: run real binaries (Prometheus, Alertmanager, node_exporter, our own) on loopback,
 //!   wait until they answer, and kill them when the test ends.
+//! - [`telegram`], [`slack`]: loopback fakes of the remote services a test cannot reach, speaking
+//!   their real wire formats, errors included, with scripted faults (429, 5xx, timeouts).
+//!   testkit/README.md lists every behaviour and where it comes from.
 
 pub mod procs;
+mod server;
+pub mod slack;
+pub mod telegram;
+
+pub use server::Until;

@@ -1,0 +1,198 @@
+//! What every fake shares: a loopback HTTP server on its own thread, scripted faults, and a way
+//! to wait for what a fake received.
+//!
+//! Each fake runs on a dedicated thread with its own tokio runtime, so it keeps answering while
+//! the test thread blocks (a `std::thread::sleep`, a `Proc::wait_exit`) or runs a
+//! single-threaded `#[tokio::test]` runtime busy with something else.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use tokio::sync::{Notify, oneshot};
+
+/// A running fake: stops and joins its thread on drop.
+pub(crate) struct Server {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds 127.0.0.1:0 and serves `app` until dropped.
+    pub(crate) fn start(name: &str, app: Router) -> Server {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).expect("set_nonblocking");
+        let addr = listener.local_addr().expect("local_addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name(format!("fake-{name}"))
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("fake server runtime");
+                rt.block_on(async move {
+                    let listener =
+                        tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                    // Not graceful on purpose: a request held by a Timeout fault must not keep
+                    // the test from ending.
+                    tokio::select! {
+                        r = axum::serve(listener, app) => { r.expect("fake server"); }
+                        _ = stopped => {}
+                    }
+                });
+                rt.shutdown_background();
+            })
+            .expect("spawn fake server thread");
+        Server {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A moment given either as an `Instant` or as a duration from now.
+pub trait Until {
+    fn instant(self) -> Instant;
+}
+
+impl Until for Instant {
+    fn instant(self) -> Instant {
+        self
+    }
+}
+
+impl Until for Duration {
+    fn instant(self) -> Instant {
+        Instant::now() + self
+    }
+}
+
+/// Scripted faults: a queue consumed one per matching call, and an outage window during which
+/// every matching call fails. `scope` says which calls a fault applies to (the Telegram fake
+/// uses method names; `None` matches what the fake counts as "any").
+pub(crate) struct FaultPlan<F> {
+    queue: VecDeque<(Option<String>, F)>,
+    outage: Option<(Instant, Option<String>, F)>,
+}
+
+impl<F> Default for FaultPlan<F> {
+    fn default() -> Self {
+        FaultPlan {
+            queue: VecDeque::new(),
+            outage: None,
+        }
+    }
+}
+
+impl<F: Clone> FaultPlan<F> {
+    pub(crate) fn push(&mut self, scope: Option<String>, fault: F) {
+        self.queue.push_back((scope, fault));
+    }
+
+    pub(crate) fn fail_until(&mut self, until: Instant, scope: Option<String>, fault: F) {
+        self.outage = Some((until, scope, fault));
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.queue.clear();
+        self.outage = None;
+    }
+
+    /// The fault for a call, if any. `matches(scope)` says whether a fault's scope covers it.
+    pub(crate) fn next(&mut self, matches: impl Fn(Option<&str>) -> bool) -> Option<F> {
+        if let Some((until, scope, fault)) = &self.outage {
+            if Instant::now() < *until {
+                if matches(scope.as_deref()) {
+                    return Some(fault.clone());
+                }
+            } else {
+                self.outage = None;
+            }
+        }
+        let pos = self.queue.iter().position(|(s, _)| matches(s.as_deref()))?;
+        self.queue.remove(pos).map(|(_, f)| f)
+    }
+}
+
+/// Waits until `check` yields Some, woken by `notify` (and re-checked every 100 ms in case a
+/// wake-up raced). Panics after `timeout` with `describe()` so the failing test shows what the
+/// fake did get.
+pub(crate) async fn wait_until<T>(
+    notify: &Arc<Notify>,
+    timeout: Duration,
+    mut check: impl FnMut() -> Option<T>,
+    describe: impl FnOnce() -> String,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Some(v) = check() {
+            return v;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            panic!("timed out after {timeout:?}: {}", describe());
+        }
+        let step = (deadline - now).min(Duration::from_millis(100));
+        let _ = tokio::time::timeout(step, notified).await;
+    }
+}
+
+/// `application/x-www-form-urlencoded` pairs, decoded.
+pub(crate) fn parse_urlencoded(s: &str) -> Vec<(String, String)> {
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (
+                percent_decode(&k.replace('+', " ")),
+                percent_decode(&v.replace('+', " ")),
+            )
+        })
+        .collect()
+}
+
+pub(crate) fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (
+                (b[i + 1] as char).to_digit(16),
+                (b[i + 2] as char).to_digit(16),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -1,0 +1,306 @@
+//! The HTTP side of the fake: `/bot<token>/<method>` routing, parameter decoding (query string,
+//! JSON, form-urlencoded, multipart), fault injection and the Bot API response envelope.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::{Fault, Inner, TgRequest, UploadedFile, methods};
+use crate::server::{parse_urlencoded, percent_decode};
+
+/// Telegram accepts uploads up to 50 MB; axum's default limit (2 MB) would reject real photos.
+const BODY_LIMIT: usize = 50 * 1024 * 1024;
+
+pub(crate) fn app(inner: Arc<Inner>) -> Router {
+    Router::new()
+        .fallback(handle)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(inner)
+}
+
+/// An error answer in the Bot API's envelope.
+#[derive(Debug, Clone)]
+pub(crate) struct TgError {
+    pub code: u16,
+    pub description: String,
+    pub retry_after: Option<u32>,
+    /// Answer with the front-end proxy's HTML page instead of JSON.
+    pub html: bool,
+}
+
+impl TgError {
+    pub(crate) fn new(code: u16, description: impl Into<String>) -> TgError {
+        TgError {
+            code,
+            description: description.into(),
+            retry_after: None,
+            html: false,
+        }
+    }
+
+    /// 400 `Bad Request: <what>`, the form of every validation error.
+    pub(crate) fn bad(what: impl std::fmt::Display) -> TgError {
+        TgError::new(400, format!("Bad Request: {what}"))
+    }
+
+    pub(crate) fn retry_after(secs: u32) -> TgError {
+        TgError {
+            retry_after: Some(secs),
+            ..TgError::new(429, format!("Too Many Requests: retry after {secs}"))
+        }
+    }
+
+    fn from_fault(fault: &Fault) -> TgError {
+        match fault {
+            Fault::TooManyRequests { retry_after } => TgError::retry_after(*retry_after),
+            Fault::ServerError(code) => TgError::new(*code, reason(*code)),
+            Fault::BadGatewayHtml => TgError {
+                html: true,
+                ..TgError::new(502, "Bad Gateway")
+            },
+            Fault::Timeout(_) => TgError::new(504, "Gateway Timeout"),
+            Fault::Error { code, description } => TgError::new(*code, description.clone()),
+            Fault::Forbidden(description) => TgError::new(403, description.clone()),
+        }
+    }
+}
+
+fn reason(code: u16) -> String {
+    StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Internal Server Error")
+        .to_owned()
+}
+
+impl IntoResponse for TgError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if self.html {
+            // What Telegram's nginx front answers when the Bot API server behind it is down.
+            let page = format!(
+                "<html>\r\n<head><title>{0} {1}</title></head>\r\n<body>\r\n<center><h1>{0} {1}</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n</body>\r\n</html>\r\n",
+                self.code, self.description
+            );
+            return (status, [(header::CONTENT_TYPE, "text/html")], page).into_response();
+        }
+        let mut body = json!({
+            "ok": false,
+            "error_code": self.code,
+            "description": self.description,
+        });
+        if let Some(secs) = self.retry_after {
+            body["parameters"] = json!({ "retry_after": secs });
+        }
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
+    let at = Instant::now();
+    let path = req.uri().path().to_owned();
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+
+    // /bot<token>/<method>; anything else is Telegram's 404.
+    let Some((token, method_as_sent)) = split_path(&path) else {
+        let err = TgError::new(404, "Not Found");
+        record(
+            &inner,
+            &path,
+            &path,
+            Value::Null,
+            vec![],
+            &content_type,
+            at,
+            &err,
+        );
+        return err.into_response();
+    };
+    let method = methods::canonical(&method_as_sent);
+
+    let outcome: Result<(Value, Vec<UploadedFile>), TgError> = if token != inner.token {
+        // A token without the `<id>:` shape is not routed at all by Telegram: 404.
+        Err(if token.contains(':') {
+            TgError::new(401, "Unauthorized")
+        } else {
+            TgError::new(404, "Not Found")
+        })
+    } else {
+        read_params(req, &content_type).await
+    };
+    let (params, files, result) = match outcome {
+        Ok((params, files)) => {
+            let lower = method.to_ascii_lowercase();
+            let fault = inner.lock().faults.next(|scope| match scope {
+                None => lower != "getupdates",
+                Some(m) => m == lower,
+            });
+            let result = match fault {
+                Some(fault) => {
+                    if let Fault::Timeout(hold) = fault {
+                        tokio::time::sleep(hold).await;
+                    }
+                    Err(TgError::from_fault(&fault))
+                }
+                None => methods::call(&inner, &lower, &params, &files).await,
+            };
+            (params, files, result)
+        }
+        Err(err) => (Value::Null, vec![], Err(err)),
+    };
+    let answer = match &result {
+        Ok(_) => TgError::new(200, ""),
+        Err(err) => err.clone(),
+    };
+    record(
+        &inner,
+        &method,
+        &method_as_sent,
+        params,
+        files,
+        &content_type,
+        at,
+        &answer,
+    );
+    match result {
+        Ok(result) => axum::Json(json!({ "ok": true, "result": result })).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record(
+    inner: &Inner,
+    method: &str,
+    method_as_sent: &str,
+    params: Value,
+    files: Vec<UploadedFile>,
+    content_type: &str,
+    at: Instant,
+    answer: &TgError,
+) {
+    inner.lock().requests.push(TgRequest {
+        method: method.to_owned(),
+        method_as_sent: method_as_sent.to_owned(),
+        params,
+        files,
+        content_type: content_type.to_owned(),
+        status: answer.code,
+        error: (answer.code != 200).then(|| answer.description.clone()),
+        at,
+    });
+    inner.notify.notify_waiters();
+}
+
+/// `/bot<token>/<method>` → (token, method), percent-decoded.
+fn split_path(path: &str) -> Option<(String, String)> {
+    let rest = path.strip_prefix("/bot")?;
+    let (token, method) = rest.split_once('/')?;
+    if method.is_empty() || method.contains('/') {
+        return None;
+    }
+    Some((percent_decode(token), percent_decode(method)))
+}
+
+/// Reads every parameter the way the Bot API does: the query string, then the body as JSON,
+/// form-urlencoded or multipart (files kept apart).
+async fn read_params(
+    req: Request,
+    content_type: &str,
+) -> Result<(Value, Vec<UploadedFile>), TgError> {
+    let mut params = Map::new();
+    if let Some(q) = req.uri().query() {
+        for (k, v) in parse_urlencoded(q) {
+            params.insert(k, Value::String(v));
+        }
+    }
+    let mut files = Vec::new();
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match mime.as_str() {
+        "multipart/form-data" => {
+            let mut mp = Multipart::from_request(req, &())
+                .await
+                .map_err(|e| TgError::bad(format!("can't parse multipart body: {e}")))?;
+            while let Some(field) = mp
+                .next_field()
+                .await
+                .map_err(|e| TgError::bad(format!("can't parse multipart body: {e}")))?
+            {
+                let name = field.name().unwrap_or("").to_owned();
+                let filename = field.file_name().map(str::to_owned);
+                let field_type = field.content_type().map(str::to_owned);
+                let bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|e| TgError::bad(format!("can't read multipart field: {e}")))?;
+                if filename.is_some() {
+                    files.push(UploadedFile {
+                        field: name,
+                        filename,
+                        content_type: field_type,
+                        bytes: bytes.to_vec(),
+                    });
+                } else {
+                    params.insert(
+                        name,
+                        Value::String(String::from_utf8_lossy(&bytes).into_owned()),
+                    );
+                }
+            }
+        }
+        _ => {
+            let body = axum::body::to_bytes(Body::new(req.into_body()), BODY_LIMIT)
+                .await
+                .map_err(|e| TgError::bad(format!("can't read request body: {e}")))?;
+            if mime == "application/json" && !body.is_empty() {
+                // Telegram ignores a body it cannot read and then misses the parameters.
+                if let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(&body) {
+                    params.extend(obj);
+                }
+            } else if mime == "application/x-www-form-urlencoded" {
+                for (k, v) in parse_urlencoded(&String::from_utf8_lossy(&body)) {
+                    params.insert(k, Value::String(v));
+                }
+            }
+        }
+    }
+    Ok((Value::Object(params), files))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_forms_decode() {
+        assert_eq!(
+            split_path("/bot1:AB/SendMessage"),
+            Some(("1:AB".into(), "SendMessage".into()))
+        );
+        assert_eq!(split_path("/bot1:AB/"), None);
+        assert_eq!(split_path("/foo"), None);
+        assert_eq!(
+            parse_urlencoded("chat_id=-100&text=a+b%26c%3C"),
+            vec![
+                ("chat_id".into(), "-100".into()),
+                ("text".into(), "a b&c<".into())
+            ]
+        );
+    }
+}
