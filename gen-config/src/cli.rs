@@ -1,0 +1,288 @@
+//! The command line. Every flag also reads a `VPSMON_*` env var; a flag or env var beats the
+//! agents.yml `rules:` section, which beats the `--profile` default.
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+
+use crate::agents::{RuleOverrides, normalize_address};
+use crate::duration::PromDuration;
+use crate::settings::{Profile, Settings, Thresholds, check_load, check_percent};
+use crate::version::Version;
+
+const DEFAULT_PROMETHEUS: &str = "127.0.0.1:9090";
+const DEFAULT_ALERTMANAGER: &str = "127.0.0.1:9093";
+pub const DEFAULT_RECEIVER_URL: &str = "http://127.0.0.1:9097/alerts";
+const DEFAULT_RECEIVER_METRICS: &str = "127.0.0.1:9097";
+/// Debian 12's prometheus package.
+pub const DEFAULT_PROMETHEUS_VERSION: &str = "2.42.0";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vpsmon-gen-config",
+    version,
+    about = "Turns the agent list into prometheus.yml, alert rules, file_sd targets and alertmanager.yml",
+    long_about = None
+)]
+pub struct Cli {
+    /// The agent list: agent_name_ip.txt (`Name host:port` lines) or agents.yml.
+    #[arg(long, env = "VPSMON_AGENTS", value_name = "FILE")]
+    pub agents: PathBuf,
+
+    /// Where prometheus/ and alertmanager/ are written.
+    #[arg(long, env = "VPSMON_OUT_DIR", value_name = "DIR", default_value = ".")]
+    pub out_dir: PathBuf,
+
+    /// Defaults to start from: `default` for real use, `fast` (1s intervals, 5s `for`) for end-to-end tests.
+    #[arg(long, env = "VPSMON_PROFILE", value_enum, default_value_t = Profile::Default)]
+    pub profile: Profile,
+
+    /// Compare the files on disk with what would be generated; print a diff and exit 1 if they differ. Writes nothing.
+    #[arg(long, env = "VPSMON_CHECK")]
+    pub check: bool,
+
+    /// After prometheus.yml or the rules changed, POST URL/-/reload (Prometheus needs --web.enable-lifecycle). Repeatable.
+    #[arg(
+        long,
+        env = "VPSMON_RELOAD_URL",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub reload_url: Vec<String>,
+
+    /// Prometheus version the config is for; Cloudflare Access headers need 2.55 or newer.
+    #[arg(long, env = "VPSMON_PROMETHEUS_VERSION", value_name = "VERSION", default_value = DEFAULT_PROMETHEUS_VERSION)]
+    pub prometheus_version: Version,
+
+    /// Split the agents across N Prometheus servers (hashmod); writes prometheus-shard-0.yml … instead of prometheus.yml.
+    #[arg(long, env = "VPSMON_SHARDS", value_name = "N", default_value_t = 1)]
+    pub shards: u32,
+
+    /// Add a remote_write to this URL (VictoriaMetrics, Mimir, Thanos Receive). Repeatable.
+    #[arg(
+        long,
+        env = "VPSMON_REMOTE_WRITE",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub remote_write: Vec<String>,
+
+    // --- addresses ---
+    /// Prometheus' own host:port (its self-scrape job). With --shards N give N, or one: shard i then uses port+i.
+    #[arg(long, env = "VPSMON_PROMETHEUS_ADDRESS", value_name = "HOST:PORT", value_delimiter = ',', default_value = DEFAULT_PROMETHEUS)]
+    pub prometheus_address: Vec<String>,
+
+    /// Alertmanager's host:port; Prometheus sends alerts there and scrapes it. Repeatable for a cluster.
+    #[arg(long, env = "VPSMON_ALERTMANAGER_ADDRESS", value_name = "HOST:PORT", value_delimiter = ',', default_value = DEFAULT_ALERTMANAGER)]
+    pub alertmanager_address: Vec<String>,
+
+    /// The receiver's webhook URL, where Alertmanager posts notifications.
+    #[arg(long, env = "VPSMON_RECEIVER_URL", value_name = "URL", default_value = DEFAULT_RECEIVER_URL)]
+    pub receiver_url: String,
+
+    /// The receiver's host:port for scraping its /metrics.
+    #[arg(long, env = "VPSMON_RECEIVER_METRICS_ADDRESS", value_name = "HOST:PORT", default_value = DEFAULT_RECEIVER_METRICS)]
+    pub receiver_metrics_address: String,
+
+    /// File with the receiver's webhook bearer token, as Alertmanager sees the path (credentials_file).
+    #[arg(long, env = "VPSMON_RECEIVER_TOKEN_FILE", value_name = "FILE")]
+    pub receiver_token_file: Option<String>,
+
+    // --- intervals (default: profile) ---
+    /// How often Prometheus scrapes [default: 15s; fast: 1s].
+    #[arg(long, env = "VPSMON_SCRAPE_INTERVAL", value_name = "DURATION")]
+    pub scrape_interval: Option<PromDuration>,
+    /// Scrape timeout [default: the smaller of 10s and the scrape interval].
+    #[arg(long, env = "VPSMON_SCRAPE_TIMEOUT", value_name = "DURATION")]
+    pub scrape_timeout: Option<PromDuration>,
+    /// How often rules are evaluated [default: 15s; fast: 1s].
+    #[arg(long, env = "VPSMON_EVALUATION_INTERVAL", value_name = "DURATION")]
+    pub evaluation_interval: Option<PromDuration>,
+    /// file_sd refresh_interval, a fallback to Prometheus' inotify watch [default: 5m; fast: 5s].
+    #[arg(long, env = "VPSMON_FILE_SD_REFRESH", value_name = "DURATION")]
+    pub file_sd_refresh: Option<PromDuration>,
+    /// rate() window of the CPU rule [default: 2m; fast: 10s].
+    #[arg(long, env = "VPSMON_RATE_WINDOW", value_name = "DURATION")]
+    pub rate_window: Option<PromDuration>,
+    /// Alertmanager group_wait [default: 30s; fast: 1s].
+    #[arg(long, env = "VPSMON_GROUP_WAIT", value_name = "DURATION")]
+    pub group_wait: Option<PromDuration>,
+    /// Alertmanager group_interval [default: 5m; fast: 2s].
+    #[arg(long, env = "VPSMON_GROUP_INTERVAL", value_name = "DURATION")]
+    pub group_interval: Option<PromDuration>,
+    /// Alertmanager repeat_interval [default: 4h; fast: 1h].
+    #[arg(long, env = "VPSMON_REPEAT_INTERVAL", value_name = "DURATION")]
+    pub repeat_interval: Option<PromDuration>,
+
+    // --- rules (default: agents.yml `rules:`, else profile) ---
+    /// AgentDown: how long `up == 0` lasts before it fires [default: 1m; fast: 5s].
+    #[arg(long, env = "VPSMON_AGENT_DOWN_FOR", value_name = "DURATION")]
+    pub agent_down_for: Option<PromDuration>,
+    /// HighCPU: busy percent [default: 80].
+    #[arg(long, env = "VPSMON_CPU_THRESHOLD", value_name = "PERCENT", value_parser = parse_percent)]
+    pub cpu_threshold: Option<f64>,
+    /// HighCPU `for` [default: 2m; fast: 5s].
+    #[arg(long, env = "VPSMON_CPU_FOR", value_name = "DURATION")]
+    pub cpu_for: Option<PromDuration>,
+    /// HighMemory: used percent, 1 - MemAvailable/MemTotal [default: 85].
+    #[arg(long, env = "VPSMON_MEMORY_THRESHOLD", value_name = "PERCENT", value_parser = parse_percent)]
+    pub memory_threshold: Option<f64>,
+    /// HighMemory `for` [default: 2m; fast: 5s].
+    #[arg(long, env = "VPSMON_MEMORY_FOR", value_name = "DURATION")]
+    pub memory_for: Option<PromDuration>,
+    /// HighDisk: used percent of a filesystem [default: 90].
+    #[arg(long, env = "VPSMON_DISK_THRESHOLD", value_name = "PERCENT", value_parser = parse_percent)]
+    pub disk_threshold: Option<f64>,
+    /// HighDisk `for` [default: 1m; fast: 5s].
+    #[arg(long, env = "VPSMON_DISK_FOR", value_name = "DURATION")]
+    pub disk_for: Option<PromDuration>,
+    /// HighLoad: node_load1 per CPU [default: 1.5].
+    #[arg(long, env = "VPSMON_LOAD_THRESHOLD", value_name = "LOAD", value_parser = parse_load)]
+    pub load_threshold: Option<f64>,
+    /// HighLoad `for` [default: 5m; fast: 5s].
+    #[arg(long, env = "VPSMON_LOAD_FOR", value_name = "DURATION")]
+    pub load_for: Option<PromDuration>,
+    /// CollectorFailed `for` [default: 5m; fast: 5s].
+    #[arg(long, env = "VPSMON_COLLECTOR_FAILED_FOR", value_name = "DURATION")]
+    pub collector_failed_for: Option<PromDuration>,
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("\"{s}\" is not a number"))?;
+    check_percent(v)
+}
+
+fn parse_load(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("\"{s}\" is not a number"))?;
+    check_load(v)
+}
+
+fn check_url(flag: &str, url: &str) -> Result<String, String> {
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| format!("{flag} \"{url}\": not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(format!(
+            "{flag} \"{url}\": expected an http:// or https:// URL"
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+fn check_address(flag: &str, addr: &str) -> Result<String, String> {
+    normalize_address(addr).map_err(|e| format!("{flag}: {e}"))
+}
+
+/// Shard i's own address: given per shard, or one address whose port counts up.
+fn shard_addresses(given: &[String], shards: u32) -> Result<Vec<String>, String> {
+    let addrs = given
+        .iter()
+        .map(|a| check_address("--prometheus-address", a))
+        .collect::<Result<Vec<_>, _>>()?;
+    match addrs.len() {
+        n if n == shards as usize => Ok(addrs),
+        1 => {
+            let (host, port) = addrs[0]
+                .rsplit_once(':')
+                .expect("normalized address has a port");
+            let port: u32 = port.parse().expect("normalized port is numeric");
+            (0..shards)
+                .map(|i| {
+                    let p = port + i;
+                    if p > 65535 {
+                        Err(format!(
+                            "--prometheus-address {}: shard {i} would need port {p}",
+                            addrs[0]
+                        ))
+                    } else {
+                        Ok(format!("{host}:{p}"))
+                    }
+                })
+                .collect()
+        }
+        n => Err(format!(
+            "--prometheus-address was given {n} times for --shards {shards}: give one per shard, or one (shard i then uses port+i)"
+        )),
+    }
+}
+
+impl Cli {
+    /// Resolves every value: flag/env, else agents.yml `rules:`, else the profile's default.
+    pub fn settings(&self, from_file: &RuleOverrides, source: &Path) -> Result<Settings, String> {
+        let d = self.profile.defaults();
+        let scrape_interval = self.scrape_interval.unwrap_or(d.scrape_interval);
+        let default_timeout = std::cmp::min(PromDuration::secs(10), scrape_interval);
+        let pick_d = |flag: Option<PromDuration>, file: Option<PromDuration>, def: PromDuration| {
+            flag.or(file).unwrap_or(def)
+        };
+        let pick_f = |flag: Option<f64>, file: Option<f64>, def: f64| flag.or(file).unwrap_or(def);
+        let r = &d.rules;
+        let rules = Thresholds {
+            agent_down_for: pick_d(
+                self.agent_down_for,
+                from_file.agent_down_for,
+                r.agent_down_for,
+            ),
+            cpu_percent: pick_f(self.cpu_threshold, from_file.cpu_threshold, r.cpu_percent),
+            cpu_for: pick_d(self.cpu_for, from_file.cpu_for, r.cpu_for),
+            memory_percent: pick_f(
+                self.memory_threshold,
+                from_file.memory_threshold,
+                r.memory_percent,
+            ),
+            memory_for: pick_d(self.memory_for, from_file.memory_for, r.memory_for),
+            disk_percent: pick_f(
+                self.disk_threshold,
+                from_file.disk_threshold,
+                r.disk_percent,
+            ),
+            disk_for: pick_d(self.disk_for, from_file.disk_for, r.disk_for),
+            load_per_cpu: pick_f(
+                self.load_threshold,
+                from_file.load_threshold,
+                r.load_per_cpu,
+            ),
+            load_for: pick_d(self.load_for, from_file.load_for, r.load_for),
+            collector_failed_for: pick_d(
+                self.collector_failed_for,
+                from_file.collector_failed_for,
+                r.collector_failed_for,
+            ),
+            rate_window: self.rate_window.unwrap_or(r.rate_window),
+        };
+        let settings = Settings {
+            scrape_interval,
+            scrape_timeout: self.scrape_timeout.unwrap_or(default_timeout),
+            evaluation_interval: self.evaluation_interval.unwrap_or(d.evaluation_interval),
+            file_sd_refresh: self.file_sd_refresh.unwrap_or(d.file_sd_refresh),
+            rules,
+            group_wait: self.group_wait.unwrap_or(d.group_wait),
+            group_interval: self.group_interval.unwrap_or(d.group_interval),
+            repeat_interval: self.repeat_interval.unwrap_or(d.repeat_interval),
+            prometheus_addresses: shard_addresses(&self.prometheus_address, self.shards.max(1))?,
+            alertmanager_addresses: self
+                .alertmanager_address
+                .iter()
+                .map(|a| check_address("--alertmanager-address", a))
+                .collect::<Result<_, _>>()?,
+            receiver_url: check_url("--receiver-url", &self.receiver_url)?,
+            receiver_metrics_address: check_address(
+                "--receiver-metrics-address",
+                &self.receiver_metrics_address,
+            )?,
+            receiver_token_file: self.receiver_token_file.clone(),
+            prometheus_version: self.prometheus_version,
+            shards: self.shards,
+            remote_write: self
+                .remote_write
+                .iter()
+                .map(|u| check_url("--remote-write", u))
+                .collect::<Result<_, _>>()?,
+            source_name: source
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| source.display().to_string()),
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+}

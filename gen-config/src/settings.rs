@@ -1,0 +1,178 @@
+//! Everything the generated files depend on besides the agents: intervals, thresholds, addresses.
+//! Values come from a flag or env var, else agents.yml's `rules:`, else the profile's default.
+
+use crate::duration::PromDuration;
+use crate::version::Version;
+
+/// A set of defaults. `fast` is for end-to-end tests: every loop runs in about a second.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Profile {
+    #[default]
+    Default,
+    Fast,
+}
+
+/// Alert thresholds (percent, or load per CPU) and how long each must hold (`for`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Thresholds {
+    pub agent_down_for: PromDuration,
+    pub cpu_percent: f64,
+    pub cpu_for: PromDuration,
+    pub memory_percent: f64,
+    pub memory_for: PromDuration,
+    pub disk_percent: f64,
+    pub disk_for: PromDuration,
+    pub load_per_cpu: f64,
+    pub load_for: PromDuration,
+    pub collector_failed_for: PromDuration,
+    /// The `rate()` window for CPU usage.
+    pub rate_window: PromDuration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub scrape_interval: PromDuration,
+    pub scrape_timeout: PromDuration,
+    pub evaluation_interval: PromDuration,
+    pub file_sd_refresh: PromDuration,
+    pub rules: Thresholds,
+    pub group_wait: PromDuration,
+    pub group_interval: PromDuration,
+    pub repeat_interval: PromDuration,
+    /// One per shard (or one when not sharded).
+    pub prometheus_addresses: Vec<String>,
+    pub alertmanager_addresses: Vec<String>,
+    pub receiver_url: String,
+    pub receiver_metrics_address: String,
+    pub receiver_token_file: Option<String>,
+    pub prometheus_version: Version,
+    pub shards: u32,
+    pub remote_write: Vec<String>,
+    /// The agent list's file name, quoted in the generated files' header.
+    pub source_name: String,
+}
+
+/// The values a profile starts from.
+pub struct ProfileDefaults {
+    pub scrape_interval: PromDuration,
+    pub evaluation_interval: PromDuration,
+    pub file_sd_refresh: PromDuration,
+    pub rules: Thresholds,
+    pub group_wait: PromDuration,
+    pub group_interval: PromDuration,
+    pub repeat_interval: PromDuration,
+}
+
+const fn s(secs: u64) -> PromDuration {
+    PromDuration::secs(secs)
+}
+
+impl Profile {
+    pub fn defaults(self) -> ProfileDefaults {
+        match self {
+            // Seed 002's thresholds; intervals are Prometheus' and Alertmanager's usual ones.
+            Profile::Default => ProfileDefaults {
+                scrape_interval: s(15),
+                evaluation_interval: s(15),
+                file_sd_refresh: s(300),
+                rules: Thresholds {
+                    agent_down_for: s(60),
+                    cpu_percent: 80.0,
+                    cpu_for: s(120),
+                    memory_percent: 85.0,
+                    memory_for: s(120),
+                    disk_percent: 90.0,
+                    disk_for: s(60),
+                    load_per_cpu: 1.5,
+                    load_for: s(300),
+                    collector_failed_for: s(300),
+                    rate_window: s(120),
+                },
+                group_wait: s(30),
+                group_interval: s(300),
+                repeat_interval: s(4 * 3600),
+            },
+            // End-to-end tests: a fault becomes a notification within seconds. repeat_interval
+            // stays long so a test that expects one message never sees a repeat.
+            Profile::Fast => ProfileDefaults {
+                scrape_interval: s(1),
+                evaluation_interval: s(1),
+                file_sd_refresh: s(5),
+                rules: Thresholds {
+                    agent_down_for: s(5),
+                    cpu_percent: 80.0,
+                    cpu_for: s(5),
+                    memory_percent: 85.0,
+                    memory_for: s(5),
+                    disk_percent: 90.0,
+                    disk_for: s(5),
+                    load_per_cpu: 1.5,
+                    load_for: s(5),
+                    collector_failed_for: s(5),
+                    rate_window: s(10),
+                },
+                group_wait: s(1),
+                group_interval: s(2),
+                repeat_interval: s(3600),
+            },
+        }
+    }
+}
+
+/// A usage threshold in percent; 0 and 100 would make the alert meaningless.
+pub fn check_percent(v: f64) -> Result<f64, String> {
+    if v.is_finite() && v > 0.0 && v < 100.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "invalid percentage {v}: expected a number between 0 and 100 (exclusive)"
+        ))
+    }
+}
+
+/// Load per CPU: any positive number.
+pub fn check_load(v: f64) -> Result<f64, String> {
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "invalid load per CPU {v}: expected a positive number"
+        ))
+    }
+}
+
+impl Settings {
+    /// Cross-field checks that a single flag's parser cannot make.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, d) in [
+            ("--scrape-interval", self.scrape_interval),
+            ("--scrape-timeout", self.scrape_timeout),
+            ("--evaluation-interval", self.evaluation_interval),
+            ("--file-sd-refresh", self.file_sd_refresh),
+            ("--rate-window", self.rules.rate_window),
+            ("--group-wait", self.group_wait),
+            ("--group-interval", self.group_interval),
+            ("--repeat-interval", self.repeat_interval),
+        ] {
+            if d.millis() == 0 {
+                return Err(format!("{name} must be longer than 0s"));
+            }
+        }
+        if self.scrape_timeout > self.scrape_interval {
+            return Err(format!(
+                "--scrape-timeout {} is longer than --scrape-interval {}: Prometheus rejects that",
+                self.scrape_timeout, self.scrape_interval
+            ));
+        }
+        if self.rules.rate_window.millis() < 2 * self.scrape_interval.millis() {
+            return Err(format!(
+                "--rate-window {} must cover at least two scrapes (--scrape-interval {}), or rate() has nothing to compute",
+                self.rules.rate_window, self.scrape_interval
+            ));
+        }
+        if self.shards == 0 {
+            return Err("--shards must be at least 1".into());
+        }
+        Ok(())
+    }
+}
