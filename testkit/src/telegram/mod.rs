@@ -38,7 +38,8 @@ pub struct TgRequest {
     pub files: Vec<UploadedFile>,
     /// The request's Content-Type (empty if none).
     pub content_type: String,
-    /// The HTTP status the fake answered.
+    /// The HTTP status the fake answered; 0 while the request is still being answered (a long
+    /// poll, a request held by [`Fault::Timeout`]).
     pub status: u16,
     /// The `description` of an error answer.
     pub error: Option<String>,

@@ -117,13 +117,16 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         let err = TgError::new(404, "Not Found");
         record(
             &inner,
-            &path,
-            &path,
-            Value::Null,
-            vec![],
-            &content_type,
-            at,
-            &err,
+            TgRequest {
+                method: path.clone(),
+                method_as_sent: path,
+                params: Value::Null,
+                files: vec![],
+                content_type,
+                status: err.code,
+                error: Some(err.description.clone()),
+                at,
+            },
         );
         return err.into_response();
     };
@@ -139,14 +142,34 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     } else {
         read_params(req, &content_type).await
     };
-    let (params, files, result) = match outcome {
-        Ok((params, files)) => {
+    let (params, files, read_error) = match outcome {
+        Ok((params, files)) => (params, files, None),
+        Err(err) => (Value::Null, vec![], Some(err)),
+    };
+    // Recorded on arrival (status 0 until answered), so a test can see a long poll or a request
+    // held by a Timeout fault while it is in flight.
+    let index = record(
+        &inner,
+        TgRequest {
+            method: method.clone(),
+            method_as_sent,
+            params: params.clone(),
+            files: files.clone(),
+            content_type,
+            status: 0,
+            error: None,
+            at,
+        },
+    );
+    let result = match read_error {
+        Some(err) => Err(err),
+        None => {
             let lower = method.to_ascii_lowercase();
             let fault = inner.lock().faults.next(|scope| match scope {
                 None => lower != "getupdates",
                 Some(m) => m == lower,
             });
-            let result = match fault {
+            match fault {
                 Some(fault) => {
                     if let Fault::Timeout(hold) = fault {
                         tokio::time::sleep(hold).await;
@@ -154,53 +177,36 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
                     Err(TgError::from_fault(&fault))
                 }
                 None => methods::call(&inner, &lower, &params, &files).await,
-            };
-            (params, files, result)
+            }
         }
-        Err(err) => (Value::Null, vec![], Err(err)),
     };
-    let answer = match &result {
-        Ok(_) => TgError::new(200, ""),
-        Err(err) => err.clone(),
-    };
-    record(
-        &inner,
-        &method,
-        &method_as_sent,
-        params,
-        files,
-        &content_type,
-        at,
-        &answer,
-    );
+    {
+        let mut st = inner.lock();
+        let r = &mut st.requests[index];
+        match &result {
+            Ok(_) => r.status = 200,
+            Err(err) => {
+                r.status = err.code;
+                r.error = Some(err.description.clone());
+            }
+        }
+    }
+    inner.notify.notify_waiters();
     match result {
         Ok(result) => axum::Json(json!({ "ok": true, "result": result })).into_response(),
         Err(err) => err.into_response(),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn record(
-    inner: &Inner,
-    method: &str,
-    method_as_sent: &str,
-    params: Value,
-    files: Vec<UploadedFile>,
-    content_type: &str,
-    at: Instant,
-    answer: &TgError,
-) {
-    inner.lock().requests.push(TgRequest {
-        method: method.to_owned(),
-        method_as_sent: method_as_sent.to_owned(),
-        params,
-        files,
-        content_type: content_type.to_owned(),
-        status: answer.code,
-        error: (answer.code != 200).then(|| answer.description.clone()),
-        at,
-    });
+/// Appends a request to the log; returns its index.
+fn record(inner: &Inner, request: TgRequest) -> usize {
+    let index = {
+        let mut st = inner.lock();
+        st.requests.push(request);
+        st.requests.len() - 1
+    };
     inner.notify.notify_waiters();
+    index
 }
 
 /// `/bot<token>/<method>` → (token, method), percent-decoded.
