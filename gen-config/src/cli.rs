@@ -158,8 +158,9 @@ fn parse_load(s: &str) -> Result<f64, String> {
 }
 
 fn check_url(flag: &str, url: &str) -> Result<String, String> {
-    let parsed =
-        reqwest::Url::parse(url).map_err(|e| format!("{flag} \"{url}\": not a URL: {e}"))?;
+    let parsed = reqwest::Url::parse(url).map_err(|e| {
+        format!("{flag} \"{url}\": not a valid URL ({e}); expected an http:// or https:// URL")
+    })?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(format!(
             "{flag} \"{url}\": expected an http:// or https:// URL"

@@ -1,7 +1,7 @@
 //! `agents.yml`: either a bare list of agents, or a mapping with `agents:` and an optional
 //! `rules:` section of thresholds. Unknown keys are errors, so a typo never silently does nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -20,7 +20,7 @@ struct RawAgent {
     name: Spanned<String>,
     address: Spanned<String>,
     #[serde(default)]
-    labels: Option<Spanned<BTreeMap<String, String>>>,
+    labels: Option<HashMap<Spanned<String>, String>>,
     #[serde(default)]
     scheme: Option<Scheme>,
     #[serde(default)]
@@ -118,15 +118,14 @@ fn convert(path: &Path, raw: RawAgent) -> Result<Agent, InputError> {
     check_name(&name).map_err(|r| InputError::at(path, line, r))?;
     let address = normalize_address(&raw.address.value)
         .map_err(|r| InputError::at(path, line_of(&raw.address), r))?;
-    let labels = match raw.labels {
-        Some(l) => {
-            for key in l.value.keys() {
-                check_label_name(&name, key).map_err(|r| InputError::at(path, line_of(&l), r))?;
-            }
-            l.value
-        }
-        None => BTreeMap::new(),
-    };
+    let mut labels: Vec<(Spanned<String>, String)> =
+        raw.labels.unwrap_or_default().into_iter().collect();
+    // Report the first bad label in file order.
+    labels.sort_by_key(|(k, _)| line_of(k));
+    for (key, _) in &labels {
+        check_label_name(&name, &key.value).map_err(|r| InputError::at(path, line_of(key), r))?;
+    }
+    let labels: BTreeMap<String, String> = labels.into_iter().map(|(k, v)| (k.value, v)).collect();
     Ok(Agent {
         name,
         address,
