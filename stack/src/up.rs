@@ -53,7 +53,8 @@ pub fn run(state_dir: &Path, args: &UpArgs) -> Result<u8> {
     let programs = find_programs(args)?;
     let mut extra_env = Vec::new();
     for (k, v) in dotenv::read(&args.env_file)? {
-        if std::env::var_os(&k).is_none() {
+        // An empty value (as in .env.example) means "not configured".
+        if !v.is_empty() && std::env::var_os(&k).is_none() {
             extra_env.push((k, v));
         }
     }
@@ -346,9 +347,10 @@ impl Supervisor {
                 }
             }
         }
-        let telegram = ["BOT_TOKEN", "ALERT_CHAT_ID"]
-            .iter()
-            .all(|k| std::env::var_os(k).is_some() || self.extra_env.iter().any(|(e, _)| e == k));
+        let telegram = ["BOT_TOKEN", "ALERT_CHAT_ID"].iter().all(|k| {
+            std::env::var_os(k).is_some_and(|v| !v.is_empty())
+                || self.extra_env.iter().any(|(e, _)| e == k)
+        });
         println!(
             "vpsmon: all {} parts ready. Alerts go to {}. Ctrl-C or `./vpsmon down` stops the stack.",
             self.running.len(),

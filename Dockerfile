@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1
+# One image with vpsmon's three programs; docker-compose.yml picks the program per service.
+# One image rather than three: the binaries share nearly all their dependencies (tokio, axum,
+# reqwest, rustls), so one `cargo build` compiles them once, and the three together are a few
+# tens of MB on top of debian-slim. Build: docker build -t vpsmon .
+ARG RUST_VERSION=1.95
+ARG DEBIAN_RELEASE=bookworm
+
+FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS build
+WORKDIR /src
+COPY . .
+# BuildKit cache mounts keep the crate registry and target dir between builds, so a source
+# change recompiles only vpsmon's crates. --locked: exactly the versions CI tested.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p vpsmon-exporter -p vpsmon-gen-config -p vpsmon-receiver \
+ && install -D -m 0755 -t /out target/release/vpsmon-exporter target/release/vpsmon-gen-config target/release/vpsmon-receiver
+
+FROM debian:${DEBIAN_RELEASE}-slim
+# ca-certificates: the receiver talks https to api.telegram.org and hooks.slack.com.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates tzdata \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /out/ /usr/local/bin/
+# Not root: the exporter only reads /proc and the read-only host mount; the receiver needs
+# nothing but the network.
+USER 65532:65532
+# Default program; compose overrides `command` per service.
+ENTRYPOINT []
+CMD ["vpsmon-exporter", "--help"]

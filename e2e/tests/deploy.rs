@@ -1,0 +1,275 @@
+//! The deployment files, checked by the tools that will read them: docker-compose.yml by Debian's
+//! `docker-compose config` (no Docker engine needed), the configs it mounts by the real promtool
+//! and amtool, the systemd units by `systemd-analyze verify`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use testkit::procs::{require_binary, workspace_bin};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `docker-compose config`'s normalised output as JSON values.
+fn compose_config() -> Value {
+    let dc = require_binary("DOCKER_COMPOSE_BIN", &["docker-compose"], "docker-compose");
+    let mut base = Command::new(&dc);
+    base.current_dir(root())
+        .args(["-f", "docker-compose.yml"])
+        // Variables from the test's environment must not change what is checked.
+        .env_remove("BOT_TOKEN")
+        .env_remove("ALERT_CHAT_ID");
+    let (code, out, err) = run(Command::new(&dc).current_dir(root()).args([
+        "-f",
+        "docker-compose.yml",
+        "config",
+        "-q",
+    ]));
+    assert_eq!(code, 0, "docker-compose config -q failed:\n{out}{err}");
+    assert!(err.trim().is_empty(), "docker-compose warned:\n{err}");
+    let (code, out, err) = run(base.arg("config"));
+    assert_eq!(code, 0, "{err}");
+    serde_saphyr::from_str(&out).unwrap_or_else(|e| panic!("parse config output: {e}\n{out}"))
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| x.as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn compose_file_is_valid_and_runs_the_four_parts_on_loopback() {
+    let cfg = compose_config();
+    let services = cfg["services"].as_object().expect("services");
+    let mut names: Vec<&str> = services.keys().map(String::as_str).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["alertmanager", "exporter", "prometheus", "receiver"]
+    );
+
+    // Host networking everywhere, so the committed configs' 127.0.0.1 addresses hold; every
+    // listener binds loopback.
+    let listen = [
+        ("exporter", "--web.listen-address=127.0.0.1:9100"),
+        ("prometheus", "--web.listen-address=127.0.0.1:9090"),
+        ("alertmanager", "--web.listen-address=127.0.0.1:9093"),
+    ];
+    for (name, svc) in services {
+        assert_eq!(svc["network_mode"], "host", "{name}");
+        let cmd = strings(&svc["command"]);
+        if let Some((_, flag)) = listen.iter().find(|(n, _)| n == name) {
+            assert!(cmd.contains(&flag.to_string()), "{name}: {cmd:?}");
+        }
+        if name == "receiver" {
+            assert_eq!(cmd, ["vpsmon-receiver", "--listen", "127.0.0.1:9097"]);
+        }
+    }
+    let am = strings(&services["alertmanager"]["command"]);
+    assert!(
+        am.contains(&"--cluster.listen-address=".to_owned()),
+        "{am:?}"
+    );
+
+    // The exporter: host pid and network namespaces, host / read-only at /host.
+    let exp = &services["exporter"];
+    assert_eq!(exp["pid"], "host");
+    assert!(
+        strings(&exp["volumes"]).contains(&"/:/host:ro,rslave".to_owned()),
+        "{:?}",
+        exp["volumes"]
+    );
+    let cmd = strings(&exp["command"]);
+    assert!(cmd.contains(&"--path.rootfs=/host".to_owned()), "{cmd:?}");
+
+    // The repository's own configs are what Prometheus and Alertmanager mount.
+    let root = root();
+    let mounts = |svc: &str| strings(&services[svc]["volumes"]);
+    assert!(
+        mounts("prometheus").contains(&format!(
+            "{}:/etc/prometheus:ro",
+            root.join("prometheus").display()
+        )),
+        "{:?}",
+        mounts("prometheus")
+    );
+    assert!(
+        mounts("alertmanager").contains(&format!(
+            "{}:/etc/alertmanager:ro",
+            root.join("alertmanager").display()
+        )),
+        "{:?}",
+        mounts("alertmanager")
+    );
+}
+
+#[test]
+fn the_configs_compose_mounts_pass_promtool_and_amtool() {
+    let promtool = require_binary("PROMTOOL_BIN", &["promtool"], "prometheus");
+    let amtool = require_binary("AMTOOL_BIN", &["amtool"], "prometheus-alertmanager");
+    let root = root();
+    let (code, out, err) = run(Command::new(promtool)
+        .arg("check")
+        .arg("config")
+        .arg(root.join("prometheus/prometheus.yml")));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("SUCCESS"), "{out}");
+    let (code, out, err) = run(Command::new(amtool)
+        .arg("check-config")
+        .arg(root.join("alertmanager/alertmanager.yml")));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("SUCCESS"), "{out}");
+}
+
+#[test]
+fn env_example_names_every_variable_compose_reads_and_the_image_has_every_program() {
+    let root = root();
+    let compose = std::fs::read_to_string(root.join("docker-compose.yml")).unwrap();
+    let example = std::fs::read_to_string(root.join(".env.example")).unwrap();
+    let mut rest = compose.as_str();
+    let mut seen = 0;
+    while let Some(i) = rest.find("${") {
+        let var = rest[i + 2..]
+            .split([':', '}', '-'])
+            .next()
+            .unwrap()
+            .to_owned();
+        assert!(
+            example.lines().any(|l| l.starts_with(&format!("{var}="))),
+            ".env.example lacks {var}"
+        );
+        seen += 1;
+        rest = &rest[i + 2..];
+    }
+    assert!(seen >= 2, "compose reads BOT_TOKEN and ALERT_CHAT_ID");
+
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    let cfg = compose_config();
+    for (name, svc) in cfg["services"].as_object().unwrap() {
+        if svc["image"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("vpsmon"))
+        {
+            let program = strings(&svc["command"])[0].clone();
+            assert!(
+                dockerfile.contains(&format!("-p {program}"))
+                    && dockerfile.contains(&format!("target/release/{program}")),
+                "service {name} runs {program}, which the Dockerfile does not build and install"
+            );
+        }
+    }
+    let ignore = std::fs::read_to_string(root.join(".dockerignore")).unwrap();
+    for must in ["target/", ".state/", ".env"] {
+        assert!(
+            ignore.lines().any(|l| l == must),
+            ".dockerignore lacks {must}"
+        );
+    }
+}
+
+const HARDENING: &[&str] = &[
+    "DynamicUser=yes",
+    "NoNewPrivileges=yes",
+    "ProtectSystem=strict",
+    "PrivateTmp=yes",
+    "CapabilityBoundingSet=",
+    "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+    "SystemCallFilter=@system-service",
+];
+
+#[test]
+fn systemd_units_parse_cleanly_and_are_hardened() {
+    let analyze = require_binary("SYSTEMD_ANALYZE_BIN", &["systemd-analyze"], "systemd");
+    let dir = tempfile::tempdir().unwrap();
+    for (unit, bin, home) in [
+        (
+            "vpsmon-exporter.service",
+            "vpsmon-exporter",
+            "ProtectHome=read-only",
+        ),
+        (
+            "vpsmon-receiver.service",
+            "vpsmon-receiver",
+            "ProtectHome=yes",
+        ),
+    ] {
+        let text = std::fs::read_to_string(root().join("deploy/systemd").join(unit)).unwrap();
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        for want in HARDENING.iter().chain([&home]) {
+            assert!(lines.contains(want), "{unit} lacks `{want}`");
+        }
+        let exec = lines
+            .iter()
+            .find(|l| l.starts_with("ExecStart="))
+            .unwrap_or_else(|| panic!("{unit} has no ExecStart"));
+        assert!(
+            exec.starts_with(&format!("ExecStart=/usr/local/bin/{bin} "))
+                && exec.contains("127.0.0.1:"),
+            "{exec}"
+        );
+        // verify insists that ExecStart exists: point it at the binary built here.
+        let built = workspace_bin(bin);
+        assert!(
+            built.is_file(),
+            "{} missing: run `cargo build --workspace --bins` first",
+            built.display()
+        );
+        let local = text.replace(&format!("/usr/local/bin/{bin}"), built.to_str().unwrap());
+        let path = dir.path().join(unit);
+        std::fs::write(&path, local).unwrap();
+        let (code, out, err) = run(Command::new(&analyze)
+            .args(["verify", "--man=no"])
+            .arg(&path));
+        // verify exits 0 on unknown keys and bad values but prints them: both must be empty.
+        assert_eq!(code, 0, "{unit}:\n{out}{err}");
+        assert!(
+            err.trim().is_empty() && out.trim().is_empty(),
+            "{unit} has warnings:\n{out}{err}"
+        );
+        // The exposure score is a figure to watch, not a threshold (lower is better, 0-10).
+        let (_, out, _) = run(Command::new(&analyze)
+            .args(["security", "--offline=true", "--no-pager"])
+            .arg(&path));
+        if let Some(line) = out.lines().find(|l| l.contains("Overall exposure level")) {
+            println!("{line}");
+        }
+    }
+}
+
+#[test]
+fn systemd_verify_does_report_a_misspelt_directive() {
+    // Guards the check above: if verify stopped printing problems, it would pass anything.
+    let analyze = require_binary("SYSTEMD_ANALYZE_BIN", &["systemd-analyze"], "systemd");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.service");
+    std::fs::write(
+        &path,
+        "[Service]\nExecStart=/bin/true\nProtectSystem=strcit\nNoNewPrivilegs=yes\n",
+    )
+    .unwrap();
+    let (_, out, err) = run(Command::new(analyze)
+        .args(["verify", "--man=no"])
+        .arg(&path));
+    let all = format!("{out}{err}");
+    assert!(all.contains("Unknown key 'NoNewPrivilegs'"), "{all}");
+    assert!(all.contains("strcit"), "{all}");
+}
