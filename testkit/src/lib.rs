@@ -2,10 +2,11 @@
 //!
 //! - [`procs`]: run real binaries (Prometheus, Alertmanager, node_exporter, our own) on loopback,
 //!   wait until they answer, and kill them when the test ends.
-//! - [`telegram`], [`slack`]: loopback fakes of the remote services a test cannot reach, speaking
+//! - [`telegram`], [`slack`], [`cloudflare`]: loopback fakes of the remote services a test cannot reach, speaking
 //!   their real wire formats, errors included, with scripted faults (429, 5xx, timeouts).
 //!   testkit/README.md lists every behaviour and where it comes from.
 
+pub mod cloudflare;
 pub mod procs;
 mod server;
 pub mod slack;

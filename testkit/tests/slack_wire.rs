@@ -5,20 +5,16 @@ use std::time::Duration;
 use serde_json::json;
 use testkit::slack::{FakeSlack, SlackFault};
 
+mod common;
+
 async fn post(url: &str, body: &str) -> (u16, Option<String>, String) {
-    let r = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let retry = r
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (status, retry, r.text().await.unwrap())
+    common::answer(
+        reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_owned()),
+    )
+    .await
 }
 
 #[tokio::test]
