@@ -13,7 +13,6 @@ use crate::version::Version;
 const DEFAULT_PROMETHEUS: &str = "127.0.0.1:9090";
 const DEFAULT_ALERTMANAGER: &str = "127.0.0.1:9093";
 pub const DEFAULT_RECEIVER_URL: &str = "http://127.0.0.1:9097/alerts";
-const DEFAULT_RECEIVER_METRICS: &str = "127.0.0.1:9097";
 /// Debian 12's prometheus package.
 pub const DEFAULT_PROMETHEUS_VERSION: &str = "2.42.0";
 
@@ -80,9 +79,13 @@ pub struct Cli {
     #[arg(long, env = "VPSMON_RECEIVER_URL", value_name = "URL", default_value = DEFAULT_RECEIVER_URL)]
     pub receiver_url: String,
 
-    /// The receiver's host:port for scraping its /metrics.
-    #[arg(long, env = "VPSMON_RECEIVER_METRICS_ADDRESS", value_name = "HOST:PORT", default_value = DEFAULT_RECEIVER_METRICS)]
-    pub receiver_metrics_address: String,
+    /// The receiver's host:port for scraping its /metrics [default: host and port of --receiver-url].
+    #[arg(
+        long,
+        env = "VPSMON_RECEIVER_METRICS_ADDRESS",
+        value_name = "HOST:PORT"
+    )]
+    pub receiver_metrics_address: Option<String>,
 
     /// File with the receiver's webhook bearer token, as Alertmanager sees the path (credentials_file).
     #[arg(long, env = "VPSMON_RECEIVER_TOKEN_FILE", value_name = "FILE")]
@@ -155,6 +158,17 @@ fn parse_percent(s: &str) -> Result<f64, String> {
 fn parse_load(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("\"{s}\" is not a number"))?;
     check_load(v)
+}
+
+/// The receiver serves /metrics where it takes webhooks, unless told otherwise.
+fn receiver_metrics_default(receiver_url: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(receiver_url).map_err(|e| e.to_string())?;
+    // host_str() keeps the brackets of an IPv6 address.
+    let host = url
+        .host_str()
+        .ok_or_else(|| format!("--receiver-url \"{receiver_url}\" has no host"))?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    check_address("--receiver-metrics-address", &format!("{host}:{port}"))
 }
 
 fn check_url(flag: &str, url: &str) -> Result<String, String> {
@@ -266,10 +280,10 @@ impl Cli {
                 .map(|a| check_address("--alertmanager-address", a))
                 .collect::<Result<_, _>>()?,
             receiver_url: check_url("--receiver-url", &self.receiver_url)?,
-            receiver_metrics_address: check_address(
-                "--receiver-metrics-address",
-                &self.receiver_metrics_address,
-            )?,
+            receiver_metrics_address: match &self.receiver_metrics_address {
+                Some(a) => check_address("--receiver-metrics-address", a)?,
+                None => receiver_metrics_default(&self.receiver_url)?,
+            },
             receiver_token_file: self.receiver_token_file.clone(),
             prometheus_version: self.prometheus_version,
             shards: self.shards,
