@@ -2,4 +2,6 @@
 //!
 //! `collector` reads and encodes the metrics; the HTTP side lives in its own modules.
 
+pub mod cli;
 pub mod collector;
+pub mod http;

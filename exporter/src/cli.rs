@@ -1,0 +1,406 @@
+//! The command line: node_exporter's flag names, each also read from a `VPSMON_*` env var.
+//!
+//! The static flags are a clap derive struct; the `--collector.<name>` / `--no-collector.<name>`
+//! pairs are generated from [`crate::collector::specs`] so that adding a collector adds its flags.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches, value_parser};
+use vpsmon_common::telemetry::{self, LogFormat};
+
+use crate::collector::{self, Config, DiskstatsOptions, FilesystemOptions, Paths};
+use crate::http::auth::{Auth, AuthConfigError};
+
+/// Exit code for a configuration the exporter cannot start with (the same as clap's usage errors).
+pub const EXIT_CONFIG: u8 = 2;
+
+/// The env var of a flag: `--web.listen-address` -> `VPSMON_WEB_LISTEN_ADDRESS`.
+pub fn env_name(flag: &str) -> String {
+    let mut name = String::from("VPSMON_");
+    name.extend(flag.trim_start_matches('-').chars().map(|c| match c {
+        '.' | '-' => '_',
+        c => c.to_ascii_uppercase(),
+    }));
+    name
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Flags {
+    /// Address to listen on for HTTP requests. The default is loopback only: expose it through a
+    /// tunnel or a reverse proxy, not directly.
+    #[arg(
+        long = "web.listen-address",
+        env = "VPSMON_WEB_LISTEN_ADDRESS",
+        default_value = "127.0.0.1:9100"
+    )]
+    pub listen_address: SocketAddr,
+
+    /// File holding a static bearer token required on /metrics and /api/health. Re-read when it
+    /// changes, so the token can be rotated without a restart.
+    #[arg(
+        long = "web.auth-token-file",
+        env = "VPSMON_WEB_AUTH_TOKEN_FILE",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
+    pub auth_token_file: Option<PathBuf>,
+
+    /// File holding the HS256 secret of the JWTs accepted on /metrics and /api/health.
+    #[arg(
+        long = "web.jwt-secret-file",
+        env = "VPSMON_WEB_JWT_SECRET_FILE",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
+    pub jwt_secret_file: Option<PathBuf>,
+
+    /// Required `aud` claim of accepted JWTs. Unset: tokens that carry an `aud` are refused.
+    #[arg(
+        long = "web.jwt-audience",
+        env = "VPSMON_WEB_JWT_AUDIENCE",
+        value_name = "AUD",
+        requires = "jwt_secret_file"
+    )]
+    pub jwt_audience: Option<String>,
+
+    /// Required `iss` claim of accepted JWTs.
+    #[arg(
+        long = "web.jwt-issuer",
+        env = "VPSMON_WEB_JWT_ISSUER",
+        value_name = "ISS",
+        requires = "jwt_secret_file"
+    )]
+    pub jwt_issuer: Option<String>,
+
+    /// Most /metrics and /api/health requests served at once; more get 503. 0 means no limit.
+    #[arg(
+        long = "web.max-requests",
+        env = "VPSMON_WEB_MAX_REQUESTS",
+        default_value_t = 40
+    )]
+    pub max_requests: usize,
+
+    /// procfs mount point.
+    #[arg(
+        long = "path.procfs",
+        env = "VPSMON_PATH_PROCFS",
+        default_value = "/proc",
+        value_name = "DIR"
+    )]
+    pub procfs: PathBuf,
+
+    /// sysfs mount point.
+    #[arg(
+        long = "path.sysfs",
+        env = "VPSMON_PATH_SYSFS",
+        default_value = "/sys",
+        value_name = "DIR"
+    )]
+    pub sysfs: PathBuf,
+
+    /// Root filesystem mount point (the host's / when running in a container).
+    #[arg(
+        long = "path.rootfs",
+        env = "VPSMON_PATH_ROOTFS",
+        default_value = "/",
+        value_name = "DIR"
+    )]
+    pub rootfs: PathBuf,
+
+    /// Regex of mount points the filesystem collector ignores.
+    #[arg(
+        long = "collector.filesystem.mount-points-exclude",
+        env = "VPSMON_COLLECTOR_FILESYSTEM_MOUNT_POINTS_EXCLUDE",
+        default_value = FilesystemOptions::DEFAULT_MOUNT_POINTS_EXCLUDE,
+        value_name = "REGEX"
+    )]
+    pub mount_points_exclude: String,
+
+    /// Regex of filesystem types the filesystem collector ignores.
+    #[arg(
+        long = "collector.filesystem.fs-types-exclude",
+        env = "VPSMON_COLLECTOR_FILESYSTEM_FS_TYPES_EXCLUDE",
+        default_value = FilesystemOptions::DEFAULT_FS_TYPES_EXCLUDE,
+        value_name = "REGEX"
+    )]
+    pub fs_types_exclude: String,
+
+    /// Longest one statvfs may take; a slower (hung) mount reports device_error=1.
+    #[arg(
+        long = "collector.filesystem.mount-timeout",
+        env = "VPSMON_COLLECTOR_FILESYSTEM_MOUNT_TIMEOUT",
+        default_value = "5s",
+        value_parser = parse_duration,
+        value_name = "DURATION"
+    )]
+    pub mount_timeout: Duration,
+
+    /// Regex of block devices the diskstats collector ignores.
+    #[arg(
+        long = "collector.diskstats.device-exclude",
+        env = "VPSMON_COLLECTOR_DISKSTATS_DEVICE_EXCLUDE",
+        default_value = DiskstatsOptions::DEFAULT_DEVICE_EXCLUDE,
+        value_name = "REGEX"
+    )]
+    pub device_exclude: String,
+
+    /// Disable every collector that is on by default; then enable some with --collector.<name>.
+    #[arg(
+        long = "collector.disable-defaults",
+        env = "VPSMON_COLLECTOR_DISABLE_DEFAULTS"
+    )]
+    pub disable_defaults: bool,
+
+    /// Log format.
+    #[arg(long = "log.format", env = "VPSMON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log level (error, warn, info, debug, trace, or a tracing filter). RUST_LOG overrides it.
+    #[arg(long = "log.level", env = "VPSMON_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("{e} (expected a duration like 5s or 500ms)"))?;
+    if d.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    Ok(d)
+}
+
+/// The generated names of one collector's flags.
+struct CollectorFlagNames {
+    on: &'static str,
+    off: &'static str,
+    env: &'static str,
+}
+
+/// clap wants `'static` names; they are made (and leaked) once per process.
+fn collector_flag_names() -> &'static [CollectorFlagNames] {
+    static NAMES: OnceLock<Vec<CollectorFlagNames>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        collector::specs()
+            .iter()
+            .map(|spec| {
+                let on = format!("collector.{}", spec.name);
+                CollectorFlagNames {
+                    env: leak(env_name(&on)),
+                    on: leak(on),
+                    off: leak(format!("no-collector.{}", spec.name)),
+                }
+            })
+            .collect()
+    })
+}
+
+/// The clap command: the static flags plus two flags per collector.
+pub fn command() -> Command {
+    let mut cmd = Flags::augment_args(
+        Command::new("vpsmon-exporter")
+            .version(env!("CARGO_PKG_VERSION"))
+            .about("node_exporter-compatible host metrics read straight from /proc"),
+    );
+    for (spec, names) in collector::specs().iter().zip(collector_flag_names()) {
+        let default = if spec.default_enabled {
+            "enabled"
+        } else {
+            "disabled"
+        };
+        cmd = cmd
+            .arg(
+                Arg::new(names.on)
+                    .long(names.on)
+                    .env(names.env)
+                    .help(format!(
+                        "Enable the {} collector ({default} by default): {}",
+                        spec.name, spec.help
+                    ))
+                    .num_args(0..=1)
+                    .require_equals(true)
+                    .default_missing_value("true")
+                    .value_name("BOOL")
+                    .value_parser(value_parser!(bool))
+                    .overrides_with(names.off)
+                    .help_heading("Collectors"),
+            )
+            .arg(
+                Arg::new(names.off)
+                    .long(names.off)
+                    .help(format!("Disable the {} collector", spec.name))
+                    .action(ArgAction::SetTrue)
+                    .overrides_with(names.on)
+                    .help_heading("Collectors"),
+            );
+    }
+    cmd
+}
+
+/// Everything the exporter runs with, resolved from flags and env vars.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub flags: Flags,
+    pub collectors: Config,
+}
+
+impl Settings {
+    /// Parses the command line. Usage errors are clap's (they print and exit 2 via `exit()`).
+    pub fn try_parse_from<I, T>(args: I) -> Result<Settings, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let matches = command().try_get_matches_from(args)?;
+        let flags = Flags::from_arg_matches(&matches)?;
+        let enabled = enabled_collectors(&matches, flags.disable_defaults);
+        let collectors = Config {
+            paths: Paths {
+                procfs: flags.procfs.clone(),
+                sysfs: flags.sysfs.clone(),
+                rootfs: flags.rootfs.clone(),
+            },
+            enabled,
+            filesystem: FilesystemOptions {
+                mount_points_exclude: flags.mount_points_exclude.clone(),
+                fs_types_exclude: flags.fs_types_exclude.clone(),
+                statfs_timeout: flags.mount_timeout,
+            },
+            diskstats: DiskstatsOptions {
+                device_exclude: flags.device_exclude.clone(),
+            },
+        };
+        Ok(Settings { flags, collectors })
+    }
+
+    /// The authentication the flags ask for; an error names the flag and file.
+    pub fn auth(&self) -> Result<Auth, AuthConfigError> {
+        Auth::from_files(
+            self.flags.auth_token_file.as_deref(),
+            self.flags.jwt_secret_file.as_deref(),
+            self.flags.jwt_audience.as_deref(),
+            self.flags.jwt_issuer.as_deref(),
+        )
+    }
+}
+
+/// `--no-collector.x` beats the default; of `--collector.x` and `--no-collector.x` the last given
+/// wins (clap's overrides_with), as with node_exporter's kingpin flags.
+fn enabled_collectors(matches: &ArgMatches, disable_defaults: bool) -> BTreeSet<String> {
+    collector::specs()
+        .iter()
+        .zip(collector_flag_names())
+        .filter(|(spec, names)| {
+            if matches.get_flag(names.off) {
+                return false;
+            }
+            match matches.get_one::<bool>(names.on) {
+                Some(on) => *on,
+                None => spec.default_enabled && !disable_defaults,
+            }
+        })
+        .map(|(spec, _)| spec.name.to_owned())
+        .collect()
+}
+
+/// The binary's whole life: parse, set up, serve until SIGINT/SIGTERM. Returns the exit code.
+pub fn main_with_args<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let settings = match Settings::try_parse_from(args) {
+        Ok(s) => s,
+        // Prints help/version to stdout (exit 0) or the usage error to stderr (exit 2).
+        Err(e) => e.exit(),
+    };
+    telemetry::init(settings.flags.log_format, &settings.flags.log_level);
+    match crate::http::serve_blocking(settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(crate::http::StartError::Config(msg)) => {
+            eprintln!("vpsmon-exporter: {msg}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(e) => {
+            eprintln!("vpsmon-exporter: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Settings, clap::Error> {
+        Settings::try_parse_from(std::iter::once("vpsmon-exporter").chain(args.iter().copied()))
+    }
+
+    fn enabled(args: &[&str]) -> Vec<String> {
+        parse(args)
+            .unwrap()
+            .collectors
+            .enabled
+            .into_iter()
+            .collect()
+    }
+
+    #[test]
+    fn env_names_follow_the_flag_names() {
+        assert_eq!(
+            env_name("--web.listen-address"),
+            "VPSMON_WEB_LISTEN_ADDRESS"
+        );
+        assert_eq!(env_name("collector.cpu"), "VPSMON_COLLECTOR_CPU");
+    }
+
+    #[test]
+    fn defaults_are_node_exporters() {
+        let s = parse(&[]).unwrap();
+        assert_eq!(s.flags.listen_address.to_string(), "127.0.0.1:9100");
+        assert_eq!(s.flags.max_requests, 40);
+        assert_eq!(s.collectors, Config::default());
+    }
+
+    #[test]
+    fn collector_flags_switch_collectors() {
+        let all = enabled(&[]);
+        assert!(all.contains(&"cpu".to_string()));
+        let without_cpu = enabled(&["--no-collector.cpu"]);
+        assert!(!without_cpu.contains(&"cpu".to_string()));
+        assert_eq!(without_cpu.len(), all.len() - 1);
+        // The last of a pair wins.
+        assert!(enabled(&["--no-collector.cpu", "--collector.cpu"]).contains(&"cpu".to_string()));
+        assert!(!enabled(&["--collector.cpu", "--no-collector.cpu"]).contains(&"cpu".to_string()));
+        assert!(!enabled(&["--collector.cpu=false"]).contains(&"cpu".to_string()));
+        assert_eq!(
+            enabled(&[
+                "--collector.disable-defaults",
+                "--collector.cpu",
+                "--collector.meminfo"
+            ]),
+            ["cpu", "meminfo"]
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        let err = parse(&["--web.listen-address", "nowhere"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--web.listen-address"), "{err}");
+        let err = parse(&["--collector.filesystem.mount-timeout", "soon"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--collector.filesystem.mount-timeout"),
+            "{err}"
+        );
+        let err = parse(&["--collector.nope"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+}
