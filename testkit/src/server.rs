@@ -11,6 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use tokio::sync::{Notify, oneshot};
 
 /// A running fake: stops and joins its thread on drop.
@@ -23,6 +27,7 @@ pub(crate) struct Server {
 impl Server {
     /// Binds 127.0.0.1:0 and serves `app` until dropped.
     pub(crate) fn start(name: &str, app: Router) -> Server {
+        let app = app.layer(axum::middleware::from_fn(detach));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         listener.set_nonblocking(true).expect("set_nonblocking");
         let addr = listener.local_addr().expect("local_addr");
@@ -69,6 +74,15 @@ impl Drop for Server {
             let _ = t.join();
         }
     }
+}
+
+/// Runs each request to completion even when the client hangs up, as a real server does: a
+/// request held past the client's timeout is still answered, recorded and (for a slow
+/// success) delivered.
+async fn detach(req: Request, next: Next) -> Response {
+    tokio::spawn(next.run(req))
+        .await
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 /// A moment given either as an `Instant` or as a duration from now.

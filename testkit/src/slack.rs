@@ -74,6 +74,8 @@ struct SlackState {
     posts: Vec<SlackPost>,
     requests: Vec<SlackRequest>,
     faults: FaultPlan<SlackFault>,
+    rate_limit: bool,
+    last_post: Option<Instant>,
 }
 
 struct Inner {
@@ -173,6 +175,12 @@ impl FakeSlack {
     pub fn clear_faults(&self) {
         self.inner.lock().faults.clear();
     }
+
+    /// Enforces Slack's one message a second per webhook: a post less than 900 ms after the
+    /// last accepted one gets 429 `rate_limited` with `Retry-After: 1`.
+    pub fn enforce_rate_limit(&self, on: bool) {
+        self.inner.lock().rate_limit = on;
+    }
 }
 
 async fn handle(
@@ -200,6 +208,7 @@ async fn handle(
             (status, answer, retry, None)
         }
         None => match accept(&method, uri.path(), &content_type, &body_text) {
+            Ok(_) if too_soon(&inner, at) => (429, "rate_limited".to_owned(), Some(1), None),
             Ok(payload) => (200, "ok".to_owned(), None, Some(payload)),
             Err((status, code)) => (status, code.to_owned(), None, None),
         },
@@ -239,6 +248,22 @@ async fn handle(
         resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
     resp
+}
+
+/// Whether an accepted post breaks the enforced rate limit; records it if not.
+fn too_soon(inner: &Inner, now: Instant) -> bool {
+    let mut st = inner.lock();
+    if !st.rate_limit {
+        return false;
+    }
+    if st
+        .last_post
+        .is_some_and(|last| now.duration_since(last) < Duration::from_millis(900))
+    {
+        return true;
+    }
+    st.last_post = Some(now);
+    false
 }
 
 fn fault_answer(fault: &SlackFault) -> (u16, String, Option<u32>) {

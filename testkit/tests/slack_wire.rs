@@ -127,3 +127,19 @@ async fn a_timeout_outlasts_the_client() {
     assert!(err.is_timeout());
     assert!(slack.posts().is_empty());
 }
+
+#[tokio::test]
+async fn the_enforced_rate_limit_answers_429_to_a_burst() {
+    let slack = FakeSlack::start().await;
+    slack.enforce_rate_limit(true);
+    let url = slack.webhook_url();
+    assert_eq!(post(&url, r#"{"text":"1"}"#).await.0, 200);
+    assert_eq!(
+        post(&url, r#"{"text":"2"}"#).await,
+        (429, Some("1".into()), "rate_limited".into())
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(post(&url, r#"{"text":"3"}"#).await.0, 200);
+    let texts: Vec<Option<String>> = slack.posts().into_iter().map(|p| p.text).collect();
+    assert_eq!(texts, vec![Some("1".into()), Some("3".into())]);
+}

@@ -341,3 +341,36 @@ async fn wait_for_messages_panics_with_what_it_got() {
     let tg = FakeTelegram::start().await;
     tg.wait_for_messages(1, Duration::from_millis(200)).await;
 }
+
+#[tokio::test]
+async fn slow_success_delivers_although_the_client_gave_up() {
+    let tg = FakeTelegram::start().await;
+    tg.push_fault(Fault::SlowSuccess(Duration::from_millis(800)));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let err = client
+        .post(format!("{}/bot{}/sendMessage", tg.url(), tg.token()))
+        .json(&json!({"chat_id": CHAT, "text": "late"}))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout());
+    let got = tg.wait_for_messages(1, Duration::from_secs(10)).await;
+    assert_eq!(got[0].visible_text, "late");
+}
+
+#[tokio::test]
+async fn a_malformed_path_is_404_and_its_token_is_not_logged() {
+    let tg = FakeTelegram::start().await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/bot{}/", tg.url(), tg.token()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let logged = &tg.requests()[0];
+    assert_eq!(logged.method, "/bot<token>/");
+    assert!(!format!("{logged:?}").contains(tg.token()));
+}

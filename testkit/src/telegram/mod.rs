@@ -126,6 +126,9 @@ pub enum Fault {
     /// Holds the request this long (make it longer than the client's timeout), then answers
     /// 504; nothing is delivered.
     Timeout(Duration),
+    /// Holds the request this long, then performs it normally: the message **is** delivered,
+    /// but a client with a shorter timeout never learns it (and may send it again).
+    SlowSuccess(Duration),
     /// Any error envelope, e.g. `{ code: 400, description: "Bad Request: chat not found" }`.
     Error { code: u16, description: String },
     /// 403 with this description, e.g. `Forbidden: bot was blocked by the user`.
