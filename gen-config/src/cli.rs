@@ -7,7 +7,7 @@ use clap::Parser;
 
 use crate::agents::{RuleOverrides, normalize_address};
 use crate::duration::PromDuration;
-use crate::settings::{Profile, Settings, Thresholds, check_load, check_percent};
+use crate::settings::{Intervals, Profile, Settings, Thresholds, check_load, check_percent};
 use crate::version::Version;
 
 const DEFAULT_PROMETHEUS: &str = "127.0.0.1:9090";
@@ -224,7 +224,7 @@ impl Cli {
     /// Resolves every value: flag/env, else agents.yml `rules:`, else the profile's default.
     pub fn settings(&self, from_file: &RuleOverrides, source: &Path) -> Result<Settings, String> {
         let d = self.profile.defaults();
-        let scrape_interval = self.scrape_interval.unwrap_or(d.scrape_interval);
+        let scrape_interval = self.scrape_interval.unwrap_or(d.intervals.scrape_interval);
         let default_timeout = std::cmp::min(PromDuration::secs(10), scrape_interval);
         let pick_d = |flag: Option<PromDuration>, file: Option<PromDuration>, def: PromDuration| {
             flag.or(file).unwrap_or(def)
@@ -264,15 +264,18 @@ impl Cli {
             ),
             rate_window: self.rate_window.unwrap_or(r.rate_window),
         };
+        let i = &d.intervals;
         let settings = Settings {
-            scrape_interval,
+            intervals: Intervals {
+                scrape_interval,
+                evaluation_interval: self.evaluation_interval.unwrap_or(i.evaluation_interval),
+                file_sd_refresh: self.file_sd_refresh.unwrap_or(i.file_sd_refresh),
+                group_wait: self.group_wait.unwrap_or(i.group_wait),
+                group_interval: self.group_interval.unwrap_or(i.group_interval),
+                repeat_interval: self.repeat_interval.unwrap_or(i.repeat_interval),
+            },
             scrape_timeout: self.scrape_timeout.unwrap_or(default_timeout),
-            evaluation_interval: self.evaluation_interval.unwrap_or(d.evaluation_interval),
-            file_sd_refresh: self.file_sd_refresh.unwrap_or(d.file_sd_refresh),
             rules,
-            group_wait: self.group_wait.unwrap_or(d.group_wait),
-            group_interval: self.group_interval.unwrap_or(d.group_interval),
-            repeat_interval: self.repeat_interval.unwrap_or(d.repeat_interval),
             prometheus_addresses: shard_addresses(&self.prometheus_address, self.shards.max(1))?,
             alertmanager_addresses: self
                 .alertmanager_address

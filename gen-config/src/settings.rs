@@ -29,16 +29,22 @@ pub struct Thresholds {
     pub rate_window: PromDuration,
 }
 
+/// How often things happen in Prometheus and Alertmanager.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Settings {
+pub struct Intervals {
     pub scrape_interval: PromDuration,
-    pub scrape_timeout: PromDuration,
     pub evaluation_interval: PromDuration,
     pub file_sd_refresh: PromDuration,
-    pub rules: Thresholds,
     pub group_wait: PromDuration,
     pub group_interval: PromDuration,
     pub repeat_interval: PromDuration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub intervals: Intervals,
+    pub scrape_timeout: PromDuration,
+    pub rules: Thresholds,
     /// One per shard (or one when not sharded).
     pub prometheus_addresses: Vec<String>,
     pub alertmanager_addresses: Vec<String>,
@@ -54,13 +60,8 @@ pub struct Settings {
 
 /// The values a profile starts from.
 pub struct ProfileDefaults {
-    pub scrape_interval: PromDuration,
-    pub evaluation_interval: PromDuration,
-    pub file_sd_refresh: PromDuration,
+    pub intervals: Intervals,
     pub rules: Thresholds,
-    pub group_wait: PromDuration,
-    pub group_interval: PromDuration,
-    pub repeat_interval: PromDuration,
 }
 
 const fn s(secs: u64) -> PromDuration {
@@ -72,9 +73,14 @@ impl Profile {
         match self {
             // Seed 002's thresholds; intervals are Prometheus' and Alertmanager's usual ones.
             Profile::Default => ProfileDefaults {
-                scrape_interval: s(15),
-                evaluation_interval: s(15),
-                file_sd_refresh: s(300),
+                intervals: Intervals {
+                    scrape_interval: s(15),
+                    evaluation_interval: s(15),
+                    file_sd_refresh: s(300),
+                    group_wait: s(30),
+                    group_interval: s(300),
+                    repeat_interval: s(4 * 3600),
+                },
                 rules: Thresholds {
                     agent_down_for: s(60),
                     cpu_percent: 80.0,
@@ -88,16 +94,18 @@ impl Profile {
                     collector_failed_for: s(300),
                     rate_window: s(120),
                 },
-                group_wait: s(30),
-                group_interval: s(300),
-                repeat_interval: s(4 * 3600),
             },
             // End-to-end tests: a fault becomes a notification within seconds. repeat_interval
             // stays long so a test that expects one message never sees a repeat.
             Profile::Fast => ProfileDefaults {
-                scrape_interval: s(1),
-                evaluation_interval: s(1),
-                file_sd_refresh: s(5),
+                intervals: Intervals {
+                    scrape_interval: s(1),
+                    evaluation_interval: s(1),
+                    file_sd_refresh: s(5),
+                    group_wait: s(1),
+                    group_interval: s(2),
+                    repeat_interval: s(3600),
+                },
                 rules: Thresholds {
                     agent_down_for: s(5),
                     cpu_percent: 80.0,
@@ -111,9 +119,6 @@ impl Profile {
                     collector_failed_for: s(5),
                     rate_window: s(10),
                 },
-                group_wait: s(1),
-                group_interval: s(2),
-                repeat_interval: s(3600),
             },
         }
     }
@@ -144,30 +149,31 @@ pub fn check_load(v: f64) -> Result<f64, String> {
 impl Settings {
     /// Cross-field checks that a single flag's parser cannot make.
     pub fn validate(&self) -> Result<(), String> {
+        let i = &self.intervals;
         for (name, d) in [
-            ("--scrape-interval", self.scrape_interval),
+            ("--scrape-interval", i.scrape_interval),
             ("--scrape-timeout", self.scrape_timeout),
-            ("--evaluation-interval", self.evaluation_interval),
-            ("--file-sd-refresh", self.file_sd_refresh),
+            ("--evaluation-interval", i.evaluation_interval),
+            ("--file-sd-refresh", i.file_sd_refresh),
             ("--rate-window", self.rules.rate_window),
-            ("--group-wait", self.group_wait),
-            ("--group-interval", self.group_interval),
-            ("--repeat-interval", self.repeat_interval),
+            ("--group-wait", i.group_wait),
+            ("--group-interval", i.group_interval),
+            ("--repeat-interval", i.repeat_interval),
         ] {
             if d.millis() == 0 {
                 return Err(format!("{name} must be longer than 0s"));
             }
         }
-        if self.scrape_timeout > self.scrape_interval {
+        if self.scrape_timeout > i.scrape_interval {
             return Err(format!(
                 "--scrape-timeout {} is longer than --scrape-interval {}: Prometheus rejects that",
-                self.scrape_timeout, self.scrape_interval
+                self.scrape_timeout, i.scrape_interval
             ));
         }
-        if self.rules.rate_window.millis() < 2 * self.scrape_interval.millis() {
+        if self.rules.rate_window.millis() < 2 * i.scrape_interval.millis() {
             return Err(format!(
                 "--rate-window {} must cover at least two scrapes (--scrape-interval {}), or rate() has nothing to compute",
-                self.rules.rate_window, self.scrape_interval
+                self.rules.rate_window, i.scrape_interval
             ));
         }
         if self.shards == 0 {

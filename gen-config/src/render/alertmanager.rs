@@ -13,9 +13,9 @@ pub fn render(s: &Settings) -> String {
         "  # One notification per alert and agent, so each chat message is about one machine.\n",
     );
     out.push_str("  group_by:\n    - alertname\n    - agent\n");
-    let _ = writeln!(out, "  group_wait: {}", s.group_wait);
-    let _ = writeln!(out, "  group_interval: {}", s.group_interval);
-    let _ = writeln!(out, "  repeat_interval: {}", s.repeat_interval);
+    let _ = writeln!(out, "  group_wait: {}", s.intervals.group_wait);
+    let _ = writeln!(out, "  group_interval: {}", s.intervals.group_interval);
+    let _ = writeln!(out, "  repeat_interval: {}", s.intervals.repeat_interval);
     out.push_str("receivers:\n");
     out.push_str("  - name: vpsmon-receiver\n");
     out.push_str("    webhook_configs:\n");

@@ -11,9 +11,13 @@ use crate::settings::Settings;
 pub fn render(s: &Settings, jobs: &[Job<'_>], shard: Option<u32>) -> String {
     let mut out = header(&s.source_name);
     out.push_str("global:\n");
-    let _ = writeln!(out, "  scrape_interval: {}", s.scrape_interval);
+    let _ = writeln!(out, "  scrape_interval: {}", s.intervals.scrape_interval);
     let _ = writeln!(out, "  scrape_timeout: {}", s.scrape_timeout);
-    let _ = writeln!(out, "  evaluation_interval: {}", s.evaluation_interval);
+    let _ = writeln!(
+        out,
+        "  evaluation_interval: {}",
+        s.intervals.evaluation_interval
+    );
     if let Some(i) = shard {
         out.push_str("  # Tells the shards' series apart in a central store.\n");
         let _ = writeln!(out, "  external_labels:\n    shard: {}", q(&i.to_string()));
@@ -93,7 +97,11 @@ fn agent_job(out: &mut String, s: &Settings, job: &Job<'_>, shard: Option<u32>) 
     }
     out.push_str("    file_sd_configs:\n");
     let _ = writeln!(out, "      - files:\n          - {}", q(&job.file()));
-    let _ = writeln!(out, "        refresh_interval: {}", s.file_sd_refresh);
+    let _ = writeln!(
+        out,
+        "        refresh_interval: {}",
+        s.intervals.file_sd_refresh
+    );
     if let Some(i) = shard {
         out.push_str("    relabel_configs:\n");
         out.push_str("      # Keep only this shard's share of the targets.\n");

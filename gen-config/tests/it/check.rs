@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::support::{gen_config, generate, read, repo_root, run, s, write};
+use crate::support::{Output, gen_config, generate, read, repo_root, run, s, snapshot, write};
 
 const EXAMPLE: &str = "examples/agent_name_ip.txt";
 const GENERATED: [&str; 4] = [
@@ -31,6 +31,12 @@ fn committed_configs_match_the_example_list() {
     assert_eq!(out.stdout, "4 files are up to date\n");
 }
 
+/// `--check` of the example list against `out_dir`.
+fn check_example(out_dir: &Path) -> Output {
+    let agents = repo_root().join(EXAMPLE);
+    run(gen_config().args(["--agents", s(&agents), "--out-dir", s(out_dir), "--check"]))
+}
+
 fn copy_committed(to: &Path) {
     for rel in GENERATED {
         write(&to.join(rel), &read(&repo_root().join(rel)));
@@ -44,14 +50,7 @@ fn check_prints_a_unified_diff_and_exits_1_when_a_file_changed() {
     let rules = dir.path().join("prometheus/alert.rules.yml");
     let edited = read(&rules).replacen("for: 5m", "for: 10m", 1);
     write(&rules, &edited);
-    let agents = repo_root().join(EXAMPLE);
-    let out = run(gen_config().args([
-        "--agents",
-        s(&agents),
-        "--out-dir",
-        s(dir.path()),
-        "--check",
-    ]));
+    let out = check_example(dir.path());
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert!(
         out.stdout
@@ -83,14 +82,7 @@ fn check_reports_missing_and_stale_files() {
             .join("prometheus/targets/agents-https-0000beef.json"),
         "[]\n",
     );
-    let agents = repo_root().join(EXAMPLE);
-    let out = run(gen_config().args([
-        "--agents",
-        s(&agents),
-        "--out-dir",
-        s(dir.path()),
-        "--check",
-    ]));
+    let out = check_example(dir.path());
     assert_eq!(out.code, 1);
     assert!(
         out.stdout.contains(
@@ -105,6 +97,7 @@ fn check_reports_missing_and_stale_files() {
         out.stdout
     );
     // Writing removes the stale target file and brings back the missing one.
+    let agents = repo_root().join(EXAMPLE);
     let out = generate(&["--agents", s(&agents), "--out-dir", s(dir.path())]);
     assert!(
         out.stdout.contains("wrote alertmanager/alertmanager.yml\n"),
@@ -143,25 +136,9 @@ fn same_input_gives_byte_identical_files_and_rewrites_nothing() {
     let first = generate(&a_args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(first.stdout.ends_with("5 agents, 6 files changed, 0 unchanged\nalertmanager.yml changed: reload Alertmanager (POST /-/reload or SIGHUP)\n"), "{}", first.stdout);
     generate(&args(&b).iter().map(String::as_str).collect::<Vec<_>>());
-    let list = |root: &Path| {
-        let mut v: Vec<(String, Vec<u8>)> = Vec::new();
-        for sub in ["prometheus", "prometheus/targets", "alertmanager"] {
-            for e in std::fs::read_dir(root.join(sub)).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_file() {
-                    v.push((
-                        p.strip_prefix(root).unwrap().display().to_string(),
-                        std::fs::read(&p).unwrap(),
-                    ));
-                }
-            }
-        }
-        v.sort();
-        v
-    };
-    let files = list(&a);
+    let files = snapshot(&a);
     assert_eq!(files.len(), 6);
-    assert_eq!(files, list(&b));
+    assert_eq!(files, snapshot(&b));
     // No temp file is left behind, and Prometheus (often another user) can read every file.
     for (rel, _) in &files {
         assert!(!rel.contains(".tmp"), "{rel}");
@@ -208,5 +185,44 @@ fn targets_carry_the_agent_label_and_user_labels() {
   }
 ]
 "#
+    );
+}
+
+/// A flag beats its env var, which beats agents.yml's `rules:`, which beats the profile.
+#[test]
+fn flags_beat_env_vars_beat_the_yaml_beats_the_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = dir.path().join("agents.yml");
+    write(
+        &agents,
+        "agents:\n  - name: a\n    address: 10.0.0.1:9100\nrules:\n  cpu_threshold: 70\n  memory_threshold: 60\n  disk_for: 3m\n",
+    );
+    let out = run(gen_config()
+        .env("VPSMON_PROFILE", "fast")
+        .env("VPSMON_CPU_THRESHOLD", "75")
+        .env("VPSMON_DISK_THRESHOLD", "95")
+        .env(
+            "VPSMON_REMOTE_WRITE",
+            "http://a.example.com/w,http://b.example.com/w",
+        )
+        .args(["--agents", s(&agents), "--out-dir", s(dir.path())])
+        .args(["--memory-threshold", "65", "--disk-threshold", "91"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rules = read(&dir.path().join("prometheus/alert.rules.yml"));
+    for want in [
+        "[10s]))) > 0.75'\n        for: 5s\n", // env over yaml; fast profile
+        "node_memory_MemTotal_bytes) > 0.65'\n        for: 5s\n", // flag over yaml
+        "node_filesystem_readonly == 0'\n        for: 3m\n", // yaml over profile
+        "(threshold 91%) for more than 3m.'",  // flag over env
+        "(node_cpu_seconds_total{mode=\"idle\"}) > 1.5'\n        for: 5s\n", // profile
+    ] {
+        assert!(rules.contains(want), "missing {want:?} in:\n{rules}");
+    }
+    let prom = read(&dir.path().join("prometheus/prometheus.yml"));
+    assert!(
+        prom.contains(
+            "remote_write:\n  - url: 'http://a.example.com/w'\n  - url: 'http://b.example.com/w'\n"
+        ),
+        "{prom}"
     );
 }

@@ -1,8 +1,6 @@
 //! Every input error names the file, the line and the reason, exits 2, and writes nothing.
 
-use std::path::Path;
-
-use crate::support::{gen_config, read, run, s, write};
+use crate::support::{gen_config, run, s, snapshot, write};
 
 /// Runs gen-config on `content` saved as `name` and returns the error line; checks exit code 2
 /// and that the output directory was not touched.
@@ -315,21 +313,4 @@ fn an_error_leaves_existing_output_untouched() {
         out.stderr
     );
     assert_eq!(snapshot(&out_dir), before);
-}
-
-fn snapshot(dir: &Path) -> Vec<(String, String)> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                files.push((p.display().to_string(), read(&p)));
-            }
-        }
-    }
-    files.sort();
-    files
 }

@@ -1,6 +1,7 @@
 //! With a real Prometheus: a new agent appears in /api/v1/targets without restart or reload,
 //! and --reload-url reloads only when prometheus.yml or the rules changed.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -26,7 +27,6 @@ fn agent_of(t: &Value) -> Option<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_agent_appears_without_restart_and_reload_happens_only_for_config_changes() {
-    let prometheus = require_binary("PROMETHEUS_BIN", &["prometheus"], "prometheus");
     let dir = tempfile::tempdir().unwrap();
     let agents = dir.path().join("agent_name_ip.txt");
     // Nobody listens on these ports: the targets are listed (down), which is all this test needs.
@@ -35,47 +35,27 @@ async fn new_agent_appears_without_restart_and_reload_happens_only_for_config_ch
     let port = free_port();
     let alertmanager = format!("127.0.0.1:{}", free_port());
     let base = format!("http://127.0.0.1:{port}");
-    let gen_args = |extra: &[String]| -> Vec<String> {
-        let mut v: Vec<String> = [
-            "--agents",
-            s(&agents),
-            "--out-dir",
-            s(dir.path()),
-            "--profile",
-            "fast",
-            "--prometheus-address",
-            &format!("127.0.0.1:{port}"),
-            "--alertmanager-address",
-            &alertmanager,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        v.extend_from_slice(extra);
+    let common = live_args(
+        &agents,
+        dir.path(),
+        &format!("127.0.0.1:{port}"),
+        &alertmanager,
+    );
+    let gen_args = |extra: &[&str]| -> Vec<String> {
+        let mut v = common.clone();
+        v.extend(extra.iter().map(|e| e.to_string()));
         v
     };
-    let args = gen_args(&[]);
-    generate(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    generate(&common);
 
-    let mut cmd = Command::new(&prometheus);
-    cmd.arg(format!(
-        "--config.file={}",
-        s(&dir.path().join("prometheus/prometheus.yml"))
-    ))
-    .arg(format!(
-        "--storage.tsdb.path={}",
-        s(&dir.path().join("data"))
-    ))
-    .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-    .arg("--web.enable-lifecycle");
-    let mut proc = Proc::spawn("prometheus", cmd, &dir.path().join("prometheus.log")).unwrap();
-    wait_http_ok(
-        &mut proc,
-        &format!("{base}/-/ready"),
-        Duration::from_secs(60),
+    let mut proc = start_prometheus(
+        dir.path(),
+        "prometheus/prometheus.yml",
+        port,
+        "prometheus",
+        true,
     )
-    .await
-    .unwrap();
+    .await;
     let pid = proc.pid();
     let client = reqwest::Client::new();
 
@@ -93,8 +73,7 @@ async fn new_agent_appears_without_restart_and_reload_happens_only_for_config_ch
     // Add an agent and regenerate: only the targets file changes, so no reload is asked for.
     let config_before = read(&dir.path().join("prometheus/prometheus.yml"));
     write(&agents, &format!("web1 127.0.0.1:{p1}\nweb2 [::1]:{p2}\n"));
-    let args = gen_args(&["--reload-url".into(), base.clone()]);
-    let out = generate(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let out = generate(&gen_args(&["--reload-url", &base]));
     assert_eq!(
         out.stdout,
         "wrote prometheus/targets/agents.json\n2 agents, 1 files changed, 3 unchanged\n\
@@ -121,13 +100,7 @@ async fn new_agent_appears_without_restart_and_reload_happens_only_for_config_ch
     assert!(proc.is_running(), "Prometheus must not have restarted");
 
     // A threshold change rewrites the rules: gen-config reloads Prometheus, which then has them.
-    let args = gen_args(&[
-        "--reload-url".into(),
-        base.clone(),
-        "--cpu-threshold".into(),
-        "95".into(),
-    ]);
-    let out = generate(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let out = generate(&gen_args(&["--reload-url", &base, "--cpu-threshold", "95"]));
     assert!(
         out.stdout.ends_with(&format!(
             "reloaded Prometheus: POST {base}/-/reload -> HTTP 200 OK\n"
@@ -148,13 +121,7 @@ async fn new_agent_appears_without_restart_and_reload_happens_only_for_config_ch
 
     // A reload that cannot reach Prometheus is reported, with exit code 1 (the files are written).
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let args = gen_args(&[
-        "--reload-url".into(),
-        dead.clone(),
-        "--cpu-threshold".into(),
-        "90".into(),
-    ]);
-    let out = run(gen_config().args(&args));
+    let out = run(gen_config().args(gen_args(&["--reload-url", &dead, "--cpu-threshold", "90"])));
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert!(
         out.stdout.contains("wrote prometheus/alert.rules.yml\n"),
@@ -165,5 +132,137 @@ async fn new_agent_appears_without_restart_and_reload_happens_only_for_config_ch
         out.stderr.starts_with(&format!("vpsmon-gen-config: reloading Prometheus failed: POST {dead}/-/reload: error sending request")),
         "{}",
         out.stderr
+    );
+}
+
+/// gen-config's arguments for a live test: fast profile, the Prometheus address(es) and an
+/// Alertmanager address (nobody listens there; these tests are about scraping).
+fn live_args(agents: &Path, out_dir: &Path, prometheus: &str, alertmanager: &str) -> Vec<String> {
+    [
+        "--agents",
+        s(agents),
+        "--out-dir",
+        s(out_dir),
+        "--profile",
+        "fast",
+        "--prometheus-address",
+        prometheus,
+        "--alertmanager-address",
+        alertmanager,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// Starts the real Prometheus on `config` (relative to `dir`) and waits until it is ready.
+async fn start_prometheus(
+    dir: &Path,
+    config: &str,
+    port: u16,
+    name: &str,
+    lifecycle: bool,
+) -> Proc {
+    let prometheus = require_binary("PROMETHEUS_BIN", &["prometheus"], "prometheus");
+    let mut cmd = Command::new(&prometheus);
+    cmd.arg(format!("--config.file={}", s(&dir.join(config))))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            s(&dir.join(format!("data-{name}")))
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    if lifecycle {
+        cmd.arg("--web.enable-lifecycle");
+    }
+    let mut proc = Proc::spawn(name, cmd, &dir.join(format!("{name}.log"))).unwrap();
+    wait_http_ok(
+        &mut proc,
+        &format!("http://127.0.0.1:{port}/-/ready"),
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    proc
+}
+
+/// Two real Prometheus servers on the shard configs scrape every agent exactly once between
+/// them; without --web.enable-lifecycle a reload is refused and gen-config says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_split_the_agents_and_a_refused_reload_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = dir.path().join("agents.txt");
+    let names: Vec<String> = (0..8).map(|i| format!("node{i}")).collect();
+    let list: String = names
+        .iter()
+        .map(|n| format!("{n} 127.0.0.1:{}\n", free_port()))
+        .collect();
+    write(&agents, &list);
+    let ports = [free_port(), free_port()];
+    let addresses = format!("127.0.0.1:{},127.0.0.1:{}", ports[0], ports[1]);
+    let alertmanager = format!("127.0.0.1:{}", free_port());
+    let mut args = live_args(&agents, dir.path(), &addresses, &alertmanager);
+    args.extend(["--shards".into(), "2".into()]);
+    generate(&args);
+    let shard0 = start_prometheus(
+        dir.path(),
+        "prometheus/prometheus-shard-0.yml",
+        ports[0],
+        "shard0",
+        false,
+    )
+    .await;
+    let shard1 = start_prometheus(
+        dir.path(),
+        "prometheus/prometheus-shard-1.yml",
+        ports[1],
+        "shard1",
+        false,
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let bases = ports.map(|p| format!("http://127.0.0.1:{p}"));
+
+    // Wait until the two shards together list all 8 agents, then check none is listed twice.
+    let seen = eventually(
+        Duration::from_secs(60),
+        "all agents across both shards",
+        || async {
+            let mut seen: Vec<(String, usize)> = Vec::new();
+            for (i, base) in bases.iter().enumerate() {
+                for t in targets(&client, base).await {
+                    if let Some(a) = agent_of(&t) {
+                        seen.push((a.to_owned(), i));
+                    }
+                }
+            }
+            (seen.len() >= names.len()).then_some(seen)
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}; logs:\n{}\n{}", shard0.log_text(), shard1.log_text()));
+    let mut agents_seen: Vec<&str> = seen.iter().map(|(a, _)| a.as_str()).collect();
+    agents_seen.sort();
+    let mut want: Vec<&str> = names.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(agents_seen, want, "every agent exactly once: {seen:?}");
+    assert!(
+        seen.iter().any(|(_, i)| *i == 0) && seen.iter().any(|(_, i)| *i == 1),
+        "both shards have agents: {seen:?}"
+    );
+
+    // The rules change, but these servers run without --web.enable-lifecycle.
+    args.extend([
+        "--cpu-threshold".into(),
+        "90".into(),
+        "--reload-url".into(),
+        bases[0].clone(),
+    ]);
+    let out = run(gen_config().args(&args));
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "vpsmon-gen-config: reloading Prometheus failed: POST {}/-/reload -> HTTP 403 Forbidden: Lifecycle API is not enabled.\n",
+            bases[0]
+        )
     );
 }

@@ -32,7 +32,7 @@ pub fn run(cmd: &mut Command) -> Output {
 }
 
 /// Runs gen-config with `args` and panics with its output unless it succeeds.
-pub fn generate(args: &[&str]) -> Output {
+pub fn generate<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> Output {
     let out = run(gen_config().args(args));
     assert_eq!(
         out.code, 0,
@@ -82,4 +82,23 @@ pub fn read(path: &Path) -> String {
 
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
+}
+
+/// Every file below `dir` (hidden ones too), as (relative path, bytes), sorted.
+pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                files.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    files.sort();
+    files
 }
