@@ -1,0 +1,107 @@
+//! Command-line flags. Environment variables are read by [`crate::config::Config::load`], not by
+//! clap, so that the precedence (flags > env > file > defaults) is one explicit piece of code that
+//! tests can drive without touching the process environment. Secret *values* are never flags
+//! (a flag shows in `ps`); they come from env vars or files.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+const ENV_HELP: &str = "\
+Environment variables (a flag wins over its variable, a variable over receiver.yml):
+  RECEIVER_CONFIG, RECEIVER_LISTEN, RECEIVER_BODY_LIMIT, RECEIVER_TIMEZONE (else TZ if it is a
+  zone name), RECEIVER_TEMPLATES_DIR, RECEIVER_DELIVERY_DEADLINE, RECEIVER_CONSOLE_FILE,
+  RECEIVER_LOG_FORMAT, RUST_LOG (log level, default info)
+  BOT_TOKEN or BOT_TOKEN_FILE        Telegram bot token (secret)
+  ALERT_CHAT_ID                      Telegram chat for alerts (number or @channel)
+  TELEGRAM_API_URL                   Bot API base URL [default: https://api.telegram.org]
+  SLACK_WEBHOOK_URL or SLACK_WEBHOOK_URL_FILE   Slack incoming webhook (secret)
+  WEBHOOK_TOKEN_FILE                 bearer token Alertmanager must send (re-read on change)
+  WEBHOOK_BASIC_USER, WEBHOOK_BASIC_PASSWORD_FILE   basic auth Alertmanager must send
+  PROMETHEUS_URL, ALERTMANAGER_URL, ALLOWED_USERS (comma-separated Telegram user ids)
+
+With no Telegram or Slack configured, alerts are printed to stdout, one line per alert.";
+
+/// Alertmanager webhook receiver: delivers alerts to Telegram, Slack or the console.
+#[derive(Debug, Clone, Default, Parser)]
+#[command(name = "vpsmon-receiver", version, after_help = ENV_HELP)]
+pub struct Cli {
+    /// YAML config file [env: RECEIVER_CONFIG]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Address to listen on [env: RECEIVER_LISTEN] [default: 127.0.0.1:9097]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// Largest webhook body, e.g. 1MiB or 1048576 [env: RECEIVER_BODY_LIMIT] [default: 1MiB]
+    #[arg(long, value_name = "SIZE")]
+    pub body_limit: Option<String>,
+
+    /// Time zone for times in messages, e.g. Asia/Taipei [env: RECEIVER_TIMEZONE] [default: UTC]
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
+
+    /// Directory of templates overriding the embedded ones [env: RECEIVER_TEMPLATES_DIR]
+    #[arg(long, value_name = "DIR")]
+    pub templates_dir: Option<PathBuf>,
+
+    /// How long to keep retrying a failing destination before answering 503
+    /// [env: RECEIVER_DELIVERY_DEADLINE] [default: 10s]
+    #[arg(long, value_name = "DURATION")]
+    pub delivery_deadline: Option<String>,
+
+    /// Also append console alert lines to this file [env: RECEIVER_CONSOLE_FILE]
+    #[arg(long, value_name = "FILE")]
+    pub console_file: Option<PathBuf>,
+
+    /// File holding the Telegram bot token [env: BOT_TOKEN_FILE, or the token in BOT_TOKEN]
+    #[arg(long, value_name = "FILE")]
+    pub bot_token_file: Option<PathBuf>,
+
+    /// Telegram chat that receives alerts: a number or @channel [env: ALERT_CHAT_ID]
+    #[arg(long, value_name = "ID")]
+    pub alert_chat_id: Option<String>,
+
+    /// Telegram Bot API base URL [env: TELEGRAM_API_URL] [default: https://api.telegram.org]
+    #[arg(long, value_name = "URL")]
+    pub telegram_api_url: Option<String>,
+
+    /// File holding the Slack incoming webhook URL
+    /// [env: SLACK_WEBHOOK_URL_FILE, or the URL in SLACK_WEBHOOK_URL]
+    #[arg(long, value_name = "FILE")]
+    pub slack_webhook_url_file: Option<PathBuf>,
+
+    /// File holding the bearer token Alertmanager must send; re-read when it changes
+    /// [env: WEBHOOK_TOKEN_FILE]
+    #[arg(long, value_name = "FILE")]
+    pub webhook_token_file: Option<PathBuf>,
+
+    /// User for basic auth on the webhook [env: WEBHOOK_BASIC_USER]
+    #[arg(long, value_name = "USER")]
+    pub webhook_basic_user: Option<String>,
+
+    /// File holding the basic-auth password [env: WEBHOOK_BASIC_PASSWORD_FILE]
+    #[arg(long, value_name = "FILE")]
+    pub webhook_basic_password_file: Option<PathBuf>,
+
+    /// Prometheus base URL, for links and the bot [env: PROMETHEUS_URL]
+    #[arg(long, value_name = "URL")]
+    pub prometheus_url: Option<String>,
+
+    /// Alertmanager base URL, for links and the bot [env: ALERTMANAGER_URL]
+    #[arg(long, value_name = "URL")]
+    pub alertmanager_url: Option<String>,
+
+    /// Telegram user ids allowed to use the bot, comma-separated [env: ALLOWED_USERS]
+    #[arg(long, value_name = "IDS")]
+    pub allowed_users: Option<String>,
+
+    /// Log format: text or json [env: RECEIVER_LOG_FORMAT] [default: text]
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+
+    /// Print the effective configuration (secrets redacted) and exit
+    #[arg(long)]
+    pub print_config: bool,
+}

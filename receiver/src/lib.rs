@@ -1,0 +1,77 @@
+//! vpsmon-receiver: Alertmanager's webhook in, Telegram / Slack / console messages out.
+//!
+//! - [`config`]: `receiver.yml` + flags + env, merged (flags > env > file > defaults).
+//! - [`payload`]: Alertmanager's webhook payload, version 4.
+//! - [`render`]: tera templates to Telegram HTML, Slack blocks and console lines, split to fit.
+//! - [`notify`]: one module per integration, the dispatcher, rate limits, retries, de-duplication.
+//! - [`server`]: the HTTP endpoints (`fn app(state) -> Router`, `run(listener, state, shutdown)`).
+//! - [`metrics`]: the one registry behind `GET /metrics`.
+
+pub mod cli;
+pub mod config;
+pub mod metrics;
+pub mod notify;
+pub mod payload;
+pub mod render;
+pub mod server;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use config::Config;
+use metrics::Metrics;
+use render::RenderContext;
+use server::AppState;
+
+/// Why the receiver could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Render(#[from] render::RenderError),
+    #[error("server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Builds everything a loaded configuration describes: metrics, templates and the dispatcher.
+pub fn state(config: Config) -> Result<AppState, StartError> {
+    let config = Arc::new(config);
+    let (metrics, registry) = Metrics::new();
+    let render = Arc::new(RenderContext::from_config(&config, &metrics)?);
+    let deliver = notify::dispatcher(config.clone(), render, metrics.notify.clone());
+    Ok(AppState {
+        config,
+        deliver,
+        metrics: Arc::new(metrics),
+        registry: Arc::new(registry),
+    })
+}
+
+/// Binds the configured address and serves until `shutdown` completes.
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let addr = config.listen;
+    let state = state(config)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen { addr, source })?;
+    let c = &state.config;
+    tracing::info!(
+        listen = %listener.local_addr().map_or(addr, |a| a),
+        default_route = ?c.default_route.iter().map(|d| d.label()).collect::<Vec<_>>(),
+        routes = ?c.routes.keys().collect::<Vec<_>>(),
+        timezone = %c.timezone,
+        webhook_auth = c.webhook_auth.is_some(),
+        "vpsmon-receiver listening"
+    );
+    server::run(listener, state, shutdown)
+        .await
+        .map_err(StartError::Serve)
+}
