@@ -54,34 +54,58 @@ fn read_existing(path: &Path) -> io::Result<Option<String>> {
 }
 
 /// Files we generated before but would not generate now (a job or shard that went away).
-/// Only our own names are considered, so a user's other files in the directory are left alone.
+/// Only files that are certainly ours are considered: target files named like our jobs, and
+/// Prometheus configs that start with our header. Anything else in the directory is left alone.
 pub fn stale_files(out_dir: &Path, files: &[OutFile]) -> io::Result<Vec<String>> {
-    let mut stale = Vec::new();
     let wanted = |rel: &str| files.iter().any(|f| f.rel == rel);
-    let mut scan = |dir: &str, ours: &dyn Fn(&str) -> bool| -> io::Result<()> {
-        let entries = match fs::read_dir(out_dir.join(dir)) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        for entry in entries {
-            let name = entry?.file_name().to_string_lossy().into_owned();
-            let rel = format!("{dir}/{name}");
-            if ours(&name) && !wanted(&rel) {
-                stale.push(rel);
-            }
+    let mut stale = Vec::new();
+    for name in list_dir(&out_dir.join("prometheus/targets"))? {
+        let rel = format!("prometheus/targets/{name}");
+        if is_job_target_file(&name) && !wanted(&rel) {
+            stale.push(rel);
         }
-        Ok(())
-    };
-    scan("prometheus/targets", &|n| n.ends_with(".json"))?;
-    scan("prometheus", &|n| {
-        n == "prometheus.yml"
-            || n.strip_prefix("prometheus-shard-")
+    }
+    for name in list_dir(&out_dir.join("prometheus"))? {
+        let rel = format!("prometheus/{name}");
+        let config_name = name == "prometheus.yml"
+            || name
+                .strip_prefix("prometheus-shard-")
                 .and_then(|r| r.strip_suffix(".yml"))
-                .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
-    })?;
+                .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()));
+        if config_name && !wanted(&rel) && is_generated(&out_dir.join(&rel))? {
+            stale.push(rel);
+        }
+    }
     stale.sort();
     Ok(stale)
+}
+
+fn list_dir(dir: &Path) -> io::Result<Vec<String>> {
+    match fs::read_dir(dir) {
+        Ok(entries) => entries
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// `agents.json` or `agents-<scheme>-<8 hex digits>.json`, the names render::targets gives.
+fn is_job_target_file(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(".json") else {
+        return false;
+    };
+    if stem == "agents" {
+        return true;
+    }
+    let hash = stem
+        .strip_prefix("agents-http-")
+        .or_else(|| stem.strip_prefix("agents-https-"));
+    hash.is_some_and(|h| h.len() == 8 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn is_generated(path: &Path) -> io::Result<bool> {
+    Ok(read_existing(path)?.is_some_and(|t| t.starts_with(crate::render::GENERATED_MARK)))
 }
 
 /// Unified diffs of every file that differs from the disk; empty when all are current.

@@ -140,6 +140,8 @@ pub fn load(path: &Path) -> Result<AgentList, InputError> {
 
 /// Parses `text` as if read from `path` (the path names the file in errors and picks the format).
 pub fn parse(path: &Path, text: &str) -> Result<AgentList, InputError> {
+    // Some Windows editors start UTF-8 files with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let (agents, rules) = match detect_format(path, text) {
         Format::Txt => (txt::parse(path, text)?, RuleOverrides::default()),
         Format::Yaml => yaml::parse(path, text)?,

@@ -226,3 +226,44 @@ fn flags_beat_env_vars_beat_the_yaml_beats_the_profile() {
         "{prom}"
     );
 }
+
+/// Only files gen-config certainly wrote are removed as stale; a hand-written prometheus.yml or
+/// another target file in the same directory stays.
+#[test]
+fn hand_written_files_are_never_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = dir.path().join("agents.txt");
+    // CRLF line ends and a byte-order mark, as some Windows editors write them.
+    write(
+        &agents,
+        "\u{feff}web1 10.0.0.1:9100\r\n# comment\r\nweb2 10.0.0.2:9100\r\n",
+    );
+    let mine = "global:\n  scrape_interval: 30s\n";
+    write(&dir.path().join("prometheus/prometheus.yml"), mine);
+    write(&dir.path().join("prometheus/targets/blackbox.json"), "[]\n");
+    let out = generate(&[
+        "--agents",
+        s(&agents),
+        "--out-dir",
+        s(dir.path()),
+        "--shards",
+        "2",
+    ]);
+    assert!(!out.stdout.contains("removed"), "{}", out.stdout);
+    assert_eq!(read(&dir.path().join("prometheus/prometheus.yml")), mine);
+    assert!(dir.path().join("prometheus/targets/blackbox.json").exists());
+    let targets = read(&dir.path().join("prometheus/targets/agents.json"));
+    assert!(
+        targets.contains("\"agent\": \"web1\"") && targets.contains("\"agent\": \"web2\""),
+        "{targets}"
+    );
+    // Back to one server: the generated shard files go, prometheus.yml is (over)written as asked.
+    let out = generate(&["--agents", s(&agents), "--out-dir", s(dir.path())]);
+    assert!(
+        out.stdout.contains("wrote prometheus/prometheus.yml\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("removed prometheus/prometheus-shard-0.yml (no longer generated)\nremoved prometheus/prometheus-shard-1.yml (no longer generated)\n"), "{}", out.stdout);
+    assert!(dir.path().join("prometheus/targets/blackbox.json").exists());
+}
