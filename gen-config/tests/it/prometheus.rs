@@ -266,3 +266,114 @@ async fn shards_split_the_agents_and_a_refused_reload_is_reported() {
         )
     );
 }
+
+/// The rules work on a real node_exporter's metrics (Debian's prometheus-node-exporter): with
+/// thresholds set low enough to be certain, HighCPU and HighMemory fire for it, AgentDown fires
+/// for an agent nobody serves, and each alert carries its `agent` label.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_fire_on_real_node_exporter_metrics_with_the_agent_label() {
+    let node_exporter = require_binary(
+        "NODE_EXPORTER_BIN",
+        &["prometheus-node-exporter", "node_exporter"],
+        "prometheus-node-exporter",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let ne_port = free_port();
+    let mut cmd = Command::new(&node_exporter);
+    cmd.arg(format!("--web.listen-address=127.0.0.1:{ne_port}"));
+    let mut ne = Proc::spawn("node_exporter", cmd, &dir.path().join("node_exporter.log")).unwrap();
+    wait_http_ok(
+        &mut ne,
+        &format!("http://127.0.0.1:{ne_port}/metrics"),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+
+    let agents = dir.path().join("agents.txt");
+    write(
+        &agents,
+        &format!("real 127.0.0.1:{ne_port}\ngone 127.0.0.1:{}\n", free_port()),
+    );
+    let port = free_port();
+    let mut args = live_args(
+        &agents,
+        dir.path(),
+        &format!("127.0.0.1:{port}"),
+        &format!("127.0.0.1:{}", free_port()),
+    );
+    // Any machine is more than 0.001% busy and uses more than 1% of its memory.
+    args.extend(["--cpu-threshold", "0.001", "--memory-threshold", "1"].map(String::from));
+    generate(&args);
+    let prometheus = start_prometheus(
+        dir.path(),
+        "prometheus/prometheus.yml",
+        port,
+        "prometheus",
+        false,
+    )
+    .await;
+
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let want = [
+        ("AgentDown", "gone"),
+        ("HighCPU", "real"),
+        ("HighMemory", "real"),
+    ];
+    let firing = eventually(
+        Duration::from_secs(90),
+        "AgentDown, HighCPU and HighMemory firing",
+        || async {
+            let v: Value = client
+                .get(format!("{base}/api/v1/alerts"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let alerts = v["data"]["alerts"].as_array()?.clone();
+            let firing: Vec<Value> = alerts
+                .into_iter()
+                .filter(|a| a["state"] == "firing")
+                .collect();
+            want.iter()
+                .all(|(name, agent)| {
+                    firing.iter().any(|a| {
+                        a["labels"]["alertname"] == *name && a["labels"]["agent"] == *agent
+                    })
+                })
+                .then_some(firing)
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}; log:\n{}", prometheus.log_text()));
+    for a in &firing {
+        let agent = a["labels"]["agent"]
+            .as_str()
+            .unwrap_or_else(|| panic!("alert without agent: {a}"));
+        let summary = a["annotations"]["summary"].as_str().unwrap();
+        assert!(
+            summary.contains(agent),
+            "summary should name the agent: {a}"
+        );
+    }
+    let cpu = firing
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "HighCPU")
+        .unwrap();
+    assert_eq!(cpu["labels"]["severity"], "warning");
+    let description = cpu["annotations"]["description"].as_str().unwrap();
+    assert!(description.starts_with("CPU on real is "), "{description}");
+    assert!(
+        description.ends_with("% busy (threshold 0.001%) for more than 5s."),
+        "{description}"
+    );
+    let down = firing
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "AgentDown")
+        .unwrap();
+    assert_eq!(down["labels"]["severity"], "critical");
+    assert_eq!(down["annotations"]["summary"], "Agent gone is down");
+}
