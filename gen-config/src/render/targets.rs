@@ -97,3 +97,54 @@ pub fn render(job: &Job<'_>) -> String {
     out.push('\n');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agents::{Scheme, Tls};
+
+    fn agent(name: &str, scrape: ScrapeSettings) -> Agent {
+        Agent {
+            name: name.into(),
+            address: format!("{name}.example.com:9100"),
+            labels: BTreeMap::new(),
+            scrape,
+            line: 1,
+        }
+    }
+
+    /// A job's name depends on its settings only: reordering or adding agents never renames
+    /// it (a rename would change the `job` label of every series).
+    #[test]
+    fn job_names_are_stable_and_plain_agents_come_first() {
+        let https = ScrapeSettings {
+            scheme: Scheme::Https,
+            bearer_token_file: Some("secrets/a.token".into()),
+            tls: Some(Tls {
+                ca_file: Some("ca.pem".into()),
+                server_name: None,
+                insecure_skip_verify: false,
+            }),
+            cf_access: None,
+        };
+        let list = vec![
+            agent("b", https.clone()),
+            agent("a", ScrapeSettings::default()),
+        ];
+        let names = |agents: &[Agent]| {
+            jobs(agents)
+                .iter()
+                .map(|j| j.name.clone())
+                .collect::<Vec<_>>()
+        };
+        let first = names(&list);
+        assert_eq!(first[0], "agents");
+        assert!(
+            first[1].starts_with("agents-https-") && first[1].len() == "agents-https-".len() + 8
+        );
+        let mut reordered = list.clone();
+        reordered.reverse();
+        reordered.push(agent("c", https));
+        assert_eq!(names(&reordered), first);
+    }
+}
