@@ -1,20 +1,53 @@
-//! Delivery: owned by recv-deliver, who replaces this placeholder. It holds only the interface the
-//! HTTP side (server.rs) calls, so that both halves compile while they are built.
+//! Delivery, on the model of Alertmanager's `notify/`: one module per integration
+//! ([`telegram`], [`slack`], [`console`]), each implementing the small [`Notify`] interface —
+//! render a notification into messages, send one message and say whether a failure is worth
+//! retrying — and one place that wires them up, the [`Dispatcher`].
+//!
+//! For each destination of a route, concurrently, the dispatcher
+//! 1. takes the destination's lock, so that two copies of one notification (an Alertmanager retry
+//!    racing the first attempt, or two Alertmanagers of a cluster) are handled one after the other;
+//! 2. drops the alerts the destination already received ([`dedup`]);
+//! 3. renders the rest and sends message after message, each paced by the service's rate limits
+//!    ([`ratelimit`]) and retried with backoff, or after a 429's retry-after, until the deadline
+//!    ([`retry`]); every delivered message is recorded at once, alert by alert.
+//!
+//! The answer to Alertmanager ([`Outcome`]): every destination done → 200; any destination still
+//! failing at the deadline → 503, so Alertmanager retries and, thanks to step 2, only what is
+//! missing goes out; only refusals for good (chat not found, bot blocked, Slack 404/410) → 422
+//! naming the destination and reason, so Alertmanager does not retry a hopeless request. Errors
+//! are logged and counted, never posted into a chat.
 
+pub mod console;
+pub mod dedup;
+pub mod metrics;
+pub mod ratelimit;
+pub mod retry;
+pub mod slack;
+pub mod telegram;
+
+use std::collections::HashMap;
 use std::future::Future;
+use std::hash::{BuildHasher, RandomState};
 use std::pin::Pin;
-use std::sync::Arc;
-
-use prometheus_client::registry::Registry;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use crate::config::{Config, Destination};
 use crate::payload::Notification;
-use crate::render::RenderContext;
+use crate::render::{RenderContext, RenderError};
+
+pub use metrics::{DeliveryResult, NotifyMetrics};
+
+use dedup::Dedup;
+use ratelimit::RateLimiter;
+use retry::{Backoff, Event, Pacing};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What became of one notification across all destinations of its route. The HTTP handler turns
 /// it into Alertmanager's answer: 200, 422 (final, Alertmanager does not retry), or 503 (retried).
+/// When several destinations failed, `destination` lists them and `reason` gives each one's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Delivered,
@@ -33,39 +66,556 @@ pub trait Deliver: Send + Sync {
     ) -> BoxFuture<'a, Outcome>;
 }
 
-/// The delivery counters and histogram, registered into the receiver's one registry.
-#[derive(Debug, Clone, Default)]
-pub struct NotifyMetrics {}
+/// Why one message was not delivered, and whether trying again can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotifyError {
+    /// A 5xx, a network error, a timeout: may work later.
+    #[error("{0}")]
+    Transient(String),
+    /// A 429: may work after `retry_after`.
+    #[error("rate limited ({reason})")]
+    RateLimited {
+        retry_after: Duration,
+        reason: String,
+    },
+    /// The service refused this message for good. `bug`: it refused what we rendered (Telegram's
+    /// "can't parse entities", Slack's invalid_payload), which is our fault, logged as an error.
+    #[error("{reason}")]
+    Permanent { reason: String, bug: bool },
+}
 
-impl NotifyMetrics {
-    pub fn register(_registry: &mut Registry) -> Self {
-        NotifyMetrics {}
+impl NotifyError {
+    pub fn permanent(reason: impl Into<String>) -> NotifyError {
+        NotifyError::Permanent {
+            reason: reason.into(),
+            bug: false,
+        }
+    }
+
+    /// A refusal for good, with a hint for the operator ("" for none) appended in parentheses.
+    pub(crate) fn refused(reason: String, hint: &str, bug: bool) -> NotifyError {
+        let reason = if hint.is_empty() {
+            reason
+        } else {
+            format!("{reason} ({hint})")
+        };
+        NotifyError::Permanent { reason, bug }
+    }
+}
+
+/// One message for a destination, and the alerts it carries (indices into
+/// `Notification::alerts`, ascending; an alert too long for one message appears in consecutive
+/// messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Telegram HTML, Slack JSON, or console lines, ready to send.
+    pub text: String,
+    pub alert_indices: Vec<usize>,
+}
+
+/// One integration, sending to one destination.
+pub trait Notify: Send + Sync {
+    /// "telegram", "slack" or "console".
+    fn integration(&self) -> &'static str;
+    /// The rate limits messages to this destination count against; `None`: unlimited.
+    fn pacing(&self) -> Option<&Pacing>;
+    /// The messages for `n`, in order.
+    fn render(&self, n: &Notification, ctx: &RenderContext) -> Result<Vec<Message>, RenderError>;
+    /// Sends one message, once: retrying is the dispatcher's business.
+    fn notify<'a>(&'a self, message: &'a Message) -> BoxFuture<'a, Result<(), NotifyError>>;
+}
+
+/// Delivery settings; [`Default`] has the documented defaults.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// All delivery of one notification happens within this (`delivery_deadline`).
+    pub deadline: Duration,
+    pub dedup_ttl: Duration,
+    pub dedup_capacity: usize,
+    /// First retry delay after a transient failure, and the largest.
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            deadline: crate::config::DEFAULT_DELIVERY_DEADLINE,
+            dedup_ttl: dedup::DEFAULT_TTL,
+            dedup_capacity: dedup::DEFAULT_CAPACITY,
+            backoff_initial: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(4),
+        }
     }
 }
 
 /// Builds the dispatcher for a loaded configuration.
 pub fn dispatcher(
-    _config: Arc<Config>,
-    _render: Arc<RenderContext>,
-    _metrics: NotifyMetrics,
+    config: Arc<Config>,
+    render: Arc<RenderContext>,
+    metrics: NotifyMetrics,
 ) -> Arc<dyn Deliver> {
-    Arc::new(NotBuilt)
+    let options = Options {
+        deadline: config.delivery_deadline,
+        ..Options::default()
+    };
+    Arc::new(Dispatcher::new(config, render, metrics, options))
 }
 
-struct NotBuilt;
+/// A destination's integration and the lock that serialises deliveries to it.
+struct Target {
+    label: String,
+    /// Part of every de-duplication key: the label, plus a hash of the Slack URL (two webhooks
+    /// may share a name).
+    key: String,
+    notify: Box<dyn Notify>,
+    busy: tokio::sync::Mutex<()>,
+}
 
-impl Deliver for NotBuilt {
+/// Wires the integrations together: the one place that knows every destination kind.
+pub struct Dispatcher {
+    config: Arc<Config>,
+    render: Arc<RenderContext>,
+    metrics: NotifyMetrics,
+    options: Options,
+    client: reqwest::Client,
+    bot: Option<Arc<telegram::Bot>>,
+    limiter: RateLimiter,
+    dedup: Dedup,
+    targets: Mutex<HashMap<String, Arc<Target>>>,
+    hasher: RandomState,
+}
+
+/// How one destination fared.
+enum Fate {
+    Done,
+    Failed { permanent: bool, reason: String },
+}
+
+impl Dispatcher {
+    pub fn new(
+        config: Arc<Config>,
+        render: Arc<RenderContext>,
+        metrics: NotifyMetrics,
+        options: Options,
+    ) -> Dispatcher {
+        // Per-attempt time is bounded by the delivery deadline; these only stop a stuck
+        // connection from outliving it. No redirects: a webhook URL that redirects is wrong.
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
+            .tcp_nodelay(true)
+            .build()
+            .unwrap_or_default();
+        let bot = config.telegram.as_ref().map(|t| {
+            Arc::new(telegram::Bot::new(
+                client.clone(),
+                t.token.clone(),
+                &t.api_url,
+            ))
+        });
+        Dispatcher {
+            render,
+            metrics,
+            dedup: Dedup::new(options.dedup_ttl, options.dedup_capacity),
+            options,
+            client,
+            bot,
+            limiter: RateLimiter::new(),
+            targets: Mutex::new(HashMap::new()),
+            hasher: RandomState::new(),
+            config,
+        }
+    }
+
+    /// The integration for a destination, built on first use and kept (with its lock).
+    fn target(&self, d: &Destination) -> Result<Arc<Target>, String> {
+        let label = d.label();
+        let key = match d {
+            Destination::Slack { webhook_url, .. } => {
+                format!(
+                    "{label}#{:016x}",
+                    self.hasher.hash_one(webhook_url.expose())
+                )
+            }
+            _ => label.clone(),
+        };
+        let mut targets = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = targets.get(&key) {
+            return Ok(t.clone());
+        }
+        let notify: Box<dyn Notify> = match d {
+            Destination::Telegram {
+                chat_id,
+                message_thread_id,
+            } => {
+                let bot = self
+                    .bot
+                    .clone()
+                    .ok_or_else(|| "no Telegram bot token is configured (BOT_TOKEN)".to_string())?;
+                Box::new(telegram::Telegram::new(bot, chat_id, *message_thread_id))
+            }
+            Destination::Slack { webhook_url, .. } => Box::new(slack::Slack::new(
+                self.client.clone(),
+                &label,
+                self.hasher.hash_one(webhook_url.expose()),
+                webhook_url.clone(),
+            )),
+            Destination::Console => {
+                Box::new(console::Console::new(self.config.console_file.clone()))
+            }
+        };
+        let t = Arc::new(Target {
+            label,
+            key: key.clone(),
+            notify,
+            busy: tokio::sync::Mutex::new(()),
+        });
+        targets.insert(key, t.clone());
+        Ok(t)
+    }
+
+    /// Delivers `n` to every destination; the answer for Alertmanager.
+    pub async fn deliver_all(&self, destinations: &[Destination], n: &Notification) -> Outcome {
+        let started = Instant::now();
+        let deadline = started + self.options.deadline;
+        let fates = join_all(
+            destinations
+                .iter()
+                .map(|d| self.deliver_to(d, n, started, deadline)),
+        )
+        .await;
+        let mut transient = Vec::new();
+        let mut permanent = Vec::new();
+        for (d, fate) in destinations.iter().zip(fates) {
+            match fate {
+                Fate::Done => {}
+                Fate::Failed {
+                    permanent: true,
+                    reason,
+                } => permanent.push((d.label(), reason)),
+                Fate::Failed { reason, .. } => transient.push((d.label(), reason)),
+            }
+        }
+        // A destination that may recover decides: Alertmanager must retry, and de-duplication
+        // keeps the destinations that already have the alerts from getting them twice.
+        if !transient.is_empty() {
+            transient.extend(permanent);
+            let (destination, reason) = summarise(transient);
+            Outcome::Transient {
+                destination,
+                reason,
+            }
+        } else if !permanent.is_empty() {
+            let (destination, reason) = summarise(permanent);
+            Outcome::Permanent {
+                destination,
+                reason,
+            }
+        } else {
+            Outcome::Delivered
+        }
+    }
+
+    async fn deliver_to(
+        &self,
+        d: &Destination,
+        n: &Notification,
+        started: Instant,
+        deadline: Instant,
+    ) -> Fate {
+        let target = match self.target(d) {
+            Ok(t) => t,
+            Err(reason) => {
+                tracing::error!(destination = %d.label(), %reason, "cannot deliver");
+                self.metrics
+                    .count(&d.label(), DeliveryResult::failed_permanent);
+                return Fate::Failed {
+                    permanent: true,
+                    reason,
+                };
+            }
+        };
+        let fate = self.deliver_locked(&target, n, deadline).await;
+        self.metrics
+            .latency
+            .get_or_create(&metrics::DestinationLabels {
+                destination: target.label.clone(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+        if let Fate::Failed { permanent, reason } = &fate {
+            if *permanent {
+                tracing::error!(
+                    destination = %target.label,
+                    group_key = %n.group_key,
+                    %reason,
+                    "delivery failed permanently; Alertmanager is told not to retry"
+                );
+            } else {
+                tracing::warn!(
+                    destination = %target.label,
+                    group_key = %n.group_key,
+                    %reason,
+                    "delivery failed for now; Alertmanager is told to retry"
+                );
+            }
+        }
+        fate
+    }
+
+    async fn deliver_locked(&self, target: &Target, n: &Notification, deadline: Instant) -> Fate {
+        let Ok(_busy) = tokio::time::timeout_at(deadline.into(), target.busy.lock()).await else {
+            self.metrics
+                .count(&target.label, DeliveryResult::failed_transient);
+            return Fate::Failed {
+                permanent: false,
+                reason: "an earlier notification to this destination was still being delivered at the deadline".into(),
+            };
+        };
+
+        let keys: Vec<dedup::Key> = n
+            .alerts
+            .iter()
+            .map(|a| {
+                self.dedup.key((
+                    &target.key,
+                    &n.group_key,
+                    a.status,
+                    &a.fingerprint,
+                    a.starts_at,
+                    a.ends_at,
+                ))
+            })
+            .collect();
+        let now = Instant::now();
+        let pending: Vec<usize> = (0..n.alerts.len())
+            .filter(|&i| !self.dedup.contains(keys[i], now))
+            .collect();
+        let skipped = n.alerts.len() - pending.len();
+        if skipped > 0 {
+            self.metrics
+                .deduplicated
+                .get_or_create(&metrics::DestinationLabels {
+                    destination: target.label.clone(),
+                })
+                .inc_by(skipped as u64);
+            tracing::info!(
+                destination = %target.label,
+                group_key = %n.group_key,
+                skipped,
+                pending = pending.len(),
+                "alerts already delivered to this destination are not sent again"
+            );
+        }
+        if pending.is_empty() {
+            return Fate::Done;
+        }
+
+        // Render only what is missing; indices are mapped back to `n.alerts`.
+        let rendered = if pending.len() == n.alerts.len() {
+            target.notify.render(n, &self.render)
+        } else {
+            let mut rest = n.clone();
+            rest.alerts = pending.iter().map(|&i| n.alerts[i].clone()).collect();
+            target.notify.render(&rest, &self.render).map(|messages| {
+                messages
+                    .into_iter()
+                    .map(|mut m| {
+                        for i in &mut m.alert_indices {
+                            *i = pending[*i];
+                        }
+                        m
+                    })
+                    .collect()
+            })
+        };
+        let messages = match rendered {
+            Ok(m) => m,
+            Err(e) => {
+                self.metrics
+                    .count(&target.label, DeliveryResult::failed_permanent);
+                return Fate::Failed {
+                    permanent: true,
+                    reason: format!("cannot render the message: {e}"),
+                };
+            }
+        };
+
+        let mut backoff = Backoff::new(self.options.backoff_initial, self.options.backoff_max);
+        let total = messages.len();
+        for (k, message) in messages.iter().enumerate() {
+            let sent = match target.notify.pacing() {
+                Some(pacing) => {
+                    retry::send(
+                        &self.limiter,
+                        pacing,
+                        deadline,
+                        &mut backoff,
+                        || target.notify.notify(message),
+                        |event| self.observe(target, event),
+                    )
+                    .await
+                }
+                // Unpaced (the console): one try; an I/O error is for Alertmanager to retry.
+                None => target.notify.notify(message).await,
+            };
+            match sent {
+                Ok(()) => {
+                    self.metrics.count(&target.label, DeliveryResult::sent);
+                    // An alert split over several messages counts as delivered with its last.
+                    let later = &messages[k + 1..];
+                    let done = message
+                        .alert_indices
+                        .iter()
+                        .filter(|i| !later.iter().any(|m| m.alert_indices.contains(i)))
+                        .map(|&i| keys[i]);
+                    self.dedup.record(done, Instant::now());
+                    self.metrics.dedup_entries.set(self.dedup.len() as i64);
+                }
+                Err(err) => {
+                    let (permanent, bug) = match &err {
+                        NotifyError::Permanent { bug, .. } => (true, *bug),
+                        _ => (false, false),
+                    };
+                    self.metrics.count(
+                        &target.label,
+                        if permanent {
+                            DeliveryResult::failed_permanent
+                        } else {
+                            DeliveryResult::failed_transient
+                        },
+                    );
+                    if bug {
+                        tracing::error!(
+                            destination = %target.label,
+                            reason = %err,
+                            "BUG: the service refused a message the receiver rendered; please report it with the alert's labels"
+                        );
+                    }
+                    let progress = if k > 0 {
+                        format!(" ({k} of {total} messages delivered before)")
+                    } else {
+                        String::new()
+                    };
+                    return Fate::Failed {
+                        permanent,
+                        reason: format!("{err}{progress}"),
+                    };
+                }
+            }
+        }
+        tracing::info!(
+            destination = %target.label,
+            integration = target.notify.integration(),
+            group_key = %n.group_key,
+            alerts = pending.len(),
+            messages = total,
+            "delivered"
+        );
+        Fate::Done
+    }
+
+    fn observe(&self, target: &Target, event: Event) {
+        match event {
+            Event::Retrying { reason, delay } => {
+                self.metrics.count(&target.label, DeliveryResult::retried);
+                tracing::warn!(destination = %target.label, %reason, ?delay, "retrying");
+            }
+            Event::RateLimited { retry_after } => {
+                self.metrics
+                    .count(&target.label, DeliveryResult::rate_limited);
+                tracing::warn!(destination = %target.label, ?retry_after, "rate limited by the service; waiting");
+            }
+        }
+    }
+
+    /// Alerts currently remembered as delivered.
+    pub fn dedup_len(&self) -> usize {
+        self.dedup.len()
+    }
+}
+
+impl Deliver for Dispatcher {
     fn deliver<'a>(
         &'a self,
         _route: &'a str,
-        _destinations: &'a [Destination],
-        _notification: &'a Notification,
+        destinations: &'a [Destination],
+        notification: &'a Notification,
     ) -> BoxFuture<'a, Outcome> {
-        Box::pin(async {
-            Outcome::Transient {
-                destination: "all".into(),
-                reason: "delivery is not built yet".into(),
+        Box::pin(self.deliver_all(destinations, notification))
+    }
+}
+
+/// `("telegram:-1", "chat not found")`, or for several: labels joined, reasons prefixed.
+fn summarise(failures: Vec<(String, String)>) -> (String, String) {
+    if let [(d, r)] = failures.as_slice() {
+        return (d.clone(), r.clone());
+    }
+    let destinations = failures.iter().map(|(d, _)| d.as_str()).collect::<Vec<_>>();
+    let reasons = failures
+        .iter()
+        .map(|(d, r)| format!("{d}: {r}"))
+        .collect::<Vec<_>>();
+    (destinations.join(", "), reasons.join("; "))
+}
+
+/// Runs futures concurrently on the caller's task and returns their outputs in order. A route
+/// has a handful of destinations; this spares a dependency and a task spawn per destination.
+async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *out = Some(v),
+                    Poll::Pending => pending = true,
+                }
             }
-        })
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
+/// A reqwest error in words, without the URL (it holds the bot token or the Slack webhook).
+pub(crate) fn describe_http_error(service: &str, err: reqwest::Error) -> String {
+    let err = err.without_url();
+    let what = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "cannot connect"
+    } else if err.is_body() || err.is_decode() {
+        "broken answer"
+    } else {
+        "request failed"
+    };
+    // The source chain (connection refused, reset, ...) says why; it never holds the URL.
+    let mut detail = String::new();
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        format!("{service}: {what}")
+    } else {
+        format!("{service}: {what}: {detail}")
+    }
+}
+
+/// A service's error text, cut to a length fit for a log line and an HTTP answer.
+pub(crate) fn short(s: &str) -> String {
+    const MAX: usize = 300;
+    match s.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_string(),
     }
 }

@@ -1,0 +1,380 @@
+//! Telegram: `sendMessage` with `parse_mode=HTML` to one chat (and optionally one forum topic).
+//!
+//! The request body is teloxide's own [`SendMessage`] payload and Telegram's error descriptions
+//! are classified with teloxide's [`ApiError`], but the HTTP exchange is ours (reqwest, the client
+//! teloxide itself uses), for two reasons that matter to a webhook with a deadline:
+//! - teloxide-core's request path sleeps 10 s after any 5xx before it returns the error
+//!   (`DELAY_ON_SERVER_ERROR` in `net/request.rs`), which alone eats the whole default delivery
+//!   deadline and rules out retrying a brief 502 inside it;
+//! - teloxide drops the HTTP status, and a 5xx with Telegram's JSON envelope then comes back as
+//!   `ApiError::Unknown`, indistinguishable from a permanent 400 we do not know by name.
+//!
+//! The bot token is part of the URL (`/bot<token>/sendMessage`), so no URL ever reaches a log or
+//! an error: reqwest errors are stripped of it with `without_url()`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+use teloxide::ApiError;
+use teloxide::payloads::SendMessage;
+use teloxide::types::{
+    ChatId as TgChatId, LinkPreviewOptions, MessageId, ParseMode, Recipient, ThreadId,
+};
+use vpsmon_common::Secret;
+
+use super::ratelimit::{Bucket, limits};
+use super::retry::Pacing;
+use super::{BoxFuture, Message, Notify, NotifyError, describe_http_error, short};
+use crate::config::ChatId;
+use crate::payload::Notification;
+use crate::render::{RenderContext, RenderError};
+
+/// One bot: its token, API base URL and HTTP client, shared by every chat it sends to.
+pub struct Bot {
+    client: reqwest::Client,
+    /// The API base, parsed once; `Err` holds why the configured URL is unusable.
+    api_url: Result<reqwest::Url, String>,
+    token: Secret,
+}
+
+impl std::fmt::Debug for Bot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bot")
+            .field("api_url", &self.api_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bot {
+    pub fn new(client: reqwest::Client, token: Secret, api_url: &str) -> Bot {
+        let api_url = reqwest::Url::parse(api_url)
+            .map_err(|e| format!("TELEGRAM_API_URL {api_url:?} is not a URL: {e}"))
+            .and_then(|u| {
+                if u.cannot_be_a_base() {
+                    Err(format!("TELEGRAM_API_URL {api_url:?} cannot be a base URL"))
+                } else {
+                    Ok(u)
+                }
+            });
+        Bot {
+            client,
+            api_url,
+            token,
+        }
+    }
+
+    /// `<api_url>/bot<token>/<method>`, as teloxide builds it. Contains the token: never log it.
+    fn method_url(&self, method: &str) -> Result<reqwest::Url, NotifyError> {
+        let mut url = self.api_url.clone().map_err(NotifyError::permanent)?;
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments
+                .pop_if_empty()
+                .push(&format!("bot{}", self.token.expose()))
+                .push(method);
+        }
+        Ok(url)
+    }
+}
+
+/// A Telegram chat as a destination.
+pub struct Telegram {
+    bot: Arc<Bot>,
+    chat: Recipient,
+    thread: Option<ThreadId>,
+    pacing: Pacing,
+}
+
+impl Telegram {
+    pub fn new(bot: Arc<Bot>, chat: &ChatId, thread: Option<i64>) -> Telegram {
+        let (recipient, is_group) = match chat {
+            ChatId::Id(id) => (Recipient::Id(TgChatId(*id)), *id < 0),
+            // A public @channel: a broadcast chat, paced like a group to be safe.
+            ChatId::Username(name) => (Recipient::ChannelUsername(name.clone()), true),
+        };
+        let mut pacing = Pacing::new(Bucket::new(
+            format!("telegram chat {chat}"),
+            limits::TELEGRAM_CHAT,
+        ));
+        if is_group {
+            pacing.shared.push(Bucket::new(
+                format!("telegram group {chat}"),
+                limits::TELEGRAM_GROUP,
+            ));
+        }
+        pacing
+            .shared
+            .push(Bucket::new("telegram bot", limits::TELEGRAM_BOT));
+        Telegram {
+            bot,
+            chat: recipient,
+            thread: thread
+                .and_then(|t| i32::try_from(t).ok())
+                .map(|t| ThreadId(MessageId(t))),
+            pacing,
+        }
+    }
+
+    /// The exact JSON teloxide would send for this message.
+    fn payload(&self, text: &str) -> SendMessage {
+        let mut p = SendMessage::new(self.chat.clone(), text);
+        p.parse_mode = Some(ParseMode::Html);
+        p.message_thread_id = self.thread;
+        // Alerts link to Prometheus; a preview card of a login page helps nobody.
+        p.link_preview_options = Some(LinkPreviewOptions {
+            is_disabled: true,
+            url: None,
+            prefer_small_media: false,
+            prefer_large_media: false,
+            show_above_text: false,
+        });
+        p
+    }
+
+    async fn send(&self, text: &str) -> Result<(), NotifyError> {
+        let url = self.bot.method_url("sendMessage")?;
+        let resp = self
+            .bot
+            .client
+            .post(url)
+            .json(&self.payload(text))
+            .send()
+            .await
+            .map_err(|e| NotifyError::Transient(describe_http_error("Telegram", e)))?;
+        let status = resp.status();
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| NotifyError::Transient(describe_http_error("Telegram", e)))?;
+        classify(status, &body).map(|message_id| {
+            tracing::debug!(chat = %self.chat, ?message_id, "telegram message sent");
+        })
+    }
+}
+
+impl Notify for Telegram {
+    fn integration(&self) -> &'static str {
+        "telegram"
+    }
+
+    fn pacing(&self) -> Option<&Pacing> {
+        Some(&self.pacing)
+    }
+
+    fn render(&self, n: &Notification, ctx: &RenderContext) -> Result<Vec<Message>, RenderError> {
+        Ok(crate::render::telegram(n, ctx)?
+            .into_iter()
+            .map(|p| Message {
+                text: p.body,
+                alert_indices: p.alert_indices,
+            })
+            .collect())
+    }
+
+    fn notify<'a>(&'a self, message: &'a Message) -> BoxFuture<'a, Result<(), NotifyError>> {
+        Box::pin(self.send(&message.text))
+    }
+}
+
+/// Telegram's answer envelope: `{"ok":true,"result":…}` or
+/// `{"ok":false,"error_code":…,"description":…,"parameters":{"retry_after":…}}`.
+#[derive(Debug, Deserialize)]
+struct Reply {
+    ok: bool,
+    #[serde(default)]
+    result: Option<Value>,
+    #[serde(default)]
+    error_code: Option<u16>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    parameters: Option<Value>,
+}
+
+/// Sorts Telegram's answer into success (the new message's id), retry later, or give up.
+pub(crate) fn classify(status: StatusCode, body: &str) -> Result<Option<i64>, NotifyError> {
+    let Ok(reply) = serde_json::from_str::<Reply>(body) else {
+        let what =
+            format!("Telegram answered HTTP {status} with a body that is not the Bot API's JSON");
+        return Err(
+            if status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS {
+                NotifyError::permanent(format!("{what}: is TELEGRAM_API_URL right?"))
+            } else {
+                // A proxy's 502 page, a truncated 200: worth another try.
+                NotifyError::Transient(what)
+            },
+        );
+    };
+    if reply.ok && status.is_success() {
+        let id = reply
+            .result
+            .as_ref()
+            .and_then(|r| r.get("message_id"))
+            .and_then(Value::as_i64);
+        return Ok(id);
+    }
+    let code = reply.error_code.unwrap_or(status.as_u16());
+    let description = short(&reply.description);
+    let reason = format!("Telegram {code}: {description}");
+    let param = |name: &str| {
+        reply
+            .parameters
+            .as_ref()
+            .and_then(|p| p.get(name))
+            .and_then(Value::as_i64)
+    };
+    if let Some(secs) = param("retry_after").or((code == 429).then_some(1)) {
+        return Err(NotifyError::RateLimited {
+            retry_after: Duration::from_secs(secs.clamp(0, 86_400) as u64),
+            reason,
+        });
+    }
+    if let Some(to) = param("migrate_to_chat_id") {
+        return Err(NotifyError::permanent(format!(
+            "{reason} (the group became a supergroup: set its chat_id to {to})"
+        )));
+    }
+    if code >= 500 || status.is_server_error() {
+        return Err(NotifyError::Transient(reason));
+    }
+    // Every other error is final: Telegram answers the same request the same way again.
+    let kind = ApiError::deserialize(serde_json::Value::String(reply.description.clone()))
+        .unwrap_or(ApiError::Unknown(String::new()));
+    let (hint, bug) = match kind {
+        ApiError::CantParseEntities(_) => ("the rendered HTML was refused: a receiver bug", true),
+        ApiError::MessageIsTooLong | ApiError::MessageTextIsEmpty => {
+            ("the rendered message was refused: a receiver bug", true)
+        }
+        ApiError::ChatNotFound => (
+            "check chat_id, and that the bot was added to the chat",
+            false,
+        ),
+        ApiError::BotBlocked => ("the user blocked the bot", false),
+        ApiError::BotKicked
+        | ApiError::BotKickedFromSupergroup
+        | ApiError::BotKickedFromChannel => {
+            ("the bot was removed from the chat; add it again", false)
+        }
+        ApiError::InvalidToken => ("check BOT_TOKEN", false),
+        ApiError::NotEnoughRightsToPostMessages => ("make the bot an admin of the channel", false),
+        _ => ("", false),
+    };
+    Err(NotifyError::refused(reason, hint, bug))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_returns_the_message_id() {
+        let body =
+            r#"{"ok":true,"result":{"message_id":42,"date":0,"chat":{"id":-1,"type":"group"}}}"#;
+        assert_eq!(classify(StatusCode::OK, body), Ok(Some(42)));
+    }
+
+    #[test]
+    fn retry_after_is_read_from_the_parameters() {
+        let body = r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 7","parameters":{"retry_after":7}}"#;
+        assert_eq!(
+            classify(StatusCode::TOO_MANY_REQUESTS, body),
+            Err(NotifyError::RateLimited {
+                retry_after: Duration::from_secs(7),
+                reason: "Telegram 429: Too Many Requests: retry after 7".into()
+            })
+        );
+    }
+
+    #[test]
+    fn server_errors_are_transient_with_or_without_json() {
+        let body = r#"{"ok":false,"error_code":502,"description":"Bad Gateway"}"#;
+        assert_eq!(
+            classify(StatusCode::BAD_GATEWAY, body),
+            Err(NotifyError::Transient("Telegram 502: Bad Gateway".into()))
+        );
+        let html = "<html><body><h1>502 Bad Gateway</h1></body></html>";
+        assert!(matches!(
+            classify(StatusCode::BAD_GATEWAY, html),
+            Err(NotifyError::Transient(_))
+        ));
+    }
+
+    #[test]
+    fn refusals_are_permanent_and_named() {
+        let cases = [
+            (
+                400,
+                "Bad Request: chat not found",
+                "Telegram 400: Bad Request: chat not found (check chat_id, and that the bot was added to the chat)",
+                false,
+            ),
+            (
+                403,
+                "Forbidden: bot was blocked by the user",
+                "Telegram 403: Forbidden: bot was blocked by the user (the user blocked the bot)",
+                false,
+            ),
+            (
+                400,
+                "Bad Request: can't parse entities: Unsupported start tag \"script\" at byte offset 5",
+                "Telegram 400: Bad Request: can't parse entities: Unsupported start tag \"script\" at byte offset 5 (the rendered HTML was refused: a receiver bug)",
+                true,
+            ),
+            (
+                400,
+                "Bad Request: message thread not found",
+                "Telegram 400: Bad Request: message thread not found",
+                false,
+            ),
+        ];
+        for (code, description, reason, bug) in cases {
+            let body =
+                serde_json::json!({"ok": false, "error_code": code, "description": description});
+            assert_eq!(
+                classify(StatusCode::from_u16(code).unwrap(), &body.to_string()),
+                Err(NotifyError::Permanent {
+                    reason: reason.into(),
+                    bug
+                }),
+            );
+        }
+    }
+
+    #[test]
+    fn the_url_carries_the_token_where_telegram_expects_it() {
+        let bot = Bot::new(
+            reqwest::Client::new(),
+            Secret::new("1:abc"),
+            "http://127.0.0.1:1/",
+        );
+        assert_eq!(
+            bot.method_url("sendMessage").unwrap().as_str(),
+            "http://127.0.0.1:1/bot1:abc/sendMessage"
+        );
+        // ... and the Debug form shows the API URL, never the token.
+        assert!(!format!("{bot:?}").contains("abc"));
+    }
+
+    #[test]
+    fn the_payload_is_html_without_link_previews() {
+        let bot = Arc::new(Bot::new(
+            reqwest::Client::new(),
+            Secret::new("1:x"),
+            "http://a",
+        ));
+        let t = Telegram::new(bot, &ChatId::Id(-100), Some(7));
+        let json = serde_json::to_value(t.payload("<b>hi</b>")).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "chat_id": -100,
+                "text": "<b>hi</b>",
+                "message_thread_id": 7,
+                "parse_mode": "HTML",
+                "link_preview_options": {"is_disabled": true}
+            })
+        );
+    }
+}
