@@ -46,6 +46,10 @@ impl Metrics {
             "Extra messages needed because a notification exceeded one message's limit",
             messages_split.clone(),
         );
+        // Present at 0 from the start, so a rate() over them works before the first split.
+        for integration in ["telegram", "slack"] {
+            let _ = messages_split.get_or_create(&IntegrationLabels { integration });
+        }
         let notify = NotifyMetrics::register(&mut registry);
         (
             Metrics {

@@ -115,10 +115,11 @@ impl Notification {
             let inner = e.into_inner();
             // serde_json's message for a missing field already names it ("missing field `status`");
             // prefix the path of the object it was missing from.
+            // The path is "." at the top level and "?" where no field was reached (bad syntax).
             let field = match (path.as_str(), missing_field(&inner.to_string())) {
-                (".", Some(f)) => Some(f),
+                ("." | "?", Some(f)) => Some(f),
                 (p, Some(f)) => Some(format!("{p}.{f}")),
-                (".", None) => None,
+                ("." | "?", None) => None,
                 (p, None) => Some(p.to_string()),
             };
             let message = match &field {

@@ -1,0 +1,437 @@
+//! Configuration: precedence (flags > env > file > defaults), clear errors that name the file,
+//! line, key, flag or variable, and secrets that never show in --help, --print-config, errors
+//! or logs. The last tests run the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use vpsmon_receiver::cli::Cli;
+use vpsmon_receiver::config::{ChatId, Config, ConfigError, Destination, WebhookAuth};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vpsmon-receiver");
+const TOKEN: &str = "123456:AAH-very-secret-bot-token";
+const SLACK: &str = "https://hooks.slack.com/services/T000/B000/very-secret-slack";
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn load(cli: &Cli, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::load(cli, &|k| {
+        env.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    })
+}
+
+fn with_file(path: &Path) -> Cli {
+    Cli {
+        config: Some(path.to_owned()),
+        ..Cli::default()
+    }
+}
+
+#[test]
+fn precedence_is_flags_then_env_then_file_then_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "receiver.yml",
+        "listen: 127.0.0.1:1111\ntimezone: Europe/Berlin\ndelivery_deadline: 30s\nprometheus_url: http://file:9090\n",
+    );
+    let env = [
+        ("RECEIVER_LISTEN", "127.0.0.1:2222"),
+        ("RECEIVER_TIMEZONE", "Asia/Taipei"),
+        ("PROMETHEUS_URL", "http://env:9090/"),
+    ];
+    let mut cli = with_file(&file);
+    cli.listen = Some("127.0.0.1:3333".into());
+
+    let c = load(&cli, &env).unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:3333", "flag wins");
+    assert_eq!(c.timezone, chrono_tz::Asia::Taipei, "env beats file");
+    assert_eq!(c.prometheus_url.as_deref(), Some("http://env:9090"));
+    assert_eq!(
+        c.delivery_deadline,
+        Duration::from_secs(30),
+        "file beats default"
+    );
+
+    cli.listen = None;
+    assert_eq!(
+        load(&cli, &env).unwrap().listen.to_string(),
+        "127.0.0.1:2222"
+    );
+    let c = load(&cli, &[]).unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:1111");
+    assert_eq!(c.timezone, chrono_tz::Europe::Berlin);
+
+    let c = load(&Cli::default(), &[]).unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:9097");
+    assert_eq!(c.timezone, chrono_tz::UTC);
+    assert_eq!(c.body_limit, 1024 * 1024);
+    assert_eq!(c.delivery_deadline, Duration::from_secs(10));
+    // No Telegram, no Slack: alerts still go somewhere a person sees them.
+    assert_eq!(c.default_route, vec![Destination::Console]);
+
+    // TZ is honoured when it is a zone name, below RECEIVER_TIMEZONE.
+    let c = load(&Cli::default(), &[("TZ", "Asia/Taipei")]).unwrap();
+    assert_eq!(c.timezone, chrono_tz::Asia::Taipei);
+    let c = load(&Cli::default(), &[("TZ", ":/etc/localtime")]).unwrap();
+    assert_eq!(c.timezone, chrono_tz::UTC);
+}
+
+#[test]
+fn the_seeds_env_alone_configures_telegram() {
+    let c = load(
+        &Cli::default(),
+        &[
+            ("BOT_TOKEN", TOKEN),
+            ("ALERT_CHAT_ID", "-1001234567890"),
+            ("ALLOWED_USERS", "123456789,987654321"),
+            ("PROMETHEUS_URL", "http://localhost:9090"),
+        ],
+    )
+    .unwrap();
+    let tg = c.telegram.as_ref().unwrap();
+    assert_eq!(tg.token.expose(), TOKEN);
+    assert_eq!(tg.api_url, "https://api.telegram.org");
+    assert_eq!(
+        c.default_route,
+        vec![Destination::Telegram {
+            chat_id: ChatId::Id(-1001234567890),
+            message_thread_id: None
+        }]
+    );
+    assert_eq!(c.allowed_users, vec![123456789, 987654321]);
+
+    // TELEGRAM_API_URL points it elsewhere (tests: a loopback fake); SLACK_WEBHOOK_URL adds Slack.
+    let c = load(
+        &Cli::default(),
+        &[
+            ("BOT_TOKEN", TOKEN),
+            ("ALERT_CHAT_ID", "@alerts_channel"),
+            ("TELEGRAM_API_URL", "http://127.0.0.1:8081/"),
+            ("SLACK_WEBHOOK_URL", SLACK),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        c.telegram.as_ref().unwrap().api_url,
+        "http://127.0.0.1:8081"
+    );
+    let labels: Vec<String> = c.default_route.iter().map(Destination::label).collect();
+    assert_eq!(labels, ["telegram:@alerts_channel", "slack:default"]);
+}
+
+#[test]
+fn secrets_from_files_and_routes_from_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = write(dir.path(), "bot.token", &format!("{TOKEN}\n"));
+    let ops_hook = write(
+        dir.path(),
+        "ops-slack.url",
+        "https://hooks.slack.com/services/OPS\n",
+    );
+    let am_token = write(dir.path(), "am.token", "webhook-token\n");
+    let file = write(
+        dir.path(),
+        "receiver.yml",
+        &format!(
+            "telegram:\n  bot_token_file: {}\n  chat_id: -100999\n\
+             webhook_auth:\n  bearer_token_file: {}\n\
+             default_route:\n  - telegram: {{}}\n  - console\n\
+             routes:\n  ops:\n    - telegram: {{ chat_id: -100555, message_thread_id: 7 }}\n    - slack: {{ webhook_url_file: {} }}\n",
+            token.display(),
+            am_token.display(),
+            ops_hook.display()
+        ),
+    );
+    let c = load(&with_file(&file), &[]).unwrap();
+    assert_eq!(c.telegram.as_ref().unwrap().token.expose(), TOKEN);
+    let labels = |d: &[Destination]| d.iter().map(Destination::label).collect::<Vec<_>>();
+    assert_eq!(labels(&c.default_route), ["telegram:-100999", "console"]);
+    assert_eq!(
+        labels(c.route(Some("ops")).unwrap()),
+        ["telegram:-100555/7", "slack:ops-slack"]
+    );
+    match &c.routes["ops"][1] {
+        Destination::Slack { webhook_url, .. } => {
+            assert_eq!(webhook_url.expose(), "https://hooks.slack.com/services/OPS")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(c.webhook_auth, Some(WebhookAuth::Bearer(_))));
+    // ALERT_CHAT_ID (env) overrides the file's chat for destinations that name none.
+    let c = load(&with_file(&file), &[("ALERT_CHAT_ID", "-100111")]).unwrap();
+    assert_eq!(labels(&c.default_route), ["telegram:-100111", "console"]);
+}
+
+fn error(yaml: &str, env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "receiver.yml", yaml);
+    let err = load(&with_file(&file), env).unwrap_err().to_string();
+    // Errors name the file by its path; make them comparable.
+    err.replace(&file.display().to_string(), "receiver.yml")
+}
+
+#[test]
+fn errors_name_the_file_line_key_flag_or_variable() {
+    let e = error(
+        "listen: 127.0.0.1:9097\nroutes:\n  ops:\n    - consol\n",
+        &[],
+    );
+    assert!(
+        e.starts_with("config file receiver.yml: error: line 4 column 7: unknown variant `consol`"),
+        "{e}"
+    );
+    let e = error("listen: 127.0.0.1:9097\ntelegram:\n  chat_idd: 5\n", &[]);
+    assert!(
+        e.starts_with("config file receiver.yml: error: line 3 column 3: unknown field `chat_idd`"),
+        "{e}"
+    );
+    assert_eq!(
+        error("listen: nowhere\n", &[]),
+        "receiver.yml key `listen`: \"nowhere\" is not an address such as 127.0.0.1:9097 \
+         (invalid socket address syntax)"
+    );
+    assert_eq!(
+        error("", &[("RECEIVER_TIMEZONE", "Mars/Olympus")]),
+        "env RECEIVER_TIMEZONE: \"Mars/Olympus\" is not an IANA time zone name such as UTC or Asia/Taipei"
+    );
+    assert_eq!(
+        error("", &[("ALERT_CHAT_ID", "my chat"), ("BOT_TOKEN", TOKEN)]),
+        "env ALERT_CHAT_ID: \"my chat\" is not a Telegram chat id (a number such as -1001234567890, or @channelname)"
+    );
+    assert_eq!(
+        error("routes:\n  ops:\n    - telegram: { chat_id: 5 }\n", &[]),
+        "receiver.yml key `routes.ops[0]`: a telegram destination needs a bot token \
+         (BOT_TOKEN, BOT_TOKEN_FILE or telegram.bot_token_file)"
+    );
+    assert_eq!(
+        error("routes:\n  default: [console]\n", &[]),
+        "receiver.yml key `routes.default`: the route `default` is `default_route`; give this route another name"
+    );
+    // A secret written into the file is refused, and not repeated.
+    let e = error("telegram:\n  bot_token: 123:leaked\n", &[]);
+    assert_eq!(
+        e,
+        "receiver.yml key `telegram.bot_token`: secrets are not read from the config file; \
+         use telegram.bot_token_file, BOT_TOKEN_FILE or BOT_TOKEN"
+    );
+    let e = error("", &[("BOT_TOKEN", "not-a-token-leaked")]);
+    assert_eq!(
+        e,
+        "env BOT_TOKEN: does not look like a Telegram bot token (<bot id>:<secret> from @BotFather)"
+    );
+    let e = error("", &[("BOT_TOKEN_FILE", "/nonexistent/bot.token")]);
+    assert!(
+        e.starts_with("env BOT_TOKEN_FILE: cannot read secret file /nonexistent/bot.token"),
+        "{e}"
+    );
+    let e = error("", &[("BOT_TOKEN", TOKEN), ("BOT_TOKEN_FILE", "/x")]);
+    assert_eq!(
+        e,
+        "env BOT_TOKEN: set either BOT_TOKEN or BOT_TOKEN_FILE, not both"
+    );
+    let e = error("body_limit: 5XB\n", &[]);
+    assert!(
+        e.contains("line 1 column 13: \"5XB\": unknown unit \"XB\""),
+        "{e}"
+    );
+}
+
+// ---- the binary ----
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+const SECRET_ENV: &[(&str, &str)] = &[
+    ("BOT_TOKEN", TOKEN),
+    ("ALERT_CHAT_ID", "-100123"),
+    ("SLACK_WEBHOOK_URL", SLACK),
+];
+
+#[test]
+fn print_config_redacts_secrets_and_help_never_shows_them() {
+    let out = run(&["--print-config"], SECRET_ENV);
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert!(!shown.contains("very-secret"), "{shown}");
+    assert!(shown.contains("telegram:\n  token: <redacted>\n  api_url: https://api.telegram.org\n  chat_id: -100123\n"), "{shown}");
+    assert!(
+        shown.contains("slack:\n  webhook_url: <redacted>\n"),
+        "{shown}"
+    );
+
+    let out = run(&["--help"], SECRET_ENV);
+    assert!(out.status.success());
+    let help = text(&out);
+    assert!(!help.contains("very-secret"), "{help}");
+    for name in [
+        "--listen",
+        "--config",
+        "--print-config",
+        "BOT_TOKEN",
+        "ALERT_CHAT_ID",
+        "TELEGRAM_API_URL",
+        "SLACK_WEBHOOK_URL",
+        "WEBHOOK_TOKEN_FILE",
+        "ALLOWED_USERS",
+        "PROMETHEUS_URL",
+        "ALERTMANAGER_URL",
+    ] {
+        assert!(help.contains(name), "--help does not mention {name}");
+    }
+}
+
+#[test]
+fn a_bad_config_exits_2_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "receiver.yml", "lisen: 127.0.0.1:9097\n");
+    let out = run(&["--config", file.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "vpsmon-receiver: config file {}: error: line 1 column 1: unknown field `lisen`",
+            file.display()
+        )),
+        "{err}"
+    );
+    let out = run(&["--listen"], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "clap's own usage errors exit 2 too"
+    );
+    let out = run(&[], &[("BOT_TOKEN", "bad-token-value")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!text(&out).contains("bad-token-value"));
+}
+
+/// The whole binary with no credentials: a webhook becomes one console line per alert on stdout,
+/// and the logs never carry a secret even when Slack and Telegram are configured.
+#[test]
+fn the_binary_prints_alerts_and_keeps_secrets_out_of_its_logs() {
+    let port = testkit::procs::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = write(dir.path(), "webhook.token", "webhook-very-secret\n");
+    let yaml = write(dir.path(), "receiver.yml", "default_route: [console]\n");
+    let mut child = Command::new(BIN)
+        .args(["--config", yaml.to_str().unwrap(), "--listen", &listen])
+        .env_clear()
+        .env("RUST_LOG", "debug")
+        .env("BOT_TOKEN", TOKEN)
+        .env("SLACK_WEBHOOK_URL", SLACK)
+        .env("WEBHOOK_TOKEN_FILE", &token_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = format!("http://{listen}");
+    let body = serde_json::json!({
+        "version": "4", "groupKey": "g", "status": "firing", "receiver": "r",
+        "externalURL": "", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+        "truncatedAlerts": 0,
+        "alerts": [{"status": "firing", "labels": {"alertname": "AgentDown", "agent": "web-1"},
+                    "annotations": {"summary": "line1\nline2"}, "startsAt": "2026-11-21T10:00:00Z",
+                    "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": "00000000000000aa"}]
+    });
+    let statuses = rt.block_on(async {
+        let client = reqwest::Client::new();
+        testkit::procs::eventually(Duration::from_secs(30), "receiver answers", || async {
+            client
+                .get(format!("{url}/healthz"))
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+        })
+        .await
+        .unwrap();
+        let mut statuses = Vec::new();
+        for auth in ["Bearer wrong-guess", "Bearer webhook-very-secret"] {
+            let r = client
+                .post(format!("{url}/alerts"))
+                .header("Authorization", auth)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            statuses.push(r.status().as_u16());
+        }
+        statuses
+    });
+    assert_eq!(statuses, [401, 200]);
+    // SIGTERM: a graceful stop.
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = wait_output(&mut child);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stdout,
+        "FIRING - AgentDown agent=\"web-1\" summary=\"line1\\nline2\" \
+         started=\"2026-11-21 10:00:00 UTC\" fingerprint=00000000000000aa\n"
+    );
+    assert!(stderr.contains("vpsmon-receiver listening"), "{stderr}");
+    for secret in ["very-secret", "AAH-", "hooks.slack.com"] {
+        assert!(!stderr.contains(secret), "log leaks {secret:?}:\n{stderr}");
+    }
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
+fn wait_output(child: &mut std::process::Child) -> Output {
+    for _ in 0..300 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    use std::io::Read;
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
+    Output {
+        status: child.wait().unwrap(),
+        stdout,
+        stderr,
+    }
+}
