@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use crate::server::{Server, wait_until};
+use crate::server::{Server, detach, wait_until};
 
 /// The token accepted by default.
 pub const DEFAULT_TOKEN: &str = "cf-test-token-Sn3lZJTBX6kkg7OdcBUAxOO963GEIyGQ";
@@ -115,7 +115,10 @@ impl FakeCloudflare {
             state: Mutex::new(CfState::default()),
             notify: Arc::new(Notify::new()),
         });
-        let app = Router::new().fallback(handle).with_state(inner.clone());
+        let app = Router::new()
+            .fallback(handle)
+            .layer(axum::middleware::from_fn(detach))
+            .with_state(inner.clone());
         let server = Server::start("cloudflare", app);
         FakeCloudflare { inner, server }
     }

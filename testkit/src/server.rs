@@ -27,7 +27,6 @@ pub(crate) struct Server {
 impl Server {
     /// Binds 127.0.0.1:0 and serves `app` until dropped.
     pub(crate) fn start(name: &str, app: Router) -> Server {
-        let app = app.layer(axum::middleware::from_fn(detach));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         listener.set_nonblocking(true).expect("set_nonblocking");
         let addr = listener.local_addr().expect("local_addr");
@@ -79,7 +78,8 @@ impl Drop for Server {
 /// Runs each request to completion even when the client hangs up, as a real server does: a
 /// request held past the client's timeout is still answered, recorded and (for a slow
 /// success) delivered.
-async fn detach(req: Request, next: Next) -> Response {
+/// Use as `axum::middleware::from_fn(detach)`.
+pub(crate) async fn detach(req: Request, next: Next) -> Response {
     tokio::spawn(next.run(req))
         .await
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())

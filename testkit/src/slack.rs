@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::server::{FaultPlan, Server, Until, parse_urlencoded, wait_until};
+use crate::server::{FaultPlan, Server, Until, detach, parse_urlencoded, wait_until};
 
 const WEBHOOK_PATH: &str = "/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX";
 
@@ -105,6 +105,7 @@ impl FakeSlack {
         let app = Router::new()
             .fallback(handle)
             .layer(DefaultBodyLimit::max(10 * 1024 * 1024))
+            .layer(axum::middleware::from_fn(detach))
             .with_state(inner.clone());
         let server = Server::start("slack", app);
         FakeSlack { inner, server }

@@ -102,10 +102,10 @@ async fn scripted_faults_answer_in_order() {
 #[tokio::test]
 async fn an_outage_then_recovery() {
     let slack = FakeSlack::start().await;
-    slack.fail_until(Duration::from_millis(500), SlackFault::ServerError(500));
+    slack.fail_until(Duration::from_secs(2), SlackFault::ServerError(500));
     let url = slack.webhook_url();
     assert_eq!(post(&url, r#"{"text":"x"}"#).await.0, 500);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(post(&url, r#"{"text":"x"}"#).await.0, 200);
     let posts = slack.wait_for_posts(1, Duration::from_secs(5)).await;
     assert_eq!(posts.len(), 1);
@@ -133,13 +133,19 @@ async fn the_enforced_rate_limit_answers_429_to_a_burst() {
     let slack = FakeSlack::start().await;
     slack.enforce_rate_limit(true);
     let url = slack.webhook_url();
-    assert_eq!(post(&url, r#"{"text":"1"}"#).await.0, 200);
-    assert_eq!(
-        post(&url, r#"{"text":"2"}"#).await,
-        (429, Some("1".into()), "rate_limited".into())
-    );
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert_eq!(post(&url, r#"{"text":"3"}"#).await.0, 200);
-    let texts: Vec<Option<String>> = slack.posts().into_iter().map(|p| p.text).collect();
-    assert_eq!(texts, vec![Some("1".into()), Some("3".into())]);
+    let burst = (0..10).map(|i| {
+        let url = url.clone();
+        async move { post(&url, &json!({ "text": format!("{i}") }).to_string()).await }
+    });
+    let answers = futures::future::join_all(burst).await;
+    let limited = answers
+        .iter()
+        .filter(|a| **a == (429, Some("1".into()), "rate_limited".into()))
+        .count();
+    assert!(limited > 0, "{answers:?}");
+    let posts = slack.posts();
+    assert_eq!(posts.len() + limited, 10);
+    for pair in posts.windows(2) {
+        assert!(pair[1].at.duration_since(pair[0].at) >= Duration::from_millis(900));
+    }
 }

@@ -266,14 +266,41 @@ async fn bad_gateway_html_is_not_json() {
 #[tokio::test]
 async fn an_outage_fails_every_call_until_it_ends() {
     let tg = FakeTelegram::start().await;
-    tg.fail_until(Duration::from_millis(600), Fault::ServerError(503));
+    // Generous margins: the first two calls land well inside the outage, the last well after.
+    tg.fail_until(Duration::from_secs(2), Fault::ServerError(503));
     let (s, b) = post_json(&tg, "sendMessage", json!({"chat_id": CHAT, "text": "x"})).await;
     assert_eq!((s, b), (503, error(503, "Service Unavailable")));
-    let (s, _) = post_json(&tg, "sendMessage", json!({"chat_id": CHAT, "text": "x"})).await;
-    assert_eq!(s, 503);
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (s, _) = post_json(
+        &tg,
+        "editMessageText",
+        json!({"chat_id": CHAT, "message_id": 1, "text": "y"}),
+    )
+    .await;
+    assert_eq!(s, 503, "an outage hits every method");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let (s, _) = post_json(&tg, "sendMessage", json!({"chat_id": CHAT, "text": "x"})).await;
     assert_eq!(s, 200);
+}
+
+#[tokio::test]
+async fn clear_faults_ends_an_outage() {
+    let tg = FakeTelegram::start().await;
+    tg.fail_until(Duration::from_secs(3600), Fault::BadGatewayHtml);
+    tg.push_fault(Fault::ServerError(500));
+    assert_eq!(post_status(&tg).await, 502);
+    tg.clear_faults();
+    assert_eq!(post_status(&tg).await, 200);
+}
+
+async fn post_status(tg: &FakeTelegram) -> u16 {
+    reqwest::Client::new()
+        .post(format!("{}/bot{}/sendMessage", tg.url(), tg.token()))
+        .json(&json!({"chat_id": CHAT, "text": "x"}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 #[tokio::test]
@@ -298,16 +325,38 @@ async fn a_timeout_fault_outlasts_the_clients_timeout() {
 async fn rate_limits_when_enforced_answer_429_per_chat() {
     let tg = FakeTelegram::start().await;
     tg.enforce_rate_limits(true);
-    let (s, _) = post_json(&tg, "sendMessage", json!({"chat_id": CHAT, "text": "1"})).await;
-    assert_eq!(s, 200);
-    let (s, b) = post_json(&tg, "sendMessage", json!({"chat_id": CHAT, "text": "2"})).await;
-    assert_eq!(s, 429);
-    assert_eq!(b["parameters"]["retry_after"], json!(1));
+    // A burst of ten at once to one chat: whatever the machine's speed, the accepted ones are
+    // at least 900 ms apart and the rest get 429 retry_after.
+    let burst = (0..10).map(|i| {
+        post_json(
+            &tg,
+            "sendMessage",
+            json!({"chat_id": CHAT, "text": format!("{i}")}),
+        )
+    });
+    let answers = futures::future::join_all(burst).await;
+    let limited: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == 429)
+        .map(|(_, b)| b)
+        .collect();
+    assert!(!limited.is_empty(), "{answers:?}");
+    assert!(
+        limited
+            .iter()
+            .all(|b| b["parameters"]["retry_after"] == json!(1)
+                && b["description"] == json!("Too Many Requests: retry after 1"))
+    );
+    let sent = tg.messages();
+    assert_eq!(sent.len() + limited.len(), 10);
+    for pair in sent.windows(2) {
+        assert!(pair[1].at.duration_since(pair[0].at) >= Duration::from_millis(900));
+    }
     // Another chat is not limited by the first one.
     let (s, _) = post_json(
         &tg,
         "sendMessage",
-        json!({"chat_id": CHAT + 1, "text": "3"}),
+        json!({"chat_id": CHAT + 1, "text": "x"}),
     )
     .await;
     assert_eq!(s, 200);

@@ -350,11 +350,66 @@ async fn teloxides_throttle_passes_the_enforced_rate_limits() {
     assert_eq!(tg.messages().len(), 3);
     assert!(tg.requests().iter().all(|r| r.status == 200));
 
-    // Without the throttle the same burst gets Telegram's 429.
+    // Without the throttle a burst gets Telegram's 429.
     let raw = Bot::new(tg.token()).set_api_url(tg.url().parse().unwrap());
-    let results = [
-        raw.send_message(ChatId(9), "a").await,
-        raw.send_message(ChatId(9), "b").await,
-    ];
-    assert!(matches!(results[1], Err(RequestError::RetryAfter(_))));
+    let burst = (0..5).map(|i| raw.send_message(ChatId(9), format!("b{i}")).into_future());
+    let results = futures::future::join_all(burst).await;
+    assert!(
+        results
+            .iter()
+            .any(|r| matches!(r, Err(RequestError::RetryAfter(_)))),
+        "{results:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_teloxide_dispatcher_polls_answers_and_confirms_updates() {
+    use teloxide::dispatching::{Dispatcher, UpdateFilterExt};
+    use teloxide::error_handlers::LoggingErrorHandler;
+    use teloxide::update_listeners::Polling;
+
+    let tg = FakeTelegram::start().await;
+    let bot = bot(&tg);
+    let handler = Update::filter_message().endpoint(|bot: Bot, msg: Message| async move {
+        let text = format!("pong: {}", msg.text().unwrap_or_default());
+        bot.send_message(msg.chat.id, text).await?;
+        respond(())
+    });
+    let mut dispatcher = Dispatcher::builder(bot.clone(), handler).build();
+    let shutdown = dispatcher.shutdown_token();
+    let listener = Polling::builder(bot)
+        .timeout(Duration::from_secs(1))
+        .delete_webhook()
+        .await
+        .build();
+    let task = tokio::spawn(async move {
+        dispatcher
+            .dispatch_with_listener(listener, LoggingErrorHandler::new())
+            .await
+    });
+
+    tg.user_message(11, 11, "/ping");
+    tg.user_message(12, 12, "hello");
+    let replies = tg.wait_for_messages(2, Duration::from_secs(30)).await;
+    let mut got: Vec<(i64, String)> = replies
+        .iter()
+        .map(|m| (m.chat_id, m.visible_text.clone()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![(11, "pong: /ping".into()), (12, "pong: hello".into())]
+    );
+
+    shutdown.shutdown().unwrap().await;
+    task.await.unwrap();
+    // teloxide confirmed what it handled, so nothing is left for the next poller.
+    assert_eq!(tg.pending_updates(), 0);
+    let polls: Vec<(u16, Option<String>, serde_json::Value)> = tg
+        .requests_for("getUpdates")
+        .into_iter()
+        .map(|r| (r.status, r.error, r.params))
+        .collect();
+    // The poll teloxide dropped at shutdown stays unanswered (0); none failed.
+    assert!(polls.iter().all(|p| p.0 == 200 || p.0 == 0), "{polls:#?}");
 }

@@ -45,7 +45,7 @@ pub(crate) async fn call(
     files: &[UploadedFile],
 ) -> Result<Value, TgError> {
     match method {
-        "getupdates" => get_updates(inner, p).await,
+        "getupdates" => wait_poll(inner, start_poll(inner, p)?).await,
         "getme" => Ok(me_json(inner)),
         "sendmessage" => send_message(inner, p),
         "sendphoto" => send_photo(inner, p, files),
@@ -683,10 +683,17 @@ fn set_my_commands(inner: &Inner, p: &Value) -> Result<Value, TgError> {
     Ok(json!(true))
 }
 
-/// Long polling: confirms updates below `offset`, then answers at once with pending updates or
-/// waits up to `timeout` seconds for one. A newer getUpdates ends an older one with 409
-/// Conflict, as Telegram does when two bot instances poll.
-async fn get_updates(inner: &Inner, p: &Value) -> Result<Value, TgError> {
+/// A registered long poll: see [`start_poll`].
+pub(crate) struct Poll {
+    generation: u64,
+    limit: usize,
+    timeout: Duration,
+}
+
+/// getUpdates, first half: confirms updates below `offset` (a negative offset keeps the last
+/// N) and becomes the current poller. A newer getUpdates ends an older one with 409 Conflict,
+/// as Telegram does when two bot instances poll.
+pub(crate) fn start_poll(inner: &Inner, p: &Value) -> Result<Poll, TgError> {
     let offset = p_i64(p, "offset")?;
     let limit = p_i64(p, "limit")?.unwrap_or(100).clamp(1, 100) as usize;
     let timeout = Duration::from_secs(p_i64(p, "timeout")?.unwrap_or(0).max(0) as u64);
@@ -708,21 +715,31 @@ async fn get_updates(inner: &Inner, p: &Value) -> Result<Value, TgError> {
         st.poll_generation
     };
     inner.updates.notify_waiters();
-    let deadline = Instant::now() + timeout;
+    Ok(Poll {
+        generation,
+        limit,
+        timeout,
+    })
+}
+
+/// getUpdates, second half: answers at once with pending updates or waits up to `timeout`
+/// seconds for one.
+pub(crate) async fn wait_poll(inner: &Inner, poll: Poll) -> Result<Value, TgError> {
+    let deadline = Instant::now() + poll.timeout;
     loop {
         let notified = inner.updates.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         {
             let st = inner.lock();
-            if st.poll_generation != generation {
+            if st.poll_generation != poll.generation {
                 return Err(TgError::new(
                     409,
                     "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
                 ));
             }
             if !st.updates.is_empty() {
-                let batch: Vec<Value> = st.updates.iter().take(limit).cloned().collect();
+                let batch: Vec<Value> = st.updates.iter().take(poll.limit).cloned().collect();
                 return Ok(Value::Array(batch));
             }
         }

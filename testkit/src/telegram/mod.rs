@@ -39,7 +39,7 @@ pub struct TgRequest {
     /// The request's Content-Type (empty if none).
     pub content_type: String,
     /// The HTTP status the fake answered; 0 while the request is still being answered (a long
-    /// poll, a request held by [`Fault::Timeout`]).
+    /// poll, a request held by [`Fault::Timeout`]) or for a long poll whose client hung up.
     pub status: u16,
     /// The `description` of an error answer.
     pub error: Option<String>,

@@ -8,11 +8,12 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::{Fault, Inner, TgRequest, UploadedFile, methods};
-use crate::server::{parse_urlencoded, percent_decode};
+use crate::server::{detach, parse_urlencoded, percent_decode};
 
 /// Telegram accepts uploads up to 50 MB; axum's default limit (2 MB) would reject real photos.
 const BODY_LIMIT: usize = 50 * 1024 * 1024;
@@ -21,7 +22,19 @@ pub(crate) fn app(inner: Arc<Inner>) -> Router {
     Router::new()
         .fallback(handle)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(detach_unless_polling))
         .with_state(inner)
+}
+
+/// Every call runs to the end even if its client hangs up (a send may still deliver), except a
+/// long poll: nobody will read its answer, and keeping it would end the client's next poll with
+/// a 409 Conflict that no real client ever sees. Its log entry keeps status 0.
+async fn detach_unless_polling(req: Request, next: Next) -> Response {
+    let method = req.uri().path().rsplit('/').next().unwrap_or("");
+    if method.eq_ignore_ascii_case("getUpdates") {
+        return next.run(req).await;
+    }
+    detach(req, next).await
 }
 
 /// An error answer in the Bot API's envelope.
@@ -153,6 +166,25 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         Ok((params, files)) => (params, files, None),
         Err(err) => (Value::Null, vec![], Some(err)),
     };
+    // Decide the fault, and register a long poll, before the request shows in the log: a test
+    // that waited for a poll to be logged can rely on it being the current poller.
+    let lower = method.to_ascii_lowercase();
+    let plan = match read_error {
+        Some(err) => Err(err),
+        None => {
+            let fault = inner.lock().faults.next(|scope| match scope {
+                None => lower != "getupdates",
+                Some(m) => m == lower,
+            });
+            match fault {
+                Some(fault) => Ok(Plan::Fault(fault)),
+                None if lower == "getupdates" => {
+                    methods::start_poll(&inner, &params).map(Plan::Poll)
+                }
+                None => Ok(Plan::Call),
+            }
+        }
+    };
     // Recorded on arrival (status 0 until answered), so a test can see a long poll or a request
     // held by a Timeout fault while it is in flight.
     let index = record(
@@ -168,27 +200,19 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             at,
         },
     );
-    let result = match read_error {
-        Some(err) => Err(err),
-        None => {
-            let lower = method.to_ascii_lowercase();
-            let fault = inner.lock().faults.next(|scope| match scope {
-                None => lower != "getupdates",
-                Some(m) => m == lower,
-            });
-            match fault {
-                Some(Fault::SlowSuccess(hold)) => {
-                    tokio::time::sleep(hold).await;
-                    methods::call(&inner, &lower, &params, &files).await
-                }
-                Some(fault) => {
-                    if let Fault::Timeout(hold) = fault {
-                        tokio::time::sleep(hold).await;
-                    }
-                    Err(TgError::from_fault(&fault))
-                }
-                None => methods::call(&inner, &lower, &params, &files).await,
+    let result = match plan {
+        Err(err) => Err(err),
+        Ok(Plan::Call) => methods::call(&inner, &lower, &params, &files).await,
+        Ok(Plan::Poll(poll)) => methods::wait_poll(&inner, poll).await,
+        Ok(Plan::Fault(Fault::SlowSuccess(hold))) => {
+            tokio::time::sleep(hold).await;
+            methods::call(&inner, &lower, &params, &files).await
+        }
+        Ok(Plan::Fault(fault)) => {
+            if let Fault::Timeout(hold) = fault {
+                tokio::time::sleep(hold).await;
             }
+            Err(TgError::from_fault(&fault))
         }
     };
     {
@@ -207,6 +231,13 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         Ok(result) => axum::Json(json!({ "ok": true, "result": result })).into_response(),
         Err(err) => err.into_response(),
     }
+}
+
+/// What a request will get.
+enum Plan {
+    Call,
+    Poll(methods::Poll),
+    Fault(Fault),
 }
 
 /// Appends a request to the log; returns its index.
