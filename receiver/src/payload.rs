@@ -214,14 +214,19 @@ mod tests {
 
     #[test]
     fn fingerprint_matches_alertmanager() {
-        // Value printed by Go: model.LabelSet{"alertname":"AgentDown","instance":"a"}.Fingerprint()
-        // is FNV-1a over "alertname\xffAgentDown\xffinstance\xffa\xff".
-        let labels: Kv = [("alertname", "AgentDown"), ("instance", "a")]
+        // prometheus/common model/signature_test.go, TestMetricToFingerprint: the values
+        // Alertmanager's alert fingerprints are made of.
+        let labels: Kv = [("name", "garland, briggs"), ("fear", "love is not enough")]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let fp = fingerprint(&labels);
-        assert_eq!(fp.len(), 16);
-        assert_ne!(fp, fingerprint(&Kv::new()));
+        assert_eq!(
+            fingerprint(&labels),
+            format!("{:016x}", 5799056148416392346u64)
+        );
+        assert_eq!(
+            fingerprint(&Kv::new()),
+            format!("{:016x}", 14695981039346656037u64)
+        );
     }
 }

@@ -422,3 +422,16 @@ fn templates_can_be_overridden_and_stay_escaped() {
         "{err}"
     );
 }
+
+#[test]
+fn alerts_alertmanager_left_out_are_mentioned() {
+    let mut n = notification(vec![alert("One", &[("severity", "critical")], &[])]);
+    n.truncated_alerts = 3;
+    let body = &render::telegram(&n, &utc()).unwrap()[0].body;
+    assert!(
+        body.starts_with(
+            "<b>🔥 1 firing</b>\n<i>3 more alerts not sent by Alertmanager (max_alerts)</i>\n\n🔥 <b>FIRING</b> · <b>One</b>"
+        ),
+        "{body}"
+    );
+}

@@ -79,7 +79,7 @@ pub fn telegram(n: &Notification, ctx: &RenderContext) -> Result<Vec<Part<String
     }
 
     let total = parts.len();
-    if n.alerts.len() > 1 || total > 1 {
+    if n.alerts.len() > 1 || total > 1 || n.truncated_alerts > 0 {
         let (firing, resolved) = counts(n);
         for (k, part) in parts.iter_mut().enumerate() {
             let mut header = String::from("<b>");
