@@ -84,9 +84,15 @@ impl Layout {
     pub fn new(root: PathBuf) -> Layout {
         Layout { root }
     }
-    /// The agent list the user edits (seed 002's `agent_name_ip.txt` format).
+    /// The agent list the user edits: `agents.yml` if the user created one (https, tokens,
+    /// Cloudflare Access, rule thresholds), else `agents.txt` (seed 002's agent_name_ip.txt).
     pub fn agents(&self) -> PathBuf {
-        self.root.join("agents.txt")
+        let yml = self.root.join("agents.yml");
+        if yml.exists() {
+            yml
+        } else {
+            self.root.join("agents.txt")
+        }
     }
     /// gen-config's output: prometheus/ and alertmanager/.
     pub fn config(&self) -> PathBuf {

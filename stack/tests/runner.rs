@@ -337,3 +337,37 @@ fn a_busy_port_is_named_with_its_part_and_nothing_starts() {
         TcpListener::bind(("127.0.0.1", stack.port(part))).unwrap();
     }
 }
+
+#[test]
+fn the_vpsmon_script_parses_and_explains_itself() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vpsmon");
+    let out = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(&script).arg("--help").output().unwrap();
+    let (so, se) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{se}");
+    for line in ["./vpsmon up", "./vpsmon status", "./vpsmon down"] {
+        assert!(so.contains(line), "--help lacks {line}:\n{so}");
+    }
+    // status/down before anything was built: a clear message, not a bash error.
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(&script)
+        .arg("status")
+        .env("CARGO_TARGET_DIR", empty.path())
+        .output()
+        .unwrap();
+    let (_, se) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        se.contains("vpsmon-stack not built yet: nothing can be running. Start with ./vpsmon up"),
+        "{se}"
+    );
+}
