@@ -102,49 +102,46 @@ impl Until for Duration {
     }
 }
 
-/// Scripted faults: a queue consumed one per matching call, and an outage window during which
-/// every matching call fails. `scope` says which calls a fault applies to (the Telegram fake
-/// uses method names; `None` matches what the fake counts as "any").
-pub(crate) struct FaultPlan<F> {
-    queue: VecDeque<(Option<String>, F)>,
-    outage: Option<(Instant, Option<String>, F)>,
+/// Scripted faults: a queue consumed one per matching call, and outage windows during which
+/// every matching call fails. `S` says which calls a fault applies to (the Telegram fake scopes
+/// by method or chat; the others use `()`).
+pub(crate) struct FaultPlan<S, F> {
+    queue: VecDeque<(S, F)>,
+    outages: Vec<(Instant, S, F)>,
 }
 
-impl<F> Default for FaultPlan<F> {
+impl<S, F> Default for FaultPlan<S, F> {
     fn default() -> Self {
         FaultPlan {
             queue: VecDeque::new(),
-            outage: None,
+            outages: Vec::new(),
         }
     }
 }
 
-impl<F: Clone> FaultPlan<F> {
-    pub(crate) fn push(&mut self, scope: Option<String>, fault: F) {
+impl<S, F: Clone> FaultPlan<S, F> {
+    pub(crate) fn push(&mut self, scope: S, fault: F) {
         self.queue.push_back((scope, fault));
     }
 
-    pub(crate) fn fail_until(&mut self, until: Instant, scope: Option<String>, fault: F) {
-        self.outage = Some((until, scope, fault));
+    pub(crate) fn fail_until(&mut self, until: Instant, scope: S, fault: F) {
+        self.outages.push((until, scope, fault));
     }
 
     pub(crate) fn clear(&mut self) {
         self.queue.clear();
-        self.outage = None;
+        self.outages.clear();
     }
 
-    /// The fault for a call, if any. `matches(scope)` says whether a fault's scope covers it.
-    pub(crate) fn next(&mut self, matches: impl Fn(Option<&str>) -> bool) -> Option<F> {
-        if let Some((until, scope, fault)) = &self.outage {
-            if Instant::now() < *until {
-                if matches(scope.as_deref()) {
-                    return Some(fault.clone());
-                }
-            } else {
-                self.outage = None;
-            }
+    /// The fault for a call, if any: an active outage first, else the first queued fault whose
+    /// scope `matches` the call.
+    pub(crate) fn next(&mut self, matches: impl Fn(&S) -> bool) -> Option<F> {
+        let now = Instant::now();
+        self.outages.retain(|(until, _, _)| now < *until);
+        if let Some((_, _, fault)) = self.outages.iter().find(|(_, s, _)| matches(s)) {
+            return Some(fault.clone());
         }
-        let pos = self.queue.iter().position(|(s, _)| matches(s.as_deref()))?;
+        let pos = self.queue.iter().position(|(s, _)| matches(s))?;
         self.queue.remove(pos).map(|(_, f)| f)
     }
 }

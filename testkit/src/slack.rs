@@ -73,7 +73,7 @@ pub struct SlackRequest {
 struct SlackState {
     posts: Vec<SlackPost>,
     requests: Vec<SlackRequest>,
-    faults: FaultPlan<SlackFault>,
+    faults: FaultPlan<(), SlackFault>,
     rate_limit: bool,
     last_post: Option<Instant>,
 }
@@ -161,7 +161,7 @@ impl FakeSlack {
 
     /// The next request gets `fault`; faults queue and are used one per request.
     pub fn push_fault(&self, fault: SlackFault) {
-        self.inner.lock().faults.push(None, fault);
+        self.inner.lock().faults.push((), fault);
     }
 
     /// Every request gets `fault` until `until` (an `Instant` or a `Duration` from now).
@@ -169,7 +169,7 @@ impl FakeSlack {
         self.inner
             .lock()
             .faults
-            .fail_until(until.instant(), None, fault);
+            .fail_until(until.instant(), (), fault);
     }
 
     /// Ends an outage and drops queued faults.
@@ -199,7 +199,7 @@ async fn handle(
         .to_owned();
     let body_text = String::from_utf8_lossy(&body).into_owned();
 
-    let fault = inner.lock().faults.next(|_| true);
+    let fault = inner.lock().faults.next(|()| true);
     let (status, answer, retry_after, post) = match fault {
         Some(fault) => {
             if let SlackFault::Timeout(hold) = &fault {

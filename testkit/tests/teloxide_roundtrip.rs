@@ -413,3 +413,37 @@ async fn a_teloxide_dispatcher_polls_answers_and_confirms_updates() {
     // The poll teloxide dropped at shutdown stays unanswered (0); none failed.
     assert!(polls.iter().all(|p| p.0 == 200 || p.0 == 0), "{polls:#?}");
 }
+
+#[tokio::test]
+async fn per_chat_faults_and_a_migrated_group() {
+    let tg = FakeTelegram::start().await;
+    let bot = bot(&tg);
+    tg.fail_chat_until(-100, Duration::from_secs(3600), Fault::ServerError(500));
+    tg.push_fault_for_chat(7, Fault::TooManyRequests { retry_after: 3 });
+    // Chat 8 is untouched by chat 7's fault and by the outage of -100.
+    bot.send_message(ChatId(8), "fine").await.unwrap();
+    assert!(matches!(
+        bot.send_message(ChatId(7), "x").await,
+        Err(RequestError::RetryAfter(s)) if s == Seconds::from_seconds(3)
+    ));
+    bot.send_message(ChatId(7), "then fine").await.unwrap();
+    let status = reqwest::Client::new()
+        .post(format!("{}/bot{}/sendMessage", tg.url(), tg.token()))
+        .form(&[("chat_id", "-100"), ("text", "x")])
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 500);
+
+    tg.migrate_chat(-200, -1_001_234_567_890);
+    assert!(matches!(
+        bot.send_message(ChatId(-200), "x").await,
+        Err(RequestError::MigrateToChatId(ChatId(-1_001_234_567_890)))
+    ));
+    let to_new = bot
+        .send_message(ChatId(-1_001_234_567_890), "x")
+        .await
+        .unwrap();
+    assert!(to_new.chat.is_supergroup());
+}

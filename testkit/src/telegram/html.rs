@@ -358,11 +358,29 @@ pub fn parse_html(html: &str) -> Result<Parsed, String> {
     }
     // A language on a lone <code> is meaningless; tdlib drops it the same way.
     let mut entities: Vec<Entity> = entities.into_iter().map(|(e, _)| e).collect();
-    entities.sort_by_key(|e| (e.offset, std::cmp::Reverse(e.length)));
+    // tdlib's order: by offset, longer first, then by its type priority.
+    entities.sort_by_key(|e| (e.offset, std::cmp::Reverse(e.length), priority(&e.kind)));
     Ok(Parsed {
         text: String::from_utf16_lossy(&out.units),
         entities,
     })
+}
+
+/// tdlib's `MessageEntity::get_type_priority`.
+fn priority(kind: &EntityKind) -> u8 {
+    match kind {
+        EntityKind::Blockquote | EntityKind::ExpandableBlockquote => 0,
+        EntityKind::Pre { language: Some(_) } => 10,
+        EntityKind::Pre { language: None } => 11,
+        EntityKind::Code => 20,
+        EntityKind::TextLink { .. } => 49,
+        EntityKind::Bold => 90,
+        EntityKind::Italic => 91,
+        EntityKind::Underline => 92,
+        EntityKind::Strikethrough => 93,
+        EntityKind::Spoiler => 94,
+        EntityKind::CustomEmoji { .. } => 99,
+    }
 }
 
 fn close_entity(top: &Open, out: &Out, entities: &mut Vec<(Entity, String)>) -> Result<(), String> {
@@ -449,7 +467,6 @@ fn close_entity(top: &Open, out: &Out, entities: &mut Vec<(Entity, String)>) -> 
 }
 
 fn checked_link(url: &str) -> Option<String> {
-    let url = url.trim();
     let lower = url.to_ascii_lowercase();
     let with_scheme = if ["http://", "https://", "tg://", "ton://"]
         .iter()
@@ -639,6 +656,150 @@ mod tests {
         // Case-insensitive tags, the anonymous end tag, and an empty element are all fine.
         assert_eq!(parse_html("<B>x</>").unwrap().text, "x");
         assert_eq!(parse_html("<b></b>y").unwrap().entities, vec![]);
+    }
+
+    fn e(kind: EntityKind, offset: usize, length: usize) -> Entity {
+        Entity {
+            kind,
+            offset,
+            length,
+        }
+    }
+
+    fn ok(html: &str, text: &str, entities: Vec<Entity>) {
+        let p = parse_html(html).unwrap_or_else(|err| panic!("{html}: {err}"));
+        assert_eq!(p.text, text, "text of {html}");
+        assert_eq!(p.entities, entities, "entities of {html}");
+    }
+
+    // The success cases of tdlib's test suite (test/message_entities.cpp, TEST parse_html).
+    #[test]
+    fn results_match_tdlib() {
+        use EntityKind::*;
+        let pre = |l: &str| Pre {
+            language: (!l.is_empty()).then(|| l.to_owned()),
+        };
+        let link = |u: &str| TextLink { url: u.to_owned() };
+        ok("", "", vec![]);
+        ok(
+            "&ge;&lt;&gt;&amp;&quot;&laquo;&raquo;&#12345678;",
+            "&ge;<>&\"&laquo;&raquo;&#12345678;",
+            vec![],
+        );
+        ok("&Or;", "&Or;", vec![]);
+        ok("➡️ ➡️<i>➡️ ➡️</i>", "➡️ ➡️➡️ ➡️", vec![e(Italic, 5, 5)]);
+        ok(
+            "➡️ ➡️<strong>➡️ ➡️</strong>",
+            "➡️ ➡️➡️ ➡️",
+            vec![e(Bold, 5, 5)],
+        );
+        ok(
+            "➡️ ➡️<ins>➡️ ➡️</ins>",
+            "➡️ ➡️➡️ ➡️",
+            vec![e(Underline, 5, 5)],
+        );
+        ok(
+            "➡️ ➡️<strike>➡️ ➡️</strike>",
+            "➡️ ➡️➡️ ➡️",
+            vec![e(Strikethrough, 5, 5)],
+        );
+        ok(
+            "➡️ ➡️<blockquote>➡️ ➡️</blockquote>",
+            "➡️ ➡️➡️ ➡️",
+            vec![e(Blockquote, 5, 5)],
+        );
+        ok(
+            "➡️ ➡️<i>➡️ ➡️</i><b>➡️ ➡️</b>",
+            "➡️ ➡️➡️ ➡️➡️ ➡️",
+            vec![e(Italic, 5, 5), e(Bold, 10, 5)],
+        );
+        ok("🏟 🏟<i>🏟 &lt🏟</i>", "🏟 🏟🏟 <🏟", vec![e(Italic, 5, 6)]);
+        ok(
+            "🏟 🏟<i>🏟 &gt;<b aba   =   caba>&lt🏟</b></i>",
+            "🏟 🏟🏟 ><🏟",
+            vec![e(Italic, 5, 7), e(Bold, 9, 3)],
+        );
+        ok(
+            "🏟 🏟&lt;<i    aba  =  190azAz-.   >a</i>",
+            "🏟 🏟<a",
+            vec![e(Italic, 6, 1)],
+        );
+        ok(
+            "🏟 🏟&lt;<i    aba  =  '&lt;&gt;&quot;'>a</>",
+            "🏟 🏟<a",
+            vec![e(Italic, 6, 1)],
+        );
+        ok("🏟 🏟&lt;<i>a</    >", "🏟 🏟<a", vec![e(Italic, 6, 1)]);
+        ok("🏟 🏟&lt;<b></b>", "🏟 🏟<", vec![]);
+        ok("<i>\t</i>", "\t", vec![e(Italic, 0, 1)]);
+        ok(
+            "🏟 🏟<span class=\"tg-spoiler\">🏟 &gt;<b aba   =   caba>&lt🏟</b></span>",
+            "🏟 🏟🏟 ><🏟",
+            vec![e(Spoiler, 5, 7), e(Bold, 9, 3)],
+        );
+        ok(
+            "<a href=telegram.org>\n</a>",
+            "\n",
+            vec![e(link("http://telegram.org/"), 0, 1)],
+        );
+        // tdlib keeps the `<` raw; the fake returns the URL as reqwest normalises it (as teloxide would).
+        ok(
+            "<a   href=  'telegram.org?&lt;'   > </a>",
+            " ",
+            vec![e(link("http://telegram.org/?%3C"), 0, 1)],
+        );
+        ok("<a> </a>", " ", vec![]);
+        ok("<a>telegram.org </a>", "telegram.org ", vec![]);
+        ok(
+            "<a>telegram.org</a>",
+            "telegram.org",
+            vec![e(link("http://telegram.org/"), 0, 12)],
+        );
+        ok(
+            "🏟 🏟&lt;<pre><code>🏟 🏟&lt;</code></>",
+            "🏟 🏟<🏟 🏟<",
+            vec![e(pre(""), 6, 6), e(Code, 6, 6)],
+        );
+        ok(
+            "🏟 🏟&lt;<pre><code class=\"language-\">🏟 🏟&lt;</code></>",
+            "🏟 🏟<🏟 🏟<",
+            vec![e(pre(""), 6, 6), e(Code, 6, 6)],
+        );
+        ok(
+            "🏟 🏟&lt;<pre><code class=\"language-fift\">🏟 🏟&lt;</></>",
+            "🏟 🏟<🏟 🏟<",
+            vec![e(pre("fift"), 6, 6)],
+        );
+        ok(
+            "🏟 🏟&lt;<code class=\"language-fift\"><pre>🏟 🏟&lt;</></>",
+            "🏟 🏟<🏟 🏟<",
+            vec![e(pre("fift"), 6, 6)],
+        );
+        ok(
+            "🏟 🏟&lt;<pre><code class=\"language-fift\">🏟 🏟&lt;</> </>",
+            "🏟 🏟<🏟 🏟< ",
+            vec![e(pre(""), 6, 7), e(Code, 6, 6)],
+        );
+        ok(
+            "🏟 🏟&lt;<pre> <code class=\"language-fift\">🏟 🏟&lt;</></>",
+            "🏟 🏟< 🏟 🏟<",
+            vec![e(pre(""), 6, 7), e(Code, 7, 6)],
+        );
+        ok(
+            "<blockquote   cite=\"\" askdlbas nasjdbaj nj12b3>a&lt;<pre  >b;</></>",
+            "a<b;",
+            vec![e(Blockquote, 0, 4), e(pre(""), 2, 2)],
+        );
+        ok(
+            "<blockquote   expandable=false>a&lt;<pre  >b;</></>",
+            "a<b;",
+            vec![e(ExpandableBlockquote, 0, 4), e(pre(""), 2, 2)],
+        );
+        ok(
+            "🏟 🏟<b aba   =   caba><tg-emoji emoji-id=\"1\">🏟</tg-emoji>1</b>",
+            "🏟 🏟🏟1",
+            vec![e(Bold, 5, 3), e(CustomEmoji { id: "1".into() }, 5, 2)],
+        );
     }
 
     #[test]

@@ -180,6 +180,12 @@ fn chat_id(st: &State, p: &Value) -> Result<i64, TgError> {
     if st.unknown_chats.contains(&id) {
         return Err(TgError::bad("chat not found"));
     }
+    if let Some(new) = st.migrated.get(&id) {
+        return Err(TgError {
+            migrate_to: Some(*new),
+            ..TgError::bad("group chat was upgraded to a supergroup chat")
+        });
+    }
     if st.blocked_chats.contains(&id) {
         return Err(TgError::new(403, "Forbidden: bot was blocked by the user"));
     }

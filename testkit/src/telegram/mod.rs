@@ -25,6 +25,17 @@ use crate::server::{FaultPlan, Server, Until, wait_until};
 /// A token in Telegram's format, accepted by default.
 pub const DEFAULT_TOKEN: &str = "123456789:AAH-test-token-for-vpsmon-fake-telegram";
 
+/// Which calls a scripted fault applies to.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Scope {
+    /// Every method but getUpdates (so background polling does not eat faults meant for sends).
+    Sends,
+    /// One method, lowercased.
+    Method(String),
+    /// Calls whose `chat_id` is this chat.
+    Chat(i64),
+}
+
 /// One HTTP request the fake received, whatever it answered.
 #[derive(Debug, Clone)]
 pub struct TgRequest {
@@ -161,7 +172,8 @@ pub(crate) struct State {
     updates: VecDeque<Value>,
     next_update_id: i64,
     poll_generation: u64,
-    faults: FaultPlan<Fault>,
+    faults: FaultPlan<Scope, Fault>,
+    migrated: HashMap<i64, i64>,
     unknown_chats: HashSet<i64>,
     blocked_chats: HashSet<i64>,
     rate_limits: bool,
@@ -375,7 +387,7 @@ impl FakeTelegram {
     /// The next call (of any method but getUpdates) gets `fault` instead of its result.
     /// Faults queue up and are used one per call, in order.
     pub fn push_fault(&self, fault: Fault) {
-        self.inner.lock().faults.push(None, fault);
+        self.inner.lock().faults.push(Scope::Sends, fault);
     }
 
     /// Like [`push_fault`](Self::push_fault) but only for calls of `method` (any casing;
@@ -384,7 +396,27 @@ impl FakeTelegram {
         self.inner
             .lock()
             .faults
-            .push(Some(method.to_ascii_lowercase()), fault);
+            .push(Scope::Method(method.to_ascii_lowercase()), fault);
+    }
+
+    /// The next call that carries `chat_id` gets `fault` (other chats are unaffected).
+    pub fn push_fault_for_chat(&self, chat_id: i64, fault: Fault) {
+        self.inner.lock().faults.push(Scope::Chat(chat_id), fault);
+    }
+
+    /// An outage of one chat: calls carrying `chat_id` get `fault` until `until`.
+    pub fn fail_chat_until(&self, chat_id: i64, until: impl Until, fault: Fault) {
+        self.inner
+            .lock()
+            .faults
+            .fail_until(until.instant(), Scope::Chat(chat_id), fault);
+    }
+
+    /// The group `old` became the supergroup `new`: calls to `old` get Telegram's 400
+    /// `Bad Request: group chat was upgraded to a supergroup chat` with
+    /// `parameters.migrate_to_chat_id = new`.
+    pub fn migrate_chat(&self, old: i64, new: i64) {
+        self.inner.lock().migrated.insert(old, new);
     }
 
     /// An outage: every call (but getUpdates) gets `fault` until `until` (an `Instant` or a
@@ -393,7 +425,7 @@ impl FakeTelegram {
         self.inner
             .lock()
             .faults
-            .fail_until(until.instant(), None, fault);
+            .fail_until(until.instant(), Scope::Sends, fault);
     }
 
     /// Ends an outage and drops queued faults.

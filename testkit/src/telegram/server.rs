@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::{Fault, Inner, TgRequest, UploadedFile, methods};
+use super::{Fault, Inner, Scope, TgRequest, UploadedFile, methods};
 use crate::server::{detach, parse_urlencoded, percent_decode};
 
 /// Telegram accepts uploads up to 50 MB; axum's default limit (2 MB) would reject real photos.
@@ -43,6 +43,8 @@ pub(crate) struct TgError {
     pub code: u16,
     pub description: String,
     pub retry_after: Option<u32>,
+    /// `parameters.migrate_to_chat_id`.
+    pub migrate_to: Option<i64>,
     /// Answer with the front-end proxy's HTML page instead of JSON.
     pub html: bool,
 }
@@ -53,6 +55,7 @@ impl TgError {
             code,
             description: description.into(),
             retry_after: None,
+            migrate_to: None,
             html: false,
         }
     }
@@ -113,6 +116,9 @@ impl IntoResponse for TgError {
         if let Some(secs) = self.retry_after {
             body["parameters"] = json!({ "retry_after": secs });
         }
+        if let Some(chat) = self.migrate_to {
+            body["parameters"] = json!({ "migrate_to_chat_id": chat });
+        }
         (status, axum::Json(body)).into_response()
     }
 }
@@ -172,9 +178,13 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     let plan = match read_error {
         Some(err) => Err(err),
         None => {
+            let chat = params
+                .get("chat_id")
+                .and_then(|v| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok()));
             let fault = inner.lock().faults.next(|scope| match scope {
-                None => lower != "getupdates",
-                Some(m) => m == lower,
+                Scope::Sends => lower != "getupdates",
+                Scope::Method(m) => *m == lower,
+                Scope::Chat(c) => chat == Some(*c),
             });
             match fault {
                 Some(fault) => Ok(Plan::Fault(fault)),
