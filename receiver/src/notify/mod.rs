@@ -518,9 +518,9 @@ impl Dispatcher {
 
     fn observe(&self, target: &Target, event: Event) {
         match event {
-            Event::Retrying { reason, delay } => {
+            Event::Retrying { reason } => {
                 self.metrics.count(&target.label, DeliveryResult::retried);
-                tracing::warn!(destination = %target.label, %reason, ?delay, "retrying");
+                tracing::warn!(destination = %target.label, %reason, "retrying after a transient failure");
             }
             Event::RateLimited { retry_after } => {
                 self.metrics

@@ -73,8 +73,8 @@ impl Pacing {
 /// What happened on the way, for metrics and logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A transient failure; another attempt follows after `delay`.
-    Retrying { reason: String, delay: Duration },
+    /// Another attempt starts after a transient failure (`reason`).
+    Retrying { reason: String },
     /// A 429; the next attempt waits `retry_after`.
     RateLimited { retry_after: Duration },
 }
@@ -94,15 +94,27 @@ where
     Fut: Future<Output = Result<(), NotifyError>>,
 {
     let buckets = pacing.all();
+    // What to answer when time runs out: the last failure says more than the limiter's refusal.
+    let mut last: Option<NotifyError> = None;
     loop {
         let now = Instant::now();
-        let slot = limiter.reserve(&buckets, now, deadline).map_err(|late| {
-            NotifyError::Transient(format!(
-                "rate limit: the next free slot is {:.1} s away, past the delivery deadline",
-                (late.earliest - now).as_secs_f64()
-            ))
-        })?;
+        let slot = match limiter.reserve(&buckets, now, deadline) {
+            Ok(slot) => slot,
+            Err(late) => {
+                return Err(last.unwrap_or_else(|| {
+                    NotifyError::Transient(format!(
+                        "rate limit: the next free slot is {:.1} s away, past the delivery deadline",
+                        (late.earliest - now).as_secs_f64()
+                    ))
+                }));
+            }
+        };
         tokio::time::sleep_until(slot.into()).await;
+        if let Some(NotifyError::Transient(reason)) = &last {
+            observe(Event::Retrying {
+                reason: reason.clone(),
+            });
+        }
         let remaining = deadline.saturating_duration_since(Instant::now());
         let result = tokio::time::timeout(remaining, attempt())
             .await
@@ -134,13 +146,11 @@ where
                 if Instant::now() + delay >= deadline {
                     return Err(err);
                 }
-                observe(Event::Retrying {
-                    reason: reason.clone(),
-                    delay,
-                });
+                tracing::debug!(%reason, ?delay, "backing off before the next attempt");
                 tokio::time::sleep(delay).await;
             }
         }
+        last = Some(err);
     }
 }
 

@@ -196,8 +196,7 @@ struct Reply {
 /// Sorts Telegram's answer into success (the new message's id), retry later, or give up.
 pub(crate) fn classify(status: StatusCode, body: &str) -> Result<Option<i64>, NotifyError> {
     let Ok(reply) = serde_json::from_str::<Reply>(body) else {
-        let what =
-            format!("Telegram answered HTTP {status} with a body that is not the Bot API's JSON");
+        let what = format!("Telegram {status} (not the Bot API's JSON)");
         return Err(
             if status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS {
                 NotifyError::permanent(format!("{what}: is TELEGRAM_API_URL right?"))

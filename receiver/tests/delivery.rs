@@ -1,0 +1,676 @@
+//! Delivery as Alertmanager and a chat see it: the real receiver (config, HTTP server,
+//! dispatcher) on a loopback port, POSTed webhooks, and loopback fakes of Telegram and Slack that
+//! speak their wire formats and inject 429s, 5xx, and refusals. Each test asserts on what the
+//! fake received (messages, request times) and on the status and JSON body Alertmanager gets.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use testkit::procs::{Proc, free_port, wait_http_ok};
+use testkit::slack::{FakeSlack, SlackFault};
+use testkit::telegram::{FakeTelegram, Fault};
+use tokio::sync::oneshot;
+use vpsmon_receiver::cli::Cli;
+use vpsmon_receiver::config::Config;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The receiver, in this process, on 127.0.0.1:<free port>.
+struct Receiver {
+    url: String,
+    http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Receiver {
+    /// Loads `yaml` plus `env` as the binary would, and serves it.
+    async fn start(yaml: &str, env: &[(&str, String)]) -> Receiver {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("receiver.yml");
+        std::fs::write(&path, yaml).unwrap();
+        let cli = Cli {
+            config: Some(path),
+            ..Cli::default()
+        };
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        let config = Config::load(&cli, &|k| {
+            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        })
+        .unwrap();
+        let state = vpsmon_receiver::state(config).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(vpsmon_receiver::server::run(listener, state, async {
+            let _ = stopped.await;
+        }));
+        Receiver {
+            url,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            _dir: dir,
+        }
+    }
+
+    /// POSTs a webhook as Alertmanager does; the status and JSON body it gets.
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text }));
+        (status, json)
+    }
+
+    async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// One alert; its summary `mark-NNNN-end` appears once in its message, so a test can count it.
+fn alert(i: usize, status: &str) -> Value {
+    let ends_at = if status == "resolved" {
+        "2026-11-21T10:05:00Z"
+    } else {
+        "0001-01-01T00:00:00Z"
+    };
+    json!({
+        "status": status,
+        "labels": {"alertname": "DiskFull", "agent": format!("web-{i}"), "severity": "warning"},
+        "annotations": {"summary": format!("mark-{i:04}-end")},
+        "startsAt": "2026-11-21T10:00:00Z",
+        "endsAt": ends_at,
+        "generatorURL": "http://prometheus:9090/graph?g0.expr=disk",
+        "fingerprint": format!("{i:016x}"),
+    })
+}
+
+fn notification(status: &str, alerts: Vec<Value>) -> Value {
+    json!({
+        "version": "4",
+        "groupKey": "{}:{alertname=\"DiskFull\"}",
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": "vpsmon",
+        "groupLabels": {"alertname": "DiskFull"},
+        "commonLabels": {"alertname": "DiskFull"},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": alerts,
+    })
+}
+
+fn firing(n: usize) -> Value {
+    notification("firing", (0..n).map(|i| alert(i, "firing")).collect())
+}
+
+/// How often each `mark-NNNN-end` appears across `texts`.
+fn marks<'a>(texts: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, usize> {
+    let mut seen = BTreeMap::new();
+    for text in texts {
+        let mut rest = text;
+        while let Some(i) = rest.find("mark-") {
+            let candidate = &rest[i..];
+            if candidate.len() >= 13 && &candidate[9..13] == "-end" {
+                *seen.entry(candidate[..13].to_string()).or_insert(0) += 1;
+            }
+            rest = &rest[i + 5..];
+        }
+    }
+    seen
+}
+
+/// Asserts every alert 0..n appears exactly once.
+fn assert_each_once(seen: &BTreeMap<String, usize>, n: usize) {
+    let wrong: Vec<_> = (0..n)
+        .map(|i| format!("mark-{i:04}-end"))
+        .filter(|m| seen.get(m) != Some(&1))
+        .map(|m| (m.clone(), seen.get(&m).copied().unwrap_or(0)))
+        .collect();
+    assert!(wrong.is_empty(), "alerts not seen exactly once: {wrong:?}");
+    assert_eq!(seen.len(), n, "unexpected marks: {seen:?}");
+}
+
+fn telegram_env(tg: &FakeTelegram) -> Vec<(&'static str, String)> {
+    vec![
+        ("BOT_TOKEN", tg.token().to_string()),
+        ("TELEGRAM_API_URL", tg.url()),
+    ]
+}
+
+fn telegram_yaml(chat: i64, deadline: &str) -> String {
+    format!("delivery_deadline: {deadline}\ndefault_route:\n  - telegram: {{ chat_id: {chat} }}\n")
+}
+
+/// The value of the exact series `line_prefix` (name and labels) in /metrics.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_is_honoured_the_retry_comes_after_retry_after() {
+    let tg = FakeTelegram::start().await;
+    let rx = Receiver::start(&telegram_yaml(4242, "20s"), &telegram_env(&tg)).await;
+    tg.push_fault(Fault::TooManyRequests { retry_after: 2 });
+
+    let (status, body) = rx.post("/alerts", &firing(1)).await;
+    assert_eq!(status, 200, "{body}");
+
+    let requests = tg.requests_for("sendMessage");
+    assert_eq!(requests.len(), 2, "one 429, then one delivery");
+    assert_eq!(requests[0].status, 429);
+    assert_eq!(requests[1].status, 200);
+    let waited = requests[1].at - requests[0].at;
+    assert!(
+        waited >= Duration::from_secs(2),
+        "the retry came {waited:?} after the 429, sooner than retry_after=2s"
+    );
+    assert_each_once(
+        &marks(tg.messages().iter().map(|m| m.visible_text.as_str())),
+        1,
+    );
+
+    let m = rx.metrics().await;
+    let series = |r: &str| {
+        format!(
+            "vpsmon_receiver_notifications_total{{destination=\"telegram:4242\",result=\"{r}\"}}"
+        )
+    };
+    assert_eq!(metric(&m, &series("rate_limited")), Some(1.0), "{m}");
+    assert_eq!(metric(&m, &series("sent")), Some(1.0), "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_past_the_deadline_answers_503_at_once_and_holds_back_further_tries() {
+    let tg = FakeTelegram::start().await;
+    let rx = Receiver::start(&telegram_yaml(4242, "3s"), &telegram_env(&tg)).await;
+    tg.push_fault(Fault::TooManyRequests { retry_after: 120 });
+
+    let (status, body) = rx.post("/alerts", &firing(1)).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["destination"], "telegram:4242");
+    assert_eq!(
+        body["reason"],
+        "rate limited (Telegram 429: Too Many Requests: retry after 120), past the delivery deadline"
+    );
+    // Alertmanager's retry within the 120 s is answered 503 without asking Telegram again.
+    let (status, body) = rx.post("/alerts", &firing(1)).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("rate limit: the next free slot is"),
+        "{body}"
+    );
+    assert_eq!(tg.requests_for("sendMessage").len(), 1, "no retry storm");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_gives_503_and_the_retry_after_recovery_delivers_exactly_once() {
+    let tg = FakeTelegram::start().await;
+    let rx = Receiver::start(&telegram_yaml(4242, "2s"), &telegram_env(&tg)).await;
+    // The outage lasts until the test ends it, so the 503 cannot be the outage running out.
+    tg.fail_until(Duration::from_secs(3600), Fault::ServerError(503));
+
+    let (status, body) = rx.post("/alerts", &firing(3)).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "delivery failed for now; retry later");
+    assert_eq!(body["destination"], "telegram:4242");
+    assert_eq!(body["reason"], "Telegram 503: Service Unavailable");
+    let tries = tg.requests_for("sendMessage").len();
+    assert!(
+        tries >= 2,
+        "a 5xx is retried within the deadline ({tries} tries)"
+    );
+    assert!(tg.messages().is_empty());
+
+    tg.clear_faults();
+    // Alertmanager retries the same notification.
+    let (status, body) = rx.post("/alerts", &firing(3)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = rx.post("/alerts", &firing(3)).await;
+    assert_eq!(status, 200);
+    let messages = tg.messages();
+    assert_eq!(messages.len(), 1, "delivered once: {messages:?}");
+    assert_each_once(&marks([messages[0].visible_text.as_str()]), 3);
+
+    let m = rx.metrics().await;
+    let series = |r: &str| {
+        format!(
+            "vpsmon_receiver_notifications_total{{destination=\"telegram:4242\",result=\"{r}\"}}"
+        )
+    };
+    assert_eq!(metric(&m, &series("failed_transient")), Some(1.0), "{m}");
+    assert_eq!(
+        metric(&m, &series("retried")),
+        Some(tries as f64 - 1.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "vpsmon_receiver_webhooks_received_total{code=\"503\"}"),
+        Some(1.0),
+        "{m}"
+    );
+}
+
+/// 500 alerts make ~38 Telegram messages, which at one a second to a chat take longer than the
+/// delivery deadline: the receiver sends what fits, answers 503, and each of Alertmanager's
+/// retries sends only what is still missing, until the last one is answered 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partly_delivered_notification_is_completed_by_retries_without_repeats() {
+    let tg = FakeTelegram::start().await;
+    let rx = Receiver::start(&telegram_yaml(4242, "6s"), &telegram_env(&tg)).await;
+    let big = firing(500);
+
+    // Telegram fails from the 5th message on (messages go one a second to a chat, so the
+    // outage starts well before the 5th).
+    let post = rx.post("/alerts", &big);
+    let outage = async {
+        tg.wait_for_messages(4, WAIT).await;
+        tg.fail_until(Duration::from_secs(3600), Fault::ServerError(502));
+    };
+    let ((status, body), ()) = tokio::join!(post, outage);
+    assert_eq!(status, 503, "{body}");
+    let reason = body["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("Telegram 502: Bad Gateway (4 of ")
+            && reason.ends_with(" messages delivered before)"),
+        "{reason}"
+    );
+    assert_eq!(tg.messages().len(), 4);
+
+    tg.clear_faults();
+    // Alertmanager retries until it gets a 2xx (bounded here).
+    let mut answers = Vec::new();
+    for _ in 0..30 {
+        let (status, body) = rx.post("/alerts", &big).await;
+        answers.push(status);
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+    }
+    assert_eq!(answers.last(), Some(&200), "never completed: {answers:?}");
+
+    let messages = tg.messages();
+    for m in &messages {
+        assert!(m.text.chars().map(char::len_utf16).sum::<usize>() <= 4096);
+    }
+    assert_each_once(
+        &marks(messages.iter().map(|m| m.visible_text.as_str())),
+        500,
+    );
+    let m = rx.metrics().await;
+    let skipped = metric(
+        &m,
+        "vpsmon_receiver_alerts_deduplicated_total{destination=\"telegram:4242\"}",
+    )
+    .unwrap();
+    assert!(
+        skipped >= 50.0,
+        "the delivered alerts were skipped: {skipped}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_notification_to_a_group_stays_within_telegrams_limits() {
+    let tg = FakeTelegram::start().await;
+    // The fake answers 429 to anything faster than Telegram allows.
+    tg.enforce_rate_limits(true);
+    let rx = Receiver::start(&telegram_yaml(-100777, "30s"), &telegram_env(&tg)).await;
+
+    let (status, body) = rx.post("/alerts", &firing(100)).await;
+    assert_eq!(status, 200, "{body}");
+    let refused: Vec<_> = tg
+        .requests_for("sendMessage")
+        .into_iter()
+        .filter(|r| r.status != 200)
+        .map(|r| (r.status, r.error))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "the receiver outpaced Telegram: {refused:?}"
+    );
+    let messages = tg.messages();
+    assert!(messages.len() > 3, "{} messages", messages.len());
+    assert_each_once(
+        &marks(messages.iter().map(|m| m.visible_text.as_str())),
+        100,
+    );
+    for (i, w) in messages.windows(2).enumerate() {
+        let gap = w[1].at - w[0].at;
+        // One a second per chat; the fake measures arrival, so allow a little network jitter.
+        assert!(
+            gap >= Duration::from_millis(900),
+            "messages {i} and {} {gap:?} apart",
+            i + 1
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_notification_from_two_alertmanagers_is_delivered_once() {
+    let tg = FakeTelegram::start().await;
+    let rx = Receiver::start(&telegram_yaml(-100555, "20s"), &telegram_env(&tg)).await;
+
+    // Two Alertmanagers of a cluster whose gossip failed send the same group at the same time.
+    let five = firing(5);
+    let ((s1, b1), (s2, b2)) = tokio::join!(rx.post("/alerts", &five), rx.post("/alerts", &five));
+    assert_eq!((s1, s2), (200, 200), "{b1} {b2}");
+    // And one of them again a moment later.
+    let (s3, _) = rx.post("/alerts", &firing(5)).await;
+    assert_eq!(s3, 200);
+    let messages = tg.messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_each_once(&marks([messages[0].visible_text.as_str()]), 5);
+
+    // The resolved notification of the same alerts is news, not a duplicate.
+    let resolved = notification("resolved", (0..5).map(|i| alert(i, "resolved")).collect());
+    let ((s1, _), (s2, _)) =
+        tokio::join!(rx.post("/alerts", &resolved), rx.post("/alerts", &resolved));
+    assert_eq!((s1, s2), (200, 200));
+    let messages = tg.messages();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(
+        messages[1].visible_text.contains("RESOLVED"),
+        "{}",
+        messages[1].visible_text
+    );
+    assert_each_once(&marks([messages[1].visible_text.as_str()]), 5);
+
+    let m = rx.metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            "vpsmon_receiver_alerts_deduplicated_total{destination=\"telegram:-100555\"}"
+        ),
+        Some(15.0),
+        "5 alerts skipped three times: {m}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_refusals_answer_422_naming_destination_and_reason_without_retrying() {
+    let tg = FakeTelegram::start().await;
+    let slack_gone = FakeSlack::start().await;
+    let slack_archived = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gone_file = dir.path().join("gone.url");
+    let archived_file = dir.path().join("archived.url");
+    std::fs::write(&gone_file, slack_gone.webhook_url()).unwrap();
+    std::fs::write(&archived_file, slack_archived.webhook_url()).unwrap();
+    let yaml = format!(
+        "delivery_deadline: 5s
+default_route:
+  - telegram: {{ chat_id: -1001 }}
+routes:
+  blocked:
+    - telegram: {{ chat_id: 2002 }}
+  slack-gone:
+    - slack: {{ name: ops, webhook_url_file: {} }}
+  slack-archived:
+    - slack: {{ name: archive, webhook_url_file: {} }}
+",
+        gone_file.display(),
+        archived_file.display()
+    );
+    let rx = Receiver::start(&yaml, &telegram_env(&tg)).await;
+    tg.forget_chat(-1001);
+    tg.block_chat(2002);
+    slack_gone.push_fault(SlackFault::ChannelNotFound);
+    slack_archived.push_fault(SlackFault::ChannelIsArchived);
+
+    let cases = [
+        (
+            "/alerts",
+            "telegram:-1001",
+            "Telegram 400: Bad Request: chat not found (check chat_id, and that the bot was added to the chat)",
+        ),
+        (
+            "/alerts/blocked",
+            "telegram:2002",
+            "Telegram 403: Forbidden: bot was blocked by the user (the user blocked the bot)",
+        ),
+        (
+            "/alerts/slack-gone",
+            "slack:ops",
+            "Slack 404: channel_not_found (the webhook's channel was deleted)",
+        ),
+        (
+            "/alerts/slack-archived",
+            "slack:archive",
+            "Slack 410: channel_is_archived (the webhook's channel is archived)",
+        ),
+    ];
+    for (path, destination, reason) in cases {
+        let (status, body) = rx.post(path, &firing(2)).await;
+        assert_eq!(status, 422, "{path}: {body}");
+        assert_eq!(
+            body,
+            json!({
+                "error": "delivery failed permanently; not worth retrying",
+                "destination": destination,
+                "reason": reason,
+            })
+        );
+    }
+    assert_eq!(
+        tg.requests_for("sendMessage").len(),
+        2,
+        "one request per chat"
+    );
+    assert_eq!(slack_gone.requests().len(), 1);
+    assert_eq!(slack_archived.requests().len(), 1);
+
+    let m = rx.metrics().await;
+    for destination in [
+        "telegram:-1001",
+        "telegram:2002",
+        "slack:ops",
+        "slack:archive",
+    ] {
+        let series = format!(
+            "vpsmon_receiver_notifications_total{{destination=\"{destination}\",result=\"failed_permanent\"}}"
+        );
+        assert_eq!(metric(&m, &series), Some(1.0), "{series} in\n{m}");
+    }
+    assert_eq!(
+        metric(&m, "vpsmon_receiver_webhooks_received_total{code=\"422\"}"),
+        Some(4.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_429_and_5xx_are_retried_within_the_deadline() {
+    let slack = FakeSlack::start().await;
+    let yaml = "delivery_deadline: 20s\ndefault_route:\n  - slack: {}\n";
+    let rx = Receiver::start(yaml, &[("SLACK_WEBHOOK_URL", slack.webhook_url())]).await;
+    slack.push_fault(SlackFault::ServerError(500));
+    slack.push_fault(SlackFault::RateLimited {
+        retry_after_secs: 2,
+    });
+
+    let (status, body) = rx.post("/alerts", &firing(2)).await;
+    assert_eq!(status, 200, "{body}");
+    let requests = slack.requests();
+    assert_eq!(
+        requests.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [500, 429, 200]
+    );
+    let waited = requests[2].at - requests[1].at;
+    assert!(
+        waited >= Duration::from_secs(2),
+        "retried {waited:?} after a Retry-After: 2"
+    );
+    let posts = slack.posts();
+    assert_eq!(posts.len(), 1);
+    let blocks = posts[0].body.to_string();
+    assert_each_once(&marks([blocks.as_str()]), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_that_recovers_gets_the_rest_and_the_others_nothing_twice() {
+    let tg = FakeTelegram::start().await;
+    let slack = FakeSlack::start().await;
+    let yaml =
+        "delivery_deadline: 2s\ndefault_route:\n  - telegram: { chat_id: 31337 }\n  - slack: {}\n";
+    let mut env = telegram_env(&tg);
+    env.push(("SLACK_WEBHOOK_URL", slack.webhook_url()));
+    let rx = Receiver::start(yaml, &env).await;
+    slack.fail_until(Duration::from_secs(3600), SlackFault::ServerError(503));
+
+    let (status, body) = rx.post("/alerts", &firing(2)).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["destination"], "slack:default");
+    assert_eq!(tg.messages().len(), 1, "Telegram got it at once");
+
+    slack.clear_faults();
+    let (status, body) = rx.post("/alerts", &firing(2)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(tg.messages().len(), 1, "Telegram did not get it twice");
+    assert_eq!(slack.posts().len(), 1);
+}
+
+/// The binary, run with debug logging, through 5xx, 429, refusals and a dead endpoint: neither
+/// its log nor its answers ever contain the bot token or the Slack webhook's secret path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_reach_the_logs_or_the_answers() {
+    let token = "987654321:AAH-super-secret-token-do-not-leak";
+    let tg = FakeTelegram::start_with_token(token).await;
+    let slack = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A webhook on a port where nothing listens: a connection error, whose text names the URL
+    // unless the receiver strips it.
+    let dead = format!(
+        "http://127.0.0.1:{}/services/T0DEAD000/B0DEAD000/deadSecretPathValue123",
+        free_port()
+    );
+    let dead_file = dir.path().join("dead.url");
+    std::fs::write(&dead_file, &dead).unwrap();
+    let config = dir.path().join("receiver.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "delivery_deadline: 6s
+default_route:
+  - telegram: {{ chat_id: 777 }}
+  - slack: {{}}
+routes:
+  refused:
+    - telegram: {{ chat_id: 888 }}
+  dead:
+    - slack: {{ name: dead, webhook_url_file: {} }}
+",
+            dead_file.display()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vpsmon-receiver"));
+    cmd.arg("--config")
+        .arg(&config)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "debug")
+        .env("BOT_TOKEN", token)
+        .env("TELEGRAM_API_URL", tg.url())
+        .env("SLACK_WEBHOOK_URL", slack.webhook_url());
+    let mut proc = Proc::spawn("vpsmon-receiver", cmd, &dir.path().join("receiver.log")).unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    wait_http_ok(&mut proc, &format!("{url}/healthz"), WAIT)
+        .await
+        .unwrap();
+
+    tg.push_fault(Fault::BadGatewayHtml);
+    tg.push_fault(Fault::TooManyRequests { retry_after: 1 });
+    slack.push_fault(SlackFault::ServerError(500));
+    tg.forget_chat(888);
+    let http = reqwest::Client::new();
+    let mut answers = String::new();
+    for (path, expected) in [
+        ("/alerts", 200),
+        ("/alerts/refused", 422),
+        ("/alerts/dead", 503),
+    ] {
+        let resp = http
+            .post(format!("{url}{path}"))
+            .json(&firing(2))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap();
+        assert_eq!(status, expected, "{path}: {body}");
+        answers.push_str(&body);
+    }
+    answers.push_str(
+        &http
+            .get(format!("{url}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    drop(proc);
+    let log = std::fs::read_to_string(dir.path().join("receiver.log")).unwrap();
+
+    // The failures did happen and were logged: the test cannot pass on an empty log.
+    for expected in [
+        "Telegram 502",
+        "rate limited",
+        "Slack 500",
+        "chat not found",
+        "Slack: cannot connect",
+    ] {
+        assert!(
+            log.contains(expected) || answers.contains(expected),
+            "{expected:?} missing from the log and answers:\n{log}\n{answers}"
+        );
+    }
+    let slack_secret = slack.webhook_url();
+    let slack_secret = slack_secret.split("/services/").nth(1).unwrap();
+    for secret in [
+        token,
+        "super-secret-token",
+        slack_secret,
+        "deadSecretPathValue123",
+    ] {
+        assert!(
+            !log.contains(secret),
+            "{secret:?} leaked into the log:\n{log}"
+        );
+        assert!(
+            !answers.contains(secret),
+            "{secret:?} leaked into an answer:\n{answers}"
+        );
+    }
+}
