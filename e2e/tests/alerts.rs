@@ -90,8 +90,8 @@ async fn busy_cpu_on_a_fixture_procfs_raises_high_cpu_then_resolves() {
         "RESOLVED message (after the load stopped)",
         took,
     );
-    // The real agent was never reported busy because of the fixture.
-    assert!(f.alert_messages("FIRING", "HighCPU", "web-1").is_empty());
+    // (No assertion about web-1: it reads this machine's real /proc, and a loaded CI machine may
+    // really be busy.)
     let _ = f.kill_agent(0);
 }
 

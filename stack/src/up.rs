@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::parts::{Layout, Part, Ports, Programs, Spec, gen_config_args, specs};
 use crate::process::{ProcId, has_exited, signal_group};
@@ -32,6 +32,18 @@ pub fn run(state_dir: &Path, args: &UpArgs) -> Result<u8> {
             pid,
         }
         .into());
+    };
+    // Handlers first: a Ctrl-C or `down` during config generation or startup is then a clean
+    // stop, not the default action killing the supervisor half-way.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let signals = {
+        let _guard = rt.enter();
+        (
+            signal(SignalKind::interrupt()).context("install the SIGINT handler")?,
+            signal(SignalKind::terminate()).context("install the SIGTERM handler")?,
+        )
     };
     if let Some(old) = StackFile::read(&layout.stack_json())? {
         let alive: Vec<String> = old
@@ -74,9 +86,6 @@ pub fn run(state_dir: &Path, args: &UpArgs) -> Result<u8> {
     );
     generate(&programs, &layout, &ports, args.profile.as_deref())?;
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let mut sup = Supervisor {
         layout,
         ports,
@@ -88,7 +97,7 @@ pub fn run(state_dir: &Path, args: &UpArgs) -> Result<u8> {
         me: ProcId::of(std::process::id()).context("read own /proc entry")?,
         _lock: lock,
     };
-    let code = rt.block_on(sup.run(Duration::from_secs(args.ready_timeout)));
+    let code = rt.block_on(sup.run(signals, Duration::from_secs(args.ready_timeout)));
     sup.stop_all();
     let _ = std::fs::remove_file(sup.layout.stack_json());
     println!("vpsmon: stopped");
@@ -289,17 +298,8 @@ enum Event {
 
 impl Supervisor {
     /// Starts everything and supervises until a signal (exit 0) or a failure (exit 1).
-    async fn run(&mut self, ready_timeout: Duration) -> u8 {
-        let (mut int, mut term) = match (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) {
-            (Ok(i), Ok(t)) => (i, t),
-            _ => {
-                eprintln!("vpsmon: cannot install signal handlers");
-                return 1;
-            }
-        };
+    async fn run(&mut self, signals: (Signal, Signal), ready_timeout: Duration) -> u8 {
+        let (mut int, mut term) = signals;
         let specs = specs(&self.layout, &self.programs, &self.ports);
         for spec in specs {
             if let Err(e) = self.start(spec) {

@@ -89,8 +89,10 @@ impl Stack {
 
     /// Starts `up` and waits for its "all ready" line.
     async fn up(&self) -> Proc {
-        let mut up =
-            Proc::spawn("vpsmon up", self.cmd("up"), &self.dir.path().join("up.log")).unwrap();
+        // A log per run: the next run must not find this run's "ready" line.
+        let n = std::fs::read_dir(self.dir.path()).unwrap().count();
+        let log = self.dir.path().join(format!("up-{n}.log"));
+        let mut up = Proc::spawn("vpsmon up", self.cmd("up"), &log).unwrap();
         let deadline = Instant::now() + Duration::from_secs(120);
         while !up.log_text().contains(READY) {
             assert!(
@@ -370,4 +372,70 @@ fn the_vpsmon_script_parses_and_explains_itself() {
         se.contains("vpsmon-stack not built yet: nothing can be running. Start with ./vpsmon up"),
         "{se}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_bot_token_and_chat_id_in_dot_env_alerts_go_to_telegram() {
+    let tg = testkit::telegram::FakeTelegram::start().await;
+    let stack = Stack::new();
+    // Seed 002's .env format, spaces around '=' included.
+    let env_file = stack.dir.path().join("seed.env");
+    std::fs::write(
+        &env_file,
+        format!(
+            "# Telegram Bot Configuration\nBOT_TOKEN = {}\nALERT_CHAT_ID = -100777\nTELEGRAM_API_URL={}\n",
+            tg.token(),
+            tg.url()
+        ),
+    )
+    .unwrap();
+    let mut cmd = stack.cmd("up");
+    cmd.env("VPSMON_ENV_FILE", &env_file);
+    let log = stack.dir.path().join("up-telegram.log");
+    let mut up = Proc::spawn("vpsmon up", cmd, &log).unwrap();
+    eventually(Duration::from_secs(120), "the stack to be ready", || {
+        let text = up.log_text();
+        async move { text.contains(READY).then_some(()) }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", up.log_text()));
+    assert!(
+        up.log_text()
+            .contains("Alerts go to Telegram (BOT_TOKEN and ALERT_CHAT_ID are set)"),
+        "{}",
+        up.log_text()
+    );
+    assert!(
+        !up.log_text().contains(tg.token()),
+        "the bot token leaked into the output"
+    );
+    let agents = stack.state().join("agents.txt");
+    let mut list = std::fs::read_to_string(&agents).unwrap();
+    list.push_str(&format!("ghost 127.0.0.1:{}\n", free_port()));
+    std::fs::write(&agents, list).unwrap();
+    let text = eventually(
+        Duration::from_secs(90),
+        "AgentDown for ghost in Telegram",
+        || {
+            let msgs = tg.messages();
+            async move {
+                msgs.into_iter()
+                    .find(|m| {
+                        m.chat_id == -100777
+                            && m.visible_text.contains("FIRING · AgentDown")
+                            && m.visible_text.contains("Agent: ghost")
+                    })
+                    .map(|m| m.visible_text)
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\nup log:\n{}", up.log_text()));
+    println!("telegram message:\n{text}");
+    assert!(
+        !up.log_text().contains("receiver | FIRING"),
+        "with Telegram configured, alerts must not go to the console"
+    );
+    up.signal(libc::SIGINT);
+    assert_eq!(up.wait_exit(Duration::from_secs(30)), Some(0));
 }
