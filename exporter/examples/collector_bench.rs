@@ -125,6 +125,14 @@ fn main() {
         .unwrap_or(2000);
     let scraper = Scraper::new(Config::default()).expect("default config");
     let body_len = scraper.scrape().len();
+    if std::env::var_os("SCRAPE_ONLY").is_some() {
+        // For profilers: nothing but full scrapes.
+        let (cpu, wall) = measure(n, || {
+            black_box(scraper.scrape());
+        });
+        println!("scrape, all default collectors: {cpu:.1} µs CPU  {wall:.1} µs wall");
+        return;
+    }
 
     let (read_cpu, read_wall) = measure(n, || {
         for f in FILES {
@@ -151,6 +159,20 @@ fn main() {
     );
     println!("scrape, cpu+meminfo+netdev+disk:    {sub_cpu:8.1} µs CPU  {sub_wall:8.1} µs wall");
     println!("Family/Registry per scrape, same 4: {fam_cpu:8.1} µs CPU  {fam_wall:8.1} µs wall");
+    for spec in vpsmon_exporter::collector::specs() {
+        let one = Scraper::new(Config {
+            enabled: [spec.name.to_string()].into_iter().collect(),
+            ..Config::default()
+        })
+        .expect("one collector");
+        let (cpu, wall) = measure(n, || {
+            black_box(one.scrape());
+        });
+        println!(
+            "  only {:<12}                     {cpu:8.1} µs CPU  {wall:8.1} µs wall",
+            spec.name
+        );
+    }
     println!(
         "scrape / read-only = {:.2}x; Family way / Collector way (same 4) = {:.2}x",
         scrape_cpu / read_cpu,

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::{counter, counter_family};
-use super::{CollectError, Collector, Config, ConfigError, ParseError, parse_num, read_with};
+use super::{CollectError, Collector, Config, ConfigError, ParseError, Shared, parse_num};
 
 /// USER_HZ: the kernel reports CPU time in ticks of 1/100 s on every Linux architecture
 /// userspace sees (the ABI fixes it; CONFIG_HZ does not change it).
@@ -169,8 +169,8 @@ struct State {
 }
 
 impl Collector for CpuCollector {
-    fn update(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
-        read_with(&self.path, |data| {
+    fn update(&self, shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+        shared.read_with(&self.path, |data| {
             let stat = parse_stat(data).map_err(|e| CollectError::parse(&self.path, e))?;
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             let state = &mut *state;

@@ -8,8 +8,8 @@ use regex::Regex;
 
 use super::encode::{counter, counter_family, gauge, gauge_family};
 use super::{
-    CollectError, Collector, Config, ConfigError, DiskstatsOptions, ParseError, compile_regex,
-    parse_num, read_with,
+    CollectError, Collector, Config, ConfigError, DiskstatsOptions, ParseError, Shared,
+    compile_regex, parse_num, read_with,
 };
 
 /// Bytes per sector as /proc/diskstats counts them (always 512, whatever the device's size).
@@ -244,7 +244,11 @@ impl DiskstatsCollector {
 }
 
 impl Collector for DiskstatsCollector {
-    fn update(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+    fn update(
+        &self,
+        _shared: &Shared,
+        enc: &mut DescriptorEncoder<'_>,
+    ) -> Result<(), CollectError> {
         read_with(&self.path, |data| {
             let mut disks =
                 parse_diskstats(data).map_err(|e| CollectError::parse(&self.path, e))?;

@@ -7,17 +7,16 @@ use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::DescriptorEncoder;
 use regex::Regex;
 
 use super::encode::{gauge, gauge_family};
 use super::{
-    CollectError, Collector, Config, ConfigError, FilesystemOptions, ParseError, compile_regex,
-    read_with,
+    CollectError, Collector, Config, ConfigError, FilesystemOptions, ParseError, Shared,
+    compile_regex, read_with,
 };
 
 /// The sizes statvfs reports for one filesystem.
@@ -210,7 +209,11 @@ impl FilesystemCollector {
 }
 
 impl Collector for FilesystemCollector {
-    fn update(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+    fn update(
+        &self,
+        _shared: &Shared,
+        enc: &mut DescriptorEncoder<'_>,
+    ) -> Result<(), CollectError> {
         self.read_mounts(|path, data| {
             let mounts = parse_mounts(data).map_err(|e| CollectError::parse(path, e))?;
             // Keep the first of identical (device, mountpoint, fstype) lines.
@@ -320,11 +323,13 @@ fn encode_filesystems(
 /// Runs statvfs calls on a helper thread so that a hung mount (dead NFS) costs the scrape at
 /// most `timeout`, once: a mount that timed out is "stuck" and skipped (device_error=1) until
 /// the call still hanging on it returns, so threads never pile up on one mount
-/// (node_exporter's stuckMounts). One batch per scrape keeps the cost to one thread wake-up.
+/// (node_exporter's stuckMounts). A scrape hands the thread all its mounts at once and is
+/// woken once when they are done, which keeps the cost to two thread switches per scrape.
 struct StatRunner {
     stat: Arc<StatFn>,
     timeout: Duration,
-    shared: Arc<Mutex<HashSet<String>>>,
+    /// Mount points whose statvfs is still hanging.
+    stuck: Arc<Mutex<HashSet<String>>>,
     idle: Mutex<Option<Worker>>,
 }
 
@@ -332,14 +337,27 @@ struct Worker {
     tx: mpsc::Sender<Batch>,
 }
 
+/// The mounts of one scrape from `start` on, and where the worker reports.
 struct Batch {
     items: Arc<Vec<(String, PathBuf)>>,
     start: usize,
-    reply: mpsc::Sender<(usize, io::Result<FsStats>)>,
-    /// Index of the next item to finish; written under `shared`'s lock.
-    progress: Arc<AtomicUsize>,
-    /// Set (under the lock) when the scrape gave up waiting on this batch.
-    abandoned: Arc<AtomicBool>,
+    progress: Arc<Mutex<Progress>>,
+    /// One message when the batch is done.
+    done: mpsc::Sender<()>,
+}
+
+struct Progress {
+    /// Index of the item being statted (== items.len() when done).
+    next: usize,
+    /// When the statvfs of `next` started.
+    started: Instant,
+    results: Vec<Option<FsStats>>,
+    /// The scrape gave up on this batch (its `next` item is stuck).
+    abandoned: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl StatRunner {
@@ -347,153 +365,144 @@ impl StatRunner {
         StatRunner {
             stat,
             timeout,
-            shared: Arc::new(Mutex::new(HashSet::new())),
+            stuck: Arc::new(Mutex::new(HashSet::new())),
             idle: Mutex::new(None),
         }
-    }
-
-    fn stuck(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.shared.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn spawn_worker(&self) -> Option<Worker> {
         let (tx, rx) = mpsc::channel::<Batch>();
         let stat = Arc::clone(&self.stat);
-        let shared = Arc::clone(&self.shared);
+        let stuck = Arc::clone(&self.stuck);
         std::thread::Builder::new()
             .name("statvfs".into())
-            .spawn(move || worker_loop(rx, stat, shared))
+            .spawn(move || worker_loop(rx, stat, stuck))
             .ok()?;
         Some(Worker { tx })
     }
 
     /// statvfs of every (mount point, path); `None` where it failed or timed out.
-    fn stat_all(&self, items: Vec<(String, PathBuf)>) -> Vec<Option<FsStats>> {
-        let n = items.len();
-        let mut results: Vec<Option<FsStats>> = vec![None; n];
+    fn stat_all(&self, all: Vec<(String, PathBuf)>) -> Vec<Option<FsStats>> {
+        let n = all.len();
         // Mounts still stuck from an earlier scrape are not touched again.
-        let skip: Vec<bool> = {
-            let stuck = self.stuck();
-            items.iter().map(|(mp, _)| stuck.contains(mp)).collect()
+        let (slots, items): (Vec<usize>, Vec<(String, PathBuf)>) = {
+            let stuck = lock(&self.stuck);
+            all.into_iter()
+                .enumerate()
+                .filter(|(_, (mp, _))| {
+                    let skip = stuck.contains(mp);
+                    if skip {
+                        tracing::debug!(mountpoint = %mp, "mount point is still unresponsive, skipped");
+                    }
+                    !skip
+                })
+                .unzip()
         };
-        for (mp, s) in items.iter().map(|i| &i.0).zip(&skip) {
-            if *s {
-                tracing::debug!(mountpoint = %mp, "mount point is still unresponsive, skipped");
-            }
-        }
-        let items: Arc<Vec<(String, PathBuf)>> = Arc::new(
-            items
-                .into_iter()
-                .zip(&skip)
-                .filter(|(_, s)| !**s)
-                .map(|(i, _)| i)
-                .collect(),
-        );
-        let mut out_index = (0..n).filter(|i| !skip[*i]);
-        let slots: Vec<usize> = out_index.by_ref().collect();
+        let items = Arc::new(items);
+        let mut out: Vec<Option<FsStats>> = vec![None; items.len()];
         let mut start = 0;
         while start < items.len() {
-            let worker = self.idle.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let worker = lock(&self.idle).take();
             let Some(worker) = worker.or_else(|| self.spawn_worker()) else {
                 tracing::warn!("cannot start a statvfs thread");
                 break;
             };
-            let (reply, rx) = mpsc::channel();
-            let progress = Arc::new(AtomicUsize::new(start));
-            let abandoned = Arc::new(AtomicBool::new(false));
+            let (done_tx, done_rx) = mpsc::channel();
+            let progress = Arc::new(Mutex::new(Progress {
+                next: start,
+                started: Instant::now(),
+                results: vec![None; items.len()],
+                abandoned: false,
+            }));
             let batch = Batch {
                 items: Arc::clone(&items),
                 start,
-                reply,
                 progress: Arc::clone(&progress),
-                abandoned: Arc::clone(&abandoned),
+                done: done_tx,
             };
             if worker.tx.send(batch).is_err() {
-                continue; // the worker died (a panicking stat function); start another
+                continue; // that worker is gone (a panicking stat function); start another
             }
-            let mut next = start;
-            let mut healthy = true;
-            while next < items.len() {
-                match rx.recv_timeout(self.timeout) {
-                    Ok((i, r)) => {
-                        results[slots[i]] = self.record(&items[i], r);
-                        next = i + 1;
-                    }
+            let mut wait = self.timeout;
+            let finished = loop {
+                match done_rx.recv_timeout(wait) {
+                    Ok(()) => break true,
                     Err(mpsc::RecvTimeoutError::Timeout) => {
-                        let mut stuck = self.stuck();
-                        if progress.load(Ordering::SeqCst) > next {
-                            // Finished just as we gave up: its result is on its way.
-                            drop(stuck);
+                        let mut p = lock(&progress);
+                        if p.next >= items.len() {
+                            drop(p);
+                            wait = self.timeout; // finished just now; the message is on its way
                             continue;
                         }
-                        let mp = &items[next].0;
-                        stuck.insert(mp.clone());
-                        abandoned.store(true, Ordering::SeqCst);
-                        drop(stuck);
+                        let elapsed = p.started.elapsed();
+                        if elapsed < self.timeout {
+                            wait = self.timeout - elapsed; // a later mount, not yet due
+                            continue;
+                        }
+                        // Marked under the batch lock, so the worker's "recovered" comes after.
+                        p.abandoned = true;
+                        let mp = &items[p.next].0;
+                        lock(&self.stuck).insert(mp.clone());
                         tracing::warn!(
                             mountpoint = %mp,
                             timeout = ?self.timeout,
                             "statvfs did not answer; mount point marked as stuck until it does"
                         );
-                        next += 1;
-                        healthy = false;
-                        break;
+                        break false;
                     }
-                    Err(mpsc::RecvTimeoutError::Disconnected) => {
-                        next += 1; // the stat function panicked on this item
-                        healthy = false;
-                        break;
-                    }
+                    // The stat function panicked on the current item.
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break false,
                 }
+            };
+            let p = lock(&progress);
+            for i in start..p.next.min(items.len()) {
+                out[i] = p.results[i];
             }
-            start = next;
-            if healthy {
-                let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            start = p.next + 1;
+            drop(p);
+            if finished {
+                let mut idle = lock(&self.idle);
                 if idle.is_none() {
                     *idle = Some(worker);
                 }
             }
         }
-        results
-    }
-
-    fn record(&self, item: &(String, PathBuf), r: io::Result<FsStats>) -> Option<FsStats> {
-        match r {
-            Ok(stats) => Some(stats),
-            Err(e) => {
-                tracing::debug!(path = %item.1.display(), error = %e, "statvfs failed");
-                None
-            }
+        let mut results = vec![None; n];
+        for (slot, r) in slots.into_iter().zip(out) {
+            results[slot] = r;
         }
+        results
     }
 }
 
-fn worker_loop(rx: mpsc::Receiver<Batch>, stat: Arc<StatFn>, shared: Arc<Mutex<HashSet<String>>>) {
+fn worker_loop(rx: mpsc::Receiver<Batch>, stat: Arc<StatFn>, stuck: Arc<Mutex<HashSet<String>>>) {
     for batch in rx {
         for i in batch.start..batch.items.len() {
             let (mp, path) = &batch.items[i];
             let r = stat(path);
-            {
-                let mut stuck = shared.lock().unwrap_or_else(|p| p.into_inner());
-                batch.progress.store(i + 1, Ordering::SeqCst);
-                if stuck.remove(mp) {
-                    tracing::info!(mountpoint = %mp, "mount point answers again, monitoring resumes");
-                }
-                if batch.abandoned.load(Ordering::SeqCst) {
-                    // The scrape moved on to a new thread; this one has done its job.
-                    return;
-                }
+            let mut p = lock(&batch.progress);
+            match r {
+                Ok(stats) => p.results[i] = Some(stats),
+                Err(e) => tracing::debug!(path = %path.display(), error = %e, "statvfs failed"),
             }
-            if batch.reply.send((i, r)).is_err() {
-                break;
+            // Same critical section: the scrape never sees the next item with an old start.
+            p.next = i + 1;
+            p.started = Instant::now();
+            if p.abandoned {
+                // The scrape moved on without this thread; it ends once the mount answers.
+                drop(p);
+                lock(&stuck).remove(mp);
+                tracing::info!(mountpoint = %mp, "mount point answers again, monitoring resumes");
+                return;
             }
         }
+        let _ = batch.done.send(());
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::mpsc::Receiver;
 
     use super::super::testutil::{config_for, samples, scrape_of, scraper_of, tree};

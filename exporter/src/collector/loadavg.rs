@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::single_gauge;
-use super::{CollectError, Collector, Config, ConfigError, ParseError, parse_num, read_with};
+use super::{
+    CollectError, Collector, Config, ConfigError, ParseError, Shared, parse_num, read_with,
+};
 
 /// The three load averages of `/proc/loadavg`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,7 +44,11 @@ struct LoadavgCollector {
 }
 
 impl Collector for LoadavgCollector {
-    fn update(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+    fn update(
+        &self,
+        _shared: &Shared,
+        enc: &mut DescriptorEncoder<'_>,
+    ) -> Result<(), CollectError> {
         read_with(&self.path, |data| {
             let load = parse_loadavg(data).map_err(|e| CollectError::parse(&self.path, e))?;
             single_gauge(enc, "node_load1", "1m load average.", load.one)?;

@@ -6,7 +6,9 @@ use std::sync::Mutex;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::single_gauge;
-use super::{CollectError, Collector, Config, ConfigError, ParseError, parse_num, read_with};
+use super::{
+    CollectError, Collector, Config, ConfigError, ParseError, Shared, parse_num, read_with,
+};
 
 /// One line of `/proc/meminfo`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +104,11 @@ struct Rendered {
 }
 
 impl Collector for MeminfoCollector {
-    fn update(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+    fn update(
+        &self,
+        _shared: &Shared,
+        enc: &mut DescriptorEncoder<'_>,
+    ) -> Result<(), CollectError> {
         read_with(&self.path, |data| {
             let fields = parse_meminfo(data).map_err(|e| CollectError::parse(&self.path, e))?;
             let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());

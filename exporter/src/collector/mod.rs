@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
 
-pub(crate) use read::read_with;
+pub(crate) use read::{Shared, read_with};
 
 /// The Content-Type of [`Scraper::scrape`]'s output.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -282,7 +282,8 @@ impl CollectError {
 /// One collector. `update` reads and parses everything first and only then writes its
 /// families, so a failure leaves no half-written family behind.
 pub(crate) trait Collector: Send + Sync {
-    fn update(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError>;
+    /// `shared` holds the files more than one collector reads in this scrape (/proc/stat).
+    fn update(&self, shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError>;
 }
 
 /// Failure logs are rate-limited to one per collector per this interval.
@@ -309,9 +310,10 @@ impl std::fmt::Debug for All {
 impl prometheus_client::collector::Collector for All {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let mut outcomes = [(0.0f64, false); N_COLLECTORS];
+        let shared = Shared::default();
         for (entry, outcome) in self.entries.iter().zip(outcomes.iter_mut()) {
             let start = Instant::now();
-            let result = entry.collector.update(&mut enc);
+            let result = entry.collector.update(&shared, &mut enc);
             *outcome = (start.elapsed().as_secs_f64(), result.is_ok());
             if let Err(err) = result {
                 entry.warn(&err);

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::{counter, counter_family};
-use super::{CollectError, Collector, Config, ConfigError, ParseError, parse_num, read_with};
+use super::{
+    CollectError, Collector, Config, ConfigError, ParseError, Shared, parse_num, read_with,
+};
 
 /// The eight receive columns of `/proc/net/dev`, as node_exporter names them.
 pub const RECEIVE_FIELDS: [&str; 8] = [
@@ -153,7 +155,11 @@ struct NetdevCollector {
 }
 
 impl Collector for NetdevCollector {
-    fn update(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+    fn update(
+        &self,
+        _shared: &Shared,
+        enc: &mut DescriptorEncoder<'_>,
+    ) -> Result<(), CollectError> {
         read_with(&self.path, |data| {
             let devs = parse_netdev(data).map_err(|e| CollectError::parse(&self.path, e))?;
             for (k, (name, help)) in FAMILIES.iter().enumerate() {

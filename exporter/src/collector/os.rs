@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::{gauge, gauge_family};
-use super::{CollectError, Collector, Config, ConfigError, ParseError, read_with};
+use super::{CollectError, Collector, Config, ConfigError, ParseError, Shared, read_with};
 
 /// The os-release keys node_exporter exports, in its label order.
 const KEYS: [(&str, &str); 12] = [
@@ -159,7 +159,11 @@ impl OsCollector {
 }
 
 impl Collector for OsCollector {
-    fn update(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+    fn update(
+        &self,
+        _shared: &Shared,
+        enc: &mut DescriptorEncoder<'_>,
+    ) -> Result<(), CollectError> {
         let (path, meta) = self.locate()?;
         let mtime = meta.modified().ok();
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());

@@ -43,3 +43,39 @@ fn read_into(path: &Path, buf: &mut String) -> io::Result<()> {
     File::open(path)?.read_to_string(buf)?;
     Ok(())
 }
+
+/// Files read once per scrape although two collectors parse them (cpu and stat both need
+/// /proc/stat, whose per-IRQ line makes it one of the dearer files to read).
+#[derive(Default)]
+pub(crate) struct Shared {
+    files: std::cell::RefCell<Vec<(std::path::PathBuf, Result<String, (io::ErrorKind, String)>)>>,
+}
+
+impl Shared {
+    /// As [`read_with`], but the file is read only on the first call of this scrape.
+    pub(crate) fn read_with<T>(
+        &self,
+        path: &Path,
+        f: impl FnOnce(&str) -> Result<T, CollectError>,
+    ) -> Result<T, CollectError> {
+        let mut files = self.files.borrow_mut();
+        let i = match files.iter().position(|(p, _)| p == path) {
+            Some(i) => i,
+            None => {
+                let mut buf = String::new();
+                let read = read_into(path, &mut buf)
+                    .map(|()| buf)
+                    .map_err(|e| (e.kind(), e.to_string()));
+                files.push((path.to_owned(), read));
+                files.len() - 1
+            }
+        };
+        match &files[i].1 {
+            Ok(data) => f(data),
+            Err((kind, message)) => Err(CollectError::Read {
+                path: path.to_owned(),
+                source: io::Error::new(*kind, message.clone()),
+            }),
+        }
+    }
+}

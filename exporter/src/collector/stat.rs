@@ -7,7 +7,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::cpu::parse_stat;
 use super::encode::{single_counter, single_gauge};
-use super::{CollectError, Collector, Config, ConfigError, read_with};
+use super::{CollectError, Collector, Config, ConfigError, Shared};
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
     Ok(Box::new(StatCollector {
@@ -20,8 +20,8 @@ struct StatCollector {
 }
 
 impl Collector for StatCollector {
-    fn update(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
-        read_with(&self.path, |data| {
+    fn update(&self, shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+        shared.read_with(&self.path, |data| {
             let stat = parse_stat(data).map_err(|e| CollectError::parse(&self.path, e))?;
             if let Some(v) = stat.intr {
                 single_counter(enc, "node_intr", "Total number of interrupts serviced.", v)?;

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::{gauge, gauge_family, single_gauge};
-use super::{CollectError, Collector, Config, ConfigError};
+use super::{CollectError, Collector, Config, ConfigError, Shared};
 
 pub(super) fn build(_config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
     Ok(Box::new(TimeCollector))
@@ -15,7 +15,11 @@ pub(super) fn build(_config: &Config) -> Result<Box<dyn Collector>, ConfigError>
 struct TimeCollector;
 
 impl Collector for TimeCollector {
-    fn update(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+    fn update(
+        &self,
+        _shared: &Shared,
+        enc: &mut DescriptorEncoder<'_>,
+    ) -> Result<(), CollectError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();

@@ -7,38 +7,40 @@
 
 use std::ffi::CStr;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::{gauge, gauge_family};
-use super::{CollectError, Collector, Config, ConfigError, read_with};
+use super::{CollectError, Collector, Config, ConfigError, Shared, read_with};
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
     let dir = config.paths.procfs.join("sys/kernel");
     Ok(Box::new(UnameCollector {
-        files: ["ostype", "osrelease", "version", "hostname", "domainname"].map(|f| dir.join(f)),
+        fixed_files: ["ostype", "osrelease", "version"].map(|f| dir.join(f)),
         arch: dir.join("arch"),
+        hostname: dir.join("hostname"),
+        domainname: dir.join("domainname"),
+        fixed: Mutex::new(None),
     }))
 }
 
 struct UnameCollector {
-    files: [PathBuf; 5],
+    fixed_files: [PathBuf; 3],
     arch: PathBuf,
+    hostname: PathBuf,
+    domainname: PathBuf,
+    /// sysname, release, version, machine: fixed until the next boot (which restarts the
+    /// exporter), so they are read once. Host and domain names can change at any time.
+    fixed: Mutex<Option<[String; 4]>>,
 }
 
 fn read_line(path: &std::path::Path) -> Result<String, CollectError> {
     read_with(path, |data| Ok(data.trim_end_matches('\n').to_owned()))
 }
 
-impl Collector for UnameCollector {
-    fn update(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
-        let [sysname, release, version, nodename, domainname] = [
-            read_line(&self.files[0])?,
-            read_line(&self.files[1])?,
-            read_line(&self.files[2])?,
-            read_line(&self.files[3])?,
-            read_line(&self.files[4])?,
-        ];
+impl UnameCollector {
+    fn read_fixed(&self) -> Result<[String; 4], CollectError> {
         let machine = match read_line(&self.arch) {
             Ok(m) => m,
             Err(CollectError::Read { source, .. })
@@ -47,6 +49,30 @@ impl Collector for UnameCollector {
                 machine_from_uname()
             }
             Err(e) => return Err(e),
+        };
+        Ok([
+            read_line(&self.fixed_files[0])?,
+            read_line(&self.fixed_files[1])?,
+            read_line(&self.fixed_files[2])?,
+            machine,
+        ])
+    }
+}
+
+impl Collector for UnameCollector {
+    fn update(
+        &self,
+        _shared: &Shared,
+        enc: &mut DescriptorEncoder<'_>,
+    ) -> Result<(), CollectError> {
+        let nodename = read_line(&self.hostname)?;
+        let domainname = read_line(&self.domainname)?;
+        let mut fixed = self.fixed.lock().unwrap_or_else(|p| p.into_inner());
+        if fixed.is_none() {
+            *fixed = Some(self.read_fixed()?);
+        }
+        let Some([sysname, release, version, machine]) = fixed.as_ref() else {
+            return Ok(());
         };
         let mut family = gauge_family(
             enc,
