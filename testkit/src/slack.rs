@@ -56,6 +56,47 @@ pub struct SlackPost {
     pub at: Instant,
 }
 
+impl SlackPost {
+    /// What a Slack user sees of the top-level `text` (see [`visible_text`]).
+    pub fn visible_text(&self) -> Option<String> {
+        self.text.as_deref().map(visible_text)
+    }
+}
+
+/// Renders Slack `mrkdwn` control sequences and escapes the way Slack displays them
+/// (<https://api.slack.com/reference/surfaces/formatting>): `<url|label>` shows `label`,
+/// `<url>` the url, `<@U1>` `@U1`, `<!here>` `@here`, `<#C1|name>` `#name`, and `&lt;` `&gt;`
+/// `&amp;` their characters. An unescaped `<script>` therefore shows as `script`: a test that
+/// asserts the visible text catches a sender that forgot to escape.
+pub fn visible_text(mrkdwn: &str) -> String {
+    let mut out = String::with_capacity(mrkdwn.len());
+    let mut rest = mrkdwn;
+    while let Some(start) = rest.find('<') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('>') else {
+            out.push_str(&rest[start..]);
+            rest = "";
+            break;
+        };
+        let inner = &after[..end];
+        let (target, label) = inner.split_once('|').unwrap_or((inner, ""));
+        let shown = match target.chars().next() {
+            Some('@') | Some('#') if !label.is_empty() => format!("{}{label}", &target[..1]),
+            Some('@') | Some('#') => target.to_owned(),
+            Some('!') => format!("@{}", &target[1..]),
+            _ if !label.is_empty() => label.to_owned(),
+            _ => target.to_owned(),
+        };
+        out.push_str(&shown);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
 /// Any request the fake received, whatever it answered.
 #[derive(Debug, Clone)]
 pub struct SlackRequest {
@@ -387,6 +428,22 @@ fn check_blocks(blocks: &Value) -> Result<(), ()> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn visible_text_renders_links_and_escapes() {
+        assert_eq!(
+            visible_text("FIRING &lt;web-1&gt; &amp; <https://prom/graph|graph> <!here>"),
+            "FIRING <web-1> & graph @here"
+        );
+        assert_eq!(
+            visible_text("<script>alert(1)</script>"),
+            "scriptalert(1)/script"
+        );
+        assert_eq!(
+            visible_text("<@U123> in <#C1|ops>, a < b"),
+            "@U123 in #ops, a < b"
+        );
+    }
 
     #[test]
     fn payload_validation_matches_slack() {

@@ -149,3 +149,28 @@ async fn the_enforced_rate_limit_answers_429_to_a_burst() {
         assert!(pair[1].at.duration_since(pair[0].at) >= Duration::from_millis(900));
     }
 }
+
+#[tokio::test]
+async fn visible_text_shows_what_a_slack_user_reads() {
+    let slack = FakeSlack::start().await;
+    let url = slack.webhook_url();
+    post(
+        &url,
+        &json!({"text": "FIRING &lt;script&gt; on <http://prom:9090/graph|web-1>"}).to_string(),
+    )
+    .await;
+    post(
+        &url,
+        &json!({"text": "FIRING <script> on web-1"}).to_string(),
+    )
+    .await;
+    let seen: Vec<String> = slack
+        .posts()
+        .iter()
+        .map(|p| p.visible_text().unwrap())
+        .collect();
+    assert_eq!(
+        seen,
+        vec!["FIRING <script> on web-1", "FIRING script on web-1"]
+    );
+}

@@ -423,3 +423,30 @@ async fn a_malformed_path_is_404_and_its_token_is_not_logged() {
     assert_eq!(logged.method, "/bot<token>/");
     assert!(!format!("{logged:?}").contains(tg.token()));
 }
+
+#[tokio::test]
+async fn forum_topics_are_checked_once_declared() {
+    let tg = FakeTelegram::start().await;
+    let forum = -1_009_999_999_999;
+    tg.forum_topics(forum, &[7]);
+    let (s, b) = post_json(
+        &tg,
+        "sendMessage",
+        json!({"chat_id": forum, "message_thread_id": 7, "text": "x"}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(b["result"]["message_thread_id"], json!(7));
+    assert_eq!(b["result"]["is_topic_message"], json!(true));
+    let (s, b) = post_json(
+        &tg,
+        "sendMessage",
+        json!({"chat_id": forum, "message_thread_id": 8, "text": "x"}),
+    )
+    .await;
+    assert_eq!(
+        (s, b),
+        (400, error(400, "Bad Request: message thread not found"))
+    );
+    assert_eq!(tg.messages()[0].message_thread_id, Some(7));
+}

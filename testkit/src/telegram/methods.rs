@@ -192,6 +192,17 @@ fn chat_id(st: &State, p: &Value) -> Result<i64, TgError> {
     Ok(id)
 }
 
+/// `message_thread_id`, checked against the topics of a chat declared a forum.
+fn thread_id(st: &State, p: &Value, chat: i64) -> Result<Option<i64>, TgError> {
+    let thread = p_i64(p, "message_thread_id")?;
+    if let (Some(t), Some(topics)) = (thread, st.topics.get(&chat))
+        && !topics.contains(&t)
+    {
+        return Err(TgError::bad("message thread not found"));
+    }
+    Ok(thread)
+}
+
 /// Parses a text or caption per `parse_mode` and trims it, as Telegram does before measuring.
 fn render(text: &str, parse_mode: Option<&str>) -> Result<Parsed, TgError> {
     let parsed = match parse_mode.map(str::to_ascii_lowercase).as_deref() {
@@ -407,7 +418,7 @@ fn send_message(inner: &Inner, p: &Value) -> Result<Value, TgError> {
         return Err(TgError::bad("message is too long"));
     }
     let markup = reply_markup(p)?;
-    let thread = p_i64(p, "message_thread_id")?;
+    let thread = thread_id(&st, p, chat)?;
     let reply_to = reply_target(&st, p, chat)?;
     rate_limit(&mut st, chat)?;
 
@@ -469,7 +480,7 @@ fn send_photo(inner: &Inner, p: &Value, files: &[UploadedFile]) -> Result<Value,
         image_size(&bytes).ok_or_else(|| TgError::bad("IMAGE_PROCESS_FAILED"))?
     };
     let markup = reply_markup(p)?;
-    let thread = p_i64(p, "message_thread_id")?;
+    let thread = thread_id(&st, p, chat)?;
     let reply_to = reply_target(&st, p, chat)?;
     rate_limit(&mut st, chat)?;
 

@@ -175,6 +175,8 @@ pub(crate) struct State {
     faults: FaultPlan<Scope, Fault>,
     migrated: HashMap<i64, i64>,
     unknown_chats: HashSet<i64>,
+    /// Chats declared as forums, with their topic ids.
+    topics: HashMap<i64, HashSet<i64>>,
     blocked_chats: HashSet<i64>,
     rate_limits: bool,
     last_send: HashMap<i64, Instant>,
@@ -436,6 +438,15 @@ impl FakeTelegram {
     /// From now on this chat does not exist: `400 Bad Request: chat not found`.
     pub fn forget_chat(&self, chat_id: i64) {
         self.inner.lock().unknown_chats.insert(chat_id);
+    }
+
+    /// Declares `chat_id` a forum with these topics: a send with another `message_thread_id`
+    /// gets `400 Bad Request: message thread not found`. (Chats not declared accept any.)
+    pub fn forum_topics(&self, chat_id: i64, topics: &[i64]) {
+        self.inner
+            .lock()
+            .topics
+            .insert(chat_id, topics.iter().copied().collect());
     }
 
     /// From now on the user blocked the bot: `403 Forbidden: bot was blocked by the user`.
