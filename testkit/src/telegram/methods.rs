@@ -152,7 +152,7 @@ fn me_json(inner: &Inner) -> Value {
 
 /// The Chat object for an id: positive ids are private chats, ids below -10^12 supergroups,
 /// other negative ids basic groups (Telegram's id ranges).
-pub(crate) fn chat_json(chat_id: i64, _user: Option<i64>) -> Value {
+pub(crate) fn chat_json(chat_id: i64) -> Value {
     if chat_id > 0 {
         json!({
             "id": chat_id,
@@ -384,7 +384,7 @@ fn new_message(
     let mut m = json!({
         "message_id": id,
         "from": bot_json(inner),
-        "chat": chat_json(chat, None),
+        "chat": chat_json(chat),
         "date": unix_now(),
     });
     if let Some(t) = thread {

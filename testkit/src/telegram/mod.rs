@@ -490,7 +490,7 @@ impl FakeTelegram {
             let mut m = json!({
                 "message_id": message_id,
                 "from": user_json(user_id),
-                "chat": methods::chat_json(chat_id, Some(user_id)),
+                "chat": methods::chat_json(chat_id),
                 "date": methods::unix_now(),
                 "text": text,
             });
