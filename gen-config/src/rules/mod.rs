@@ -5,7 +5,9 @@
 //! is on every alert): aggregations use `without (cpu, mode)`, never `by (...)`.
 
 mod availability;
+mod logins;
 mod resources;
+mod tunnel;
 
 use crate::duration::PromDuration;
 use crate::settings::Thresholds;
@@ -46,7 +48,12 @@ pub struct Group {
 
 /// All rule groups, in the order they are written.
 pub fn groups(t: &Thresholds) -> Vec<Group> {
-    vec![availability::group(t), resources::group(t)]
+    vec![
+        availability::group(t),
+        resources::group(t),
+        logins::group(),
+        tunnel::group(),
+    ]
 }
 
 /// A percent threshold as the ratio PromQL compares with: 80 -> "0.8", 33.3 -> "0.333".

@@ -31,7 +31,7 @@ fn check_all(out_dir: &Path) -> Vec<PathBuf> {
     for c in &configs {
         let out = tool_ok(&promtool(), &["check", "config", s(c)]);
         assert!(out.contains("SUCCESS: 1 rule files found"), "{out}");
-        assert!(out.contains("SUCCESS: 6 rules found"), "{out}");
+        assert!(out.contains("SUCCESS: 12 rules found"), "{out}");
     }
     tool_ok(
         &promtool(),
