@@ -54,6 +54,8 @@ pub struct Config {
     pub allowed_users: Vec<i64>,
     #[serde(serialize_with = "log_format")]
     pub log_format: LogFormat,
+    /// The `dashboard:` section (issue 8).
+    pub dashboard: crate::dashboard::settings::DashboardConfig,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -244,20 +246,22 @@ struct FileConfig {
     alertmanager_url: Option<String>,
     allowed_users: Option<Vec<i64>>,
     log_format: Option<String>,
+    dashboard: Option<crate::dashboard::settings::FileDashboard>,
+}
+
+/// Also the form of `dashboard.auth` (crate::dashboard::settings).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileWebhookAuth {
+    pub(crate) bearer_token_file: Option<PathBuf>,
+    pub(crate) basic: Option<FileBasic>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileWebhookAuth {
-    bearer_token_file: Option<PathBuf>,
-    basic: Option<FileBasic>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileBasic {
-    username: String,
-    password_file: PathBuf,
+pub(crate) struct FileBasic {
+    pub(crate) username: String,
+    pub(crate) password_file: PathBuf,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -559,6 +563,11 @@ impl Builder<'_> {
             routes.insert(name, d);
         }
 
+        let dashboard = crate::dashboard::settings::DashboardConfig::from_file(
+            self.file.dashboard.take(),
+            &|k| self.key(k),
+        )?;
+
         Ok(Config {
             source: self.path.clone(),
             listen,
@@ -576,6 +585,7 @@ impl Builder<'_> {
             alertmanager_url,
             allowed_users,
             log_format,
+            dashboard,
         })
     }
 

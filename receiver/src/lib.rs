@@ -6,12 +6,18 @@
 //! - [`notify`]: one module per integration, the dispatcher, rate limits, retries, de-duplication.
 //! - [`server`]: the HTTP endpoints (`fn app(state) -> Router`, `run(listener, state, shutdown)`).
 //! - [`metrics`]: the one registry behind `GET /metrics`.
+//! - [`dashboard`]: the fleet web page (`GET /`), built on [`promapi`] (Prometheus and
+//!   Alertmanager clients), [`fleet`] (the whole fleet in a few queries) and [`chart`] (SVG/PNG).
 
+pub mod chart;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
+pub mod fleet;
 pub mod metrics;
 pub mod notify;
 pub mod payload;
+pub mod promapi;
 pub mod render;
 pub mod server;
 

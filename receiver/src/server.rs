@@ -39,6 +39,8 @@ pub fn app(state: AppState) -> Router {
         .route("/alerts/{route}", post(alerts_route))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        // The fleet dashboard (`/`, `/agents/{name}`, `/api/status`, `/assets/*`): issue 8.
+        .merge(crate::dashboard::router(&state.config))
         .with_state(state)
 }
 

@@ -1,0 +1,124 @@
+// vpsmon dashboard: refreshes the fleet page from /api/status in place (no reload, no flicker).
+// Builds nodes with textContent only, so no label value is ever parsed as HTML.
+(function () {
+  'use strict';
+  var body = document.body;
+  if (!body || body.dataset.page !== 'fleet') { return; }
+  var every = parseFloat(body.dataset.refreshSeconds);
+  if (!(every > 0)) { every = 30; }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text !== undefined && text !== null) { e.textContent = String(text); }
+    return e;
+  }
+  function num(v) { return v === null || v === undefined ? '' : String(v); }
+
+  function metric(name, label, level, value, shown) {
+    var d = el('div', 'm' + (level ? ' ' + level : ''));
+    d.dataset.metric = name;
+    d.dataset.value = num(value);
+    d.appendChild(el('dt', null, label));
+    d.appendChild(el('dd', null, shown));
+    return d;
+  }
+
+  function card(v) {
+    var up = v.status === 'healthy';
+    var c = el('article', 'card ' + (up ? 'up' : 'down'));
+    c.dataset.agent = v.hostname;
+    var h = el('h3');
+    var a = el('a', null, v.hostname);
+    a.href = v.href;
+    h.appendChild(a);
+    h.appendChild(document.createTextNode(' '));
+    h.appendChild(el('span', 'state', up ? 'up' : 'down'));
+    c.appendChild(h);
+    var dl = el('dl');
+    dl.appendChild(metric('cpu', 'CPU', v.levels.cpu, v.data.cpu.percent, v.display.cpu));
+    dl.appendChild(metric('memory', 'Memory', v.levels.memory, v.data.memory.percent, v.display.memory));
+    dl.appendChild(metric('disk', 'Disk', v.levels.disk, v.data.disk.percent, v.display.disk));
+    dl.appendChild(metric('load', 'Load/CPU', v.levels.load, v.data.load.per_cpu, v.display.load));
+    dl.appendChild(metric('net_in', 'Net in', '', v.data.network.receive_bytes_per_second, v.display.net_in));
+    dl.appendChild(metric('net_out', 'Net out', '', v.data.network.transmit_bytes_per_second, v.display.net_out));
+    c.appendChild(dl);
+    var age = el('p', 'age', 'Last scrape ');
+    var span = el('span', null, v.display.last_scrape);
+    span.dataset.metric = 'last_scrape';
+    age.appendChild(span);
+    c.appendChild(age);
+    if (v.error) { c.appendChild(el('p', 'err', v.error)); }
+    return c;
+  }
+
+  function banner(text, service) {
+    var p = el('p', 'banner', text);
+    if (service) { p.dataset.service = service; }
+    return p;
+  }
+
+  function setBox(id, crit) {
+    var box = document.getElementById(id);
+    if (box) { box.className = 'stat' + (crit ? ' crit' : ''); }
+  }
+
+  function render(s) {
+    document.getElementById('updated').textContent = s.timestamp;
+    document.getElementById('banners').replaceChildren.apply(
+      document.getElementById('banners'),
+      s.banners.map(function (b) { return banner(b.message, b.service); }));
+    document.getElementById('sum-total').textContent = s.summary.total;
+    document.getElementById('sum-up').textContent = s.summary.healthy;
+    document.getElementById('sum-down').textContent = s.summary.errors;
+    setBox('sum-down-box', s.summary.errors > 0);
+    var firing = s.summary.firing_alerts;
+    document.getElementById('sum-alerts').textContent = firing === null ? '?' : firing;
+    setBox('sum-alerts-box', firing > 0);
+
+    var cards = s.vps.map(card);
+    if (cards.length === 0) {
+      cards = [el('p', 'empty', s.fleet_known
+        ? 'No agents yet — add one to the agent list.'
+        : 'The fleet is unknown until Prometheus answers.')];
+    }
+    var grid = document.getElementById('cards');
+    grid.replaceChildren.apply(grid, cards);
+
+    var rows = s.alerts.map(function (a) {
+      var tr = el('tr', 'sev-' + a.severity);
+      [a.alertname, a.agent, a.severity, a.summary].forEach(function (t) { tr.appendChild(el('td', null, t)); });
+      var age = el('td', null, a.age);
+      age.title = a.starts_at;
+      tr.appendChild(age);
+      return tr;
+    });
+    if (rows.length === 0) {
+      var tr = el('tr');
+      var td = el('td', 'none', firing === null ? 'Unknown: Alertmanager did not answer.' : 'None firing.');
+      td.colSpan = 5;
+      tr.appendChild(td);
+      rows = [tr];
+    }
+    var tbody = document.getElementById('alerts');
+    tbody.replaceChildren.apply(tbody, rows);
+
+    body.dataset.timestamp = String(s.unix_time);
+    body.dataset.refreshes = String((parseInt(body.dataset.refreshes, 10) || 0) + 1);
+  }
+
+  function refresh() {
+    fetch('/api/status', { cache: 'no-store', credentials: 'same-origin' })
+      .then(function (r) {
+        if (!r.ok) { throw new Error('HTTP ' + r.status); }
+        return r.json();
+      })
+      .then(render)
+      .catch(function (e) {
+        var b = document.getElementById('banners');
+        b.replaceChildren(banner('The receiver did not answer /api/status: ' + e.message + ' (the numbers below are old).', 'receiver'));
+      });
+  }
+
+  setInterval(refresh, every * 1000);
+})();

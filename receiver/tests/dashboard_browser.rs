@@ -1,0 +1,203 @@
+//! The dashboard in a real browser (Debian's `chromium`, headless) against a real stack:
+//! the page loads, the script refreshes it from `/api/status`, the card's numbers match
+//! Prometheus, and a screenshot is taken.
+//!
+//! Set `DASHBOARD_SCREENSHOT_OUT=<file.png>` to keep a copy of the screenshot.
+
+mod dashboard_stack;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use dashboard_stack::{Stack, Target};
+use testkit::procs::require_binary;
+use vpsmon_receiver::fleet::queries;
+use vpsmon_receiver::fleet::series::Metric;
+
+/// Runs headless chromium with the issue's flags plus `extra`; returns stdout.
+fn chromium(profile: &Path, extra: &[&str], url: &str) -> String {
+    let bin = require_binary(
+        "CHROMIUM_BIN",
+        &["chromium", "chromium-browser"],
+        "chromium",
+    );
+    let out = Command::new(bin)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("run chromium");
+    assert!(
+        out.status.success(),
+        "chromium failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The value of attribute `name` on the first tag after `from`.
+fn attr<'a>(html: &'a str, name: &str) -> &'a str {
+    let key = format!(r#"{name}=""#);
+    let at = html
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} in\n{html}"))
+        + key.len();
+    &html[at..at + html[at..].find('"').unwrap()]
+}
+
+/// The web1 card's `data-value` and shown text for `metric`.
+fn shown<'a>(card: &'a str, metric: &str) -> (f64, &'a str) {
+    let key = format!(r#"data-metric="{metric}""#);
+    let at = card
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {metric} in\n{card}"));
+    let rest = &card[at..];
+    let value = attr(rest, "data-value").parse().unwrap_or(f64::NAN);
+    let dd = rest.find("<dd>").unwrap() + 4;
+    (value, &rest[dd..dd + rest[dd..].find("</dd>").unwrap()])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_loads_refreshes_in_place_and_matches_prometheus() {
+    let stack = Stack::start(&[Target {
+        agent: "web1",
+        up: true,
+    }])
+    .await;
+    stack.wait_scraped(1, 1).await;
+    let config = stack.config("dashboard: {refresh: 1s}\n");
+    let state = vpsmon_receiver::state(config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(vpsmon_receiver::server::run(listener, state, async {
+        let _ = stopped.await;
+    }));
+
+    let profile = stack.dir.path().join("chromium-profile");
+    let dom = {
+        let (p, u) = (profile.clone(), url.clone());
+        tokio::task::spawn_blocking(move || {
+            chromium(&p, &["--virtual-time-budget=5000", "--dump-dom"], &u)
+        })
+        .await
+        .unwrap()
+    };
+
+    // Loaded, and the script replaced the server-rendered data at least once.
+    assert!(dom.contains("<h1>vpsmon fleet</h1>"), "{dom}");
+    let body = &dom[dom.find("<body").unwrap()..];
+    let refreshes: u32 = attr(body, "data-refreshes").parse().unwrap();
+    assert!(
+        refreshes >= 1,
+        "the script never refreshed the page:\n{dom}"
+    );
+    let rendered = attr(body, "data-rendered-timestamp");
+    let t: f64 = attr(body, "data-timestamp").parse().unwrap();
+    assert_ne!(
+        rendered,
+        attr(body, "data-timestamp"),
+        "the data was not replaced:\n{dom}"
+    );
+    assert!(!dom.contains(r#"class="banner""#), "{dom}");
+
+    // The card's numbers are Prometheus' for the refresh's timestamp.
+    let start = dom.find(r#"data-agent="web1""#).expect("a card for web1");
+    let card = &dom[start..start + dom[start..].find("</article>").unwrap()];
+    assert!(card.contains(r#"<span class="state">up</span>"#), "{card}");
+    let fleet = queries::FLEET;
+    for (metric, q, text) in [
+        ("cpu", Metric::Cpu.queries(fleet)[0].1.clone(), "%"),
+        ("memory", Metric::Memory.queries(fleet)[0].1.clone(), "%"),
+        ("disk", Metric::Disk.queries(fleet)[0].1.clone(), "%"),
+        ("load", Metric::Load.queries(fleet)[0].1.clone(), ""),
+    ] {
+        let expected = stack.query(&q, t).await;
+        let (value, shown_text) = shown(card, metric);
+        assert_eq!(value, expected[0].1, "{metric}: {q} at {t}\n{card}");
+        let want = if text == "%" {
+            format!("{:.1} %", expected[0].1)
+        } else {
+            format!("{:.2}", expected[0].1)
+        };
+        assert_eq!(shown_text, want, "{metric}\n{card}");
+    }
+    assert!(
+        dom.contains(r#"<span class="num" id="sum-total">1</span>"#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"<span class="num" id="sum-up">1</span>"#),
+        "{dom}"
+    );
+
+    // A screenshot of the page as a user sees it.
+    let shot = stack.dir.path().join("dashboard.png");
+    let shot_arg = format!("--screenshot={}", shot.display());
+    {
+        let (p, u, a) = (profile.clone(), url.clone(), shot_arg.clone());
+        tokio::task::spawn_blocking(move || {
+            chromium(
+                &p,
+                &["--virtual-time-budget=3000", "--window-size=1280,900", &a],
+                &u,
+            )
+        })
+        .await
+        .unwrap();
+    }
+    let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
+    let decoder = png::Decoder::new(std::io::Cursor::new(&png));
+    let reader = decoder.read_info().unwrap();
+    assert_eq!((reader.info().width, reader.info().height), (1280, 900));
+    if let Ok(out) = std::env::var("DASHBOARD_SCREENSHOT_OUT") {
+        std::fs::copy(&shot, &out).unwrap();
+    }
+
+    // The agent page, charts included.
+    let agent_dom = {
+        let (p, u) = (profile.clone(), format!("{url}agents/web1"));
+        tokio::task::spawn_blocking(move || chromium(&p, &["--dump-dom"], &u))
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        agent_dom.matches("<figure class=\"chart\"").count(),
+        5,
+        "{agent_dom}"
+    );
+    if let Ok(out) = std::env::var("DASHBOARD_SCREENSHOT_OUT") {
+        let out = out.replace(".png", "-agent.png");
+        let p = profile.clone();
+        let u = format!("{url}agents/web1");
+        tokio::task::spawn_blocking(move || {
+            chromium(
+                &p,
+                &["--window-size=1280,1400", &format!("--screenshot={out}")],
+                &u,
+            )
+        })
+        .await
+        .unwrap();
+    }
+
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
