@@ -1,12 +1,14 @@
-//! End-to-end golden test, as node_exporter's e2e test: a whole scrape of a committed fixture
-//! tree, diffed line by line against the committed `metrics.txt` next to it.
+//! End-to-end golden test, as node_exporter's e2e test: the real `vpsmon-exporter` binary is
+//! started on a committed fixture tree, and its whole `/metrics` body is diffed line by line
+//! against the committed `metrics.txt` next to it.
 //! Regenerate with `UPDATE_GOLDEN=1 cargo test -p vpsmon-exporter --test golden`.
 
-use std::collections::BTreeSet;
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use similar::TextDiff;
-use vpsmon_exporter::collector::{Config, Paths, Scraper};
+use vpsmon_exporter::collector::OPENMETRICS_CONTENT_TYPE;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -14,24 +16,26 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn config(root: &Path, collectors: &[&str]) -> Config {
-    Config {
-        paths: Paths {
-            procfs: root.join("proc"),
-            sysfs: root.join("sys"),
-            rootfs: root.join("rootfs"),
-        },
-        enabled: collectors
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<BTreeSet<_>>(),
-        ..Config::default()
-    }
-}
-
-fn scrape(config: Config) -> String {
-    let scraper = Scraper::new(config).expect("fixture config is valid");
-    String::from_utf8(scraper.scrape()).expect("the body is UTF-8")
+/// One `/metrics` body of the binary run on `root` with only `collectors` enabled.
+async fn scrape(root: &Path, collectors: &[&str]) -> String {
+    let logs = tempfile::tempdir().expect("tempdir");
+    let mut args = vec![
+        format!("--path.procfs={}", root.join("proc").display()),
+        format!("--path.sysfs={}", root.join("sys").display()),
+        format!("--path.rootfs={}", root.join("rootfs").display()),
+        "--collector.disable-defaults".to_owned(),
+    ];
+    args.extend(collectors.iter().map(|c| format!("--collector.{c}")));
+    let running = support::start_ours(logs.path(), &args).await;
+    let resp = reqwest::get(format!("{}/metrics", running.base))
+        .await
+        .expect("GET /metrics");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["content-type"].to_str().unwrap(),
+        OPENMETRICS_CONTENT_TYPE
+    );
+    resp.text().await.expect("body")
 }
 
 /// Families whose values cannot be the same twice: the clock, scrape durations, and the
@@ -77,9 +81,9 @@ fn normalize(body: &str) -> String {
     out
 }
 
-fn check_golden(name: &str, collectors: &[&str]) {
+async fn check_golden(name: &str, collectors: &[&str]) {
     let root = fixture(name);
-    let actual = normalize(&scrape(config(&root, collectors)));
+    let actual = normalize(&scrape(&root, collectors).await);
     let golden_path = root.join("metrics.txt");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&golden_path, &actual).expect("write golden file");
@@ -103,8 +107,8 @@ fn check_golden(name: &str, collectors: &[&str]) {
     }
 }
 
-#[test]
-fn debian12_vm_matches_golden() {
+#[tokio::test]
+async fn debian12_vm_matches_golden() {
     check_golden(
         "debian12-vm",
         &[
@@ -119,15 +123,17 @@ fn debian12_vm_matches_golden() {
             "time",
             "uname",
         ],
-    );
+    )
+    .await;
 }
 
-#[test]
-fn node_exporter_fixtures_match_golden() {
+#[tokio::test]
+async fn node_exporter_fixtures_match_golden() {
     check_golden(
         "node_exporter",
         &["cpu", "diskstats", "filesystem", "netdev", "stat"],
-    );
+    )
+    .await;
 }
 
 /// Copies a fixture tree into a temporary directory so a test can break one file.
@@ -144,8 +150,8 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-#[test]
-fn garbled_meminfo_fails_only_its_collector() {
+#[tokio::test]
+async fn garbled_meminfo_fails_only_its_collector() {
     let dir = tempfile::tempdir().expect("tempdir");
     copy_tree(&fixture("debian12-vm"), dir.path());
     std::fs::write(
@@ -153,7 +159,7 @@ fn garbled_meminfo_fails_only_its_collector() {
         "MemTotal:       2014432 kB\nMemFree: lots kB\n",
     )
     .expect("garble meminfo");
-    let body = scrape(config(dir.path(), &["cpu", "loadavg", "meminfo", "netdev"]));
+    let body = scrape(dir.path(), &["cpu", "loadavg", "meminfo", "netdev"]).await;
 
     assert!(
         body.contains("node_scrape_collector_success{collector=\"meminfo\"} 0\n"),
@@ -176,12 +182,12 @@ fn garbled_meminfo_fails_only_its_collector() {
     assert!(body.ends_with("# EOF\n"));
 }
 
-#[test]
-fn missing_file_fails_only_its_collector() {
+#[tokio::test]
+async fn missing_file_fails_only_its_collector() {
     let dir = tempfile::tempdir().expect("tempdir");
     copy_tree(&fixture("debian12-vm"), dir.path());
     std::fs::remove_file(dir.path().join("proc/diskstats")).expect("remove diskstats");
-    let body = scrape(config(dir.path(), &["diskstats", "stat"]));
+    let body = scrape(dir.path(), &["diskstats", "stat"]).await;
     assert!(body.contains("node_scrape_collector_success{collector=\"diskstats\"} 0\n"));
     assert!(body.contains("node_scrape_collector_success{collector=\"stat\"} 1\n"));
     assert!(body.contains("node_context_switches_total "));
