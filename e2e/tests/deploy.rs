@@ -100,6 +100,16 @@ fn compose_file_is_valid_and_runs_the_four_parts_on_loopback() {
     );
     let cmd = strings(&exp["command"]);
     assert!(cmd.contains(&"--path.rootfs=/host".to_owned()), "{cmd:?}");
+    for ours in ["exporter", "receiver"] {
+        let svc = &services[ours];
+        assert_eq!(svc["read_only"], true, "{ours}");
+        assert_eq!(strings(&svc["cap_drop"]), ["ALL"], "{ours}");
+        assert_eq!(
+            strings(&svc["security_opt"]),
+            ["no-new-privileges:true"],
+            "{ours}"
+        );
+    }
 
     // The repository's own configs are what Prometheus and Alertmanager mount.
     let root = root();
