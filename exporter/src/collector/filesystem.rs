@@ -455,9 +455,8 @@ impl StatRunner {
                 }
             };
             let p = lock(&progress);
-            for i in start..p.next.min(items.len()) {
-                out[i] = p.results[i];
-            }
+            let end = p.next.min(items.len());
+            out[start..end].copy_from_slice(&p.results[start..end]);
             start = p.next + 1;
             drop(p);
             if finished {

@@ -44,11 +44,14 @@ fn read_into(path: &Path, buf: &mut String) -> io::Result<()> {
     Ok(())
 }
 
+/// A file's contents, or the kind and text of the error reading it.
+type SharedRead = Result<String, (io::ErrorKind, String)>;
+
 /// Files read once per scrape although two collectors parse them (cpu and stat both need
 /// /proc/stat, whose per-IRQ line makes it one of the dearer files to read).
 #[derive(Default)]
 pub(crate) struct Shared {
-    files: std::cell::RefCell<Vec<(std::path::PathBuf, Result<String, (io::ErrorKind, String)>)>>,
+    files: std::cell::RefCell<Vec<(std::path::PathBuf, SharedRead)>>,
 }
 
 impl Shared {
