@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Benchmark of vpsmon-exporter against Debian's node_exporter on this host (issue 2).
+#
+# Both run on loopback with the same collectors (cpu meminfo filesystem netdev loadavg stat uname
+# time diskstats) and the same filesystem/netdev filters. A Rust driver scrapes each N times in a
+# row over one keep-alive connection, first plain, then with Accept-Encoding: gzip (what
+# Prometheus sends), and reads the exporter's utime+stime from /proc/PID/stat before and after.
+# Prints a table, the ratios against node_exporter and whether the targets are met:
+# CPU per scrape <= 0.1x, p50 latency <= 0.25x, RSS <= 5 MB.
+#
+# Usage: scripts/bench-exporter.sh [N]       (N scrapes per run, default 1000)
+# Env:   NODE_EXPORTER_BIN (default: prometheus-node-exporter or node_exporter on PATH)
+set -euo pipefail
+
+N="${1:-1000}"
+cd "$(dirname "$0")/.."
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+
+NODE_EXPORTER_BIN="${NODE_EXPORTER_BIN:-$(command -v prometheus-node-exporter || command -v node_exporter || true)}"
+if [[ -z "$NODE_EXPORTER_BIN" ]]; then
+    echo "node_exporter not found: apt-get install prometheus-node-exporter (or set NODE_EXPORTER_BIN)" >&2
+    exit 1
+fi
+
+echo "building (release)..." >&2
+cargo build --quiet --release -p vpsmon-exporter --bin vpsmon-exporter --example bench_scrape
+OURS="$TARGET_DIR/release/vpsmon-exporter"
+DRIVER="$TARGET_DIR/release/examples/bench_scrape"
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+COLLECTORS=(cpu meminfo filesystem netdev loadavg stat uname time diskstats)
+MOUNTS_EXCLUDE='^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)'
+FSTYPES_EXCLUDE='^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$'
+common=(--collector.disable-defaults
+    "--collector.filesystem.mount-points-exclude=$MOUNTS_EXCLUDE"
+    "--collector.filesystem.fs-types-exclude=$FSTYPES_EXCLUDE")
+for c in "${COLLECTORS[@]}"; do common+=("--collector.$c"); done
+
+LOGDIR="$(mktemp -d)"
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$LOGDIR"
+}
+trap cleanup EXIT
+
+wait_ready() { # url pid
+    for _ in $(seq 1 100); do
+        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+        kill -0 "$2" 2>/dev/null || { echo "exporter $2 died; log:" >&2; cat "$LOGDIR"/*.log >&2; exit 1; }
+        sleep 0.1
+    done
+    echo "$1 did not answer" >&2
+    exit 1
+}
+
+NODE_PORT=$(free_port)
+# Debian's node_exporter hides lo by default; ours serves it, so both serve the same interfaces.
+"$NODE_EXPORTER_BIN" "--web.listen-address=127.0.0.1:$NODE_PORT" "${common[@]}" \
+    '--collector.netdev.device-exclude=^$' >"$LOGDIR/node.log" 2>&1 &
+NODE_PID=$!
+PIDS+=("$NODE_PID")
+OUR_PORT=$(free_port)
+"$OURS" "--web.listen-address=127.0.0.1:$OUR_PORT" "${common[@]}" --log.level=warn >"$LOGDIR/ours.log" 2>&1 &
+OUR_PID=$!
+PIDS+=("$OUR_PID")
+wait_ready "http://127.0.0.1:$NODE_PORT/metrics" "$NODE_PID"
+wait_ready "http://127.0.0.1:$OUR_PORT/metrics" "$OUR_PID"
+
+measure() { # url pid [--gzip]
+    "$DRIVER" --url "$1" --pid "$2" --n "$N" ${3:-}
+}
+field() { # line key
+    sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" <<<"$1"
+}
+
+echo "host: $(nproc) CPUs, $(uname -r); node_exporter: $("$NODE_EXPORTER_BIN" --version 2>&1 | head -1)"
+echo "collectors: ${COLLECTORS[*]}; $N scrapes per run, one keep-alive connection"
+echo
+printf '%-9s %-15s %12s %9s %9s %9s %11s %11s\n' mode exporter "CPU ms/scr" "p50 ms" "p99 ms" "RSS MiB" "body B" "gzip B"
+declare -A R
+for mode in plain gzip; do
+    flag=""
+    [[ $mode == gzip ]] && flag="--gzip"
+    # node_exporter first, then ours; alternating keeps background noise comparable.
+    R[$mode,node]=$(measure "http://127.0.0.1:$NODE_PORT/metrics" "$NODE_PID" "$flag")
+    R[$mode,ours]=$(measure "http://127.0.0.1:$OUR_PORT/metrics" "$OUR_PID" "$flag")
+    for who in node ours; do
+        line=${R[$mode,$who]}
+        name=$([[ $who == node ]] && echo node_exporter || echo vpsmon-exporter)
+        printf '%-9s %-15s %12s %9s %9s %9.2f %11s %11s\n' "$mode" "$name" \
+            "$(field "$line" cpu_ms_per_scrape)" "$(field "$line" p50_ms)" "$(field "$line" p99_ms)" \
+            "$(awk "BEGIN{print $(field "$line" rss_kib)/1024}")" \
+            "$(field "$line" body_bytes)" "$(field "$line" gzip_bytes)"
+    done
+done
+
+echo
+verdict() { # value target comparison-text
+    awk -v v="$1" -v t="$2" 'BEGIN{ if (v <= t) print "met"; else print "NOT met" }'
+}
+for mode in plain gzip; do
+    n=${R[$mode,node]} o=${R[$mode,ours]}
+    cpu_ratio=$(awk "BEGIN{printf \"%.3f\", $(field "$o" cpu_ms_per_scrape)/$(field "$n" cpu_ms_per_scrape)}")
+    p50_ratio=$(awk "BEGIN{printf \"%.3f\", $(field "$o" p50_ms)/$(field "$n" p50_ms)}")
+    rss_mb=$(awk "BEGIN{printf \"%.2f\", $(field "$o" rss_kib)*1024/1000000}")
+    echo "$mode: CPU per scrape ${cpu_ratio}x node_exporter (target <= 0.1x: $(verdict "$cpu_ratio" 0.1)); p50 ${p50_ratio}x (target <= 0.25x: $(verdict "$p50_ratio" 0.25)); RSS ${rss_mb} MB (target <= 5 MB: $(verdict "$rss_mb" 5))"
+done
