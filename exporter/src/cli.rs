@@ -14,6 +14,10 @@ use std::time::Duration;
 use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches, value_parser};
 use vpsmon_common::telemetry::{self, LogFormat};
 
+use crate::collector::logins::LoginsOptions;
+use crate::collector::ports::PortsOptions;
+use crate::collector::tunnel::failover::{Systemctl, Thresholds};
+use crate::collector::tunnel::{self, FailoverOptions, TunnelOptions};
 use crate::collector::{self, Config, DiskstatsOptions, FilesystemOptions, Paths};
 use crate::http::auth::{Auth, AuthConfigError};
 
@@ -150,6 +154,133 @@ pub struct Flags {
     )]
     pub device_exclude: String,
 
+    /// utmp file the logins collector reads [default: <path.rootfs>/var/run/utmp].
+    #[arg(
+        long = "collector.logins.utmp-path",
+        env = "VPSMON_COLLECTOR_LOGINS_UTMP_PATH",
+        value_name = "FILE"
+    )]
+    pub utmp_path: Option<PathBuf>,
+
+    /// Most listening ports exported; past it the first N are kept and the ports collector
+    /// reports failure (node_scrape_collector_success 0) and logs the cap.
+    #[arg(
+        long = "collector.ports.max",
+        env = "VPSMON_COLLECTOR_PORTS_MAX",
+        default_value_t = PortsOptions::DEFAULT_MAX as u64,
+        value_parser = clap::value_parser!(u64).range(1..),
+        value_name = "N"
+    )]
+    pub ports_max: u64,
+
+    /// YAML list of Cloudflare Tunnels to watch; setting it enables the tunnel collector.
+    #[arg(
+        long = "collector.tunnel.config",
+        env = "VPSMON_COLLECTOR_TUNNEL_CONFIG",
+        value_name = "FILE"
+    )]
+    pub tunnel_config: Option<PathBuf>,
+
+    /// How often the Cloudflare API is polled per tunnel (1,200 requests / 5 min / token).
+    #[arg(
+        long = "collector.tunnel.interval",
+        env = "VPSMON_COLLECTOR_TUNNEL_INTERVAL",
+        default_value = "30s",
+        value_parser = parse_duration,
+        value_name = "DURATION"
+    )]
+    pub tunnel_interval: Duration,
+
+    /// Bound of each Cloudflare API call, gateway probe and cloudflared /ready read.
+    #[arg(
+        long = "collector.tunnel.timeout",
+        env = "VPSMON_COLLECTOR_TUNNEL_TIMEOUT",
+        default_value = "10s",
+        value_parser = parse_duration,
+        value_name = "DURATION"
+    )]
+    pub tunnel_timeout: Duration,
+
+    /// Cloudflare API base URL.
+    #[arg(
+        long = "collector.tunnel.api-url",
+        env = "VPSMON_COLLECTOR_TUNNEL_API_URL",
+        default_value = tunnel::api::DEFAULT_API_URL,
+        value_name = "URL"
+    )]
+    pub tunnel_api_url: String,
+
+    /// Gateway to probe (IP or IP:PORT; ICMP echo, else TCP connect to PORT, default 80).
+    /// While it does not answer, a tunnel reported down never triggers a failover.
+    #[arg(
+        long = "collector.tunnel.gateway",
+        env = "VPSMON_COLLECTOR_TUNNEL_GATEWAY",
+        value_name = "IP[:PORT]"
+    )]
+    pub tunnel_gateway: Option<String>,
+
+    /// Local cloudflared metrics server (e.g. http://127.0.0.1:20241); its /ready is read.
+    #[arg(
+        long = "collector.tunnel.cloudflared-url",
+        env = "VPSMON_COLLECTOR_TUNNEL_CLOUDFLARED_URL",
+        value_name = "URL"
+    )]
+    pub cloudflared_url: Option<String>,
+
+    /// Start a tunnel's failover_unit when the tunnel is down (off by default).
+    #[arg(
+        long = "failover.enabled",
+        env = "VPSMON_FAILOVER_ENABLED",
+        requires = "tunnel_config"
+    )]
+    pub failover_enabled: bool,
+
+    /// Consecutive checks (API answered, status down, gateway up) before the unit is started.
+    #[arg(
+        long = "failover.start-after",
+        env = "VPSMON_FAILOVER_START_AFTER",
+        default_value_t = 3,
+        value_parser = clap::value_parser!(u32).range(1..),
+        value_name = "K"
+    )]
+    pub failover_start_after: u32,
+
+    /// Consecutive healthy checks before the unit is stopped (with --failover.stop-on-recovery).
+    #[arg(
+        long = "failover.stop-after",
+        env = "VPSMON_FAILOVER_STOP_AFTER",
+        default_value_t = 3,
+        value_parser = clap::value_parser!(u32).range(1..),
+        value_name = "M"
+    )]
+    pub failover_stop_after: u32,
+
+    /// Stop the failover unit once the tunnel is healthy again.
+    #[arg(
+        long = "failover.stop-on-recovery",
+        env = "VPSMON_FAILOVER_STOP_ON_RECOVERY"
+    )]
+    pub failover_stop_on_recovery: bool,
+
+    /// The systemctl the failover runs (is-active, start, stop).
+    #[arg(
+        long = "failover.systemctl",
+        env = "VPSMON_FAILOVER_SYSTEMCTL",
+        default_value = Systemctl::DEFAULT_PATH,
+        value_name = "PATH"
+    )]
+    pub failover_systemctl: PathBuf,
+
+    /// Longest one systemctl call may take.
+    #[arg(
+        long = "failover.command-timeout",
+        env = "VPSMON_FAILOVER_COMMAND_TIMEOUT",
+        default_value = "90s",
+        value_parser = parse_duration,
+        value_name = "DURATION"
+    )]
+    pub failover_command_timeout: Duration,
+
     /// Disable every collector that is on by default; then enable some with --collector.<name>.
     #[arg(
         long = "collector.disable-defaults",
@@ -259,7 +390,11 @@ impl Settings {
     {
         let matches = command().try_get_matches_from(args)?;
         let flags = Flags::from_arg_matches(&matches)?;
-        let enabled = enabled_collectors(&matches, flags.disable_defaults);
+        let enabled = enabled_collectors(
+            &matches,
+            flags.disable_defaults,
+            flags.tunnel_config.is_some(),
+        );
         let collectors = Config {
             paths: Paths {
                 procfs: flags.procfs.clone(),
@@ -274,6 +409,30 @@ impl Settings {
             },
             diskstats: DiskstatsOptions {
                 device_exclude: flags.device_exclude.clone(),
+            },
+            logins: LoginsOptions {
+                utmp_path: flags.utmp_path.clone(),
+            },
+            ports: PortsOptions {
+                max: usize::try_from(flags.ports_max).unwrap_or(usize::MAX),
+            },
+            tunnel: TunnelOptions {
+                config: flags.tunnel_config.clone(),
+                interval: flags.tunnel_interval,
+                timeout: flags.tunnel_timeout,
+                api_url: flags.tunnel_api_url.clone(),
+                gateway: flags.tunnel_gateway.clone(),
+                cloudflared_url: flags.cloudflared_url.clone(),
+                failover: FailoverOptions {
+                    enabled: flags.failover_enabled,
+                    thresholds: Thresholds {
+                        start_after: flags.failover_start_after,
+                        stop_after: flags.failover_stop_after,
+                        stop_on_recovery: flags.failover_stop_on_recovery,
+                    },
+                    systemctl: flags.failover_systemctl.clone(),
+                    command_timeout: flags.failover_command_timeout,
+                },
             },
         };
         Ok(Settings { flags, collectors })
@@ -291,8 +450,13 @@ impl Settings {
 }
 
 /// `--no-collector.x` beats the default; of `--collector.x` and `--no-collector.x` the last given
-/// wins (clap's overrides_with), as with node_exporter's kingpin flags.
-fn enabled_collectors(matches: &ArgMatches, disable_defaults: bool) -> BTreeSet<String> {
+/// wins (clap's overrides_with), as with node_exporter's kingpin flags. The tunnel collector is
+/// on when its tunnel list is given (and not switched off explicitly).
+fn enabled_collectors(
+    matches: &ArgMatches,
+    disable_defaults: bool,
+    tunnel_configured: bool,
+) -> BTreeSet<String> {
     collector::specs()
         .iter()
         .zip(collector_flag_names())
@@ -302,7 +466,10 @@ fn enabled_collectors(matches: &ArgMatches, disable_defaults: bool) -> BTreeSet<
             }
             match matches.get_one::<bool>(names.on) {
                 Some(on) => *on,
-                None => spec.default_enabled && !disable_defaults,
+                None => {
+                    (spec.default_enabled && !disable_defaults)
+                        || (spec.name == "tunnel" && tunnel_configured)
+                }
             }
         })
         .map(|(spec, _)| spec.name.to_owned())
@@ -402,5 +569,76 @@ mod tests {
         );
         let err = parse(&["--collector.nope"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn extras_flags_and_the_tunnel_collector_following_its_config() {
+        let s = parse(&[]).unwrap();
+        assert!(s.collectors.enabled.contains("logins"));
+        assert!(s.collectors.enabled.contains("ports"));
+        assert!(!s.collectors.enabled.contains("processes"));
+        assert!(!s.collectors.enabled.contains("tunnel"));
+        assert_eq!(s.collectors.ports.max, 1000);
+        assert_eq!(s.collectors.tunnel.interval, Duration::from_secs(30));
+        assert!(!s.collectors.tunnel.failover.enabled);
+
+        let s = parse(&[
+            "--collector.tunnel.config",
+            "/etc/vpsmon/tunnels.yml",
+            "--collector.tunnel.interval",
+            "1m",
+            "--collector.tunnel.gateway",
+            "192.168.1.1",
+            "--failover.enabled",
+            "--failover.start-after",
+            "5",
+            "--failover.stop-on-recovery",
+            "--failover.systemctl",
+            "/tmp/fake-systemctl",
+            "--collector.ports.max",
+            "50",
+            "--collector.logins.utmp-path",
+            "/run/utmp",
+        ])
+        .unwrap();
+        let c = &s.collectors;
+        assert!(c.enabled.contains("tunnel"));
+        assert_eq!(c.tunnel.interval, Duration::from_secs(60));
+        assert_eq!(c.tunnel.gateway.as_deref(), Some("192.168.1.1"));
+        assert_eq!(
+            c.tunnel.failover.thresholds,
+            Thresholds {
+                start_after: 5,
+                stop_after: 3,
+                stop_on_recovery: true
+            }
+        );
+        assert_eq!(
+            c.tunnel.failover.systemctl,
+            PathBuf::from("/tmp/fake-systemctl")
+        );
+        assert_eq!(c.ports.max, 50);
+        assert_eq!(c.logins.utmp_path, Some(PathBuf::from("/run/utmp")));
+        assert!(
+            !enabled(&[
+                "--collector.tunnel.config",
+                "t.yml",
+                "--no-collector.tunnel"
+            ])
+            .contains(&"tunnel".to_string())
+        );
+
+        for (args, flag) in [
+            (&["--failover.enabled"][..], "--collector.tunnel.config"),
+            (&["--collector.ports.max", "0"], "--collector.ports.max"),
+            (&["--failover.start-after", "0"], "--failover.start-after"),
+            (
+                &["--collector.tunnel.interval", "0s"],
+                "--collector.tunnel.interval",
+            ),
+        ] {
+            let err = parse(args).unwrap_err().to_string();
+            assert!(err.contains(flag), "{args:?}: {err}");
+        }
     }
 }

@@ -17,7 +17,9 @@ use crate::promapi::{ApiError, PrometheusClient};
 pub mod queries {
     /// The selector for every agent.
     pub const FLEET: &str = r#"agent!="""#;
-    pub const UP: &str = r#"min by (agent) (up{agent!=""})"#;
+    /// Per target, so the addresses (`instance`) come along; an agent is up when all its
+    /// targets are.
+    pub const UP: &str = r#"up{agent!=""}"#;
     pub const SCRAPE_AGE: &str = r#"max by (agent) (time() - timestamp(up{agent!=""}))"#;
     pub const CPU_COUNT: &str =
         r#"count by (agent) (node_cpu_seconds_total{agent!="",mode="idle"})"#;
@@ -28,6 +30,8 @@ pub mod queries {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AgentSnapshot {
     pub agent: String,
+    /// Its targets' addresses (`instance` labels), for finding an agent by address.
+    pub instances: Vec<String>,
     pub up: bool,
     /// Seconds since the last scrape (successful or not).
     pub scrape_age_seconds: Option<f64>,
@@ -50,6 +54,19 @@ pub struct FleetSnapshot {
 impl FleetSnapshot {
     pub fn agent(&self, name: &str) -> Option<&AgentSnapshot> {
         self.agents.iter().find(|a| a.agent == name)
+    }
+    /// An agent by name, else by address (`host:port`, or the host alone), as the seed's bot
+    /// accepts either.
+    pub fn find(&self, name_or_address: &str) -> Option<&AgentSnapshot> {
+        self.agent(name_or_address).or_else(|| {
+            self.agents.iter().find(|a| {
+                a.instances.iter().any(|i| {
+                    i == name_or_address
+                        || i.rsplit_once(':')
+                            .is_some_and(|(host, _)| host == name_or_address)
+                })
+            })
+        })
     }
     pub fn up_count(&self) -> usize {
         self.agents.iter().filter(|a| a.up).count()
@@ -96,11 +113,28 @@ pub async fn snapshot(
         by_agent(rx?),
         by_agent(tx?),
     );
-    let mut agents: Vec<AgentSnapshot> = up
-        .iter()
-        .filter_map(|s| Some((s.label("agent")?.to_string(), s.value)))
-        .map(|(agent, up)| AgentSnapshot {
-            up: up >= 1.0,
+    // agent → (every target up, its instances)
+    let mut targets: BTreeMap<String, (bool, Vec<String>)> = BTreeMap::new();
+    for s in &up {
+        let Some(agent) = s.label("agent") else {
+            continue;
+        };
+        let e = targets
+            .entry(agent.to_string())
+            .or_insert((true, Vec::new()));
+        e.0 &= s.value >= 1.0;
+        if let Some(i) = s.label("instance") {
+            e.1.push(i.to_string());
+        }
+    }
+    let agents: Vec<AgentSnapshot> = targets
+        .into_iter()
+        .map(|(agent, (up, mut instances))| AgentSnapshot {
+            up,
+            instances: {
+                instances.sort();
+                instances
+            },
             scrape_age_seconds: age.get(&agent).copied(),
             cpu_percent: cpu.get(&agent).copied(),
             cpu_count: count.get(&agent).copied(),
@@ -112,7 +146,6 @@ pub async fn snapshot(
             agent,
         })
         .collect();
-    agents.sort_by(|a, b| a.agent.cmp(&b.agent));
     Ok(FleetSnapshot { time, agents })
 }
 
@@ -128,12 +161,11 @@ fn by_agent(samples: Vec<Sample>) -> BTreeMap<String, f64> {
 /// The agent names Prometheus knows (for "unknown agent" answers), sorted.
 pub async fn agent_names(prom: &PrometheusClient) -> Result<Vec<String>, ApiError> {
     let up = prom.query(queries::UP, None).await?;
-    let mut names: Vec<String> = up
+    let names: std::collections::BTreeSet<String> = up
         .iter()
         .filter_map(|s| s.label("agent").map(str::to_string))
         .collect();
-    names.sort();
-    Ok(names)
+    Ok(names.into_iter().collect())
 }
 
 /// The per-agent expressions the agent page (and the bot's `/chart`) draw over time, each with

@@ -90,6 +90,16 @@ async fn prometheus_queries_errors_and_the_fleet_snapshot() {
         "a down target still has a last scrape"
     );
     assert_eq!(snap.up_count(), 1);
+    // By name or by address, as the seed's bot accepts.
+    assert_eq!(web1.instances.len(), 1);
+    let addr = web1.instances[0].clone();
+    assert_eq!(snap.find(&addr).map(|a| a.agent.as_str()), Some("web1"));
+    assert_eq!(
+        snap.find(&web2.instances[0]).map(|a| a.agent.as_str()),
+        Some("web2")
+    );
+    assert_eq!(snap.find("web2").map(|a| a.agent.as_str()), Some("web2"));
+    assert!(snap.find("127.0.0.2").is_none());
     assert_eq!(fleet::agent_names(&prom).await.unwrap(), ["web1", "web2"]);
 
     // Alertmanager is not Prometheus: the reply says what came back.

@@ -8,12 +8,16 @@ pub mod diskstats;
 mod encode;
 pub mod filesystem;
 pub mod loadavg;
+pub mod logins;
 pub mod meminfo;
 pub mod netdev;
 pub mod os;
+pub mod ports;
+pub mod processes;
 mod read;
 pub mod stat;
 pub mod time;
+pub mod tunnel;
 pub mod uname;
 
 use std::collections::BTreeSet;
@@ -110,6 +114,9 @@ pub struct Config {
     pub enabled: BTreeSet<String>,
     pub filesystem: FilesystemOptions,
     pub diskstats: DiskstatsOptions,
+    pub logins: logins::LoginsOptions,
+    pub ports: ports::PortsOptions,
+    pub tunnel: tunnel::TunnelOptions,
 }
 
 impl Default for Config {
@@ -123,6 +130,9 @@ impl Default for Config {
                 .collect(),
             filesystem: FilesystemOptions::default(),
             diskstats: DiskstatsOptions::default(),
+            logins: logins::LoginsOptions::default(),
+            ports: ports::PortsOptions::default(),
+            tunnel: tunnel::TunnelOptions::default(),
         }
     }
 }
@@ -154,7 +164,7 @@ pub fn specs() -> &'static [CollectorSpec] {
 }
 
 /// How many collectors [`SPECS`] lists.
-const N_COLLECTORS: usize = 10;
+const N_COLLECTORS: usize = 14;
 
 static SPECS: [CollectorSpec; N_COLLECTORS] = [
     spec("cpu", true, "CPU time per mode from /proc/stat", cpu::build),
@@ -177,6 +187,12 @@ static SPECS: [CollectorSpec; N_COLLECTORS] = [
         loadavg::build,
     ),
     spec(
+        "logins",
+        true,
+        "Active login sessions from utmp",
+        logins::build,
+    ),
+    spec(
         "meminfo",
         true,
         "Memory statistics from /proc/meminfo",
@@ -195,6 +211,18 @@ static SPECS: [CollectorSpec; N_COLLECTORS] = [
         os::build,
     ),
     spec(
+        "ports",
+        true,
+        "Listening TCP and bound UDP ports from /proc/net",
+        ports::build,
+    ),
+    spec(
+        "processes",
+        false,
+        "Process and thread counts by state from /proc/<pid>/stat",
+        processes::build,
+    ),
+    spec(
         "stat",
         true,
         "Boot time, context switches, forks, interrupts from /proc/stat",
@@ -205,6 +233,12 @@ static SPECS: [CollectorSpec; N_COLLECTORS] = [
         true,
         "The current system time and time zone",
         time::build,
+    ),
+    spec(
+        "tunnel",
+        false,
+        "Cloudflare Tunnel health and failover (on when --collector.tunnel.config is set)",
+        tunnel::build,
     ),
     spec(
         "uname",
@@ -240,6 +274,8 @@ pub enum ConfigError {
     },
     #[error("unknown collector {0:?} (known: {1})")]
     UnknownCollector(String, String),
+    #[error("{flag}: {message}")]
+    Invalid { flag: &'static str, message: String },
 }
 
 /// Compiles one flag's regex, naming the flag when it is not valid.
@@ -265,6 +301,18 @@ pub enum CollectError {
         path: PathBuf,
         #[source]
         source: ParseError,
+    },
+    #[error("parsing {}: record at byte offset {offset}: {message}", path.display())]
+    Record {
+        path: PathBuf,
+        offset: usize,
+        message: String,
+    },
+    #[error("{found} series found, more than {flag}={max}: only the first {max} are exported")]
+    Capped {
+        flag: &'static str,
+        max: usize,
+        found: usize,
     },
     #[error("encoding the metrics failed")]
     Encode(#[from] std::fmt::Error),
@@ -511,9 +559,11 @@ mod tests {
                 "diskstats",
                 "filesystem",
                 "loadavg",
+                "logins",
                 "meminfo",
                 "netdev",
                 "os",
+                "ports",
                 "stat",
                 "time",
                 "uname"
@@ -528,7 +578,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, loadavg, meminfo, netdev, os, stat, time, uname)"
+            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, loadavg, logins, meminfo, netdev, os, ports, processes, stat, time, tunnel, uname)"
         );
     }
 

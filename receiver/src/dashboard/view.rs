@@ -42,6 +42,8 @@ pub struct Summary {
 #[derive(Debug, Clone, Serialize)]
 pub struct Vps {
     pub hostname: String,
+    /// The agent's scrape addresses (Prometheus' `instance`).
+    pub instances: Vec<String>,
     /// `healthy` (up) or `error` (down), as in the seed.
     pub status: &'static str,
     /// Time of the last scrape (RFC 3339), if known.
@@ -210,6 +212,7 @@ fn vps(a: &AgentSnapshot, time: DateTime<Utc>, t: &Thresholds) -> Vps {
         .map(|d| time - d);
     Vps {
         hostname: a.agent.clone(),
+        instances: a.instances.clone(),
         status: if a.up { "healthy" } else { "error" },
         timestamp: last.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
         last_scrape_seconds: a.scrape_age_seconds,
