@@ -8,7 +8,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use similar::TextDiff;
-use vpsmon_exporter::collector::OPENMETRICS_CONTENT_TYPE;
+use vpsmon_exporter::collector::{FilesystemOptions, OPENMETRICS_CONTENT_TYPE};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -191,4 +191,112 @@ async fn missing_file_fails_only_its_collector() {
     assert!(body.contains("node_scrape_collector_success{collector=\"diskstats\"} 0\n"));
     assert!(body.contains("node_scrape_collector_success{collector=\"stat\"} 1\n"));
     assert!(body.contains("node_context_switches_total "));
+}
+
+/// Debian's node_exporter 1.5 on the same fixture tree, with flags that make its defaults ours
+/// (the excludes; /proc/net/dev instead of netlink, no interface excluded).
+async fn node_exporter_on(root: &Path, collectors: &[&str]) -> String {
+    let logs = tempfile::tempdir().expect("tempdir");
+    let mut args = vec![
+        format!("--path.procfs={}", root.join("proc").display()),
+        format!("--path.sysfs={}", root.join("sys").display()),
+        format!("--path.rootfs={}", root.join("rootfs").display()),
+        "--collector.disable-defaults".to_owned(),
+        "--no-collector.netdev.netlink".to_owned(),
+        "--collector.netdev.device-exclude=^$".to_owned(),
+        format!(
+            "--collector.filesystem.mount-points-exclude={}",
+            FilesystemOptions::DEFAULT_MOUNT_POINTS_EXCLUDE
+        ),
+        format!(
+            "--collector.filesystem.fs-types-exclude={}",
+            FilesystemOptions::DEFAULT_FS_TYPES_EXCLUDE
+        ),
+    ];
+    args.extend(collectors.iter().map(|c| format!("--collector.{c}")));
+    let running = support::start_node_exporter(logs.path(), &args).await;
+    support::scrape(&running.base).await
+}
+
+/// Sizes of the fixture mount that is a real directory move between the two scrapes.
+const MOVING: [&str; 5] = [
+    "node_filesystem_size_bytes",
+    "node_filesystem_free_bytes",
+    "node_filesystem_avail_bytes",
+    "node_filesystem_files",
+    "node_filesystem_files_free",
+];
+
+async fn agrees_with_node_exporter(name: &str, collectors: &[&str]) {
+    let root = fixture(name);
+    let theirs = support::Exposition::parse(&node_exporter_on(&root, collectors).await);
+    let ours = support::Exposition::parse(&scrape(&root, collectors).await);
+    let relevant = |n: &&String| {
+        n.starts_with("node_")
+            && !n.starts_with("node_scrape_collector_")
+            && !n.starts_with("node_exporter_")
+    };
+    let names = |e: &support::Exposition| {
+        e.samples
+            .keys()
+            .filter(relevant)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&ours),
+        names(&theirs),
+        "fixture {name}: sample names differ"
+    );
+    for metric in names(&theirs) {
+        let (a, b) = (&ours.samples[&metric], &theirs.samples[&metric]);
+        assert_eq!(
+            a.keys().collect::<Vec<_>>(),
+            b.keys().collect::<Vec<_>>(),
+            "fixture {name}: label sets of {metric} differ"
+        );
+        assert_eq!(
+            ours.types.get(&metric),
+            theirs.types.get(&metric),
+            "type of {metric}"
+        );
+        if MOVING.contains(&metric.as_str()) {
+            continue;
+        }
+        for (labels, theirs) in b {
+            let ours = a[labels];
+            assert!(
+                (ours - theirs).abs() <= 1e-9 * theirs.abs().max(1.0),
+                "fixture {name}: {metric}{labels:?} is {ours}, node_exporter says {theirs}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn debian12_vm_agrees_with_node_exporter_sample_for_sample() {
+    agrees_with_node_exporter(
+        "debian12-vm",
+        &[
+            "cpu",
+            "diskstats",
+            "filesystem",
+            "loadavg",
+            "meminfo",
+            "netdev",
+            "os",
+            "stat",
+            "uname",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn node_exporter_fixtures_agree_with_node_exporter_sample_for_sample() {
+    agrees_with_node_exporter(
+        "node_exporter",
+        &["cpu", "diskstats", "filesystem", "netdev", "stat"],
+    )
+    .await;
 }
