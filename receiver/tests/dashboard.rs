@@ -301,12 +301,36 @@ async fn api_status_numbers_match_prometheus() {
     let mem = web1["data"]["memory"]["percent"].as_f64().unwrap();
     assert!(mem > 0.0 && mem < 100.0, "{mem}");
     let cpus = web1["data"]["cpu"]["count"].as_f64().unwrap();
-    assert_eq!(
-        cpus,
-        std::thread::available_parallelism()
-            .map_or(cpus, |n| n.get() as f64)
-            .max(cpus)
+    let stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let online = stat
+        .lines()
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .count();
+    assert_eq!(cpus, online as f64);
+
+    // Each value is coloured against its own threshold: disk just under (amber), memory over
+    // (red), CPU and load far under (green).
+    let disk = web1["data"]["disk"]["percent"].as_f64().unwrap();
+    let extra = format!(
+        "dashboard: {{thresholds: {{cpu: 1000, memory: 0.001, disk: {}, load: 1000}}}}\n",
+        disk * 1.05
     );
+    let api = get(stack.config(&extra), "/api/status", None).await;
+    let v: Value = serde_json::from_str(&api.body).unwrap();
+    assert_eq!(
+        v["vps"][0]["levels"],
+        json!({"cpu": "ok", "memory": "crit", "disk": "warn", "load": "ok"})
+    );
+    let page = get(stack.config(&extra), "/", None).await;
+    for (metric, level) in [
+        ("cpu", "ok"),
+        ("memory", "crit"),
+        ("disk", "warn"),
+        ("load", "ok"),
+    ] {
+        let want = format!(r#"<div class="m {level}" data-metric="{metric}""#);
+        assert!(page.body.contains(&want), "{want} not in\n{}", page.body);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

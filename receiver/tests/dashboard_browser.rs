@@ -72,12 +72,18 @@ fn shown<'a>(card: &'a str, metric: &str) -> (f64, &'a str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_page_loads_refreshes_in_place_and_matches_prometheus() {
-    let stack = Stack::start(&[Target {
-        agent: "web1",
-        up: true,
-    }])
+    let stack = Stack::start(&[
+        Target {
+            agent: "web1",
+            up: true,
+        },
+        Target {
+            agent: "web2",
+            up: false,
+        },
+    ])
     .await;
-    stack.wait_scraped(1, 1).await;
+    stack.wait_scraped(2, 1).await;
     let config = stack.config("dashboard: {refresh: 1s}\n");
     let state = vpsmon_receiver::state(config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -136,13 +142,29 @@ async fn the_page_loads_refreshes_in_place_and_matches_prometheus() {
         assert_eq!(shown_text, want, "{metric}\n{card}");
     }
     assert!(
-        dom.contains(r#"<span class="num" id="sum-total">1</span>"#),
+        dom.contains(r#"<span class="num" id="sum-total">2</span>"#),
         "{dom}"
     );
     assert!(
         dom.contains(r#"<span class="num" id="sum-up">1</span>"#),
         "{dom}"
     );
+    assert!(
+        dom.contains(r#"<span class="num" id="sum-down">1</span>"#),
+        "{dom}"
+    );
+    // The down agent, as the script redrew it.
+    assert!(
+        dom.contains(r#"<article class="card down" data-agent="web2">"#),
+        "{dom}"
+    );
+    let start = dom.find(r#"data-agent="web2""#).unwrap();
+    let down = &dom[start..start + dom[start..].find("</article>").unwrap()];
+    assert!(
+        down.contains(r#"<span class="state">down</span>"#),
+        "{down}"
+    );
+    assert!(down.contains("down: the last scrape failed"), "{down}");
 
     // A screenshot of the page as a user sees it.
     let shot = stack.dir.path().join("dashboard.png");
