@@ -516,3 +516,95 @@ fn a_scrape_during_a_cloudflare_outage_answers_at_once() {
     // Dropping the scraper stops the poller without waiting for the held request.
     drop(scraper);
 }
+
+/// The real binary, configured by flags: a scrape answers while the fake API holds the first
+/// poll, and the token appears nowhere in the log.
+#[tokio::test]
+async fn the_binary_scrapes_during_an_outage_and_never_logs_the_token() {
+    let fake = FakeCloudflare::start().await;
+    fake.script(
+        ACCOUNT,
+        TUNNEL,
+        vec![CfReply::Timeout(Duration::from_secs(30))],
+    );
+    let setup = Setup::new(fake.token(), true);
+    let port = testkit::procs::free_port();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vpsmon-exporter"));
+    cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--collector.disable-defaults")
+        .arg(format!(
+            "--collector.tunnel.config={}",
+            setup.path("tunnels.yml").display()
+        ))
+        .arg(format!("--collector.tunnel.api-url={}", fake.api_base()))
+        .arg("--collector.tunnel.timeout=60s")
+        .arg("--failover.enabled")
+        .arg(format!(
+            "--failover.systemctl={}",
+            setup.path("systemctl").display()
+        ))
+        .args(["--log.level=trace", "--log.format=json"])
+        .env_remove("RUST_LOG");
+    let mut proc =
+        testkit::procs::Proc::spawn("vpsmon-exporter", cmd, &setup.path("exporter.log")).unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    testkit::procs::wait_http_ok(&mut proc, &format!("{base}/ping"), Duration::from_secs(30))
+        .await
+        .unwrap();
+    testkit::procs::eventually(Duration::from_secs(30), "the first poll", || async {
+        (!fake.requests().is_empty()).then_some(())
+    })
+    .await
+    .unwrap();
+    let resp = reqwest::Client::new()
+        .get(format!("{base}/metrics"))
+        .timeout(Duration::from_secs(25))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = resp.text().await.unwrap();
+    assert_eq!(
+        fake.requests()[0].status,
+        0,
+        "the scrape answered while the poll was held"
+    );
+    assert!(body.contains(SUCCESS), "{body}");
+    assert!(
+        body.contains(&format!(
+            "vpsmon_failover_active{{tunnel_id=\"{TUNNEL}\"}} 0\n"
+        )),
+        "{body}"
+    );
+    assert!(!body.contains("vpsmon_cloudflare_api_up"), "{body}");
+    proc.kill();
+    let log = proc.log_text();
+    assert!(log.contains("vpsmon-exporter listening"), "{log}");
+    assert!(
+        !log.contains(fake.token()),
+        "the token leaked into the log:\n{log}"
+    );
+}
+
+#[test]
+fn the_binary_refuses_a_bad_tunnel_list_naming_file_and_line() {
+    let setup = Setup::new("tok", false);
+    let list = setup.path("tunnels.yml");
+    let text = std::fs::read_to_string(&list).unwrap() + "    token: inline-secret\n";
+    std::fs::write(&list, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vpsmon-exporter"))
+        .arg(format!("--collector.tunnel.config={}", list.display()))
+        .arg("--web.listen-address=127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "vpsmon-exporter: --collector.tunnel.config: {}:6: unknown field `token`",
+            list.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("inline-secret"), "{stderr}");
+}
