@@ -632,6 +632,27 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_shared_file_is_read_once_and_its_error_repeats_for_each_reader() {
+        let dir = tree(&[("proc/stat", b"cpu 1 2 3 4\n")]);
+        let path = config_for(dir.path()).paths.procfs.join("stat");
+        let shared = Shared::default();
+        assert_eq!(shared.read_with(&path, |d| Ok(d.len())).unwrap(), 12);
+        // Gone from disk, still served from this scrape's copy.
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(shared.read_with(&path, |d| Ok(d.len())).unwrap(), 12);
+        // A new scrape sees the missing file, every reader with the same message.
+        let shared = Shared::default();
+        let want = format!(
+            "reading {}: No such file or directory (os error 2)",
+            path.display()
+        );
+        for _ in 0..2 {
+            let err = shared.read_with(&path, |_| Ok(())).unwrap_err();
+            assert_eq!(err.to_string(), want);
+        }
+    }
+
     /// Log lines written while `f` runs on this thread.
     fn logs_of(f: impl FnOnce()) -> String {
         #[derive(Clone, Default)]
