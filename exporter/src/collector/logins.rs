@@ -39,6 +39,9 @@ const MAX_TYPE: i16 = 9;
 
 /// The default utmp path, relative to `--path.rootfs`.
 pub const DEFAULT_UTMP_PATH: &str = "var/run/utmp";
+/// Tried when the default is missing: `/var/run` is a symlink to the absolute `/run`, which
+/// inside a container resolves to the container's own /run, not the host's under the rootfs.
+pub const FALLBACK_UTMP_PATH: &str = "run/utmp";
 
 /// One active login session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,15 +153,20 @@ impl LoginsOptions {
 }
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
-    let path = match &config.logins.utmp_path {
-        Some(p) => p.clone(),
-        None => config.paths.rootfs.join(DEFAULT_UTMP_PATH),
+    let (path, fallback) = match &config.logins.utmp_path {
+        Some(p) => (p.clone(), None),
+        None => (
+            config.paths.rootfs.join(DEFAULT_UTMP_PATH),
+            Some(config.paths.rootfs.join(FALLBACK_UTMP_PATH)),
+        ),
     };
-    Ok(Box::new(LoginsCollector { path }))
+    Ok(Box::new(LoginsCollector { path, fallback }))
 }
 
 struct LoginsCollector {
     path: PathBuf,
+    /// Read when `path` does not exist (only for the default path).
+    fallback: Option<PathBuf>,
 }
 
 /// Reads and parses a utmp file; an error names the file (and the record's offset).
@@ -180,7 +188,14 @@ impl Collector for LoginsCollector {
         _shared: &Shared,
         enc: &mut DescriptorEncoder<'_>,
     ) -> Result<(), CollectError> {
-        let sessions = read_sessions(&self.path)?;
+        let sessions = match (read_sessions(&self.path), &self.fallback) {
+            (Err(CollectError::Read { source, .. }), Some(fallback))
+                if source.kind() == std::io::ErrorKind::NotFound && fallback.exists() =>
+            {
+                read_sessions(fallback)?
+            }
+            (result, _) => result?,
+        };
         // One series per (user, tty, host): a stale duplicate record must not make the scrape
         // invalid; the newest start wins.
         let mut series: BTreeMap<(&str, &str, &str), i64> = BTreeMap::new();
@@ -314,6 +329,26 @@ mod tests {
             ]
         );
         assert!(body.contains("node_scrape_collector_success{collector=\"logins\"} 1\n"));
+    }
+
+    #[test]
+    fn falls_back_to_run_utmp_when_var_run_is_missing() {
+        let data = encode_record(
+            USER_PROCESS,
+            7,
+            "pts/3",
+            "carol",
+            "192.0.2.4",
+            1_763_744_000,
+        );
+        let dir = tree(&[("rootfs/run/utmp", &data)]);
+        let body = scrape_of("logins", build(&config_for(dir.path())).unwrap());
+        assert_eq!(
+            samples(&body),
+            [
+                "vpsmon_login_session_start_time_seconds{user=\"carol\",tty=\"pts/3\",remote_host=\"192.0.2.4\"} 1763744000"
+            ]
+        );
     }
 
     #[test]
