@@ -653,6 +653,41 @@ mod tests {
         }
     }
 
+    #[test]
+    fn one_scraper_serves_concurrent_scrapes() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Scraper>();
+        let dir = tree(&[
+            (
+                "proc/1/mounts",
+                b"/dev/vda1 / ext4 rw 0 0\nnfs:/x /srv nfs4 ro 0 0\n",
+            ),
+            ("proc/loadavg", b"0.21 0.37 0.39 1/719 19737\n"),
+            ("rootfs/srv/.keep", b""),
+        ]);
+        let mut config = config_for(dir.path());
+        config.enabled = ["filesystem", "loadavg"].map(String::from).into();
+        let scraper = Arc::new(Scraper::new(config).unwrap());
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let scraper = Arc::clone(&scraper);
+                std::thread::spawn(move || {
+                    (0..25)
+                        .map(|_| String::from_utf8(scraper.scrape()).unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for t in threads {
+            for body in t.join().unwrap() {
+                assert!(body.contains("node_filesystem_readonly{device=\"nfs:/x\",fstype=\"nfs4\",mountpoint=\"/srv\"} 1\n"), "{body}");
+                assert!(body.contains("node_filesystem_device_error{device=\"/dev/vda1\",fstype=\"ext4\",mountpoint=\"/\"} 0\n"), "{body}");
+                assert!(body.contains("node_load1 0.21\n"));
+                assert!(body.ends_with("# EOF\n"));
+            }
+        }
+    }
+
     /// Log lines written while `f` runs on this thread.
     fn logs_of(f: impl FnOnce()) -> String {
         #[derive(Clone, Default)]
