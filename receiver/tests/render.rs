@@ -285,6 +285,9 @@ fn a_5000_character_annotation_is_split_inside_the_alert_and_nothing_is_lost() {
         "{}",
         texts[0]
     );
+    for t in &texts[1..] {
+        assert!(t.contains("\n\nLongOne (continued)\nw"), "{t}");
+    }
 
     // Slack: sections of at most 3000, all words present once.
     let slack = render::slack(&n, &utc()).unwrap();

@@ -35,7 +35,18 @@ pub fn telegram(n: &Notification, ctx: &RenderContext) -> Result<Vec<Part<String
             html::validate(&text).map_err(invalid)?;
             pieces.push((text, i));
         } else {
-            for piece in html::split(&text, budget).map_err(invalid)? {
+            // Later pieces say whose text they continue; a hostile, huge name is left out.
+            let mut cont = format!("<i>{} (continued)</i>\n", html::escape(alert.name()));
+            if utf16_len(&cont) > 200 {
+                cont = "<i>(continued)</i>\n".to_string();
+            }
+            let split = html::split(&text, budget - utf16_len(&cont)).map_err(invalid)?;
+            for (k, piece) in split.into_iter().enumerate() {
+                let piece = if k == 0 {
+                    piece
+                } else {
+                    format!("{cont}{piece}")
+                };
                 pieces.push((piece, i));
             }
         }
