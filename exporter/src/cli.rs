@@ -575,7 +575,7 @@ mod tests {
     fn extras_flags_and_the_tunnel_collector_following_its_config() {
         let s = parse(&[]).unwrap();
         assert!(s.collectors.enabled.contains("logins"));
-        assert!(s.collectors.enabled.contains("ports"));
+        assert!(!s.collectors.enabled.contains("ports"));
         assert!(!s.collectors.enabled.contains("processes"));
         assert!(!s.collectors.enabled.contains("tunnel"));
         assert_eq!(s.collectors.ports.max, 1000);

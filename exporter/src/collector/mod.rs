@@ -212,7 +212,9 @@ static SPECS: [CollectorSpec; N_COLLECTORS] = [
     ),
     spec(
         "ports",
-        true,
+        // Off by default: the kernel walks its whole TCP hash table (sized by RAM) to produce
+        // /proc/net/tcp, ~2.7 ms of CPU per scrape on a 24 GiB host even with 45 sockets.
+        false,
         "Listening TCP and bound UDP ports from /proc/net",
         ports::build,
     ),
@@ -563,7 +565,6 @@ mod tests {
                 "meminfo",
                 "netdev",
                 "os",
-                "ports",
                 "stat",
                 "time",
                 "uname"
