@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages vpsmon's tests and local stack use: the real Prometheus,
 # Alertmanager (with promtool and amtool), node_exporter (the conformance reference),
-# VictoriaMetrics (the scale-out test's remote_write target) and docker-compose (to validate
-# docker-compose.yml; no Docker engine is needed). Does nothing when they are all present.
+# VictoriaMetrics (the scale-out test's remote_write target), docker-compose (to validate
+# docker-compose.yml; no Docker engine is needed) and Chromium (the dashboard's browser test).
+# Does nothing when they are all present.
 set -euo pipefail
 
-packages=(prometheus prometheus-alertmanager prometheus-node-exporter victoria-metrics docker-compose)
-binaries=(prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter victoria-metrics docker-compose)
+packages=(prometheus prometheus-alertmanager prometheus-node-exporter victoria-metrics docker-compose chromium)
+binaries=(prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter victoria-metrics docker-compose chromium)
 
 missing=0
 for b in "${binaries[@]}"; do
