@@ -56,6 +56,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// The `dashboard:` section (issue 8).
     pub dashboard: crate::dashboard::settings::DashboardConfig,
+    /// Settings that are valid but probably not what was meant. Loading happens before logging
+    /// is set up (the log format is a setting), so the caller logs these.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -191,6 +195,7 @@ impl Config {
             env: &env,
             file,
             path,
+            warnings: Vec::new(),
         };
         b.build()
     }
@@ -366,6 +371,7 @@ struct Builder<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
     file: FileConfig,
     path: Option<PathBuf>,
+    warnings: Vec<String>,
 }
 
 /// Which layer a value came from, so an error names the flag, variable or file key.
@@ -586,6 +592,7 @@ impl Builder<'_> {
             allowed_users,
             log_format,
             dashboard,
+            warnings: std::mem::take(&mut self.warnings),
         })
     }
 
@@ -721,7 +728,11 @@ impl Builder<'_> {
                 }))
             }
             None if chat_id.is_some() => {
-                tracing::warn!("ALERT_CHAT_ID is set but no bot token: Telegram is off");
+                self.warnings.push(
+                    "an alert chat (ALERT_CHAT_ID or telegram.chat_id) is set but no bot token \
+                     (BOT_TOKEN, BOT_TOKEN_FILE or telegram.bot_token_file): Telegram is off"
+                        .into(),
+                );
                 Ok(None)
             }
             None => Ok(None),

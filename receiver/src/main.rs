@@ -22,6 +22,9 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     telemetry::init(config.log_format, "info");
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -77,6 +77,17 @@ fn precedence_is_flags_then_env_then_file_then_defaults() {
     // No Telegram, no Slack: alerts still go somewhere a person sees them.
     assert_eq!(c.default_route, vec![Destination::Console]);
 
+    assert!(c.warnings.is_empty());
+    let c = load(&Cli::default(), &[("ALERT_CHAT_ID", "-100123")]).unwrap();
+    assert_eq!(
+        c.warnings,
+        [
+            "an alert chat (ALERT_CHAT_ID or telegram.chat_id) is set but no bot token \
+          (BOT_TOKEN, BOT_TOKEN_FILE or telegram.bot_token_file): Telegram is off"
+        ]
+    );
+    assert_eq!(c.default_route, vec![Destination::Console]);
+
     // TZ is honoured when it is a zone name, below RECEIVER_TIMEZONE.
     let c = load(&Cli::default(), &[("TZ", "Asia/Taipei")]).unwrap();
     assert_eq!(c.timezone, chrono_tz::Asia::Taipei);
