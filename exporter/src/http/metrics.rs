@@ -5,15 +5,13 @@
 //! gzip is done here rather than by tower-http's streaming layer: one `GzEncoder` pass over the
 //! finished body costs about half as much CPU, and scrapes sharing a collection share its gzip.
 
-use std::io::Write;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use flate2::Compression;
-use flate2::write::GzEncoder;
+use flate2::{Compress, Compression, FlushCompress, Status};
 use tokio::sync::watch;
 
 use super::{AppState, HttpError};
@@ -35,7 +33,8 @@ impl Collect for Scraper {
 #[derive(Debug)]
 pub struct Scrape {
     plain: Bytes,
-    gzip: OnceLock<Bytes>,
+    /// `None` if deflate failed (it cannot on a buffer; then the body goes out plain).
+    gzip: OnceLock<Option<Bytes>>,
 }
 
 impl Scrape {
@@ -47,18 +46,34 @@ impl Scrape {
     }
 
     /// gzip level 1: most of the size win (the text is repetitive) for little CPU.
-    fn gzip(&self) -> Bytes {
+    fn gzip(&self) -> Option<Bytes> {
         self.gzip
-            .get_or_init(|| {
-                let mut enc = GzEncoder::new(
-                    Vec::with_capacity(self.plain.len() / 4),
-                    Compression::fast(),
-                );
-                // Writing to a Vec cannot fail.
-                let _ = enc.write_all(&self.plain);
-                Bytes::from(enc.finish().unwrap_or_default())
-            })
+            .get_or_init(|| gzip(&self.plain).map(Bytes::from))
             .clone()
+    }
+}
+
+/// One deflate state reused by every scrape: allocating zlib's ~300 KiB of state anew for each
+/// scrape churned the heap (RSS grew by about 2 MB over a thousand gzip scrapes).
+static COMPRESSOR: Mutex<Option<Compress>> = Mutex::new(None);
+
+/// `data` as a gzip member (RFC 1952), level 1.
+fn gzip(data: &[u8]) -> Option<Vec<u8>> {
+    let mut guard = COMPRESSOR.lock().unwrap_or_else(|e| e.into_inner());
+    let c = guard.get_or_insert_with(|| Compress::new_gzip(Compression::fast(), 15));
+    c.reset();
+    let mut out = Vec::with_capacity(data.len() / 4 + 64);
+    // Each round either finishes or fills the spare capacity, which then doubles: bounded.
+    loop {
+        let read = c.total_in() as usize;
+        match c.compress_vec(&data[read..], &mut out, FlushCompress::Finish) {
+            Ok(Status::StreamEnd) => return Some(out),
+            Ok(_) => out.reserve(out.capacity().max(4096)),
+            Err(e) => {
+                tracing::warn!(error = %e, "gzip failed, answering uncompressed");
+                return None;
+            }
+        }
     }
 }
 
@@ -184,14 +199,19 @@ pub async fn handler(
         .ok_or_else(|| HttpError::Internal("the collection did not finish".into()))?;
     let content_type = HeaderValue::from_static(OPENMETRICS_CONTENT_TYPE);
     let vary = HeaderValue::from_static("accept-encoding");
-    let response = if accepts_gzip(&headers) {
+    let gzipped = if accepts_gzip(&headers) {
+        scrape.gzip()
+    } else {
+        None
+    };
+    let response = if let Some(gz) = gzipped {
         (
             [
                 (header::CONTENT_TYPE, content_type),
                 (header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
                 (header::VARY, vary),
             ],
-            Body::from(scrape.gzip()),
+            Body::from(gz),
         )
             .into_response()
     } else {
@@ -228,6 +248,25 @@ mod tests {
         assert!(!accept("gzip;q=0"));
         assert!(!accept("gzip; q=0.0"));
         assert!(!accept_none());
+    }
+
+    #[test]
+    fn the_reused_compressor_makes_whole_gzip_members() {
+        use std::io::Read;
+        let bodies = [
+            "# TYPE node_load1 gauge\nnode_load1 0.5\n".repeat(3000),
+            String::new(),
+            "x".to_string(),
+            "# EOF\n".repeat(10),
+        ];
+        for body in &bodies {
+            let gz = gzip(body.as_bytes()).unwrap();
+            let mut back = String::new();
+            flate2::read::GzDecoder::new(&gz[..])
+                .read_to_string(&mut back)
+                .unwrap();
+            assert_eq!(&back, body);
+        }
     }
 
     fn accept_none() -> bool {
