@@ -29,6 +29,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -135,6 +136,9 @@ pub struct Options {
     /// First retry delay after a transient failure, and the largest.
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
+    /// Notifications delivered at once; more are answered 503 at once (Alertmanager retries),
+    /// so an overload costs retries instead of unbounded memory for queued webhooks.
+    pub max_in_flight: usize,
 }
 
 impl Default for Options {
@@ -145,6 +149,7 @@ impl Default for Options {
             dedup_capacity: dedup::DEFAULT_CAPACITY,
             backoff_initial: Duration::from_millis(250),
             backoff_max: Duration::from_secs(4),
+            max_in_flight: 256,
         }
     }
 }
@@ -184,6 +189,16 @@ pub struct Dispatcher {
     dedup: Dedup,
     targets: Mutex<HashMap<String, Arc<Target>>>,
     hasher: RandomState,
+    in_flight: AtomicUsize,
+}
+
+/// Counts a notification in flight until dropped.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// How one destination fared.
@@ -225,6 +240,7 @@ impl Dispatcher {
             limiter: RateLimiter::new(),
             targets: Mutex::new(HashMap::new()),
             hasher: RandomState::new(),
+            in_flight: AtomicUsize::new(0),
             config,
         }
     }
@@ -278,6 +294,25 @@ impl Dispatcher {
 
     /// Delivers `n` to every destination; the answer for Alertmanager.
     pub async fn deliver_all(&self, destinations: &[Destination], n: &Notification) -> Outcome {
+        let _in_flight = InFlight(&self.in_flight);
+        if self.in_flight.fetch_add(1, Ordering::Relaxed) >= self.options.max_in_flight {
+            let labels: Vec<String> = destinations.iter().map(Destination::label).collect();
+            for l in &labels {
+                self.metrics.count(l, DeliveryResult::failed_transient);
+            }
+            tracing::warn!(
+                max_in_flight = self.options.max_in_flight,
+                group_key = %n.group_key,
+                "overloaded: notification refused with 503 for Alertmanager to retry"
+            );
+            return Outcome::Transient {
+                destination: labels.join(", "),
+                reason: format!(
+                    "overloaded: {} notifications are being delivered; retry later",
+                    self.options.max_in_flight
+                ),
+            };
+        }
         let started = Instant::now();
         let deadline = started + self.options.deadline;
         let fates = join_all(
@@ -617,5 +652,44 @@ pub(crate) fn short(s: &str) -> String {
     match s.char_indices().nth(MAX) {
         Some((cut, _)) => format!("{}…", &s[..cut]),
         None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+
+    fn notification() -> Notification {
+        Notification::from_json(
+            br#"{"version":"4","groupKey":"g","status":"firing","receiver":"r","alerts":[
+            {"status":"firing","labels":{"alertname":"A"},"startsAt":"2026-11-21T10:00:00Z"}]}"#,
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn past_the_in_flight_limit_the_answer_is_503_at_once() {
+        let config = Config::load(&Cli::default(), &|_| None).unwrap();
+        let render = Arc::new(RenderContext::new(chrono_tz::UTC, None).unwrap());
+        let options = Options {
+            max_in_flight: 0,
+            ..Options::default()
+        };
+        let d = Dispatcher::new(Arc::new(config), render, NotifyMetrics::default(), options);
+        assert_eq!(
+            d.deliver_all(&[Destination::Console], &notification())
+                .await,
+            Outcome::Transient {
+                destination: "console".into(),
+                reason: "overloaded: 0 notifications are being delivered; retry later".into()
+            }
+        );
+        assert_eq!(
+            d.in_flight.load(Ordering::Relaxed),
+            0,
+            "the count is released"
+        );
+        assert_eq!(d.dedup_len(), 0, "nothing was delivered");
     }
 }
