@@ -3,11 +3,11 @@
 # Alertmanager (with promtool and amtool), node_exporter (the conformance reference),
 # VictoriaMetrics (the scale-out test's remote_write target), docker-compose (to validate
 # docker-compose.yml; no Docker engine is needed) and Chromium (the dashboard's browser test).
-# Does nothing when they are all present.
+# systemd-analyze checks the hardened units. Does nothing when they are all present.
 set -euo pipefail
 
-packages=(prometheus prometheus-alertmanager prometheus-node-exporter victoria-metrics docker-compose chromium)
-binaries=(prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter victoria-metrics docker-compose chromium)
+packages=(prometheus prometheus-alertmanager prometheus-node-exporter victoria-metrics docker-compose chromium systemd)
+binaries=(prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter victoria-metrics docker-compose chromium systemd-analyze)
 
 missing=0
 for b in "${binaries[@]}"; do
