@@ -8,7 +8,9 @@
 //! - [`metrics`]: the one registry behind `GET /metrics`.
 //! - [`dashboard`]: the fleet web page (`GET /`), built on [`promapi`] (Prometheus and
 //!   Alertmanager clients), [`fleet`] (the whole fleet in a few queries) and [`chart`] (SVG/PNG).
+//! - [`bot`]: the Telegram bot (long polling next to the webhook server), on the same modules.
 
+pub mod bot;
 pub mod chart;
 pub mod cli;
 pub mod config;
@@ -77,7 +79,25 @@ pub async fn serve(
         webhook_auth = c.webhook_auth.is_some(),
         "vpsmon-receiver listening"
     );
-    server::run(listener, state, shutdown)
-        .await
-        .map_err(StartError::Serve)
+    // One stop signal for both the webhook server and the bot.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let bot = bot::TelegramBot::from_config(&state.config)
+        .map(|b| tokio::spawn(bot::run(b, wait(stopped.clone()))));
+    let server = server::run(listener, state, wait(stopped));
+    tokio::pin!(server, shutdown);
+    let result = tokio::select! {
+        r = &mut server => r,
+        _ = &mut shutdown => {
+            let _ = stop.send(true);
+            server.await
+        }
+    };
+    let _ = stop.send(true);
+    if let Some(bot) = bot {
+        let _ = bot.await;
+    }
+    result.map_err(StartError::Serve)
 }

@@ -1,0 +1,533 @@
+//! The Telegram bot end to end: the receiver process's `serve` (webhook server + bot in one
+//! runtime) polls a fake Telegram; a real Prometheus scrapes real `vpsmon-exporter`s and a real
+//! Alertmanager holds alerts and silences (testkit::promstack). Replies are checked as a user
+//! reads them, numbers against Prometheus' own answer for the same query at the time the reply
+//! states.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
+use serde_json::json;
+use testkit::procs::free_port;
+use testkit::promstack::{Stack, Target};
+use testkit::telegram::FakeTelegram;
+use vpsmon_receiver::chart::COLOURS;
+use vpsmon_receiver::cli::Cli;
+use vpsmon_receiver::config::Config;
+use vpsmon_receiver::promapi::{AlertmanagerClient, PrometheusClient};
+
+const WAIT: Duration = Duration::from_secs(60);
+const ADMIN: i64 = 4242;
+const STRANGER: i64 = 777;
+
+const CPU: &str =
+    r#"100 * (1 - avg by (agent) (rate(node_cpu_seconds_total{agent!="",mode="idle"}[2m])))"#;
+const MEM: &str = r#"max by (agent) (100 * (1 - node_memory_MemAvailable_bytes{agent!=""} / node_memory_MemTotal_bytes{agent!=""}))"#;
+const DISK: &str = r#"max by (agent) (100 * (1 - node_filesystem_avail_bytes{agent!="",fstype!~"tmpfs|overlay"} / node_filesystem_size_bytes{agent!="",fstype!~"tmpfs|overlay"}) and node_filesystem_readonly{agent!=""} == 0)"#;
+const LOAD: &str = r#"max by (agent) (node_load1{agent!=""}) / count by (agent) (node_cpu_seconds_total{agent!="",mode="idle"})"#;
+const AGE: &str = r#"max by (agent) (time() - timestamp(up{agent!=""}))"#;
+const CPUS: &str = r#"count by (agent) (node_cpu_seconds_total{agent!="",mode="idle"})"#;
+
+/// The receiver (`serve`, as main.rs runs it) with the bot pointed at `tg`; stops on drop.
+struct Receiver {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Receiver {
+    fn start(tg: &FakeTelegram, prometheus: &str, alertmanager: &str) -> Receiver {
+        let listen = format!("127.0.0.1:{}", free_port());
+        let env = [
+            ("BOT_TOKEN", tg.token().to_string()),
+            ("TELEGRAM_API_URL", tg.url()),
+            ("PROMETHEUS_URL", prometheus.to_string()),
+            ("ALERTMANAGER_URL", alertmanager.to_string()),
+            ("ALLOWED_USERS", format!("1,{ADMIN}")),
+            ("RECEIVER_LISTEN", listen),
+            ("RECEIVER_TIMEZONE", "UTC".to_string()),
+        ];
+        let config = Config::load(&Cli::default(), &|k| {
+            env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+        })
+        .unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            vpsmon_receiver::serve(config, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Receiver {
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the receiver and waits until the bot's poll loop ended.
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(WAIT, self.task.take().unwrap())
+            .await
+            .expect("the receiver stops when asked")
+            .unwrap();
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+    }
+}
+
+/// Sends `text` as `user` in the user's private chat; returns the bot's text reply.
+async fn ask(tg: &FakeTelegram, user: i64, text: &str) -> String {
+    let before = tg.messages().len();
+    tg.user_message(user, user, text);
+    let msgs = tg.wait_for_messages(before + 1, WAIT).await;
+    let m = &msgs[before];
+    assert_eq!(m.chat_id, user, "reply in the asker's chat");
+    assert_eq!(m.parse_mode, None, "plain text: names cannot break markup");
+    m.visible_text.clone()
+}
+
+/// The evaluation time a reply states ("as of 20:55:03 UTC"), on the day nearest to now.
+fn as_of(reply: &str) -> DateTime<Utc> {
+    let t = reply
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("as of "))
+        .and_then(|l| l.strip_suffix(" UTC"))
+        .unwrap_or_else(|| panic!("no \"as of HH:MM:SS UTC\" line in {reply:?}"));
+    let time = NaiveTime::parse_from_str(t, "%H:%M:%S").unwrap();
+    let now = Utc::now();
+    [-1, 0, 1]
+        .iter()
+        .map(|d| {
+            (now.date_naive() + TimeDelta::days(*d))
+                .and_time(time)
+                .and_utc()
+        })
+        .min_by_key(|c| (*c - now).num_milliseconds().abs())
+        .unwrap()
+}
+
+/// `agent → value` of `q` at `t`, from Prometheus directly.
+async fn prom_at(
+    stack: &Stack,
+    q: &str,
+    t: DateTime<Utc>,
+) -> std::collections::BTreeMap<String, f64> {
+    stack
+        .query(q, Some(t.timestamp() as f64))
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+fn pct(v: f64) -> String {
+    format!("{v:.1}%")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_answer_with_prometheus_numbers_charts_alerts_and_silences() {
+    let stack = Stack::start(&[
+        Target {
+            agent: "web1",
+            up: true,
+        },
+        Target {
+            agent: "web2",
+            up: true,
+        },
+        Target {
+            agent: "web3",
+            up: false,
+        },
+    ])
+    .await
+    .unwrap();
+    // Every target scraped, and CPU rates (two scrapes) for both live agents.
+    stack
+        .wait_series(&[(r#"up{agent!=""}"#, 3), (CPU, 2), (MEM, 2), (DISK, 2)])
+        .await
+        .unwrap();
+    // The bot evaluates at the start of the current second: let that second have the rates too.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let tg = FakeTelegram::start().await;
+    let receiver = Receiver::start(&tg, &stack.prometheus_url, &stack.alertmanager_url);
+
+    // /help (and /start): every command with an example.
+    let help = ask(&tg, ADMIN, "/start").await;
+    for cmd in [
+        "/agents",
+        "/cpu [agent]",
+        "/mem",
+        "/disk",
+        "/load",
+        "/chart <cpu|mem|disk|load|net> [agent] [minutes] [hhmm]",
+        "/alerts",
+        "/silences",
+        "/silence <alertname|agent> <duration> [comment]",
+        "/ports <agent>",
+    ] {
+        assert!(help.contains(cmd), "{cmd} missing from {help}");
+    }
+    assert_eq!(help.matches("e.g. /").count(), 11, "{help}");
+
+    // /agents: every agent, numbers equal to Prometheus' at the stated time.
+    let reply = ask(&tg, ADMIN, "/agents").await;
+    let t = as_of(&reply);
+    let (cpu, mem, disk, age) = (
+        prom_at(&stack, CPU, t).await,
+        prom_at(&stack, MEM, t).await,
+        prom_at(&stack, DISK, t).await,
+        prom_at(&stack, AGE, t).await,
+    );
+    let mut want = String::from("3 agents: 2 up, 1 down\n");
+    for a in ["web1", "web2"] {
+        want.push_str(&format!(
+            "\n🟢 {a} up · last scrape {:.1}s ago · CPU {} · mem {} · disk {}",
+            age[a],
+            pct(cpu[a]),
+            pct(mem[a]),
+            pct(disk[a])
+        ));
+    }
+    want.push_str(&format!(
+        "\n🔴 web3 down · last scrape {:.1}s ago · CPU no value · mem no value · disk no value",
+        age["web3"]
+    ));
+    want.push_str(&format!("\n\nas of {} UTC", t.format("%H:%M:%S")));
+    assert_eq!(reply, want);
+
+    // /cpu by name, /mon_cpu by address, /mem and /load for every agent.
+    let reply = ask(&tg, ADMIN, "/cpu web1").await;
+    let t = as_of(&reply);
+    let (cpu, cpus) = (
+        prom_at(&stack, CPU, t).await,
+        prom_at(&stack, CPUS, t).await,
+    );
+    assert_eq!(
+        reply,
+        format!(
+            "web1: CPU {} of {} CPUs\n\nas of {} UTC",
+            pct(cpu["web1"]),
+            cpus["web1"],
+            t.format("%H:%M:%S")
+        )
+    );
+    let prom = PrometheusClient::new(&stack.prometheus_url, WAIT);
+    let up = prom.query(r#"up{agent="web2"}"#, None).await.unwrap();
+    let address = up[0].label("instance").unwrap().to_string();
+    let reply = ask(&tg, ADMIN, &format!("/mon_cpu {address}")).await;
+    assert!(reply.starts_with("web2: CPU "), "{reply}");
+    let reply = ask(&tg, ADMIN, "/mem").await;
+    let t = as_of(&reply);
+    let mem = prom_at(&stack, MEM, t).await;
+    assert_eq!(
+        reply,
+        format!(
+            "web1: memory {}\nweb2: memory {}\nweb3: memory no value (down)\n\nas of {} UTC",
+            pct(mem["web1"]),
+            pct(mem["web2"]),
+            t.format("%H:%M:%S")
+        )
+    );
+    let reply = ask(&tg, ADMIN, "/load web2").await;
+    let t = as_of(&reply);
+    let load = prom_at(&stack, LOAD, t).await;
+    assert_eq!(
+        reply,
+        format!(
+            "web2: load {:.2} per CPU\n\nas of {} UTC",
+            load["web2"],
+            t.format("%H:%M:%S")
+        )
+    );
+    let reply = ask(&tg, ADMIN, "/disk@vpsmon_bot web1").await;
+    let t = as_of(&reply);
+    let disk = prom_at(&stack, DISK, t).await;
+    assert_eq!(
+        reply,
+        format!(
+            "web1: disk {} (fullest filesystem)\n\nas of {} UTC",
+            pct(disk["web1"]),
+            t.format("%H:%M:%S")
+        )
+    );
+
+    // An unknown agent: the known ones listed.
+    assert_eq!(
+        ask(&tg, ADMIN, "/cpu db9").await,
+        "Unknown agent \"db9\". Known agents: web1, web2, web3."
+    );
+    assert_eq!(
+        ask(&tg, ADMIN, "/chart mem db9").await,
+        "Unknown agent \"db9\". Known agents: web1, web2, web3."
+    );
+
+    // /chart cpu: a PNG with one line per live agent and a legend; /chart cpu web1: one line.
+    tg.user_message(ADMIN, ADMIN, "/chart cpu");
+    let photos = tg.wait_for_photos(1, WAIT).await;
+    let p = &photos[0];
+    assert_eq!(p.chat_id, ADMIN);
+    let caption = p.visible_caption.clone().unwrap();
+    assert!(caption.starts_with("CPU busy — all agents, "), "{caption}");
+    assert!(caption.ends_with(" UTC (5 min)"), "{caption}");
+    let png = Png::decode(&p.bytes);
+    // One legend entry per agent with data: web1, web2, not the down web3. (Both exporters run
+    // on this machine, so their lines may lie on top of each other; the plot shows at least one.)
+    assert!(png.legend(COLOURS[0]) > 20, "web1 in the legend");
+    assert!(png.legend(COLOURS[1]) > 20, "web2 in the legend");
+    assert_eq!(png.all(COLOURS[2]), 0, "no line for the down agent");
+    assert!(
+        png.plot(COLOURS[0]) + png.plot(COLOURS[1]) > 5,
+        "the data drawn"
+    );
+    assert!(
+        png.all(plotters::style::RGBColor(200, 0, 0)) > 50,
+        "the 80 % threshold"
+    );
+
+    tg.user_message(ADMIN, ADMIN, "/mon_cpu_picture web1 10");
+    let photos = tg.wait_for_photos(2, WAIT).await;
+    let caption = photos[1].visible_caption.clone().unwrap();
+    assert!(caption.starts_with("CPU busy — web1, "), "{caption}");
+    assert!(caption.ends_with(" UTC (10 min)"), "{caption}");
+    let png = Png::decode(&photos[1].bytes);
+    assert!(png.legend(COLOURS[0]) > 20, "web1 in the legend");
+    assert!(png.plot(COLOURS[0]) > 5, "web1's data drawn");
+    assert_eq!(png.all(COLOURS[1]), 0, "only web1");
+
+    // hhmm: the minutes around a time of day; one that has not come yet is refused.
+    let now = Utc::now();
+    let earlier = now - TimeDelta::minutes(2);
+    if earlier.date_naive() == now.date_naive() {
+        tg.user_message(
+            ADMIN,
+            ADMIN,
+            &format!("/chart net web2 4 {}", earlier.format("%H%M")),
+        );
+        let photos = tg.wait_for_photos(3, WAIT).await;
+        let caption = photos[2].visible_caption.clone().unwrap();
+        let start = (earlier - TimeDelta::minutes(2)).format("%H:%M");
+        assert!(
+            caption.starts_with(&format!("Network — web2, {start}–")),
+            "{caption}"
+        );
+    }
+    let later = now + TimeDelta::minutes(30);
+    if later.date_naive() == now.date_naive() {
+        let reply = ask(
+            &tg,
+            ADMIN,
+            &format!("/chart cpu 10 {}", later.format("%H%M")),
+        )
+        .await;
+        assert!(
+            reply.starts_with(&format!("{} is later than now (", later.format("%H%M"))),
+            "{reply}"
+        );
+    }
+
+    // /alerts from Alertmanager.
+    assert_eq!(ask(&tg, ADMIN, "/alerts").await, "✅ No firing alerts.");
+    stack
+        .post_alerts(&json!([{
+            "labels": {"alertname": "HighCPU", "agent": "web1", "severity": "warning"},
+            "annotations": {"summary": "CPU busy above 80% on web1"},
+            "startsAt": (Utc::now() - TimeDelta::minutes(3)).to_rfc3339(),
+        }]))
+        .await
+        .unwrap();
+    let am = AlertmanagerClient::new(&stack.alertmanager_url, WAIT);
+    testkit::procs::eventually(WAIT, "Alertmanager to hold the alert", || async {
+        (!am.alerts(vpsmon_receiver::promapi::alertmanager::AlertFilter::FIRING)
+            .await
+            .ok()?
+            .is_empty())
+        .then_some(())
+    })
+    .await
+    .unwrap();
+    let reply = ask(&tg, ADMIN, "/alerts").await;
+    assert!(
+        reply.starts_with("🔥 1 firing:\n\n• HighCPU on web1 (warning), for 3m"),
+        "{reply}"
+    );
+    assert!(reply.ends_with(" — CPU busy above 80% on web1"), "{reply}");
+
+    // /silence an agent: Alertmanager then lists it, and the alert is no longer firing.
+    assert_eq!(ask(&tg, ADMIN, "/silences").await, "No active silences.");
+    let reply = ask(&tg, ADMIN, "/silence web1 2h upgrading the kernel").await;
+    assert!(
+        reply.starts_with("🔕 Silenced agent=\"web1\" until "),
+        "{reply}"
+    );
+    assert!(reply.contains(" UTC (2h). Id "), "{reply}");
+    let silences = am.silences().await.unwrap();
+    assert_eq!(silences.len(), 1, "{silences:?}");
+    let s = &silences[0];
+    assert_eq!(s.status.state, "active");
+    assert_eq!(s.matchers.len(), 1);
+    assert_eq!(
+        (s.matchers[0].name.as_str(), s.matchers[0].value.as_str()),
+        ("agent", "web1")
+    );
+    assert_eq!(s.comment, "upgrading the kernel");
+    assert_eq!(s.created_by, format!("telegram @user{ADMIN} ({ADMIN})"));
+    let length = s.ends_at - s.starts_at;
+    assert!(
+        (length - TimeDelta::hours(2)).num_seconds().abs() <= 5,
+        "{length}"
+    );
+    assert!(reply.ends_with(&format!("Id {}.", s.id)), "{reply}");
+    let reply = ask(&tg, ADMIN, "/silences").await;
+    assert!(
+        reply.starts_with("🔕 1 active:\n\n• agent=\"web1\" until "),
+        "{reply}"
+    );
+    assert!(
+        reply.ends_with(&format!(
+            " by telegram @user{ADMIN} ({ADMIN}) — upgrading the kernel (id {})",
+            s.id
+        )),
+        "{reply}"
+    );
+    // An alert name (not an agent) silences by alertname.
+    let reply = ask(&tg, ADMIN, "/silence HighDisk 30m").await;
+    assert!(
+        reply.starts_with("🔕 Silenced alertname=\"HighDisk\" until "),
+        "{reply}"
+    );
+    testkit::procs::eventually(WAIT, "the silenced alert to leave /alerts", || async {
+        (ask(&tg, ADMIN, "/alerts").await == "✅ No firing alerts.").then_some(())
+    })
+    .await
+    .unwrap();
+
+    // /ports: the exporters run without --collector.ports.
+    assert_eq!(
+        ask(&tg, ADMIN, "/ports web1").await,
+        "Listening ports of web1 are not available: enable --collector.ports on that agent's vpsmon-exporter."
+    );
+
+    // A stranger learns nothing about the fleet, for any command or text.
+    let before = tg.messages().len();
+    for text in ["/agents", "/cpu web1", "/chart cpu", "hello"] {
+        assert_eq!(ask(&tg, STRANGER, text).await, "Not authorized.");
+    }
+    assert_eq!(
+        tg.photos().len(),
+        if earlier.date_naive() == now.date_naive() {
+            3
+        } else {
+            2
+        }
+    );
+    assert!(
+        tg.messages()[before..]
+            .iter()
+            .all(|m| m.visible_text == "Not authorized.")
+    );
+
+    receiver.stop().await;
+}
+
+/// A decoded chart: checks its size and that it has several colours; counts a colour's pixels
+/// in the legend (upper left) and in the plot's right half (where the stack's few seconds of
+/// data are).
+struct Png {
+    px: Vec<[u8; 3]>,
+}
+
+impl Png {
+    fn decode(bytes: &[u8]) -> Png {
+        let decoder = png::Decoder::new(std::io::Cursor::new(bytes.to_vec()));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!((info.width, info.height), (800, 400));
+        let px: Vec<[u8; 3]> = buf[..info.buffer_size()]
+            .chunks(3)
+            .map(|c| [c[0], c[1], c[2]])
+            .collect();
+        let distinct: std::collections::HashSet<[u8; 3]> = px.iter().copied().collect();
+        assert!(distinct.len() > 2, "more than one colour");
+        Png { px }
+    }
+    fn count(&self, c: plotters::style::RGBColor, region: impl Fn(usize, usize) -> bool) -> usize {
+        self.px
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| region(i % 800, i / 800) && **p == [c.0, c.1, c.2])
+            .count()
+    }
+    fn legend(&self, c: plotters::style::RGBColor) -> usize {
+        self.count(c, |x, y| x < 300 && y < 150)
+    }
+    fn plot(&self, c: plotters::style::RGBColor) -> usize {
+        self.count(c, |x, _| x >= 400)
+    }
+    fn all(&self, c: plotters::style::RGBColor) -> usize {
+        self.count(c, |_, _| true)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_services_and_bad_input_get_one_line_answers() {
+    let tg = FakeTelegram::start().await;
+    let (prom_port, am_port) = (free_port(), free_port());
+    let prom = format!("http://127.0.0.1:{prom_port}");
+    let am = format!("http://127.0.0.1:{am_port}");
+    let receiver = Receiver::start(&tg, &prom, &am);
+
+    assert_eq!(
+        ask(&tg, ADMIN, "/agents").await,
+        format!("⚠️ Prometheus at {prom} is unreachable: connection refused")
+    );
+    assert_eq!(
+        ask(&tg, ADMIN, "/cpu web1").await,
+        format!("⚠️ Prometheus at {prom} is unreachable: connection refused")
+    );
+    assert_eq!(
+        ask(&tg, ADMIN, "/alerts").await,
+        format!("⚠️ Alertmanager at {am} is unreachable: connection refused")
+    );
+    assert_eq!(
+        ask(&tg, ADMIN, "/silences").await,
+        format!("⚠️ Alertmanager at {am} is unreachable: connection refused")
+    );
+
+    let chart_usage = "Usage: /chart <cpu|mem|disk|load|net> [agent] [minutes] [hhmm]";
+    for (text, want) in [
+        ("/chart cpu web1 0", format!("minutes \"0\" must be a whole number from 1 to 1440. {chart_usage}")),
+        ("/chart cpu web1 90000", format!("minutes \"90000\" must be a whole number from 1 to 1440. {chart_usage}")),
+        ("/chart cpu web1 five", format!("minutes \"five\" must be a whole number from 1 to 1440. {chart_usage}")),
+        ("/chart cpu 5 2460", format!("hhmm \"2460\" is not a time of day (24-hour hhmm, e.g. 0930). {chart_usage}")),
+        ("/mon_cpu_picture web1 5 9:30", format!("hhmm \"9:30\" is not a time of day (24-hour hhmm, e.g. 0930). {chart_usage}")),
+        ("/chart", format!("name a chart: cpu, mem, disk, load or net. {chart_usage}")),
+        ("/chart fan", format!("\"fan\" is not a chart (use cpu, mem, disk, load or net). {chart_usage}")),
+        ("/cpu web1 web2", "give at most one agent. Usage: /cpu [agent]".to_string()),
+        ("/silence web1 soon", "\"soon\" is not a duration (e.g. 30m, 2h, 1d). Usage: /silence <alertname|agent> <duration> [comment]".to_string()),
+        ("/ports", "name one agent. Usage: /ports <agent>".to_string()),
+        ("/agents now", "/agents takes no arguments. Usage: /agents".to_string()),
+        ("/reboot web1", "Unknown command /reboot. /help lists the commands.".to_string()),
+        ("hello", "Send /help for the commands.".to_string()),
+    ] {
+        assert_eq!(ask(&tg, ADMIN, text).await, want, "for {text}");
+    }
+    // A stranger: one reply, not the usage.
+    assert_eq!(
+        ask(&tg, STRANGER, "/chart cpu web1 0").await,
+        "Not authorized."
+    );
+    // Nothing else was sent: one reply per message.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(tg.messages().len(), 4 + 13 + 1);
+    receiver.stop().await;
+}
