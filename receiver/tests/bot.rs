@@ -11,9 +11,11 @@ use serde_json::json;
 use testkit::procs::free_port;
 use testkit::promstack::{Stack, Target};
 use testkit::telegram::FakeTelegram;
+use vpsmon_receiver::bot::buttons;
 use vpsmon_receiver::chart::COLOURS;
 use vpsmon_receiver::cli::Cli;
 use vpsmon_receiver::config::Config;
+use vpsmon_receiver::promapi::alertmanager::AlertFilter;
 use vpsmon_receiver::promapi::{AlertmanagerClient, PrometheusClient};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -346,11 +348,7 @@ async fn commands_answer_with_prometheus_numbers_charts_alerts_and_silences() {
         .unwrap();
     let am = AlertmanagerClient::new(&stack.alertmanager_url, WAIT);
     testkit::procs::eventually(WAIT, "Alertmanager to hold the alert", || async {
-        (!am.alerts(vpsmon_receiver::promapi::alertmanager::AlertFilter::FIRING)
-            .await
-            .ok()?
-            .is_empty())
-        .then_some(())
+        (!am.alerts(AlertFilter::FIRING).await.ok()?.is_empty()).then_some(())
     })
     .await
     .unwrap();
@@ -529,5 +527,138 @@ async fn unreachable_services_and_bad_input_get_one_line_answers() {
     // Nothing else was sent: one reply per message.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(tg.messages().len(), 4 + 13 + 1);
+    receiver.stop().await;
+}
+
+/// Sends an alert message with silence buttons as the notifier does, through teloxide.
+async fn alert_message(tg: &FakeTelegram, chat: i64, text: &str, fps: &[&str]) -> i64 {
+    use teloxide::prelude::*;
+    let bot = teloxide::Bot::new(tg.token()).set_api_url(tg.url().parse().unwrap());
+    let m = bot
+        .send_message(ChatId(chat), text)
+        .parse_mode(teloxide::types::ParseMode::Html)
+        .reply_markup(buttons::keyboard(fps).unwrap())
+        .await
+        .unwrap();
+    i64::from(m.id.0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn silence_buttons_create_silences_edit_the_message_and_know_resolved_alerts() {
+    let stack = Stack::start(&[]).await.unwrap();
+    let tg = FakeTelegram::start().await;
+    let receiver = Receiver::start(&tg, &stack.prometheus_url, &stack.alertmanager_url);
+    let am = AlertmanagerClient::new(&stack.alertmanager_url, WAIT);
+    stack
+        .post_alerts(&json!([{
+            "labels": {"alertname": "HighCPU", "agent": "web1", "severity": "warning"},
+            "startsAt": (Utc::now() - TimeDelta::minutes(3)).to_rfc3339(),
+        }]))
+        .await
+        .unwrap();
+    let fp = testkit::procs::eventually(WAIT, "Alertmanager to hold the alert", || async {
+        am.alerts(AlertFilter::FIRING)
+            .await
+            .ok()?
+            .first()
+            .map(|a| a.fingerprint.clone())
+    })
+    .await
+    .unwrap();
+    const CHAT: i64 = -100123;
+    let id = alert_message(&tg, CHAT, "<b>🔥 FIRING</b> HighCPU on web1", &[&fp]).await;
+    let markup = tg.messages()[0].reply_markup.clone().unwrap();
+    let labels: Vec<&str> = markup["inline_keyboard"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["Silence 1h", "Silence 4h", "Silence 24h"]);
+    let data = |i: usize| {
+        markup["inline_keyboard"][0][i]["callback_data"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    // A stranger's press: "not authorized", nothing else.
+    tg.press_button(STRANGER, CHAT, id, &data(0));
+    let answers = tg.wait_for_callback_answers(1, WAIT).await;
+    assert_eq!(answers[0].text.as_deref(), Some("Not authorized."));
+    assert!(am.silences().await.unwrap().is_empty());
+    assert!(tg.edits().is_empty());
+
+    // An admin's press: a silence of exactly the alert's labels, the message says who and until.
+    tg.press_button(ADMIN, CHAT, id, &data(1));
+    let answers = tg.wait_for_callback_answers(2, WAIT).await;
+    assert_eq!(answers[1].text.as_deref(), Some("Silenced for 4h."));
+    let silences = am.silences().await.unwrap();
+    assert_eq!(silences.len(), 1, "{silences:?}");
+    let s = &silences[0];
+    let mut matchers: Vec<(&str, &str)> = s
+        .matchers
+        .iter()
+        .map(|m| (m.name.as_str(), m.value.as_str()))
+        .collect();
+    matchers.sort();
+    assert_eq!(
+        matchers,
+        [
+            ("agent", "web1"),
+            ("alertname", "HighCPU"),
+            ("severity", "warning")
+        ]
+    );
+    assert!(s.matchers.iter().all(|m| m.is_equal && !m.is_regex));
+    assert_eq!(s.created_by, format!("telegram @user{ADMIN} ({ADMIN})"));
+    assert!(
+        ((s.ends_at - s.starts_at) - TimeDelta::hours(4))
+            .num_seconds()
+            .abs()
+            <= 5
+    );
+    let edits = tg.wait_for_edits(1, WAIT).await;
+    assert_eq!(
+        edits[0].visible_text.clone().unwrap_or_default(),
+        format!(
+            "🔥 FIRING HighCPU on web1\n\n🔕 Silenced by @user{ADMIN} ({ADMIN}) until {}",
+            s.ends_at.format("%Y-%m-%d %H:%M UTC")
+        )
+    );
+    assert_eq!(edits[0].reply_markup, None, "the buttons are gone");
+    testkit::procs::eventually(WAIT, "the alert to be silenced", || async {
+        am.alerts(AlertFilter::FIRING)
+            .await
+            .ok()?
+            .is_empty()
+            .then_some(())
+    })
+    .await
+    .unwrap();
+
+    // Buttons of an alert Alertmanager no longer has: they say so and go away.
+    let gone = alert_message(
+        &tg,
+        CHAT,
+        "<b>🔥 FIRING</b> HighDisk on web2",
+        &["00000000deadbeef"],
+    )
+    .await;
+    let markup = tg.messages()[1].reply_markup.clone().unwrap();
+    let press = markup["inline_keyboard"][0][0]["callback_data"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tg.press_button(ADMIN, CHAT, gone, &press);
+    let answers = tg.wait_for_callback_answers(3, WAIT).await;
+    assert_eq!(
+        answers[2].text.as_deref(),
+        Some("This alert has resolved: nothing to silence.")
+    );
+    let edits = tg.wait_for_edits(2, WAIT).await;
+    assert_eq!(edits[1].method, "editMessageReplyMarkup");
+    assert_eq!(edits[1].reply_markup, None);
+    assert_eq!(am.silences().await.unwrap().len(), 1, "no second silence");
     receiver.stop().await;
 }

@@ -5,7 +5,8 @@
 //! - [`auth`]: the `ALLOWED_USERS` allowlist.
 //! - one file per command group, each `parse → ask Prometheus/Alertmanager → reply`:
 //!   [`agents`] (`/agents`, `/cpu` `/mem` `/disk` `/load`), [`chart`] (`/chart`),
-//!   [`alerts`] (`/alerts`, `/silences`, `/silence`), [`ports`] (`/ports`).
+//!   [`alerts`] (`/alerts`, `/silences`, `/silence`), [`ports`] (`/ports`), and [`buttons`]
+//!   (the silence buttons under alert messages).
 //!
 //! Replies are plain text (no parse mode), so agent names and alert text can never break the
 //! markup. A failed Prometheus or Alertmanager call is answered with its
@@ -14,6 +15,7 @@
 pub mod agents;
 pub mod alerts;
 pub mod auth;
+pub mod buttons;
 pub mod chart;
 pub mod commands;
 pub mod ports;
@@ -177,16 +179,7 @@ async fn handle(bot: &Bot, ctx: &Context, kind: UpdateKind) {
                 send(bot, chat, reply).await;
             }
         }
-        UpdateKind::CallbackQuery(q) => {
-            let text = if auth::allowed(ctx, &q.from) {
-                "This button is not handled by this receiver."
-            } else {
-                auth::NOT_AUTHORIZED
-            };
-            if let Err(e) = bot.answer_callback_query(q.id).text(text).await {
-                tracing::warn!(error = %e, "Telegram bot: answerCallbackQuery failed");
-            }
-        }
+        UpdateKind::CallbackQuery(q) => buttons::press(bot, ctx, q).await,
         _ => {}
     }
 }
