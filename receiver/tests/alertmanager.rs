@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
-use testkit::procs::{Proc, free_port, require_binary, wait_http_ok};
+use testkit::procs::{Proc, eventually, free_port, require_binary, wait_http_ok};
 use testkit::telegram::FakeTelegram;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -131,18 +131,25 @@ receivers:
         );
     }
 
-    // Alertmanager got 200s: its notification succeeded, nothing is retried.
-    let metrics = http
-        .get(format!("{receiver_url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // Alertmanager got 200s: its notification succeeded, nothing is retried. (The counter moves
+    // when the answer is sent, a moment after the fake recorded the message.)
+    let line = "vpsmon_receiver_webhooks_received_total{code=\"200\"} 2";
+    let metrics_url = format!("{receiver_url}/metrics");
+    let seen = eventually(WAIT, line, || async {
+        let text = http
+            .get(&metrics_url)
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines().any(|l| l == line).then_some(())
+    })
+    .await;
     assert!(
-        metrics.contains("vpsmon_receiver_webhooks_received_total{code=\"200\"} 2"),
-        "{metrics}\nreceiver log:\n{}",
+        seen.is_ok(),
+        "{seen:?}\nreceiver log:\n{}",
         receiver.log_text()
     );
     // Let Alertmanager flush once more: no repeat (repeat_interval is 1h) and no duplicate.
