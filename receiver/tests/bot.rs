@@ -662,3 +662,72 @@ async fn silence_buttons_create_silences_edit_the_message_and_know_resolved_aler
     assert_eq!(am.silences().await.unwrap().len(), 1, "no second silence");
     receiver.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_chart_draws_the_rules_expression_for_the_alerts_series_with_the_threshold() {
+    use vpsmon_receiver::bot::alert_chart::{AlertChartError, alert_chart};
+    let stack = Stack::start(&[
+        Target {
+            agent: "web1",
+            up: true,
+        },
+        Target {
+            agent: "web2",
+            up: true,
+        },
+    ])
+    .await
+    .unwrap();
+    let expr =
+        r#"(1 - avg without (cpu, mode) (rate(node_cpu_seconds_total{mode="idle"}[2m]))) > 0.8"#;
+    stack
+        .wait_series(&[(&expr.replace(" > 0.8", ""), 2)])
+        .await
+        .unwrap();
+    let prom = PrometheusClient::new(&stack.prometheus_url, WAIT);
+    let series = prom.query(r#"up{agent="web1"}"#, None).await.unwrap();
+    let mut labels = series[0].labels.clone();
+    labels.remove("__name__");
+    labels.insert("alertname".into(), "HighCPU".into());
+    let mut url = reqwest::Url::parse(&format!("{}/graph", stack.prometheus_url)).unwrap();
+    url.query_pairs_mut()
+        .append_pair("g0.expr", expr)
+        .append_pair("g0.tab", "1");
+
+    let (png, caption) = alert_chart(&prom, chrono_tz::UTC, &labels, url.as_str())
+        .await
+        .unwrap();
+    assert_eq!(
+        caption,
+        r#"📈 HighCPU — web1: the last 30 minutes of (1 - avg without (cpu, mode) (rate(node_cpu_seconds_total{mode="idle"}[2m]))) (threshold 0.8)"#
+    );
+    let png = Png::decode(&png);
+    assert!(png.legend(COLOURS[0]) > 20, "web1's line in the legend");
+    assert!(png.plot(COLOURS[0]) > 5, "web1's data drawn");
+    assert_eq!(png.all(COLOURS[1]), 0, "web2's series is not the alert's");
+    assert!(
+        png.all(plotters::style::RGBColor(200, 0, 0)) > 50,
+        "the threshold"
+    );
+
+    // Failures name why (the caller logs and counts them; the text alert still goes out).
+    let e = alert_chart(&prom, chrono_tz::UTC, &labels, "http://prom/graph")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, AlertChartError::NoExpression), "{e}");
+    let e = alert_chart(
+        &prom,
+        chrono_tz::UTC,
+        &labels,
+        &format!("{}/graph?g0.expr=up%7B", stack.prometheus_url),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.to_string().starts_with(&format!(
+            "Prometheus at {} refused /api/v1/query_range (bad_data)",
+            stack.prometheus_url
+        )),
+        "{e}"
+    );
+}

@@ -13,6 +13,7 @@
 //! [`ApiError`](crate::promapi::ApiError) text: which service, its URL, and why.
 
 pub mod agents;
+pub mod alert_chart;
 pub mod alerts;
 pub mod auth;
 pub mod buttons;
