@@ -26,10 +26,11 @@ if [[ -z "$NODE_EXPORTER_BIN" ]]; then
     exit 1
 fi
 
-echo "building (release)..." >&2
-cargo build --quiet --release -p vpsmon-exporter --bin vpsmon-exporter --example bench_scrape
-OURS="$TARGET_DIR/release/vpsmon-exporter"
-DRIVER="$TARGET_DIR/release/examples/bench_scrape"
+# The exporter built with the release-small profile (root Cargo.toml): most of its RSS is code.
+echo "building (release-small)..." >&2
+cargo build --quiet --profile release-small -p vpsmon-exporter --bin vpsmon-exporter --example bench_scrape
+OURS="$TARGET_DIR/release-small/vpsmon-exporter"
+DRIVER="$TARGET_DIR/release-small/examples/bench_scrape"
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -88,7 +89,7 @@ field() { # line key
 echo "host: $(nproc) CPUs, $(uname -r); node_exporter: $("$NODE_EXPORTER_BIN" --version 2>&1 | head -1)"
 echo "collectors: ${COLLECTORS[*]}; $N scrapes per run, one keep-alive connection; median of $ROUNDS rounds"
 echo
-printf '%-9s %-15s %12s %9s %9s %9s %11s %11s\n' mode exporter "CPU ms/scr" "p50 ms" "p99 ms" "RSS MiB" "body B" "gzip B"
+printf '%-9s %-15s %12s %9s %9s %9s %9s %9s %11s %11s\n' mode exporter "CPU ms/scr" "p50 ms" "p99 ms" "RSS MiB" "anon MiB" "file MiB" "body B" "gzip B"
 declare -A R
 for mode in plain gzip; do
     flag=""
@@ -104,9 +105,11 @@ for mode in plain gzip; do
     for who in node ours; do
         line=${R[$mode,$who]}
         name=$([[ $who == node ]] && echo node_exporter || echo vpsmon-exporter)
-        printf '%-9s %-15s %12s %9s %9s %9.2f %11s %11s\n' "$mode" "$name" \
+        printf '%-9s %-15s %12s %9s %9s %9.2f %9.2f %9.2f %11s %11s\n' "$mode" "$name" \
             "$(field "$line" cpu_ms_per_scrape)" "$(field "$line" p50_ms)" "$(field "$line" p99_ms)" \
             "$(awk "BEGIN{print $(field "$line" rss_kib)/1024}")" \
+            "$(awk "BEGIN{print $(field "$line" rss_anon_kib)/1024}")" \
+            "$(awk "BEGIN{print $(field "$line" rss_file_kib)/1024}")" \
             "$(field "$line" body_bytes)" "$(field "$line" gzip_bytes)"
     done
 done

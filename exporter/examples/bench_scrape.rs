@@ -55,14 +55,16 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks as f64 / hz
 }
 
-fn rss_kib(pid: u32) -> u64 {
+/// A `kB` field of /proc/PID/status: VmRSS, RssAnon (heap, stacks) or RssFile (code mapped
+/// from the binary and the shared libraries).
+fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
-        .expect("VmRSS in /proc/PID/status")
+        .unwrap_or_else(|| panic!("{field} in /proc/PID/status"))
 }
 
 async fn get(client: &reqwest::Client, url: &str, gzip: bool) -> usize {
@@ -103,11 +105,13 @@ async fn main() {
     let cpu = cpu_seconds(args.pid) - cpu_before;
     latencies.sort();
     println!(
-        "cpu_ms_per_scrape={:.4} p50_ms={:.3} p99_ms={:.3} rss_kib={} body_bytes={} gzip_bytes={} n={}",
+        "cpu_ms_per_scrape={:.4} p50_ms={:.3} p99_ms={:.3} rss_kib={} rss_anon_kib={} rss_file_kib={} body_bytes={} gzip_bytes={} n={}",
         cpu * 1000.0 / args.n as f64,
         percentile(&latencies, 0.50),
         percentile(&latencies, 0.99),
-        rss_kib(args.pid),
+        status_kib(args.pid, "VmRSS"),
+        status_kib(args.pid, "RssAnon"),
+        status_kib(args.pid, "RssFile"),
         plain_bytes,
         gzip_bytes,
         args.n
