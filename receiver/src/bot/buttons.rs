@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use teloxide::prelude::*;
-use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup};
+use teloxide::types::{
+    CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions,
+};
 
+use crate::payload::{Notification, Status};
 use crate::promapi::alertmanager::{AlertFilter, Matcher, NewSilence};
 
 use super::{Context, alerts, auth};
@@ -43,6 +46,17 @@ pub fn keyboard(fingerprints: &[&str]) -> Option<InlineKeyboardMarkup> {
         })
         .collect();
     Some(InlineKeyboardMarkup::new([row?]))
+}
+
+/// The fingerprints of the firing alerts among `indices` of `n` (one message's alerts): what
+/// its silence buttons silence. Empty for a resolved notification.
+pub fn firing_fingerprints(n: &Notification, indices: &[usize]) -> Vec<String> {
+    indices
+        .iter()
+        .filter_map(|i| n.alerts.get(*i))
+        .filter(|a| a.status == Status::Firing && !a.fingerprint.is_empty())
+        .map(|a| a.fingerprint.clone())
+        .collect()
 }
 
 /// `(duration, fingerprints)` from a button's data.
@@ -116,7 +130,16 @@ async fn silence(
     let note = format!("🔕 Silenced by {who} until {}", alerts::local(ctx, ends_at));
     if let Some(m) = msg {
         let text = format!("{}\n\n{note}", m.text().unwrap_or(""));
-        let mut edit = bot.edit_message_text(m.chat.id, m.id, text);
+        // As the alert was sent: no preview card for its Prometheus link.
+        let mut edit = bot
+            .edit_message_text(m.chat.id, m.id, text)
+            .link_preview_options(LinkPreviewOptions {
+                is_disabled: true,
+                url: None,
+                prefer_small_media: false,
+                prefer_large_media: false,
+                show_above_text: false,
+            });
         if let Some(e) = m.entities() {
             // The original formatting stays: appended text shifts no offset.
             edit = edit.entities(e.to_vec());
