@@ -4,7 +4,6 @@
 pub mod auth;
 pub mod health;
 pub mod metrics;
-pub mod resident;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -230,14 +229,6 @@ pub fn serve_blocking(settings: Settings) -> Result<(), StartError> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
-        // Start-up code (flag parsing, regex compilation) is not needed again; scrapes fault
-        // back in only what they run.
-        let released = resident::release_startup_pages();
-        tracing::debug!(
-            mappings = released.mappings,
-            kib = released.kib,
-            "released start-up pages"
-        );
         tracing::info!(
             address = %listener.local_addr()?,
             collectors = ?settings.collectors.enabled,
