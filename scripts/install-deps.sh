@@ -3,17 +3,23 @@
 # Alertmanager (with promtool and amtool), node_exporter (the conformance reference),
 # VictoriaMetrics (the scale-out test's remote_write target), docker-compose (to validate
 # docker-compose.yml; no Docker engine is needed) and Chromium (the dashboard's browser test).
-# systemd-analyze checks the hardened units. Does nothing when they are all present.
+# systemd-analyze checks the hardened units. Does nothing when they are all present;
+# `install-deps.sh PKG...` installs just the packages named.
 set -euo pipefail
 
 packages=(prometheus prometheus-alertmanager prometheus-node-exporter victoria-metrics docker-compose chromium systemd)
 binaries=(prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter victoria-metrics docker-compose chromium systemd-analyze)
 
-missing=0
-for b in "${binaries[@]}"; do
-  command -v "$b" >/dev/null 2>&1 || [ -x "/usr/bin/$b" ] || missing=1
-done
-[ "$missing" = 0 ] && exit 0
+# With arguments: install exactly those packages (./vpsmon passes the ones the stack lacks).
+if [ "$#" -gt 0 ]; then
+  packages=("$@")
+else
+  missing=0
+  for b in "${binaries[@]}"; do
+    command -v "$b" >/dev/null 2>&1 || [ -x "/usr/bin/$b" ] || missing=1
+  done
+  [ "$missing" = 0 ] && exit 0
+fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "install-deps: apt-get not found; install these packages by hand: ${packages[*]}" >&2
