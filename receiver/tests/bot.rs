@@ -21,6 +21,8 @@ use vpsmon_receiver::promapi::{AlertmanagerClient, PrometheusClient};
 const WAIT: Duration = Duration::from_secs(60);
 const ADMIN: i64 = 4242;
 const STRANGER: i64 = 777;
+/// The alert chat (`ALERT_CHAT_ID`), where the webhook's alerts go.
+const ALERT_CHAT: i64 = -1001234567890;
 
 const CPU: &str =
     r#"100 * (1 - avg by (agent) (rate(node_cpu_seconds_total{agent!="",mode="idle"}[2m])))"#;
@@ -32,6 +34,8 @@ const CPUS: &str = r#"count by (agent) (node_cpu_seconds_total{agent!="",mode="i
 
 /// The receiver (`serve`, as main.rs runs it) with the bot pointed at `tg`; stops on drop.
 struct Receiver {
+    /// `http://127.0.0.1:PORT`, the webhook server.
+    url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -45,7 +49,8 @@ impl Receiver {
             ("PROMETHEUS_URL", prometheus.to_string()),
             ("ALERTMANAGER_URL", alertmanager.to_string()),
             ("ALLOWED_USERS", format!("1,{ADMIN}")),
-            ("RECEIVER_LISTEN", listen),
+            ("RECEIVER_LISTEN", listen.clone()),
+            ("ALERT_CHAT_ID", ALERT_CHAT.to_string()),
             ("RECEIVER_TIMEZONE", "UTC".to_string()),
         ];
         let config = Config::load(&Cli::default(), &|k| {
@@ -61,6 +66,7 @@ impl Receiver {
             .unwrap();
         });
         Receiver {
+            url: format!("http://{listen}"),
             stop: Some(stop),
             task: Some(task),
         }
@@ -730,4 +736,91 @@ async fn an_alert_chart_draws_the_rules_expression_for_the_alerts_series_with_th
         )),
         "{e}"
     );
+}
+
+/// A v4 webhook notification with one alert, as Alertmanager posts it.
+fn webhook(status: &str, labels: &serde_json::Value, fingerprint: &str) -> serde_json::Value {
+    json!({
+        "version": "4",
+        "groupKey": "{}:{alertname=\"HighCPU\"}",
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": "vpsmon",
+        "groupLabels": {"alertname": "HighCPU"},
+        "commonLabels": labels,
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [{
+            "status": status,
+            "labels": labels,
+            "annotations": {"summary": "CPU busy on web1"},
+            "startsAt": "2026-11-21T10:00:00Z",
+            "endsAt": if status == "firing" { "0001-01-01T00:00:00Z" } else { "2026-11-21T10:05:00Z" },
+            "generatorURL": "http://prometheus:9090/graph?g0.expr=up",
+            "fingerprint": fingerprint,
+        }],
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_firing_alert_message_from_the_webhook_carries_silence_buttons_that_work() {
+    let stack = Stack::start(&[]).await.unwrap();
+    let tg = FakeTelegram::start().await;
+    let receiver = Receiver::start(&tg, &stack.prometheus_url, &stack.alertmanager_url);
+    let am = AlertmanagerClient::new(&stack.alertmanager_url, WAIT);
+    let labels = json!({"alertname": "HighCPU", "agent": "web1", "severity": "warning"});
+    stack
+        .post_alerts(&json!([{"labels": labels, "startsAt": Utc::now().to_rfc3339()}]))
+        .await
+        .unwrap();
+    let fp = testkit::procs::eventually(WAIT, "Alertmanager to hold the alert", || async {
+        am.alerts(AlertFilter::FIRING)
+            .await
+            .ok()?
+            .first()
+            .map(|a| a.fingerprint.clone())
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let post = |body: serde_json::Value| {
+        let (http, url) = (http.clone(), format!("{}/alerts", receiver.url));
+        async move {
+            http.post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(post(webhook("firing", &labels, &fp)).await, 200);
+    let msgs = tg.wait_for_messages(1, WAIT).await;
+    assert_eq!(msgs[0].chat_id, ALERT_CHAT);
+    let markup = msgs[0].reply_markup.clone().expect("silence buttons");
+    let row = markup["inline_keyboard"][0].as_array().unwrap();
+    let texts: Vec<&str> = row.iter().map(|b| b["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["Silence 1h", "Silence 4h", "Silence 24h"]);
+    let data = row[0]["callback_data"].as_str().unwrap();
+    assert_eq!(buttons::parse(data).unwrap().1, [fp.as_str()]);
+
+    tg.press_button(ADMIN, ALERT_CHAT, msgs[0].message_id, data);
+    let answers = tg.wait_for_callback_answers(1, WAIT).await;
+    assert_eq!(answers[0].text.as_deref(), Some("Silenced for 1h."));
+    let silences = am.silences().await.unwrap();
+    assert_eq!(silences.len(), 1);
+    let edits = tg.wait_for_edits(1, WAIT).await;
+    let edited = edits[0].visible_text.clone().unwrap_or_default();
+    assert!(edited.starts_with(&msgs[0].visible_text), "{edited}");
+    assert!(
+        edited.contains(&format!("\n\n🔕 Silenced by @user{ADMIN} ({ADMIN}) until ")),
+        "{edited}"
+    );
+
+    // A resolved notification carries no buttons.
+    assert_eq!(post(webhook("resolved", &labels, &fp)).await, 200);
+    let msgs = tg.wait_for_messages(2, WAIT).await;
+    assert_eq!(msgs[1].reply_markup, None, "{:?}", msgs[1]);
+    receiver.stop().await;
 }

@@ -33,14 +33,15 @@ const ANY_ACTIVE: AlertFilter = AlertFilter {
 
 /// The keyboard for a message about these firing alerts' fingerprints; `None` when there are
 /// none, or too many to fit one button (the message then says to use /silence).
-pub fn keyboard(fingerprints: &[&str]) -> Option<InlineKeyboardMarkup> {
+pub fn keyboard<S: AsRef<str>>(fingerprints: &[S]) -> Option<InlineKeyboardMarkup> {
     if fingerprints.is_empty() {
         return None;
     }
+    let fps: Vec<&str> = fingerprints.iter().map(AsRef::as_ref).collect();
     let row: Option<Vec<InlineKeyboardButton>> = DURATIONS
         .iter()
         .map(|(label, _)| {
-            let data = format!("{PREFIX}{label}:{}", fingerprints.join(","));
+            let data = format!("{PREFIX}{label}:{}", fps.join(","));
             (data.len() <= DATA_LIMIT)
                 .then(|| InlineKeyboardButton::callback(format!("Silence {label}"), data))
         })
@@ -173,7 +174,7 @@ mod tests {
         assert_eq!(dur, Duration::from_secs(86400));
         assert_eq!(got, fps);
         assert!(keyboard(&[fps[0]; 4]).is_none(), "four do not fit");
-        assert!(keyboard(&[]).is_none());
+        assert!(keyboard::<&str>(&[]).is_none());
         assert_eq!(parse("s:2h:abc"), None);
         assert_eq!(parse("x"), None);
     }

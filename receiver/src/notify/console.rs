@@ -92,6 +92,7 @@ impl Notify for Console {
             text.push('\n');
         }
         Ok(vec![Message {
+            silence_fingerprints: Vec::new(),
             text,
             alert_indices: (0..lines.len()).collect(),
         }])

@@ -112,6 +112,8 @@ pub struct Message {
     /// Telegram HTML, Slack JSON, or console lines, ready to send.
     pub text: String,
     pub alert_indices: Vec<usize>,
+    /// The firing alerts' fingerprints, for Telegram's silence buttons (empty elsewhere).
+    pub silence_fingerprints: Vec<String>,
 }
 
 /// One integration, sending to one destination.

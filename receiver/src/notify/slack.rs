@@ -72,6 +72,7 @@ impl Notify for Slack {
         Ok(crate::render::slack(n, ctx)?
             .into_iter()
             .map(|p| Message {
+                silence_fingerprints: Vec::new(),
                 // Serialised once, not on every retry.
                 text: p.body.to_string(),
                 alert_indices: p.alert_indices,

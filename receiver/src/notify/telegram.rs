@@ -133,13 +133,17 @@ impl Telegram {
         p
     }
 
-    async fn send(&self, text: &str) -> Result<(), NotifyError> {
+    async fn send(&self, message: &Message) -> Result<(), NotifyError> {
         let url = self.bot.method_url("sendMessage")?;
+        let mut payload = self.payload(&message.text);
+        // "Silence 1h / 4h / 24h" under a firing alert; the bot handles the presses.
+        payload.reply_markup = crate::bot::buttons::keyboard(&message.silence_fingerprints)
+            .map(teloxide::types::ReplyMarkup::InlineKeyboard);
         let resp = self
             .bot
             .client
             .post(url)
-            .json(&self.payload(text))
+            .json(&payload)
             .send()
             .await
             .map_err(|e| NotifyError::Transient(describe_http_error("Telegram", e)))?;
@@ -167,6 +171,7 @@ impl Notify for Telegram {
         Ok(crate::render::telegram(n, ctx)?
             .into_iter()
             .map(|p| Message {
+                silence_fingerprints: crate::bot::buttons::firing_fingerprints(n, &p.alert_indices),
                 text: p.body,
                 alert_indices: p.alert_indices,
             })
@@ -174,7 +179,7 @@ impl Notify for Telegram {
     }
 
     fn notify<'a>(&'a self, message: &'a Message) -> BoxFuture<'a, Result<(), NotifyError>> {
-        Box::pin(self.send(&message.text))
+        Box::pin(self.send(message))
     }
 }
 
