@@ -536,6 +536,23 @@ async fn unreachable_services_and_bad_input_get_one_line_answers() {
     receiver.stop().await;
 }
 
+/// Puts a firing alert into Alertmanager as Prometheus does; returns its fingerprint.
+async fn hold_alert(stack: &Stack, am: &AlertmanagerClient, labels: &serde_json::Value) -> String {
+    stack
+        .post_alerts(&json!([{"labels": labels, "startsAt": Utc::now().to_rfc3339()}]))
+        .await
+        .unwrap();
+    testkit::procs::eventually(WAIT, "Alertmanager to hold the alert", || async {
+        am.alerts(AlertFilter::FIRING)
+            .await
+            .ok()?
+            .first()
+            .map(|a| a.fingerprint.clone())
+    })
+    .await
+    .unwrap()
+}
+
 /// Sends an alert message with silence buttons as the notifier does, through teloxide.
 async fn alert_message(tg: &FakeTelegram, chat: i64, text: &str, fps: &[&str]) -> i64 {
     use teloxide::prelude::*;
@@ -555,22 +572,8 @@ async fn silence_buttons_create_silences_edit_the_message_and_know_resolved_aler
     let tg = FakeTelegram::start().await;
     let receiver = Receiver::start(&tg, &stack.prometheus_url, &stack.alertmanager_url);
     let am = AlertmanagerClient::new(&stack.alertmanager_url, WAIT);
-    stack
-        .post_alerts(&json!([{
-            "labels": {"alertname": "HighCPU", "agent": "web1", "severity": "warning"},
-            "startsAt": (Utc::now() - TimeDelta::minutes(3)).to_rfc3339(),
-        }]))
-        .await
-        .unwrap();
-    let fp = testkit::procs::eventually(WAIT, "Alertmanager to hold the alert", || async {
-        am.alerts(AlertFilter::FIRING)
-            .await
-            .ok()?
-            .first()
-            .map(|a| a.fingerprint.clone())
-    })
-    .await
-    .unwrap();
+    let labels = json!({"alertname": "HighCPU", "agent": "web1", "severity": "warning"});
+    let fp = hold_alert(&stack, &am, &labels).await;
     const CHAT: i64 = -100123;
     let id = alert_message(&tg, CHAT, "<b>🔥 FIRING</b> HighCPU on web1", &[&fp]).await;
     let markup = tg.messages()[0].reply_markup.clone().unwrap();
@@ -769,19 +772,7 @@ async fn a_firing_alert_message_from_the_webhook_carries_silence_buttons_that_wo
     let receiver = Receiver::start(&tg, &stack.prometheus_url, &stack.alertmanager_url);
     let am = AlertmanagerClient::new(&stack.alertmanager_url, WAIT);
     let labels = json!({"alertname": "HighCPU", "agent": "web1", "severity": "warning"});
-    stack
-        .post_alerts(&json!([{"labels": labels, "startsAt": Utc::now().to_rfc3339()}]))
-        .await
-        .unwrap();
-    let fp = testkit::procs::eventually(WAIT, "Alertmanager to hold the alert", || async {
-        am.alerts(AlertFilter::FIRING)
-            .await
-            .ok()?
-            .first()
-            .map(|a| a.fingerprint.clone())
-    })
-    .await
-    .unwrap();
+    let fp = hold_alert(&stack, &am, &labels).await;
     let http = reqwest::Client::new();
     let post = |body: serde_json::Value| {
         let (http, url) = (http.clone(), format!("{}/alerts", receiver.url));
