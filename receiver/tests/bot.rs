@@ -41,7 +41,9 @@ struct Receiver {
 }
 
 impl Receiver {
-    fn start(tg: &FakeTelegram, prometheus: &str, alertmanager: &str) -> Receiver {
+    /// Starts the receiver in this process and returns once its webhook server answers, so a
+    /// test never posts before the listener is bound.
+    async fn start(tg: &FakeTelegram, prometheus: &str, alertmanager: &str) -> Receiver {
         let listen = format!("127.0.0.1:{}", free_port());
         let env = [
             ("BOT_TOKEN", tg.token().to_string()),
@@ -65,8 +67,20 @@ impl Receiver {
             .await
             .unwrap();
         });
+        let url = format!("http://{listen}");
+        let healthz = format!("{url}/healthz");
+        let http = reqwest::Client::new();
+        testkit::procs::eventually(WAIT, "the receiver's /healthz", || {
+            let (http, healthz) = (http.clone(), healthz.clone());
+            async move {
+                let resp = http.get(&healthz).send().await.ok()?;
+                resp.status().is_success().then_some(())
+            }
+        })
+        .await
+        .unwrap();
         Receiver {
-            url: format!("http://{listen}"),
+            url,
             stop: Some(stop),
             task: Some(task),
         }
@@ -166,7 +180,7 @@ async fn commands_answer_with_prometheus_numbers_charts_alerts_and_silences() {
     // The bot evaluates at the start of the current second: let that second have the rates too.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let tg = FakeTelegram::start().await;
-    let receiver = Receiver::start(&tg, &stack.prometheus_url, &stack.alertmanager_url);
+    let receiver = Receiver::start(&tg, &stack.prometheus_url, &stack.alertmanager_url).await;
 
     // /help (and /start): every command with an example.
     let help = ask(&tg, ADMIN, "/start").await;
@@ -488,7 +502,7 @@ async fn unreachable_services_and_bad_input_get_one_line_answers() {
     let (prom_port, am_port) = (free_port(), free_port());
     let prom = format!("http://127.0.0.1:{prom_port}");
     let am = format!("http://127.0.0.1:{am_port}");
-    let receiver = Receiver::start(&tg, &prom, &am);
+    let receiver = Receiver::start(&tg, &prom, &am).await;
 
     assert_eq!(
         ask(&tg, ADMIN, "/agents").await,
@@ -570,7 +584,7 @@ async fn alert_message(tg: &FakeTelegram, chat: i64, text: &str, fps: &[&str]) -
 async fn silence_buttons_create_silences_edit_the_message_and_know_resolved_alerts() {
     let stack = Stack::start(&[]).await.unwrap();
     let tg = FakeTelegram::start().await;
-    let receiver = Receiver::start(&tg, &stack.prometheus_url, &stack.alertmanager_url);
+    let receiver = Receiver::start(&tg, &stack.prometheus_url, &stack.alertmanager_url).await;
     let am = AlertmanagerClient::new(&stack.alertmanager_url, WAIT);
     let labels = json!({"alertname": "HighCPU", "agent": "web1", "severity": "warning"});
     let fp = hold_alert(&stack, &am, &labels).await;
@@ -769,7 +783,7 @@ fn webhook(status: &str, labels: &serde_json::Value, fingerprint: &str) -> serde
 async fn a_firing_alert_message_from_the_webhook_carries_silence_buttons_that_work() {
     let stack = Stack::start(&[]).await.unwrap();
     let tg = FakeTelegram::start().await;
-    let receiver = Receiver::start(&tg, &stack.prometheus_url, &stack.alertmanager_url);
+    let receiver = Receiver::start(&tg, &stack.prometheus_url, &stack.alertmanager_url).await;
     let am = AlertmanagerClient::new(&stack.alertmanager_url, WAIT);
     let labels = json!({"alertname": "HighCPU", "agent": "web1", "severity": "warning"});
     let fp = hold_alert(&stack, &am, &labels).await;
