@@ -86,6 +86,18 @@ impl Receiver {
         }
     }
 
+    /// Posts an Alertmanager webhook to `/alerts`; the HTTP status.
+    async fn post_alerts(&self, body: serde_json::Value) -> u16 {
+        reqwest::Client::new()
+            .post(format!("{}/alerts", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     /// Stops the receiver and waits until the bot's poll loop ended.
     async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
@@ -722,7 +734,7 @@ async fn an_alert_chart_draws_the_rules_expression_for_the_alerts_series_with_th
         .unwrap();
     assert_eq!(
         caption,
-        r#"📈 HighCPU — web1: the last 30 minutes of (1 - avg without (cpu, mode) (rate(node_cpu_seconds_total{mode="idle"}[2m]))) (threshold 0.8)"#
+        r#"📈 HighCPU — web1: the last 30 minutes of (1 - avg without (cpu, mode) (rate(node_cpu_seconds_total{mode="idle"}[2m]))) (threshold 80%)"#
     );
     let png = Png::decode(&png);
     assert!(png.legend(COLOURS[0]) > 20, "web1's line in the legend");
@@ -753,6 +765,66 @@ async fn an_alert_chart_draws_the_rules_expression_for_the_alerts_series_with_th
         )),
         "{e}"
     );
+
+    // From the webhook: the alert's text, then its chart as a photo replying to it.
+    let tg = FakeTelegram::start().await;
+    tg.enforce_rate_limits(true);
+    let receiver = Receiver::start(&tg, &stack.prometheus_url, &stack.alertmanager_url).await;
+    let http = reqwest::Client::new();
+    let post = |body: serde_json::Value| receiver.post_alerts(body);
+    let mut firing = webhook("firing", &json!(labels), "fp-web1");
+    firing["alerts"][0]["generatorURL"] = json!(url.as_str());
+    assert_eq!(post(firing).await, 200);
+    let msgs = tg.wait_for_messages(1, WAIT).await;
+    assert_eq!(msgs[0].chat_id, ALERT_CHAT);
+    assert!(msgs[0].visible_text.contains("HighCPU"), "{msgs:?}");
+    let photos = tg.wait_for_photos(1, WAIT).await;
+    assert_eq!(photos[0].chat_id, ALERT_CHAT);
+    assert_eq!(photos[0].reply_to_message_id, Some(msgs[0].message_id));
+    assert_eq!(photos[0].caption.as_deref(), Some(caption.as_str()));
+    let png = Png::decode(&photos[0].bytes);
+    assert!(png.plot(COLOURS[0]) > 5, "web1's data drawn");
+    assert_eq!(png.all(COLOURS[1]), 0, "only the alert's series");
+
+    // A chart that cannot be made (no expression in the generatorURL) or sent (Telegram's 400)
+    // costs the photo, never the text; both are counted.
+    let mut labels2 = labels.clone();
+    labels2.insert("alertname".into(), "HighMemory".into());
+    let mut no_expr = webhook("firing", &json!(labels2), "fp-mem");
+    no_expr["groupKey"] = json!("{}:{alertname=\"HighMemory\"}");
+    no_expr["alerts"][0]["generatorURL"] = json!(format!("{}/graph", stack.prometheus_url));
+    assert_eq!(post(no_expr).await, 200);
+    tg.wait_for_messages(2, WAIT).await;
+    tg.push_fault_for(
+        "sendPhoto",
+        testkit::telegram::Fault::Error {
+            code: 400,
+            description: "Bad Request: IMAGE_PROCESS_FAILED".into(),
+        },
+    );
+    let mut refused = webhook("firing", &json!(labels), "fp-web1-again");
+    refused["groupKey"] = json!("{}:{alertname=\"HighCPU\",again=\"1\"}");
+    refused["alerts"][0]["generatorURL"] = json!(url.as_str());
+    assert_eq!(post(refused).await, 200);
+    let msgs = tg.wait_for_messages(3, WAIT).await;
+    assert!(msgs[1].visible_text.contains("HighMemory"), "{msgs:?}");
+    let metrics = format!("{}/metrics", receiver.url);
+    let counted = testkit::procs::eventually(WAIT, "both failed charts counted", || {
+        let (http, metrics) = (http.clone(), metrics.clone());
+        async move {
+            let text = http.get(&metrics).send().await.ok()?.text().await.ok()?;
+            text.contains(r#"vpsmon_receiver_alert_charts_total{result="failed"} 2"#)
+                .then_some(text)
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        counted.contains(r#"vpsmon_receiver_alert_charts_total{result="sent"} 1"#),
+        "{counted}"
+    );
+    assert_eq!(tg.photos().len(), 1, "no photo for the failed charts");
+    receiver.stop().await;
 }
 
 /// A v4 webhook notification with one alert, as Alertmanager posts it.
@@ -787,19 +859,7 @@ async fn a_firing_alert_message_from_the_webhook_carries_silence_buttons_that_wo
     let am = AlertmanagerClient::new(&stack.alertmanager_url, WAIT);
     let labels = json!({"alertname": "HighCPU", "agent": "web1", "severity": "warning"});
     let fp = hold_alert(&stack, &am, &labels).await;
-    let http = reqwest::Client::new();
-    let post = |body: serde_json::Value| {
-        let (http, url) = (http.clone(), format!("{}/alerts", receiver.url));
-        async move {
-            http.post(url)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    };
+    let post = |body: serde_json::Value| receiver.post_alerts(body);
     assert_eq!(post(webhook("firing", &labels, &fp)).await, 200);
     let msgs = tg.wait_for_messages(1, WAIT).await;
     assert_eq!(msgs[0].chat_id, ALERT_CHAT);

@@ -2,6 +2,9 @@
 //! generatorURL (`…/graph?g0.expr=…`), split at its top-level comparison (`lhs > 0.8`) into the
 //! charted side and the threshold, asked of Prometheus with `query_range` over the last 30
 //! minutes, and only the series that belong to the alert (its labels) drawn.
+//!
+//! The Telegram notifier sends it as a photo replying to the alert message
+//! ([`crate::notify::telegram`]); [`requests`] picks which alerts of a message get one.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,12 +13,64 @@ use chrono::{TimeDelta, Utc};
 use chrono_tz::Tz;
 
 use crate::chart::{self, Chart, Line, Unit};
+use crate::payload::{Notification, Status};
 use crate::promapi::PrometheusClient;
 
 use super::{CAPTION_LIMIT, truncate};
 
 /// How far back the alert's chart looks.
 pub const WINDOW: Duration = Duration::from_secs(30 * 60);
+
+/// At most this many charts per notification: each photo takes a slot of the chat's rate limit
+/// (about one message a second), and the alert texts must not wait behind a wall of pictures.
+pub const MAX_PER_NOTIFICATION: usize = 3;
+
+/// The built-in rules (vpsmon-gen-config's resource group) whose alerts get a chart, and the unit
+/// of their expression's charted side. The availability, tunnel and login rules are states
+/// (0 or 1), which a chart does not explain better than the text.
+pub fn builtin_unit(alertname: &str) -> Option<Unit> {
+    match alertname {
+        // Their left-hand sides are ratios (0.93); drawn as percent.
+        "HighCPU" | "HighMemory" | "HighDisk" => Some(Unit::Percent),
+        "HighLoad" => Some(Unit::PerCpu),
+        _ => None,
+    }
+}
+
+/// One alert to chart: what [`alert_chart`] needs from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartRequest {
+    pub labels: BTreeMap<String, String>,
+    pub generator_url: String,
+}
+
+/// The chart requests for one message carrying `indices` of `n`'s alerts: its firing alerts from
+/// the built-in rules, each once (`charted` holds the fingerprints of earlier messages' charts),
+/// no more than [`MAX_PER_NOTIFICATION`] in all.
+pub fn requests(
+    n: &Notification,
+    indices: &[usize],
+    charted: &mut Vec<String>,
+) -> Vec<ChartRequest> {
+    let mut out = Vec::new();
+    for a in indices.iter().filter_map(|i| n.alerts.get(*i)) {
+        if charted.len() >= MAX_PER_NOTIFICATION {
+            break;
+        }
+        if a.status == Status::Firing
+            && builtin_unit(a.name()).is_some()
+            && !a.generator_url.is_empty()
+            && !charted.contains(&a.fingerprint)
+        {
+            charted.push(a.fingerprint.clone());
+            out.push(ChartRequest {
+                labels: a.labels.clone(),
+                generator_url: a.generator_url.clone(),
+            });
+        }
+    }
+    out
+}
 
 /// Why no chart could be made (logged and counted by the caller; the text alert goes out).
 #[derive(Debug, thiserror::Error)]
@@ -92,10 +147,17 @@ pub async fn alert_chart(
 ) -> Result<(Vec<u8>, String), AlertChartError> {
     let expr = expression(generator_url).ok_or(AlertChartError::NoExpression)?;
     let (lhs, threshold) = split_threshold(&expr);
+    let alertname = labels.get("alertname").map_or("alert", String::as_str);
+    // Another rule's expression is drawn as its plain numbers.
+    let unit = builtin_unit(alertname).unwrap_or(Unit::PerCpu);
+    let (query, threshold) = match unit {
+        Unit::Percent => (format!("100 * ({lhs})"), threshold.map(|t| t * 100.0)),
+        _ => (lhs.clone(), threshold),
+    };
     let end = Utc::now();
     let start = end - TimeDelta::from_std(WINDOW).unwrap_or(TimeDelta::minutes(30));
     let series = prom
-        .query_range(&lhs, start, end, Duration::from_secs(10))
+        .query_range(&query, start, end, Duration::from_secs(10))
         .await?;
     // The alert's own series: every label they share with the alert has the alert's value.
     let mut lines: Vec<Line> = series
@@ -114,14 +176,13 @@ pub async fn alert_chart(
         return Err(AlertChartError::NoData(lhs));
     }
     lines.sort_by(|a, b| a.name.cmp(&b.name));
-    let alertname = labels.get("alertname").map_or("alert", String::as_str);
     let title = match labels.get("agent") {
         Some(agent) => format!("{alertname} — {agent}"),
         None => alertname.to_string(),
     };
     let png = chart::to_png(&Chart {
         title: title.clone(),
-        unit: Unit::PerCpu,
+        unit,
         threshold,
         lines,
         start,
@@ -131,10 +192,17 @@ pub async fn alert_chart(
         height: super::chart::HEIGHT,
     })?;
     let mut caption = format!("📈 {title}: the last 30 minutes of {lhs}");
-    if let Some(t) = threshold {
-        caption.push_str(&format!(" (threshold {t})"));
+    match (threshold, unit) {
+        (Some(t), Unit::Percent) => caption.push_str(&format!(" (threshold {}%)", round(t))),
+        (Some(t), _) => caption.push_str(&format!(" (threshold {})", round(t))),
+        (None, _) => {}
     }
     Ok((png, truncate(&caption, CAPTION_LIMIT)))
+}
+
+/// 80.00000000000001 → 80: a threshold as the rule wrote it.
+fn round(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
 }
 
 /// A line's legend: the identifying labels, not the whole set.
@@ -154,6 +222,41 @@ fn name(labels: &BTreeMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn firing_alerts_of_the_resource_rules_get_a_chart_once_and_at_most_three() {
+        let alert = |name: &str, status: &str, fp: &str, url: &str| {
+            serde_json::json!({"status": status, "labels": {"alertname": name, "agent": fp},
+                "startsAt": "2026-11-21T10:00:00Z", "generatorURL": url, "fingerprint": fp})
+        };
+        let g = "http://p/graph?g0.expr=x+%3E+1";
+        let n = Notification::from_json(
+            serde_json::json!({"version": "4", "groupKey": "g", "status": "firing",
+                "receiver": "r", "alerts": [
+                alert("HighCPU", "firing", "a", g),
+                alert("HighCPU", "resolved", "b", g),
+                alert("AgentDown", "firing", "c", g),
+                alert("HighDisk", "firing", "d", ""),
+                alert("HighLoad", "firing", "e", g),
+                alert("HighMemory", "firing", "f", g),
+                alert("HighDisk", "firing", "h", g),
+            ]})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        let agents = |rs: Vec<ChartRequest>| -> Vec<String> {
+            rs.iter().map(|r| r.labels["agent"].clone()).collect()
+        };
+        let mut charted = Vec::new();
+        // Alert 0 is split over two messages: charted with the first only.
+        assert_eq!(agents(requests(&n, &[0, 1, 2, 3], &mut charted)), ["a"]);
+        assert_eq!(
+            agents(requests(&n, &[0, 4, 5, 6], &mut charted)),
+            ["e", "f"]
+        );
+        assert_eq!(charted.len(), MAX_PER_NOTIFICATION);
+    }
 
     #[test]
     fn expression_from_generator_url() {

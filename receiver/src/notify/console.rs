@@ -93,6 +93,7 @@ impl Notify for Console {
         }
         Ok(vec![Message {
             silence_fingerprints: Vec::new(),
+            charts: Vec::new(),
             text,
             alert_indices: (0..lines.len()).collect(),
         }])

@@ -30,6 +30,21 @@ pub struct ResultLabels {
     pub result: DeliveryResult,
 }
 
+/// What became of one alert chart (a photo replying to a Telegram alert message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum ChartResult {
+    sent,
+    /// No chart: Prometheus unreachable or without data, no expression in the generatorURL, or
+    /// Telegram refused the photo. The alert's text went out all the same.
+    failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ChartLabels {
+    pub result: ChartResult,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct DestinationLabels {
     pub destination: String,
@@ -48,6 +63,8 @@ pub struct NotifyMetrics {
     pub latency: Family<DestinationLabels, Histogram>,
     /// `vpsmon_receiver_dedup_entries`: deliveries remembered for de-duplication.
     pub dedup_entries: Gauge,
+    /// `vpsmon_receiver_alert_charts_total{result}`: charts sent after firing alerts, or not.
+    pub alert_charts: Family<ChartLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -62,6 +79,7 @@ impl Default for NotifyMetrics {
             deduplicated: Family::default(),
             latency: Family::new_with_constructor(latency_histogram),
             dedup_entries: Gauge::default(),
+            alert_charts: Family::default(),
         }
     }
 }
@@ -89,6 +107,11 @@ impl NotifyMetrics {
             "dedup_entries",
             "Deliveries remembered for de-duplication",
             m.dedup_entries.clone(),
+        );
+        registry.register(
+            "alert_charts",
+            "Charts sent as photos after firing Telegram alerts (sent), or not (failed)",
+            m.alert_charts.clone(),
         );
         m
     }

@@ -114,6 +114,8 @@ pub struct Message {
     pub alert_indices: Vec<usize>,
     /// The firing alerts' fingerprints, for Telegram's silence buttons (empty elsewhere).
     pub silence_fingerprints: Vec<String>,
+    /// The alerts whose chart follows the message as a photo replying to it (Telegram only).
+    pub charts: Vec<crate::bot::alert_chart::ChartRequest>,
 }
 
 /// One integration, sending to one destination.
@@ -187,7 +189,10 @@ pub struct Dispatcher {
     options: Options,
     client: reqwest::Client,
     bot: Option<Arc<telegram::Bot>>,
-    limiter: RateLimiter,
+    /// Shared with the Telegram alert charts, whose photos count against the same limits.
+    limiter: Arc<RateLimiter>,
+    /// Prometheus and the time zone for the alert charts; `None` without a Telegram bot.
+    charts: Option<Arc<telegram::AlertCharts>>,
     dedup: Dedup,
     targets: Mutex<HashMap<String, Arc<Target>>>,
     hasher: RandomState,
@@ -232,14 +237,30 @@ impl Dispatcher {
                 &t.api_url,
             ))
         });
+        let limiter = Arc::new(RateLimiter::new());
+        let charts = bot.as_ref().map(|_| {
+            Arc::new(telegram::AlertCharts {
+                prom: crate::promapi::PrometheusClient::new(
+                    config
+                        .prometheus_url
+                        .as_deref()
+                        .unwrap_or(crate::dashboard::settings::DEFAULT_PROMETHEUS_URL),
+                    config.dashboard.timeout,
+                ),
+                tz: config.timezone,
+                limiter: limiter.clone(),
+                metrics: metrics.clone(),
+            })
+        });
         Dispatcher {
             render,
             metrics,
+            charts,
             dedup: Dedup::new(options.dedup_ttl, options.dedup_capacity),
             options,
             client,
             bot,
-            limiter: RateLimiter::new(),
+            limiter,
             targets: Mutex::new(HashMap::new()),
             hasher: RandomState::new(),
             in_flight: AtomicUsize::new(0),
@@ -272,7 +293,10 @@ impl Dispatcher {
                     .bot
                     .clone()
                     .ok_or_else(|| "no Telegram bot token is configured (BOT_TOKEN)".to_string())?;
-                Box::new(telegram::Telegram::new(bot, chat_id, *message_thread_id))
+                Box::new(
+                    telegram::Telegram::new(bot, chat_id, *message_thread_id)
+                        .with_charts(self.charts.clone()),
+                )
             }
             Destination::Slack { webhook_url, .. } => Box::new(slack::Slack::new(
                 self.client.clone(),

@@ -73,6 +73,7 @@ impl Notify for Slack {
             .into_iter()
             .map(|p| Message {
                 silence_fingerprints: Vec::new(),
+                charts: Vec::new(),
                 // Serialised once, not on every retry.
                 text: p.body.to_string(),
                 alert_indices: p.alert_indices,

@@ -9,11 +9,20 @@
 //! - teloxide drops the HTTP status, and a 5xx with Telegram's JSON envelope then comes back as
 //!   `ApiError::Unknown`, indistinguishable from a permanent 400 we do not know by name.
 //!
+//! A firing alert from the built-in resource rules is followed by its chart
+//! ([`crate::bot::alert_chart`]): a `sendPhoto` replying to the alert message, made and sent on
+//! its own task so the text's delivery (and Alertmanager's answer) never waits for Prometheus or
+//! plotters. The photo is paced by the same rate limits as the texts. A chart that cannot be made
+//! or sent is logged and counted (`vpsmon_receiver_alert_charts_total{result="failed"}`); the
+//! text has gone out already.
+//!
 //! The bot token is part of the URL (`/bot<token>/sendMessage`), so no URL ever reaches a log or
 //! an error: reqwest errors are stripped of it with `without_url()`.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use chrono_tz::Tz;
 
 use reqwest::StatusCode;
 use serde::Deserialize;
@@ -25,11 +34,15 @@ use teloxide::types::{
 };
 use vpsmon_common::Secret;
 
-use super::ratelimit::{Bucket, limits};
-use super::retry::Pacing;
-use super::{BoxFuture, Message, Notify, NotifyError, describe_http_error, short};
+use super::Notify;
+use super::metrics::{ChartLabels, ChartResult};
+use super::ratelimit::{Bucket, RateLimiter, limits};
+use super::retry::{self, Backoff, Pacing};
+use super::{BoxFuture, Message, NotifyError, NotifyMetrics, describe_http_error, short};
+use crate::bot::alert_chart::{self, ChartRequest};
 use crate::config::ChatId;
 use crate::payload::Notification;
+use crate::promapi::PrometheusClient;
 use crate::render::{RenderContext, RenderError};
 
 /// One bot: its token, API base URL and HTTP client, shared by every chat it sends to.
@@ -77,7 +90,28 @@ impl Bot {
         }
         Ok(url)
     }
+
+    /// Sends one Bot API request and sorts the answer ([`classify`]): the new message's id.
+    async fn call(&self, request: reqwest::RequestBuilder) -> Result<Option<i64>, NotifyError> {
+        let transient = |e| NotifyError::Transient(describe_http_error("Telegram", e));
+        let resp = request.send().await.map_err(transient)?;
+        let status = resp.status();
+        let body = resp.text().await.map_err(transient)?;
+        classify(status, &body)
+    }
 }
+
+/// What the alert charts need besides the bot: where the data is, how to show time, the rate
+/// limiter the texts use, and the counter of charts sent and failed.
+pub struct AlertCharts {
+    pub prom: PrometheusClient,
+    pub tz: Tz,
+    pub limiter: Arc<RateLimiter>,
+    pub metrics: NotifyMetrics,
+}
+
+/// How long one chart may take, rate-limit waits included, before it is given up.
+const CHART_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A Telegram chat as a destination.
 pub struct Telegram {
@@ -85,6 +119,7 @@ pub struct Telegram {
     chat: Recipient,
     thread: Option<ThreadId>,
     pacing: Pacing,
+    charts: Option<Arc<AlertCharts>>,
 }
 
 impl Telegram {
@@ -114,7 +149,14 @@ impl Telegram {
                 .and_then(|t| i32::try_from(t).ok())
                 .map(|t| ThreadId(MessageId(t))),
             pacing,
+            charts: None,
         }
+    }
+
+    /// Follows firing alerts from the built-in rules with their chart.
+    pub fn with_charts(mut self, charts: Option<Arc<AlertCharts>>) -> Telegram {
+        self.charts = charts;
+        self
     }
 
     /// The exact JSON teloxide would send for this message.
@@ -139,22 +181,107 @@ impl Telegram {
         // "Silence 1h / 4h / 24h" under a firing alert; the bot handles the presses.
         payload.reply_markup = crate::bot::buttons::keyboard(&message.silence_fingerprints)
             .map(teloxide::types::ReplyMarkup::InlineKeyboard);
-        let resp = self
+        let message_id = self
             .bot
-            .client
-            .post(url)
-            .json(&payload)
-            .send()
+            .call(self.bot.client.post(url).json(&payload))
+            .await?;
+        tracing::debug!(chat = %self.chat, ?message_id, "telegram message sent");
+        if let (Some(charts), Some(reply_to)) = (&self.charts, message_id)
+            && !message.charts.is_empty()
+        {
+            let photos = ChartPhotos {
+                bot: self.bot.clone(),
+                chat: self.chat.clone(),
+                thread: self.thread,
+                pacing: self.pacing.clone(),
+                reply_to,
+            };
+            tokio::spawn(photos.send_all(charts.clone(), message.charts.clone()));
+        }
+        Ok(())
+    }
+}
+
+/// The charts that follow one alert message, as photos replying to it.
+struct ChartPhotos {
+    bot: Arc<Bot>,
+    chat: Recipient,
+    thread: Option<ThreadId>,
+    pacing: Pacing,
+    reply_to: i64,
+}
+
+impl ChartPhotos {
+    async fn send_all(self, charts: Arc<AlertCharts>, requests: Vec<ChartRequest>) {
+        for r in requests {
+            let alertname = r.labels.get("alertname").cloned().unwrap_or_default();
+            let result = match alert_chart::alert_chart(
+                &charts.prom,
+                charts.tz,
+                &r.labels,
+                &r.generator_url,
+            )
             .await
-            .map_err(|e| NotifyError::Transient(describe_http_error("Telegram", e)))?;
-        let status = resp.status();
-        let body = resp
-            .text()
+            {
+                Ok((png, caption)) => self.send(&charts, &png, &caption).await,
+                Err(e) => Err(e.to_string()),
+            };
+            let result = match result {
+                Ok(()) => ChartResult::sent,
+                Err(reason) => {
+                    tracing::warn!(chat = %self.chat, %alertname, %reason, "alert chart not sent (the alert's text was)");
+                    ChartResult::failed
+                }
+            };
+            charts
+                .metrics
+                .alert_charts
+                .get_or_create(&ChartLabels { result })
+                .inc();
+        }
+    }
+
+    /// Paced like the texts; retried after a 5xx or a 429 until [`CHART_DEADLINE`].
+    async fn send(&self, charts: &AlertCharts, png: &[u8], caption: &str) -> Result<(), String> {
+        let deadline = Instant::now() + CHART_DEADLINE;
+        retry::send(
+            &charts.limiter,
+            &self.pacing,
+            deadline,
+            &mut Backoff::default(),
+            || self.send_photo(png, caption),
+            |_| {},
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+
+    /// One `sendPhoto`: multipart, the PNG in field `photo`, a reply to the alert message (sent
+    /// even if that message was deleted meanwhile).
+    async fn send_photo(&self, png: &[u8], caption: &str) -> Result<(), NotifyError> {
+        let url = self.bot.method_url("sendPhoto")?;
+        let chat = match &self.chat {
+            Recipient::Id(id) => id.0.to_string(),
+            Recipient::ChannelUsername(name) => name.clone(),
+        };
+        let photo = reqwest::multipart::Part::bytes(png.to_vec())
+            .file_name("chart.png")
+            .mime_str("image/png")
+            .map_err(|e| NotifyError::permanent(format!("chart part: {e}")))?;
+        let reply =
+            serde_json::json!({"message_id": self.reply_to, "allow_sending_without_reply": true});
+        let mut form = reqwest::multipart::Form::new()
+            .text("chat_id", chat)
+            .text("caption", caption.to_string())
+            .text("reply_parameters", reply.to_string())
+            .part("photo", photo);
+        if let Some(ThreadId(MessageId(t))) = self.thread {
+            form = form.text("message_thread_id", t.to_string());
+        }
+        self.bot
+            .call(self.bot.client.post(url).multipart(form))
             .await
-            .map_err(|e| NotifyError::Transient(describe_http_error("Telegram", e)))?;
-        classify(status, &body).map(|message_id| {
-            tracing::debug!(chat = %self.chat, ?message_id, "telegram message sent");
-        })
+            .map(|_| ())
     }
 }
 
@@ -170,10 +297,20 @@ impl Notify for Telegram {
     fn render(&self, n: &Notification, ctx: &RenderContext) -> Result<Vec<Message>, RenderError> {
         Ok(crate::render::telegram(n, ctx)?
             .into_iter()
-            .map(|p| Message {
-                silence_fingerprints: crate::bot::buttons::firing_fingerprints(n, &p.alert_indices),
-                text: p.body,
-                alert_indices: p.alert_indices,
+            .scan(Vec::new(), |charted, p| {
+                Some(Message {
+                    silence_fingerprints: crate::bot::buttons::firing_fingerprints(
+                        n,
+                        &p.alert_indices,
+                    ),
+                    charts: if self.charts.is_some() {
+                        alert_chart::requests(n, &p.alert_indices, charted)
+                    } else {
+                        Vec::new()
+                    },
+                    text: p.body,
+                    alert_indices: p.alert_indices,
+                })
             })
             .collect())
     }
