@@ -15,8 +15,8 @@ use regex::Regex;
 
 use super::encode::{gauge, gauge_family};
 use super::{
-    CollectError, Collector, Config, ConfigError, FilesystemOptions, ParseError, Shared,
-    compile_regex, read_with,
+    CollectError, Collector, Config, ConfigError, FilesystemOptions, ParseError, Prefetch,
+    Prefetched, Shared, compile_regex, read_with,
 };
 
 /// The sizes statvfs reports for one filesystem.
@@ -208,16 +208,12 @@ impl FilesystemCollector {
     }
 }
 
-impl Collector for FilesystemCollector {
-    fn update(
-        &self,
-        _shared: &Shared,
-        enc: &mut DescriptorEncoder<'_>,
-    ) -> Result<(), CollectError> {
+impl FilesystemCollector {
+    /// The mounts to report this scrape, read from the mounts file.
+    fn plan(&self) -> Result<Vec<Row>, CollectError> {
         self.read_mounts(|path, data| {
             let mounts = parse_mounts(data).map_err(|e| CollectError::parse(path, e))?;
-            // Keep the first of identical (device, mountpoint, fstype) lines.
-            let mut selected: Vec<(&str, &str, &str, bool)> = Vec::new();
+            let mut rows: Vec<Row> = Vec::new();
             for m in &mounts {
                 let mp = self.label_mount_point(&m.mount_point);
                 if self.mount_points_exclude.is_match(mp)
@@ -225,43 +221,121 @@ impl Collector for FilesystemCollector {
                 {
                     continue;
                 }
-                if selected
+                // Keep the first of identical (device, mountpoint, fstype) lines.
+                if rows
                     .iter()
-                    .any(|s| s.0 == m.device && s.1 == mp && s.2 == m.fs_type)
+                    .any(|r| r.device == m.device && r.mount_point == mp && r.fs_type == m.fs_type)
                 {
                     continue;
                 }
-                selected.push((m.device, mp, m.fs_type, m.readonly()));
+                rows.push(Row {
+                    device: m.device.to_owned(),
+                    mount_point: mp.to_owned(),
+                    fs_type: m.fs_type.to_owned(),
+                    readonly: m.readonly(),
+                });
             }
-            let targets: Vec<(String, PathBuf)> = selected
-                .iter()
-                .map(|s| {
-                    (
-                        s.1.to_owned(),
-                        self.rootfs.join(s.1.trim_start_matches('/')),
-                    )
-                })
-                .collect();
-            let results = self.runner.stat_all(targets);
-            encode_filesystems(enc, &selected, &results)?;
-            Ok(())
+            Ok(rows)
         })
+    }
+
+    /// (mount point label, path to statvfs) of each row.
+    fn targets(&self, rows: &[Row]) -> Vec<(String, PathBuf)> {
+        rows.iter()
+            .map(|r| {
+                (
+                    r.mount_point.clone(),
+                    self.rootfs.join(r.mount_point.trim_start_matches('/')),
+                )
+            })
+            .collect()
+    }
+
+    /// Reads the mounts and statvfs's them, waiting for the statvfs thread without blocking the
+    /// calling thread: the server awaits this on its runtime thread before the (quick,
+    /// synchronous) encoding, so a hung mount never holds up other requests.
+    pub(crate) async fn measure(&self) -> Measured {
+        let start = Instant::now();
+        let rows = self.plan();
+        let results = match &rows {
+            Ok(rows) => self.runner.stat_all_async(self.targets(rows)).await,
+            Err(_) => Vec::new(),
+        };
+        Measured {
+            rows,
+            results,
+            took: start.elapsed(),
+        }
+    }
+
+    /// [`FilesystemCollector::measure`], blocking the calling thread while statvfs runs.
+    fn measure_blocking(&self) -> Measured {
+        let start = Instant::now();
+        let rows = self.plan();
+        let results = match &rows {
+            Ok(rows) => self.runner.stat_all(self.targets(rows)),
+            Err(_) => Vec::new(),
+        };
+        Measured {
+            rows,
+            results,
+            took: start.elapsed(),
+        }
+    }
+}
+
+/// One mount to report.
+#[derive(Debug)]
+struct Row {
+    device: String,
+    /// As the host sees it (`--path.rootfs` stripped).
+    mount_point: String,
+    fs_type: String,
+    readonly: bool,
+}
+
+/// The filesystem collector's reading of one scrape: the mounts and their statvfs results
+/// (`None` where statvfs failed or timed out).
+#[derive(Debug)]
+pub(crate) struct Measured {
+    rows: Result<Vec<Row>, CollectError>,
+    results: Vec<Option<FsStats>>,
+    /// How long reading the mounts and the statvfs calls took.
+    pub(crate) took: Duration,
+}
+
+impl Collector for FilesystemCollector {
+    fn update(&self, shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+        // Measured ahead by the server (see `measure`); a plain `Scraper::scrape` measures here.
+        let measured = shared
+            .take_filesystem()
+            .unwrap_or_else(|| self.measure_blocking());
+        let rows = measured.rows?;
+        encode_filesystems(enc, &rows, &measured.results)?;
+        Ok(())
+    }
+
+    fn prefetch(&self) -> Option<Prefetch<'_>> {
+        Some(Box::pin(async move {
+            Prefetched::Filesystem(self.measure().await)
+        }))
     }
 }
 
 /// (name, help, value) of one of the statvfs families.
 type SizeFamily = (&'static str, &'static str, fn(&FsStats) -> u64);
 
-/// (device, mount point label, fs type, read-only) of one mount to report.
-type Selected<'a> = (&'a str, &'a str, &'a str, bool);
-
-fn labels<'a>(s: &Selected<'a>) -> [(&'static str, &'a str); 3] {
-    [("device", s.0), ("fstype", s.2), ("mountpoint", s.1)]
+fn labels(r: &Row) -> [(&'static str, &str); 3] {
+    [
+        ("device", &r.device),
+        ("fstype", &r.fs_type),
+        ("mountpoint", &r.mount_point),
+    ]
 }
 
 fn encode_filesystems(
     enc: &mut DescriptorEncoder<'_>,
-    selected: &[Selected<'_>],
+    selected: &[Row],
     results: &[Option<FsStats>],
 ) -> std::fmt::Result {
     let families: [SizeFamily; 5] = [
@@ -306,7 +380,7 @@ fn encode_filesystems(
     )?;
     for (s, r) in selected.iter().zip(results) {
         if r.is_some() {
-            gauge(&mut family, &labels(s), u64::from(s.3))?;
+            gauge(&mut family, &labels(s), u64::from(s.readonly))?;
         }
     }
     let mut family = gauge_family(
@@ -343,7 +417,27 @@ struct Batch {
     start: usize,
     progress: Arc<Mutex<Progress>>,
     /// One message when the batch is done.
-    done: mpsc::Sender<()>,
+    done: Done,
+}
+
+/// How the worker tells the scrape that its batch is done: a thread blocked on a channel, or a
+/// task awaiting a oneshot (the server's runtime thread, which must not block).
+enum Done {
+    Thread(mpsc::Sender<()>),
+    Task(tokio::sync::oneshot::Sender<()>),
+}
+
+impl Done {
+    fn send(self) {
+        match self {
+            Done::Thread(tx) => {
+                let _ = tx.send(());
+            }
+            Done::Task(tx) => {
+                let _ = tx.send(());
+            }
+        }
+    }
 }
 
 struct Progress {
@@ -354,6 +448,31 @@ struct Progress {
     results: Vec<Option<FsStats>>,
     /// The scrape gave up on this batch (its `next` item is stuck).
     abandoned: bool,
+}
+
+/// One scrape's statvfs calls: the mounts not known to be stuck, and their results so far.
+struct Pending {
+    /// Index in the scrape's list of each item.
+    slots: Vec<usize>,
+    n: usize,
+    items: Arc<Vec<(String, PathBuf)>>,
+    out: Vec<Option<FsStats>>,
+    /// The first item not yet handed to a worker.
+    start: usize,
+}
+
+impl Pending {
+    fn is_done(&self) -> bool {
+        self.start >= self.items.len()
+    }
+
+    fn results(self) -> Vec<Option<FsStats>> {
+        let mut results = vec![None; self.n];
+        for (slot, r) in self.slots.into_iter().zip(self.out) {
+            results[slot] = r;
+        }
+        results
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -381,10 +500,10 @@ impl StatRunner {
         Some(Worker { tx })
     }
 
-    /// statvfs of every (mount point, path); `None` where it failed or timed out.
-    fn stat_all(&self, all: Vec<(String, PathBuf)>) -> Vec<Option<FsStats>> {
+    /// The scrape's (mount point, path) list without the mounts still stuck from an earlier
+    /// scrape: those are not touched again.
+    fn pending(&self, all: Vec<(String, PathBuf)>) -> Pending {
         let n = all.len();
-        // Mounts still stuck from an earlier scrape are not touched again.
         let (slots, items): (Vec<usize>, Vec<(String, PathBuf)>) = {
             let stuck = lock(&self.stuck);
             all.into_iter()
@@ -398,79 +517,141 @@ impl StatRunner {
                 })
                 .unzip()
         };
-        let items = Arc::new(items);
-        let mut out: Vec<Option<FsStats>> = vec![None; items.len()];
-        let mut start = 0;
-        while start < items.len() {
+        Pending {
+            slots,
+            n,
+            out: vec![None; items.len()],
+            items: Arc::new(items),
+            start: 0,
+        }
+    }
+
+    /// Hands the items from `pending.start` on to the idle worker (or a new one). `None` if no
+    /// thread can be started.
+    fn dispatch(&self, pending: &Pending, done: Done) -> Option<(Worker, Arc<Mutex<Progress>>)> {
+        let mut done = done;
+        loop {
             let worker = lock(&self.idle).take();
             let Some(worker) = worker.or_else(|| self.spawn_worker()) else {
                 tracing::warn!("cannot start a statvfs thread");
-                break;
+                return None;
             };
-            let (done_tx, done_rx) = mpsc::channel();
             let progress = Arc::new(Mutex::new(Progress {
-                next: start,
+                next: pending.start,
                 started: Instant::now(),
-                results: vec![None; items.len()],
+                results: vec![None; pending.items.len()],
                 abandoned: false,
             }));
             let batch = Batch {
-                items: Arc::clone(&items),
-                start,
+                items: Arc::clone(&pending.items),
+                start: pending.start,
                 progress: Arc::clone(&progress),
-                done: done_tx,
+                done,
             };
-            if worker.tx.send(batch).is_err() {
-                continue; // that worker is gone (a panicking stat function); start another
+            match worker.tx.send(batch) {
+                Ok(()) => return Some((worker, progress)),
+                // That worker is gone (a panicking stat function); start another.
+                Err(mpsc::SendError(batch)) => done = batch.done,
             }
+        }
+    }
+
+    /// Called when the scrape waited `timeout` without hearing from the worker: how much longer
+    /// to wait, or `None` when the mount being statted is overdue. That mount is then marked
+    /// stuck and the batch abandoned (the scrape goes on with the next mount).
+    fn overdue(&self, pending: &Pending, progress: &Mutex<Progress>) -> Option<Duration> {
+        let mut p = lock(progress);
+        if p.next >= pending.items.len() {
+            return Some(self.timeout); // finished just now; the message is on its way
+        }
+        let elapsed = p.started.elapsed();
+        if elapsed < self.timeout {
+            return Some(self.timeout - elapsed); // a later mount, not yet due
+        }
+        // Marked under the batch lock, so the worker's "recovered" comes after.
+        p.abandoned = true;
+        let mp = &pending.items[p.next].0;
+        lock(&self.stuck).insert(mp.clone());
+        tracing::warn!(
+            mountpoint = %mp,
+            timeout = ?self.timeout,
+            "statvfs did not answer; mount point marked as stuck until it does"
+        );
+        None
+    }
+
+    /// Takes what the batch measured; a worker that finished is kept for the next scrape.
+    fn settle(
+        &self,
+        pending: &mut Pending,
+        progress: &Mutex<Progress>,
+        worker: Worker,
+        finished: bool,
+    ) {
+        let p = lock(progress);
+        let (start, end) = (pending.start, p.next.min(pending.items.len()));
+        pending.out[start..end].copy_from_slice(&p.results[start..end]);
+        // The item the batch stopped on (stuck, or its stat function panicked) is skipped.
+        pending.start = p.next + 1;
+        drop(p);
+        if finished {
+            let mut idle = lock(&self.idle);
+            if idle.is_none() {
+                *idle = Some(worker);
+            }
+        }
+    }
+
+    /// statvfs of every (mount point, path); `None` where it failed or timed out. Blocks.
+    fn stat_all(&self, all: Vec<(String, PathBuf)>) -> Vec<Option<FsStats>> {
+        let mut pending = self.pending(all);
+        while !pending.is_done() {
+            let (done_tx, done_rx) = mpsc::channel();
+            let Some((worker, progress)) = self.dispatch(&pending, Done::Thread(done_tx)) else {
+                break;
+            };
             let mut wait = self.timeout;
             let finished = loop {
                 match done_rx.recv_timeout(wait) {
                     Ok(()) => break true,
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        let mut p = lock(&progress);
-                        if p.next >= items.len() {
-                            drop(p);
-                            wait = self.timeout; // finished just now; the message is on its way
-                            continue;
-                        }
-                        let elapsed = p.started.elapsed();
-                        if elapsed < self.timeout {
-                            wait = self.timeout - elapsed; // a later mount, not yet due
-                            continue;
-                        }
-                        // Marked under the batch lock, so the worker's "recovered" comes after.
-                        p.abandoned = true;
-                        let mp = &items[p.next].0;
-                        lock(&self.stuck).insert(mp.clone());
-                        tracing::warn!(
-                            mountpoint = %mp,
-                            timeout = ?self.timeout,
-                            "statvfs did not answer; mount point marked as stuck until it does"
-                        );
-                        break false;
-                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => match self.overdue(&pending, &progress)
+                    {
+                        Some(more) => wait = more,
+                        None => break false,
+                    },
                     // The stat function panicked on the current item.
                     Err(mpsc::RecvTimeoutError::Disconnected) => break false,
                 }
             };
-            let p = lock(&progress);
-            let end = p.next.min(items.len());
-            out[start..end].copy_from_slice(&p.results[start..end]);
-            start = p.next + 1;
-            drop(p);
-            if finished {
-                let mut idle = lock(&self.idle);
-                if idle.is_none() {
-                    *idle = Some(worker);
+            self.settle(&mut pending, &progress, worker, finished);
+        }
+        pending.results()
+    }
+
+    /// [`StatRunner::stat_all`] for a tokio task: the same bounds, but waiting suspends the
+    /// task instead of blocking its thread. Needs a tokio runtime with timers.
+    async fn stat_all_async(&self, all: Vec<(String, PathBuf)>) -> Vec<Option<FsStats>> {
+        let mut pending = self.pending(all);
+        while !pending.is_done() {
+            let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
+            let Some((worker, progress)) = self.dispatch(&pending, Done::Task(done_tx)) else {
+                break;
+            };
+            let mut wait = self.timeout;
+            let finished = loop {
+                match tokio::time::timeout(wait, &mut done_rx).await {
+                    Ok(Ok(())) => break true,
+                    // The stat function panicked on the current item.
+                    Ok(Err(_)) => break false,
+                    Err(_) => match self.overdue(&pending, &progress) {
+                        Some(more) => wait = more,
+                        None => break false,
+                    },
                 }
-            }
+            };
+            self.settle(&mut pending, &progress, worker, finished);
         }
-        let mut results = vec![None; n];
-        for (slot, r) in slots.into_iter().zip(out) {
-            results[slot] = r;
-        }
-        results
+        pending.results()
     }
 }
 
@@ -495,7 +676,7 @@ fn worker_loop(rx: mpsc::Receiver<Batch>, stat: Arc<StatFn>, stuck: Arc<Mutex<Ha
                 return;
             }
         }
-        let _ = batch.done.send(());
+        batch.done.send();
     }
 }
 
@@ -705,6 +886,69 @@ tmpfs /sys/fs/cgroup tmpfs ro,nosuid,nodev,noexec,mode=755 0 0
         }
         assert!(recovered, "/hung never reported again");
         assert_eq!(hang.calls_on_hung.load(Ordering::SeqCst), 2);
+    }
+
+    /// What the server runs: while statvfs hangs, the scrape only waits, so the (single)
+    /// runtime thread keeps serving other tasks; a mount that does not answer within the
+    /// timeout is reported as an error, the others are measured.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_async_scrape_waits_for_a_hung_mount_without_blocking_its_thread() {
+        let dir = tree(&[(
+            "proc/1/mounts",
+            b"/dev/vda1 / ext4 rw 0 0\nnfs:/a /hung nfs4 rw 0 0\n/dev/vdb /srv xfs rw 0 0\n",
+        )]);
+        let mut config = config_for(dir.path());
+        config.filesystem.statfs_timeout = Duration::from_secs(60);
+        let (entered_tx, mut entered_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let release_rx = Mutex::new(Some(release_rx));
+        let stat: Arc<StatFn> = Arc::new(move |p: &Path| {
+            if p.ends_with("hung") {
+                let _ = entered_tx.send(());
+                if let Some(rx) = release_rx.lock().unwrap().take() {
+                    let _ = rx.recv_timeout(Duration::from_secs(120));
+                }
+            }
+            Ok(sizes())
+        });
+        let scraper = Arc::new(scraper_of(
+            "filesystem",
+            Box::new(FilesystemCollector::new(&config, stat).unwrap()),
+        ));
+        let scrape = tokio::spawn({
+            let scraper = Arc::clone(&scraper);
+            async move { String::from_utf8(scraper.scrape_async().await).unwrap() }
+        });
+        // This test runs on the same single thread as the scrape: it gets here only because
+        // the scrape is suspended while statvfs hangs.
+        assert_eq!(entered_rx.recv().await, Some(()));
+        assert!(!scrape.is_finished());
+        release_tx.send(()).unwrap();
+        let body = scrape.await.unwrap();
+        assert!(body.contains("node_filesystem_size_bytes{device=\"nfs:/a\",fstype=\"nfs4\",mountpoint=\"/hung\"} 1000\n"), "{body}");
+        assert!(body.contains("node_filesystem_device_error{device=\"/dev/vdb\",fstype=\"xfs\",mountpoint=\"/srv\"} 0\n"), "{body}");
+
+        // Now one that never answers in time: error for it, sizes for the others.
+        config.filesystem.statfs_timeout = Duration::from_millis(200);
+        let (_keep_hung, hung_rx) = mpsc::channel::<()>();
+        let hung_rx = Mutex::new(hung_rx);
+        let stat: Arc<StatFn> = Arc::new(move |p: &Path| {
+            if p.ends_with("hung") {
+                let _ = hung_rx
+                    .lock()
+                    .unwrap()
+                    .recv_timeout(Duration::from_secs(30));
+            }
+            Ok(sizes())
+        });
+        let scraper = scraper_of(
+            "filesystem",
+            Box::new(FilesystemCollector::new(&config, stat).unwrap()),
+        );
+        let body = String::from_utf8(scraper.scrape_async().await).unwrap();
+        assert!(body.contains("node_filesystem_device_error{device=\"nfs:/a\",fstype=\"nfs4\",mountpoint=\"/hung\"} 1\n"), "{body}");
+        assert!(body.contains("node_filesystem_size_bytes{device=\"/dev/vdb\",fstype=\"xfs\",mountpoint=\"/srv\"} 1000\n"), "{body}");
+        assert!(body.contains("node_scrape_collector_success{collector=\"filesystem\"} 1\n"));
     }
 
     #[test]

@@ -21,7 +21,9 @@ pub mod tunnel;
 pub mod uname;
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -334,6 +336,39 @@ impl CollectError {
 pub(crate) trait Collector: Send + Sync {
     /// `shared` holds the files more than one collector reads in this scrape (/proc/stat).
     fn update(&self, shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError>;
+
+    /// The part of a scrape that may wait on the kernel for long (a hung mount's statvfs), as a
+    /// future that waits without blocking its thread. [`Scraper::scrape_async`] awaits it before
+    /// encoding and hands the result to `update` through [`Shared`]. Most collectors only read
+    /// /proc and have none.
+    fn prefetch(&self) -> Option<Prefetch<'_>> {
+        None
+    }
+}
+
+/// A collector's [`Collector::prefetch`].
+pub(crate) type Prefetch<'a> = Pin<Box<dyn Future<Output = Prefetched> + Send + 'a>>;
+
+/// What a [`Collector::prefetch`] measured.
+#[derive(Debug)]
+pub(crate) enum Prefetched {
+    Filesystem(filesystem::Measured),
+}
+
+impl Prefetched {
+    /// How long the prefetch took; it counts in the collector's scrape duration.
+    fn took(&self) -> Duration {
+        match self {
+            Prefetched::Filesystem(m) => m.took,
+        }
+    }
+}
+
+thread_local! {
+    /// The prefetches of the scrape about to be encoded on this thread, by entry index:
+    /// `Registry` offers no way to pass them to `All::encode` as an argument.
+    static PREFETCHED: std::cell::RefCell<Vec<(usize, Prefetched)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Failure logs are rate-limited to one per collector per this interval.
@@ -361,10 +396,18 @@ impl prometheus_client::collector::Collector for All {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let mut outcomes = [(0.0f64, false); N_COLLECTORS];
         let shared = Shared::default();
-        for (entry, outcome) in self.entries.iter().zip(outcomes.iter_mut()) {
+        let mut prefetched: [Option<Prefetched>; N_COLLECTORS] = std::array::from_fn(|_| None);
+        for (i, p) in PREFETCHED.take() {
+            prefetched[i] = Some(p);
+        }
+        for ((entry, outcome), prefetched) in
+            self.entries.iter().zip(outcomes.iter_mut()).zip(prefetched)
+        {
             let start = Instant::now();
+            let took = prefetched.as_ref().map_or(Duration::ZERO, Prefetched::took);
+            shared.set_prefetched(prefetched);
             let result = entry.collector.update(&shared, &mut enc);
-            *outcome = (start.elapsed().as_secs_f64(), result.is_ok());
+            *outcome = ((start.elapsed() + took).as_secs_f64(), result.is_ok());
             if let Err(err) = result {
                 entry.warn(&err);
             }
@@ -388,6 +431,8 @@ impl Entry {
 /// Runs the enabled collectors; built once, shared by every request (Send + Sync).
 pub struct Scraper {
     config: Config,
+    /// The collectors, also registered in `registry`.
+    all: Arc<All>,
     registry: Registry,
     /// Size of the last body, so the next one is allocated once.
     last_len: std::sync::atomic::AtomicUsize,
@@ -427,10 +472,12 @@ impl Scraper {
     }
 
     fn from_entries(config: Config, entries: Vec<Entry>) -> Scraper {
+        let all = Arc::new(All { entries });
         let mut registry = Registry::default();
-        registry.register_collector(Box::new(Arc::new(All { entries })));
+        registry.register_collector(Box::new(Arc::clone(&all)));
         Scraper {
             config,
+            all,
             registry,
             last_len: std::sync::atomic::AtomicUsize::new(16 * 1024),
         }
@@ -441,8 +488,25 @@ impl Scraper {
         &self.config
     }
 
+    /// [`Scraper::scrape`] for a tokio task: what may wait on the kernel for long (statvfs) is
+    /// awaited first, without blocking the thread, then the body is read and encoded
+    /// synchronously (about 0.1 ms of /proc reads). This is what the server runs, on its
+    /// runtime thread: no hand-off to another thread but the statvfs one. Needs a tokio runtime
+    /// with timers.
+    pub async fn scrape_async(&self) -> Vec<u8> {
+        let mut prefetched = Vec::new();
+        for (i, entry) in self.all.entries.iter().enumerate() {
+            if let Some(prefetch) = entry.collector.prefetch() {
+                prefetched.push((i, prefetch.await));
+            }
+        }
+        // Taken by `All::encode` within the `scrape` below, on this thread.
+        PREFETCHED.set(prefetched);
+        self.scrape()
+    }
+
     /// One full collection as an OpenMetrics text body. Never fails: a failing collector is
-    /// reported through `node_scrape_collector_success{collector} 0`.
+    /// reported through `node_scrape_collector_success{collector} 0`. Blocks while statvfs runs.
     pub fn scrape(&self) -> Vec<u8> {
         use std::sync::atomic::Ordering::Relaxed;
         let mut body = String::with_capacity(self.last_len.load(Relaxed) + 1024);

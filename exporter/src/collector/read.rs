@@ -6,7 +6,8 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
-use super::CollectError;
+use super::filesystem::Measured;
+use super::{CollectError, Prefetched};
 
 /// Buffers larger than this are not kept (a huge file should not pin its memory).
 const KEEP_CAPACITY: usize = 256 * 1024;
@@ -52,9 +53,24 @@ type SharedRead = Result<String, (io::ErrorKind, String)>;
 #[derive(Default)]
 pub(crate) struct Shared {
     files: std::cell::RefCell<Vec<(std::path::PathBuf, SharedRead)>>,
+    /// The prefetch of the collector being updated, if it has one.
+    prefetched: std::cell::RefCell<Option<Prefetched>>,
 }
 
 impl Shared {
+    /// Hands the next collector its prefetch (see `Collector::prefetch`).
+    pub(crate) fn set_prefetched(&self, prefetched: Option<Prefetched>) {
+        *self.prefetched.borrow_mut() = prefetched;
+    }
+
+    /// The filesystem collector's prefetched statvfs results, if the scrape measured them ahead.
+    pub(crate) fn take_filesystem(&self) -> Option<Measured> {
+        let prefetched = self.prefetched.borrow_mut().take();
+        prefetched.map(|p| match p {
+            Prefetched::Filesystem(m) => m,
+        })
+    }
+
     /// As [`read_with`], but the file is read only on the first call of this scrape.
     pub(crate) fn read_with<T>(
         &self,

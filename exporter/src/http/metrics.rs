@@ -1,10 +1,13 @@
 //! `GET /metrics`: one collection shared by every scrape that arrives while it runs
-//! (single-flight), on the blocking pool because collecting is file I/O, and a cap on the
+//! (single-flight), run as its own task on the runtime thread (reading /proc does not block;
+//! only statvfs can, and that is awaited, see [`Scraper::scrape_async`]), and a cap on the
 //! requests in flight so a scrape storm gets 503 instead of piling up.
 //!
 //! gzip is done here rather than by tower-http's streaming layer: one `GzEncoder` pass over the
 //! finished body costs about half as much CPU, and scrapes sharing a collection share its gzip.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use axum::body::{Body, Bytes};
@@ -17,15 +20,34 @@ use tokio::sync::watch;
 use super::{AppState, HttpError};
 use crate::collector::{OPENMETRICS_CONTENT_TYPE, Scraper};
 
+/// A collection as the server runs it.
+pub type Collecting = Pin<Box<dyn Future<Output = Vec<u8>> + Send>>;
+
 /// What produces a metrics body. The real one is [`Scraper`]; tests plug in one they can hold.
 pub trait Collect: Send + Sync + 'static {
-    /// One full collection as an OpenMetrics body. Blocking; runs on the blocking pool.
+    /// One full collection as an OpenMetrics body. May block.
     fn collect(&self) -> Vec<u8>;
+
+    /// The collection as the server runs it, in a task of its (single-threaded) runtime. The
+    /// default runs [`Collect::collect`] on the blocking pool, since it may block.
+    fn collect_async(self: Arc<Self>) -> Collecting {
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || self.collect())
+                .await
+                .expect("the collection panicked")
+        })
+    }
 }
 
 impl Collect for Scraper {
     fn collect(&self) -> Vec<u8> {
         self.scrape()
+    }
+
+    /// Collects on the runtime thread: a hand-off to the blocking pool and back cost about as
+    /// much CPU as the collection itself. What could block (statvfs of a hung mount) is awaited.
+    fn collect_async(self: Arc<Self>) -> Collecting {
+        Box::pin(async move { self.scrape_async().await })
     }
 }
 
@@ -140,7 +162,7 @@ impl Gate {
     }
 
     /// Counts a scrape and returns the collection it shares: the running one, or a new one
-    /// started on the blocking pool.
+    /// started as a task.
     fn join(
         self: &Arc<Self>,
         collector: &Arc<dyn Collect>,
@@ -154,16 +176,27 @@ impl Gate {
         let (tx, rx) = watch::channel(None);
         inner.current = Some(rx.clone());
         drop(inner);
-        let gate = Arc::clone(self);
-        let collector = Arc::clone(collector);
-        // The collection finishes and clears the slot even if every waiting client went away.
-        tokio::task::spawn_blocking(move || {
-            let body = Arc::new(Scrape::new(collector.collect()));
+        let done = Done(Arc::clone(self));
+        let collection = Arc::clone(collector).collect_async();
+        // A task of its own: the collection finishes and clears the slot even if every waiting
+        // client went away.
+        tokio::spawn(async move {
+            let body = Arc::new(Scrape::new(collection.await));
             // Clear first: a scrape arriving after this point wants fresh numbers.
-            gate.lock().current = None;
+            drop(done);
             let _ = tx.send(Some(body));
         });
         Ok((permit, rx))
+    }
+}
+
+/// Clears the gate's running collection when dropped, also when the collection panicked (its
+/// waiters then get 500 and the next scrape starts a new one).
+struct Done(Arc<Gate>);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.0.lock().current = None;
     }
 }
 
@@ -267,6 +300,78 @@ mod tests {
                 .unwrap();
             assert_eq!(&back, body);
         }
+    }
+
+    /// The server's real collection with a filesystem whose statvfs hangs until released: the
+    /// scrape waits without holding the runtime thread, so /ping answers meanwhile, and a
+    /// second scrape shares the waiting collection.
+    #[tokio::test(flavor = "current_thread")]
+    async fn ping_answers_while_a_scrape_waits_on_a_hung_mount() {
+        use std::path::Path;
+
+        use axum::http::{Request, StatusCode};
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+
+        use crate::collector::filesystem::{FilesystemCollector, FsStats, StatFn};
+        use crate::collector::testutil::{config_for, scraper_of, tree};
+        use crate::http::{Auth, Options, app};
+
+        let dir = tree(&[("proc/1/mounts", b"nfs:/a /hung nfs4 rw 0 0\n")]);
+        let mut config = config_for(dir.path());
+        // Far beyond the test's own steps, so only the release ends the statvfs.
+        config.filesystem.statfs_timeout = std::time::Duration::from_secs(60);
+        let (entered_tx, mut entered_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let release_rx = Mutex::new(release_rx);
+        let stat: Arc<StatFn> = Arc::new(move |_: &Path| {
+            let _ = entered_tx.send(());
+            let _ = release_rx
+                .lock()
+                .unwrap()
+                .recv_timeout(std::time::Duration::from_secs(120));
+            Ok(FsStats {
+                size_bytes: 4096,
+                ..FsStats::default()
+            })
+        });
+        let scraper = scraper_of(
+            "filesystem",
+            Box::new(FilesystemCollector::new(&config, stat).unwrap()),
+        );
+        let options = Options {
+            max_requests: 40,
+            paths: config.paths.clone(),
+            statfs_timeout: config.filesystem.statfs_timeout,
+        };
+        let state = AppState::new(Arc::new(scraper), Auth::default(), options);
+        let app = app(state.clone());
+        let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+        let first = tokio::spawn(app.clone().oneshot(get("/metrics")));
+        assert_eq!(entered_rx.recv().await, Some(()));
+        let second = tokio::spawn(app.clone().oneshot(get("/metrics")));
+
+        let ping = app.clone().oneshot(get("/ping")).await.unwrap();
+        assert_eq!(ping.status(), StatusCode::OK);
+        for _ in 0..10_000 {
+            if state.in_flight() == 2 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(state.in_flight(), 2, "the second scrape did not join");
+
+        release_tx.send(()).unwrap();
+        let line = "node_filesystem_size_bytes{device=\"nfs:/a\",fstype=\"nfs4\",mountpoint=\"/hung\"} 4096\n";
+        for scrape in [first, second] {
+            let response = scrape.await.unwrap().unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            let body = String::from_utf8(body.to_vec()).unwrap();
+            assert!(body.contains(line), "{body}");
+        }
+        // One collection, so one statvfs, for both scrapes.
+        assert!(entered_rx.try_recv().is_err());
     }
 
     fn accept_none() -> bool {

@@ -208,8 +208,9 @@ pub fn state_from_settings(settings: &Settings) -> Result<AppState, StartError> 
     ))
 }
 
-/// The binary's server: a single-threaded runtime (the work is a few file reads per scrape, done
-/// on a small blocking pool), bound to `--web.listen-address`, stopped by SIGINT/SIGTERM.
+/// The binary's server: a single-threaded runtime (a scrape is a few /proc reads, done on the
+/// runtime thread; statvfs runs on the filesystem collector's own thread and /api/health on the
+/// small blocking pool), bound to `--web.listen-address`, stopped by SIGINT/SIGTERM.
 pub fn serve_blocking(settings: Settings) -> Result<(), StartError> {
     // glibc gives every thread that allocates its own arena (~130 KiB resident each); the
     // blocking pool's few allocations do not need that. One arena keeps RSS flat.
