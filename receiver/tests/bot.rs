@@ -168,25 +168,34 @@ fn pct(v: f64) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn commands_answer_with_prometheus_numbers_charts_alerts_and_silences() {
-    let stack = Stack::start(&[
-        Target {
-            agent: "web1",
-            up: true,
-        },
-        Target {
-            agent: "web2",
-            up: true,
-        },
-        Target {
-            agent: "web3",
-            up: false,
-        },
-    ])
+    let stack = Stack::start_with(
+        &[
+            Target {
+                agent: "web1",
+                up: true,
+            },
+            Target {
+                agent: "web2",
+                up: true,
+            },
+            Target {
+                agent: "web3",
+                up: false,
+            },
+        ],
+        &[("web1", &["--collector.ports"])],
+    )
     .await
     .unwrap();
     // Every target scraped, and CPU rates (two scrapes) for both live agents.
     stack
-        .wait_series(&[(r#"up{agent!=""}"#, 3), (CPU, 2), (MEM, 2), (DISK, 2)])
+        .wait_series(&[
+            (r#"up{agent!=""}"#, 3),
+            (CPU, 2),
+            (MEM, 2),
+            (DISK, 2),
+            (r#"count by (agent) (vpsmon_listening_port{agent!=""})"#, 1),
+        ])
         .await
         .unwrap();
     // The bot evaluates at the start of the current second: let that second have the rates too.
@@ -440,10 +449,32 @@ async fn commands_answer_with_prometheus_numbers_charts_alerts_and_silences() {
     .await
     .unwrap();
 
-    // /ports: the exporters run without --collector.ports.
+    // /ports: web1's exporter runs with --collector.ports: the host's listening sockets as
+    // Prometheus has them at the reply's time, the exporter's own among them.
+    let reply = ask(&tg, ADMIN, "/ports web1").await;
+    let t = as_of(&reply);
+    let prom = PrometheusClient::new(&stack.prometheus_url, WAIT);
+    let ports = prom
+        .query(r#"vpsmon_listening_port{agent="web1"}"#, Some(t))
+        .await
+        .unwrap();
+    let up = prom.query(r#"up{agent="web1"}"#, Some(t)).await.unwrap();
+    let exporter_port = up[0].label("instance").unwrap().rsplit(':').next().unwrap();
+    assert!(
+        reply.starts_with(&format!("{} listening ports on web1:\n\n", ports.len())),
+        "{reply}"
+    );
+    assert!(
+        reply
+            .lines()
+            .any(|l| l == format!("tcp   127.0.0.1:{exporter_port}")),
+        "the exporter's own socket in {reply}"
+    );
+    assert_eq!(reply.lines().count(), ports.len() + 4, "{reply}");
+    // web2's exporter runs without it.
     assert_eq!(
-        ask(&tg, ADMIN, "/ports web1").await,
-        "Listening ports of web1 are not available: enable --collector.ports on that agent's vpsmon-exporter."
+        ask(&tg, ADMIN, "/ports web2").await,
+        "Listening ports of web2 are not available: enable --collector.ports on that agent's vpsmon-exporter."
     );
 
     // A stranger learns nothing about the fleet, for any command or text.

@@ -45,6 +45,15 @@ impl Stack {
     /// Starts an exporter per `up` target, Prometheus (1 s scrapes) and Alertmanager (no
     /// receivers: alerts are read back over its API).
     pub async fn start(targets: &[Target<'_>]) -> Result<Stack> {
+        Stack::start_with(targets, &[]).await
+    }
+
+    /// As [`Stack::start`], with extra flags for some agents' exporters:
+    /// `&[("web1", &["--collector.ports"])]`.
+    pub async fn start_with(
+        targets: &[Target<'_>],
+        exporter_args: &[(&str, &[&str])],
+    ) -> Result<Stack> {
         let dir = tempfile::tempdir()?;
         let mut exporters = Vec::new();
         let mut scrape = String::new();
@@ -53,6 +62,9 @@ impl Stack {
             if t.up {
                 let mut cmd = Command::new(exporter_bin());
                 cmd.args(["--web.listen-address", &format!("127.0.0.1:{port}")]);
+                for (_, args) in exporter_args.iter().filter(|(a, _)| *a == t.agent) {
+                    cmd.args(*args);
+                }
                 let log = dir.path().join(format!("exporter-{i}.log"));
                 let mut p = Proc::spawn(&format!("vpsmon-exporter {i}"), cmd, &log)?;
                 let url = format!("http://127.0.0.1:{port}/metrics");
