@@ -162,6 +162,18 @@ async fn hostile_label_values_stay_escaped_and_a_down_agent_shows_as_down() {
     let page = get(stack.config(""), &path, None).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(!page.body.contains(SCRIPT), "{}", page.body);
+    // Redrawn every dashboard.refresh (30 s by default), like the fleet page.
+    assert!(
+        page.body
+            .contains(r#"<meta http-equiv="refresh" content="30">"#),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("The last 1h, redrawn every 30 s"),
+        "{}",
+        page.body
+    );
     for chart in ["cpu", "memory", "disk", "load", "network"] {
         assert!(
             page.body.contains(&format!(

@@ -244,6 +244,8 @@ struct AgentPage {
     charts: Vec<ChartView>,
     known: Vec<KnownAgent>,
     window: String,
+    /// Seconds between reloads of the page (its charts are drawn on the server): `dashboard.refresh`.
+    refresh: u64,
 }
 
 #[derive(Serialize)]
@@ -268,6 +270,7 @@ async fn agent(State(d): State<Dashboard>, Path(name): Path<String>) -> Response
         charts: Vec::new(),
         known: Vec::new(),
         window: humantime::format_duration(CHART_WINDOW).to_string(),
+        refresh: i.settings.refresh.as_secs().max(1),
     };
     let known = match fleet::agent_names(&i.prom).await {
         Ok(k) => k,
