@@ -233,20 +233,36 @@ impl FilesystemCollector {
                     mount_point: mp.to_owned(),
                     fs_type: m.fs_type.to_owned(),
                     readonly: m.readonly(),
+                    in_memory: false,
                 });
+            }
+            for row in &mut rows {
+                row.in_memory = self.statfs_in_memory(&mounts, row);
             }
             Ok(rows)
         })
     }
 
-    /// (mount point label, path to statvfs) of each row.
-    fn targets(&self, rows: &[Row]) -> Vec<(String, PathBuf)> {
+    /// Whether statvfs of `row` only reads counters the kernel keeps in memory, so that it can
+    /// run on the calling thread: its filesystem type is one of [`IN_MEMORY_STATFS`], and so is
+    /// that of every mount on its mount point or above it (the path walk passes through those;
+    /// a local filesystem mounted below a dead NFS mount would hang the walk). Everything else,
+    /// network and FUSE filesystems first of all, goes through the bounded statvfs thread.
+    fn statfs_in_memory(&self, mounts: &[Mount<'_>], row: &Row) -> bool {
+        IN_MEMORY_STATFS.contains(&row.fs_type.as_str())
+            && mounts.iter().all(|m| {
+                !is_at_or_above(self.label_mount_point(&m.mount_point), &row.mount_point)
+                    || IN_MEMORY_STATFS.contains(&m.fs_type)
+            })
+    }
+
+    /// What to statvfs for each row.
+    fn targets(&self, rows: &[Row]) -> Vec<Target> {
         rows.iter()
-            .map(|r| {
-                (
-                    r.mount_point.clone(),
-                    self.rootfs.join(r.mount_point.trim_start_matches('/')),
-                )
+            .map(|r| Target {
+                mount_point: r.mount_point.clone(),
+                path: self.rootfs.join(r.mount_point.trim_start_matches('/')),
+                in_memory: r.in_memory,
             })
             .collect()
     }
@@ -284,6 +300,24 @@ impl FilesystemCollector {
     }
 }
 
+/// Filesystem types whose statfs answers from counters in kernel memory, without I/O or a
+/// server or daemon to wait for (ext4 and xfs sum per-CPU counters; tmpfs, ramfs and devtmpfs
+/// have no backing store). Their statvfs runs on the scraping thread, which saves two thread
+/// switches per scrape. Not listed, so bounded by the statvfs thread: nfs, cifs, fuse.*, ceph
+/// and every other network or userspace filesystem, autofs, and filesystems whose statfs may
+/// wait on locks held across I/O (btrfs, zfs).
+const IN_MEMORY_STATFS: &[&str] = &[
+    "ext2", "ext3", "ext4", "xfs", "vfat", "tmpfs", "ramfs", "devtmpfs", "rootfs",
+];
+
+/// `ancestor` is `path` or one of its parent directories.
+fn is_at_or_above(ancestor: &str, path: &str) -> bool {
+    match path.strip_prefix(ancestor) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/') || ancestor.ends_with('/'),
+        None => false,
+    }
+}
+
 /// One mount to report.
 #[derive(Debug)]
 struct Row {
@@ -292,6 +326,16 @@ struct Row {
     mount_point: String,
     fs_type: String,
     readonly: bool,
+    /// See [`FilesystemCollector::statfs_in_memory`].
+    in_memory: bool,
+}
+
+/// One statvfs to make.
+struct Target {
+    mount_point: String,
+    path: PathBuf,
+    /// Made on the calling thread rather than the statvfs thread.
+    in_memory: bool,
 }
 
 /// The filesystem collector's reading of one scrape: the mounts and their statvfs results
@@ -399,6 +443,7 @@ fn encode_filesystems(
 /// the call still hanging on it returns, so threads never pile up on one mount
 /// (node_exporter's stuckMounts). A scrape hands the thread all its mounts at once and is
 /// woken once when they are done, which keeps the cost to two thread switches per scrape.
+/// In-memory filesystems (see [`IN_MEMORY_STATFS`]) are statted on the calling thread.
 struct StatRunner {
     stat: Arc<StatFn>,
     timeout: Duration,
@@ -450,11 +495,13 @@ struct Progress {
     abandoned: bool,
 }
 
-/// One scrape's statvfs calls: the mounts not known to be stuck, and their results so far.
+/// One scrape's statvfs calls for the statvfs thread (the mounts not known to be stuck), and
+/// the results so far.
 struct Pending {
-    /// Index in the scrape's list of each item.
+    /// The results by index in the scrape's list; the in-memory ones are already there.
+    results: Vec<Option<FsStats>>,
+    /// Index in `results` of each item.
     slots: Vec<usize>,
-    n: usize,
     items: Arc<Vec<(String, PathBuf)>>,
     out: Vec<Option<FsStats>>,
     /// The first item not yet handed to a worker.
@@ -467,7 +514,7 @@ impl Pending {
     }
 
     fn results(self) -> Vec<Option<FsStats>> {
-        let mut results = vec![None; self.n];
+        let mut results = self.results;
         for (slot, r) in self.slots.into_iter().zip(self.out) {
             results[slot] = r;
         }
@@ -500,26 +547,34 @@ impl StatRunner {
         Some(Worker { tx })
     }
 
-    /// The scrape's (mount point, path) list without the mounts still stuck from an earlier
-    /// scrape: those are not touched again.
-    fn pending(&self, all: Vec<(String, PathBuf)>) -> Pending {
-        let n = all.len();
-        let (slots, items): (Vec<usize>, Vec<(String, PathBuf)>) = {
-            let stuck = lock(&self.stuck);
-            all.into_iter()
-                .enumerate()
-                .filter(|(_, (mp, _))| {
-                    let skip = stuck.contains(mp);
-                    if skip {
-                        tracing::debug!(mountpoint = %mp, "mount point is still unresponsive, skipped");
+    /// Makes the in-memory statvfs calls and lists the others for the statvfs thread, without
+    /// the mounts still stuck from an earlier scrape: those are not touched again.
+    fn pending(&self, all: Vec<Target>) -> Pending {
+        let mut results = vec![None; all.len()];
+        let (mut slots, mut items) = (Vec::new(), Vec::new());
+        let mut stuck = None;
+        for (i, t) in all.into_iter().enumerate() {
+            if t.in_memory {
+                match (self.stat)(&t.path) {
+                    Ok(stats) => results[i] = Some(stats),
+                    Err(e) => {
+                        tracing::debug!(path = %t.path.display(), error = %e, "statvfs failed")
                     }
-                    !skip
-                })
-                .unzip()
-        };
+                }
+                continue;
+            }
+            let stuck = stuck.get_or_insert_with(|| lock(&self.stuck));
+            if stuck.contains(&t.mount_point) {
+                tracing::debug!(mountpoint = %t.mount_point, "mount point is still unresponsive, skipped");
+                continue;
+            }
+            slots.push(i);
+            items.push((t.mount_point, t.path));
+        }
+        drop(stuck);
         Pending {
+            results,
             slots,
-            n,
             out: vec![None; items.len()],
             items: Arc::new(items),
             start: 0,
@@ -603,7 +658,7 @@ impl StatRunner {
     }
 
     /// statvfs of every (mount point, path); `None` where it failed or timed out. Blocks.
-    fn stat_all(&self, all: Vec<(String, PathBuf)>) -> Vec<Option<FsStats>> {
+    fn stat_all(&self, all: Vec<Target>) -> Vec<Option<FsStats>> {
         let mut pending = self.pending(all);
         while !pending.is_done() {
             let (done_tx, done_rx) = mpsc::channel();
@@ -630,7 +685,7 @@ impl StatRunner {
 
     /// [`StatRunner::stat_all`] for a tokio task: the same bounds, but waiting suspends the
     /// task instead of blocking its thread. Needs a tokio runtime with timers.
-    async fn stat_all_async(&self, all: Vec<(String, PathBuf)>) -> Vec<Option<FsStats>> {
+    async fn stat_all_async(&self, all: Vec<Target>) -> Vec<Option<FsStats>> {
         let mut pending = self.pending(all);
         while !pending.is_done() {
             let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
@@ -886,6 +941,46 @@ tmpfs /sys/fs/cgroup tmpfs ro,nosuid,nodev,noexec,mode=755 0 0
         }
         assert!(recovered, "/hung never reported again");
         assert_eq!(hang.calls_on_hung.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn only_in_memory_filesystems_reached_through_local_mounts_are_statted_inline() {
+        let dir = tree(&[(
+            "proc/1/mounts",
+            b"/dev/vda1 / ext4 rw 0 0\ntmpfs /run tmpfs rw 0 0\nnfs:/a /mnt nfs4 rw 0 0\n/dev/vdc /mnt/data ext4 rw 0 0\n/dev/vdd /srv btrfs rw 0 0\n/dev/vde /run/x xfs rw 0 0\n/dev/vdf /run/x sshfs rw 0 0\n",
+        )]);
+        let config = config_for(dir.path());
+        let rootfs = config.paths.rootfs.clone();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = Arc::clone(&seen);
+        let stat: Arc<StatFn> = Arc::new(move |p: &Path| {
+            let on_statvfs_thread = std::thread::current().name() == Some("statvfs");
+            let mp = format!("/{}", p.strip_prefix(&rootfs).unwrap().display());
+            s.lock().unwrap().push((mp, on_statvfs_thread));
+            Ok(sizes())
+        });
+        let body = scrape_of(
+            "filesystem",
+            Box::new(FilesystemCollector::new(&config, stat).unwrap()),
+        );
+        assert!(body.contains("node_scrape_collector_success{collector=\"filesystem\"} 1\n"));
+        let mut seen = seen.lock().unwrap().clone();
+        seen.sort();
+        let expect = |mp: &str, thread: bool| (mp.to_string(), thread);
+        assert_eq!(
+            seen,
+            [
+                expect("/", false),
+                expect("/mnt", true),
+                // ext4, but the walk to it passes the NFS mount.
+                expect("/mnt/data", true),
+                expect("/run", false),
+                // xfs, but an sshfs mount sits on the same mount point.
+                expect("/run/x", true),
+                expect("/run/x", true),
+                expect("/srv", true),
+            ]
+        );
     }
 
     /// What the server runs: while statvfs hangs, the scrape only waits, so the (single)
