@@ -12,6 +12,8 @@
 # alternating, and the table shows the median round (by CPU per scrape).
 #
 # Usage: scripts/bench-exporter.sh [N] [ROUNDS]   (N scrapes per run, default 1000; ROUNDS 5)
+#        scripts/bench-exporter.sh --update-symbol-order
+#            regenerates exporter/symbol-order.txt (needs valgrind) and exits; see below.
 # Env:   NODE_EXPORTER_BIN (default: prometheus-node-exporter or node_exporter on PATH)
 set -euo pipefail
 
@@ -20,17 +22,29 @@ ROUNDS="${2:-5}"
 cd "$(dirname "$0")/.."
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 
-NODE_EXPORTER_BIN="${NODE_EXPORTER_BIN:-$(command -v prometheus-node-exporter || command -v node_exporter || true)}"
-if [[ -z "$NODE_EXPORTER_BIN" ]]; then
-    echo "node_exporter not found: apt-get install prometheus-node-exporter (or set NODE_EXPORTER_BIN)" >&2
-    exit 1
-fi
-
-# The exporter built with the release-small profile (root Cargo.toml): most of its RSS is code.
-echo "building (release-small)..." >&2
-cargo build --quiet --profile release-small -p vpsmon-exporter --bin vpsmon-exporter --example bench_scrape
-OURS="$TARGET_DIR/release-small/vpsmon-exporter"
-DRIVER="$TARGET_DIR/release-small/examples/bench_scrape"
+# The build measured is the one exporter/README.md tells users to install ("Which build"): the
+# release-small profile, glibc linked statically (no libc.so/ld.so/libm/libgcc_s mapped), and
+# the functions the start-up and a scrape run placed together at the start of .text (lld's
+# --symbol-ordering-file), so that the kernel's fault-around maps few 64 KiB windows of code.
+# Functions missing from the ordering file (code changed since it was generated) go after the
+# listed ones, silently; a stale file costs memory, never the build.
+# --target keeps RUSTFLAGS off build scripts and proc macros, and these artefacts in their own
+# directory, so ordinary builds are not rebuilt.
+# The ordering file's path is relative (cargo links from the workspace root): RUSTFLAGS go into
+# the symbol hashes, so an absolute path would make the symbols of every checkout different
+# from the generated list.
+TRIPLE=x86_64-unknown-linux-gnu
+ORDER_FILE=exporter/symbol-order.txt
+export RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,--symbol-ordering-file=$ORDER_FILE -C link-arg=-Wl,--no-warn-symbol-ordering"
+OURS="$TARGET_DIR/$TRIPLE/release-small/vpsmon-exporter"
+DRIVER="$TARGET_DIR/$TRIPLE/release-small/examples/bench_scrape"
+build() {
+    echo "building (release-small, static, ordered)..." >&2
+    # Cargo does not track the ordering file: relink when it is newer than the binary.
+    if [[ -e "$OURS" && "$ORDER_FILE" -nt "$OURS" ]]; then touch exporter/src/main.rs; fi
+    cargo build --quiet --profile release-small --target "$TRIPLE" -p vpsmon-exporter \
+        --bin vpsmon-exporter --example bench_scrape
+}
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -61,6 +75,59 @@ wait_ready() { # url pid
     echo "$1 did not answer" >&2
     exit 1
 }
+
+# Runs the exporter as users do (default collectors) under callgrind, drives 200 plain and 200
+# gzip scrapes and one request to each other endpoint, and writes every function that ran
+# (start-up included: its code stays resident too) to the ordering file, sorted by name so that
+# a regeneration gives a readable diff. glibc picks its string functions per CPU at run time
+# (IFUNC) and valgrind's virtual CPU is not the host's, so all variants of those are listed.
+update_symbol_order() {
+    command -v valgrind >/dev/null || { echo "valgrind not found: apt-get install valgrind" >&2; exit 1; }
+    build
+    local port out ran variants pid
+    port=$(free_port)
+    out="$LOGDIR/callgrind.out"
+    valgrind --tool=callgrind --callgrind-out-file="$out" --compress-strings=no --compress-pos=no \
+        --demangle=no "$OURS" "--web.listen-address=127.0.0.1:$port" --log.level=warn \
+        >"$LOGDIR/ours.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait_ready "http://127.0.0.1:$port/ping" "$pid"
+    "$DRIVER" --url "http://127.0.0.1:$port/metrics" --pid "$pid" --n 200 >/dev/null
+    "$DRIVER" --url "http://127.0.0.1:$port/metrics" --pid "$pid" --n 200 --gzip >/dev/null
+    for path in /api/health / /nope; do curl -s -o /dev/null "http://127.0.0.1:$port$path"; done
+    kill -TERM "$pid"
+    wait "$pid" || true
+    ran="$LOGDIR/ran.txt"
+    # callgrind marks recursion levels as NAME'2; code without a symbol shows as an address, and
+    # it names the code before main "(below main)".
+    sed -n "s/^fn=//p" "$out" | sed "s/'[0-9]*\$//" | { grep -v -e '^0x' -e ' ' || true; } | sort -u >"$ran"
+    variants=$(sed -n 's/^__\([a-z]*\)_\(avx\|evex\|sse\|erms\).*/\1/p' "$ran" | sort -u | paste -sd'|' -)
+    {
+        echo "# Functions vpsmon-exporter runs at start-up and per scrape, placed first in .text by"
+        echo "# lld (--symbol-ordering-file) so that fewer pages of its code become resident."
+        echo "# Generated by: scripts/bench-exporter.sh --update-symbol-order"
+        {
+            cat "$ran"
+            if [[ -n "$variants" ]]; then
+                nm --defined-only "$OURS" | awk '{print $3}' | { grep -E "^__($variants)_(avx|evex|sse|erms)" || true; }
+            fi
+        } | sort -u
+    } >"$ORDER_FILE"
+    echo "wrote $ORDER_FILE ($(grep -vc '^#' "$ORDER_FILE") symbols); the next run of $0 relinks with it" >&2
+}
+
+if [[ "$N" == --update-symbol-order ]]; then
+    update_symbol_order
+    exit 0
+fi
+
+NODE_EXPORTER_BIN="${NODE_EXPORTER_BIN:-$(command -v prometheus-node-exporter || command -v node_exporter || true)}"
+if [[ -z "$NODE_EXPORTER_BIN" ]]; then
+    echo "node_exporter not found: apt-get install prometheus-node-exporter (or set NODE_EXPORTER_BIN)" >&2
+    exit 1
+fi
+build
 
 NODE_PORT=$(free_port)
 # Debian's node_exporter hides lo by default; ours serves it, so both serve the same interfaces.
