@@ -22,31 +22,15 @@ ROUNDS="${2:-5}"
 cd "$(dirname "$0")/.."
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 
-# The build measured is the one exporter/README.md tells users to install ("Which build"): the
-# release-small profile, glibc linked statically (no libc.so/ld.so/libm/libgcc_s mapped), and
-# the functions the start-up and a scrape run placed together at the start of .text (lld's
-# --symbol-ordering-file), so that the kernel's fault-around maps few 64 KiB windows of code.
-# Functions missing from the ordering file (code changed since it was generated) go after the
-# listed ones, silently; a stale file costs memory, never the build. v0 symbol mangling keeps
-# the listed names free of per-function hashes.
-# --target keeps RUSTFLAGS off build scripts and proc macros, and these artefacts in their own
-# directory, so ordinary builds are not rebuilt.
-# The ordering file's path is relative (cargo links from the workspace root), so that RUSTFLAGS,
-# and with them the build, are the same in every checkout.
-TRIPLE=x86_64-unknown-linux-gnu
-ORDER_FILE=exporter/symbol-order.txt
-export RUSTFLAGS="-C target-feature=+crt-static -C symbol-mangling-version=v0 -C link-arg=-Wl,--symbol-ordering-file=$ORDER_FILE -C link-arg=-Wl,--no-warn-symbol-ordering"
-OURS="$TARGET_DIR/$TRIPLE/release-small/vpsmon-exporter"
+# The build measured is the one users install (exporter/README.md, "Which build to install"),
+# made by scripts/build-exporter.sh, which the Dockerfile uses too.
 DRIVER="$TARGET_DIR/release-small/examples/bench_scrape"
+ORDER_FILE=exporter/symbol-order.txt
+OURS=""
 build() {
     echo "building (release-small, static, ordered)..." >&2
-    # Cargo does not track the ordering file: relink when it is newer than the binary.
-    if [[ -e "$OURS" && "$ORDER_FILE" -nt "$OURS" ]]; then touch exporter/src/main.rs; fi
-    # The binary alone, exactly as users build it: an example in the same command would turn
-    # on the dev-dependencies' features of shared dependencies, which changes the binary (and
-    # every symbol name the ordering file lists).
-    cargo build --quiet --profile release-small --target "$TRIPLE" -p vpsmon-exporter --bin vpsmon-exporter
-    # The driver is an ordinary build.
+    OURS="$(scripts/build-exporter.sh)"
+    # The driver is an ordinary build, separate: in the same command it would change the binary.
     env -u RUSTFLAGS cargo build --quiet --profile release-small -p vpsmon-exporter --example bench_scrape
 }
 
