@@ -142,6 +142,13 @@ field() { # line key
 }
 
 echo "host: $(nproc) CPUs, $(uname -r); node_exporter: $("$NODE_EXPORTER_BIN" --version 2>&1 | head -1)"
+# A stale ordering list (compiler, Cargo.lock or code changed) costs memory, never the build:
+# say how much of it still matches, so a rising RSS has its explanation at hand.
+if [[ -f "$ORDER_FILE" ]] && command -v nm >/dev/null; then
+    listed=$(grep -v '^#' "$ORDER_FILE" | sort -u)
+    found=$(comm -12 <(echo "$listed") <(nm --defined-only "$OURS" | awk '{print $3}' | sort -u) | wc -l)
+    echo "symbol ordering: $found of $(echo "$listed" | wc -l) functions in $ORDER_FILE found in the binary (regenerate with $0 --update-symbol-order when few are)"
+fi
 echo "collectors: ${COLLECTORS[*]}; $N scrapes per run, one keep-alive connection; median of $ROUNDS rounds"
 echo
 printf '%-9s %-15s %12s %9s %9s %9s %9s %9s %11s %11s\n' mode exporter "CPU ms/scr" "p50 ms" "p99 ms" "RSS MiB" "anon MiB" "file MiB" "body B" "gzip B"
