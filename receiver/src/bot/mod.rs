@@ -31,7 +31,7 @@ use teloxide::prelude::*;
 use teloxide::types::{BotCommand, InputFile, UpdateKind, User};
 
 use crate::config::Config;
-use crate::dashboard::settings::{DEFAULT_ALERTMANAGER_URL, DEFAULT_PROMETHEUS_URL, Thresholds};
+use crate::dashboard::settings::Thresholds;
 use crate::promapi::{AlertmanagerClient, PrometheusClient};
 use commands::Command;
 
@@ -56,22 +56,9 @@ impl Context {
     /// The bot's view of a loaded configuration (Prometheus/Alertmanager default to the local
     /// ports, as for the dashboard).
     pub fn from_config(config: &Config) -> Context {
-        let timeout = config.dashboard.timeout;
         Context {
-            prom: PrometheusClient::new(
-                config
-                    .prometheus_url
-                    .as_deref()
-                    .unwrap_or(DEFAULT_PROMETHEUS_URL),
-                timeout,
-            ),
-            am: AlertmanagerClient::new(
-                config
-                    .alertmanager_url
-                    .as_deref()
-                    .unwrap_or(DEFAULT_ALERTMANAGER_URL),
-                timeout,
-            ),
+            prom: PrometheusClient::for_config(config),
+            am: AlertmanagerClient::for_config(config),
             allowed: config.allowed_users.clone(),
             tz: config.timezone,
             thresholds: config.dashboard.thresholds,

@@ -28,7 +28,7 @@ use crate::config::{Config, WebhookAuth};
 use crate::fleet::{self, series::Metric};
 use crate::promapi::alertmanager::AlertFilter;
 use crate::promapi::{AlertmanagerClient, ApiError, PrometheusClient};
-use settings::{DEFAULT_ALERTMANAGER_URL, DEFAULT_PROMETHEUS_URL, DashboardConfig};
+use settings::DashboardConfig;
 
 /// The header every dashboard response carries. No inline script or style; the SVG charts are
 /// inline markup styled by attributes, which CSP does not restrict.
@@ -59,20 +59,8 @@ struct Inner {
 impl Dashboard {
     pub fn new(config: &Config) -> Dashboard {
         let settings = config.dashboard.clone();
-        let prom = PrometheusClient::new(
-            config
-                .prometheus_url
-                .as_deref()
-                .unwrap_or(DEFAULT_PROMETHEUS_URL),
-            settings.timeout,
-        );
-        let am = AlertmanagerClient::new(
-            config
-                .alertmanager_url
-                .as_deref()
-                .unwrap_or(DEFAULT_ALERTMANAGER_URL),
-            settings.timeout,
-        );
+        let prom = PrometheusClient::for_config(config);
+        let am = AlertmanagerClient::for_config(config);
         Dashboard {
             inner: Arc::new(Inner {
                 prom,

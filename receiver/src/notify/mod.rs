@@ -240,13 +240,7 @@ impl Dispatcher {
         let limiter = Arc::new(RateLimiter::new());
         let charts = bot.as_ref().map(|_| {
             Arc::new(telegram::AlertCharts {
-                prom: crate::promapi::PrometheusClient::new(
-                    config
-                        .prometheus_url
-                        .as_deref()
-                        .unwrap_or(crate::dashboard::settings::DEFAULT_PROMETHEUS_URL),
-                    config.dashboard.timeout,
-                ),
+                prom: crate::promapi::PrometheusClient::for_config(&config),
                 tz: config.timezone,
                 limiter: limiter.clone(),
                 metrics: metrics.clone(),

@@ -137,6 +137,18 @@ impl AlertmanagerClient {
         }
     }
 
+    /// The configured Alertmanager (`ALERTMANAGER_URL`, else the local default) with the
+    /// configured per-call timeout.
+    pub fn for_config(config: &crate::config::Config) -> AlertmanagerClient {
+        AlertmanagerClient::new(
+            config
+                .alertmanager_url
+                .as_deref()
+                .unwrap_or(crate::dashboard::settings::DEFAULT_ALERTMANAGER_URL),
+            config.dashboard.timeout,
+        )
+    }
+
     pub fn base_url(&self) -> &str {
         &self.ep.base
     }

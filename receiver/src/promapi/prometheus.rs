@@ -51,6 +51,18 @@ impl PrometheusClient {
         }
     }
 
+    /// The configured Prometheus (`PROMETHEUS_URL`, else the local default) with the
+    /// configured per-call timeout, as the dashboard, the bot and the alert charts ask it.
+    pub fn for_config(config: &crate::config::Config) -> PrometheusClient {
+        PrometheusClient::new(
+            config
+                .prometheus_url
+                .as_deref()
+                .unwrap_or(crate::dashboard::settings::DEFAULT_PROMETHEUS_URL),
+            config.dashboard.timeout,
+        )
+    }
+
     pub fn base_url(&self) -> &str {
         &self.ep.base
     }
