@@ -13,10 +13,10 @@ use testkit::promstack::{Stack, Target};
 use testkit::telegram::FakeTelegram;
 use vpsmon_receiver::bot::buttons;
 use vpsmon_receiver::chart::COLOURS;
-use vpsmon_receiver::cli::Cli;
-use vpsmon_receiver::config::Config;
 use vpsmon_receiver::promapi::alertmanager::AlertFilter;
 use vpsmon_receiver::promapi::{AlertmanagerClient, PrometheusClient};
+
+mod support;
 
 const WAIT: Duration = Duration::from_secs(60);
 const ADMIN: i64 = 4242;
@@ -55,10 +55,7 @@ impl Receiver {
             ("ALERT_CHAT_ID", ALERT_CHAT.to_string()),
             ("RECEIVER_TIMEZONE", "UTC".to_string()),
         ];
-        let config = Config::load(&Cli::default(), &|k| {
-            env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
-        })
-        .unwrap();
+        let config = support::load_config(None, "", &env);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             vpsmon_receiver::serve(config, async {
@@ -169,20 +166,7 @@ fn pct(v: f64) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn commands_answer_with_prometheus_numbers_charts_alerts_and_silences() {
     let stack = Stack::start_with(
-        &[
-            Target {
-                agent: "web1",
-                up: true,
-            },
-            Target {
-                agent: "web2",
-                up: true,
-            },
-            Target {
-                agent: "web3",
-                up: false,
-            },
-        ],
+        &[Target::up("web1"), Target::up("web2"), Target::down("web3")],
         &[("web1", &["--collector.ports"])],
     )
     .await
@@ -732,18 +716,9 @@ async fn silence_buttons_create_silences_edit_the_message_and_know_resolved_aler
 #[tokio::test(flavor = "multi_thread")]
 async fn an_alert_chart_draws_the_rules_expression_for_the_alerts_series_with_the_threshold() {
     use vpsmon_receiver::bot::alert_chart::{AlertChartError, alert_chart};
-    let stack = Stack::start(&[
-        Target {
-            agent: "web1",
-            up: true,
-        },
-        Target {
-            agent: "web2",
-            up: true,
-        },
-    ])
-    .await
-    .unwrap();
+    let stack = Stack::start(&[Target::up("web1"), Target::up("web2")])
+        .await
+        .unwrap();
     let expr =
         r#"(1 - avg without (cpu, mode) (rate(node_cpu_seconds_total{mode="idle"}[2m]))) > 0.8"#;
     stack

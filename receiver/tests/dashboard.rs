@@ -50,17 +50,7 @@ const IMG: &str = "\"><img src=x onerror=alert(2)>";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_label_values_stay_escaped_and_a_down_agent_shows_as_down() {
-    let stack = Stack::start(&[
-        Target {
-            agent: SCRIPT,
-            up: true,
-        },
-        Target {
-            agent: IMG,
-            up: false,
-        },
-    ])
-    .await;
+    let stack = Stack::start(&[Target::up(SCRIPT), Target::down(IMG)]).await;
     stack.wait_scraped(2, 1).await;
     stack
         .post_alert(
@@ -241,11 +231,7 @@ async fn an_empty_fleet_reads_sensibly() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn api_status_numbers_match_prometheus() {
-    let stack = Stack::start(&[Target {
-        agent: "web1",
-        up: true,
-    }])
-    .await;
+    let stack = Stack::start(&[Target::up("web1")]).await;
     stack.wait_scraped(1, 1).await;
     stack
         .post_alert(

@@ -72,17 +72,7 @@ fn shown<'a>(card: &'a str, metric: &str) -> (f64, &'a str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_page_loads_refreshes_in_place_and_matches_prometheus() {
-    let stack = Stack::start(&[
-        Target {
-            agent: "web1",
-            up: true,
-        },
-        Target {
-            agent: "web2",
-            up: false,
-        },
-    ])
-    .await;
+    let stack = Stack::start(&[Target::up("web1"), Target::down("web2")]).await;
     stack.wait_scraped(2, 1).await;
     let config = stack.config("dashboard: {refresh: 1s}\n");
     let state = vpsmon_receiver::state(config).unwrap();

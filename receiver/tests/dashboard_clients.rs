@@ -17,17 +17,7 @@ const T: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn prometheus_queries_errors_and_the_fleet_snapshot() {
-    let stack = Stack::start(&[
-        Target {
-            agent: "web1",
-            up: true,
-        },
-        Target {
-            agent: "web2",
-            up: false,
-        },
-    ])
-    .await;
+    let stack = Stack::start(&[Target::up("web1"), Target::down("web2")]).await;
     stack.wait_scraped(2, 1).await;
     let prom = PrometheusClient::new(&format!("{}/", stack.prometheus_url), T);
     assert_eq!(prom.base_url(), stack.prometheus_url);

@@ -11,8 +11,8 @@ use testkit::procs::{Proc, free_port, wait_http_ok};
 use testkit::slack::{FakeSlack, SlackFault};
 use testkit::telegram::{FakeTelegram, Fault};
 use tokio::sync::oneshot;
-use vpsmon_receiver::cli::Cli;
-use vpsmon_receiver::config::Config;
+
+mod support;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -28,20 +28,7 @@ impl Receiver {
     /// Loads `yaml` plus `env` as the binary would, and serves it.
     async fn start(yaml: &str, env: &[(&str, String)]) -> Receiver {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("receiver.yml");
-        std::fs::write(&path, yaml).unwrap();
-        let cli = Cli {
-            config: Some(path),
-            ..Cli::default()
-        };
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
-        let config = Config::load(&cli, &|k| {
-            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-        })
-        .unwrap();
+        let config = support::load_config(Some(dir.path()), yaml, env);
         let state = vpsmon_receiver::state(config).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

@@ -14,12 +14,13 @@ use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
-use vpsmon_receiver::cli::Cli;
 use vpsmon_receiver::config::{Config, Destination};
 use vpsmon_receiver::metrics::Metrics;
 use vpsmon_receiver::notify::{BoxFuture, Deliver, Outcome};
 use vpsmon_receiver::payload::Notification;
 use vpsmon_receiver::server::{AppState, app};
+
+mod support;
 
 fn payload(alerts: usize) -> Value {
     let alerts: Vec<Value> = (0..alerts)
@@ -52,20 +53,7 @@ fn payload(alerts: usize) -> Value {
 
 /// Loads a config from YAML text and env pairs, as the binary would.
 fn config(dir: &tempfile::TempDir, yaml: &str, env: &[(&str, &str)]) -> Config {
-    let path = dir.path().join("receiver.yml");
-    std::fs::write(&path, yaml).unwrap();
-    let cli = Cli {
-        config: Some(path),
-        ..Cli::default()
-    };
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Config::load(&cli, &|k| {
-        env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-    })
-    .unwrap()
+    support::load_config(Some(dir.path()), yaml, env)
 }
 
 /// Stands in for the dispatcher: answers `outcome` and records what it was asked to deliver.

@@ -19,6 +19,18 @@ pub struct Target<'a> {
     pub up: bool,
 }
 
+impl<'a> Target<'a> {
+    /// An agent whose exporter runs.
+    pub fn up(agent: &'a str) -> Target<'a> {
+        Target { agent, up: true }
+    }
+
+    /// An agent Prometheus scrapes but nothing answers.
+    pub fn down(agent: &'a str) -> Target<'a> {
+        Target { agent, up: false }
+    }
+}
+
 /// The running stack; everything is killed when it drops.
 pub struct Stack {
     pub dir: tempfile::TempDir,
