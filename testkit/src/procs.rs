@@ -1,19 +1,31 @@
 //! Running real servers in tests: a free loopback port, a child process that is killed when the
 //! handle drops (so a failing test leaves nothing behind), and a wait until it answers HTTP.
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-/// A port on 127.0.0.1 that was free a moment ago.
+/// A port on 127.0.0.1 that was free a moment ago and that this process has not been given
+/// before. The kernel may hand out the same ephemeral port twice once the first listener is
+/// closed, so a test that asks for eight agents' ports could otherwise get a duplicate (CI saw
+/// two agents on one address).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("bind 127.0.0.1:0");
+        if given.insert(port) {
+            return port;
+        }
+    }
 }
 
 /// Finds a binary: the env var `env` if set, else the first of `names` on PATH or in the usual
@@ -189,4 +201,16 @@ pub fn workspace_bin(name: &str) -> PathBuf {
         "release"
     };
     target.join(profile).join(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_never_given_twice() {
+        let ports: Vec<u16> = (0..500).map(|_| free_port()).collect();
+        let distinct: BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+    }
 }
