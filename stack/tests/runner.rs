@@ -37,13 +37,9 @@ impl Stack {
                 workspace_bin(bin).display()
             );
         }
-        let held: Vec<TcpListener> = (0..4)
-            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-            .collect();
-        let p: Vec<u16> = held
-            .iter()
-            .map(|l| l.local_addr().unwrap().port())
-            .collect();
+        // Distinct from every port handed out in this process, including other stacks' (two
+        // stacks run at once).
+        let p: Vec<u16> = (0..4).map(|_| free_port()).collect();
         Stack {
             dir: tempfile::tempdir().unwrap(),
             ports: [

@@ -10,20 +10,30 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+/// The loopback ports this process has handed out, by [`free_port`] or [`bind_loopback`].
+static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
 /// A port on 127.0.0.1 that was free a moment ago and that this process has not been given
 /// before. The kernel may hand out the same ephemeral port twice once the first listener is
 /// closed, so a test that asks for eight agents' ports could otherwise get a duplicate (CI saw
 /// two agents on one address).
 pub fn free_port() -> u16 {
-    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    bind_loopback()
+        .local_addr()
+        .map(|a| a.port())
+        .expect("local_addr of a loopback listener")
+}
+
+/// A listener on 127.0.0.1 whose port no earlier [`free_port`] returned: a port picked for a
+/// server that has not bound it yet (or for a URL meant to have nothing behind it) stays that
+/// server's.
+pub fn bind_loopback() -> TcpListener {
     let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("bind 127.0.0.1:0");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local_addr").port();
         if given.insert(port) {
-            return port;
+            return listener;
         }
     }
 }
@@ -208,8 +218,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn free_ports_are_never_given_twice() {
-        let ports: Vec<u16> = (0..500).map(|_| free_port()).collect();
+    fn loopback_ports_are_never_given_twice() {
+        // Alternating, with every listener closed at once, as the tests use them.
+        let ports: Vec<u16> = (0..500)
+            .map(|i| {
+                if i % 2 == 0 {
+                    free_port()
+                } else {
+                    bind_loopback().local_addr().unwrap().port()
+                }
+            })
+            .collect();
         let distinct: BTreeSet<u16> = ports.iter().copied().collect();
         assert_eq!(distinct.len(), ports.len(), "{ports:?}");
     }

@@ -25,9 +25,10 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Binds 127.0.0.1:0 and serves `app` until dropped.
+    /// Binds a loopback port no test has been given for something else, and serves `app` until
+    /// dropped.
     pub(crate) fn start(name: &str, app: Router) -> Server {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let listener = crate::procs::bind_loopback();
         listener.set_nonblocking(true).expect("set_nonblocking");
         let addr = listener.local_addr().expect("local_addr");
         let (stop, stopped) = oneshot::channel::<()>();
