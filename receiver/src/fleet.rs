@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
 use crate::promapi::prometheus::Sample;
@@ -71,6 +71,18 @@ impl FleetSnapshot {
     pub fn up_count(&self) -> usize {
         self.agents.iter().filter(|a| a.up).count()
     }
+}
+
+/// How far behind now a snapshot is taken: [`settled`].
+pub const SETTLE: TimeDelta = TimeDelta::seconds(1);
+
+/// The instant to take a snapshot at: [`SETTLE`] before `now`. Prometheus stamps a scrape's
+/// samples with the time the scrape began but shows them only once it has ended, so a query at
+/// "now" can miss a scrape still in flight that a later query for the same instant sees: the
+/// numbers would change when someone checks them. A second back, every scrape that began by then
+/// has ended unless it took over a second.
+pub fn settled(now: DateTime<Utc>) -> DateTime<Utc> {
+    now - SETTLE
 }
 
 /// Runs the queries concurrently at `time`. Agents are the ones `up` knows; an agent Prometheus

@@ -182,8 +182,9 @@ async fn commands_answer_with_prometheus_numbers_charts_alerts_and_silences() {
         ])
         .await
         .unwrap();
-    // The bot evaluates at the start of the current second: let that second have the rates too.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The bot evaluates at the start of the second before the current one: let that second have
+    // the rates too.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let tg = FakeTelegram::start().await;
     let receiver = Receiver::start(&tg, &stack.prometheus_url, &stack.alertmanager_url).await;
 

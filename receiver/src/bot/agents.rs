@@ -5,11 +5,11 @@
 use crate::fleet::{self, AgentSnapshot, FleetSnapshot, series::Metric};
 use crate::promapi::ApiError;
 
-use super::{Context, as_of, now_second};
+use super::{Context, as_of, settled_second};
 
 /// `/agents`: every agent with up/down, time since its last scrape, CPU, memory and disk.
 pub async fn agents(ctx: &Context) -> Result<String, ApiError> {
-    let snap = fleet::snapshot(&ctx.prom, now_second()).await?;
+    let snap = fleet::snapshot(&ctx.prom, settled_second()).await?;
     if snap.agents.is_empty() {
         return Ok(no_agents());
     }
@@ -37,7 +37,7 @@ pub async fn agents(ctx: &Context) -> Result<String, ApiError> {
 
 /// `/cpu [agent]` etc.: one agent (by name or address) or every agent.
 pub async fn usage(ctx: &Context, metric: Metric, agent: Option<&str>) -> Result<String, ApiError> {
-    let snap = fleet::snapshot(&ctx.prom, now_second()).await?;
+    let snap = fleet::snapshot(&ctx.prom, settled_second()).await?;
     let chosen: Vec<&AgentSnapshot> = match agent {
         Some(name) => match snap.find(name) {
             Some(a) => vec![a],
@@ -121,7 +121,7 @@ pub fn unknown_agent(name: &str, snap: &FleetSnapshot) -> String {
 
 /// An agent by name or address → its name, or the "unknown agent" reply.
 pub async fn resolve(ctx: &Context, name: &str) -> Result<Result<String, String>, ApiError> {
-    let snap = fleet::snapshot(&ctx.prom, now_second()).await?;
+    let snap = fleet::snapshot(&ctx.prom, settled_second()).await?;
     Ok(match snap.find(name) {
         Some(a) => Ok(a.agent.clone()),
         None => Err(unknown_agent(name, &snap)),

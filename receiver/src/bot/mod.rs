@@ -275,10 +275,12 @@ pub fn truncate(s: &str, limit: usize) -> String {
     t
 }
 
-/// Now, at a whole second: the time every reply's numbers are evaluated at and say they are
-/// ("as of 20:55:03 UTC"), so a reader can check them against Prometheus.
-pub fn now_second() -> DateTime<Utc> {
-    DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap_or_else(Utc::now)
+/// The whole second every reply's numbers are evaluated at and say they are ("as of 20:55:03
+/// UTC"): the start of the second [`crate::fleet::settled`] falls in, so a reader who checks them
+/// against Prometheus gets the same numbers.
+pub fn settled_second() -> DateTime<Utc> {
+    let t = crate::fleet::settled(Utc::now());
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }
 
 /// "as of 20:55:03 UTC" in the configured zone.

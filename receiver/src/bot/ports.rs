@@ -4,14 +4,14 @@
 use crate::fleet::series::agent_selector;
 use crate::promapi::ApiError;
 
-use super::{Context, agents, as_of, now_second};
+use super::{Context, agents, as_of, settled_second};
 
 pub async fn ports(ctx: &Context, agent: &str) -> Result<String, ApiError> {
     let agent = match agents::resolve(ctx, agent).await? {
         Ok(a) => a,
         Err(reply) => return Ok(reply),
     };
-    let t = now_second();
+    let t = settled_second();
     let q = format!("vpsmon_listening_port{{{}}}", agent_selector(&agent));
     let samples = ctx.prom.query(&q, Some(t)).await?;
     if samples.is_empty() {

@@ -72,11 +72,12 @@ impl Dashboard {
         }
     }
 
-    /// The page model at `now`: the fleet and the alerts, asked concurrently.
+    /// The page model at `now`: the fleet as of [`fleet::settled`] (the time the page states) and
+    /// the alerts firing now, asked concurrently.
     pub async fn status(&self, now: DateTime<Utc>) -> view::Status {
         let i = &self.inner;
         let (fleet, alerts) = tokio::join!(
-            fleet::snapshot(&i.prom, now),
+            fleet::snapshot(&i.prom, fleet::settled(now)),
             i.am.alerts(AlertFilter::FIRING)
         );
         for e in [fleet.as_ref().err(), alerts.as_ref().err()]

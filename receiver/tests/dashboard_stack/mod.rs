@@ -45,6 +45,9 @@ impl Stack {
             .wait_series(&[(queries::UP, agents), (&cpu, with_cpu)])
             .await
             .unwrap();
+        // The dashboard shows the fleet as of a moment ago (`fleet::settled`): let that moment
+        // have them too.
+        tokio::time::sleep(vpsmon_receiver::fleet::SETTLE.to_std().unwrap()).await;
     }
 
     /// Puts one alert into Alertmanager, started `minutes_ago`.
