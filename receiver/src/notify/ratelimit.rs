@@ -117,6 +117,21 @@ impl RateLimiter {
         Ok(slot)
     }
 
+    /// A message reserved for `slot` actually left at `sent` (the task woke late, the machine was
+    /// busy): the next message of each bucket goes no sooner than one interval after `sent`, so
+    /// our own lateness never shortens the gap the service sees.
+    pub fn sent_at(&self, buckets: &[Bucket], slot: Instant, sent: Instant) {
+        if sent <= slot {
+            return;
+        }
+        let mut tat = self.tat.lock().unwrap_or_else(|e| e.into_inner());
+        for b in buckets {
+            let floor = sent + b.rate.interval;
+            let t = tat.entry(b.key.clone()).or_insert(floor);
+            *t = (*t).max(floor);
+        }
+    }
+
     /// Holds back every message of `bucket` until `until` (the service answered 429 with a
     /// retry-after), so that other senders to the same destination wait too.
     pub fn hold_until(&self, bucket: &Bucket, until: Instant) {
@@ -226,5 +241,18 @@ mod tests {
         l.hold_until(&chat(), t0 + 7 * S);
         assert_eq!(l.reserve(&[chat()], t0, t0 + 60 * S), Ok(t0 + 7 * S));
         assert_eq!(l.reserve(&[chat()], t0, t0 + 60 * S), Ok(t0 + 8 * S));
+    }
+
+    #[test]
+    fn a_message_that_left_late_pushes_the_next_one_back() {
+        let l = RateLimiter::new();
+        let t0 = Instant::now();
+        let late = Duration::from_millis(300);
+        assert_eq!(l.reserve(&[chat()], t0, t0 + 60 * S), Ok(t0));
+        l.sent_at(&[chat()], t0, t0 + late);
+        assert_eq!(l.reserve(&[chat()], t0, t0 + 60 * S), Ok(t0 + S + late));
+        // On time: the schedule stands.
+        l.sent_at(&[chat()], t0 + S + late, t0 + S + late);
+        assert_eq!(l.reserve(&[chat()], t0, t0 + 60 * S), Ok(t0 + 2 * S + late));
     }
 }

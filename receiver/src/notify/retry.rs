@@ -110,6 +110,7 @@ where
             }
         };
         tokio::time::sleep_until(slot.into()).await;
+        limiter.sent_at(&buckets, slot, Instant::now());
         if let Some(NotifyError::Transient(reason)) = &last {
             observe(Event::Retrying {
                 reason: reason.clone(),
