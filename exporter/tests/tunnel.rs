@@ -392,7 +392,9 @@ async fn gateway_down_means_no_failover_and_gateway_and_cloudflared_are_exported
     let mut opts = setup.options(&fake, true, true);
     // The IPv6 discard prefix (RFC 6666): never answers.
     opts.gateway = Some("[100::1]:9".into());
-    opts.timeout = Duration::from_secs(1);
+    // Also bounds each call to the fake Cloudflare: roomy enough for a busy machine, since one
+    // slow answer would read as "unknown" and break the run of downs the failover needs.
+    opts.timeout = Duration::from_secs(3);
     opts.cloudflared_url = Some(cloudflared.url());
     let mut poller = poller_from_options(&opts).unwrap();
     run(&mut poller, 4).await;
