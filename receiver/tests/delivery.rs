@@ -4,7 +4,7 @@
 //! fake received (messages, request times) and on the status and JSON body Alertmanager gets.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use testkit::procs::{Proc, free_port, wait_http_ok};
@@ -217,6 +217,48 @@ async fn a_retry_after_past_the_deadline_answers_503_at_once_and_holds_back_furt
         "{body}"
     );
     assert_eq!(tg.requests_for("sendMessage").len(), 1, "no retry storm");
+}
+
+/// Telegram delivers the message but answers only after the deadline: the receiver answers
+/// Alertmanager 503 at the deadline, yet keeps waiting for that answer, so Alertmanager's retry
+/// learns the message went out and nothing is sent twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_answered_after_the_deadline_is_not_sent_twice() {
+    let tg = FakeTelegram::start().await;
+    let rx = Receiver::start(&telegram_yaml(4242, "3s"), &telegram_env(&tg)).await;
+    tg.push_fault(Fault::SlowSuccess(Duration::from_secs(4)));
+
+    let posted = Instant::now();
+    let (status, body) = rx.post("/alerts", &firing(2)).await;
+    let answered = posted.elapsed();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        body["reason"],
+        "no answer before the delivery deadline; the message is still being sent, and the retry will know whether it arrived"
+    );
+    assert!(
+        answered < Duration::from_millis(4500),
+        "Alertmanager waited {answered:?} for a 3 s deadline"
+    );
+
+    // Alertmanager's retry, while the first send still waits for its answer (due at 4 s): it
+    // waits for that answer within its own deadline.
+    let (status, body) = rx.post("/alerts", &firing(2)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_each_once(
+        &marks(tg.messages().iter().map(|m| m.visible_text.as_str())),
+        2,
+    );
+    assert_eq!(tg.requests_for("sendMessage").len(), 1, "sent once");
+    let m = rx.metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            "vpsmon_receiver_notifications_total{destination=\"telegram:4242\",result=\"sent\"}"
+        ),
+        Some(1.0),
+        "{m}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,9 @@
 //! 2. drops the alerts the destination already received ([`dedup`]);
 //! 3. renders the rest and sends message after message, each paced by the service's rate limits
 //!    ([`ratelimit`]) and retried with backoff, or after a 429's retry-after, until the deadline
-//!    ([`retry`]); every delivered message is recorded at once, alert by alert.
+//!    ([`retry`]); every delivered message is recorded at once, alert by alert. A message still
+//!    awaiting its answer at the deadline is finished in the background with the lock held, so
+//!    the next copy of the notification knows whether it arrived.
 //!
 //! The answer to Alertmanager ([`Outcome`]): every destination done → 200; any destination still
 //! failing at the deadline → 503, so Alertmanager retries and, thanks to step 2, only what is
@@ -42,7 +44,7 @@ pub use metrics::{DeliveryResult, NotifyMetrics};
 
 use dedup::Dedup;
 use ratelimit::RateLimiter;
-use retry::{Backoff, Event, Pacing};
+use retry::{Backoff, Event, Failure, Pacing};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -178,7 +180,9 @@ struct Target {
     /// may share a name).
     key: String,
     notify: Box<dyn Notify>,
-    busy: tokio::sync::Mutex<()>,
+    /// Held for the whole delivery of one notification, and past the deadline by a message
+    /// still awaiting its answer (the next notification then learns its fate).
+    busy: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Wires the integrations together: the one place that knows every destination kind.
@@ -193,7 +197,7 @@ pub struct Dispatcher {
     limiter: Arc<RateLimiter>,
     /// Prometheus and the time zone for the alert charts; `None` without a Telegram bot.
     charts: Option<Arc<telegram::AlertCharts>>,
-    dedup: Dedup,
+    dedup: Arc<Dedup>,
     targets: Mutex<HashMap<String, Arc<Target>>>,
     hasher: RandomState,
     in_flight: AtomicUsize,
@@ -250,7 +254,7 @@ impl Dispatcher {
             render,
             metrics,
             charts,
-            dedup: Dedup::new(options.dedup_ttl, options.dedup_capacity),
+            dedup: Arc::new(Dedup::new(options.dedup_ttl, options.dedup_capacity)),
             options,
             client,
             bot,
@@ -306,7 +310,7 @@ impl Dispatcher {
             label,
             key: key.clone(),
             notify,
-            busy: tokio::sync::Mutex::new(()),
+            busy: Arc::new(tokio::sync::Mutex::new(())),
         });
         targets.insert(key, t.clone());
         Ok(t)
@@ -419,8 +423,15 @@ impl Dispatcher {
         fate
     }
 
-    async fn deliver_locked(&self, target: &Target, n: &Notification, deadline: Instant) -> Fate {
-        let Ok(_busy) = tokio::time::timeout_at(deadline.into(), target.busy.lock()).await else {
+    async fn deliver_locked(
+        &self,
+        target: &Arc<Target>,
+        n: &Notification,
+        deadline: Instant,
+    ) -> Fate {
+        let Ok(busy) =
+            tokio::time::timeout_at(deadline.into(), Arc::clone(&target.busy).lock_owned()).await
+        else {
             self.metrics
                 .count(&target.label, DeliveryResult::failed_transient);
             return Fate::Failed {
@@ -500,35 +511,58 @@ impl Dispatcher {
         let mut backoff = Backoff::new(self.options.backoff_initial, self.options.backoff_max);
         let total = messages.len();
         for (k, message) in messages.iter().enumerate() {
+            // An alert split over several messages counts as delivered with its last.
+            let later = &messages[k + 1..];
+            let done: Vec<dedup::Key> = message
+                .alert_indices
+                .iter()
+                .filter(|i| !later.iter().any(|m| m.alert_indices.contains(i)))
+                .map(|&i| keys[i])
+                .collect();
             let sent = match target.notify.pacing() {
                 Some(pacing) => {
+                    // Owned, so that an attempt still awaiting its answer at the deadline can be
+                    // finished after the webhook is answered.
+                    let (t, m) = (Arc::clone(target), Arc::new(message.clone()));
                     retry::send(
                         &self.limiter,
                         pacing,
                         deadline,
                         &mut backoff,
-                        || target.notify.notify(message),
+                        move || {
+                            let (t, m) = (Arc::clone(&t), Arc::clone(&m));
+                            async move { t.notify.notify(&m).await }
+                        },
                         |event| self.observe(target, event),
                     )
                     .await
                 }
                 // Unpaced (the console): one try; an I/O error is for Alertmanager to retry.
-                None => target.notify.notify(message).await,
+                None => target.notify.notify(message).await.map_err(Failure::Failed),
+            };
+            let progress = if k > 0 {
+                format!(" ({k} of {total} messages delivered before)")
+            } else {
+                String::new()
             };
             match sent {
                 Ok(()) => {
                     self.metrics.count(&target.label, DeliveryResult::sent);
-                    // An alert split over several messages counts as delivered with its last.
-                    let later = &messages[k + 1..];
-                    let done = message
-                        .alert_indices
-                        .iter()
-                        .filter(|i| !later.iter().any(|m| m.alert_indices.contains(i)))
-                        .map(|&i| keys[i]);
                     self.dedup.record(done, Instant::now());
                     self.metrics.dedup_entries.set(self.dedup.len() as i64);
                 }
-                Err(err) => {
+                Err(Failure::InFlight(attempt)) => {
+                    self.metrics
+                        .count(&target.label, DeliveryResult::failed_transient);
+                    self.finish_in_flight(target, busy, attempt, done);
+                    return Fate::Failed {
+                        permanent: false,
+                        reason: format!(
+                            "no answer before the delivery deadline; the message is still being sent, and the retry will know whether it arrived{progress}"
+                        ),
+                    };
+                }
+                Err(Failure::Failed(err)) => {
                     let (permanent, bug) = match &err {
                         NotifyError::Permanent { bug, .. } => (true, *bug),
                         _ => (false, false),
@@ -548,11 +582,6 @@ impl Dispatcher {
                             "BUG: the service refused a message the receiver rendered; please report it with the alert's labels"
                         );
                     }
-                    let progress = if k > 0 {
-                        format!(" ({k} of {total} messages delivered before)")
-                    } else {
-                        String::new()
-                    };
                     return Fate::Failed {
                         permanent,
                         reason: format!("{err}{progress}"),
@@ -569,6 +598,40 @@ impl Dispatcher {
             "delivered"
         );
         Fate::Done
+    }
+
+    /// Awaits, after the webhook has been answered, the answer to a message that was still on
+    /// its way at the deadline. The destination stays locked meanwhile, so Alertmanager's retry
+    /// waits for that answer and then sends only what did not arrive. The HTTP client's timeout
+    /// bounds the wait.
+    fn finish_in_flight<Fut>(
+        &self,
+        target: &Arc<Target>,
+        busy: tokio::sync::OwnedMutexGuard<()>,
+        attempt: Pin<Box<Fut>>,
+        done: Vec<dedup::Key>,
+    ) where
+        Fut: Future<Output = Result<(), NotifyError>> + Send + 'static,
+    {
+        let (label, dedup, metrics) = (
+            target.label.clone(),
+            Arc::clone(&self.dedup),
+            self.metrics.clone(),
+        );
+        tokio::spawn(async move {
+            let _busy = busy;
+            match attempt.await {
+                Ok(()) => {
+                    metrics.count(&label, DeliveryResult::sent);
+                    dedup.record(done, Instant::now());
+                    metrics.dedup_entries.set(dedup.len() as i64);
+                    tracing::info!(destination = %label, "a message answered after the delivery deadline was delivered; the retry will not send it again");
+                }
+                Err(err) => {
+                    tracing::warn!(destination = %label, reason = %err, "a message answered after the delivery deadline was not delivered; the retry sends it");
+                }
+            }
+        });
     }
 
     fn observe(&self, target: &Target, event: Event) {

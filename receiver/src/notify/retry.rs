@@ -1,10 +1,13 @@
 //! Sending one message within the delivery deadline: wait for a rate-limit slot, try, and on a
 //! transient failure back off (exponential, with jitter) and try again; on a 429 wait the
 //! service's retry-after. Whatever cannot be done before the deadline is given up at once, so
-//! the webhook can answer Alertmanager 503 in time.
+//! the webhook can answer Alertmanager 503 in time — except an attempt already waiting for its
+//! answer: that one is handed back ([`Failure::InFlight`]), because the message may have
+//! arrived, and only its answer can say so.
 
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use super::NotifyError;
@@ -79,8 +82,30 @@ pub enum Event {
     RateLimited { retry_after: Duration },
 }
 
+/// Why [`send`] stopped without a success.
+pub enum Failure<Fut> {
+    /// Nothing is on its way: the error says why. A deadline is `Transient` and names the last
+    /// failure.
+    Failed(NotifyError),
+    /// The deadline came while this attempt was waiting for its answer. The service may already
+    /// have delivered the message: the caller decides whether to await the answer or drop it.
+    InFlight(Pin<Box<Fut>>),
+}
+
+impl<Fut> Failure<Fut> {
+    /// The error to report when the caller does not wait for an attempt in flight.
+    pub fn into_error(self) -> NotifyError {
+        match self {
+            Failure::Failed(e) => e,
+            Failure::InFlight(_) => {
+                NotifyError::Transient("no answer before the delivery deadline".into())
+            }
+        }
+    }
+}
+
 /// Sends with `attempt` until it succeeds, fails permanently, or the deadline leaves no room for
-/// another try. The error of a deadline is `Transient` and names the last failure.
+/// another try.
 pub async fn send<F, Fut>(
     limiter: &RateLimiter,
     pacing: &Pacing,
@@ -88,7 +113,7 @@ pub async fn send<F, Fut>(
     backoff: &mut Backoff,
     mut attempt: F,
     mut observe: impl FnMut(Event),
-) -> Result<(), NotifyError>
+) -> Result<(), Failure<Fut>>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), NotifyError>>,
@@ -101,12 +126,12 @@ where
         let slot = match limiter.reserve(&buckets, now, deadline) {
             Ok(slot) => slot,
             Err(late) => {
-                return Err(last.unwrap_or_else(|| {
+                return Err(Failure::Failed(last.unwrap_or_else(|| {
                     NotifyError::Transient(format!(
                         "rate limit: the next free slot is {:.1} s away, past the delivery deadline",
                         (late.earliest - now).as_secs_f64()
                     ))
-                }));
+                })));
             }
         };
         tokio::time::sleep_until(slot.into()).await;
@@ -116,20 +141,22 @@ where
                 reason: reason.clone(),
             });
         }
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let result = tokio::time::timeout(remaining, attempt())
-            .await
-            .unwrap_or_else(|_| {
-                Err(NotifyError::Transient(
-                    "no answer before the delivery deadline".into(),
-                ))
-            });
+        if Instant::now() >= deadline {
+            // Woken too late to start: nothing went out.
+            return Err(Failure::Failed(last.unwrap_or_else(|| {
+                NotifyError::Transient("no time left before the delivery deadline".into())
+            })));
+        }
+        let mut in_flight = Box::pin(attempt());
+        let Ok(result) = tokio::time::timeout_at(deadline.into(), in_flight.as_mut()).await else {
+            return Err(Failure::InFlight(in_flight));
+        };
         let err = match result {
             Ok(()) => return Ok(()),
             Err(err) => err,
         };
         match &err {
-            NotifyError::Permanent { .. } => return Err(err),
+            NotifyError::Permanent { .. } => return Err(Failure::Failed(err)),
             NotifyError::RateLimited { retry_after, .. } => {
                 let until = Instant::now() + *retry_after;
                 limiter.hold_until(&pacing.own, until);
@@ -137,15 +164,15 @@ where
                     retry_after: *retry_after,
                 });
                 if until > deadline {
-                    return Err(NotifyError::Transient(format!(
+                    return Err(Failure::Failed(NotifyError::Transient(format!(
                         "{err}, past the delivery deadline"
-                    )));
+                    ))));
                 }
             }
             NotifyError::Transient(reason) => {
                 let delay = backoff.next_delay();
                 if Instant::now() + delay >= deadline {
-                    return Err(err);
+                    return Err(Failure::Failed(err));
                 }
                 tracing::debug!(%reason, ?delay, "backing off before the next attempt");
                 tokio::time::sleep(delay).await;
@@ -204,7 +231,8 @@ mod tests {
             },
             |e| events.push(e),
         )
-        .await;
+        .await
+        .map_err(Failure::into_error);
         assert_eq!(r, Ok(()));
         assert_eq!(calls.load(Ordering::SeqCst), 3);
         assert_eq!(events.len(), 2);
@@ -225,7 +253,8 @@ mod tests {
             },
             |_| {},
         )
-        .await;
+        .await
+        .map_err(Failure::into_error);
         assert_eq!(r, Err(NotifyError::permanent("chat not found")));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
@@ -248,7 +277,8 @@ mod tests {
             },
             |_| {},
         )
-        .await;
+        .await
+        .map_err(Failure::into_error);
         assert_eq!(
             r,
             Err(NotifyError::Transient(
@@ -263,6 +293,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_attempt_awaiting_its_answer_at_the_deadline_is_handed_back() {
+        let r = send(
+            &RateLimiter::new(),
+            &pacing(),
+            Instant::now() + Duration::from_millis(100),
+            &mut Backoff::default(),
+            || async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok(())
+            },
+            |_| {},
+        )
+        .await;
+        let Err(Failure::InFlight(attempt)) = r else {
+            panic!("the attempt was not handed back");
+        };
+        assert_eq!(attempt.await, Ok(()), "its answer is still there to await");
+    }
+
+    #[tokio::test]
     async fn a_hung_attempt_ends_at_the_deadline() {
         let r = send(
             &RateLimiter::new(),
@@ -272,7 +322,8 @@ mod tests {
             std::future::pending::<Result<(), NotifyError>>,
             |_| {},
         )
-        .await;
+        .await
+        .map_err(Failure::into_error);
         assert_eq!(
             r,
             Err(NotifyError::Transient(

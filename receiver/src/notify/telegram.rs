@@ -253,7 +253,9 @@ impl ChartPhotos {
             |_| {},
         )
         .await
-        .map_err(|e| e.to_string())
+        // A photo still on its way at the deadline is dropped: a late chart is not worth
+        // holding the chat for.
+        .map_err(|e| e.into_error().to_string())
     }
 
     /// One `sendPhoto`: multipart, the PNG in field `photo`, a reply to the alert message (sent
