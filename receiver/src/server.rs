@@ -201,11 +201,21 @@ async fn handle(
         group_key = %notification.group_key,
         "webhook received"
     );
-    match state
-        .deliver
-        .deliver(route_name, destinations, &notification)
-        .await
-    {
+    // On a task of its own: Alertmanager gives up on a webhook about when our delivery deadline
+    // ends, and its hanging up must not cancel a send that is waiting for Telegram's answer (the
+    // message would be delivered but not recorded, and sent again by the retry).
+    let deliver = Arc::clone(&state.deliver);
+    let (owned_route, owned_destinations) = (route_name.to_string(), destinations.to_vec());
+    let notification = Arc::new(notification);
+    let task = {
+        let n = Arc::clone(&notification);
+        tokio::spawn(async move { deliver.deliver(&owned_route, &owned_destinations, &n).await })
+    };
+    let outcome = task.await.unwrap_or_else(|e| Outcome::Transient {
+        destination: route_name.to_string(),
+        reason: format!("the delivery task failed: {e}"),
+    });
+    match outcome {
         Outcome::Delivered => Ok((
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json")],

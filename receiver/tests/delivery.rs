@@ -261,6 +261,37 @@ async fn a_message_answered_after_the_deadline_is_not_sent_twice() {
     );
 }
 
+/// The same, but Telegram's late answer is a 504 (nothing delivered): the retry waits for it
+/// and then sends the message, exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_refused_after_the_deadline_is_sent_by_the_retry() {
+    let tg = FakeTelegram::start().await;
+    let rx = Receiver::start(&telegram_yaml(4242, "3s"), &telegram_env(&tg)).await;
+    tg.push_fault(Fault::Timeout(Duration::from_secs(4)));
+
+    let (status, body) = rx.post("/alerts", &firing(2)).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(tg.messages().is_empty());
+
+    let retried = Instant::now();
+    let (status, body) = rx.post("/alerts", &firing(2)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        retried.elapsed() >= Duration::from_millis(500),
+        "the retry did not wait for the first send's answer ({:?})",
+        retried.elapsed()
+    );
+    let sends = tg.requests_for("sendMessage");
+    assert_eq!(
+        sends.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [504, 200]
+    );
+    assert_each_once(
+        &marks(tg.messages().iter().map(|m| m.visible_text.as_str())),
+        2,
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_gives_503_and_the_retry_after_recovery_delivers_exactly_once() {
     let tg = FakeTelegram::start().await;

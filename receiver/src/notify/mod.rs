@@ -225,8 +225,9 @@ impl Dispatcher {
         metrics: NotifyMetrics,
         options: Options,
     ) -> Dispatcher {
-        // Per-attempt time is bounded by the delivery deadline; these only stop a stuck
-        // connection from outliving it. No redirects: a webhook URL that redirects is wrong.
+        // Attempts end at the delivery deadline, or one more deadline later for an answer still
+        // awaited then (`finish_in_flight`); these only stop a stuck connection from outliving
+        // that. No redirects: a webhook URL that redirects is wrong.
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
@@ -601,9 +602,9 @@ impl Dispatcher {
     }
 
     /// Awaits, after the webhook has been answered, the answer to a message that was still on
-    /// its way at the deadline. The destination stays locked meanwhile, so Alertmanager's retry
-    /// waits for that answer and then sends only what did not arrive. The HTTP client's timeout
-    /// bounds the wait.
+    /// its way at the deadline, for at most one more deadline. The destination stays locked
+    /// meanwhile, so Alertmanager's retry waits for that answer and then sends only what did not
+    /// arrive.
     fn finish_in_flight<Fut>(
         &self,
         target: &Arc<Target>,
@@ -613,22 +614,33 @@ impl Dispatcher {
     ) where
         Fut: Future<Output = Result<(), NotifyError>> + Send + 'static,
     {
-        let (label, dedup, metrics) = (
+        let (label, dedup, metrics, limiter) = (
             target.label.clone(),
             Arc::clone(&self.dedup),
             self.metrics.clone(),
+            Arc::clone(&self.limiter),
         );
+        let own = target.notify.pacing().map(|p| p.own.clone());
+        let wait = self.options.deadline;
         tokio::spawn(async move {
             let _busy = busy;
-            match attempt.await {
-                Ok(()) => {
+            match tokio::time::timeout(wait, attempt).await {
+                Ok(Ok(())) => {
                     metrics.count(&label, DeliveryResult::sent);
                     dedup.record(done, Instant::now());
                     metrics.dedup_entries.set(dedup.len() as i64);
                     tracing::info!(destination = %label, "a message answered after the delivery deadline was delivered; the retry will not send it again");
                 }
-                Err(err) => {
+                Ok(Err(err)) => {
+                    if let (NotifyError::RateLimited { retry_after, .. }, Some(own)) = (&err, &own)
+                    {
+                        limiter.hold_until(own, Instant::now() + *retry_after);
+                        metrics.count(&label, DeliveryResult::rate_limited);
+                    }
                     tracing::warn!(destination = %label, reason = %err, "a message answered after the delivery deadline was not delivered; the retry sends it");
+                }
+                Err(_) => {
+                    tracing::warn!(destination = %label, ?wait, "no answer to a message even one deadline after the delivery deadline: whether it arrived is unknown, and the retry sends it again");
                 }
             }
         });

@@ -136,16 +136,16 @@ where
         };
         tokio::time::sleep_until(slot.into()).await;
         limiter.sent_at(&buckets, slot, Instant::now());
-        if let Some(NotifyError::Transient(reason)) = &last {
-            observe(Event::Retrying {
-                reason: reason.clone(),
-            });
-        }
         if Instant::now() >= deadline {
             // Woken too late to start: nothing went out.
             return Err(Failure::Failed(last.unwrap_or_else(|| {
                 NotifyError::Transient("no time left before the delivery deadline".into())
             })));
+        }
+        if let Some(NotifyError::Transient(reason)) = &last {
+            observe(Event::Retrying {
+                reason: reason.clone(),
+            });
         }
         let mut in_flight = Box::pin(attempt());
         let Ok(result) = tokio::time::timeout_at(deadline.into(), in_flight.as_mut()).await else {
