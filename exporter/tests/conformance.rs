@@ -10,7 +10,6 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use support::{Exposition, Labels, scrape, start_node_exporter, start_ours};
-use vpsmon_exporter::collector::FilesystemOptions;
 
 const COLLECTORS: [&str; 10] = [
     "cpu",
@@ -120,21 +119,8 @@ struct Mismatch {
 #[tokio::test]
 async fn agrees_with_node_exporter_on_the_real_proc() {
     let dir = tempfile::tempdir().unwrap();
-    let mut node_args: Vec<String> = vec![
-        "--collector.disable-defaults".into(),
-        // /proc/net/dev like ours (netlink reports a few error counters differently).
-        "--no-collector.netdev.netlink".into(),
-        // Debian's package hides lo and /run, /mnt, /media; compare on the defaults.
-        "--collector.netdev.device-exclude=^$".into(),
-        format!(
-            "--collector.filesystem.mount-points-exclude={}",
-            FilesystemOptions::DEFAULT_MOUNT_POINTS_EXCLUDE
-        ),
-        format!(
-            "--collector.filesystem.fs-types-exclude={}",
-            FilesystemOptions::DEFAULT_FS_TYPES_EXCLUDE
-        ),
-    ];
+    let mut node_args: Vec<String> = vec!["--collector.disable-defaults".into()];
+    node_args.extend(support::node_exporter_as_ours());
     let mut our_args: Vec<String> = vec!["--collector.disable-defaults".into()];
     for c in COLLECTORS {
         node_args.push(format!("--collector.{c}"));

@@ -8,7 +8,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use similar::TextDiff;
-use vpsmon_exporter::collector::{FilesystemOptions, OPENMETRICS_CONTENT_TYPE};
+use vpsmon_exporter::collector::OPENMETRICS_CONTENT_TYPE;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -19,12 +19,7 @@ fn fixture(name: &str) -> PathBuf {
 /// One `/metrics` body of the binary run on `root` with only `collectors` enabled.
 async fn scrape(root: &Path, collectors: &[&str]) -> String {
     let logs = tempfile::tempdir().expect("tempdir");
-    let mut args = vec![
-        format!("--path.procfs={}", root.join("proc").display()),
-        format!("--path.sysfs={}", root.join("sys").display()),
-        format!("--path.rootfs={}", root.join("rootfs").display()),
-        "--collector.disable-defaults".to_owned(),
-    ];
+    let mut args = support::fixture_args(root);
     args.extend(collectors.iter().map(|c| format!("--collector.{c}")));
     let running = support::start_ours(logs.path(), &args).await;
     let resp = reqwest::get(format!("{}/metrics", running.base))
@@ -196,22 +191,8 @@ async fn missing_file_fails_only_its_collector() {
 /// (the excludes; /proc/net/dev instead of netlink, no interface excluded).
 async fn node_exporter_on(root: &Path, collectors: &[&str]) -> String {
     let logs = tempfile::tempdir().expect("tempdir");
-    let mut args = vec![
-        format!("--path.procfs={}", root.join("proc").display()),
-        format!("--path.sysfs={}", root.join("sys").display()),
-        format!("--path.rootfs={}", root.join("rootfs").display()),
-        "--collector.disable-defaults".to_owned(),
-        "--no-collector.netdev.netlink".to_owned(),
-        "--collector.netdev.device-exclude=^$".to_owned(),
-        format!(
-            "--collector.filesystem.mount-points-exclude={}",
-            FilesystemOptions::DEFAULT_MOUNT_POINTS_EXCLUDE
-        ),
-        format!(
-            "--collector.filesystem.fs-types-exclude={}",
-            FilesystemOptions::DEFAULT_FS_TYPES_EXCLUDE
-        ),
-    ];
+    let mut args = support::fixture_args(root);
+    args.extend(support::node_exporter_as_ours());
     args.extend(collectors.iter().map(|c| format!("--collector.{c}")));
     let running = support::start_node_exporter(logs.path(), &args).await;
     support::scrape(&running.base).await

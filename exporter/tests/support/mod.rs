@@ -10,6 +10,35 @@ use std::time::Duration;
 
 use testkit::procs::{Proc, free_port, require_binary, wait_http_ok};
 
+/// The `--path.*` flags for a fixture tree (`proc/`, `sys/`, `rootfs/`), with every collector
+/// off until named.
+pub fn fixture_args(root: &Path) -> Vec<String> {
+    vec![
+        format!("--path.procfs={}", root.join("proc").display()),
+        format!("--path.sysfs={}", root.join("sys").display()),
+        format!("--path.rootfs={}", root.join("rootfs").display()),
+        "--collector.disable-defaults".to_owned(),
+    ]
+}
+
+/// node_exporter's flags that make its defaults ours: /proc/net/dev instead of netlink (which
+/// reports a few error counters differently), no interface hidden (Debian's package hides lo),
+/// and the filesystem excludes (Debian's also hide /run, /mnt, /media).
+pub fn node_exporter_as_ours() -> Vec<String> {
+    vec![
+        "--no-collector.netdev.netlink".to_owned(),
+        "--collector.netdev.device-exclude=^$".to_owned(),
+        format!(
+            "--collector.filesystem.mount-points-exclude={}",
+            vpsmon_exporter::collector::FilesystemOptions::DEFAULT_MOUNT_POINTS_EXCLUDE
+        ),
+        format!(
+            "--collector.filesystem.fs-types-exclude={}",
+            vpsmon_exporter::collector::FilesystemOptions::DEFAULT_FS_TYPES_EXCLUDE
+        ),
+    ]
+}
+
 /// A running exporter and its base URL.
 pub struct Running {
     pub proc: Proc,
