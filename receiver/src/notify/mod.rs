@@ -509,6 +509,8 @@ impl Dispatcher {
             }
         };
 
+        // Shared, so that an attempt still awaiting its answer at the deadline can own its message.
+        let messages: Vec<Arc<Message>> = messages.into_iter().map(Arc::new).collect();
         let mut backoff = Backoff::new(self.options.backoff_initial, self.options.backoff_max);
         let total = messages.len();
         for (k, message) in messages.iter().enumerate() {
@@ -522,9 +524,7 @@ impl Dispatcher {
                 .collect();
             let sent = match target.notify.pacing() {
                 Some(pacing) => {
-                    // Owned, so that an attempt still awaiting its answer at the deadline can be
-                    // finished after the webhook is answered.
-                    let (t, m) = (Arc::clone(target), Arc::new(message.clone()));
+                    let (t, m) = (Arc::clone(target), Arc::clone(message));
                     retry::send(
                         &self.limiter,
                         pacing,
@@ -541,17 +541,15 @@ impl Dispatcher {
                 // Unpaced (the console): one try; an I/O error is for Alertmanager to retry.
                 None => target.notify.notify(message).await.map_err(Failure::Failed),
             };
-            let progress = if k > 0 {
-                format!(" ({k} of {total} messages delivered before)")
-            } else {
-                String::new()
+            let progress = || {
+                if k > 0 {
+                    format!(" ({k} of {total} messages delivered before)")
+                } else {
+                    String::new()
+                }
             };
             match sent {
-                Ok(()) => {
-                    self.metrics.count(&target.label, DeliveryResult::sent);
-                    self.dedup.record(done, Instant::now());
-                    self.metrics.dedup_entries.set(self.dedup.len() as i64);
-                }
+                Ok(()) => record_delivered(&self.metrics, &self.dedup, &target.label, done),
                 Err(Failure::InFlight(attempt)) => {
                     self.metrics
                         .count(&target.label, DeliveryResult::failed_transient);
@@ -559,7 +557,8 @@ impl Dispatcher {
                     return Fate::Failed {
                         permanent: false,
                         reason: format!(
-                            "no answer before the delivery deadline; the message is still being sent, and the retry will know whether it arrived{progress}"
+                            "no answer before the delivery deadline; the message is still being sent, and the retry will know whether it arrived{}",
+                            progress()
                         ),
                     };
                 }
@@ -585,7 +584,7 @@ impl Dispatcher {
                     }
                     return Fate::Failed {
                         permanent,
-                        reason: format!("{err}{progress}"),
+                        reason: format!("{err}{}", progress()),
                     };
                 }
             }
@@ -626,9 +625,7 @@ impl Dispatcher {
             let _busy = busy;
             match tokio::time::timeout(wait, attempt).await {
                 Ok(Ok(())) => {
-                    metrics.count(&label, DeliveryResult::sent);
-                    dedup.record(done, Instant::now());
-                    metrics.dedup_entries.set(dedup.len() as i64);
+                    record_delivered(&metrics, &dedup, &label, done);
                     tracing::info!(destination = %label, "a message answered after the delivery deadline was delivered; the retry will not send it again");
                 }
                 Ok(Err(err)) => {
@@ -675,6 +672,14 @@ impl Deliver for Dispatcher {
     ) -> BoxFuture<'a, Outcome> {
         Box::pin(self.deliver_all(destinations, notification))
     }
+}
+
+/// A message went out: count it, and remember the alerts it finished so no retry sends them
+/// again.
+fn record_delivered(metrics: &NotifyMetrics, dedup: &Dedup, label: &str, done: Vec<dedup::Key>) {
+    metrics.count(label, DeliveryResult::sent);
+    dedup.record(done, Instant::now());
+    metrics.dedup_entries.set(dedup.len() as i64);
 }
 
 /// `("telegram:-1", "chat not found")`, or for several: labels joined, reasons prefixed.
