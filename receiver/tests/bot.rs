@@ -124,6 +124,16 @@ async fn ask(tg: &FakeTelegram, user: i64, text: &str) -> String {
     m.visible_text.clone()
 }
 
+/// Waits until the bot has fetched every update, and a little more for any reply to them.
+async fn quiet(tg: &FakeTelegram) {
+    testkit::procs::eventually(WAIT, "the bot to fetch every update", || async {
+        (tg.pending_updates() == 0).then_some(())
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
 /// The evaluation time a reply states ("as of 20:55:03 UTC"), on the day nearest to now.
 fn as_of(reply: &str) -> DateTime<Utc> {
     let t = reply
@@ -462,11 +472,21 @@ async fn commands_answer_with_prometheus_numbers_charts_alerts_and_silences() {
         "Listening ports of web2 are not available: enable --collector.ports on that agent's vpsmon-exporter."
     );
 
-    // A stranger learns nothing about the fleet, for any command or text.
+    // A stranger learns nothing about the fleet, for any command or text, and is told so once:
+    // the rest of the hour the bot stays silent to them.
     let before = tg.messages().len();
-    for text in ["/agents", "/cpu web1", "/chart cpu", "hello"] {
-        assert_eq!(ask(&tg, STRANGER, text).await, "Not authorized.");
+    assert_eq!(ask(&tg, STRANGER, "/agents").await, "Not authorized.");
+    for text in ["/cpu web1", "/chart cpu", "hello"] {
+        tg.user_message(STRANGER, STRANGER, text);
     }
+    // An admin's question after them is answered, and is the only message since.
+    assert!(
+        ask(&tg, ADMIN, "/help")
+            .await
+            .starts_with("vpsmon bot: ask the fleet.")
+    );
+    quiet(&tg).await;
+    assert_eq!(tg.messages().len(), before + 2);
     assert_eq!(
         tg.photos().len(),
         if earlier.date_naive() == now.date_naive() {
@@ -475,11 +495,7 @@ async fn commands_answer_with_prometheus_numbers_charts_alerts_and_silences() {
             2
         }
     );
-    assert!(
-        tg.messages()[before..]
-            .iter()
-            .all(|m| m.visible_text == "Not authorized.")
-    );
+    assert_eq!(tg.messages()[before].visible_text, "Not authorized.");
 
     receiver.stop().await;
 }
@@ -595,14 +611,28 @@ async fn hold_alert(stack: &Stack, am: &AlertmanagerClient, labels: &serde_json:
     .unwrap()
 }
 
-/// Sends an alert message with silence buttons as the notifier does, through teloxide.
-async fn alert_message(tg: &FakeTelegram, chat: i64, text: &str, fps: &[&str]) -> i64 {
+/// Sends an alert message with silence buttons as the notifier does (signed with the bot
+/// token's key), through teloxide.
+async fn alert_message(
+    tg: &FakeTelegram,
+    chat: i64,
+    text: &str,
+    alerts: &[(&str, &serde_json::Value)],
+) -> i64 {
     use teloxide::prelude::*;
+    let key = buttons::ButtonKey::from_token(&vpsmon_common::Secret::new(tg.token()));
+    let targets: Vec<buttons::Target> = alerts
+        .iter()
+        .map(|(fp, labels)| buttons::Target {
+            fingerprint: fp.to_string(),
+            labels: serde_json::from_value((*labels).clone()).unwrap(),
+        })
+        .collect();
     let bot = teloxide::Bot::new(tg.token()).set_api_url(tg.url().parse().unwrap());
     let m = bot
         .send_message(ChatId(chat), text)
         .parse_mode(teloxide::types::ParseMode::Html)
-        .reply_markup(buttons::keyboard(fps).unwrap())
+        .reply_markup(buttons::keyboard(&key, &targets).unwrap())
         .await
         .unwrap();
     i64::from(m.id.0)
@@ -617,7 +647,13 @@ async fn silence_buttons_create_silences_edit_the_message_and_know_resolved_aler
     let labels = json!({"alertname": "HighCPU", "agent": "web1", "severity": "warning"});
     let fp = hold_alert(&stack, &am, &labels).await;
     const CHAT: i64 = -100123;
-    let id = alert_message(&tg, CHAT, "<b>🔥 FIRING</b> HighCPU on web1", &[&fp]).await;
+    let id = alert_message(
+        &tg,
+        CHAT,
+        "<b>🔥 FIRING</b> HighCPU on web1",
+        &[(&fp, &labels)],
+    )
+    .await;
     let markup = tg.messages()[0].reply_markup.clone().unwrap();
     let labels: Vec<&str> = markup["inline_keyboard"][0]
         .as_array()
@@ -693,7 +729,10 @@ async fn silence_buttons_create_silences_edit_the_message_and_know_resolved_aler
         &tg,
         CHAT,
         "<b>🔥 FIRING</b> HighDisk on web2",
-        &["00000000deadbeef"],
+        &[(
+            "00000000deadbeef",
+            &json!({"alertname": "HighDisk", "agent": "web2"}),
+        )],
     )
     .await;
     let markup = tg.messages()[1].reply_markup.clone().unwrap();
@@ -875,7 +914,7 @@ async fn a_firing_alert_message_from_the_webhook_carries_silence_buttons_that_wo
     let texts: Vec<&str> = row.iter().map(|b| b["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["Silence 1h", "Silence 4h", "Silence 24h"]);
     let data = row[0]["callback_data"].as_str().unwrap();
-    assert_eq!(buttons::parse(data).unwrap().1, [fp.as_str()]);
+    assert_eq!(buttons::parse(data).unwrap().fingerprints(), [fp.as_str()]);
 
     tg.press_button(ADMIN, ALERT_CHAT, msgs[0].message_id, data);
     let answers = tg.wait_for_callback_answers(1, WAIT).await;
@@ -894,5 +933,81 @@ async fn a_firing_alert_message_from_the_webhook_carries_silence_buttons_that_wo
     assert_eq!(post(webhook("resolved", &labels, &fp)).await, 200);
     let msgs = tg.wait_for_messages(2, WAIT).await;
     assert_eq!(msgs[1].reply_markup, None, "{:?}", msgs[1]);
+    receiver.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_alerts_buttons_silence_nothing_and_strangers_in_a_group_hear_nothing() {
+    let stack = Stack::start(&[]).await.unwrap();
+    let tg = FakeTelegram::start().await;
+    let receiver = Receiver::start(&tg, &stack.prometheus_url, &stack.alertmanager_url).await;
+    let am = AlertmanagerClient::new(&stack.alertmanager_url, WAIT);
+    // A real alert Alertmanager holds, and a webhook that names its fingerprint under other
+    // labels: what a forger who knows the fingerprint would post.
+    let real = json!({"alertname": "AgentDown", "agent": "db1", "severity": "critical"});
+    let fp = hold_alert(&stack, &am, &real).await;
+    let forged = json!({"alertname": "HighCPU", "agent": "test-box", "severity": "warning"});
+    assert_eq!(
+        receiver.post_alerts(webhook("firing", &forged, &fp)).await,
+        200
+    );
+    let msgs = tg.wait_for_messages(1, WAIT).await;
+    assert!(
+        msgs[0].visible_text.contains("test-box"),
+        "{}",
+        msgs[0].visible_text
+    );
+    let markup = msgs[0].reply_markup.clone().expect("silence buttons");
+    let data = markup["inline_keyboard"][0][2]["callback_data"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    tg.press_button(ADMIN, ALERT_CHAT, msgs[0].message_id, &data);
+    let answers = tg.wait_for_callback_answers(1, WAIT).await;
+    assert_eq!(
+        answers[0].text.as_deref(),
+        Some("That alert is not firing: nothing silenced.")
+    );
+    assert!(am.silences().await.unwrap().is_empty(), "nothing silenced");
+    assert_eq!(
+        am.alerts(AlertFilter::FIRING).await.unwrap()[0].fingerprint,
+        fp,
+        "the real alert still fires unsilenced"
+    );
+
+    // The same alert sent truthfully (its own group): its button silences it.
+    let mut truthful = webhook("firing", &real, &fp);
+    truthful["groupKey"] = json!("{}:{alertname=\"AgentDown\"}");
+    assert_eq!(receiver.post_alerts(truthful).await, 200);
+    let msgs = tg.wait_for_messages(2, WAIT).await;
+    let data = msgs[1].reply_markup.clone().unwrap()["inline_keyboard"][0][0]["callback_data"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tg.press_button(ADMIN, ALERT_CHAT, msgs[1].message_id, &data);
+    let answers = tg.wait_for_callback_answers(2, WAIT).await;
+    assert_eq!(answers[1].text.as_deref(), Some("Silenced for 1h."));
+    assert_eq!(am.silences().await.unwrap().len(), 1);
+
+    // Strangers in the alert group: however much they write, the bot says nothing there, so
+    // the group's 20 messages a minute stay the alerts'.
+    let before = tg.messages().len();
+    for text in ["/agents", "/help", "hello", "/silence db1 1d"] {
+        tg.user_message(STRANGER, ALERT_CHAT, text);
+        tg.user_message(STRANGER + 1, ALERT_CHAT, text);
+    }
+    quiet(&tg).await;
+    assert_eq!(
+        tg.messages().len(),
+        before,
+        "{:?}",
+        &tg.messages()[before..]
+    );
+    assert_eq!(
+        am.silences().await.unwrap().len(),
+        1,
+        "no silence from a stranger"
+    );
     receiver.stop().await;
 }

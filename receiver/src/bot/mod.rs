@@ -50,6 +50,10 @@ pub struct Context {
     pub allowed: Vec<i64>,
     pub tz: Tz,
     pub thresholds: Thresholds,
+    /// Signs and checks the silence buttons; `None` without a bot token.
+    pub buttons: Option<buttons::ButtonKey>,
+    /// Who was last told "Not authorized.", and when.
+    pub refusals: Arc<auth::Refusals>,
 }
 
 impl Context {
@@ -62,6 +66,11 @@ impl Context {
             allowed: config.allowed_users.clone(),
             tz: config.timezone,
             thresholds: config.dashboard.thresholds,
+            buttons: config
+                .telegram
+                .as_ref()
+                .map(|t| buttons::ButtonKey::from_token(&t.token)),
+            refusals: Arc::default(),
         }
     }
 }
@@ -104,7 +113,7 @@ pub async fn run(bot: TelegramBot, shutdown: impl Future<Output = ()>) {
     let TelegramBot { bot, ctx } = bot;
     if ctx.allowed.is_empty() {
         tracing::warn!(
-            "Telegram bot: ALLOWED_USERS is empty, so everyone who writes gets \"Not authorized.\""
+            "Telegram bot: ALLOWED_USERS is empty, so nobody can use the bot (a stranger gets \"Not authorized.\" once an hour in a private chat, nothing in a group)"
         );
     }
     tracing::info!(
@@ -162,8 +171,15 @@ async fn handle(bot: &Bot, ctx: &Context, kind: UpdateKind) {
                 return;
             };
             let chat = msg.chat.id;
-            let reply = answer(ctx, user, text).await;
-            if let Some(reply) = reply {
+            if !auth::allowed(ctx, user) {
+                // Once an hour in a private chat; never in a group, whose 20 messages a minute
+                // belong to the alerts.
+                if auth::refuse(ctx, user) && msg.chat.is_private() {
+                    send(bot, chat, Reply::Text(auth::NOT_AUTHORIZED.into())).await;
+                }
+                return;
+            }
+            if let Some(reply) = answer(ctx, user, text).await {
                 send(bot, chat, reply).await;
             }
         }
@@ -172,11 +188,9 @@ async fn handle(bot: &Bot, ctx: &Context, kind: UpdateKind) {
     }
 }
 
-/// The reply to one text message from `user`; `None` for text that asks nothing.
+/// The reply to one text message from `user`, who is allowed ([`auth::allowed`]); `None` for
+/// text that asks nothing.
 pub async fn answer(ctx: &Context, user: &User, text: &str) -> Option<Reply> {
-    if !auth::allowed(ctx, user) {
-        return Some(Reply::Text(auth::NOT_AUTHORIZED.into()));
-    }
     let cmd = match commands::parse(text) {
         Ok(Some(cmd)) => cmd,
         Ok(None) => return Some(Reply::Text("Send /help for the commands.".into())),

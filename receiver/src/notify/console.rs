@@ -92,7 +92,7 @@ impl Notify for Console {
             text.push('\n');
         }
         Ok(vec![Message {
-            silence_fingerprints: Vec::new(),
+            silence_targets: Vec::new(),
             charts: Vec::new(),
             text,
             alert_indices: (0..lines.len()).collect(),

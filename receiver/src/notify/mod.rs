@@ -114,8 +114,8 @@ pub struct Message {
     /// Telegram HTML, Slack JSON, or console lines, ready to send.
     pub text: String,
     pub alert_indices: Vec<usize>,
-    /// The firing alerts' fingerprints, for Telegram's silence buttons (empty elsewhere).
-    pub silence_fingerprints: Vec<String>,
+    /// The firing alerts, for Telegram's silence buttons (empty elsewhere).
+    pub silence_targets: Vec<crate::bot::buttons::Target>,
     /// The alerts whose chart follows the message as a photo replying to it (Telegram only).
     pub charts: Vec<crate::bot::alert_chart::ChartRequest>,
 }

@@ -72,7 +72,7 @@ impl Notify for Slack {
         Ok(crate::render::slack(n, ctx)?
             .into_iter()
             .map(|p| Message {
-                silence_fingerprints: Vec::new(),
+                silence_targets: Vec::new(),
                 charts: Vec::new(),
                 // Serialised once, not on every retry.
                 text: p.body.to_string(),

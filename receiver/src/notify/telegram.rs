@@ -40,6 +40,7 @@ use super::ratelimit::{Bucket, RateLimiter, limits};
 use super::retry::{self, Backoff, Pacing};
 use super::{BoxFuture, Message, NotifyError, NotifyMetrics, describe_http_error, short};
 use crate::bot::alert_chart::{self, ChartRequest};
+use crate::bot::buttons::{self, ButtonKey};
 use crate::config::ChatId;
 use crate::payload::Notification;
 use crate::promapi::PrometheusClient;
@@ -120,6 +121,8 @@ pub struct Telegram {
     thread: Option<ThreadId>,
     pacing: Pacing,
     charts: Option<Arc<AlertCharts>>,
+    /// Signs the silence buttons, so that a press silences only what the message showed.
+    buttons: ButtonKey,
 }
 
 impl Telegram {
@@ -143,6 +146,7 @@ impl Telegram {
             .shared
             .push(Bucket::new("telegram bot", limits::TELEGRAM_BOT));
         Telegram {
+            buttons: ButtonKey::from_token(&bot.token),
             bot,
             chat: recipient,
             thread: thread
@@ -179,7 +183,7 @@ impl Telegram {
         let url = self.bot.method_url("sendMessage")?;
         let mut payload = self.payload(&message.text);
         // "Silence 1h / 4h / 24h" under a firing alert; the bot handles the presses.
-        payload.reply_markup = crate::bot::buttons::keyboard(&message.silence_fingerprints)
+        payload.reply_markup = buttons::keyboard(&self.buttons, &message.silence_targets)
             .map(teloxide::types::ReplyMarkup::InlineKeyboard);
         let message_id = self
             .bot
@@ -301,10 +305,7 @@ impl Notify for Telegram {
             .into_iter()
             .scan(Vec::new(), |charted, p| {
                 Some(Message {
-                    silence_fingerprints: crate::bot::buttons::firing_fingerprints(
-                        n,
-                        &p.alert_indices,
-                    ),
+                    silence_targets: buttons::firing_targets(n, &p.alert_indices),
                     charts: if self.charts.is_some() {
                         alert_chart::requests(n, &p.alert_indices, charted)
                     } else {
