@@ -84,6 +84,10 @@ pub fn run(state_dir: &Path, args: &UpArgs) -> Result<u8> {
         "vpsmon: agent list {} (edit it to add agents; Prometheus picks them up, no restart)",
         layout.agents().display()
     );
+    println!(
+        "vpsmon: webhook token {} (Alertmanager sends it; the receiver refuses alerts without it)",
+        layout.webhook_token().display()
+    );
     generate(
         &programs,
         &layout,
