@@ -364,6 +364,8 @@ async fn a_killed_supervisor_leaves_no_orphans_and_down_cleans_up() {
     let stack = Stack::new();
     let mut up = stack.up().await;
     let ids: Vec<ProcId> = stack.record().parts.iter().map(|p| p.proc).collect();
+    let token_file = stack.state().join("secrets/webhook-token");
+    let token = std::fs::read_to_string(&token_file).unwrap();
     up.signal(libc::SIGKILL);
     up.wait_exit(Duration::from_secs(10));
     // PR_SET_PDEATHSIG: the parts get SIGTERM when the supervisor dies.
@@ -375,8 +377,9 @@ async fn a_killed_supervisor_leaves_no_orphans_and_down_cleans_up() {
         so.contains("vpsmon stopped; no process of it is left"),
         "{so}"
     );
-    // The state dir is usable again.
+    // The state dir is usable again, with the same webhook token.
     let mut again = stack.up().await;
+    assert_eq!(std::fs::read_to_string(&token_file).unwrap(), token);
     again.signal(libc::SIGTERM);
     assert_eq!(again.wait_exit(Duration::from_secs(30)), Some(0));
 }
