@@ -64,7 +64,13 @@ fn compose_file_is_valid_and_runs_the_four_parts_on_loopback() {
     names.sort();
     assert_eq!(
         names,
-        ["alertmanager", "exporter", "prometheus", "receiver"]
+        [
+            "alertmanager",
+            "exporter",
+            "prometheus",
+            "receiver",
+            "webhook-token"
+        ]
     );
 
     // Host networking everywhere, so the committed configs' 127.0.0.1 addresses hold; every
@@ -75,7 +81,13 @@ fn compose_file_is_valid_and_runs_the_four_parts_on_loopback() {
         ("alertmanager", "--web.listen-address=127.0.0.1:9093"),
     ];
     for (name, svc) in services {
-        assert_eq!(svc["network_mode"], "host", "{name}");
+        // The token maker needs no network at all.
+        let network = if name == "webhook-token" {
+            "none"
+        } else {
+            "host"
+        };
+        assert_eq!(svc["network_mode"], network, "{name}");
         let cmd = strings(&svc["command"]);
         if let Some((_, flag)) = listen.iter().find(|(n, _)| n == name) {
             assert!(cmd.contains(&flag.to_string()), "{name}: {cmd:?}");
@@ -84,6 +96,12 @@ fn compose_file_is_valid_and_runs_the_four_parts_on_loopback() {
             assert_eq!(cmd, ["vpsmon-receiver", "--listen", "127.0.0.1:9097"]);
         }
     }
+    // No local user may stop Prometheus over HTTP (POST /-/quit); it is reloaded by SIGHUP.
+    let prom = strings(&services["prometheus"]["command"]);
+    assert!(
+        !prom.iter().any(|a| a.starts_with("--web.enable-lifecycle")),
+        "{prom:?}"
+    );
     let am = strings(&services["alertmanager"]["command"]);
     assert!(
         am.contains(&"--cluster.listen-address=".to_owned()),
@@ -100,10 +118,17 @@ fn compose_file_is_valid_and_runs_the_four_parts_on_loopback() {
     );
     let cmd = strings(&exp["command"]);
     assert!(cmd.contains(&"--path.rootfs=/host".to_owned()), "{cmd:?}");
-    for ours in ["exporter", "receiver"] {
+    for ours in ["exporter", "receiver", "webhook-token"] {
         let svc = &services[ours];
         assert_eq!(svc["read_only"], true, "{ours}");
         assert_eq!(strings(&svc["cap_drop"]), ["ALL"], "{ours}");
+        let added = strings(&svc["cap_add"]);
+        let want: &[&str] = if ours == "webhook-token" {
+            &["CHOWN"]
+        } else {
+            &[]
+        };
+        assert_eq!(added, want, "{ours}");
         assert_eq!(
             strings(&svc["security_opt"]),
             ["no-new-privileges:true"],
@@ -130,6 +155,105 @@ fn compose_file_is_valid_and_runs_the_four_parts_on_loopback() {
         "{:?}",
         mounts("alertmanager")
     );
+}
+
+/// The `credentials_file` of the committed alertmanager.yml's webhook.
+fn committed_credentials_file() -> String {
+    let am = std::fs::read_to_string(root().join("alertmanager/alertmanager.yml")).unwrap();
+    let am: Value = serde_saphyr::from_str(&am).unwrap();
+    am["receivers"][0]["webhook_configs"][0]["http_config"]["authorization"]["credentials_file"]
+        .as_str()
+        .expect("alertmanager.yml sends a bearer token file with the webhook")
+        .to_owned()
+}
+
+#[test]
+fn compose_makes_a_webhook_token_that_alertmanager_sends_and_the_receiver_checks() {
+    let cfg = compose_config();
+    let services = cfg["services"].as_object().unwrap();
+    let token = committed_credentials_file();
+    let receiver = &services["receiver"];
+    assert_eq!(
+        receiver["environment"]["WEBHOOK_TOKEN_FILE"],
+        token.as_str()
+    );
+
+    // One volume, written by the init service, read-only for the two that use it.
+    let volume = |svc: &str| {
+        let dir = Path::new(&token).parent().unwrap().display().to_string();
+        strings(&services[svc]["volumes"])
+            .into_iter()
+            .find(|v| v.contains(&format!(":{dir}")))
+            .unwrap_or_else(|| panic!("{svc} does not mount {dir}"))
+    };
+    assert_eq!(volume("webhook-token"), "webhook-token:/run/vpsmon:rw");
+    for svc in ["receiver", "alertmanager"] {
+        assert_eq!(volume(svc), "webhook-token:/run/vpsmon:ro", "{svc}");
+        assert_eq!(
+            services[svc]["depends_on"]["webhook-token"]["condition"],
+            "service_completed_successfully",
+            "{svc} may start before the token exists"
+        );
+    }
+    // The file is 0600 for its owner: the init service gives it to the user both run as.
+    let init = strings(&services["webhook-token"]["command"]);
+    assert_eq!(
+        init,
+        [
+            "sh",
+            "/usr/local/lib/vpsmon/webhook-token.sh",
+            token.as_str(),
+            "65534:65534"
+        ]
+    );
+    for svc in ["receiver", "alertmanager"] {
+        assert_eq!(services[svc]["user"], "65534:65534", "{svc}");
+    }
+    assert!(
+        strings(&services["webhook-token"]["volumes"]).contains(&format!(
+            "{}:/usr/local/lib/vpsmon/webhook-token.sh:ro",
+            root().join("scripts/webhook-token.sh").display()
+        )),
+        "{:?}",
+        services["webhook-token"]["volumes"]
+    );
+}
+
+#[test]
+fn the_webhook_token_script_makes_a_private_random_token_once_and_never_prints_it() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("volume/webhook-token");
+    let script = root().join("scripts/webhook-token.sh");
+    let me = format!(
+        "{}:{}",
+        std::fs::metadata(dir.path()).unwrap().uid(),
+        std::fs::metadata(dir.path()).unwrap().gid()
+    );
+    // POSIX sh, as in the slim image (dash on Debian).
+    let (code, out, err) = run(Command::new("sh").arg(&script).arg(&file).arg(&me));
+    assert_eq!(code, 0, "{out}{err}");
+    let token = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(token.len(), 64, "{token:?}");
+    assert!(token.bytes().all(|b| b.is_ascii_hexdigit()), "{token:?}");
+    assert_eq!(std::fs::metadata(&file).unwrap().mode() & 0o777, 0o600);
+    assert!(!out.contains(&token) && !err.contains(&token));
+    assert_eq!(
+        err.trim(),
+        format!("webhook-token: created {}", file.display())
+    );
+    // A rerun (every `docker compose up`) keeps it, and tightens a loosened file.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, out, err) = run(Command::new("sh").arg(&script).arg(&file));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), token);
+    assert_eq!(std::fs::metadata(&file).unwrap().mode() & 0o777, 0o600);
+    assert!(!out.contains(&token) && !err.contains(&token));
+    // Another install gets another token.
+    let other = dir.path().join("other");
+    let (code, _, _) = run(Command::new("sh").arg(&script).arg(&other));
+    assert_eq!(code, 0);
+    assert_ne!(std::fs::read_to_string(&other).unwrap(), token);
 }
 
 #[test]
@@ -180,6 +304,10 @@ fn env_example_names_every_variable_compose_reads_and_the_image_has_every_progra
             .is_some_and(|i| i.starts_with("vpsmon"))
         {
             let program = strings(&svc["command"])[0].clone();
+            if !program.starts_with("vpsmon-") {
+                // The webhook-token service runs the image's sh.
+                continue;
+            }
             // Built and installed by the Dockerfile's cargo command, or by the program's own
             // build script (the exporter's: scripts/build-exporter.sh) whose output it installs.
             let script = format!("scripts/build-{}.sh", program.trim_start_matches("vpsmon-"));
@@ -211,27 +339,37 @@ const HARDENING: &[&str] = &[
     "CapabilityBoundingSet=",
     "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
     "SystemCallFilter=@system-service",
+    // Well above the servers' connection caps (issue 13: 1024 idle sockets locked users out).
+    "LimitNOFILE=8192",
 ];
 
 #[test]
 fn systemd_units_parse_cleanly_and_are_hardened() {
     let analyze = require_binary("SYSTEMD_ANALYZE_BIN", &["systemd-analyze"], "systemd");
     let dir = tempfile::tempdir().unwrap();
-    for (unit, bin, home) in [
+    for (unit, bin, own) in [
         (
             "vpsmon-exporter.service",
             "vpsmon-exporter",
-            "ProtectHome=read-only",
+            &[
+                "ProtectHome=read-only",
+                "Environment=VPSMON_STRICT_SECRETS=1",
+            ][..],
         ),
         (
             "vpsmon-receiver.service",
             "vpsmon-receiver",
-            "ProtectHome=yes",
+            &[
+                "ProtectHome=yes",
+                "Environment=RECEIVER_STRICT_SECRETS=1",
+                // The token file scripts/webhook-token.sh makes, for the dynamic user.
+                "LoadCredential=webhook-token:/etc/prometheus/vpsmon-webhook-token",
+            ][..],
         ),
     ] {
         let text = std::fs::read_to_string(root().join("deploy/systemd").join(unit)).unwrap();
         let lines: Vec<&str> = text.lines().map(str::trim).collect();
-        for want in HARDENING.iter().chain([&home]) {
+        for want in HARDENING.iter().chain(own) {
             assert!(lines.contains(want), "{unit} lacks `{want}`");
         }
         let exec = lines
@@ -243,6 +381,13 @@ fn systemd_units_parse_cleanly_and_are_hardened() {
                 && exec.contains("127.0.0.1:"),
             "{exec}"
         );
+        if bin == "vpsmon-receiver" {
+            // A flag, so no line in receiver.env can turn webhook auth off.
+            assert!(
+                exec.ends_with(" --webhook-token-file %d/webhook-token"),
+                "{exec}"
+            );
+        }
         // verify insists that ExecStart exists: point it at the binary built here.
         let built = workspace_bin(bin);
         assert!(

@@ -6,12 +6,11 @@ use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DotenvError {
-    #[error("{path}:{line}: expected KEY=VALUE, found {found:?}")]
-    Syntax {
-        path: String,
-        line: usize,
-        found: String,
-    },
+    // Nothing of the line is shown: a line without `=` is often a pasted token.
+    #[error(
+        "{path}:{line}: expected KEY=VALUE (KEY: letters, digits, _); the line is not shown, it may hold a secret"
+    )]
+    Syntax { path: String, line: usize },
     #[error("cannot read {path}: {source}")]
     Read {
         path: String,
@@ -48,12 +47,6 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<(String, String)>, DotenvErro
         let syntax = || DotenvError::Syntax {
             path: name.to_owned(),
             line: i + 1,
-            // Only the first word is shown: the rest may be a secret value.
-            found: line
-                .split(|c: char| c == '=' || c.is_whitespace())
-                .next()
-                .unwrap_or("")
-                .to_owned(),
         };
         let (key, value) = line.split_once('=').ok_or_else(syntax)?;
         let key = key.trim();
@@ -95,11 +88,21 @@ mod tests {
 
     #[test]
     fn a_line_without_equals_names_file_and_line_but_not_the_value() {
-        let err = parse("A=1\nBOT_TOKEN 123:secret\n", "/x/.env").unwrap_err();
+        // A token pasted on a line of its own.
+        let err = parse("A=1\n\n123456:ABC-secret\n", "/x/.env").unwrap_err();
         let msg = err.to_string();
-        assert_eq!(msg, "/x/.env:2: expected KEY=VALUE, found \"BOT_TOKEN\"");
-        let err = parse("BAD KEY=123:secret\n", ".env").unwrap_err();
-        assert!(!err.to_string().contains("secret"), "{err}");
+        assert_eq!(
+            msg,
+            "/x/.env:3: expected KEY=VALUE (KEY: letters, digits, _); the line is not shown, it may hold a secret"
+        );
+        for line in ["BOT_TOKEN 123:xyzzy", "BAD KEY=123:xyzzy", "xyzzy"] {
+            let err = parse(line, ".env").unwrap_err().to_string();
+            assert!(err.starts_with(".env:1: "), "{err}");
+            assert!(
+                !err.contains("xyzzy") && !err.contains("BOT_TOKEN"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

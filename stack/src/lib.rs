@@ -5,12 +5,16 @@
 //! - [`parts`]: the four parts, their ports, files and command lines.
 //! - [`up`]: the supervisor (start, wait ready, watch the agent list, stop on a signal).
 //! - [`control`]: `status` and `down`, from another terminal.
-//! - [`state`]: the lock and `run/stack.json` that tie those together.
+//! - [`state`]: the lock and `run/stack.json` that tie those together, and the state dir's
+//!   permissions.
+//! - [`env`], [`secrets`]: what each part is told, and the secrets it is given as files.
 
 pub mod control;
 pub mod dotenv;
+pub mod env;
 pub mod parts;
 pub mod process;
+pub mod secrets;
 pub mod state;
 pub mod up;
 
@@ -111,6 +115,12 @@ pub const EXIT_NOT_RUNNING: u8 = 3;
 
 /// Runs a parsed command; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    // Everything the stack and its parts create (logs, configs, data, tokens) is private to
+    // this user; the parts inherit the umask.
+    // SAFETY: umask only sets the process's file mode mask.
+    unsafe {
+        libc::umask(0o077);
+    }
     let state_dir = absolute(&cli.state_dir)?;
     match cli.command {
         Command::Up(args) => up::run(&state_dir, &args),

@@ -101,6 +101,9 @@ impl Layout {
     pub fn prometheus_yml(&self) -> PathBuf {
         self.config().join("prometheus/prometheus.yml")
     }
+    pub fn prometheus_rules(&self) -> PathBuf {
+        self.config().join("prometheus/alert.rules.yml")
+    }
     pub fn alertmanager_yml(&self) -> PathBuf {
         self.config().join("alertmanager/alertmanager.yml")
     }
@@ -121,6 +124,13 @@ impl Layout {
     }
     pub fn stack_json(&self) -> PathBuf {
         self.run().join("stack.json")
+    }
+    /// 0700: the webhook token and the receiver's chat secrets ([`crate::secrets`]).
+    pub fn secrets(&self) -> PathBuf {
+        self.root.join("secrets")
+    }
+    pub fn webhook_token(&self) -> PathBuf {
+        self.secrets().join("webhook-token")
     }
 }
 
@@ -152,7 +162,7 @@ pub struct Spec {
     pub port: u16,
     pub program: PathBuf,
     pub args: Vec<OsString>,
-    /// Extra environment for this part only.
+    /// Environment the stack sets for this part, on top of its allowlist ([`crate::env`]).
     pub env: Vec<(String, String)>,
     /// Answers 2xx once the part is ready.
     pub ready_url: String,
@@ -190,7 +200,13 @@ fn spec(part: Part, layout: &Layout, programs: &Programs, ports: &Ports) -> Spec
             format!("{url}/metrics"),
         ),
         Part::Receiver => (
-            vec![os("--listen"), os(&listen)],
+            vec![
+                os("--listen"),
+                os(&listen),
+                // Only Alertmanager, which gen-config gives the same file, may post alerts.
+                os("--webhook-token-file"),
+                layout.webhook_token().into(),
+            ],
             vec![
                 ("PROMETHEUS_URL".to_owned(), base_url(ports.prometheus)),
                 ("ALERTMANAGER_URL".to_owned(), base_url(ports.alertmanager)),
@@ -217,8 +233,8 @@ fn spec(part: Part, layout: &Layout, programs: &Programs, ports: &Ports) -> Spec
                 path_arg("--storage.tsdb.path=", layout.data(part)),
                 os(&format!("--web.listen-address={listen}")),
                 os(&format!("--web.external-url={url}")),
-                // POST /-/reload after the agent list changes in a way file_sd cannot carry.
-                os("--web.enable-lifecycle"),
+                // No --web.enable-lifecycle: it would let any local user stop Prometheus with
+                // POST /-/quit. The supervisor reloads it with SIGHUP instead.
             ],
             vec![],
             format!("{url}/-/ready"),
@@ -251,6 +267,8 @@ pub fn gen_config_args(layout: &Layout, ports: &Ports, profile: Option<&str>) ->
         format!("{}/alerts", base_url(ports.receiver)).into(),
         "--receiver-metrics-address".into(),
         format!("127.0.0.1:{}", ports.receiver).into(),
+        "--receiver-token-file".into(),
+        layout.webhook_token().into(),
     ];
     if let Some(p) = profile {
         args.push("--profile".into());
@@ -320,6 +338,41 @@ mod tests {
             args.contains(&"--config.file=/s/config/alertmanager/alertmanager.yml"),
             "{args:?}"
         );
+    }
+
+    #[test]
+    fn prometheus_has_no_lifecycle_api() {
+        let prom = &fixture()[3];
+        assert_eq!(prom.part, Part::Prometheus);
+        assert!(
+            !prom.args.iter().any(|a| a == "--web.enable-lifecycle"),
+            "{:?}",
+            prom.args
+        );
+    }
+
+    #[test]
+    fn alertmanager_and_the_receiver_are_given_the_same_webhook_token_file() {
+        let layout = Layout::new(PathBuf::from("/s"));
+        let ports = Ports {
+            exporter: 1,
+            receiver: 2,
+            alertmanager: 3,
+            prometheus: 4,
+        };
+        let gen_args = gen_config_args(&layout, &ports, None);
+        let i = gen_args
+            .iter()
+            .position(|a| a == "--receiver-token-file")
+            .expect("gen-config is given the token file");
+        assert_eq!(gen_args[i + 1], "/s/secrets/webhook-token");
+        let r = &fixture()[1];
+        let i = r
+            .args
+            .iter()
+            .position(|a| a == "--webhook-token-file")
+            .expect("the receiver is given the token file");
+        assert_eq!(r.args[i + 1], "/s/secrets/webhook-token");
     }
 
     #[test]

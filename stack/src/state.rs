@@ -4,12 +4,69 @@
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::parts::Part;
+use crate::parts::{Layout, Part};
 use crate::process::ProcId;
+
+/// Creates the state dir 0700 and takes group and other permissions away from everything the
+/// stack keeps in it (directories 0700, files 0600): logs hold alert texts and the receiver's
+/// errors, config/ names token files, secrets/ holds tokens. New files are already private
+/// (`run` sets umask 077); this tightens a state dir made by an older version.
+pub fn tighten(layout: &Layout) -> Result<()> {
+    let root = &layout.root;
+    std::fs::create_dir_all(root).with_context(|| format!("create {}", root.display()))?;
+    let meta = std::fs::metadata(root)?;
+    // A sticky directory is shared by design (VPSMON_STATE_DIR=/tmp): leave it as it is.
+    if meta.permissions().mode() & 0o1000 == 0 {
+        private(root, &meta)?;
+    }
+    for name in [
+        "agents.txt",
+        "agents.yml",
+        "config",
+        "data",
+        "logs",
+        "run",
+        "secrets",
+    ] {
+        private_tree(&root.join(name))?;
+    }
+    Ok(())
+}
+
+/// Takes group and other permissions away from `path` and everything under it.
+pub fn private_tree(path: &Path) -> Result<()> {
+    // Not followed: a symlink's target is not the stack's to change.
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("stat {}", path.display())),
+    };
+    if meta.is_symlink() {
+        return Ok(());
+    }
+    private(path, &meta)?;
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).with_context(|| format!("list {}", path.display()))? {
+            private_tree(&entry?.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Clears the group and other bits, keeping the owner's.
+fn private(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7700))
+            .with_context(|| format!("chmod {:o} {}", mode & 0o7700, path.display()))?;
+    }
+    Ok(())
+}
 
 /// The supervisor's exclusive lock on the state dir.
 pub struct Lock {
@@ -94,6 +151,41 @@ impl StackFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::symlink_metadata(p).unwrap().mode() & 0o7777
+    }
+
+    #[test]
+    fn tighten_makes_an_old_state_dir_private_and_leaves_symlink_targets_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("state");
+        let outside = dir.path().join("outside.txt");
+        std::fs::write(&outside, "x").unwrap();
+        std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::create_dir_all(root.join("logs")).unwrap();
+        std::fs::create_dir_all(root.join("data/prometheus/wal")).unwrap();
+        for (p, m) in [("", 0o755), ("logs", 0o755), ("data/prometheus/wal", 0o775)] {
+            std::fs::set_permissions(root.join(p), std::fs::Permissions::from_mode(m)).unwrap();
+        }
+        std::fs::write(root.join("logs/receiver.log"), "alert").unwrap();
+        std::fs::set_permissions(
+            root.join("logs/receiver.log"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        std::fs::write(root.join("agents.txt"), "a 127.0.0.1:1\n").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("logs/link")).unwrap();
+
+        tighten(&Layout::new(root.clone())).unwrap();
+        assert_eq!(mode(&root), 0o700);
+        assert_eq!(mode(&root.join("logs")), 0o700);
+        assert_eq!(mode(&root.join("data/prometheus/wal")), 0o700);
+        assert_eq!(mode(&root.join("logs/receiver.log")), 0o600);
+        assert_eq!(mode(&root.join("agents.txt")) & 0o077, 0);
+        assert_eq!(mode(&outside), 0o644, "a symlink's target was changed");
+    }
 
     #[test]
     fn a_second_lock_on_the_same_file_is_refused_until_the_first_drops() {

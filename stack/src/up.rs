@@ -3,9 +3,11 @@
 //! a part stops all it started), waits until each answers, then watches them and the agent list
 //! until a signal asks it to stop.
 
+use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,10 +16,11 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result, bail};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use crate::parts::{Layout, Part, Ports, Programs, Spec, gen_config_args, specs};
-use crate::process::{ProcId, has_exited, signal_group};
+use crate::env::Settings;
+use crate::parts::{Layout, Part, Ports, Programs, Spec, base_url, gen_config_args, specs};
+use crate::process::{self, ProcId, has_exited, signal_group};
 use crate::state::{PartRecord, StackFile, try_lock};
-use crate::{StackError, UpArgs, dotenv};
+use crate::{StackError, UpArgs, secrets, state};
 
 pub fn run(state_dir: &Path, args: &UpArgs) -> Result<u8> {
     let layout = Layout::new(state_dir.to_owned());
@@ -63,14 +66,11 @@ pub fn run(state_dir: &Path, args: &UpArgs) -> Result<u8> {
     };
     check_ports(&ports)?;
     let programs = find_programs(args)?;
-    let mut extra_env = Vec::new();
-    for (k, v) in dotenv::read(&args.env_file)? {
-        // An empty value (as in .env.example) means "not configured".
-        if !v.is_empty() && std::env::var_os(&k).is_none() {
-            extra_env.push((k, v));
-        }
-    }
+    let settings = Settings::gather(&args.env_file)?;
 
+    state::tighten(&layout)?;
+    secrets::ensure_webhook_token(&layout)?;
+    let receiver_files = secrets::receiver_secret_files(&layout, &settings)?;
     for dir in [
         layout.logs(),
         layout.data(Part::Prometheus),
@@ -84,14 +84,25 @@ pub fn run(state_dir: &Path, args: &UpArgs) -> Result<u8> {
         "vpsmon: agent list {} (edit it to add agents; Prometheus picks them up, no restart)",
         layout.agents().display()
     );
-    generate(&programs, &layout, &ports, args.profile.as_deref())?;
+    println!(
+        "vpsmon: webhook token {} (Alertmanager sends it; the receiver refuses alerts without it)",
+        layout.webhook_token().display()
+    );
+    generate(
+        &programs,
+        &layout,
+        &ports,
+        args.profile.as_deref(),
+        &settings,
+    )?;
 
     let mut sup = Supervisor {
         layout,
         ports,
         programs,
         profile: args.profile.clone(),
-        extra_env,
+        settings,
+        receiver_files,
         running: Vec::new(),
         grace: Duration::from_secs(args.grace),
         me: ProcId::of(std::process::id()).context("read own /proc entry")?,
@@ -253,9 +264,12 @@ fn generate(
     layout: &Layout,
     ports: &Ports,
     profile: Option<&str>,
+    settings: &Settings,
 ) -> Result<()> {
     let out = Command::new(&programs.gen_config)
         .args(gen_config_args(layout, ports, profile))
+        .env_clear()
+        .envs(settings.for_gen_config())
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("run {}", programs.gen_config.display()))?;
@@ -267,7 +281,9 @@ fn generate(
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    Ok(())
+    // gen-config writes 0644 for a Prometheus running as another user (a container's); here
+    // every part runs as this user.
+    state::private_tree(&layout.config())
 }
 
 struct Running {
@@ -283,7 +299,10 @@ struct Supervisor {
     ports: Ports,
     programs: Programs,
     profile: Option<String>,
-    extra_env: Vec<(String, String)>,
+    /// The user's environment and `.env`; each part sees only its allowlist of it.
+    settings: Settings,
+    /// BOT_TOKEN_FILE / SLACK_WEBHOOK_URL_FILE for the receiver.
+    receiver_files: Vec<(String, OsString)>,
     running: Vec<Running>,
     grace: Duration,
     me: ProcId,
@@ -347,10 +366,9 @@ impl Supervisor {
                 }
             }
         }
-        let telegram = ["BOT_TOKEN", "ALERT_CHAT_ID"].iter().all(|k| {
-            std::env::var_os(k).is_some_and(|v| !v.is_empty())
-                || self.extra_env.iter().any(|(e, _)| e == k)
-        });
+        let telegram = (self.settings.get("BOT_TOKEN").is_some()
+            || self.settings.get("BOT_TOKEN_FILE").is_some())
+            && self.settings.get("ALERT_CHAT_ID").is_some();
         println!(
             "vpsmon: all {} parts ready. Alerts go to {}. Ctrl-C or `./vpsmon down` stops the stack.",
             self.running.len(),
@@ -394,12 +412,17 @@ impl Supervisor {
         let log = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(&log_path)
             .with_context(|| format!("open {}", log_path.display()))?;
         let mut cmd = Command::new(&spec.program);
         cmd.args(&spec.args)
-            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .env_clear()
+            .envs(self.settings.for_part(spec.part));
+        if spec.part == Part::Receiver {
+            cmd.envs(self.receiver_files.iter().cloned());
+        }
+        cmd.envs(spec.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&self.layout.root)
             .stdin(Stdio::null())
             .stderr(log.try_clone()?)
@@ -486,41 +509,92 @@ impl Supervisor {
         None
     }
 
-    /// Regenerates the configs. New or removed agents reach Prometheus through file_sd; if
-    /// prometheus.yml itself changed, Prometheus is asked to reload it.
+    /// Regenerates the configs. New or removed agents reach Prometheus through file_sd. If
+    /// prometheus.yml or the rules changed, Prometheus is told to reload them, and Alertmanager
+    /// if alertmanager.yml changed: by SIGHUP, which needs no open HTTP endpoint.
     async fn agents_changed(&self, client: &reqwest::Client) {
-        let before = std::fs::read(self.layout.prometheus_yml()).ok();
-        match generate(
+        let reloadable = [Part::Alertmanager, Part::Prometheus];
+        let before: Vec<_> = reloadable.iter().map(|&p| self.config_of(p)).collect();
+        if let Err(e) = generate(
             &self.programs,
             &self.layout,
             &self.ports,
             self.profile.as_deref(),
+            &self.settings,
         ) {
-            Err(e) => eprintln!(
+            eprintln!(
                 "vpsmon: agent list changed but the configs were not regenerated (the running ones stay): {e:#}"
-            ),
-            Ok(()) => {
-                let after = std::fs::read(self.layout.prometheus_yml()).ok();
-                let reload = before != after;
-                if reload {
-                    let url = format!("http://127.0.0.1:{}/-/reload", self.ports.prometheus);
-                    if let Err(e) = client
-                        .post(&url)
-                        .send()
-                        .await
-                        .and_then(|r| r.error_for_status())
-                    {
-                        eprintln!("vpsmon: Prometheus did not reload its config: {e}");
-                    }
-                }
-                println!(
-                    "vpsmon: agent list changed; configs regenerated{}",
-                    if reload {
-                        ", Prometheus reloaded"
-                    } else {
-                        " (file_sd, no reload needed)"
-                    }
-                );
+            );
+            return;
+        }
+        let mut reloaded = Vec::new();
+        for (part, before) in reloadable.into_iter().zip(before) {
+            if self.config_of(part) == before {
+                continue;
+            }
+            match self.reload(part, client).await {
+                Ok(()) => reloaded.push(part.title()),
+                Err(why) => eprintln!(
+                    "vpsmon: {} did not reload its config: {why} (see {})",
+                    part.title(),
+                    self.layout.log(part.name()).display()
+                ),
+            }
+        }
+        println!(
+            "vpsmon: agent list changed; configs regenerated{}",
+            if reloaded.is_empty() {
+                " (file_sd, no reload needed)".to_owned()
+            } else {
+                format!(", {} reloaded", reloaded.join(" and "))
+            }
+        );
+    }
+
+    /// The generated files a part reads at start and rereads only on a reload.
+    fn config_of(&self, part: Part) -> Vec<Option<Vec<u8>>> {
+        let files = match part {
+            Part::Prometheus => vec![self.layout.prometheus_yml(), self.layout.prometheus_rules()],
+            Part::Alertmanager => vec![self.layout.alertmanager_yml()],
+            Part::Exporter | Part::Receiver => vec![],
+        };
+        files.iter().map(|f| std::fs::read(f).ok()).collect()
+    }
+
+    /// SIGHUP to the part, then waits until its /metrics reports a successful reload that is
+    /// newer than the last one (Prometheus and Alertmanager both export
+    /// `<prefix>_last_reload_success_timestamp_seconds` and `<prefix>_last_reload_successful`).
+    async fn reload(&self, part: Part, client: &reqwest::Client) -> Result<(), String> {
+        let prefix = match part {
+            Part::Prometheus => "prometheus_config",
+            Part::Alertmanager => "alertmanager_config",
+            Part::Exporter | Part::Receiver => return Err("it has no config to reload".into()),
+        };
+        let Some(r) = self
+            .running
+            .iter()
+            .find(|r| r.spec.part == part && !r.reaped)
+        else {
+            return Err("it is not running".into());
+        };
+        let url = format!("{}/metrics", base_url(r.spec.port));
+        let state = || async {
+            let text = client.get(&url).send().await.ok()?.text().await.ok()?;
+            Some(reload_state(&text, prefix))
+        };
+        let (was_ok, last) = state().await.flatten().unwrap_or((true, 0.0));
+        // Our unreaped child: its pid cannot belong to anyone else.
+        process::signal(r.id.pid, libc::SIGHUP);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            match state().await.flatten() {
+                Some((true, at)) if at > last => return Ok(()),
+                Some((false, _)) if was_ok => return Err("the new config was refused".into()),
+                _ => {}
+            }
+            if Instant::now() > deadline {
+                return Err("no successful reload within 10 s of SIGHUP".into());
             }
         }
     }
@@ -552,6 +626,22 @@ impl Supervisor {
     }
 }
 
+/// (last reload successful, time of the last successful reload) from a /metrics page.
+fn reload_state(metrics: &str, prefix: &str) -> Option<(bool, f64)> {
+    let value = |name: &str| {
+        metrics.lines().find_map(|l| {
+            l.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+    };
+    let ok = value(&format!("{prefix}_last_reload_successful"))?;
+    let at = value(&format!("{prefix}_last_reload_success_timestamp_seconds"))?;
+    Some((ok == 1.0, at))
+}
+
 fn mtime(p: &Path) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
@@ -567,6 +657,19 @@ fn log_tail(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reload_state_reads_prometheus_metrics() {
+        let page = "# HELP prometheus_config_last_reload_successful Whether the last configuration reload attempt was successful.\n\
+                    # TYPE prometheus_config_last_reload_successful gauge\n\
+                    prometheus_config_last_reload_successful 1\n\
+                    prometheus_config_last_reload_success_timestamp_seconds 1.7650308617324698e+09\n";
+        assert_eq!(
+            reload_state(page, "prometheus_config"),
+            Some((true, 1.7650308617324698e9))
+        );
+        assert_eq!(reload_state(page, "alertmanager_config"), None);
+    }
 
     #[test]
     fn host_names_become_valid_agent_names() {

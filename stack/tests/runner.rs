@@ -3,9 +3,13 @@
 //!
 //! up → status shows all up → a second up refuses and changes nothing → an added agent reaches
 //! Prometheus through file_sd and its AgentDown alert reaches the console → down → no process
-//! left; Ctrl-C and a killed supervisor leave nothing either; a busy port is named.
+//! left; Ctrl-C and a killed supervisor leave nothing either; a busy port is named. The secure
+//! defaults: the webhook refuses alerts without the generated token (and Alertmanager's still
+//! arrive), the state dir is private, each part sees only its own environment, Prometheus cannot
+//! be stopped over HTTP and still reloads changed rules.
 
 use std::net::TcpListener;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -120,6 +124,30 @@ fn text(out: &Output) -> (String, String) {
     )
 }
 
+/// Every path under `root` (itself included) with its permission bits.
+fn modes_under(root: &Path) -> Vec<(PathBuf, bool, u32)> {
+    let meta = std::fs::symlink_metadata(root).unwrap();
+    let mut out = vec![(root.to_owned(), meta.is_dir(), meta.mode() & 0o7777)];
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(root).unwrap() {
+            out.extend(modes_under(&entry.unwrap().path()));
+        }
+    }
+    out
+}
+
+/// `KEY=VALUE` entries of a process's environment.
+fn environ(pid: u32) -> Vec<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    raw.split(|b| *b == 0)
+        .filter(|e| !e.is_empty())
+        .map(|e| String::from_utf8_lossy(e).into_owned())
+        .collect()
+}
+
+/// A webhook payload (version 4) as Alertmanager sends it.
+const ALERT_BODY: &str = r#"{"version":"4","groupKey":"{}:{alertname=\"Forged\"}","status":"firing","receiver":"vpsmon-receiver","groupLabels":{"alertname":"Forged"},"commonLabels":{"alertname":"Forged"},"commonAnnotations":{},"externalURL":"http://127.0.0.1:9093","truncatedAlerts":0,"alerts":[{"status":"firing","labels":{"alertname":"Forged","agent":"web1","severity":"critical"},"annotations":{"summary":"forged"},"startsAt":"2026-01-01T00:00:00Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://127.0.0.1:9090","fingerprint":"0123456789abcdef"}]}"#;
+
 fn mtime(p: &Path) -> std::time::SystemTime {
     std::fs::metadata(p).unwrap().modified().unwrap()
 }
@@ -137,6 +165,13 @@ async fn wait_gone(ids: &[ProcId]) {
 #[tokio::test(flavor = "multi_thread")]
 async fn up_status_second_up_added_agent_down_leaves_nothing() {
     let stack = Stack::new();
+    // A state dir left by an older version, readable by everyone: the next `up` tightens it.
+    std::fs::create_dir_all(stack.state().join("logs")).unwrap();
+    std::fs::write(stack.state().join("logs/receiver.log"), "old alert text\n").unwrap();
+    for (p, m) in [("", 0o755), ("logs", 0o755), ("logs/receiver.log", 0o644)] {
+        std::fs::set_permissions(stack.state().join(p), std::fs::Permissions::from_mode(m))
+            .unwrap();
+    }
     let mut up = stack.up().await;
     let log = up.log_text();
     for (part, _, port) in &stack.ports {
@@ -150,6 +185,34 @@ async fn up_status_second_up_added_agent_down_leaves_nothing() {
         log.contains("Alerts go to this console (set BOT_TOKEN and ALERT_CHAT_ID for Telegram)"),
         "{log}"
     );
+
+    // Private state: every directory 0700, every file 0600 (the parts inherit umask 077).
+    for (path, is_dir, mode) in modes_under(&stack.state()) {
+        let want = if is_dir { 0o700 } else { 0o600 };
+        assert_eq!(mode, want, "{} is {mode:o}", path.display());
+    }
+
+    // The webhook refuses an alert without the generated token, or with a wrong one.
+    let token_file = stack.state().join("secrets/webhook-token");
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    assert!(
+        token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{} is not 32 random bytes in hex",
+        token_file.display()
+    );
+    let alerts_url = format!("http://127.0.0.1:{}/alerts", stack.port("receiver"));
+    let http = reqwest::Client::new();
+    for bearer in [None, Some("0".repeat(64))] {
+        let mut req = http
+            .post(&alerts_url)
+            .header("Content-Type", "application/json")
+            .body(ALERT_BODY);
+        if let Some(b) = &bearer {
+            req = req.bearer_auth(b);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 401, "token {bearer:?}");
+    }
 
     // status: every part up, exit 0.
     let out = stack.run("status");
@@ -233,6 +296,17 @@ async fn up_status_second_up_added_agent_down_leaves_nothing() {
     .unwrap();
     println!("console line: {line}");
     assert_eq!(stack.record().parts, before.parts, "no part was restarted");
+    // That alert came through Alertmanager with the token; the forged ones never reached the
+    // console. The token itself is in no output and no log.
+    assert!(!up.log_text().contains("Forged"), "{}", up.log_text());
+    let status = text(&stack.run("status"));
+    let mut shown = format!("{}{}{}", up.log_text(), status.0, status.1);
+    for (path, is_dir, _) in modes_under(&stack.state().join("logs")) {
+        if !is_dir {
+            shown.push_str(&std::fs::read_to_string(path).unwrap());
+        }
+    }
+    assert!(!shown.contains(&token), "the webhook token was printed");
 
     // down: the supervisor exits 0 and no recorded process is left.
     let out = stack.run("down");
@@ -290,6 +364,8 @@ async fn a_killed_supervisor_leaves_no_orphans_and_down_cleans_up() {
     let stack = Stack::new();
     let mut up = stack.up().await;
     let ids: Vec<ProcId> = stack.record().parts.iter().map(|p| p.proc).collect();
+    let token_file = stack.state().join("secrets/webhook-token");
+    let token = std::fs::read_to_string(&token_file).unwrap();
     up.signal(libc::SIGKILL);
     up.wait_exit(Duration::from_secs(10));
     // PR_SET_PDEATHSIG: the parts get SIGTERM when the supervisor dies.
@@ -301,8 +377,9 @@ async fn a_killed_supervisor_leaves_no_orphans_and_down_cleans_up() {
         so.contains("vpsmon stopped; no process of it is left"),
         "{so}"
     );
-    // The state dir is usable again.
+    // The state dir is usable again, with the same webhook token.
     let mut again = stack.up().await;
+    assert_eq!(std::fs::read_to_string(&token_file).unwrap(), token);
     again.signal(libc::SIGTERM);
     assert_eq!(again.wait_exit(Duration::from_secs(30)), Some(0));
 }
@@ -386,7 +463,9 @@ async fn with_bot_token_and_chat_id_in_dot_env_alerts_go_to_telegram() {
     )
     .unwrap();
     let mut cmd = stack.cmd("up");
-    cmd.env("VPSMON_ENV_FILE", &env_file);
+    cmd.env("VPSMON_ENV_FILE", &env_file)
+        // Any other secret of the user's shell must not reach a part either.
+        .env("AWS_SECRET_ACCESS_KEY", "decoy-secret-of-the-shell");
     let log = stack.dir.path().join("up-telegram.log");
     let mut up = Proc::spawn("vpsmon up", cmd, &log).unwrap();
     eventually(Duration::from_secs(120), "the stack to be ready", || {
@@ -405,6 +484,37 @@ async fn with_bot_token_and_chat_id_in_dot_env_alerts_go_to_telegram() {
         !up.log_text().contains(tg.token()),
         "the bot token leaked into the output"
     );
+    // No part holds the token in its environment: the receiver is given a 0600 file instead.
+    let bot_file = stack.state().join("secrets/bot-token");
+    for part in stack.record().parts {
+        let env = environ(part.proc.pid);
+        let name = format!("{:?}", part.part);
+        for e in &env {
+            assert!(
+                !e.contains(tg.token()) && !e.starts_with("BOT_TOKEN="),
+                "{name} has the bot token in its environment"
+            );
+            assert!(
+                !e.contains("decoy-secret-of-the-shell"),
+                "{name} inherited the shell's secrets"
+            );
+        }
+        let chat = env.iter().any(|e| e == "ALERT_CHAT_ID=-100777");
+        let file = env
+            .iter()
+            .any(|e| *e == format!("BOT_TOKEN_FILE={}", bot_file.display()));
+        let receiver = part.part == vpsmon_stack::parts::Part::Receiver;
+        assert_eq!(
+            chat, receiver,
+            "{name}: ALERT_CHAT_ID only for the receiver"
+        );
+        assert_eq!(
+            file, receiver,
+            "{name}: BOT_TOKEN_FILE only for the receiver"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&bot_file).unwrap(), tg.token());
+    assert_eq!(std::fs::metadata(&bot_file).unwrap().mode() & 0o777, 0o600);
     let agents = stack.state().join("agents.txt");
     let mut list = std::fs::read_to_string(&agents).unwrap();
     list.push_str(&format!("ghost 127.0.0.1:{}\n", free_port()));
@@ -434,4 +544,95 @@ async fn with_bot_token_and_chat_id_in_dot_env_alerts_go_to_telegram() {
     );
     up.signal(libc::SIGINT);
     assert_eq!(up.wait_exit(Duration::from_secs(30)), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prometheus_cannot_be_stopped_over_http_and_a_changed_rule_is_reloaded() {
+    let stack = Stack::new();
+    std::fs::create_dir_all(stack.state()).unwrap();
+    let agents = stack.state().join("agents.yml");
+    let list = |cpu: u32| {
+        format!(
+            "agents:\n  - name: local\n    address: 127.0.0.1:{}\nrules:\n  cpu_threshold: {cpu}\n",
+            stack.port("exporter")
+        )
+    };
+    std::fs::write(&agents, list(80)).unwrap();
+    let mut up = stack.up().await;
+    let base = format!("http://127.0.0.1:{}", stack.port("prometheus"));
+    let prometheus = stack
+        .record()
+        .parts
+        .into_iter()
+        .find(|p| p.part == vpsmon_stack::parts::Part::Prometheus)
+        .unwrap();
+
+    // Without --web.enable-lifecycle, neither quit nor reload is open to local users.
+    let http = reqwest::Client::new();
+    for path in ["/-/quit", "/-/reload"] {
+        let resp = http.post(format!("{base}{path}")).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap();
+        assert_eq!(status, 403, "POST {path}: {body}");
+        assert!(body.contains("Lifecycle API is not enabled"), "{body}");
+    }
+    // Give a quit that had been accepted time to take effect.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(prometheus.proc.is_alive(), "Prometheus stopped");
+    let ready = reqwest::get(format!("{base}/-/ready")).await.unwrap();
+    assert!(ready.status().is_success());
+
+    // A rule change (not a new agent, so file_sd cannot carry it) reaches the same Prometheus.
+    let rules_url = format!("{base}/api/v1/rules");
+    let high_cpu_query = || async {
+        let body: serde_json::Value = reqwest::get(&rules_url).await.ok()?.json().await.ok()?;
+        body["data"]["groups"]
+            .as_array()?
+            .iter()
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .find(|r| r["name"] == "HighCPU")
+            .and_then(|r| r["query"].as_str().map(str::to_owned))
+    };
+    let query = high_cpu_query().await.expect("HighCPU is loaded");
+    assert!(query.ends_with("> 0.8"), "{query}");
+    std::fs::write(&agents, list(42)).unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "Prometheus to evaluate HighCPU with the new threshold",
+        || async { high_cpu_query().await.filter(|q| q.ends_with("> 0.42")) },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", up.log_text()));
+    // Printed once Prometheus' /metrics confirms the reload, which may be a moment later.
+    let reloaded = "vpsmon: agent list changed; configs regenerated, Prometheus reloaded";
+    eventually(Duration::from_secs(15), "the reload line", || {
+        let log = up.log_text();
+        async move { log.contains(reloaded).then_some(()) }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", up.log_text()));
+    assert!(prometheus.proc.is_alive(), "Prometheus was restarted");
+    up.signal(libc::SIGINT);
+    assert_eq!(up.wait_exit(Duration::from_secs(30)), Some(0));
+}
+
+#[test]
+fn a_pasted_token_in_dot_env_is_named_by_file_and_line_not_shown() {
+    let stack = Stack::new();
+    let env_file = stack.dir.path().join("pasted.env");
+    std::fs::write(&env_file, "ALERT_CHAT_ID=-100\n123456:ABC-secret\n").unwrap();
+    let mut cmd = stack.cmd("up");
+    cmd.env("VPSMON_ENV_FILE", &env_file);
+    let out = cmd.output().unwrap();
+    let (so, se) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{so}{se}");
+    assert!(
+        se.contains(&format!("{}:2: expected KEY=VALUE", env_file.display())),
+        "{se}"
+    );
+    assert!(
+        !so.contains("ABC-secret") && !se.contains("ABC-secret"),
+        "{so}{se}"
+    );
+    assert!(!stack.state().join("run/stack.json").exists());
 }

@@ -6,6 +6,8 @@ use std::path::Path;
 use crate::support::{Output, gen_config, generate, read, repo_root, run, s, snapshot, write};
 
 const EXAMPLE: &str = "examples/agent_name_ip.txt";
+/// Where docker-compose.yml's receiver and Alertmanager find the webhook token.
+const COMPOSE_TOKEN: &str = "/run/vpsmon/webhook-token";
 const GENERATED: [&str; 4] = [
     "prometheus/prometheus.yml",
     "prometheus/alert.rules.yml",
@@ -21,11 +23,13 @@ fn committed_configs_match_the_example_list() {
         EXAMPLE,
         "--out-dir",
         ".",
+        "--receiver-token-file",
+        COMPOSE_TOKEN,
         "--check",
     ]));
     assert_eq!(
         out.code, 0,
-        "the committed configs are stale; regenerate with `vpsmon-gen-config --agents {EXAMPLE} --out-dir .`:\n{}{}",
+        "the committed configs are stale; regenerate with `vpsmon-gen-config --agents {EXAMPLE} --out-dir . --receiver-token-file {COMPOSE_TOKEN}`:\n{}{}",
         out.stdout, out.stderr
     );
     assert_eq!(out.stdout, "4 files are up to date\n");
@@ -34,7 +38,15 @@ fn committed_configs_match_the_example_list() {
 /// `--check` of the example list against `out_dir`.
 fn check_example(out_dir: &Path) -> Output {
     let agents = repo_root().join(EXAMPLE);
-    run(gen_config().args(["--agents", s(&agents), "--out-dir", s(out_dir), "--check"]))
+    run(gen_config().args([
+        "--agents",
+        s(&agents),
+        "--out-dir",
+        s(out_dir),
+        "--receiver-token-file",
+        COMPOSE_TOKEN,
+        "--check",
+    ]))
 }
 
 fn copy_committed(to: &Path) {
