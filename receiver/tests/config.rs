@@ -533,6 +533,14 @@ fn the_binary_prints_alerts_and_keeps_secrets_out_of_its_logs() {
          started=\"2026-11-21 10:00:00 UTC\" fingerprint=00000000000000aa\n"
     );
     assert!(stderr.contains("vpsmon-receiver listening"), "{stderr}");
+    // The token file was written with the default umask (0644): accepted, with a warning.
+    assert!(
+        stderr.contains(&format!(
+            "warning: permissions 0644 for {} are too open",
+            token_file.display()
+        )),
+        "{stderr}"
+    );
     for secret in ["very-secret", "AAH-", "hooks.slack.com"] {
         assert!(!stderr.contains(secret), "log leaks {secret:?}:\n{stderr}");
     }

@@ -1,8 +1,11 @@
-//! Prometheus and Alertmanager behind authentication (issue 13, item 5), through the real
-//! binary: credentials in PROMETHEUS_URL are sent but never shown (--print-config, /api/status,
-//! the dashboard page, the logs), and the password and token files are sent and re-read when they
-//! change. The upstreams are loopback servers that check `Authorization` as a protected
-//! Prometheus (`--web.config.file`) or a proxy in front of Alertmanager would.
+//! The receiver's secrets (issue 13, items 5 and 8). Prometheus and Alertmanager behind
+//! authentication, through the real binary: credentials in PROMETHEUS_URL are sent but never
+//! shown (--print-config, /api/status, the dashboard page, the logs), and the password and token
+//! files are sent and re-read when they change. The upstreams are loopback servers that check
+//! `Authorization` as a protected Prometheus (`--web.config.file`) or a proxy in front of
+//! Alertmanager would. And a deleted token file locks the webhook and the dashboard.
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 use testkit::procs::{Proc, free_port, wait_http_ok};
+use tower::ServiceExt;
 
 const BIN: &str = env!("CARGO_BIN_EXE_vpsmon-receiver");
 
@@ -262,5 +266,61 @@ async fn password_and_token_files_are_sent_and_reread_when_they_change() {
     let log = receiver.proc.log_text();
     for secret in ["file-pass", "am-token"] {
         assert!(!log.contains(secret), "the log shows {secret}:\n{log}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deleted_token_file_locks_the_webhook_and_the_dashboard_until_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let webhook = secret_file(dir.path(), "webhook.token", "webhook-token");
+    let dash = secret_file(dir.path(), "dashboard.token", "dashboard-token");
+    let config = support::load_config(
+        Some(dir.path()),
+        &format!(
+            "default_route: [console]\ndashboard:\n  auth: {{bearer_token_file: {}}}\n",
+            dash.display()
+        ),
+        &[("WEBHOOK_TOKEN_FILE", webhook.display().to_string())],
+    );
+    let app = vpsmon_receiver::server::app(vpsmon_receiver::state(config).unwrap());
+    let body = json!({
+        "version": "4", "groupKey": "g", "status": "resolved", "receiver": "r",
+        "externalURL": "", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+        "truncatedAlerts": 0,
+        "alerts": [{"status": "resolved", "labels": {"alertname": "AgentDown", "agent": "web-1"},
+                    "annotations": {}, "startsAt": "2026-11-21T10:00:00Z",
+                    "endsAt": "2026-11-21T10:05:00Z", "generatorURL": "", "fingerprint": "00000000000000aa"}]
+    })
+    .to_string();
+    let send = |path: &str, token: &str| {
+        let req = axum::http::Request::builder()
+            .uri(path)
+            .method(if path == "/alerts" { "POST" } else { "GET" })
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(if path == "/alerts" {
+                body.clone()
+            } else {
+                String::new()
+            }))
+            .unwrap();
+        let app = app.clone();
+        async move { app.oneshot(req).await.unwrap().status().as_u16() }
+    };
+    let cases = [
+        ("/alerts", "webhook-token", &webhook),
+        ("/assets/style.css", "dashboard-token", &dash),
+    ];
+    for (path, token, file) in cases {
+        assert_eq!(send(path, token).await, 200, "{path}");
+        std::fs::remove_file(file).unwrap();
+        assert_eq!(send(path, token).await, 401, "{path} after rm");
+        assert_eq!(send(path, token).await, 401, "{path} after rm, again");
+        secret_file(
+            dir.path(),
+            file.file_name().unwrap().to_str().unwrap(),
+            token,
+        );
+        assert_eq!(send(path, token).await, 200, "{path} restored");
     }
 }
