@@ -57,10 +57,11 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
     }
 }
 
-/// Checks `Authorization: Bearer <token>` against the expected secret.
+/// Checks `Authorization: Bearer <token>` against the expected secret. An empty expected secret
+/// (its file was deleted or emptied: [`crate::SecretFile::current`]) matches nothing.
 pub fn check_bearer(headers: &HeaderMap, expected: &Secret) -> Result<(), AuthError> {
     let token = bearer_token(headers)?;
-    if ct_eq(token.as_bytes(), expected.expose().as_bytes()) {
+    if !expected.is_empty() && ct_eq(token.as_bytes(), expected.expose().as_bytes()) {
         Ok(())
     } else {
         Err(AuthError::Invalid)
@@ -86,7 +87,7 @@ pub fn check_basic(headers: &HeaderMap, user: &str, password: &Secret) -> Result
     // Evaluate both comparisons so timing does not tell which half was wrong.
     let user_ok = ct_eq(u, user.as_bytes());
     let pass_ok = ct_eq(p, password.expose().as_bytes());
-    if user_ok & pass_ok {
+    if user_ok & pass_ok & !password.is_empty() {
         Ok(())
     } else {
         Err(AuthError::Invalid)
@@ -154,6 +155,11 @@ mod tests {
         );
         assert_eq!(check_bearer(&headers("Bearer s3cret"), &secret), Ok(()));
         assert_eq!(check_bearer(&headers("bearer s3cret"), &secret), Ok(()));
+        // A revoked (empty) secret refuses even an empty token.
+        assert_eq!(
+            check_bearer(&headers("Bearer "), &Secret::new("")),
+            Err(AuthError::Invalid)
+        );
     }
 
     #[test]

@@ -82,6 +82,20 @@ pub struct Flags {
     )]
     pub jwt_issuer: Option<String>,
 
+    /// Clock skew tolerated on a JWT's `exp` and `nbf` claims, in whole seconds (0s: none).
+    #[arg(
+        long = "web.jwt-leeway",
+        env = "VPSMON_WEB_JWT_LEEWAY",
+        default_value = "60s",
+        value_name = "DURATION",
+        value_parser = parse_leeway
+    )]
+    pub jwt_leeway: Duration,
+
+    /// Refuse to start with a secret file that group or others may read (without it: a warning).
+    #[arg(long = "strict-secrets", env = "VPSMON_STRICT_SECRETS")]
+    pub strict_secrets: bool,
+
     /// Most /metrics and /api/health requests served at once; more get 503. 0 means no limit.
     #[arg(
         long = "web.max-requests",
@@ -306,6 +320,16 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A leeway may be zero; jsonwebtoken counts it in whole seconds.
+fn parse_leeway(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("{e} (expected a duration like 60s or 0s)"))?;
+    if d.subsec_nanos() != 0 {
+        return Err("must be whole seconds".into());
+    }
+    Ok(d)
+}
+
 /// The generated names of one collector's flags.
 struct CollectorFlagNames {
     on: &'static str,
@@ -446,6 +470,7 @@ impl Settings {
             self.flags.jwt_audience.as_deref(),
             self.flags.jwt_issuer.as_deref(),
         )
+        .map(|auth| auth.with_jwt_leeway(self.flags.jwt_leeway))
     }
 }
 
@@ -488,6 +513,8 @@ where
         Err(e) => e.exit(),
     };
     telemetry::init(settings.flags.log_format, &settings.flags.log_level);
+    // Before any secret file is read (the auth files, the tunnels' API tokens).
+    vpsmon_common::secret::set_strict(settings.flags.strict_secrets);
     match crate::http::serve_blocking(settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(crate::http::StartError::Config(msg)) => {

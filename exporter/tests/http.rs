@@ -278,7 +278,7 @@ async fn jwt_matrix() {
                 JWT_SECRET,
                 json!({"iss": "cf-workers", "aud": "vps-monitoring", "exp": now() - 3600}),
             ),
-            "invalid token: token expired",
+            "invalid token: token expired (`exp` is past, beyond the leeway)",
         ),
         (
             "no exp",
@@ -417,7 +417,7 @@ async fn with_token_and_jwt_either_is_accepted() {
     let expired = jwt(Algorithm::HS256, JWT_SECRET, json!({"exp": now() - 3600}));
     unauthorized(
         &send(&app, bearer("/metrics", &expired)).await,
-        "invalid token: token expired",
+        "invalid token: token expired (`exp` is past, beyond the leeway)",
     );
 }
 

@@ -19,6 +19,11 @@ Environment variables (a flag wins over its variable, a variable over receiver.y
   WEBHOOK_TOKEN_FILE                 bearer token Alertmanager must send (re-read on change)
   WEBHOOK_BASIC_USER, WEBHOOK_BASIC_PASSWORD_FILE   basic auth Alertmanager must send
   PROMETHEUS_URL, ALERTMANAGER_URL, ALLOWED_USERS (comma-separated Telegram user ids)
+  PROMETHEUS_BEARER_TOKEN_FILE, or PROMETHEUS_BASIC_AUTH_USER and
+  PROMETHEUS_BASIC_AUTH_PASSWORD_FILE        credential sent to Prometheus (re-read on change)
+  ALERTMANAGER_BEARER_TOKEN_FILE, or ALERTMANAGER_BASIC_AUTH_USER and
+  ALERTMANAGER_BASIC_AUTH_PASSWORD_FILE      credential sent to Alertmanager (re-read on change)
+  RECEIVER_STRICT_SECRETS            true: refuse secret files that group or others may read
 
 With no Telegram or Slack configured, alerts are printed to stdout, one line per alert.";
 
@@ -92,6 +97,39 @@ pub struct Cli {
     /// Alertmanager base URL, for links and the bot [env: ALERTMANAGER_URL]
     #[arg(long, value_name = "URL")]
     pub alertmanager_url: Option<String>,
+
+    /// File holding a bearer token sent to Prometheus; re-read when it changes
+    /// [env: PROMETHEUS_BEARER_TOKEN_FILE]
+    #[arg(long, value_name = "FILE")]
+    pub prometheus_bearer_token_file: Option<PathBuf>,
+
+    /// User for basic auth to Prometheus [env: PROMETHEUS_BASIC_AUTH_USER]
+    #[arg(long, value_name = "USER")]
+    pub prometheus_basic_auth_user: Option<String>,
+
+    /// File holding the basic-auth password sent to Prometheus; re-read when it changes
+    /// [env: PROMETHEUS_BASIC_AUTH_PASSWORD_FILE]
+    #[arg(long, value_name = "FILE")]
+    pub prometheus_basic_auth_password_file: Option<PathBuf>,
+
+    /// File holding a bearer token sent to Alertmanager; re-read when it changes
+    /// [env: ALERTMANAGER_BEARER_TOKEN_FILE]
+    #[arg(long, value_name = "FILE")]
+    pub alertmanager_bearer_token_file: Option<PathBuf>,
+
+    /// User for basic auth to Alertmanager [env: ALERTMANAGER_BASIC_AUTH_USER]
+    #[arg(long, value_name = "USER")]
+    pub alertmanager_basic_auth_user: Option<String>,
+
+    /// File holding the basic-auth password sent to Alertmanager; re-read when it changes
+    /// [env: ALERTMANAGER_BASIC_AUTH_PASSWORD_FILE]
+    #[arg(long, value_name = "FILE")]
+    pub alertmanager_basic_auth_password_file: Option<PathBuf>,
+
+    /// Refuse to start with a secret file that group or others may read (without it: a
+    /// warning) [env: RECEIVER_STRICT_SECRETS]
+    #[arg(long)]
+    pub strict_secrets: bool,
 
     /// Telegram user ids allowed to use the bot, comma-separated [env: ALLOWED_USERS]
     #[arg(long, value_name = "IDS")]

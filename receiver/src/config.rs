@@ -13,10 +13,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
+use vpsmon_common::secret::redact_url;
 use vpsmon_common::telemetry::LogFormat;
 use vpsmon_common::{Secret, SecretError, SecretFile};
 
 use crate::cli::Cli;
+use crate::promapi::ClientAuth;
 
 /// The route `POST /alerts` uses. Named routes are `POST /alerts/{name}`.
 pub const DEFAULT_ROUTE: &str = "default";
@@ -48,8 +50,17 @@ pub struct Config {
     pub delivery_deadline: Duration,
     /// The console destination also appends its lines to this file.
     pub console_file: Option<PathBuf>,
+    /// May carry `user:password@` (sent as basic auth); shown with it redacted.
+    #[serde(serialize_with = "url_redacted")]
     pub prometheus_url: Option<String>,
+    #[serde(serialize_with = "url_redacted")]
     pub alertmanager_url: Option<String>,
+    /// The credential sent to Prometheus (`--prometheus-bearer-token-file`, ...).
+    pub prometheus_auth: Option<ClientAuth>,
+    /// The credential sent to Alertmanager.
+    pub alertmanager_auth: Option<ClientAuth>,
+    /// Secret files that group or others may read are refused (`--strict-secrets`).
+    pub strict_secrets: bool,
     /// Telegram user ids allowed to use the bot (issue 6).
     pub allowed_users: Vec<i64>,
     #[serde(serialize_with = "log_format")]
@@ -182,6 +193,18 @@ impl Config {
     /// then flags. `env` looks up an environment variable; tests pass their own.
     pub fn load(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let strict_secrets = cli.strict_secrets
+            || match env("RECEIVER_STRICT_SECRETS") {
+                Some(v) => parse_bool(&v).ok_or_else(|| {
+                    invalid(
+                        "env RECEIVER_STRICT_SECRETS",
+                        format!("{v:?}: use true or false"),
+                    )
+                })?,
+                None => false,
+            };
+        // Before the first secret file is read (and every re-read after).
+        vpsmon_common::secret::set_strict(strict_secrets);
         let path = cli
             .config
             .clone()
@@ -197,7 +220,9 @@ impl Config {
             path,
             warnings: Vec::new(),
         };
-        b.build()
+        let mut config = b.build()?;
+        config.strict_secrets = strict_secrets;
+        Ok(config)
     }
 }
 
@@ -249,12 +274,15 @@ struct FileConfig {
     console_file: Option<PathBuf>,
     prometheus_url: Option<String>,
     alertmanager_url: Option<String>,
+    prometheus_auth: Option<FileWebhookAuth>,
+    alertmanager_auth: Option<FileWebhookAuth>,
     allowed_users: Option<Vec<i64>>,
     log_format: Option<String>,
     dashboard: Option<crate::dashboard::settings::FileDashboard>,
 }
 
-/// Also the form of `dashboard.auth` (crate::dashboard::settings).
+/// Also the form of `dashboard.auth` (crate::dashboard::settings), `prometheus_auth` and
+/// `alertmanager_auth`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FileWebhookAuth {
@@ -506,6 +534,31 @@ impl Builder<'_> {
             None => LogFormat::Text,
         };
 
+        let (prometheus_file_auth, alertmanager_file_auth) = (
+            self.file.prometheus_auth.take(),
+            self.file.alertmanager_auth.take(),
+        );
+        let prometheus_auth = self.client_auth(
+            "Prometheus",
+            (
+                cli.prometheus_bearer_token_file.clone(),
+                cli.prometheus_basic_auth_user.clone(),
+                cli.prometheus_basic_auth_password_file.clone(),
+            ),
+            prometheus_file_auth,
+            prometheus_url.as_deref(),
+        )?;
+        let alertmanager_auth = self.client_auth(
+            "Alertmanager",
+            (
+                cli.alertmanager_bearer_token_file.clone(),
+                cli.alertmanager_basic_auth_user.clone(),
+                cli.alertmanager_basic_auth_password_file.clone(),
+            ),
+            alertmanager_file_auth,
+            alertmanager_url.as_deref(),
+        )?;
+
         let webhook_auth = self.webhook_auth()?;
         let telegram = self.telegram()?;
         let slack = self.slack()?;
@@ -589,6 +642,9 @@ impl Builder<'_> {
             console_file,
             prometheus_url,
             alertmanager_url,
+            prometheus_auth,
+            alertmanager_auth,
+            strict_secrets: false,
             allowed_users,
             log_format,
             dashboard,
@@ -678,6 +734,115 @@ impl Builder<'_> {
                 None => Ok(None),
             },
         }
+    }
+
+    /// The credential for Prometheus or Alertmanager (`service`): a bearer token file, or a user
+    /// and password file, from flags, env (flag beats env field by field) or the
+    /// `<service>_auth` key, which has the form of `webhook_auth`.
+    fn client_auth(
+        &mut self,
+        service: &str,
+        flags: (Option<PathBuf>, Option<String>, Option<PathBuf>),
+        file: Option<FileWebhookAuth>,
+        url: Option<&str>,
+    ) -> Result<Option<ClientAuth>, ConfigError> {
+        let name = service.to_ascii_lowercase();
+        let upper = service.to_ascii_uppercase();
+        let (flag, var) = (
+            |f: &str| format!("--{name}-{f}"),
+            |v: &str| format!("{upper}_{v}"),
+        );
+        let bearer_var = var("BEARER_TOKEN_FILE");
+        let user_var = var("BASIC_AUTH_USER");
+        let password_var = var("BASIC_AUTH_PASSWORD_FILE");
+        let bearer = pick(
+            (flags.0, &flag("bearer-token-file")),
+            (self.env(&bearer_var).map(PathBuf::from), &bearer_var),
+            (None, String::new()),
+        );
+        let user = pick(
+            (flags.1, &flag("basic-auth-user")),
+            (self.env(&user_var), &user_var),
+            (None, String::new()),
+        );
+        let password = pick(
+            (flags.2, &flag("basic-auth-password-file")),
+            (self.env(&password_var).map(PathBuf::from), &password_var),
+            (None, String::new()),
+        );
+        let open = |p: PathBuf, key: String| {
+            SecretFile::open(p).map_err(|source| ConfigError::Secret { key, source })
+        };
+        let auth = match (bearer, user, password) {
+            (Some(_), Some((_, from)), _) | (Some(_), None, Some((_, from))) => {
+                return Err(invalid(
+                    from,
+                    format!("choose a bearer token or basic auth for {service}, not both"),
+                ));
+            }
+            (Some((p, from)), None, None) => Some(ClientAuth::Bearer(open(p, from)?)),
+            (None, Some((user, _)), Some((p, from))) => Some(ClientAuth::Basic {
+                user,
+                password: open(p, from)?,
+            }),
+            (None, Some((_, from)), None) => {
+                return Err(invalid(
+                    from,
+                    format!("basic auth for {service} needs a password file too ({password_var})"),
+                ));
+            }
+            (None, None, Some((_, from))) => {
+                return Err(invalid(
+                    from,
+                    format!("basic auth for {service} needs a user too ({user_var})"),
+                ));
+            }
+            (None, None, None) => match file {
+                Some(FileWebhookAuth {
+                    bearer_token_file: Some(_),
+                    basic: Some(_),
+                }) => {
+                    return Err(invalid(
+                        self.key(&format!("{name}_auth")),
+                        "choose bearer_token_file or basic, not both",
+                    ));
+                }
+                Some(FileWebhookAuth {
+                    bearer_token_file: Some(p),
+                    ..
+                }) => Some(ClientAuth::Bearer(open(
+                    p,
+                    self.key(&format!("{name}_auth.bearer_token_file")),
+                )?)),
+                Some(FileWebhookAuth { basic: Some(b), .. }) => Some(ClientAuth::Basic {
+                    user: b.username,
+                    password: open(
+                        b.password_file,
+                        self.key(&format!("{name}_auth.basic.password_file")),
+                    )?,
+                }),
+                Some(_) | None => None,
+            },
+        };
+        if let Some(url) = url
+            && redact_url(url) != url
+        {
+            if auth.is_some() {
+                return Err(invalid(
+                    var("URL"),
+                    format!(
+                        "the {service} URL carries credentials (user:password@) and a {service} \
+                         credential file is set too: keep the file, drop them from the URL"
+                    ),
+                ));
+            }
+            self.warnings.push(format!(
+                "the {service} URL carries credentials (user:password@): they are sent, and \
+                 redacted wherever the URL is shown, but a URL is easily copied; prefer \
+                 {password_var} or {bearer_var}"
+            ));
+        }
+        Ok(auth)
     }
 
     fn telegram(&mut self) -> Result<Option<TelegramConfig>, ConfigError> {
@@ -945,6 +1110,21 @@ fn parse_users(v: &str) -> Result<Vec<i64>, String> {
                 .map_err(|_| format!("{s:?} is not a Telegram user id (a number)"))
         })
         .collect()
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn url_redacted<S: Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(u) => s.serialize_some(&redact_url(u)),
+        None => s.serialize_none(),
+    }
 }
 
 fn redacted<S: Serializer, T>(_: &T, s: S) -> Result<S::Ok, S::Error> {

@@ -340,6 +340,128 @@ fn a_bad_config_exits_2_with_the_reason() {
     assert!(!text(&out).contains("bad-token-value"));
 }
 
+#[test]
+fn prometheus_and_alertmanager_credentials_are_checked_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let pass = write(dir.path(), "prom.password", "p4ss\n");
+    let pass = pass.to_str().unwrap();
+    // From the file, in the form of webhook_auth.
+    let c = load(
+        &with_file(&write(
+            dir.path(),
+            "receiver.yml",
+            &format!(
+                "prometheus_auth:\n  basic: {{username: admin, password_file: {pass}}}\n\
+                 alertmanager_auth:\n  bearer_token_file: {pass}\n"
+            ),
+        )),
+        &[],
+    )
+    .unwrap();
+    let shown = serde_json::to_value(&c).unwrap();
+    assert_eq!(
+        shown["prometheus_auth"],
+        serde_json::json!({"basic": {"user": "admin", "password": format!("<redacted> (from {pass})")}})
+    );
+    assert_eq!(
+        shown["alertmanager_auth"],
+        serde_json::json!({"bearer": format!("<redacted> (from {pass})")})
+    );
+    assert_eq!(
+        error("", &[("PROMETHEUS_BASIC_AUTH_USER", "admin")]),
+        "env PROMETHEUS_BASIC_AUTH_USER: basic auth for Prometheus needs a password file too \
+         (PROMETHEUS_BASIC_AUTH_PASSWORD_FILE)"
+    );
+    assert_eq!(
+        error("", &[("ALERTMANAGER_BASIC_AUTH_PASSWORD_FILE", pass)]),
+        "env ALERTMANAGER_BASIC_AUTH_PASSWORD_FILE: basic auth for Alertmanager needs a user \
+         too (ALERTMANAGER_BASIC_AUTH_USER)"
+    );
+    assert_eq!(
+        error(
+            "",
+            &[
+                ("PROMETHEUS_BEARER_TOKEN_FILE", pass),
+                ("PROMETHEUS_BASIC_AUTH_USER", "admin")
+            ]
+        ),
+        "env PROMETHEUS_BASIC_AUTH_USER: choose a bearer token or basic auth for Prometheus, \
+         not both"
+    );
+    assert_eq!(
+        error(
+            "",
+            &[
+                ("PROMETHEUS_URL", "http://admin:url-pass@prom:9090"),
+                ("PROMETHEUS_BEARER_TOKEN_FILE", pass)
+            ]
+        ),
+        "PROMETHEUS_URL: the Prometheus URL carries credentials (user:password@) and a \
+         Prometheus credential file is set too: keep the file, drop them from the URL"
+    );
+    let e = error(
+        "",
+        &[("ALERTMANAGER_BEARER_TOKEN_FILE", "/nonexistent/am.token")],
+    );
+    assert!(
+        e.starts_with(
+            "env ALERTMANAGER_BEARER_TOKEN_FILE: cannot read secret file /nonexistent/am.token"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_secret_file_others_may_read_is_warned_about_and_refused_when_strict() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let token = write(dir.path(), "webhook.token", "webhook-token-value\n");
+    let mode = |m| std::fs::set_permissions(&token, std::fs::Permissions::from_mode(m)).unwrap();
+    let file_env = [("WEBHOOK_TOKEN_FILE", token.to_str().unwrap())];
+    let too_open = format!(
+        "permissions 0644 for {p} are too open: a secret file must not be readable by group or \
+         others (chmod 600 {p})",
+        p = token.display()
+    );
+
+    mode(0o644);
+    let out = run(&["--print-config"], &file_env);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("warning: {too_open}; accepted (--strict-secrets refuses it)\n")
+    );
+
+    let strict_env = [file_env[0], ("RECEIVER_STRICT_SECRETS", "true")];
+    for (args, env) in [
+        (&["--print-config", "--strict-secrets"][..], &file_env[..]),
+        (&["--print-config"][..], &strict_env[..]),
+    ] {
+        let out = run(args, env);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?} {env:?}: {}",
+            text(&out)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("vpsmon-receiver: env WEBHOOK_TOKEN_FILE: {too_open}\n")
+        );
+    }
+    let out = run(&["--print-config"], &[("RECEIVER_STRICT_SECRETS", "maybe")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "vpsmon-receiver: env RECEIVER_STRICT_SECRETS: \"maybe\": use true or false\n"
+    );
+
+    mode(0o600);
+    let out = run(&["--print-config", "--strict-secrets"], &file_env);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
 /// The whole binary with no credentials: a webhook becomes one console line per alert on stdout,
 /// and the logs never carry a secret even when Slack and Telegram are configured.
 #[test]
@@ -411,6 +533,14 @@ fn the_binary_prints_alerts_and_keeps_secrets_out_of_its_logs() {
          started=\"2026-11-21 10:00:00 UTC\" fingerprint=00000000000000aa\n"
     );
     assert!(stderr.contains("vpsmon-receiver listening"), "{stderr}");
+    // The token file was written with the default umask (0644): accepted, with a warning.
+    assert!(
+        stderr.contains(&format!(
+            "warning: permissions 0644 for {} are too open",
+            token_file.display()
+        )),
+        "{stderr}"
+    );
     for secret in ["very-secret", "AAH-", "hooks.slack.com"] {
         assert!(!stderr.contains(secret), "log leaks {secret:?}:\n{stderr}");
     }

@@ -1,8 +1,10 @@
 //! Who may read /metrics and /api/health: a static bearer token (compared in constant time, its
 //! file re-read when it changes) and/or an HS256 JWT as the seeds' Cloudflare Workers send it.
-//! With both configured, either credential is accepted.
+//! With both configured, either credential is accepted. Deleting or emptying a secret file
+//! revokes it: every request is refused until the file is back (see [`SecretFile`]).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
@@ -28,6 +30,10 @@ struct Jwt {
     secret: SecretFile,
     validation: Validation,
 }
+
+/// The clock skew allowed on `exp` and `nbf` unless `--web.jwt-leeway` says otherwise: the
+/// Workers that mint the tokens and the VPS keep their own clocks.
+pub const DEFAULT_JWT_LEEWAY: Duration = Duration::from_secs(60);
 
 /// The configured credentials; `Auth::default()` lets every request through.
 #[derive(Debug, Clone, Default)]
@@ -61,6 +67,14 @@ impl Auth {
         Ok(Auth { token, jwt })
     }
 
+    /// Sets the clock skew tolerated on `exp` and `nbf` (whole seconds) [default: 60 s].
+    pub fn with_jwt_leeway(mut self, leeway: Duration) -> Auth {
+        if let Some(jwt) = &mut self.jwt {
+            jwt.validation.leeway = leeway.as_secs();
+        }
+        self
+    }
+
     /// True when requests must carry a credential.
     pub fn is_enabled(&self) -> bool {
         self.token.is_some() || self.jwt.is_some()
@@ -86,20 +100,40 @@ impl Auth {
             return Ok(());
         }
         let presented = bearer_token(headers)?;
-        if let Some(token) = &self.token
-            && ct_eq(presented.as_bytes(), token.current().expose().as_bytes())
-        {
-            return Ok(());
+        if let Some(token) = &self.token {
+            // Empty: the file was deleted or emptied, which revokes the token.
+            let expected = token.current();
+            if !expected.is_empty() && ct_eq(presented.as_bytes(), expected.expose().as_bytes()) {
+                return Ok(());
+            }
         }
         match &self.jwt {
             Some(jwt) => {
-                let key = DecodingKey::from_secret(jwt.secret.current().expose().as_bytes());
+                let secret = jwt.secret.current();
+                // An empty HMAC key would let anyone sign: no secret, no JWT.
+                if secret.is_empty() {
+                    return Err(AuthError::Invalid);
+                }
+                // Something that is not a JWT at all was a wrong static token.
+                let wrong_token = || self.token.is_some() && presented.matches('.').count() != 2;
+                match jsonwebtoken::decode_header(presented) {
+                    Ok(header) if header.crit.is_some() => {
+                        // RFC 7515 §4.1.11: an extension the recipient does not understand
+                        // must make it refuse the token, and this one understands none.
+                        return Err(AuthError::BadToken(
+                            "the token has a `crit` header, and no critical extension is \
+                             supported"
+                                .into(),
+                        ));
+                    }
+                    Ok(_) => {}
+                    Err(_) if wrong_token() => return Err(AuthError::Invalid),
+                    Err(e) => return Err(AuthError::BadToken(jwt_reason(e.kind()))),
+                }
+                let key = DecodingKey::from_secret(secret.expose().as_bytes());
                 match jsonwebtoken::decode::<serde_json::Value>(presented, &key, &jwt.validation) {
                     Ok(_) => Ok(()),
-                    // Something that is not a JWT at all was a wrong static token.
-                    Err(_) if self.token.is_some() && presented.matches('.').count() != 2 => {
-                        Err(AuthError::Invalid)
-                    }
+                    Err(_) if wrong_token() => Err(AuthError::Invalid),
                     Err(e) => Err(AuthError::BadToken(jwt_reason(e.kind()))),
                 }
             }
@@ -108,10 +142,12 @@ impl Auth {
     }
 }
 
-/// HS256 only (so `alg: none` and every other algorithm fail), `exp` required, and `aud`/`iss`
-/// required and checked when configured.
+/// HS256 only (so `alg: none` and every other algorithm fail), `exp` required, `nbf` checked
+/// when present, and `aud`/`iss` required and checked when configured.
 fn validation(audience: Option<&str>, issuer: Option<&str>) -> Validation {
     let mut v = Validation::new(Algorithm::HS256);
+    v.validate_nbf = true;
+    v.leeway = DEFAULT_JWT_LEEWAY.as_secs();
     let mut required = vec!["exp"];
     if let Some(aud) = audience {
         v.set_audience(&[aud]);
@@ -128,7 +164,7 @@ fn validation(audience: Option<&str>, issuer: Option<&str>) -> Validation {
 /// A reason the client may see: what was wrong with the token, never the token itself.
 fn jwt_reason(kind: &ErrorKind) -> String {
     match kind {
-        ErrorKind::ExpiredSignature => "token expired".into(),
+        ErrorKind::ExpiredSignature => "token expired (`exp` is past, beyond the leeway)".into(),
         ErrorKind::InvalidSignature => "signature does not match".into(),
         ErrorKind::InvalidAlgorithm | ErrorKind::UnsupportedAlgorithm => {
             "algorithm not accepted (only HS256 is)".into()
@@ -139,7 +175,9 @@ fn jwt_reason(kind: &ErrorKind) -> String {
             "audience not accepted (an `aud` claim needs a matching --web.jwt-audience)".into()
         }
         ErrorKind::InvalidIssuer => "issuer not accepted".into(),
-        ErrorKind::ImmatureSignature => "token not valid yet".into(),
+        ErrorKind::ImmatureSignature => {
+            "token not valid yet (`nbf` is in the future, beyond the leeway)".into()
+        }
         // An unknown `alg` such as "none" fails while parsing the header.
         ErrorKind::Json(_) | ErrorKind::Base64(_) | ErrorKind::Utf8(_) => {
             "malformed token (expected a JWT signed with HS256)".into()

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Endpoint, ErrorKind, Service};
+use super::{ApiError, ClientAuth, Endpoint, ErrorKind, Service};
 
 /// An alert as Alertmanager holds it (`gettableAlert`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -147,10 +147,18 @@ impl AlertmanagerClient {
                 .unwrap_or(crate::dashboard::settings::DEFAULT_ALERTMANAGER_URL),
             config.dashboard.timeout,
         )
+        .with_auth(config.alertmanager_auth.clone())
     }
 
+    /// Sends this credential with every request.
+    pub fn with_auth(mut self, auth: Option<ClientAuth>) -> Self {
+        self.ep.auth = auth;
+        self
+    }
+
+    /// The base URL as it may be shown: userinfo redacted.
     pub fn base_url(&self) -> &str {
-        &self.ep.base
+        &self.ep.shown
     }
 
     /// Alerts, oldest first.

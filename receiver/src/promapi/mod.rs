@@ -4,7 +4,9 @@
 //!
 //! Every failure is an [`ApiError`] whose message names the service, its URL and why, e.g.
 //! `Prometheus at http://127.0.0.1:9090 is unreachable: connection refused` — the text a user
-//! sees on the dashboard banner or in a bot reply.
+//! sees on the dashboard banner or in a bot reply. The URL in it is shown with any userinfo
+//! (`http://user:password@host`) redacted; the requests themselves still send those credentials,
+//! or the bearer token or basic-auth password of [`ClientAuth`].
 
 pub mod alertmanager;
 pub mod prometheus;
@@ -12,11 +14,36 @@ pub mod prometheus;
 use std::fmt;
 use std::time::Duration;
 
+use serde::{Serialize, Serializer};
+use vpsmon_common::SecretFile;
+use vpsmon_common::secret::redact_url;
+
 pub use alertmanager::AlertmanagerClient;
 pub use prometheus::PrometheusClient;
 
 /// How long one API request may take by default; a dashboard that waits longer feels broken.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The credential a client sends to Prometheus or Alertmanager (their `--web.config.file`, or
+/// a proxy in front of them). The files are re-read when they change, so rotation needs no
+/// restart; a deleted or emptied file makes the calls fail with a message naming it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// `Authorization: Bearer <token>`.
+    Bearer(#[serde(serialize_with = "from_file")] SecretFile),
+    /// `Authorization: Basic base64(user:password)`.
+    Basic {
+        user: String,
+        #[serde(serialize_with = "from_file")]
+        password: SecretFile,
+    },
+}
+
+fn from_file<S: Serializer>(f: &SecretFile, s: S) -> Result<S::Ok, S::Error> {
+    // The path helps the reader and is not secret; the content is.
+    s.serialize_str(&format!("<redacted> (from {})", f.path().display()))
+}
 
 /// Which service an error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -39,7 +66,7 @@ impl fmt::Display for Service {
 #[error("{service} at {url} {kind}")]
 pub struct ApiError {
     pub service: Service,
-    /// The base URL the client was given (never holds a secret: auth goes in headers).
+    /// The base URL the client was given, its userinfo redacted.
     pub url: String,
     pub kind: ErrorKind,
 }
@@ -49,6 +76,8 @@ pub struct ApiError {
 pub enum ErrorKind {
     /// No URL configured for the service.
     NotConfigured { hint: &'static str },
+    /// The credential's file is missing or empty (it is re-read on every call until it is back).
+    NoCredential { path: String },
     /// The connection failed (refused, DNS, TLS...).
     Unreachable(String),
     /// No answer within the timeout.
@@ -73,6 +102,10 @@ impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ErrorKind::NotConfigured { hint } => write!(f, "is not configured ({hint})"),
+            ErrorKind::NoCredential { path } => write!(
+                f,
+                "was not asked: its credential file {path} is missing, empty or unreadable"
+            ),
             ErrorKind::Unreachable(why) => write!(f, "is unreachable: {why}"),
             ErrorKind::Timeout(d) => write!(
                 f,
@@ -106,11 +139,15 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// The shared HTTP plumbing of both clients: base URL, timeout, error mapping.
+/// The shared HTTP plumbing of both clients: base URL, credentials, timeout, error mapping.
 #[derive(Debug, Clone)]
 pub(crate) struct Endpoint {
     pub service: Service,
-    pub base: String,
+    /// What requests go to; reqwest sends its userinfo, if any, as basic auth.
+    base: String,
+    /// What messages show: `base` with its userinfo redacted.
+    pub shown: String,
+    pub auth: Option<ClientAuth>,
     pub timeout: Duration,
     pub http: reqwest::Client,
 }
@@ -123,9 +160,12 @@ impl Endpoint {
             .build()
             // Building fails only when TLS cannot initialise: nothing sensible to do but stop.
             .expect("HTTP client");
+        let base = base.trim_end_matches('/').to_string();
         Endpoint {
             service,
-            base: base.trim_end_matches('/').to_string(),
+            shown: redact_url(&base),
+            base,
+            auth: None,
             timeout,
             http,
         }
@@ -134,7 +174,7 @@ impl Endpoint {
     pub fn error(&self, kind: ErrorKind) -> ApiError {
         ApiError {
             service: self.service,
-            url: self.base.clone(),
+            url: self.shown.clone(),
             kind,
         }
     }
@@ -143,22 +183,42 @@ impl Endpoint {
         format!("{}{path}", self.base)
     }
 
-    /// Sends the request; a transport failure becomes `Unreachable` or `Timeout`.
+    /// Sends the request with the credential; a transport failure becomes `Unreachable` or
+    /// `Timeout`.
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ApiError> {
-        req.send().await.map_err(|e| self.transport(&e))
+        let req = match &self.auth {
+            None => req,
+            Some(ClientAuth::Bearer(token)) => req.bearer_auth(self.credential(token)?.expose()),
+            Some(ClientAuth::Basic { user, password }) => {
+                req.basic_auth(user, Some(self.credential(password)?.expose()))
+            }
+        };
+        req.send().await.map_err(|e| self.transport(e))
     }
 
-    pub fn transport(&self, e: &reqwest::Error) -> ApiError {
+    fn credential(&self, file: &SecretFile) -> Result<vpsmon_common::Secret, ApiError> {
+        let secret = file.current();
+        if secret.is_empty() {
+            return Err(self.error(ErrorKind::NoCredential {
+                path: file.path().display().to_string(),
+            }));
+        }
+        Ok(secret)
+    }
+
+    /// reqwest's message names the request URL: it is dropped, the error names `shown`.
+    pub fn transport(&self, e: reqwest::Error) -> ApiError {
+        let e = e.without_url();
         if e.is_timeout() {
             return self.error(ErrorKind::Timeout(self.timeout));
         }
-        self.error(ErrorKind::Unreachable(root_cause(e)))
+        self.error(ErrorKind::Unreachable(root_cause(&e)))
     }
 
     /// Reads the body; a non-2xx status becomes `Status` with the service's message.
     pub async fn body(&self, path: &str, resp: reqwest::Response) -> Result<String, ApiError> {
         let code = resp.status();
-        let text = resp.text().await.map_err(|e| self.transport(&e))?;
+        let text = resp.text().await.map_err(|e| self.transport(e))?;
         if !code.is_success() {
             return Err(self.error(ErrorKind::Status {
                 path: path.to_string(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{ApiError, Endpoint, ErrorKind, Service};
+use super::{ApiError, ClientAuth, Endpoint, ErrorKind, Service};
 
 /// One series of an instant vector.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,10 +61,18 @@ impl PrometheusClient {
                 .unwrap_or(crate::dashboard::settings::DEFAULT_PROMETHEUS_URL),
             config.dashboard.timeout,
         )
+        .with_auth(config.prometheus_auth.clone())
     }
 
+    /// Sends this credential with every request.
+    pub fn with_auth(mut self, auth: Option<ClientAuth>) -> Self {
+        self.ep.auth = auth;
+        self
+    }
+
+    /// The base URL as it may be shown: userinfo redacted.
     pub fn base_url(&self) -> &str {
-        &self.ep.base
+        &self.ep.shown
     }
 
     /// An instant query evaluated at `time` (now if None). A scalar result is returned as one
@@ -148,7 +156,7 @@ impl PrometheusClient {
         let req = self.ep.http.get(self.ep.url(path)).query(params);
         let resp = self.ep.send(req).await?;
         let status = resp.status();
-        let text = resp.text().await.map_err(|e| self.ep.transport(&e))?;
+        let text = resp.text().await.map_err(|e| self.ep.transport(e))?;
         // Prometheus answers a bad query with 400/422 and a JSON body saying why: show that.
         let reply: Reply = match self.ep.parse(path, &text) {
             Ok(r) => r,
