@@ -46,6 +46,7 @@ fn notification(alerts: Vec<Alert>) -> Notification {
         common_annotations: BTreeMap::new(),
         external_url: String::new(),
         alerts,
+        dedup_window: None,
     }
 }
 
