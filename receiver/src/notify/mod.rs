@@ -395,6 +395,14 @@ impl Dispatcher {
                 ),
             };
         }
+        if n.truncated_alerts > 0 {
+            // Every message says so too (but the console's one line per alert).
+            tracing::warn!(
+                group_key = %n.group_key,
+                truncated = n.truncated_alerts,
+                "Alertmanager left alerts out of this notification (max_alerts)"
+            );
+        }
         let started = Instant::now();
         let deadline = started + self.options.deadline;
         let fates = join_all(
