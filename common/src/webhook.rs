@@ -12,6 +12,10 @@ pub const BODY_LIMIT_DEFAULT: usize = 1024 * 1024;
 /// must stay below.
 pub const DEDUP_WINDOW_PARAM: &str = "dedup_window";
 
+/// The longest window a webhook URL may carry: a day of alerts is more than the receiver's
+/// de-duplication memory holds anyway.
+pub const DEDUP_WINDOW_MAX: Duration = Duration::from_secs(24 * 3600);
+
 /// Alertmanager never gives a notification less than this to succeed (`notify.MinTimeout`).
 const ALERTMANAGER_MIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Alertmanager's default `--cluster.peer-timeout`: the k-th member of a cluster waits k times

@@ -180,6 +180,12 @@ impl Settings {
             return Err("--shards must be at least 1".into());
         }
         let window = self.dedup_window();
+        if window.millis() > vpsmon_common::webhook::DEDUP_WINDOW_MAX.as_millis() as u64 {
+            return Err(format!(
+                "--group-interval {} is too long: the receiver's de-duplication window (max(group_interval, 10s) + 15s per Alertmanager) would be {window}, over its limit of 24h",
+                i.group_interval
+            ));
+        }
         let min_repeat = to_prom(vpsmon_common::webhook::min_repeat_interval(
             std::time::Duration::from_millis(window.millis()),
         ));

@@ -50,8 +50,7 @@ pub fn render(s: &Settings) -> String {
     out.push_str("        send_resolved: true\n");
     let _ = writeln!(
         out,
-        "        # At most {MAX_ALERTS} alerts a webhook, so it fits the receiver's {} KiB body limit; the message\n        # says how many more there were. {DEDUP_WINDOW_PARAM} (max(group_interval, 10s) + 15s per\n        # Alertmanager): an identical notification within it is a retry, not a reminder.",
-        BODY_LIMIT_DEFAULT / 1024
+        "        # At most {MAX_ALERTS} alerts a webhook, so it fits the receiver's default body limit\n        # ({BODY_LIMIT_DEFAULT} bytes); the message says how many more there were. {DEDUP_WINDOW_PARAM}\n        # (max(group_interval, 10s) + 15s per Alertmanager): an identical notification within it\n        # is a retry, not a reminder."
     );
     let _ = writeln!(out, "        max_alerts: {MAX_ALERTS}");
     if let Some(file) = &s.receiver_token_file {

@@ -22,8 +22,6 @@ use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The longest window a webhook URL may ask for: a day of alerts is more than the cap holds.
-pub const MAX_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// Default cap: ~2 MB, the alerts of a busy hour for a fleet of hundreds of servers.
 pub const DEFAULT_CAPACITY: usize = 50_000;
 
@@ -46,7 +44,7 @@ pub fn window_from_query(query: Option<&str>) -> Result<Option<Duration>, String
         }
         let d = humantime::parse_duration(value)
             .ok()
-            .filter(|d| !d.is_zero() && *d <= MAX_WINDOW)
+            .filter(|d| !d.is_zero() && *d <= vpsmon_common::webhook::DEDUP_WINDOW_MAX)
             .ok_or_else(|| {
                 format!(
                     "invalid {param}={value:?} in the webhook URL: expected a duration from 1s to 24h, like 5m15s"
