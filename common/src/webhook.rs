@@ -31,6 +31,10 @@ const ALERTMANAGER_PEER_TIMEOUT: Duration = Duration::from_secs(15);
 /// (0 .. members-1) plus one for the receiver's own delivery time. A reminder comes
 /// `repeat_interval` after the last notification succeeded, so the window must be shorter
 /// than that, or the reminder is taken for a retry and dropped.
+///
+/// A notification whose delivery outlasts the window (a group of hundreds of alerts, paced at
+/// one message a second) may have its first messages sent again by a later retry; gen-config's
+/// `max_alerts` keeps a group to a few messages, delivered well within it.
 pub fn dedup_window(group_interval: Duration, alertmanagers: u32) -> Duration {
     group_interval.max(ALERTMANAGER_MIN_TIMEOUT) + ALERTMANAGER_PEER_TIMEOUT * alertmanagers.max(1)
 }
