@@ -454,13 +454,16 @@ impl Dispatcher {
         let target = match self.target(d) {
             Ok(t) => t,
             Err(reason) => {
+                // Config::load refuses this already; should it slip through, it is the
+                // operator's to fix, and Alertmanager keeps the alerts meanwhile.
                 tracing::error!(destination = %d.label(), %reason, "cannot deliver");
-                self.metrics
-                    .count(&d.label(), DeliveryResult::failed_permanent);
-                return Fate::Failed {
-                    kind: FailKind::Bug,
+                self.metrics.count(&d.label(), DeliveryResult::refused);
+                let fate = Fate::Failed {
+                    kind: FailKind::Configuration,
                     reason,
                 };
+                self.note_health(&d.label(), &fate);
+                return fate;
             }
         };
         let fate = self.deliver_locked(&target, n, deadline).await;
