@@ -183,6 +183,19 @@ fn check_url(flag: &str, url: &str) -> Result<String, String> {
     Ok(url.to_owned())
 }
 
+/// The receiver's webhook: no query string, because gen-config writes the receiver's one
+/// parameter itself (`?dedup_window=`) and the receiver refuses any other.
+fn check_receiver_url(url: &str) -> Result<String, String> {
+    let url = check_url("--receiver-url", url)?;
+    if url.contains('?') {
+        return Err(format!(
+            "--receiver-url \"{url}\": must have no query string (gen-config adds ?{}= itself)",
+            vpsmon_common::webhook::DEDUP_WINDOW_PARAM
+        ));
+    }
+    Ok(url)
+}
+
 fn check_address(flag: &str, addr: &str) -> Result<String, String> {
     normalize_address(addr).map_err(|e| format!("{flag}: {e}"))
 }
@@ -282,7 +295,7 @@ impl Cli {
                 .iter()
                 .map(|a| check_address("--alertmanager-address", a))
                 .collect::<Result<_, _>>()?,
-            receiver_url: check_url("--receiver-url", &self.receiver_url)?,
+            receiver_url: check_receiver_url(&self.receiver_url)?,
             receiver_metrics_address: match &self.receiver_metrics_address {
                 Some(a) => check_address("--receiver-metrics-address", a)?,
                 None => receiver_metrics_default(&self.receiver_url)?,

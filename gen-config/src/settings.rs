@@ -179,6 +179,38 @@ impl Settings {
         if self.shards == 0 {
             return Err("--shards must be at least 1".into());
         }
+        let window = self.dedup_window();
+        if window.millis() > vpsmon_common::webhook::DEDUP_WINDOW_MAX.as_millis() as u64 {
+            return Err(format!(
+                "--group-interval {} is too long: the receiver's de-duplication window (max(group_interval, 10s) + 15s per Alertmanager) would be {window}, over its limit of 24h",
+                i.group_interval
+            ));
+        }
+        let min_repeat = to_prom(vpsmon_common::webhook::min_repeat_interval(
+            std::time::Duration::from_millis(window.millis()),
+        ));
+        if i.repeat_interval < min_repeat {
+            return Err(format!(
+                "--repeat-interval {} must be at least {min_repeat}: the receiver takes an identical notification within {window} \
+                 (max(--group-interval {}, 10s) + 15s per Alertmanager) for Alertmanager's retry, so a reminder sooner than that \
+                 would be dropped as a duplicate; raise --repeat-interval or lower --group-interval",
+                i.repeat_interval, i.group_interval
+            ));
+        }
         Ok(())
     }
+
+    /// How long the receiver treats an identical notification as a retry of one it delivered:
+    /// written into the webhook URL, next to the `repeat_interval` it must stay below.
+    pub fn dedup_window(&self) -> PromDuration {
+        let members = u32::try_from(self.alertmanager_addresses.len()).unwrap_or(u32::MAX);
+        to_prom(vpsmon_common::webhook::dedup_window(
+            std::time::Duration::from_millis(self.intervals.group_interval.millis()),
+            members,
+        ))
+    }
+}
+
+fn to_prom(d: std::time::Duration) -> PromDuration {
+    PromDuration(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

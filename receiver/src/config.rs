@@ -23,7 +23,7 @@ use crate::promapi::ClientAuth;
 /// The route `POST /alerts` uses. Named routes are `POST /alerts/{name}`.
 pub const DEFAULT_ROUTE: &str = "default";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9097";
-pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+pub const DEFAULT_BODY_LIMIT: usize = vpsmon_common::webhook::BODY_LIMIT_DEFAULT;
 pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
 pub const DEFAULT_DELIVERY_DEADLINE: Duration = Duration::from_secs(10);
 

@@ -33,6 +33,11 @@ pub struct Notification {
     #[serde(default, rename = "externalURL")]
     pub external_url: String,
     pub alerts: Vec<Alert>,
+    /// Not in the payload: the de-duplication window the webhook URL asked for
+    /// (`?dedup_window=`, written by gen-config next to `repeat_interval`); `None` for the
+    /// default ([`vpsmon_common::webhook::default_dedup_window`]).
+    #[serde(skip)]
+    pub dedup_window: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -126,26 +126,33 @@ impl IntoResponse for ApiError {
     }
 }
 
-async fn alerts_default(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    webhook(state, None, headers, body).await
+async fn alerts_default(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    webhook(state, None, query, headers, body).await
 }
 
 async fn alerts_route(
     State(state): State<AppState>,
     Path(route): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    webhook(state, Some(route), headers, body).await
+    webhook(state, Some(route), query, headers, body).await
 }
 
 async fn webhook(
     state: AppState,
     route: Option<String>,
+    query: Option<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let response = match handle(&state, route.as_deref(), &headers, body).await {
+    let response = match handle(&state, route.as_deref(), query.as_deref(), &headers, body).await {
         Ok(r) => r,
         Err(e) => {
             match &e {
@@ -171,6 +178,7 @@ async fn webhook(
 async fn handle(
     state: &AppState,
     route: Option<&str>,
+    query: Option<&str>,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -191,7 +199,9 @@ async fn handle(
             .collect(),
     })?;
     let bytes = read_body(headers, body, config.body_limit).await?;
-    let notification = Notification::from_json(&bytes).map_err(ApiError::BadPayload)?;
+    let mut notification = Notification::from_json(&bytes).map_err(ApiError::BadPayload)?;
+    notification.dedup_window =
+        crate::notify::dedup::window_from_query(query).map_err(ApiError::BadBody)?;
     let route_name = route.unwrap_or(DEFAULT_ROUTE);
     tracing::info!(
         route = route_name,
@@ -270,10 +280,12 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn healthz() -> Response {
+/// 200 while the process serves (a liveness check must not restart the receiver because
+/// Telegram refuses a token); the body says `degraded` and names each failing destination.
+async fn healthz(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        json!({ "status": "ok" }).to_string(),
+        state.deliver.health().to_string(),
     )
         .into_response()
 }

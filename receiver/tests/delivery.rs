@@ -476,8 +476,12 @@ async fn the_same_notification_from_two_alertmanagers_is_delivered_once() {
     );
 }
 
+/// A refusal an operator can fix (chat not found, bot blocked, a deleted or archived Slack
+/// channel) is answered 503, so Alertmanager keeps the alerts and retries; one request per
+/// webhook, no retry storm inside the deadline. `/healthz` and a gauge name each destination.
+/// Only a refusal of what the receiver rendered (a bug: the same bytes are refused again) is 422.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn permanent_refusals_answer_422_naming_destination_and_reason_without_retrying() {
+async fn configuration_refusals_answer_503_naming_destination_and_reason_and_show_in_healthz() {
     let tg = FakeTelegram::start().await;
     let slack_gone = FakeSlack::start().await;
     let slack_archived = FakeSlack::start().await;
@@ -497,6 +501,8 @@ routes:
     - slack: {{ name: ops, webhook_url_file: {} }}
   slack-archived:
     - slack: {{ name: archive, webhook_url_file: {} }}
+  buggy:
+    - telegram: {{ chat_id: 3003 }}
 ",
         gone_file.display(),
         archived_file.display()
@@ -531,11 +537,11 @@ routes:
     ];
     for (path, destination, reason) in cases {
         let (status, body) = rx.post(path, &firing(2)).await;
-        assert_eq!(status, 422, "{path}: {body}");
+        assert_eq!(status, 503, "{path}: {body}");
         assert_eq!(
             body,
             json!({
-                "error": "delivery failed permanently; not worth retrying",
+                "error": "delivery failed for now; retry later",
                 "destination": destination,
                 "reason": reason,
             })
@@ -549,6 +555,23 @@ routes:
     assert_eq!(slack_gone.requests().len(), 1);
     assert_eq!(slack_archived.requests().len(), 1);
 
+    // What no retry can fix: Telegram refuses the HTML we rendered.
+    tg.push_fault_for_chat(
+        3003,
+        Fault::Error {
+            code: 400,
+            description:
+                "Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 0"
+                    .into(),
+        },
+    );
+    let (status, body) = rx.post("/alerts/buggy", &firing(1)).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body["error"],
+        "delivery failed permanently; not worth retrying"
+    );
+
     let m = rx.metrics().await;
     for destination in [
         "telegram:-1001",
@@ -557,14 +580,85 @@ routes:
         "slack:archive",
     ] {
         let series = format!(
-            "vpsmon_receiver_notifications_total{{destination=\"{destination}\",result=\"failed_permanent\"}}"
+            "vpsmon_receiver_notifications_total{{destination=\"{destination}\",result=\"refused\"}}"
         );
         assert_eq!(metric(&m, &series), Some(1.0), "{series} in\n{m}");
+        let gauge =
+            format!("vpsmon_receiver_destination_config_error{{destination=\"{destination}\"}}");
+        assert_eq!(metric(&m, &gauge), Some(1.0), "{gauge} in\n{m}");
     }
     assert_eq!(
-        metric(&m, "vpsmon_receiver_webhooks_received_total{code=\"422\"}"),
+        metric(
+            &m,
+            "vpsmon_receiver_notifications_total{destination=\"telegram:3003\",result=\"failed_permanent\"}"
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "vpsmon_receiver_webhooks_received_total{code=\"503\"}"),
         Some(4.0)
     );
+    assert_eq!(
+        metric(&m, "vpsmon_receiver_webhooks_received_total{code=\"422\"}"),
+        Some(1.0)
+    );
+
+    let health = rx
+        .http
+        .get(format!("{}/healthz", rx.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "liveness stays up");
+    let health: Value = health.json().await.unwrap();
+    assert_eq!(health["status"], "degraded", "{health}");
+    let failing: Vec<(String, String, String)> = health["failing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["destination"].as_str().unwrap().to_string(),
+                f["kind"].as_str().unwrap().to_string(),
+                f["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut expected: Vec<(String, String, String)> = cases
+        .iter()
+        .map(|(_, d, r)| (d.to_string(), "configuration".to_string(), r.to_string()))
+        .collect();
+    expected.push((
+        "telegram:3003".into(),
+        "bug".into(),
+        "Telegram 400: Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 0 (the rendered HTML was refused: a receiver bug)".into(),
+    ));
+    expected.sort();
+    assert_eq!(failing, expected, "{health}");
+
+    // The operator fixes the Slack channel: the destination leaves /healthz and the gauge.
+    let (status, body) = rx.post("/alerts/slack-gone", &firing(2)).await;
+    assert_eq!(status, 200, "{body}");
+    let m = rx.metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            "vpsmon_receiver_destination_config_error{destination=\"slack:ops\"}"
+        ),
+        Some(0.0),
+        "{m}"
+    );
+    let health: Value = rx
+        .http
+        .get(format!("{}/healthz", rx.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!health.to_string().contains("slack:ops"), "{health}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -676,7 +770,7 @@ routes:
     let mut answers = String::new();
     for (path, expected) in [
         ("/alerts", 200),
-        ("/alerts/refused", 422),
+        ("/alerts/refused", 503),
         ("/alerts/dead", 503),
     ] {
         let resp = http

@@ -46,6 +46,7 @@ fn notification(alerts: Vec<Alert>) -> Notification {
         common_annotations: BTreeMap::new(),
         external_url: String::new(),
         alerts,
+        dedup_window: None,
     }
 }
 
@@ -437,4 +438,30 @@ fn alerts_alertmanager_left_out_are_mentioned() {
         ),
         "{body}"
     );
+}
+
+#[test]
+fn slack_says_too_which_alerts_alertmanager_left_out_within_its_block_limit() {
+    let alerts: Vec<Alert> = (0..60)
+        .map(|i| alert(&format!("A{i}"), &[("severity", "warning")], &[]))
+        .collect();
+    let mut n = notification(alerts);
+    n.truncated_alerts = 8;
+    let parts = render::slack(&n, &utc()).unwrap();
+    let first = &parts[0].body;
+    assert_eq!(
+        first["blocks"][0],
+        serde_json::json!({"type": "context", "elements": [{"type": "mrkdwn", "text": "_8 more alerts not sent by Alertmanager (max_alerts)_"}]})
+    );
+    for p in &parts {
+        assert!(p.body["blocks"].as_array().unwrap().len() <= render::slack::MAX_BLOCKS);
+        assert!(
+            p.body["text"]
+                .as_str()
+                .unwrap()
+                .ends_with("; 8 more alerts not sent by Alertmanager (max_alerts)"),
+            "{}",
+            p.body["text"]
+        );
+    }
 }

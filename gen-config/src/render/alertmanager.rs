@@ -2,8 +2,30 @@
 
 use std::fmt::Write;
 
+use vpsmon_common::webhook::{BODY_LIMIT_DEFAULT, DEDUP_WINDOW_PARAM};
+
 use super::{header, q};
 use crate::settings::Settings;
+
+/// What one alert of the generated rules can take in Alertmanager's webhook JSON, at most.
+/// The largest is HighDisk: labels `mountpoint`, `device`, `fstype` come from the agent at run
+/// time, and its summary and description repeat `mountpoint` twice and `device` once.
+/// Counting each run-time value at up to 1 KiB (a Linux mount path is rarely 100 bytes) and
+/// the target labels (agent, instance, job, agents.yml's `labels`) at up to 2 KiB:
+///   labels          3 × 1 KiB + 2 KiB + alertname/severity          ≈  5.1 KiB
+///   annotations     templates 0.3 KiB + 3 × 1 KiB + 3 × the agent    ≈  3.6 KiB
+///   generatorURL    the longest expression, percent-encoded, + host  ≤  2 KiB
+///   status, times, fingerprint, JSON keys                            ≈  0.2 KiB
+/// ≈ 11 KiB; 16 KiB leaves room for JSON escapes.
+const ALERT_BUDGET: usize = 16 * 1024;
+
+/// The most alerts one webhook carries, so that it fits the receiver's default body limit
+/// (a larger one would be refused with 413, which Alertmanager never retries). The envelope
+/// (commonLabels and commonAnnotations are subsets of one alert's; groupLabels, groupKey,
+/// externalURL are shorter) takes at most one budget:
+///   (1 MiB − 16 KiB) / 16 KiB = (1,048,576 − 16,384) / 16,384 = 63
+/// Alertmanager counts the rest in `truncatedAlerts`, and the receiver's message says so.
+pub const MAX_ALERTS: usize = (BODY_LIMIT_DEFAULT - ALERT_BUDGET) / ALERT_BUDGET;
 
 pub fn render(s: &Settings) -> String {
     let mut out = header(&s.source_name);
@@ -19,12 +41,30 @@ pub fn render(s: &Settings) -> String {
     out.push_str("receivers:\n");
     out.push_str("  - name: vpsmon-receiver\n");
     out.push_str("    webhook_configs:\n");
-    let _ = writeln!(out, "      - url: {}", q(&s.receiver_url));
+    let url = format!(
+        "{}?{DEDUP_WINDOW_PARAM}={}",
+        s.receiver_url,
+        s.dedup_window()
+    );
+    let _ = writeln!(out, "      - url: {}", q(&url));
     out.push_str("        send_resolved: true\n");
+    let _ = writeln!(
+        out,
+        "        # At most {MAX_ALERTS} alerts a webhook, so it fits the receiver's default body limit\n        # ({BODY_LIMIT_DEFAULT} bytes); the message says how many more there were. {DEDUP_WINDOW_PARAM}\n        # (max(group_interval, 10s) + 15s per Alertmanager): an identical notification within it\n        # is a retry, not a reminder."
+    );
+    let _ = writeln!(out, "        max_alerts: {MAX_ALERTS}");
     if let Some(file) = &s.receiver_token_file {
         out.push_str("        http_config:\n");
         out.push_str("          authorization:\n");
         let _ = writeln!(out, "            credentials_file: {}", q(file));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn max_alerts_is_the_arithmetic_in_the_comment() {
+        assert_eq!(super::MAX_ALERTS, 63);
+    }
 }

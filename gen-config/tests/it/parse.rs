@@ -252,6 +252,29 @@ fn bad_flags_are_usage_errors() {
             &["--shards", "0"],
             "vpsmon-gen-config: --shards must be at least 1",
         ),
+        // A reminder within the receiver's de-duplication window would be dropped.
+        (
+            &["--repeat-interval", "5m"],
+            "vpsmon-gen-config: --repeat-interval 5m must be at least 5m16s: the receiver takes an identical notification within 5m15s (max(--group-interval 5m, 10s) + 15s per Alertmanager) for Alertmanager's retry, so a reminder sooner than that would be dropped as a duplicate; raise --repeat-interval or lower --group-interval",
+        ),
+        (
+            &[
+                "--profile",
+                "fast",
+                "--repeat-interval",
+                "30s",
+                "--alertmanager-address",
+                "127.0.0.1:9093,127.0.0.1:9094",
+            ],
+            "vpsmon-gen-config: --repeat-interval 30s must be at least 41s: the receiver takes an identical notification within 40s (max(--group-interval 2s, 10s) + 15s per Alertmanager) for Alertmanager's retry, so a reminder sooner than that would be dropped as a duplicate; raise --repeat-interval or lower --group-interval",
+        ),
+        (
+            &[
+                "--receiver-url",
+                "http://127.0.0.1:9097/alerts?dedup_window=1h",
+            ],
+            "vpsmon-gen-config: --receiver-url \"http://127.0.0.1:9097/alerts?dedup_window=1h\": must have no query string (gen-config adds ?dedup_window= itself)",
+        ),
     ];
     for (args, want) in cases {
         let out = run(gen_config()

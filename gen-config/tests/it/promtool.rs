@@ -131,8 +131,12 @@ fn promtool_and_amtool_accept_every_option() {
         assert!(prom.contains(want), "missing:\n{want}\nin:\n{prom}");
     }
     let am = read(&out_dir.join("alertmanager/alertmanager.yml"));
+    // Two Alertmanagers: the window is max(2s, 10s) + 2 × 15s.
+    assert!(am.contains(
+        "      - url: 'https://alerts.example.com/alerts?dedup_window=40s'\n        send_resolved: true\n"
+    ), "{am}");
     assert!(am.contains(&format!(
-        "      - url: 'https://alerts.example.com/alerts'\n        send_resolved: true\n        http_config:\n          authorization:\n            credentials_file: '{}'\n",
+        "        max_alerts: 63\n        http_config:\n          authorization:\n            credentials_file: '{}'\n",
         token.display()
     )), "{am}");
     assert!(

@@ -17,8 +17,12 @@ pub enum DeliveryResult {
     retried,
     /// The destination answered 429; the next attempt waited its retry-after.
     rate_limited,
-    /// The destination refused the message for good (chat not found, bot blocked, 410 ...).
+    /// The destination refused what the receiver rendered (a receiver bug): Alertmanager was
+    /// answered 422 and does not retry.
     failed_permanent,
+    /// The destination refused on its configuration (bad token, bot removed, chat not found,
+    /// revoked webhook): Alertmanager was answered 503 and retries until an operator fixes it.
+    refused,
     /// Still failing at the delivery deadline: Alertmanager was answered 503 and will retry.
     failed_transient,
 }
@@ -65,6 +69,9 @@ pub struct NotifyMetrics {
     pub dedup_entries: Gauge,
     /// `vpsmon_receiver_alert_charts_total{result}`: charts sent after firing alerts, or not.
     pub alert_charts: Family<ChartLabels, Counter>,
+    /// `vpsmon_receiver_destination_config_error{destination}`: 1 while a destination's last
+    /// delivery was refused on its configuration, 0 once it works again.
+    pub config_error: Family<DestinationLabels, Gauge>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -80,6 +87,7 @@ impl Default for NotifyMetrics {
             latency: Family::new_with_constructor(latency_histogram),
             dedup_entries: Gauge::default(),
             alert_charts: Family::default(),
+            config_error: Family::default(),
         }
     }
 }
@@ -89,7 +97,7 @@ impl NotifyMetrics {
         let m = NotifyMetrics::default();
         registry.register(
             "notifications",
-            "Messages to destinations by result: sent, retried, rate_limited, failed_permanent, failed_transient",
+            "Messages to destinations by result: sent, retried, rate_limited, refused, failed_permanent, failed_transient",
             m.notifications.clone(),
         );
         registry.register(
@@ -112,6 +120,11 @@ impl NotifyMetrics {
             "alert_charts",
             "Charts sent as photos after firing Telegram alerts (sent), or not (failed)",
             m.alert_charts.clone(),
+        );
+        registry.register(
+            "destination_config_error",
+            "1 while a destination refuses the receiver's messages on its configuration (token, chat, webhook): fix it; Alertmanager keeps retrying",
+            m.config_error.clone(),
         );
         m
     }

@@ -14,10 +14,12 @@
 //!    the next copy of the notification knows whether it arrived.
 //!
 //! The answer to Alertmanager ([`Outcome`]): every destination done → 200; any destination still
-//! failing at the deadline → 503, so Alertmanager retries and, thanks to step 2, only what is
-//! missing goes out; only refusals for good (chat not found, bot blocked, Slack 404/410) → 422
-//! naming the destination and reason, so Alertmanager does not retry a hopeless request. Errors
-//! are logged and counted, never posted into a chat.
+//! failing at the deadline, or refusing on its configuration (bad token, bot removed, chat not
+//! found, revoked Slack webhook: an operator fixes these in minutes) → 503, so Alertmanager
+//! retries and, thanks to step 2, only what is missing goes out once it works; only the
+//! service refusing what we rendered (a receiver bug: the same bytes would be refused again) →
+//! 422. Errors are logged and counted, failing destinations are listed by `/healthz`
+//! ([`Deliver::health`]), and nothing is ever posted into a chat about them.
 
 pub mod console;
 pub mod dedup;
@@ -53,8 +55,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// When several destinations failed, `destination` lists them and `reason` gives each one's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
+    /// Every destination has every alert.
     Delivered,
+    /// Only refusals of what we rendered: Alertmanager is answered 422 and does not retry.
     Permanent { destination: String, reason: String },
+    /// A destination may work later (an outage, or a configuration an operator can fix): 503.
     Transient { destination: String, reason: String },
 }
 
@@ -67,6 +72,12 @@ pub trait Deliver: Send + Sync {
         destinations: &'a [Destination],
         notification: &'a Notification,
     ) -> BoxFuture<'a, Outcome>;
+
+    /// What `/healthz` shows: `{"status":"ok"}`, or `{"status":"degraded","failing":[...]}`
+    /// naming each destination whose last delivery failed, how, why and since when.
+    fn health(&self) -> serde_json::Value {
+        serde_json::json!({ "status": "ok" })
+    }
 }
 
 /// Why one message was not delivered, and whether trying again can help.
@@ -81,28 +92,33 @@ pub enum NotifyError {
         retry_after: Duration,
         reason: String,
     },
-    /// The service refused this message for good. `bug`: it refused what we rendered (Telegram's
-    /// "can't parse entities", Slack's invalid_payload), which is our fault, logged as an error.
-    #[error("{reason}")]
-    Permanent { reason: String, bug: bool },
+    /// The service refused on the destination's configuration (a revoked token, a bot removed
+    /// from the chat, a chat or webhook that does not exist, a wrong API URL): the same request
+    /// fails until an operator fixes it, which takes minutes. Not retried within the deadline,
+    /// but Alertmanager is answered 503 so that it keeps retrying until then.
+    #[error("{0}")]
+    Refused(String),
+    /// The service refused what we rendered (Telegram's "can't parse entities", Slack's
+    /// invalid_payload): a receiver bug. Every retry would send the same bytes and be refused
+    /// the same way, so Alertmanager is answered 422; logged as an error that says BUG.
+    #[error("{0}")]
+    Bug(String),
 }
 
 impl NotifyError {
-    pub fn permanent(reason: impl Into<String>) -> NotifyError {
-        NotifyError::Permanent {
-            reason: reason.into(),
-            bug: false,
-        }
-    }
-
-    /// A refusal for good, with a hint for the operator ("" for none) appended in parentheses.
+    /// A refusal by the service, with a hint for the operator ("" for none) appended in
+    /// parentheses.
     pub(crate) fn refused(reason: String, hint: &str, bug: bool) -> NotifyError {
         let reason = if hint.is_empty() {
             reason
         } else {
             format!("{reason} ({hint})")
         };
-        NotifyError::Permanent { reason, bug }
+        if bug {
+            NotifyError::Bug(reason)
+        } else {
+            NotifyError::Refused(reason)
+        }
     }
 }
 
@@ -137,6 +153,7 @@ pub trait Notify: Send + Sync {
 pub struct Options {
     /// All delivery of one notification happens within this (`delivery_deadline`).
     pub deadline: Duration,
+    /// The de-duplication window of a notification whose webhook URL names none.
     pub dedup_ttl: Duration,
     pub dedup_capacity: usize,
     /// First retry delay after a transient failure, and the largest.
@@ -151,7 +168,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             deadline: crate::config::DEFAULT_DELIVERY_DEADLINE,
-            dedup_ttl: dedup::DEFAULT_TTL,
+            dedup_ttl: vpsmon_common::webhook::default_dedup_window(),
             dedup_capacity: dedup::DEFAULT_CAPACITY,
             backoff_initial: Duration::from_millis(250),
             backoff_max: Duration::from_secs(4),
@@ -201,6 +218,8 @@ pub struct Dispatcher {
     targets: Mutex<HashMap<String, Arc<Target>>>,
     hasher: RandomState,
     in_flight: AtomicUsize,
+    /// Destinations whose last delivery failed, by label.
+    failing: Mutex<std::collections::BTreeMap<String, Failing>>,
 }
 
 /// Counts a notification in flight until dropped.
@@ -215,7 +234,44 @@ impl Drop for InFlight<'_> {
 /// How one destination fared.
 enum Fate {
     Done,
-    Failed { permanent: bool, reason: String },
+    Failed { kind: FailKind, reason: String },
+}
+
+/// How a destination failed, as `/healthz` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FailKind {
+    /// May work later by itself (an outage, a rate limit): 503.
+    Transient,
+    /// Refused on its configuration until an operator fixes it: 503.
+    Configuration,
+    /// Refused what the receiver rendered: 422.
+    Bug,
+}
+
+impl FailKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            FailKind::Transient => "transient",
+            FailKind::Configuration => "configuration",
+            FailKind::Bug => "bug",
+        }
+    }
+
+    fn of(err: &NotifyError) -> FailKind {
+        match err {
+            NotifyError::Refused(_) => FailKind::Configuration,
+            NotifyError::Bug(_) => FailKind::Bug,
+            NotifyError::Transient(_) | NotifyError::RateLimited { .. } => FailKind::Transient,
+        }
+    }
+}
+
+/// A destination whose last delivery failed, for `/healthz`.
+#[derive(Debug, Clone)]
+struct Failing {
+    kind: FailKind,
+    reason: String,
+    since: chrono::DateTime<chrono::Utc>,
 }
 
 impl Dispatcher {
@@ -263,6 +319,7 @@ impl Dispatcher {
             targets: Mutex::new(HashMap::new()),
             hasher: RandomState::new(),
             in_flight: AtomicUsize::new(0),
+            failing: Mutex::new(std::collections::BTreeMap::new()),
             config,
         }
     }
@@ -338,6 +395,14 @@ impl Dispatcher {
                 ),
             };
         }
+        if n.truncated_alerts > 0 {
+            // Every message says so too (but the console's one line per alert).
+            tracing::warn!(
+                group_key = %n.group_key,
+                truncated = n.truncated_alerts,
+                "Alertmanager left alerts out of this notification (max_alerts)"
+            );
+        }
         let started = Instant::now();
         let deadline = started + self.options.deadline;
         let fates = join_all(
@@ -352,14 +417,15 @@ impl Dispatcher {
             match fate {
                 Fate::Done => {}
                 Fate::Failed {
-                    permanent: true,
+                    kind: FailKind::Bug,
                     reason,
                 } => permanent.push((d.label(), reason)),
                 Fate::Failed { reason, .. } => transient.push((d.label(), reason)),
             }
         }
-        // A destination that may recover decides: Alertmanager must retry, and de-duplication
-        // keeps the destinations that already have the alerts from getting them twice.
+        // A destination that may recover, by itself or by an operator's fix, decides:
+        // Alertmanager must retry, and de-duplication keeps the destinations that already have
+        // the alerts from getting them twice.
         if !transient.is_empty() {
             transient.extend(permanent);
             let (destination, reason) = summarise(transient);
@@ -388,13 +454,16 @@ impl Dispatcher {
         let target = match self.target(d) {
             Ok(t) => t,
             Err(reason) => {
+                // Config::load refuses this already; should it slip through, it is the
+                // operator's to fix, and Alertmanager keeps the alerts meanwhile.
                 tracing::error!(destination = %d.label(), %reason, "cannot deliver");
-                self.metrics
-                    .count(&d.label(), DeliveryResult::failed_permanent);
-                return Fate::Failed {
-                    permanent: true,
+                self.metrics.count(&d.label(), DeliveryResult::refused);
+                let fate = Fate::Failed {
+                    kind: FailKind::Configuration,
                     reason,
                 };
+                self.note_health(&d.label(), &fate);
+                return fate;
             }
         };
         let fate = self.deliver_locked(&target, n, deadline).await;
@@ -404,24 +473,74 @@ impl Dispatcher {
                 destination: target.label.clone(),
             })
             .observe(started.elapsed().as_secs_f64());
-        if let Fate::Failed { permanent, reason } = &fate {
-            if *permanent {
-                tracing::error!(
-                    destination = %target.label,
-                    group_key = %n.group_key,
-                    %reason,
-                    "delivery failed permanently; Alertmanager is told not to retry"
-                );
-            } else {
-                tracing::warn!(
-                    destination = %target.label,
-                    group_key = %n.group_key,
-                    %reason,
-                    "delivery failed for now; Alertmanager is told to retry"
+        match &fate {
+            Fate::Failed {
+                kind: FailKind::Bug,
+                reason,
+            } => tracing::error!(
+                destination = %target.label,
+                group_key = %n.group_key,
+                %reason,
+                "delivery failed permanently; Alertmanager is told not to retry"
+            ),
+            Fate::Failed {
+                kind: FailKind::Configuration,
+                reason,
+            } => tracing::error!(
+                destination = %target.label,
+                group_key = %n.group_key,
+                %reason,
+                "the destination refused the message: fix its configuration; Alertmanager is told to retry until then"
+            ),
+            Fate::Failed { reason, .. } => tracing::warn!(
+                destination = %target.label,
+                group_key = %n.group_key,
+                %reason,
+                "delivery failed for now; Alertmanager is told to retry"
+            ),
+            Fate::Done => {}
+        }
+        self.note_health(&target.label, &fate);
+        fate
+    }
+
+    /// Keeps `/healthz` and the configuration-error gauge up to date with the last delivery.
+    fn note_health(&self, label: &str, fate: &Fate) {
+        let misconfigured = matches!(
+            fate,
+            Fate::Failed {
+                kind: FailKind::Configuration,
+                ..
+            }
+        );
+        self.metrics
+            .config_error
+            .get_or_create(&metrics::DestinationLabels {
+                destination: label.to_string(),
+            })
+            .set(i64::from(misconfigured));
+        let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        match fate {
+            Fate::Done => {
+                if failing.remove(label).is_some() {
+                    tracing::info!(destination = %label, "the destination works again");
+                }
+            }
+            Fate::Failed { kind, reason } => {
+                let since = match failing.get(label) {
+                    Some(f) if f.kind == *kind => f.since,
+                    _ => chrono::Utc::now(),
+                };
+                failing.insert(
+                    label.to_string(),
+                    Failing {
+                        kind: *kind,
+                        reason: reason.clone(),
+                        since,
+                    },
                 );
             }
         }
-        fate
     }
 
     async fn deliver_locked(
@@ -436,7 +555,7 @@ impl Dispatcher {
             self.metrics
                 .count(&target.label, DeliveryResult::failed_transient);
             return Fate::Failed {
-                permanent: false,
+                kind: FailKind::Transient,
                 reason: "an earlier notification to this destination was still being delivered at the deadline".into(),
             };
         };
@@ -503,7 +622,7 @@ impl Dispatcher {
                 self.metrics
                     .count(&target.label, DeliveryResult::failed_permanent);
                 return Fate::Failed {
-                    permanent: true,
+                    kind: FailKind::Bug,
                     reason: format!("cannot render the message: {e}"),
                 };
             }
@@ -549,13 +668,19 @@ impl Dispatcher {
                 }
             };
             match sent {
-                Ok(()) => record_delivered(&self.metrics, &self.dedup, &target.label, done),
+                Ok(()) => record_delivered(
+                    &self.metrics,
+                    &self.dedup,
+                    &target.label,
+                    done,
+                    n.dedup_window,
+                ),
                 Err(Failure::InFlight(attempt)) => {
                     self.metrics
                         .count(&target.label, DeliveryResult::failed_transient);
-                    self.finish_in_flight(target, busy, attempt, done);
+                    self.finish_in_flight(target, busy, attempt, done, n.dedup_window);
                     return Fate::Failed {
-                        permanent: false,
+                        kind: FailKind::Transient,
                         reason: format!(
                             "no answer before the delivery deadline; the message is still being sent, and the retry will know whether it arrived{}",
                             progress()
@@ -563,19 +688,16 @@ impl Dispatcher {
                     };
                 }
                 Err(Failure::Failed(err)) => {
-                    let (permanent, bug) = match &err {
-                        NotifyError::Permanent { bug, .. } => (true, *bug),
-                        _ => (false, false),
-                    };
+                    let kind = FailKind::of(&err);
                     self.metrics.count(
                         &target.label,
-                        if permanent {
-                            DeliveryResult::failed_permanent
-                        } else {
-                            DeliveryResult::failed_transient
+                        match kind {
+                            FailKind::Bug => DeliveryResult::failed_permanent,
+                            FailKind::Configuration => DeliveryResult::refused,
+                            FailKind::Transient => DeliveryResult::failed_transient,
                         },
                     );
-                    if bug {
+                    if kind == FailKind::Bug {
                         tracing::error!(
                             destination = %target.label,
                             reason = %err,
@@ -583,7 +705,7 @@ impl Dispatcher {
                         );
                     }
                     return Fate::Failed {
-                        permanent,
+                        kind,
                         reason: format!("{err}{}", progress()),
                     };
                 }
@@ -610,6 +732,7 @@ impl Dispatcher {
         busy: tokio::sync::OwnedMutexGuard<()>,
         attempt: Pin<Box<Fut>>,
         done: Vec<dedup::Key>,
+        window: Option<Duration>,
     ) where
         Fut: Future<Output = Result<(), NotifyError>> + Send + 'static,
     {
@@ -625,7 +748,7 @@ impl Dispatcher {
             let _busy = busy;
             match tokio::time::timeout(wait, attempt).await {
                 Ok(Ok(())) => {
-                    record_delivered(&metrics, &dedup, &label, done);
+                    record_delivered(&metrics, &dedup, &label, done, window);
                     tracing::info!(destination = %label, "a message answered after the delivery deadline was delivered; the retry will not send it again");
                 }
                 Ok(Err(err)) => {
@@ -661,6 +784,25 @@ impl Dispatcher {
     pub fn dedup_len(&self) -> usize {
         self.dedup.len()
     }
+
+    fn health_json(&self) -> serde_json::Value {
+        let failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        if failing.is_empty() {
+            return serde_json::json!({ "status": "ok" });
+        }
+        let list: Vec<serde_json::Value> = failing
+            .iter()
+            .map(|(destination, f)| {
+                serde_json::json!({
+                    "destination": destination,
+                    "kind": f.kind.as_str(),
+                    "reason": f.reason,
+                    "since": f.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                })
+            })
+            .collect();
+        serde_json::json!({ "status": "degraded", "failing": list })
+    }
 }
 
 impl Deliver for Dispatcher {
@@ -672,13 +814,23 @@ impl Deliver for Dispatcher {
     ) -> BoxFuture<'a, Outcome> {
         Box::pin(self.deliver_all(destinations, notification))
     }
+
+    fn health(&self) -> serde_json::Value {
+        self.health_json()
+    }
 }
 
 /// A message went out: count it, and remember the alerts it finished so no retry sends them
 /// again.
-fn record_delivered(metrics: &NotifyMetrics, dedup: &Dedup, label: &str, done: Vec<dedup::Key>) {
+fn record_delivered(
+    metrics: &NotifyMetrics,
+    dedup: &Dedup,
+    label: &str,
+    done: Vec<dedup::Key>,
+    window: Option<Duration>,
+) {
     metrics.count(label, DeliveryResult::sent);
-    dedup.record(done, Instant::now());
+    dedup.record(done, Instant::now(), window);
     metrics.dedup_entries.set(dedup.len() as i64);
 }
 

@@ -156,7 +156,9 @@ where
             Err(err) => err,
         };
         match &err {
-            NotifyError::Permanent { .. } => return Err(Failure::Failed(err)),
+            // Refusals are not retried here: the same request gets the same answer until an
+            // operator or a release changes something; Alertmanager's retries wait for that.
+            NotifyError::Refused(_) | NotifyError::Bug(_) => return Err(Failure::Failed(err)),
             NotifyError::RateLimited { retry_after, .. } => {
                 let until = Instant::now() + *retry_after;
                 limiter.hold_until(&pacing.own, until);
@@ -240,7 +242,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_permanent_failure_is_tried_once() {
+    async fn a_refusal_is_tried_once() {
         let calls = AtomicU32::new(0);
         let r = send(
             &RateLimiter::new(),
@@ -249,13 +251,13 @@ mod tests {
             &mut Backoff::default(),
             || async {
                 calls.fetch_add(1, Ordering::SeqCst);
-                Err(NotifyError::permanent("chat not found"))
+                Err(NotifyError::Refused("chat not found".into()))
             },
             |_| {},
         )
         .await
         .map_err(Failure::into_error);
-        assert_eq!(r, Err(NotifyError::permanent("chat not found")));
+        assert_eq!(r, Err(NotifyError::Refused("chat not found".into())));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 

@@ -117,7 +117,7 @@ pub(crate) fn classify(
         }
         "channel_not_found" => ("the webhook's channel was deleted", false),
         "channel_is_archived" => ("the webhook's channel is archived", false),
-        "no_service" | "no_service_id" | "no_team" => {
+        "no_service" | "no_service_id" | "no_team" | "invalid_token" | "token_revoked" => {
             ("the webhook was revoked: create a new one", false)
         }
         "action_prohibited" | "posting_to_general_channel_denied" => {
@@ -159,29 +159,25 @@ mod tests {
     }
 
     #[test]
-    fn refusals_are_permanent_and_named() {
+    fn refusals_are_named_and_bugs_told_apart() {
         assert_eq!(
             classify(StatusCode::NOT_FOUND, None, "channel_not_found"),
-            Err(NotifyError::Permanent {
-                reason: "Slack 404: channel_not_found (the webhook's channel was deleted)".into(),
-                bug: false
-            })
+            Err(NotifyError::Refused(
+                "Slack 404: channel_not_found (the webhook's channel was deleted)".into()
+            ))
         );
         assert_eq!(
             classify(StatusCode::GONE, None, "no_service"),
-            Err(NotifyError::Permanent {
-                reason: "Slack 410: no_service (the webhook was revoked: create a new one)".into(),
-                bug: false
-            })
+            Err(NotifyError::Refused(
+                "Slack 410: no_service (the webhook was revoked: create a new one)".into()
+            ))
         );
         assert_eq!(
             classify(StatusCode::BAD_REQUEST, None, "invalid_payload"),
-            Err(NotifyError::Permanent {
-                reason:
-                    "Slack 400: invalid_payload (the rendered message was refused: a receiver bug)"
-                        .into(),
-                bug: true
-            })
+            Err(NotifyError::Bug(
+                "Slack 400: invalid_payload (the rendered message was refused: a receiver bug)"
+                    .into()
+            ))
         );
     }
 }

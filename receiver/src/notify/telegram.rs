@@ -82,7 +82,7 @@ impl Bot {
 
     /// `<api_url>/bot<token>/<method>`, as teloxide builds it. Contains the token: never log it.
     fn method_url(&self, method: &str) -> Result<reqwest::Url, NotifyError> {
-        let mut url = self.api_url.clone().map_err(NotifyError::permanent)?;
+        let mut url = self.api_url.clone().map_err(NotifyError::Refused)?;
         if let Ok(mut segments) = url.path_segments_mut() {
             segments
                 .pop_if_empty()
@@ -273,7 +273,7 @@ impl ChartPhotos {
         let photo = reqwest::multipart::Part::bytes(png.to_vec())
             .file_name("chart.png")
             .mime_str("image/png")
-            .map_err(|e| NotifyError::permanent(format!("chart part: {e}")))?;
+            .map_err(|e| NotifyError::Bug(format!("chart part: {e}")))?;
         let reply =
             serde_json::json!({"message_id": self.reply_to, "allow_sending_without_reply": true});
         let mut form = reqwest::multipart::Form::new()
@@ -344,7 +344,8 @@ pub(crate) fn classify(status: StatusCode, body: &str) -> Result<Option<i64>, No
         let what = format!("Telegram {status} (not the Bot API's JSON)");
         return Err(
             if status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS {
-                NotifyError::permanent(format!("{what}: is TELEGRAM_API_URL right?"))
+                // A proxy's or a wrong base URL's 404 page: the operator's to fix.
+                NotifyError::Refused(format!("{what}: is TELEGRAM_API_URL right?"))
             } else {
                 // A proxy's 502 page, a truncated 200: worth another try.
                 NotifyError::Transient(what)
@@ -376,14 +377,16 @@ pub(crate) fn classify(status: StatusCode, body: &str) -> Result<Option<i64>, No
         });
     }
     if let Some(to) = param("migrate_to_chat_id") {
-        return Err(NotifyError::permanent(format!(
+        return Err(NotifyError::Refused(format!(
             "{reason} (the group became a supergroup: set its chat_id to {to})"
         )));
     }
     if code >= 500 || status.is_server_error() {
         return Err(NotifyError::Transient(reason));
     }
-    // Every other error is final: Telegram answers the same request the same way again.
+    // Every other error stays until something changes: a refusal of what we rendered until a
+    // new release (a bug), anything else until an operator fixes the token, the chat or the
+    // bot's membership.
     let kind = ApiError::deserialize(serde_json::Value::String(reply.description.clone()))
         .unwrap_or(ApiError::Unknown(String::new()));
     let (hint, bug) = match kind {
@@ -446,7 +449,7 @@ mod tests {
     }
 
     #[test]
-    fn refusals_are_permanent_and_named() {
+    fn refusals_are_named_and_bugs_told_apart() {
         let cases = [
             (
                 400,
@@ -472,18 +475,41 @@ mod tests {
                 "Telegram 400: Bad Request: message thread not found",
                 false,
             ),
+            (
+                401,
+                "Unauthorized",
+                "Telegram 401: Unauthorized (check BOT_TOKEN)",
+                false,
+            ),
+            (
+                403,
+                "Forbidden: bot was kicked from the supergroup chat",
+                "Telegram 403: Forbidden: bot was kicked from the supergroup chat (the bot was removed from the chat; add it again)",
+                false,
+            ),
         ];
         for (code, description, reason, bug) in cases {
             let body =
                 serde_json::json!({"ok": false, "error_code": code, "description": description});
             assert_eq!(
                 classify(StatusCode::from_u16(code).unwrap(), &body.to_string()),
-                Err(NotifyError::Permanent {
-                    reason: reason.into(),
-                    bug
-                }),
+                Err(NotifyError::refused(reason.into(), "", bug)),
             );
         }
+    }
+
+    #[test]
+    fn a_proxy_s_html_404_is_a_configuration_to_fix() {
+        assert_eq!(
+            classify(
+                StatusCode::NOT_FOUND,
+                "<html><body>404 Not Found</body></html>"
+            ),
+            Err(NotifyError::Refused(
+                "Telegram 404 Not Found (not the Bot API's JSON): is TELEGRAM_API_URL right?"
+                    .into()
+            ))
+        );
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub fn slack(n: &Notification, ctx: &RenderContext) -> Result<Vec<Part<Value>>, 
         alerts.push(split_mrkdwn(text.trim(), MAX_SECTION_TEXT));
     }
 
+    // Alertmanager left alerts out (max_alerts): the first message says so in a block of its
+    // own, so every message keeps room for it.
+    let max_blocks = MAX_BLOCKS - usize::from(n.truncated_alerts > 0);
     let mut messages: Vec<(Vec<Value>, Vec<usize>)> = Vec::new();
     let mut blocks: Vec<Value> = Vec::new();
     let mut indices: Vec<usize> = Vec::new();
@@ -43,14 +46,14 @@ pub fn slack(n: &Notification, ctx: &RenderContext) -> Result<Vec<Part<Value>>, 
         let divider = usize::from(!blocks.is_empty());
         // Start a new message when this alert does not fit the rest of this one but would fit
         // a fresh one; an alert of more than 50 sections simply continues across messages.
-        if blocks.len() + divider + sections.len() > MAX_BLOCKS && sections.len() <= MAX_BLOCKS {
+        if blocks.len() + divider + sections.len() > max_blocks && sections.len() <= max_blocks {
             messages.push((std::mem::take(&mut blocks), std::mem::take(&mut indices)));
         }
         if !blocks.is_empty() {
             blocks.push(json!({"type": "divider"}));
         }
         for s in sections {
-            if blocks.len() == MAX_BLOCKS {
+            if blocks.len() == max_blocks {
                 messages.push((std::mem::take(&mut blocks), std::mem::take(&mut indices)));
             }
             blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": s}}));
@@ -67,10 +70,23 @@ pub fn slack(n: &Notification, ctx: &RenderContext) -> Result<Vec<Part<Value>>, 
     let parts: Vec<Part<Value>> = messages
         .into_iter()
         .enumerate()
-        .map(|(k, (blocks, alert_indices))| {
+        .map(|(k, (mut blocks, alert_indices))| {
             let mut text = fallback_text(n, &alert_indices);
             if total > 1 {
                 text.push_str(&format!(" (part {}/{total})", k + 1));
+            }
+            if n.truncated_alerts > 0 {
+                let note = format!(
+                    "{} more alerts not sent by Alertmanager (max_alerts)",
+                    n.truncated_alerts
+                );
+                text.push_str(&format!("; {note}"));
+                if k == 0 {
+                    blocks.insert(
+                        0,
+                        json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("_{note}_")}]}),
+                    );
+                }
             }
             Part {
                 body: json!({ "text": text, "blocks": blocks }),

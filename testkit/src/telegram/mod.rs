@@ -134,6 +134,9 @@ pub enum Fault {
     ServerError(u16),
     /// 502 with the HTML page of Telegram's front-end proxy instead of JSON.
     BadGatewayHtml,
+    /// This status with an nginx HTML page instead of JSON: a proxy in front of the Bot API, or
+    /// a `TELEGRAM_API_URL` pointing at the wrong server (`HtmlPage(404)`).
+    HtmlPage(u16),
     /// Holds the request this long (make it longer than the client's timeout), then answers
     /// 504; nothing is delivered.
     Timeout(Duration),

@@ -80,6 +80,10 @@ impl TgError {
                 html: true,
                 ..TgError::new(502, "Bad Gateway")
             },
+            Fault::HtmlPage(code) => TgError {
+                html: true,
+                ..TgError::new(*code, reason(*code))
+            },
             Fault::Timeout(_) => TgError::new(504, "Gateway Timeout"),
             // Handled before answering; never turned into an error.
             Fault::SlowSuccess(_) => TgError::new(500, "Internal Server Error"),
