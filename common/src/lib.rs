@@ -1,8 +1,10 @@
 //! What vpsmon's binaries share, kept once: logging set-up, graceful shutdown, secrets that
-//! never print themselves, and the constant-time credential checks in front of HTTP endpoints.
+//! never print themselves, the constant-time credential checks in front of HTTP endpoints, and the
+//! HTTP server loop with its connection limits.
 
 pub mod auth;
 pub mod secret;
+pub mod serve;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -18,6 +18,7 @@ use tower_http::CompressionLevel;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
+use vpsmon_common::serve::Limits;
 
 use crate::cli::Settings;
 use crate::collector::{Paths, Scraper};
@@ -132,15 +133,13 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` completes, then lets requests in progress
-/// finish.
+/// finish. Idle and slow connections are closed (`vpsmon_common::serve`).
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    vpsmon_common::serve::serve(listener, app(state), Limits::default(), shutdown).await
 }
 
 /// The current time as RFC 3339 in UTC with milliseconds (`2026-01-02T03:04:05.678Z`).
