@@ -18,6 +18,7 @@ Environment variables (a flag wins over its variable, a variable over receiver.y
   SLACK_WEBHOOK_URL or SLACK_WEBHOOK_URL_FILE   Slack incoming webhook (secret)
   WEBHOOK_TOKEN_FILE                 bearer token Alertmanager must send (re-read on change)
   WEBHOOK_BASIC_USER, WEBHOOK_BASIC_PASSWORD_FILE   basic auth Alertmanager must send
+  RECEIVER_WEBHOOK_NO_AUTH=1         serve the webhook without auth (required when none is set)
   PROMETHEUS_URL, ALERTMANAGER_URL, ALLOWED_USERS (comma-separated Telegram user ids)
 
 With no Telegram or Slack configured, alerts are printed to stdout, one line per alert.";
@@ -84,6 +85,12 @@ pub struct Cli {
     /// File holding the basic-auth password [env: WEBHOOK_BASIC_PASSWORD_FILE]
     #[arg(long, value_name = "FILE")]
     pub webhook_basic_password_file: Option<PathBuf>,
+
+    /// Serve the webhook without auth: anyone who reaches the port can post alerts. Without
+    /// this, the receiver refuses to start unless a token or basic auth is configured
+    /// [env: RECEIVER_WEBHOOK_NO_AUTH=1]
+    #[arg(long)]
+    pub webhook_no_auth: bool,
 
     /// Prometheus base URL, for links and the bot [env: PROMETHEUS_URL]
     #[arg(long, value_name = "URL")]

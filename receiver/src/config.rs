@@ -33,6 +33,9 @@ pub struct Config {
     pub source: Option<PathBuf>,
     pub listen: SocketAddr,
     pub webhook_auth: Option<WebhookAuth>,
+    /// `--webhook-no-auth`: the operator chose to run the webhook without auth (else the
+    /// receiver refuses to start without it).
+    pub webhook_no_auth: bool,
     /// Largest accepted webhook body in bytes; larger gets 413.
     pub body_limit: usize,
     pub telegram: Option<TelegramConfig>,
@@ -507,6 +510,27 @@ impl Builder<'_> {
         };
 
         let webhook_auth = self.webhook_auth()?;
+        let webhook_no_auth = match (cli.webhook_no_auth, self.env("RECEIVER_WEBHOOK_NO_AUTH")) {
+            (true, _) => Some("--webhook-no-auth"),
+            (false, None) => None,
+            (false, Some(v)) => match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" => Some("RECEIVER_WEBHOOK_NO_AUTH"),
+                "0" | "false" | "no" => None,
+                _ => {
+                    return Err(invalid(
+                        "RECEIVER_WEBHOOK_NO_AUTH",
+                        format!("{v:?}: use 1 or 0"),
+                    ));
+                }
+            },
+        };
+        if let (Some(from), Some(_)) = (webhook_no_auth, &webhook_auth) {
+            return Err(invalid(
+                from,
+                "webhook auth is configured too; choose one (remove the opt-out or the auth)",
+            ));
+        }
+        let webhook_no_auth = webhook_no_auth.is_some();
         let telegram = self.telegram()?;
         let slack = self.slack()?;
 
@@ -578,6 +602,7 @@ impl Builder<'_> {
             source: self.path.clone(),
             listen,
             webhook_auth,
+            webhook_no_auth,
             body_limit,
             telegram,
             slack,

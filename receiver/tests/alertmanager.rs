@@ -21,11 +21,15 @@ async fn alertmanager_notifications_reach_telegram_firing_then_resolved() {
     let tg = FakeTelegram::start().await;
     let dir = tempfile::tempdir().unwrap();
 
-    // The receiver, configured by env alone, as a first-time user would.
+    // The receiver, configured by env alone, as a first-time user would; Alertmanager sends the
+    // webhook token the receiver requires (read from the same file, as gen-config configures it).
+    let token = dir.path().join("webhook.token");
+    std::fs::write(&token, "am-webhook-token\n").unwrap();
     let rport = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vpsmon-receiver"));
     cmd.arg("--listen")
         .arg(format!("127.0.0.1:{rport}"))
+        .env("WEBHOOK_TOKEN_FILE", &token)
         .env("BOT_TOKEN", tg.token())
         .env("ALERT_CHAT_ID", "-100424242")
         .env("TELEGRAM_API_URL", tg.url())
@@ -54,7 +58,11 @@ receivers:
     webhook_configs:
       - url: {receiver_url}/alerts
         send_resolved: true
-"
+        http_config:
+          authorization:
+            credentials_file: {}
+",
+            token.display()
         ),
     )
     .unwrap();
@@ -152,7 +160,34 @@ receivers:
         "{seen:?}\nreceiver log:\n{}",
         receiver.log_text()
     );
-    // Let Alertmanager flush once more: no repeat (repeat_interval is 1h) and no duplicate.
+
+    // What a web page open on this host could send, even with the token: refused unread.
+    let body = serde_json::to_string(&json!({
+        "version": "4", "groupKey": "forged", "status": "firing", "receiver": "vpsmon",
+        "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+        "externalURL": "https://evil.example", "alerts": [{"status": "firing",
+        "labels": {"alertname": "Forged"}, "annotations": {}, "startsAt": started.to_rfc3339(),
+        "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "https://evil.example", "fingerprint": "1"}],
+    }))
+    .unwrap();
+    for (content_type, origin, expected) in [
+        ("text/plain", None, 415),
+        ("application/json", Some("https://evil.example"), 403),
+    ] {
+        let mut req = http
+            .post(format!("{receiver_url}/alerts"))
+            .bearer_auth("am-webhook-token")
+            .header("content-type", content_type)
+            .body(body.clone());
+        if let Some(origin) = origin {
+            req = req.header("origin", origin);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), expected, "{:?}", resp.text().await);
+    }
+
+    // Let Alertmanager flush once more: no repeat (repeat_interval is 1h) and no duplicate, and
+    // nothing forged.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(tg.messages().len(), 2, "{:?}", tg.messages());
 }
