@@ -32,6 +32,11 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
+/// A connection's read buffer, which also bounds a request's header. hyper's default (~400 KB)
+/// lets each connection hold that much of a body not yet read (hyper reads ahead of the handler),
+/// so a few hundred waiting uploads would hold a hundred MB.
+const READ_BUFFER: usize = 32 * 1024;
+
 /// What a server tolerates from its clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -231,6 +236,7 @@ async fn connection(
     let http = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
+        .max_buf_size(READ_BUFFER)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(http);
     let mut closing = false;
