@@ -11,6 +11,7 @@ const ENV_HELP: &str = "\
 Environment variables (a flag wins over its variable, a variable over receiver.yml):
   RECEIVER_CONFIG, RECEIVER_LISTEN, RECEIVER_BODY_LIMIT, RECEIVER_TIMEZONE (else TZ if it is a
   zone name), RECEIVER_TEMPLATES_DIR, RECEIVER_DELIVERY_DEADLINE, RECEIVER_CONSOLE_FILE,
+  RECEIVER_MAX_CONNECTIONS, RECEIVER_HEADER_TIMEOUT,
   RECEIVER_LOG_FORMAT, RUST_LOG (log level, default info)
   BOT_TOKEN or BOT_TOKEN_FILE        Telegram bot token (secret)
   ALERT_CHAT_ID                      Telegram chat for alerts (number or @channel)
@@ -51,6 +52,16 @@ pub struct Cli {
     /// [env: RECEIVER_DELIVERY_DEADLINE] [default: 10s]
     #[arg(long, value_name = "DURATION")]
     pub delivery_deadline: Option<String>,
+
+    /// Most connections open at once; past it the oldest idle one is closed
+    /// [env: RECEIVER_MAX_CONNECTIONS] [default: 512]
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<String>,
+
+    /// Time a client has to send a request's header; idle keep-alive connections are closed
+    /// after it too [env: RECEIVER_HEADER_TIMEOUT] [default: 10s]
+    #[arg(long, value_name = "DURATION")]
+    pub header_timeout: Option<String>,
 
     /// Also append console alert lines to this file [env: RECEIVER_CONSOLE_FILE]
     #[arg(long, value_name = "FILE")]

@@ -49,6 +49,11 @@ pub struct Config {
     pub templates_dir: Option<PathBuf>,
     #[serde(serialize_with = "human_duration")]
     pub delivery_deadline: Duration,
+    /// Connections open at once; past it the oldest idle one is closed.
+    pub max_connections: usize,
+    /// Time to send a request's header; also how long a keep-alive connection may idle.
+    #[serde(serialize_with = "human_duration")]
+    pub header_timeout: Duration,
     /// The console destination also appends its lines to this file.
     pub console_file: Option<PathBuf>,
     pub prometheus_url: Option<String>,
@@ -249,6 +254,8 @@ struct FileConfig {
     timezone: Option<String>,
     templates_dir: Option<PathBuf>,
     delivery_deadline: Option<String>,
+    max_connections: Option<usize>,
+    header_timeout: Option<String>,
     console_file: Option<PathBuf>,
     prometheus_url: Option<String>,
     alertmanager_url: Option<String>,
@@ -466,6 +473,46 @@ impl Builder<'_> {
             None => DEFAULT_DELIVERY_DEADLINE,
         };
 
+        let defaults = vpsmon_common::serve::Limits::default();
+        let max_connections = match pick(
+            (cli.max_connections.clone(), "--max-connections"),
+            (
+                self.env("RECEIVER_MAX_CONNECTIONS"),
+                "RECEIVER_MAX_CONNECTIONS",
+            ),
+            (
+                self.file.max_connections.take().map(|n| n.to_string()),
+                self.key("max_connections"),
+            ),
+        ) {
+            Some((v, from)) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| invalid(from, format!("{v:?} is not a positive number")))?,
+            None => defaults.max_connections,
+        };
+        let header_timeout = match pick(
+            (cli.header_timeout.clone(), "--header-timeout"),
+            (
+                self.env("RECEIVER_HEADER_TIMEOUT"),
+                "RECEIVER_HEADER_TIMEOUT",
+            ),
+            (self.file.header_timeout.take(), self.key("header_timeout")),
+        ) {
+            Some((v, from)) => humantime::parse_duration(v.trim())
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    invalid(
+                        from,
+                        format!("{v:?} is not a duration such as 10s or 1m30s"),
+                    )
+                })?,
+            None => defaults.header_timeout,
+        };
+
         let console_file = cli
             .console_file
             .clone()
@@ -611,6 +658,8 @@ impl Builder<'_> {
             timezone,
             templates_dir,
             delivery_deadline,
+            max_connections,
+            header_timeout,
             console_file,
             prometheus_url,
             alertmanager_url,

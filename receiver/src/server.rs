@@ -97,10 +97,16 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    run_with(listener, state, Limits::default(), shutdown).await
+    let limits = Limits {
+        max_connections: state.config.max_connections,
+        header_timeout: state.config.header_timeout,
+        ..Limits::default()
+    };
+    run_with(listener, state, limits, shutdown).await
 }
 
-/// [`run`] with other connection limits.
+/// [`run`] with other connection limits (`--max-connections`, `--header-timeout` and the body
+/// timeout).
 pub async fn run_with(
     listener: TcpListener,
     state: AppState,

@@ -625,3 +625,77 @@ async fn a_body_that_never_arrives_gets_408() {
     assert!(scripted.calls.lock().unwrap().is_empty());
     server.abort();
 }
+
+/// Stands in for a dispatcher whose destination is slow: each delivery waits for a release.
+struct Slow {
+    started: tokio::sync::mpsc::UnboundedSender<()>,
+    release: tokio::sync::Semaphore,
+}
+
+impl Deliver for Slow {
+    fn deliver<'a>(
+        &'a self,
+        _route: &'a str,
+        _destinations: &'a [Destination],
+        _n: &'a Notification,
+    ) -> BoxFuture<'a, Outcome> {
+        Box::pin(async {
+            let _ = self.started.send(());
+            self.release.acquire().await.unwrap().forget();
+            Outcome::Delivered
+        })
+    }
+}
+
+/// Bodies held in memory are bounded: while one webhook holds the whole budget (a chunked body
+/// reserves `body_limit`, here the whole 8 MiB), the next waits 5 s for its share and is answered
+/// 503 with Retry-After (Alertmanager retries); once the first is answered, there is room again.
+#[tokio::test]
+async fn a_webhook_that_finds_the_body_budget_taken_gets_503_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(&dir, "body_limit: 8MiB\n", &[]);
+    let (started, mut started_rx) = tokio::sync::mpsc::unbounded_channel();
+    let slow = Arc::new(Slow {
+        started,
+        release: tokio::sync::Semaphore::new(0),
+    });
+    let (metrics, registry) = Metrics::new();
+    let app = app(AppState {
+        bodies: Arc::new(BodyBudget::new(config.body_limit)),
+        config: Arc::new(config),
+        deliver: slow.clone(),
+        metrics: Arc::new(metrics),
+        registry: Arc::new(registry),
+    });
+    let body = payload(1).to_string();
+    let sized = || {
+        post("/alerts")
+            .header(header::CONTENT_LENGTH, body.len())
+            .body(Body::from(body.clone()))
+            .unwrap()
+    };
+
+    // No Content-Length: it reserves the body limit, all of the budget, until answered.
+    let first = {
+        let (app, request) = (app.clone(), post_json("/alerts", &body));
+        tokio::spawn(async move { send(&app, request).await })
+    };
+    started_rx.recv().await.unwrap();
+
+    let resp = app.clone().oneshot(sized()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+    let answer = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(std::str::from_utf8(&answer).unwrap()),
+        json!({"error": "too many webhook bodies being read at once; retry later"})
+    );
+
+    slow.release.add_permits(2);
+    let (status, answer) = first.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, answer) = send(&app, sized()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
