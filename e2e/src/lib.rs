@@ -56,6 +56,9 @@ pub struct Agent {
     proc: Option<Proc>,
 }
 
+/// The webhook token file, in the fleet's directory.
+const WEBHOOK_TOKEN: &str = "webhook.token";
+
 pub struct Options {
     pub agents: Vec<AgentSpec>,
     pub shards: usize,
@@ -104,6 +107,8 @@ impl Fleet {
             .map(|a| format!("{} 127.0.0.1:{}\n", a.name, a.port))
             .collect();
         std::fs::write(dir.path().join("agents.txt"), list)?;
+        // The webhook's bearer token, shared by Alertmanager and the receiver as in production.
+        std::fs::write(dir.path().join(WEBHOOK_TOKEN), "e2e-webhook-token\n")?;
         let mut gen_cfg = Command::new(vpsmon_bin("vpsmon-gen-config"));
         gen_cfg
             .arg("--agents")
@@ -124,7 +129,9 @@ impl Fleet {
             .arg("--receiver-url")
             .arg(format!("http://127.0.0.1:{receiver_port}/alerts"))
             .arg("--receiver-metrics-address")
-            .arg(format!("127.0.0.1:{receiver_port}"));
+            .arg(format!("127.0.0.1:{receiver_port}"))
+            .arg("--receiver-token-file")
+            .arg(dir.path().join(WEBHOOK_TOKEN));
         if opts.shards > 1 {
             gen_cfg.arg("--shards").arg(opts.shards.to_string());
         }
@@ -264,6 +271,7 @@ impl Fleet {
             .env("BOT_TOKEN", self.telegram.token())
             .env("ALERT_CHAT_ID", CHAT_ID.to_string())
             .env("TELEGRAM_API_URL", self.telegram.url())
+            .env("WEBHOOK_TOKEN_FILE", self.dir.path().join(WEBHOOK_TOKEN))
             .env_remove("SLACK_WEBHOOK_URL")
             .env_remove("ALLOWED_USERS");
         let mut p = Proc::spawn("receiver", cmd, &self.log("receiver"))?;

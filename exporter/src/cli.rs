@@ -104,6 +104,26 @@ pub struct Flags {
     )]
     pub max_requests: usize,
 
+    /// Most connections open at once; past it the oldest idle one is closed, so idle clients
+    /// cannot use up the open-files limit (systemd's default is 1024).
+    #[arg(
+        long = "web.max-connections",
+        env = "VPSMON_WEB_MAX_CONNECTIONS",
+        default_value_t = 512
+    )]
+    pub max_connections: usize,
+
+    /// Time a client has to send a request's header; an idle keep-alive connection is closed
+    /// after it too.
+    #[arg(
+        long = "web.header-timeout",
+        env = "VPSMON_WEB_HEADER_TIMEOUT",
+        default_value = "10s",
+        value_parser = parse_duration,
+        value_name = "DURATION"
+    )]
+    pub header_timeout: Duration,
+
     /// procfs mount point.
     #[arg(
         long = "path.procfs",

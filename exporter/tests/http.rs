@@ -949,3 +949,43 @@ async fn the_binary_serves_guards_and_stops_without_logging_the_secret() {
     assert!(log.contains("stopped"), "{log}");
     assert!(!log.contains(canary), "the secret is in the log:\n{log}");
 }
+
+/// Issue 13, item 10: under systemd's default 1,024 open files, 1,100 clients that connect and
+/// send nothing neither lock out a scrape (the oldest idle connections make room) nor stay open
+/// past the header timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_neither_lock_out_a_scrape_nor_stay_open() {
+    use testkit::idle::{IdleConnections, SYSTEMD_NOFILE, with_nofile_limit};
+    let dir = tempfile::tempdir().unwrap();
+    let port = testkit::procs::free_port();
+    let mut cmd = with_nofile_limit(SYSTEMD_NOFILE, &exporter_bin());
+    cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(["--web.header-timeout=3s", "--collector.disable-defaults"])
+        .arg("--collector.loadavg");
+    let mut proc =
+        testkit::procs::Proc::spawn("vpsmon-exporter", cmd, &dir.path().join("log")).unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    testkit::procs::wait_http_ok(&mut proc, &format!("{base}/ping"), Duration::from_secs(30))
+        .await
+        .unwrap();
+
+    let mut idle = IdleConnections::open(([127, 0, 0, 1], port).into(), 1100).await;
+    let scrape = tokio::time::timeout(Duration::from_secs(1), async {
+        let resp = reqwest::get(format!("{base}/metrics")).await?;
+        Ok::<_, reqwest::Error>((resp.status(), resp.text().await?))
+    })
+    .await;
+    let (status, text) = scrape
+        .unwrap_or_else(|_| panic!("no answer within 1 s; log:\n{}", proc.log_text()))
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(text.contains("\nnode_load1 "), "{text}");
+
+    let open = idle.wait_closed(Duration::from_secs(10)).await;
+    assert_eq!(
+        open, 0,
+        "idle connections left open past the 3 s header timeout"
+    );
+    let log = proc.log_text();
+    assert!(!log.contains("Too many open files"), "{log}");
+}

@@ -11,6 +11,7 @@ const ENV_HELP: &str = "\
 Environment variables (a flag wins over its variable, a variable over receiver.yml):
   RECEIVER_CONFIG, RECEIVER_LISTEN, RECEIVER_BODY_LIMIT, RECEIVER_TIMEZONE (else TZ if it is a
   zone name), RECEIVER_TEMPLATES_DIR, RECEIVER_DELIVERY_DEADLINE, RECEIVER_CONSOLE_FILE,
+  RECEIVER_MAX_CONNECTIONS, RECEIVER_HEADER_TIMEOUT,
   RECEIVER_LOG_FORMAT, RUST_LOG (log level, default info)
   BOT_TOKEN or BOT_TOKEN_FILE        Telegram bot token (secret)
   ALERT_CHAT_ID                      Telegram chat for alerts (number or @channel)
@@ -18,6 +19,7 @@ Environment variables (a flag wins over its variable, a variable over receiver.y
   SLACK_WEBHOOK_URL or SLACK_WEBHOOK_URL_FILE   Slack incoming webhook (secret)
   WEBHOOK_TOKEN_FILE                 bearer token Alertmanager must send (re-read on change)
   WEBHOOK_BASIC_USER, WEBHOOK_BASIC_PASSWORD_FILE   basic auth Alertmanager must send
+  RECEIVER_WEBHOOK_NO_AUTH=1         serve the webhook without auth (required when none is set)
   PROMETHEUS_URL, ALERTMANAGER_URL, ALLOWED_USERS (comma-separated Telegram user ids)
   PROMETHEUS_BEARER_TOKEN_FILE, or PROMETHEUS_BASIC_AUTH_USER and
   PROMETHEUS_BASIC_AUTH_PASSWORD_FILE        credential sent to Prometheus (re-read on change)
@@ -56,6 +58,16 @@ pub struct Cli {
     #[arg(long, value_name = "DURATION")]
     pub delivery_deadline: Option<String>,
 
+    /// Most connections open at once; past it the oldest idle one is closed
+    /// [env: RECEIVER_MAX_CONNECTIONS] [default: 512]
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<String>,
+
+    /// Time a client has to send a request's header; idle keep-alive connections are closed
+    /// after it too [env: RECEIVER_HEADER_TIMEOUT] [default: 10s]
+    #[arg(long, value_name = "DURATION")]
+    pub header_timeout: Option<String>,
+
     /// Also append console alert lines to this file [env: RECEIVER_CONSOLE_FILE]
     #[arg(long, value_name = "FILE")]
     pub console_file: Option<PathBuf>,
@@ -89,6 +101,12 @@ pub struct Cli {
     /// File holding the basic-auth password [env: WEBHOOK_BASIC_PASSWORD_FILE]
     #[arg(long, value_name = "FILE")]
     pub webhook_basic_password_file: Option<PathBuf>,
+
+    /// Serve the webhook without auth: anyone who reaches the port can post alerts. Without
+    /// this, the receiver refuses to start unless a token or basic auth is configured
+    /// [env: RECEIVER_WEBHOOK_NO_AUTH=1]
+    #[arg(long)]
+    pub webhook_no_auth: bool,
 
     /// Prometheus base URL, for links and the bot [env: PROMETHEUS_URL]
     #[arg(long, value_name = "URL")]

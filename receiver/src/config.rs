@@ -35,6 +35,9 @@ pub struct Config {
     pub source: Option<PathBuf>,
     pub listen: SocketAddr,
     pub webhook_auth: Option<WebhookAuth>,
+    /// `--webhook-no-auth`: the operator chose to run the webhook without auth (else the
+    /// receiver refuses to start without it).
+    pub webhook_no_auth: bool,
     /// Largest accepted webhook body in bytes; larger gets 413.
     pub body_limit: usize,
     pub telegram: Option<TelegramConfig>,
@@ -48,6 +51,11 @@ pub struct Config {
     pub templates_dir: Option<PathBuf>,
     #[serde(serialize_with = "human_duration")]
     pub delivery_deadline: Duration,
+    /// Connections open at once; past it the oldest idle one is closed.
+    pub max_connections: usize,
+    /// Time to send a request's header; also how long a keep-alive connection may idle.
+    #[serde(serialize_with = "human_duration")]
+    pub header_timeout: Duration,
     /// The console destination also appends its lines to this file.
     pub console_file: Option<PathBuf>,
     /// May carry `user:password@` (sent as basic auth); shown with it redacted.
@@ -271,6 +279,8 @@ struct FileConfig {
     timezone: Option<String>,
     templates_dir: Option<PathBuf>,
     delivery_deadline: Option<String>,
+    max_connections: Option<usize>,
+    header_timeout: Option<String>,
     console_file: Option<PathBuf>,
     prometheus_url: Option<String>,
     alertmanager_url: Option<String>,
@@ -491,6 +501,46 @@ impl Builder<'_> {
             None => DEFAULT_DELIVERY_DEADLINE,
         };
 
+        let defaults = vpsmon_common::serve::Limits::default();
+        let max_connections = match pick(
+            (cli.max_connections.clone(), "--max-connections"),
+            (
+                self.env("RECEIVER_MAX_CONNECTIONS"),
+                "RECEIVER_MAX_CONNECTIONS",
+            ),
+            (
+                self.file.max_connections.take().map(|n| n.to_string()),
+                self.key("max_connections"),
+            ),
+        ) {
+            Some((v, from)) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| invalid(from, format!("{v:?} is not a positive number")))?,
+            None => defaults.max_connections,
+        };
+        let header_timeout = match pick(
+            (cli.header_timeout.clone(), "--header-timeout"),
+            (
+                self.env("RECEIVER_HEADER_TIMEOUT"),
+                "RECEIVER_HEADER_TIMEOUT",
+            ),
+            (self.file.header_timeout.take(), self.key("header_timeout")),
+        ) {
+            Some((v, from)) => humantime::parse_duration(v.trim())
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    invalid(
+                        from,
+                        format!("{v:?} is not a duration such as 10s or 1m30s"),
+                    )
+                })?,
+            None => defaults.header_timeout,
+        };
+
         let console_file = cli
             .console_file
             .clone()
@@ -560,6 +610,27 @@ impl Builder<'_> {
         )?;
 
         let webhook_auth = self.webhook_auth()?;
+        let webhook_no_auth = match (cli.webhook_no_auth, self.env("RECEIVER_WEBHOOK_NO_AUTH")) {
+            (true, _) => Some("--webhook-no-auth"),
+            (false, None) => None,
+            (false, Some(v)) => match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" => Some("RECEIVER_WEBHOOK_NO_AUTH"),
+                "0" | "false" | "no" => None,
+                _ => {
+                    return Err(invalid(
+                        "RECEIVER_WEBHOOK_NO_AUTH",
+                        format!("{v:?}: use 1 or 0"),
+                    ));
+                }
+            },
+        };
+        if let (Some(from), Some(_)) = (webhook_no_auth, &webhook_auth) {
+            return Err(invalid(
+                from,
+                "webhook auth is configured too; choose one (remove the opt-out or the auth)",
+            ));
+        }
+        let webhook_no_auth = webhook_no_auth.is_some();
         let telegram = self.telegram()?;
         let slack = self.slack()?;
 
@@ -631,6 +702,7 @@ impl Builder<'_> {
             source: self.path.clone(),
             listen,
             webhook_auth,
+            webhook_no_auth,
             body_limit,
             telegram,
             slack,
@@ -639,6 +711,8 @@ impl Builder<'_> {
             timezone,
             templates_dir,
             delivery_deadline,
+            max_connections,
+            header_timeout,
             console_file,
             prometheus_url,
             alertmanager_url,

@@ -40,6 +40,15 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "the webhook has no auth: anyone who reaches {addr} could post alerts. Configure a \
+         bearer token (--webhook-token-file / WEBHOOK_TOKEN_FILE / webhook_auth.bearer_token_file \
+         in receiver.yml, the same file as Alertmanager's http_config.authorization.credentials_file) \
+         or basic auth (--webhook-basic-user and --webhook-basic-password-file / WEBHOOK_BASIC_USER \
+         and WEBHOOK_BASIC_PASSWORD_FILE), or opt out explicitly with --webhook-no-auth \
+         (RECEIVER_WEBHOOK_NO_AUTH=1)"
+    )]
+    NoWebhookAuth { addr: std::net::SocketAddr },
     #[error(transparent)]
     Render(#[from] render::RenderError),
     #[error("server failed: {0}")]
@@ -53,6 +62,7 @@ pub fn state(config: Config) -> Result<AppState, StartError> {
     let render = Arc::new(RenderContext::from_config(&config, &metrics)?);
     let deliver = notify::dispatcher(config.clone(), render, metrics.notify.clone());
     Ok(AppState {
+        bodies: Arc::new(server::BodyBudget::new(config.body_limit)),
         config,
         deliver,
         metrics: Arc::new(metrics),
@@ -60,12 +70,21 @@ pub fn state(config: Config) -> Result<AppState, StartError> {
     })
 }
 
-/// Binds the configured address and serves until `shutdown` completes.
+/// Binds the configured address and serves until `shutdown` completes. Refuses to start with
+/// no webhook auth unless the operator opted out (`--webhook-no-auth`).
 pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let addr = config.listen;
+    if config.webhook_auth.is_none() {
+        if !config.webhook_no_auth {
+            return Err(StartError::NoWebhookAuth { addr });
+        }
+        tracing::warn!(
+            "the webhook has no auth (--webhook-no-auth): anyone who can reach {addr} can post alerts"
+        );
+    }
     let state = state(config)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await

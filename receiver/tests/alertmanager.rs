@@ -14,12 +14,21 @@ use testkit::telegram::{FakeTelegram, Fault};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// The receiver binary, configured by env alone, as a first-time user would, sending to `chat`.
+/// The webhook token file in `dir` that the receiver requires and Alertmanager sends.
+const TOKEN: &str = "am-webhook-token";
+fn token_file(dir: &Path) -> PathBuf {
+    dir.join("webhook.token")
+}
+
+/// The receiver binary, configured by env alone, as a first-time user would, sending to `chat`;
+/// it requires the token in [`token_file`], which it writes.
 async fn start_receiver(tg: &FakeTelegram, chat: i64, dir: &Path) -> (Proc, String) {
+    std::fs::write(token_file(dir), format!("{TOKEN}\n")).unwrap();
     let rport = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vpsmon-receiver"));
     cmd.arg("--listen")
         .arg(format!("127.0.0.1:{rport}"))
+        .env("WEBHOOK_TOKEN_FILE", token_file(dir))
         .env("BOT_TOKEN", tg.token())
         .env("ALERT_CHAT_ID", chat.to_string())
         .env("TELEGRAM_API_URL", tg.url())
@@ -81,6 +90,8 @@ fn gen_config_output(dir: &Path, receiver_url: &str, extra: &[&str]) -> std::pro
         .arg(dir.join("out"))
         .args(["--profile", "fast", "--receiver-url"])
         .arg(format!("{receiver_url}/alerts"))
+        .arg("--receiver-token-file")
+        .arg(token_file(dir))
         .args(extra)
         .output()
         .unwrap()
@@ -130,7 +141,11 @@ receivers:
     webhook_configs:
       - url: {receiver_url}/alerts
         send_resolved: true
-"
+        http_config:
+          authorization:
+            credentials_file: {}
+",
+            token_file(dir.path()).display()
         ),
     )
     .unwrap();
@@ -216,7 +231,33 @@ receivers:
         "{seen:?}\nreceiver log:\n{}",
         receiver.log_text()
     );
-    // Let Alertmanager flush once more: no repeat (repeat_interval is 1h) and no duplicate.
+    // What a web page open on this host could send, even with the token: refused unread.
+    let body = serde_json::to_string(&json!({
+        "version": "4", "groupKey": "forged", "status": "firing", "receiver": "vpsmon",
+        "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+        "externalURL": "https://evil.example", "alerts": [{"status": "firing",
+        "labels": {"alertname": "Forged"}, "annotations": {}, "startsAt": started.to_rfc3339(),
+        "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "https://evil.example", "fingerprint": "1"}],
+    }))
+    .unwrap();
+    for (content_type, origin, expected) in [
+        ("text/plain", None, 415),
+        ("application/json", Some("https://evil.example"), 403),
+    ] {
+        let mut req = http
+            .post(format!("{receiver_url}/alerts"))
+            .bearer_auth(TOKEN)
+            .header("content-type", content_type)
+            .body(body.clone());
+        if let Some(origin) = origin {
+            req = req.header("origin", origin);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), expected, "{:?}", resp.text().await);
+    }
+
+    // Let Alertmanager flush once more: no repeat (repeat_interval is 1h) and no duplicate, and
+    // nothing forged.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(tg.messages().len(), 2, "{:?}", tg.messages());
 }

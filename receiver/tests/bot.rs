@@ -54,6 +54,8 @@ impl Receiver {
             ("RECEIVER_LISTEN", listen.clone()),
             ("ALERT_CHAT_ID", ALERT_CHAT.to_string()),
             ("RECEIVER_TIMEZONE", "UTC".to_string()),
+            // These tests post webhooks as Alertmanager would without credentials.
+            ("RECEIVER_WEBHOOK_NO_AUTH", "1".to_string()),
         ];
         let config = support::load_config(None, "", &env);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

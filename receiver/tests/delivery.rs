@@ -752,6 +752,7 @@ routes:
         .arg(&config)
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
+        .arg("--webhook-no-auth")
         .env("RUST_LOG", "debug")
         .env("BOT_TOKEN", token)
         .env("TELEGRAM_API_URL", tg.url())

@@ -18,7 +18,7 @@ use vpsmon_receiver::config::{Config, Destination};
 use vpsmon_receiver::metrics::Metrics;
 use vpsmon_receiver::notify::{BoxFuture, Deliver, Outcome};
 use vpsmon_receiver::payload::Notification;
-use vpsmon_receiver::server::{AppState, app};
+use vpsmon_receiver::server::{AppState, BodyBudget, app};
 
 mod support;
 
@@ -79,6 +79,7 @@ impl Deliver for Scripted {
 }
 
 fn state(config: Config, outcome: Outcome) -> (AppState, Arc<Scripted>) {
+    let config_body_limit = config.body_limit;
     let (metrics, registry) = Metrics::new();
     let scripted = Arc::new(Scripted {
         outcome,
@@ -89,6 +90,7 @@ fn state(config: Config, outcome: Outcome) -> (AppState, Arc<Scripted>) {
         deliver: scripted.clone(),
         metrics: Arc::new(metrics),
         registry: Arc::new(registry),
+        bodies: Arc::new(BodyBudget::new(config_body_limit)),
     };
     (state, scripted)
 }
@@ -488,4 +490,212 @@ async fn run_serves_and_refuses_an_oversized_chunked_body() {
         .unwrap()
         .unwrap()
         .unwrap();
+}
+
+/// A browser on the monitoring host can post `text/plain`, a form or no Content-Type at all to
+/// any site, and adds the page's Origin; Alertmanager sends JSON and no Origin. Refused before
+/// the body is read: nothing reaches Telegram.
+#[tokio::test]
+async fn cross_site_and_non_json_posts_are_refused_and_never_delivered() {
+    let tg = testkit::telegram::FakeTelegram::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let tg_url = tg.url();
+    let env = [
+        ("BOT_TOKEN", tg.token()),
+        ("TELEGRAM_API_URL", tg_url.as_str()),
+        ("ALERT_CHAT_ID", "-100777"),
+    ];
+    let app = app(vpsmon_receiver::state(config(&dir, "", &env)).unwrap());
+    let body = payload(1).to_string();
+    let request = |content_type: Option<&str>, origin: Option<&str>| {
+        let mut b = Request::post("/alerts").header(header::HOST, "127.0.0.1:9097");
+        if let Some(t) = content_type {
+            b = b.header(header::CONTENT_TYPE, t);
+        }
+        if let Some(o) = origin {
+            b = b.header(header::ORIGIN, o);
+        }
+        b.body(Body::from(body.clone())).unwrap()
+    };
+
+    let (status, answer) = send(&app, request(Some("text/plain"), None)).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{answer}");
+    assert_eq!(
+        json_of(&answer),
+        json!({
+            "error": "Content-Type \"text/plain\" refused: send application/json",
+            "content_type": "text/plain",
+        })
+    );
+    for content_type in [
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        None,
+    ] {
+        let (status, answer) = send(&app, request(content_type, None)).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{answer}");
+    }
+    let (status, answer) = send(&app, request(None, None)).await;
+    assert_eq!(
+        json_of(&answer),
+        json!({"error": "no Content-Type: send application/json", "content_type": null}),
+        "{status}"
+    );
+
+    // The issue's request: text/plain from https://evil.example. The Origin is refused first.
+    for origin in ["https://evil.example", "null", "http://127.0.0.1:9098"] {
+        for content_type in ["text/plain", "application/json"] {
+            let (status, answer) = send(&app, request(Some(content_type), Some(origin))).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{origin} {answer}");
+            assert_eq!(
+                json_of(&answer),
+                json!({
+                    "error": format!(
+                        "cross-site request refused: Origin {origin:?} is not this server \
+                         (Alertmanager sends no Origin)"
+                    ),
+                    "origin": origin,
+                })
+            );
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        tg.messages().is_empty(),
+        "a refused webhook reached Telegram: {:?}",
+        tg.messages()
+    );
+
+    // Alertmanager's own request, and one from this server's own origin, are delivered.
+    let (status, answer) = send(&app, request(Some("application/json"), None)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(tg.messages().len(), 1, "{:?}", tg.messages());
+    // (The same notification again: accepted, and de-duplicated.)
+    let (status, answer) = send(
+        &app,
+        request(
+            Some("application/json; charset=utf-8"),
+            Some("http://127.0.0.1:9097"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
+/// Over a real socket: a body that does not arrive is answered 408 when the server's body
+/// timeout (30 s; 1 s here) passes, not held forever.
+#[tokio::test]
+async fn a_body_that_never_arrives_gets_408() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, scripted) = state(config(&dir, "", &[]), Outcome::Delivered);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = vpsmon_common::serve::Limits {
+        body_timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let server = tokio::spawn(vpsmon_receiver::server::run_with(
+        listener,
+        state,
+        limits,
+        std::future::pending(),
+    ));
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"POST /alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n{\"version\":",
+    )
+    .await
+    .unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(60), s.read_to_string(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with(
+            "{\"error\":\"cannot read the request body: the request body did not arrive within 1s\"}"
+        ),
+        "{answer}"
+    );
+    assert!(scripted.calls.lock().unwrap().is_empty());
+    server.abort();
+}
+
+/// Stands in for a dispatcher whose destination is slow: each delivery waits for a release.
+struct Slow {
+    started: tokio::sync::mpsc::UnboundedSender<()>,
+    release: tokio::sync::Semaphore,
+}
+
+impl Deliver for Slow {
+    fn deliver<'a>(
+        &'a self,
+        _route: &'a str,
+        _destinations: &'a [Destination],
+        _n: &'a Notification,
+    ) -> BoxFuture<'a, Outcome> {
+        Box::pin(async {
+            let _ = self.started.send(());
+            self.release.acquire().await.unwrap().forget();
+            Outcome::Delivered
+        })
+    }
+}
+
+/// Bodies held in memory are bounded: while one webhook holds the whole budget (a chunked body
+/// reserves `body_limit`, here the whole 8 MiB), the next waits 5 s for its share and is answered
+/// 503 with Retry-After (Alertmanager retries); once the first is answered, there is room again.
+#[tokio::test]
+async fn a_webhook_that_finds_the_body_budget_taken_gets_503_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(&dir, "body_limit: 8MiB\n", &[]);
+    let (started, mut started_rx) = tokio::sync::mpsc::unbounded_channel();
+    let slow = Arc::new(Slow {
+        started,
+        release: tokio::sync::Semaphore::new(0),
+    });
+    let (metrics, registry) = Metrics::new();
+    let app = app(AppState {
+        bodies: Arc::new(BodyBudget::new(config.body_limit)),
+        config: Arc::new(config),
+        deliver: slow.clone(),
+        metrics: Arc::new(metrics),
+        registry: Arc::new(registry),
+    });
+    let body = payload(1).to_string();
+    let sized = || {
+        post("/alerts")
+            .header(header::CONTENT_LENGTH, body.len())
+            .body(Body::from(body.clone()))
+            .unwrap()
+    };
+
+    // No Content-Length: it reserves the body limit, all of the budget, until answered.
+    let first = {
+        let (app, request) = (app.clone(), post_json("/alerts", &body));
+        tokio::spawn(async move { send(&app, request).await })
+    };
+    started_rx.recv().await.unwrap();
+
+    let resp = app.clone().oneshot(sized()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+    let answer = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(std::str::from_utf8(&answer).unwrap()),
+        json!({"error": "too many webhook bodies being read at once; retry later"})
+    );
+
+    slow.release.add_permits(2);
+    let (status, answer) = first.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, answer) = send(&app, sized()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
 }

@@ -2,12 +2,14 @@
 //!
 //! - [`procs`]: run real binaries (Prometheus, Alertmanager, node_exporter, our own) on loopback,
 //!   wait until they answer, and kill them when the test ends.
+//! - [`idle`]: idle client connections, and a server under systemd's open-files limit.
 //! - [`promstack`]: real exporters + Prometheus + Alertmanager on loopback, one call.
 //! - [`telegram`], [`slack`], [`cloudflare`]: loopback fakes of the remote services a test cannot reach, speaking
 //!   their real wire formats, errors included, with scripted faults (429, 5xx, timeouts).
 //!   testkit/README.md lists every behaviour and where it comes from.
 
 pub mod cloudflare;
+pub mod idle;
 pub mod procs;
 pub mod promstack;
 mod server;

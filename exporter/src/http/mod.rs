@@ -18,6 +18,7 @@ use tower_http::CompressionLevel;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
+use vpsmon_common::serve::Limits;
 
 use crate::cli::Settings;
 use crate::collector::{Paths, Scraper};
@@ -132,15 +133,14 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` completes, then lets requests in progress
-/// finish.
+/// finish. Idle and slow connections are closed within `limits` (`vpsmon_common::serve`).
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    vpsmon_common::serve::serve(listener, app(state), limits, shutdown).await
 }
 
 /// The current time as RFC 3339 in UTC with milliseconds (`2026-01-02T03:04:05.678Z`).
@@ -235,9 +235,15 @@ pub fn serve_blocking(settings: Settings) -> Result<(), StartError> {
             collectors = ?settings.collectors.enabled,
             auth = %state.auth.describe(),
             max_requests = settings.flags.max_requests,
+            max_connections = settings.flags.max_connections,
             "vpsmon-exporter listening"
         );
-        run(listener, state, vpsmon_common::shutdown::signal()).await?;
+        let limits = Limits {
+            max_connections: settings.flags.max_connections,
+            header_timeout: settings.flags.header_timeout,
+            ..Limits::default()
+        };
+        run(listener, state, limits, vpsmon_common::shutdown::signal()).await?;
         tracing::info!("stopped");
         Ok(())
     })
