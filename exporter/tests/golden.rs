@@ -208,7 +208,18 @@ const MOVING: [&str; 5] = [
 ];
 
 async fn agrees_with_node_exporter(name: &str, collectors: &[&str]) {
-    let root = fixture(name);
+    // node_exporter's uname collector asks the running kernel (the uname syscall), not
+    // --path.procfs: give the copied tree this machine's kernel names, so both read the same.
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_tree(&fixture(name), dir.path());
+    let kernel = dir.path().join("proc/sys/kernel");
+    if kernel.is_dir() {
+        for file in ["osrelease", "version", "hostname", "domainname"] {
+            let live = std::fs::read(Path::new("/proc/sys/kernel").join(file)).expect(file);
+            std::fs::write(kernel.join(file), live).expect(file);
+        }
+    }
+    let root = dir.path().to_path_buf();
     let theirs = support::Exposition::parse(&node_exporter_on(&root, collectors).await);
     let ours = support::Exposition::parse(&scrape(&root, collectors).await);
     let relevant = |n: &&String| {
