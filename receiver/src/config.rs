@@ -613,13 +613,13 @@ impl Builder<'_> {
         let webhook_no_auth = match (cli.webhook_no_auth, self.env("RECEIVER_WEBHOOK_NO_AUTH")) {
             (true, _) => Some("--webhook-no-auth"),
             (false, None) => None,
-            (false, Some(v)) => match v.trim().to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" => Some("RECEIVER_WEBHOOK_NO_AUTH"),
-                "0" | "false" | "no" => None,
-                _ => {
+            (false, Some(v)) => match parse_bool(&v) {
+                Some(true) => Some("env RECEIVER_WEBHOOK_NO_AUTH"),
+                Some(false) => None,
+                None => {
                     return Err(invalid(
-                        "RECEIVER_WEBHOOK_NO_AUTH",
-                        format!("{v:?}: use 1 or 0"),
+                        "env RECEIVER_WEBHOOK_NO_AUTH",
+                        format!("{v:?}: use true or false"),
                     ));
                 }
             },

@@ -480,7 +480,9 @@ async fn a_group_larger_than_max_alerts_is_delivered_and_says_how_many_were_left
     let tg = FakeTelegram::start().await;
     let dir = tempfile::tempdir().unwrap();
     let (receiver, receiver_url) = start_receiver(&tg, 4343, dir.path()).await;
-    let config = gen_config(dir.path(), &receiver_url, &[]);
+    // A group_wait long enough for Alertmanager to take in all 70 before its first flush, even on
+    // a busy machine (the fast profile's 1 s once let a first notification go out with 52).
+    let config = gen_config(dir.path(), &receiver_url, &["--group-wait", "10s"]);
     assert!(
         std::fs::read_to_string(&config)
             .unwrap()

@@ -52,6 +52,7 @@ fn the_opt_out_together_with_a_token_is_a_config_error() {
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("webhook.token");
     std::fs::write(&token, "t0ken\n").unwrap();
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let out = receiver()
         .arg("--webhook-no-auth")
         .env("WEBHOOK_TOKEN_FILE", &token)
@@ -70,7 +71,7 @@ fn the_opt_out_together_with_a_token_is_a_config_error() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "vpsmon-receiver: RECEIVER_WEBHOOK_NO_AUTH: \"maybe\": use 1 or 0\n"
+        "vpsmon-receiver: env RECEIVER_WEBHOOK_NO_AUTH: \"maybe\": use true or false\n"
     );
 }
 
