@@ -68,10 +68,11 @@ fn apt_mirror() -> String {
                         .unwrap_or("")
                 };
                 let enabled = !field("Enabled:").eq_ignore_ascii_case("no");
-                if enabled && field("Types:").split_whitespace().any(|t| t == "deb") {
-                    if let Some(uri) = field("URIs:").split_whitespace().find(|u| usable(u)) {
-                        return uri.to_owned();
-                    }
+                if enabled
+                    && field("Types:").split_whitespace().any(|t| t == "deb")
+                    && let Some(uri) = field("URIs:").split_whitespace().find(|u| usable(u))
+                {
+                    return uri.to_owned();
                 }
             }
         } else if name.ends_with(".list") {
