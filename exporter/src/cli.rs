@@ -437,27 +437,22 @@ pub struct Settings {
 struct GivenPath {
     flag: &'static str,
     /// The env var, when the value came from there.
-    env: Option<&'static str>,
+    env: Option<String>,
     path: PathBuf,
     directory: bool,
 }
 
-/// The path flags: (clap id, flag, env var, must be a directory).
-const PATH_FLAGS: [(&str, &str, &str, bool); 4] = [
-    ("procfs", "--path.procfs", "VPSMON_PATH_PROCFS", true),
-    ("sysfs", "--path.sysfs", "VPSMON_PATH_SYSFS", true),
-    ("rootfs", "--path.rootfs", "VPSMON_PATH_ROOTFS", true),
-    (
-        "utmp_path",
-        LoginsOptions::UTMP_PATH_FLAG,
-        "VPSMON_COLLECTOR_LOGINS_UTMP_PATH",
-        false,
-    ),
+/// The path flags: (clap id, flag, must be a directory).
+const PATH_FLAGS: [(&str, &str, bool); 4] = [
+    ("procfs", "--path.procfs", true),
+    ("sysfs", "--path.sysfs", true),
+    ("rootfs", "--path.rootfs", true),
+    ("utmp_path", LoginsOptions::UTMP_PATH_FLAG, false),
 ];
 
 impl GivenPath {
     fn check(&self) -> Result<(), String> {
-        let flag = match self.env {
+        let flag = match &self.env {
             Some(env) => format!("{} (from {env})", self.flag),
             None => self.flag.to_owned(),
         };
@@ -534,10 +529,10 @@ impl Settings {
         };
         let given_paths = PATH_FLAGS
             .iter()
-            .filter_map(|&(id, flag, env, directory)| {
+            .filter_map(|&(id, flag, directory)| {
                 let env = match matches.value_source(id)? {
                     ValueSource::CommandLine => None,
-                    ValueSource::EnvVariable => Some(env),
+                    ValueSource::EnvVariable => Some(env_name(flag)),
                     _ => return None,
                 };
                 Some(GivenPath {
@@ -629,6 +624,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Settings, clap::Error> {
@@ -695,6 +692,38 @@ mod tests {
         );
         let err = parse(&["--collector.nope"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn only_the_path_flags_given_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_str().unwrap();
+        // No utmp under this root: fine, a container has none (the collector says so).
+        assert_eq!(
+            parse(&["--path.rootfs", root]).unwrap().check_paths(),
+            Ok(())
+        );
+        let utmp = dir.path().join("utmp");
+        let given = |utmp: &Path| {
+            parse(&["--collector.logins.utmp-path", utmp.to_str().unwrap()])
+                .unwrap()
+                .check_paths()
+        };
+        assert_eq!(
+            given(&utmp),
+            Err(format!(
+                "--collector.logins.utmp-path: {} does not exist",
+                utmp.display()
+            ))
+        );
+        assert_eq!(
+            given(dir.path()),
+            Err(format!(
+                "--collector.logins.utmp-path: {root} is a directory, not a file"
+            ))
+        );
+        std::fs::write(&utmp, b"").unwrap();
+        assert_eq!(given(&utmp), Ok(()));
     }
 
     #[test]
