@@ -3,12 +3,13 @@
 # Alertmanager (with promtool and amtool), node_exporter (the conformance reference),
 # VictoriaMetrics (the scale-out test's remote_write target), docker-compose (to validate
 # docker-compose.yml; no Docker engine is needed) and Chromium (the dashboard's browser test).
-# systemd-analyze checks the hardened units. Does nothing when they are all present;
-# `install-deps.sh PKG...` installs just the packages named.
+# systemd-analyze checks the hardened units; debootstrap makes the minimal Debian root on which
+# no default collector of the exporter may fail (exporter/tests/stock_machine.rs). Does nothing
+# when they are all present; `install-deps.sh PKG...` installs just the packages named.
 set -euo pipefail
 
-packages=(prometheus prometheus-alertmanager prometheus-node-exporter victoria-metrics docker-compose chromium systemd)
-binaries=(prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter victoria-metrics docker-compose chromium systemd-analyze)
+packages=(prometheus prometheus-alertmanager prometheus-node-exporter victoria-metrics docker-compose chromium systemd debootstrap)
+binaries=(prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter victoria-metrics docker-compose chromium systemd-analyze debootstrap)
 
 # With arguments: install exactly those packages (./vpsmon passes the ones the stack lacks).
 if [ "$#" -gt 0 ]; then
@@ -16,7 +17,8 @@ if [ "$#" -gt 0 ]; then
 else
   missing=0
   for b in "${binaries[@]}"; do
-    command -v "$b" >/dev/null 2>&1 || [ -x "/usr/bin/$b" ] || missing=1
+    # debootstrap is in /usr/sbin, which a user's PATH may lack.
+    command -v "$b" >/dev/null 2>&1 || [ -x "/usr/bin/$b" ] || [ -x "/usr/sbin/$b" ] || missing=1
   done
   [ "$missing" = 0 ] && exit 0
 fi

@@ -376,16 +376,35 @@ fn systemd_units_parse_cleanly_and_are_hardened() {
             .iter()
             .find(|l| l.starts_with("ExecStart="))
             .unwrap_or_else(|| panic!("{unit} has no ExecStart"));
+        let args: Vec<&str> = exec["ExecStart=".len()..].split_whitespace().collect();
+        assert_eq!(args[0], format!("/usr/local/bin/{bin}"), "{exec}");
+        // Issue 15: every setting comes from the env file (the listen address too), so a user
+        // changes it there, never in the unit. The one exception is the receiver's webhook token:
+        // its path is in the credentials directory (%d), which an env file cannot name (its
+        // values are not expanded), and as a flag no line in receiver.env can turn auth off.
+        let (env_file, flags): (&str, &[&str]) = if bin == "vpsmon-receiver" {
+            (
+                "receiver.env",
+                &["--webhook-token-file", "%d/webhook-token"],
+            )
+        } else {
+            ("exporter.env", &[])
+        };
+        assert_eq!(&args[1..], flags, "{unit} hard-codes flags: {exec}");
         assert!(
-            exec.starts_with(&format!("ExecStart=/usr/local/bin/{bin} "))
-                && exec.contains("127.0.0.1:"),
-            "{exec}"
+            lines.contains(&format!("EnvironmentFile=-/etc/vpsmon/{env_file}").as_str()),
+            "{unit} does not read /etc/vpsmon/{env_file}"
         );
-        if bin == "vpsmon-receiver" {
-            // A flag, so no line in receiver.env can turn webhook auth off.
+        if !flags.is_empty() {
+            let comments: String = lines
+                .iter()
+                .filter_map(|l| l.strip_prefix('#'))
+                .map(|l| format!("{} ", l.trim()))
+                .collect();
             assert!(
-                exec.ends_with(" --webhook-token-file %d/webhook-token"),
-                "{exec}"
+                comments
+                    .contains("The one flag on ExecStart, because receiver.env cannot carry it"),
+                "{unit}: the unit's comment does not say why ExecStart has a flag"
             );
         }
         // verify insists that ExecStart exists: point it at the binary built here.
@@ -415,6 +434,103 @@ fn systemd_units_parse_cleanly_and_are_hardened() {
             println!("{line}");
         }
     }
+}
+
+/// The variables an env file assigns (`KEY=VALUE`) and the ones it shows commented out.
+fn env_file_names(text: &str) -> (Vec<(String, String)>, Vec<String>) {
+    let mut set = Vec::new();
+    let mut all = Vec::new();
+    for line in text.lines() {
+        let commented = line.starts_with('#');
+        let Some((key, value)) = line.trim_start_matches('#').split_once('=') else {
+            continue;
+        };
+        if key.is_empty()
+            || !key
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        {
+            continue;
+        }
+        all.push(key.to_owned());
+        if !commented {
+            set.push((key.to_owned(), value.to_owned()));
+        }
+    }
+    (set, all)
+}
+
+/// Whether `help` names the variable `var` (not as the prefix of a longer name).
+fn names_var(help: &str, var: &str) -> bool {
+    help.match_indices(var).any(|(i, _)| {
+        !help[i + var.len()..]
+            .starts_with(|c: char| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    })
+}
+
+/// Issue 15: the env files the units read carry every setting. The shipped examples set the
+/// loopback address (also the programs' defaults, for a unit without the file), name only
+/// variables the programs read, and the exporter listens where its env file says, with no flag.
+#[tokio::test]
+async fn the_units_env_files_carry_every_setting_and_default_to_loopback() {
+    for (file, bin, listen, loopback) in [
+        (
+            "exporter.env",
+            "vpsmon-exporter",
+            "VPSMON_WEB_LISTEN_ADDRESS",
+            "127.0.0.1:9100",
+        ),
+        (
+            "receiver.env",
+            "vpsmon-receiver",
+            "RECEIVER_LISTEN",
+            "127.0.0.1:9097",
+        ),
+    ] {
+        let text = std::fs::read_to_string(root().join("deploy/systemd").join(file)).unwrap();
+        let (set, all) = env_file_names(&text);
+        assert_eq!(set, [(listen.to_owned(), loopback.to_owned())], "{file}");
+        let built = workspace_bin(bin);
+        assert!(
+            built.is_file(),
+            "{} missing: run `cargo build --workspace --bins` first",
+            built.display()
+        );
+        let (code, help, err) = run(Command::new(&built).arg("--help").env_clear());
+        assert_eq!(code, 0, "{bin} --help: {err}");
+        assert!(
+            help.contains(&format!("[default: {loopback}]")),
+            "{bin}'s default listen address is not {loopback}:\n{help}"
+        );
+        for var in &all {
+            assert!(
+                names_var(&help, var),
+                "{file} names {var}, which {bin} does not read"
+            );
+        }
+    }
+
+    // What a user does to move the exporter (to a WireGuard address, say): edit one line of the
+    // env file. systemd then starts the binary with exactly the file's variables and no flag.
+    let text = std::fs::read_to_string(root().join("deploy/systemd/exporter.env")).unwrap();
+    let port = testkit::procs::free_port();
+    let edited = text.replace(
+        "VPSMON_WEB_LISTEN_ADDRESS=127.0.0.1:9100",
+        &format!("VPSMON_WEB_LISTEN_ADDRESS=127.0.0.1:{port}"),
+    );
+    let (set, _) = env_file_names(&edited);
+    let mut cmd = Command::new(workspace_bin("vpsmon-exporter"));
+    cmd.env_clear().envs(set);
+    let dir = tempfile::tempdir().unwrap();
+    let mut proc =
+        testkit::procs::Proc::spawn("vpsmon-exporter", cmd, &dir.path().join("log")).unwrap();
+    testkit::procs::wait_http_ok(
+        &mut proc,
+        &format!("http://127.0.0.1:{port}/ping"),
+        std::time::Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
 }
 
 #[test]

@@ -5,12 +5,13 @@
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches, value_parser};
 use vpsmon_common::telemetry::{self, LogFormat};
 
@@ -20,6 +21,7 @@ use crate::collector::tunnel::failover::{Systemctl, Thresholds};
 use crate::collector::tunnel::{self, FailoverOptions, TunnelOptions};
 use crate::collector::{self, Config, DiskstatsOptions, FilesystemOptions, Paths};
 use crate::http::auth::{Auth, AuthConfigError};
+use crate::http::listen::ListenAddress;
 
 /// Exit code for a configuration the exporter cannot start with (the same as clap's usage errors).
 pub const EXIT_CONFIG: u8 = 2;
@@ -36,14 +38,16 @@ pub fn env_name(flag: &str) -> String {
 
 #[derive(Debug, Clone, Args)]
 pub struct Flags {
-    /// Address to listen on for HTTP requests. The default is loopback only: expose it through a
-    /// tunnel or a reverse proxy, not directly.
+    /// Address to listen on for HTTP requests: IP:PORT, [IPv6]:PORT, HOST:PORT, or :PORT for
+    /// every interface. The default is loopback only: expose it through a tunnel, a private
+    /// network or a reverse proxy, not directly.
     #[arg(
         long = "web.listen-address",
         env = "VPSMON_WEB_LISTEN_ADDRESS",
-        default_value = "127.0.0.1:9100"
+        default_value = "127.0.0.1:9100",
+        value_parser = ListenAddress::from_str
     )]
-    pub listen_address: SocketAddr,
+    pub listen_address: ListenAddress,
 
     /// File holding a static bearer token required on /metrics and /api/health. Re-read when it
     /// changes, so the token can be rotated without a restart.
@@ -423,6 +427,50 @@ pub fn command() -> Command {
 pub struct Settings {
     pub flags: Flags,
     pub collectors: Config,
+    /// The path flags given on the command line or in the environment, checked at start.
+    given_paths: Vec<GivenPath>,
+}
+
+/// A path flag the user set: it must name something that exists (a default may be absent,
+/// e.g. no utmp in a container).
+#[derive(Debug, Clone)]
+struct GivenPath {
+    flag: &'static str,
+    /// The env var, when the value came from there.
+    env: Option<String>,
+    path: PathBuf,
+    directory: bool,
+}
+
+/// The path flags: (clap id, flag, must be a directory).
+const PATH_FLAGS: [(&str, &str, bool); 4] = [
+    ("procfs", "--path.procfs", true),
+    ("sysfs", "--path.sysfs", true),
+    ("rootfs", "--path.rootfs", true),
+    ("utmp_path", LoginsOptions::UTMP_PATH_FLAG, false),
+];
+
+impl GivenPath {
+    fn check(&self) -> Result<(), String> {
+        let flag = match &self.env {
+            Some(env) => format!("{} (from {env})", self.flag),
+            None => self.flag.to_owned(),
+        };
+        let path = self.path.display();
+        match std::fs::metadata(&self.path) {
+            Ok(m) if self.directory && !m.is_dir() => {
+                Err(format!("{flag}: {path} is not a directory"))
+            }
+            Ok(m) if !self.directory && m.is_dir() => {
+                Err(format!("{flag}: {path} is a directory, not a file"))
+            }
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(format!("{flag}: {path} does not exist"))
+            }
+            Err(e) => Err(format!("{flag}: cannot use {path}: {e}")),
+        }
+    }
 }
 
 impl Settings {
@@ -479,7 +527,33 @@ impl Settings {
                 },
             },
         };
-        Ok(Settings { flags, collectors })
+        let given_paths = PATH_FLAGS
+            .iter()
+            .filter_map(|&(id, flag, directory)| {
+                let env = match matches.value_source(id)? {
+                    ValueSource::CommandLine => None,
+                    ValueSource::EnvVariable => Some(env_name(flag)),
+                    _ => return None,
+                };
+                Some(GivenPath {
+                    flag,
+                    env,
+                    path: matches.get_one::<PathBuf>(id)?.clone(),
+                    directory,
+                })
+            })
+            .collect();
+        Ok(Settings {
+            flags,
+            collectors,
+            given_paths,
+        })
+    }
+
+    /// Refuses path flags that point nowhere, naming the flag: a typo in `--path.procfs` would
+    /// otherwise start an exporter whose every collector fails.
+    pub fn check_paths(&self) -> Result<(), String> {
+        self.given_paths.iter().try_for_each(GivenPath::check)
     }
 
     /// The authentication the flags ask for; an error names the flag and file.
@@ -550,6 +624,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Settings, clap::Error> {
@@ -616,6 +692,38 @@ mod tests {
         );
         let err = parse(&["--collector.nope"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn only_the_path_flags_given_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_str().unwrap();
+        // No utmp under this root: fine, a container has none (the collector says so).
+        assert_eq!(
+            parse(&["--path.rootfs", root]).unwrap().check_paths(),
+            Ok(())
+        );
+        let utmp = dir.path().join("utmp");
+        let given = |utmp: &Path| {
+            parse(&["--collector.logins.utmp-path", utmp.to_str().unwrap()])
+                .unwrap()
+                .check_paths()
+        };
+        assert_eq!(
+            given(&utmp),
+            Err(format!(
+                "--collector.logins.utmp-path: {} does not exist",
+                utmp.display()
+            ))
+        );
+        assert_eq!(
+            given(dir.path()),
+            Err(format!(
+                "--collector.logins.utmp-path: {root} is a directory, not a file"
+            ))
+        );
+        std::fs::write(&utmp, b"").unwrap();
+        assert_eq!(given(&utmp), Ok(()));
     }
 
     #[test]

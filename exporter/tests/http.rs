@@ -762,6 +762,8 @@ fn bad_flags_exit_2_with_a_message_naming_the_flag() {
     let empty = write_secret(dir.path(), "empty", "");
     let absent_arg = format!("--web.auth-token-file={}", absent.display());
     let empty_arg = format!("--web.jwt-secret-file={}", empty.display());
+    let absent_utmp = dir.path().join("utmp");
+    let utmp_arg = format!("--collector.logins.utmp-path={}", absent_utmp.display());
     // (arguments, environment, expected stderr)
     type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, String);
     let cases: Vec<Case> = vec![
@@ -807,6 +809,38 @@ fn bad_flags_exit_2_with_a_message_naming_the_flag() {
             ),
         ),
         (
+            vec!["--web.listen-address=::1:9100"],
+            vec![],
+            "error: invalid value '::1:9100' for '--web.listen-address <LISTEN_ADDRESS>': an IPv6 address needs brackets: [::1]:9100 (expected HOST:PORT, e.g. 127.0.0.1:9100, :9100, localhost:9100 or [::1]:9100)\n".into(),
+        ),
+        // Issue 15: path flags that point nowhere are refused, not run with every collector failing.
+        (
+            vec!["--path.procfs=/nonexistent"],
+            vec![],
+            "vpsmon-exporter: --path.procfs: /nonexistent does not exist\n".into(),
+        ),
+        (
+            vec!["--path.sysfs", "/nonexistent/sys"],
+            vec![],
+            "vpsmon-exporter: --path.sysfs: /nonexistent/sys does not exist\n".into(),
+        ),
+        (
+            vec![],
+            vec![("VPSMON_PATH_ROOTFS", empty.to_str().unwrap())],
+            format!(
+                "vpsmon-exporter: --path.rootfs (from VPSMON_PATH_ROOTFS): {} is not a directory\n",
+                empty.display()
+            ),
+        ),
+        (
+            vec![utmp_arg.as_str()],
+            vec![],
+            format!(
+                "vpsmon-exporter: --collector.logins.utmp-path: {} does not exist\n",
+                absent_utmp.display()
+            ),
+        ),
+        (
             vec!["--collector.filesystem.mount-points-exclude=(unclosed"],
             vec![],
             "vpsmon-exporter: --collector.filesystem.mount-points-exclude: invalid regular expression \"(unclosed\"".into(),
@@ -820,6 +854,48 @@ fn bad_flags_exit_2_with_a_message_naming_the_flag() {
             "{args:?} {envs:?}: expected {expected:?} in:\n{stderr}"
         );
         assert_eq!(stdout, "", "{args:?}");
+    }
+}
+
+/// Issue 15: node_exporter's listen forms. `:PORT` and `[::]:PORT` take IPv4 and IPv6 (when the
+/// kernel has IPv6) as Go's listener does; `localhost:PORT` is IPv4 loopback.
+#[tokio::test]
+async fn the_listen_address_takes_node_exporters_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    // A kernel without IPv6 (ipv6.disable=1) has no [::]; a container may have [::] but no ::1.
+    let kernel_v6 = std::net::TcpListener::bind("[::]:0").is_ok();
+    let loopback_v6 = std::net::TcpListener::bind("[::1]:0").is_ok();
+    let mut forms = vec![
+        (":", if kernel_v6 { "[::]:" } else { "0.0.0.0:" }),
+        ("localhost:", "127.0.0.1:"),
+    ];
+    if kernel_v6 {
+        forms.push(("[::]:", "[::]:"));
+    }
+    for (form, bound) in forms {
+        let port = testkit::procs::free_port();
+        let mut cmd = std::process::Command::new(exporter_bin());
+        cmd.arg(format!("--web.listen-address={form}{port}"))
+            .arg("--log.format=json")
+            .env_remove("RUST_LOG");
+        let log = dir.path().join(format!("log-{port}"));
+        let mut proc = testkit::procs::Proc::spawn("vpsmon-exporter", cmd, &log).unwrap();
+        let v4 = format!("http://127.0.0.1:{port}/ping");
+        testkit::procs::wait_http_ok(&mut proc, &v4, Duration::from_secs(30))
+            .await
+            .unwrap();
+        let text = proc.log_text();
+        assert!(
+            text.contains(&format!("\"address\":\"{bound}{port}\"")),
+            "{form}{port}: {text}"
+        );
+        let v6 = reqwest::get(format!("http://[::1]:{port}/ping")).await;
+        let all_interfaces = form != "localhost:";
+        if loopback_v6 && all_interfaces {
+            assert_eq!(v6.unwrap().status(), 200, "{form}{port} over IPv6");
+        } else {
+            assert!(v6.is_err(), "{form}{port} answered on [::1]");
+        }
     }
 }
 

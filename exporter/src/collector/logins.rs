@@ -1,5 +1,7 @@
 //! logins: `vpsmon_login_session_start_time_seconds{user,tty,remote_host}`, one series per
 //! active session in utmp (`--collector.logins.utmp-path`, default `<rootfs>/var/run/utmp`).
+//! A host without utmp at the default path (a container, a minimal image) has no sessions to
+//! report: the family is empty, the collector succeeds, and one info line says so.
 //!
 //! utmp is a binary file of fixed-size records (`struct utmp`, Linux x86_64 glibc: 384 bytes).
 //! It is parsed field by field at explicit offsets, never by transmuting bytes into a struct, so
@@ -7,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use prometheus_client::encoding::DescriptorEncoder;
 
@@ -160,13 +163,19 @@ pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> 
             Some(config.paths.rootfs.join(FALLBACK_UTMP_PATH)),
         ),
     };
-    Ok(Box::new(LoginsCollector { path, fallback }))
+    Ok(Box::new(LoginsCollector {
+        path,
+        fallback,
+        told_absent: AtomicBool::new(false),
+    }))
 }
 
 struct LoginsCollector {
     path: PathBuf,
     /// Read when `path` does not exist (only for the default path).
     fallback: Option<PathBuf>,
+    /// Whether the absence of utmp has been logged (once per process).
+    told_absent: AtomicBool,
 }
 
 /// Reads and parses a utmp file; an error names the file (and the record's offset).
@@ -182,20 +191,41 @@ pub fn read_sessions(path: &std::path::Path) -> Result<Vec<Session>, CollectErro
     })
 }
 
+impl LoginsCollector {
+    /// The sessions, or `None` when the default utmp file and its fallback both do not exist:
+    /// containers and minimal images have no login service writing utmp, so there is nothing
+    /// to report, and that is no failure. A path given with the flag must exist (it is checked
+    /// at start-up; a file that disappears later is a failure).
+    fn sessions(&self) -> Result<Option<Vec<Session>>, CollectError> {
+        let Some(fallback) = &self.fallback else {
+            return read_sessions(&self.path).map(Some);
+        };
+        for path in [&self.path, fallback] {
+            match read_sessions(path) {
+                Err(CollectError::Read { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound => {}
+                result => return result.map(Some),
+            }
+        }
+        if !self.told_absent.swap(true, Ordering::Relaxed) {
+            tracing::info!(
+                collector = "logins",
+                "no utmp file at {} or {}: no login sessions to report (normal in containers and minimal images; said once)",
+                self.path.display(),
+                fallback.display()
+            );
+        }
+        Ok(None)
+    }
+}
+
 impl Collector for LoginsCollector {
     fn update(
         &self,
         _shared: &Shared,
         enc: &mut DescriptorEncoder<'_>,
     ) -> Result<(), CollectError> {
-        let sessions = match (read_sessions(&self.path), &self.fallback) {
-            (Err(CollectError::Read { source, .. }), Some(fallback))
-                if source.kind() == std::io::ErrorKind::NotFound && fallback.exists() =>
-            {
-                read_sessions(fallback)?
-            }
-            (result, _) => result?,
-        };
+        let sessions = self.sessions()?.unwrap_or_default();
         // One series per (user, tty, host): a stale duplicate record must not make the scrape
         // invalid; the newest start wins.
         let mut series: BTreeMap<(&str, &str, &str), i64> = BTreeMap::new();
@@ -223,7 +253,7 @@ impl Collector for LoginsCollector {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{config_for, samples, scrape_of, tree};
+    use super::super::testutil::{config_for, logs_of, samples, scrape_of, scraper_of, tree};
     use super::*;
 
     fn file(records: &[[u8; RECORD_SIZE]]) -> Vec<u8> {
@@ -349,6 +379,54 @@ mod tests {
                 "vpsmon_login_session_start_time_seconds{user=\"carol\",tty=\"pts/3\",remote_host=\"192.0.2.4\"} 1763744000"
             ]
         );
+    }
+
+    #[test]
+    fn no_utmp_at_the_default_path_is_no_sessions_said_once_not_a_failure() {
+        // A container or minimal image: /var/run -> /run, and nothing writes /run/utmp.
+        let dir = tree(&[("rootfs/run/.keep", b"")]);
+        let config = config_for(dir.path());
+        let scraper = scraper_of("logins", build(&config).unwrap());
+        let mut bodies = Vec::new();
+        let logs = logs_of(|| {
+            for _ in 0..3 {
+                bodies.push(String::from_utf8(scraper.scrape()).unwrap());
+            }
+        });
+        let root = &config.paths.rootfs;
+        assert_eq!(
+            logs,
+            format!(
+                " INFO vpsmon_exporter::collector::logins: no utmp file at {} or {}: no login sessions to report (normal in containers and minimal images; said once) collector=\"logins\"\n",
+                root.join("var/run/utmp").display(),
+                root.join("run/utmp").display()
+            )
+        );
+        for body in bodies {
+            assert!(
+                body.contains("node_scrape_collector_success{collector=\"logins\"} 1\n"),
+                "{body}"
+            );
+            assert_eq!(samples(&body), Vec::<&str>::new());
+        }
+        // A utmp that appears later (a login service started) is read.
+        let data = encode_record(USER_PROCESS, 9, "pts/0", "dave", "", 1_763_745_000);
+        std::fs::write(root.join("run/utmp"), data).unwrap();
+        assert_eq!(
+            samples(&String::from_utf8(scraper.scrape()).unwrap()),
+            [
+                "vpsmon_login_session_start_time_seconds{user=\"dave\",tty=\"pts/0\",remote_host=\"\"} 1763745000"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_explicit_utmp_path_that_is_gone_is_a_failure() {
+        let dir = tree(&[]);
+        let mut config = config_for(dir.path());
+        config.logins.utmp_path = Some(dir.path().join("gone/utmp"));
+        let body = scrape_of("logins", build(&config).unwrap());
+        assert!(body.contains("node_scrape_collector_success{collector=\"logins\"} 0\n"));
     }
 
     #[test]

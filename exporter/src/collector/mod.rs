@@ -550,7 +550,7 @@ pub(crate) mod testutil {
     //! Helpers for the collectors' unit tests: a temporary tree and a one-collector scrape.
 
     use std::path::Path;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     use super::{Collector, Config, Entry, Paths, Scraper};
 
@@ -592,6 +592,30 @@ pub(crate) mod testutil {
         String::from_utf8(scraper_of(name, collector).scrape()).expect("UTF-8")
     }
 
+    /// Log lines written while `f` runs on this thread.
+    pub(crate) fn logs_of(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+    }
+
     /// The sample lines (no comments, no meta metrics) of a body.
     pub(crate) fn samples(body: &str) -> Vec<&str> {
         body.lines()
@@ -606,7 +630,7 @@ pub(crate) mod testutil {
 
 #[cfg(test)]
 mod tests {
-    use super::testutil::{config_for, scraper_of, tree};
+    use super::testutil::{config_for, logs_of, scraper_of, tree};
     use super::*;
 
     #[test]
@@ -751,30 +775,6 @@ mod tests {
                 assert!(body.ends_with("# EOF\n"));
             }
         }
-    }
-
-    /// Log lines written while `f` runs on this thread.
-    fn logs_of(f: impl FnOnce()) -> String {
-        #[derive(Clone, Default)]
-        struct Buf(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Buf {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let buf = Buf::default();
-        let writer = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .without_time()
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::with_default(subscriber, f);
-        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod health;
+pub mod listen;
 pub mod metrics;
 
 use std::future::Future;
@@ -180,18 +181,15 @@ async fn not_found(request: Request) -> HttpError {
 pub enum StartError {
     #[error("{0}")]
     Config(String),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: std::net::SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(listen::ListenError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
 /// Builds the state from the command line: loads the secret files and compiles the collectors.
 pub fn state_from_settings(settings: &Settings) -> Result<AppState, StartError> {
+    settings.check_paths().map_err(StartError::Config)?;
     let auth = settings
         .auth()
         .map_err(|e| StartError::Config(e.to_string()))?;
@@ -226,10 +224,14 @@ pub fn serve_blocking(settings: Settings) -> Result<(), StartError> {
         .thread_keep_alive(Duration::from_secs(60))
         .build()?;
     runtime.block_on(async move {
-        let addr = settings.flags.listen_address;
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })?;
+        let listener = match settings.flags.listen_address.bind() {
+            Ok(l) => tokio::net::TcpListener::from_std(l)?,
+            // A name that does not resolve is the flag's to fix, like any bad value (exit 2).
+            Err(e @ listen::ListenError::Resolve { .. }) => {
+                return Err(StartError::Config(e.to_string()));
+            }
+            Err(e) => return Err(StartError::Bind(e)),
+        };
         tracing::info!(
             address = %listener.local_addr()?,
             collectors = ?settings.collectors.enabled,
