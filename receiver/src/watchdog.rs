@@ -40,6 +40,8 @@ use crate::payload::{Alert, Kv, Notification, Status};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 /// The external heartbeat GET gives up after this; the next heartbeat tries again.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(10);
+/// After a failed delivery of the watchdog's own message, the next try waits this long.
+const RETRY_PAUSE: Duration = Duration::from_secs(15);
 /// The alert the receiver raises itself when the heartbeat stops.
 pub const BROKEN_ALERTNAME: &str = "MonitoringPipelineBroken";
 
@@ -174,6 +176,8 @@ struct State {
     /// `None`: not watched yet.
     quiet_since: Option<Quiet>,
     outage: Option<Outage>,
+    /// After a failed delivery, the next try waits until then.
+    retry_at: Option<Instant>,
 }
 
 /// A heartbeat outage: when it began (the last heartbeat), whether "broken" went out, and when
@@ -244,6 +248,7 @@ impl Watchdog {
             state: Mutex::new(State {
                 quiet_since: (w.timeout.is_some() && w.from_start).then_some(now),
                 outage: None,
+                retry_at: None,
             }),
             beat: tokio::sync::Notify::new(),
             ping,
@@ -344,6 +349,9 @@ impl Watchdog {
                     back: None,
                 });
             }
+            if s.retry_at.is_some_and(|t| Instant::now() < t) {
+                return;
+            }
             match &s.outage {
                 None
                 | Some(Outage {
@@ -372,6 +380,7 @@ impl Watchdog {
         {
             Outcome::Delivered => {
                 let mut s = self.state();
+                s.retry_at = None;
                 if outage.back.is_some() {
                     tracing::info!("the Watchdog heartbeat is back; said so to every destination");
                     s.outage = None;
@@ -379,10 +388,13 @@ impl Watchdog {
                     o.reported = true;
                 }
             }
-            // The dispatcher logged why; the next tick tries again, and what already arrived
-            // somewhere is not sent there twice (de-duplication).
+            // The dispatcher logged why (its own retries took up to the delivery deadline); try
+            // again a little later, and what already arrived somewhere is not sent there twice
+            // (de-duplication).
             Outcome::Transient { destination, .. } | Outcome::Permanent { destination, .. } => {
+                self.state().retry_at = Some(Instant::now() + RETRY_PAUSE);
                 tracing::warn!(
+                    retry_in = ?RETRY_PAUSE,
                     %destination,
                     back = outage.back.is_some(),
                     "the watchdog's message was not delivered everywhere; trying again"
@@ -462,7 +474,9 @@ impl Watchdog {
                 // None: Alertmanager has no such alert, so no silence buttons.
                 fingerprint: String::new(),
             }],
-            dedup_window: None,
+            // Remembered as long as the receiver can: a destination that fails for a while gets
+            // the message when it works again, and the others do not get it a second time.
+            dedup_window: Some(vpsmon_common::webhook::DEDUP_WINDOW_MAX),
         }
     }
 }

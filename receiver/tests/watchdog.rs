@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use testkit::procs::{Proc, free_port, wait_http_ok};
-use testkit::telegram::FakeTelegram;
+use testkit::telegram::{FakeTelegram, Fault};
 use vpsmon_receiver::cli::Cli;
 use vpsmon_receiver::config::Config;
 
@@ -22,7 +22,7 @@ const TOKEN: &str = "watchdog-test-token";
 const SECRET: &str = "0f9e8d7c-6b5a-4321-9876-feedfacecafe";
 const ALERTS: i64 = -100111;
 const OPS: i64 = -100222;
-const WAIT: Duration = Duration::from_secs(30);
+const WAIT: Duration = Duration::from_secs(45);
 
 /// Counts the GETs of `/ping/<SECRET>`, answering 200 (a healthchecks.io stand-in).
 fn ping_counter() -> (String, Arc<AtomicUsize>) {
@@ -115,6 +115,34 @@ async fn wait_text(tg: &FakeTelegram, chat: i64, text: &str, log: &Path) -> usiz
     }
 }
 
+/// The receiver binary with the two routes of [`receiver_yml`], a 2 s watchdog timeout (set
+/// explicitly: watched from the start) and `url_file` as its heartbeat URL; its base URL.
+async fn start_receiver(tg: &FakeTelegram, dir: &Path, url_file: &Path) -> (Proc, String) {
+    let token_file = dir.join("webhook.token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vpsmon-receiver"));
+    cmd.arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--config")
+        .arg(receiver_yml(dir))
+        .args(["--watchdog-timeout", "2s"])
+        .env("RECEIVER_HEARTBEAT_URL_FILE", url_file)
+        .env("WEBHOOK_TOKEN_FILE", &token_file)
+        .env("BOT_TOKEN", tg.token())
+        .env("TELEGRAM_API_URL", tg.url())
+        .env_remove("ALERT_CHAT_ID")
+        .env_remove("HEARTBEAT_URL")
+        .env_remove("RECEIVER_CONFIG");
+    let log = dir.join("receiver.log");
+    let mut receiver = Proc::spawn("vpsmon-receiver", cmd, &log).unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_http_ok(&mut receiver, &format!("{base}/healthz"), WAIT)
+        .await
+        .unwrap();
+    (receiver, base)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_are_never_shown_and_silence_is_told_once_to_every_destination() {
     let tg = FakeTelegram::start().await;
@@ -122,28 +150,8 @@ async fn heartbeats_are_never_shown_and_silence_is_told_once_to_every_destinatio
     let (ping_url, pings) = ping_counter();
     let url_file = dir.path().join("heartbeat.url");
     std::fs::write(&url_file, format!("{ping_url}\n")).unwrap();
-    let token_file = dir.path().join("webhook.token");
-    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    let port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vpsmon-receiver"));
-    cmd.arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--config")
-        .arg(receiver_yml(dir.path()))
-        .args(["--watchdog-timeout", "2s"])
-        .env("RECEIVER_HEARTBEAT_URL_FILE", &url_file)
-        .env("WEBHOOK_TOKEN_FILE", &token_file)
-        .env("BOT_TOKEN", tg.token())
-        .env("TELEGRAM_API_URL", tg.url())
-        .env_remove("ALERT_CHAT_ID")
-        .env_remove("HEARTBEAT_URL")
-        .env_remove("RECEIVER_CONFIG");
+    let (_receiver, base) = start_receiver(&tg, dir.path(), &url_file).await;
     let log = dir.path().join("receiver.log");
-    let mut receiver = Proc::spawn("vpsmon-receiver", cmd, &log).unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    wait_http_ok(&mut receiver, &format!("{base}/healthz"), WAIT)
-        .await
-        .unwrap();
 
     // A heartbeat on its own route: 200, and nothing in any chat.
     let (code, body) = post(
@@ -223,6 +231,37 @@ async fn heartbeats_are_never_shown_and_silence_is_told_once_to_every_destinatio
         text.contains("heartbeat_url=Some(\"http://127.0.0.1/<redacted>\")"),
         "{text}"
     );
+}
+
+/// No heartbeat ever came, and one chat refuses for a while: the other is told at once, the
+/// refusing one once it works, and neither twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_destination_is_told_when_it_works_again_and_the_others_only_once() {
+    let tg = FakeTelegram::start().await;
+    tg.fail_chat_until(
+        OPS,
+        Duration::from_secs(8),
+        Fault::Error {
+            code: 400,
+            description: "Bad Request: chat not found".into(),
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let url_file = dir.path().join("heartbeat.url");
+    std::fs::write(&url_file, "https://hc-ping.invalid/x\n").unwrap();
+    let (_receiver, _base) = start_receiver(&tg, dir.path(), &url_file).await;
+    let log = dir.path().join("receiver.log");
+    let broken = "no heartbeat from Alertmanager since ";
+    wait_text(&tg, ALERTS, broken, &log).await;
+    let all = texts(&tg, ALERTS);
+    assert!(
+        all[0].contains("(the receiver's start: none has come yet)"),
+        "{all:?}"
+    );
+    wait_text(&tg, OPS, broken, &log).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(texts(&tg, ALERTS).len(), 1, "{:?}", texts(&tg, ALERTS));
+    assert_eq!(texts(&tg, OPS).len(), 1, "{:?}", texts(&tg, OPS));
 }
 
 fn load(cli: &Cli, env: &[(&str, &str)]) -> Result<Config, String> {
