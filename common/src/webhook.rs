@@ -16,6 +16,15 @@ pub const DEDUP_WINDOW_PARAM: &str = "dedup_window";
 /// de-duplication memory holds anyway.
 pub const DEDUP_WINDOW_MAX: Duration = Duration::from_secs(24 * 3600);
 
+/// The always-firing alert gen-config generates as the pipeline's heartbeat (a dead man's
+/// switch). The receiver takes it as a heartbeat, never as an alert for people.
+pub const WATCHDOG_ALERTNAME: &str = "Watchdog";
+
+/// The route (`/alerts/watchdog`) gen-config sends the Watchdog to. Heartbeats are never
+/// de-duplicated (each is consumed, nothing is delivered, and a retried one is just one more
+/// heartbeat), so its short `repeat_interval` needs no `dedup_window`.
+pub const WATCHDOG_ROUTE: &str = "watchdog";
+
 /// Alertmanager never gives a notification less than this to succeed (`notify.MinTimeout`).
 const ALERTMANAGER_MIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Alertmanager's default `--cluster.peer-timeout`: the k-th member of a cluster waits k times

@@ -74,6 +74,9 @@ pub struct Fleet {
     pub alertmanager_port: u16,
     pub receiver_port: u16,
     pub telegram: FakeTelegram,
+    /// Extra environment for the receiver ([`Fleet::start_receiver`]).
+    pub receiver_env: Vec<(String, String)>,
+    alertmanager_bin: PathBuf,
     alertmanager: Option<Proc>,
     receiver: Option<Proc>,
 }
@@ -154,6 +157,8 @@ impl Fleet {
             alertmanager_port,
             receiver_port,
             telegram,
+            receiver_env: Vec::new(),
+            alertmanager_bin,
             alertmanager: None,
             receiver: None,
         };
@@ -164,27 +169,7 @@ impl Fleet {
             fleet.start_receiver().await?;
         }
         let config = fleet.dir.path().join("config");
-        let mut am = Command::new(&alertmanager_bin);
-        am.arg(format!(
-            "--config.file={}",
-            config.join("alertmanager/alertmanager.yml").display()
-        ))
-        .arg(format!(
-            "--storage.path={}",
-            fleet.dir.path().join("am-data").display()
-        ))
-        .arg(format!(
-            "--web.listen-address=127.0.0.1:{alertmanager_port}"
-        ))
-        .arg("--cluster.listen-address=");
-        let mut am = Proc::spawn("alertmanager", am, &fleet.log("alertmanager"))?;
-        wait_http_ok(
-            &mut am,
-            &format!("http://127.0.0.1:{alertmanager_port}/-/ready"),
-            START_TIMEOUT,
-        )
-        .await?;
-        fleet.alertmanager = Some(am);
+        fleet.start_alertmanager().await?;
         for (i, port) in prom_ports.iter().enumerate() {
             let file = if opts.shards > 1 {
                 config.join(format!("prometheus/prometheus-shard-{i}.yml"))
@@ -212,6 +197,48 @@ impl Fleet {
             fleet.prometheus.push((*port, p));
         }
         Ok(fleet)
+    }
+
+    /// Starts (or restarts) Alertmanager on its port, with its data kept across restarts.
+    pub async fn start_alertmanager(&mut self) -> Result<()> {
+        let config = self.dir.path().join("config");
+        let mut am = Command::new(&self.alertmanager_bin);
+        am.arg(format!(
+            "--config.file={}",
+            config.join("alertmanager/alertmanager.yml").display()
+        ))
+        .arg(format!(
+            "--storage.path={}",
+            self.dir.path().join("am-data").display()
+        ))
+        .arg(format!(
+            "--web.listen-address=127.0.0.1:{}",
+            self.alertmanager_port
+        ))
+        .arg("--cluster.listen-address=");
+        // Appends to the log, so a restart keeps what came before.
+        let mut am = Proc::spawn("alertmanager", am, &self.log("alertmanager"))?;
+        wait_http_ok(
+            &mut am,
+            &format!("http://127.0.0.1:{}/-/ready", self.alertmanager_port),
+            START_TIMEOUT,
+        )
+        .await?;
+        self.alertmanager = Some(am);
+        Ok(())
+    }
+
+    /// Kills Alertmanager (SIGKILL: it crashed) and returns when.
+    pub fn kill_alertmanager(&mut self) -> Instant {
+        if let Some(mut p) = self.alertmanager.take() {
+            p.kill();
+        }
+        Instant::now()
+    }
+
+    /// The receiver's log so far.
+    pub fn receiver_log(&self) -> String {
+        std::fs::read_to_string(self.log("receiver")).unwrap_or_default()
     }
 
     fn log(&self, name: &str) -> PathBuf {
@@ -273,7 +300,8 @@ impl Fleet {
             .env("TELEGRAM_API_URL", self.telegram.url())
             .env("WEBHOOK_TOKEN_FILE", self.dir.path().join(WEBHOOK_TOKEN))
             .env_remove("SLACK_WEBHOOK_URL")
-            .env_remove("ALLOWED_USERS");
+            .env_remove("ALLOWED_USERS")
+            .envs(self.receiver_env.iter().map(|(k, v)| (k, v)));
         let mut p = Proc::spawn("receiver", cmd, &self.log("receiver"))?;
         wait_http_ok(
             &mut p,

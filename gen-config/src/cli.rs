@@ -286,6 +286,7 @@ impl Cli {
                 group_wait: self.group_wait.unwrap_or(i.group_wait),
                 group_interval: self.group_interval.unwrap_or(i.group_interval),
                 repeat_interval: self.repeat_interval.unwrap_or(i.repeat_interval),
+                watchdog_interval: i.watchdog_interval,
             },
             scrape_timeout: self.scrape_timeout.unwrap_or(default_timeout),
             rules,

@@ -38,6 +38,8 @@ pub struct Intervals {
     pub group_wait: PromDuration,
     pub group_interval: PromDuration,
     pub repeat_interval: PromDuration,
+    /// How often the Watchdog heartbeat reaches the receiver (its route's `repeat_interval`).
+    pub watchdog_interval: PromDuration,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -80,6 +82,7 @@ impl Profile {
                     group_wait: s(30),
                     group_interval: s(300),
                     repeat_interval: s(4 * 3600),
+                    watchdog_interval: s(60),
                 },
                 rules: Thresholds {
                     agent_down_for: s(60),
@@ -105,6 +108,8 @@ impl Profile {
                     group_wait: s(1),
                     group_interval: s(2),
                     repeat_interval: s(3600),
+                    // Seconds, so a test of the receiver's watchdog timeout takes seconds too.
+                    watchdog_interval: s(2),
                 },
                 rules: Thresholds {
                     agent_down_for: s(5),

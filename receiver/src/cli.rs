@@ -26,6 +26,8 @@ Environment variables (a flag wins over its variable, a variable over receiver.y
   ALERTMANAGER_BEARER_TOKEN_FILE, or ALERTMANAGER_BASIC_AUTH_USER and
   ALERTMANAGER_BASIC_AUTH_PASSWORD_FILE      credential sent to Alertmanager (re-read on change)
   RECEIVER_STRICT_SECRETS            true: refuse secret files that group or others may read
+  RECEIVER_WATCHDOG_TIMEOUT          no Watchdog heartbeat this long: pipeline broken [default: 5m]
+  HEARTBEAT_URL or RECEIVER_HEARTBEAT_URL_FILE   URL to GET on each heartbeat (secret)
 
 With no Telegram or Slack configured, alerts are printed to stdout, one line per alert.";
 
@@ -152,6 +154,17 @@ pub struct Cli {
     /// Telegram user ids allowed to use the bot, comma-separated [env: ALLOWED_USERS]
     #[arg(long, value_name = "IDS")]
     pub allowed_users: Option<String>,
+
+    /// No Watchdog heartbeat from Alertmanager for this long: tell every destination the
+    /// monitoring pipeline is broken; `off` to disable. Set, it is watched from start-up;
+    /// else from the first heartbeat [env: RECEIVER_WATCHDOG_TIMEOUT] [default: 5m]
+    #[arg(long, value_name = "DURATION")]
+    pub watchdog_timeout: Option<String>,
+
+    /// File holding a URL to GET on each Watchdog heartbeat (healthchecks.io-style)
+    /// [env: RECEIVER_HEARTBEAT_URL_FILE, or the URL in HEARTBEAT_URL]
+    #[arg(long, value_name = "FILE")]
+    pub heartbeat_url_file: Option<PathBuf>,
 
     /// Log format: text or json [env: RECEIVER_LOG_FORMAT] [default: text]
     #[arg(long, value_name = "FORMAT")]

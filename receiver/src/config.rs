@@ -75,6 +75,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// The `dashboard:` section (issue 8).
     pub dashboard: crate::dashboard::settings::DashboardConfig,
+    /// The `watchdog:` section: the pipeline's heartbeat (issue 15).
+    pub watchdog: crate::watchdog::WatchdogConfig,
     /// Settings that are valid but probably not what was meant. Loading happens before logging
     /// is set up (the log format is a setting), so the caller logs these.
     #[serde(skip)]
@@ -188,6 +190,9 @@ impl Config {
     pub fn route(&self, name: Option<&str>) -> Option<&[Destination]> {
         match name {
             None | Some(DEFAULT_ROUTE) => Some(&self.default_route),
+            // The Watchdog's own route: its heartbeats are consumed (crate::watchdog), anything
+            // else posted there goes where `POST /alerts` would, so nothing is lost.
+            Some(vpsmon_common::webhook::WATCHDOG_ROUTE) => Some(&self.default_route),
             Some(name) => self.routes.get(name).map(Vec::as_slice),
         }
     }
@@ -289,6 +294,7 @@ struct FileConfig {
     allowed_users: Option<Vec<i64>>,
     log_format: Option<String>,
     dashboard: Option<crate::dashboard::settings::FileDashboard>,
+    watchdog: Option<crate::watchdog::FileWatchdog>,
 }
 
 /// Also the form of `dashboard.auth` (crate::dashboard::settings), `prometheus_auth` and
@@ -673,6 +679,12 @@ impl Builder<'_> {
                     "the route `default` is `default_route`; give this route another name",
                 ));
             }
+            if name == vpsmon_common::webhook::WATCHDOG_ROUTE {
+                return Err(invalid(
+                    self.key(&key),
+                    "the route `watchdog` is the Watchdog heartbeat's (/alerts/watchdog); give this route another name",
+                ));
+            }
             if name.is_empty()
                 || !name
                     .chars()
@@ -698,6 +710,8 @@ impl Builder<'_> {
             &|k| self.key(k),
         )?;
 
+        let watchdog = self.watchdog()?;
+
         Ok(Config {
             source: self.path.clone(),
             listen,
@@ -722,6 +736,7 @@ impl Builder<'_> {
             allowed_users,
             log_format,
             dashboard,
+            watchdog,
             warnings: std::mem::take(&mut self.warnings),
         })
     }
@@ -917,6 +932,36 @@ impl Builder<'_> {
             ));
         }
         Ok(auth)
+    }
+
+    /// `--watchdog-timeout`, `--heartbeat-url-file` and the `watchdog:` section.
+    fn watchdog(&mut self) -> Result<crate::watchdog::WatchdogConfig, ConfigError> {
+        let file = self.file.watchdog.take().unwrap_or_default();
+        if file.heartbeat_url.is_some() {
+            return Err(invalid(
+                self.key("watchdog.heartbeat_url"),
+                "secrets are not read from the config file; use watchdog.heartbeat_url_file, \
+                 RECEIVER_HEARTBEAT_URL_FILE or HEARTBEAT_URL",
+            ));
+        }
+        let timeout = pick(
+            (self.cli.watchdog_timeout.clone(), "--watchdog-timeout"),
+            (
+                self.env("RECEIVER_WATCHDOG_TIMEOUT"),
+                "RECEIVER_WATCHDOG_TIMEOUT",
+            ),
+            (file.timeout, self.key("watchdog.timeout")),
+        );
+        let url = self.secret(
+            (self.cli.heartbeat_url_file.clone(), "--heartbeat-url-file"),
+            "HEARTBEAT_URL",
+            "RECEIVER_HEARTBEAT_URL_FILE",
+            (
+                file.heartbeat_url_file,
+                self.key("watchdog.heartbeat_url_file"),
+            ),
+        )?;
+        crate::watchdog::WatchdogConfig::new(timeout, url)
     }
 
     fn telegram(&mut self) -> Result<Option<TelegramConfig>, ConfigError> {

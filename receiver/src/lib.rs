@@ -9,6 +9,8 @@
 //! - [`dashboard`]: the fleet web page (`GET /`), built on [`promapi`] (Prometheus and
 //!   Alertmanager clients), [`fleet`] (the whole fleet in a few queries) and [`chart`] (SVG/PNG).
 //! - [`bot`]: the Telegram bot (long polling next to the webhook server), on the same modules.
+//! - [`watchdog`]: the pipeline's heartbeat (gen-config's Watchdog alert) and what happens when
+//!   it stops.
 
 pub mod bot;
 pub mod chart;
@@ -22,6 +24,7 @@ pub mod payload;
 pub mod promapi;
 pub mod render;
 pub mod server;
+pub mod watchdog;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -57,17 +60,32 @@ pub enum StartError {
 
 /// Builds everything a loaded configuration describes: metrics, templates and the dispatcher.
 pub fn state(config: Config) -> Result<AppState, StartError> {
+    build(config).map(|(state, _)| state)
+}
+
+/// [`state`], and the watchdog that [`serve`] runs beside the server.
+fn build(config: Config) -> Result<(AppState, Arc<watchdog::Watchdog>), StartError> {
     let config = Arc::new(config);
-    let (metrics, registry) = Metrics::new();
+    let (metrics, mut registry) = Metrics::new();
     let render = Arc::new(RenderContext::from_config(&config, &metrics)?);
-    let deliver = notify::dispatcher(config.clone(), render, metrics.notify.clone());
-    Ok(AppState {
+    let dispatcher = notify::dispatcher(config.clone(), render, metrics.notify.clone());
+    let watchdog = Arc::new(watchdog::Watchdog::new(
+        &config,
+        dispatcher.clone(),
+        &mut registry,
+    ));
+    let deliver = Arc::new(watchdog::Heartbeats {
+        watchdog: watchdog.clone(),
+        inner: dispatcher,
+    });
+    let state = AppState {
         bodies: Arc::new(server::BodyBudget::new(config.body_limit)),
         config,
         deliver,
         metrics: Arc::new(metrics),
         registry: Arc::new(registry),
-    })
+    };
+    Ok((state, watchdog))
 }
 
 /// Binds the configured address and serves until `shutdown` completes. Refuses to start with
@@ -85,7 +103,7 @@ pub async fn serve(
             "the webhook has no auth (--webhook-no-auth): anyone who can reach {addr} can post alerts"
         );
     }
-    let state = state(config)?;
+    let (state, watchdog) = build(config)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| StartError::Listen { addr, source })?;
@@ -96,6 +114,8 @@ pub async fn serve(
         routes = ?c.routes.keys().collect::<Vec<_>>(),
         timezone = %c.timezone,
         webhook_auth = c.webhook_auth.is_some(),
+        watchdog_timeout = ?c.watchdog.timeout,
+        heartbeat_url = ?c.watchdog.heartbeat_url.as_ref().map(watchdog::redact),
         "vpsmon-receiver listening"
     );
     // One stop signal for both the webhook server and the bot.
@@ -105,6 +125,7 @@ pub async fn serve(
     };
     let bot = bot::TelegramBot::from_config(&state.config)
         .map(|b| tokio::spawn(bot::run(b, wait(stopped.clone()))));
+    tokio::spawn(watchdog.run(wait(stopped.clone())));
     let server = server::run(listener, state, wait(stopped));
     tokio::pin!(server, shutdown);
     let result = tokio::select! {

@@ -2,9 +2,12 @@
 
 use std::fmt::Write;
 
-use vpsmon_common::webhook::{BODY_LIMIT_DEFAULT, DEDUP_WINDOW_PARAM};
+use vpsmon_common::webhook::{
+    BODY_LIMIT_DEFAULT, DEDUP_WINDOW_PARAM, WATCHDOG_ALERTNAME, WATCHDOG_ROUTE,
+};
 
 use super::{header, q};
+use crate::duration::PromDuration;
 use crate::settings::Settings;
 
 /// What one alert of the generated rules can take in Alertmanager's webhook JSON, at most.
@@ -38,6 +41,7 @@ pub fn render(s: &Settings) -> String {
     let _ = writeln!(out, "  group_wait: {}", s.intervals.group_wait);
     let _ = writeln!(out, "  group_interval: {}", s.intervals.group_interval);
     let _ = writeln!(out, "  repeat_interval: {}", s.intervals.repeat_interval);
+    watchdog_route(&mut out, s);
     out.push_str("receivers:\n");
     out.push_str("  - name: vpsmon-receiver\n");
     out.push_str("    webhook_configs:\n");
@@ -53,12 +57,67 @@ pub fn render(s: &Settings) -> String {
         "        # At most {MAX_ALERTS} alerts a webhook, so it fits the receiver's default body limit\n        # ({BODY_LIMIT_DEFAULT} bytes); the message says how many more there were. {DEDUP_WINDOW_PARAM}\n        # (max(group_interval, 10s) + 15s per Alertmanager): an identical notification within it\n        # is a retry, not a reminder."
     );
     let _ = writeln!(out, "        max_alerts: {MAX_ALERTS}");
+    auth(&mut out, s);
+    out.push_str("  - name: vpsmon-watchdog\n");
+    out.push_str("    webhook_configs:\n");
+    let _ = writeln!(out, "      - url: {}", q(&watchdog_url(&s.receiver_url)));
+    out.push_str("        send_resolved: false\n");
+    auth(&mut out, s);
+    out
+}
+
+fn auth(out: &mut String, s: &Settings) {
     if let Some(file) = &s.receiver_token_file {
         out.push_str("        http_config:\n");
         out.push_str("          authorization:\n");
         let _ = writeln!(out, "            credentials_file: {}", q(file));
     }
-    out
+}
+
+/// The Watchdog (rules/watchdog.rs) on a short repeat, to its own receiver: its reminders are
+/// the heartbeat. The receiver's watchdog endpoint does not de-duplicate, so the repeat may be
+/// shorter than the `dedup_window` arithmetic would allow on the alert route.
+fn watchdog_route(out: &mut String, s: &Settings) {
+    let every = s.intervals.watchdog_interval;
+    // Alertmanager sends a reminder at the first group_interval tick after repeat_interval.
+    let tick = PromDuration(every.millis().div_ceil(6).clamp(1000, 10_000));
+    out.push_str("  routes:\n");
+    let _ = writeln!(
+        out,
+        "    # The pipeline's heartbeat, every {every}: vpsmon-receiver reports the monitoring pipeline\n    # broken when it stops arriving, and never shows it as an alert."
+    );
+    let _ = writeln!(
+        out,
+        "    - matchers:\n        - {}",
+        q(&format!("alertname=\"{WATCHDOG_ALERTNAME}\""))
+    );
+    out.push_str("      receiver: vpsmon-watchdog\n");
+    out.push_str("      group_wait: 0s\n");
+    let _ = writeln!(out, "      group_interval: {tick}");
+    let _ = writeln!(out, "      repeat_interval: {every}");
+}
+
+/// The receiver's watchdog endpoint beside its webhook: `…/alerts[/{route}]` becomes
+/// `…/alerts/watchdog`; a URL with no `alerts` segment gets `/alerts/watchdog` appended.
+pub fn watchdog_url(receiver_url: &str) -> String {
+    let Ok(mut url) = reqwest::Url::parse(receiver_url) else {
+        return format!(
+            "{}/alerts/{WATCHDOG_ROUTE}",
+            receiver_url.trim_end_matches('/')
+        );
+    };
+    let segments: Vec<String> = url
+        .path_segments()
+        .map(|p| p.filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let keep = segments
+        .iter()
+        .rposition(|s| s == "alerts")
+        .unwrap_or(segments.len());
+    let mut path: Vec<&str> = segments[..keep].iter().map(String::as_str).collect();
+    path.extend(["alerts", WATCHDOG_ROUTE]);
+    url.set_path(&path.join("/"));
+    url.to_string()
 }
 
 #[cfg(test)]
@@ -66,5 +125,29 @@ mod tests {
     #[test]
     fn max_alerts_is_the_arithmetic_in_the_comment() {
         assert_eq!(super::MAX_ALERTS, 63);
+    }
+
+    #[test]
+    fn the_watchdog_url_sits_beside_the_webhook() {
+        for (given, want) in [
+            (
+                "http://127.0.0.1:9097/alerts",
+                "http://127.0.0.1:9097/alerts/watchdog",
+            ),
+            (
+                "https://alerts.example.com/alerts/ops",
+                "https://alerts.example.com/alerts/watchdog",
+            ),
+            (
+                "https://alerts.example.com/vpsmon/alerts/",
+                "https://alerts.example.com/vpsmon/alerts/watchdog",
+            ),
+            (
+                "https://alerts.example.com/",
+                "https://alerts.example.com/alerts/watchdog",
+            ),
+        ] {
+            assert_eq!(super::watchdog_url(given), want, "{given}");
+        }
     }
 }

@@ -8,6 +8,7 @@ mod availability;
 mod logins;
 mod resources;
 mod tunnel;
+mod watchdog;
 
 use crate::duration::PromDuration;
 use crate::settings::Thresholds;
@@ -17,6 +18,8 @@ pub enum Severity {
     Critical,
     Warning,
     Info,
+    /// Not a problem at all (the Watchdog): nobody is to be told.
+    None,
 }
 
 impl Severity {
@@ -25,6 +28,7 @@ impl Severity {
             Severity::Critical => "critical",
             Severity::Warning => "warning",
             Severity::Info => "info",
+            Severity::None => "none",
         }
     }
 }
@@ -53,6 +57,7 @@ pub fn groups(t: &Thresholds) -> Vec<Group> {
         resources::group(t),
         logins::group(),
         tunnel::group(),
+        watchdog::group(),
     ]
 }
 

@@ -31,7 +31,7 @@ fn check_all(out_dir: &Path) -> Vec<PathBuf> {
     for c in &configs {
         let out = tool_ok(&promtool(), &["check", "config", s(c)]);
         assert!(out.contains("SUCCESS: 1 rule files found"), "{out}");
-        assert!(out.contains("SUCCESS: 12 rules found"), "{out}");
+        assert!(out.contains("SUCCESS: 13 rules found"), "{out}");
     }
     tool_ok(
         &promtool(),
@@ -141,6 +141,15 @@ fn promtool_and_amtool_accept_every_option() {
     )), "{am}");
     assert!(
         am.contains("  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\n"),
+        "{am}"
+    );
+    // The Watchdog heartbeat: its own route and receiver, every 2s in the fast profile.
+    assert!(
+        am.contains("    - matchers:\n        - 'alertname=\"Watchdog\"'\n      receiver: vpsmon-watchdog\n      group_wait: 0s\n      group_interval: 1s\n      repeat_interval: 2s\n"),
+        "{am}"
+    );
+    assert!(
+        am.contains("  - name: vpsmon-watchdog\n    webhook_configs:\n      - url: 'https://alerts.example.com/alerts/watchdog'\n        send_resolved: false\n"),
         "{am}"
     );
     // The fast profile shortens every `for`, except what agents.yml's `rules:` sets (cpu_for: 2m).

@@ -161,7 +161,7 @@ impl AlertmanagerClient {
         &self.ep.shown
     }
 
-    /// Alerts, oldest first.
+    /// Alerts, oldest first, without the Watchdog.
     pub async fn alerts(&self, filter: AlertFilter) -> Result<Vec<Alert>, ApiError> {
         let path = "/api/v2/alerts";
         let req = self.ep.http.get(self.ep.url(path)).query(&[
@@ -171,6 +171,8 @@ impl AlertmanagerClient {
         ]);
         let text = self.ep.body(path, self.ep.send(req).await?).await?;
         let mut alerts: Vec<Alert> = self.ep.parse(path, &text)?;
+        // The pipeline's heartbeat always fires; it is not an alert for people (crate::watchdog).
+        alerts.retain(|a| a.alertname() != vpsmon_common::webhook::WATCHDOG_ALERTNAME);
         alerts.sort_by(|a, b| {
             (a.starts_at, a.alertname(), &a.fingerprint).cmp(&(
                 b.starts_at,
