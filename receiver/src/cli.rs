@@ -77,7 +77,8 @@ pub struct Cli {
     pub bot_token_file: Option<PathBuf>,
 
     /// Telegram chat that receives alerts: a number or @channel [env: ALERT_CHAT_ID]
-    #[arg(long, value_name = "ID")]
+    // Group ids are negative (-100123): without this clap takes "-1" for a flag.
+    #[arg(long, value_name = "ID", allow_negative_numbers = true)]
     pub alert_chat_id: Option<String>,
 
     /// Telegram Bot API base URL [env: TELEGRAM_API_URL] [default: https://api.telegram.org]
@@ -157,7 +158,8 @@ pub struct Cli {
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
 
-    /// Print the effective configuration (secrets redacted) and exit
+    /// Print the effective configuration (secrets redacted) and exit; the warnings a start
+    /// would log go to stderr as `warning: ...` lines
     #[arg(long)]
     pub print_config: bool,
 }
