@@ -229,6 +229,70 @@ async fn an_empty_fleet_reads_sensibly() {
     assert_eq!(v["banners"], json!([]));
 }
 
+/// A new stack: the agent list has an agent, Prometheus has not scraped it yet (no `up` series).
+/// The page says it waits for the first scrape, not that the list is empty.
+#[tokio::test(flavor = "multi_thread")]
+async fn before_the_first_scrape_the_page_says_it_is_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let prom_port = testkit::procs::free_port();
+    let yml = dir.path().join("prometheus.yml");
+    // An hour's interval: the first scrape of the target comes at an offset within the hour.
+    std::fs::write(
+        &yml,
+        format!(
+            "global: {{scrape_interval: 1h}}\nscrape_configs:\n  - job_name: agents\n    static_configs:\n      - targets: [\"127.0.0.1:{}\"]\n        labels: {{agent: web1}}\n",
+            testkit::procs::free_port()
+        ),
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new(testkit::procs::require_binary(
+        "PROMETHEUS_BIN",
+        &["prometheus"],
+        "prometheus",
+    ));
+    cmd.arg(format!("--config.file={}", yml.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"));
+    let mut prom =
+        testkit::procs::Proc::spawn("prometheus", cmd, &dir.path().join("prometheus.log")).unwrap();
+    let prom_url = format!("http://127.0.0.1:{prom_port}");
+    testkit::procs::wait_http_ok(
+        &mut prom,
+        &format!("{prom_url}/-/ready"),
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    // Prometheus lists a static target a few seconds after it is ready.
+    let targets = format!("{prom_url}/api/v1/targets?state=active");
+    let listed =
+        testkit::procs::eventually(std::time::Duration::from_secs(30), "the target", || async {
+            let body = reqwest::get(&targets).await.ok()?.text().await.ok()?;
+            body.contains(r#""agent":"web1""#).then_some(())
+        })
+        .await;
+    assert!(listed.is_ok(), "{listed:?}");
+    let config = config_for(&dir, &prom_url, &closed_port_url(), "");
+    let page = get(config, "/", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains(
+            r#"<p class="empty">Waiting for the first scrape of 1 agent: Prometheus has not scraped it yet.</p>"#
+        ),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("No agents yet"), "{}", page.body);
+    assert!(
+        page.body.contains(r#"id="sum-total-lbl">agents</span>"#),
+        "0 agents: {}",
+        page.body
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn api_status_numbers_match_prometheus() {
     let stack = Stack::start(&[Target::up("web1")]).await;
@@ -320,6 +384,17 @@ async fn api_status_numbers_match_prometheus() {
         json!({"cpu": "ok", "memory": "crit", "disk": "warn", "load": "ok"})
     );
     let page = get(stack.config(&extra), "/", None).await;
+    // One agent, one alert: the summary says so in the singular.
+    for want in [
+        r#"<span class="num" id="sum-total">1</span><span class="lbl" id="sum-total-lbl">agent</span>"#,
+        r#"id="sum-alerts">1</span><span class="lbl" id="sum-alerts-lbl">firing alert</span>"#,
+    ] {
+        assert!(page.body.contains(want), "{want} not in\n{}", page.body);
+    }
+    assert_eq!(
+        v["words"],
+        json!({"agents": "agent", "firing_alerts": "firing alert"})
+    );
     for (metric, level) in [
         ("cpu", "ok"),
         ("memory", "crit"),

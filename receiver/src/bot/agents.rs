@@ -15,8 +15,8 @@ pub async fn agents(ctx: &Context) -> Result<String, ApiError> {
     }
     let up = snap.up_count();
     let mut s = format!(
-        "{} agents: {up} up, {} down\n",
-        snap.agents.len(),
+        "{}: {up} up, {} down\n",
+        crate::render::count(snap.agents.len(), "agent", "agents"),
         snap.agents.len() - up
     );
     for a in &snap.agents {

@@ -80,6 +80,18 @@ impl Dashboard {
             fleet::snapshot(&i.prom, fleet::settled(now)),
             i.am.alerts(AlertFilter::FIRING)
         );
+        // No `up` yet: either no agent is configured, or none has been scraped yet (the first
+        // scrape interval of a new stack). Only the targets tell them apart.
+        let unscraped = match &fleet {
+            Ok(f) if f.agents.is_empty() => match i.prom.target_agents().await {
+                Ok(agents) => agents.len(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "dashboard: cannot list Prometheus' targets");
+                    0
+                }
+            },
+            _ => 0,
+        };
         for e in [fleet.as_ref().err(), alerts.as_ref().err()]
             .into_iter()
             .flatten()
@@ -89,6 +101,7 @@ impl Dashboard {
         view::status(
             now,
             fleet,
+            unscraped,
             alerts,
             i.settings.thresholds,
             i.settings.refresh.as_secs_f64(),
