@@ -27,7 +27,8 @@ Environment variables (a flag wins over its variable, a variable over receiver.y
   ALERTMANAGER_BASIC_AUTH_PASSWORD_FILE      credential sent to Alertmanager (re-read on change)
   RECEIVER_STRICT_SECRETS            true: refuse secret files that group or others may read
 
-With no Telegram or Slack configured, alerts are printed to stdout, one line per alert.";
+With no Telegram or Slack configured, alerts are printed to stdout, one line per alert; with
+them, an alert that no destination took before the delivery deadline is printed there too.";
 
 /// Alertmanager webhook receiver: delivers alerts to Telegram, Slack or the console.
 #[derive(Debug, Clone, Default, Parser)]
