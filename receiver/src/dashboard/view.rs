@@ -204,11 +204,7 @@ pub fn status(
         (false, _, _) => None,
         (true, false, _) => Some("The fleet is unknown until Prometheus answers.".into()),
         (true, true, 0) => Some("No agents yet — add one to the agent list.".into()),
-        (true, true, n) => Some(format!(
-            "Waiting for the first scrape of {}: Prometheus has not scraped {} yet.",
-            crate::render::count(n, "agent", "agents"),
-            if n == 1 { "it" } else { "them" }
-        )),
+        (true, true, n) => Some(crate::fleet::waiting_for_first_scrape(n)),
     };
     let plural = |n: Option<usize>, one, many| if n == Some(1) { one } else { many };
     let words = Words {
