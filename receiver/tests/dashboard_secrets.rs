@@ -109,6 +109,8 @@ async fn start(dir: &Path, env: &[(&str, String)]) -> Running {
     let port = free_port();
     let mut env = env.to_vec();
     env.push(("RECEIVER_LISTEN", format!("127.0.0.1:{port}")));
+    // These tests are about the dashboard's upstreams; webhook auth has its own tests.
+    env.push(("RECEIVER_WEBHOOK_NO_AUTH", "1".into()));
     let mut proc =
         Proc::spawn("vpsmon-receiver", command(&env), &dir.join("receiver.log")).unwrap();
     let base = format!("http://127.0.0.1:{port}");
