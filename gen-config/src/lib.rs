@@ -149,10 +149,12 @@ pub fn run(cli: &cli::Cli, out: &mut dyn Write) -> Result<i32, Error> {
     }
     let _ = writeln!(
         out,
-        "{} agents, {} files changed, {} unchanged",
-        list.agents.len(),
-        report.changed.len(),
-        report.unchanged.len()
+        "{}",
+        summary(
+            list.agents.len(),
+            report.changed.len(),
+            report.unchanged.len()
+        )
     );
     if report.changed.iter().any(|f| f.kind == Kind::Alertmanager) {
         let _ = writeln!(
@@ -188,5 +190,31 @@ pub fn run(cli: &cli::Cli, out: &mut dyn Write) -> Result<i32, Error> {
         Ok(0)
     } else {
         Err(Error::Reload(failures.join("\n")))
+    }
+}
+
+/// `1 agent, 1 file changed, 3 unchanged`: what a run did, in words a reader expects.
+fn summary(agents: usize, changed: usize, unchanged: usize) -> String {
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!(
+        "{}, {} changed, {unchanged} unchanged",
+        plural(agents, "agent", "agents"),
+        plural(changed, "file", "files")
+    )
+}
+
+#[cfg(test)]
+mod summary_tests {
+    #[test]
+    fn one_agent_and_one_file_are_singular() {
+        assert_eq!(
+            super::summary(1, 1, 3),
+            "1 agent, 1 file changed, 3 unchanged"
+        );
+        assert_eq!(
+            super::summary(5, 0, 6),
+            "5 agents, 0 files changed, 6 unchanged"
+        );
     }
 }

@@ -29,7 +29,8 @@ Environment variables (a flag wins over its variable, a variable over receiver.y
   RECEIVER_WATCHDOG_TIMEOUT          no Watchdog heartbeat this long: pipeline broken [default: 5m]
   HEARTBEAT_URL or RECEIVER_HEARTBEAT_URL_FILE   URL to GET on each heartbeat (secret)
 
-With no Telegram or Slack configured, alerts are printed to stdout, one line per alert.";
+With no Telegram or Slack configured, alerts are printed to stdout, one line per alert; with
+them, an alert that no destination took before the delivery deadline is printed there too.";
 
 /// Alertmanager webhook receiver: delivers alerts to Telegram, Slack or the console.
 #[derive(Debug, Clone, Default, Parser)]
@@ -79,7 +80,8 @@ pub struct Cli {
     pub bot_token_file: Option<PathBuf>,
 
     /// Telegram chat that receives alerts: a number or @channel [env: ALERT_CHAT_ID]
-    #[arg(long, value_name = "ID")]
+    // Group ids are negative (-100123): without this clap takes "-1" for a flag.
+    #[arg(long, value_name = "ID", allow_negative_numbers = true)]
     pub alert_chat_id: Option<String>,
 
     /// Telegram Bot API base URL [env: TELEGRAM_API_URL] [default: https://api.telegram.org]
@@ -170,7 +172,8 @@ pub struct Cli {
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
 
-    /// Print the effective configuration (secrets redacted) and exit
+    /// Print the effective configuration (secrets redacted) and exit; the warnings a start
+    /// would log go to stderr as `warning: ...` lines
     #[arg(long)]
     pub print_config: bool,
 }

@@ -197,6 +197,44 @@ impl Config {
         }
     }
 
+    /// Everything a start warns about: the loading [`Config::warnings`] and what the settings
+    /// together imply. One list, so that `--print-config` shows what a start would log.
+    pub fn start_warnings(&self) -> Vec<String> {
+        let mut w = self.warnings.clone();
+        if self.webhook_auth.is_none() {
+            w.push(if self.webhook_no_auth {
+                format!(
+                    "the webhook has no auth (--webhook-no-auth): anyone who can reach {} can post alerts",
+                    self.listen
+                )
+            } else {
+                "the webhook has no auth and no opt-out: the receiver refuses to start (set \
+                 --webhook-token-file, basic auth, or --webhook-no-auth)"
+                    .into()
+            });
+        }
+        let only_console = self
+            .default_route
+            .iter()
+            .chain(self.routes.values().flatten())
+            .all(|d| *d == Destination::Console);
+        if only_console {
+            w.push(
+                "no Telegram or Slack is configured: alerts are only printed to the console \
+                 (stdout)"
+                    .into(),
+            );
+        }
+        if self.telegram.is_some() && self.allowed_users.is_empty() {
+            w.push(
+                "Telegram bot: ALLOWED_USERS is empty, so nobody can use the bot (a stranger \
+                 gets \"Not authorized.\" once an hour in a private chat, nothing in a group)"
+                    .into(),
+            );
+        }
+        w
+    }
+
     /// The effective configuration as YAML, secrets shown as `<redacted>` (`--print-config`).
     pub fn to_yaml(&self) -> String {
         serde_saphyr::to_string(self).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))

@@ -73,6 +73,16 @@ impl FleetSnapshot {
     }
 }
 
+/// What the dashboard and the bot say when Prometheus has `n` agent targets but no `up` for
+/// them yet: the first scrape interval of a new stack or a new agent list.
+pub fn waiting_for_first_scrape(n: usize) -> String {
+    format!(
+        "Waiting for the first scrape of {}: Prometheus has not scraped {} yet.",
+        crate::render::count(n, "agent", "agents"),
+        if n == 1 { "it" } else { "them" }
+    )
+}
+
 /// How far behind now a snapshot is taken: [`settled`].
 pub const SETTLE: TimeDelta = TimeDelta::seconds(1);
 

@@ -95,13 +95,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let addr = config.listen;
-    if config.webhook_auth.is_none() {
-        if !config.webhook_no_auth {
-            return Err(StartError::NoWebhookAuth { addr });
-        }
-        tracing::warn!(
-            "the webhook has no auth (--webhook-no-auth): anyone who can reach {addr} can post alerts"
-        );
+    if config.webhook_auth.is_none() && !config.webhook_no_auth {
+        return Err(StartError::NoWebhookAuth { addr });
+    }
+    for warning in config.start_warnings() {
+        tracing::warn!("{warning}");
     }
     let (state, watchdog) = build(config)?;
     let listener = tokio::net::TcpListener::bind(addr)

@@ -18,13 +18,15 @@ fn main() -> ExitCode {
         }
     };
     if cli.print_config {
+        // What a start would log, on stderr so that stdout stays valid YAML.
+        for warning in config.start_warnings() {
+            eprintln!("warning: {warning}");
+        }
         print!("{}", config.to_yaml());
         return ExitCode::SUCCESS;
     }
+    // serve() logs the start warnings.
     telemetry::init(config.log_format, "info");
-    for warning in &config.warnings {
-        tracing::warn!("{warning}");
-    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -375,18 +375,22 @@ fn check_same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
         return Ok(());
     };
     let origin = String::from_utf8_lossy(origin.as_bytes()).into_owned();
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let own = host.is_some_and(|host| {
-        origin
-            .strip_prefix("http://")
-            .or_else(|| origin.strip_prefix("https://"))
-            .is_some_and(|o| o.eq_ignore_ascii_case(host))
-    });
-    if own {
+    if is_own_origin(headers, &origin) {
         Ok(())
     } else {
         Err(ApiError::CrossSite { origin })
     }
+}
+
+/// Whether `origin` (an `Origin` header's value) is this server, as the request's `Host` names it.
+pub(crate) fn is_own_origin(headers: &HeaderMap, origin: &str) -> bool {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    host.is_some_and(|host| {
+        origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+            .is_some_and(|o| o.eq_ignore_ascii_case(host))
+    })
 }
 
 /// Only `application/json` (Alertmanager's): a browser can post `text/plain`, form and

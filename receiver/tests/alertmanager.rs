@@ -23,9 +23,24 @@ fn token_file(dir: &Path) -> PathBuf {
 /// The receiver binary, configured by env alone, as a first-time user would, sending to `chat`;
 /// it requires the token in [`token_file`], which it writes.
 async fn start_receiver(tg: &FakeTelegram, chat: i64, dir: &Path) -> (Proc, String) {
+    start_receiver_cmd(
+        Command::new(env!("CARGO_BIN_EXE_vpsmon-receiver")),
+        tg,
+        chat,
+        dir,
+    )
+    .await
+}
+
+/// [`start_receiver`] run by `cmd`, which may wrap the binary and add flags.
+async fn start_receiver_cmd(
+    mut cmd: Command,
+    tg: &FakeTelegram,
+    chat: i64,
+    dir: &Path,
+) -> (Proc, String) {
     std::fs::write(token_file(dir), format!("{TOKEN}\n")).unwrap();
     let rport = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vpsmon-receiver"));
     cmd.arg("--listen")
         .arg(format!("127.0.0.1:{rport}"))
         .env("WEBHOOK_TOKEN_FILE", token_file(dir))
@@ -418,6 +433,80 @@ async fn telegram_refusals_are_retried_by_alertmanager_until_fixed_and_arrive_on
         !log.contains(secret),
         "the bot token leaked into the log:\n{log}"
     );
+}
+
+/// Telegram is down (502s): after the delivery deadline the receiver prints the alert on its
+/// stdout in the console format and logs an error, while Alertmanager keeps getting 503. Once
+/// Telegram is back the alert reaches the chat, exactly once: the print was not a delivery.
+/// Before, the alert existed only in WARN lines until Telegram came back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_telegram_down_the_alert_is_printed_to_the_console_and_still_retried() {
+    let tg = FakeTelegram::start().await;
+    tg.fail_until(Duration::from_secs(3600), Fault::ServerError(502));
+    let dir = tempfile::tempdir().unwrap();
+    // stdout alone in the Proc's log, stderr (the log lines) apart.
+    let stderr = dir.path().join("receiver.stderr");
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"exec "$@" 2>>"$STDERR_LOG""#)
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_vpsmon-receiver"))
+        .args(["--delivery-deadline", "2s"])
+        .env("STDERR_LOG", &stderr);
+    let (receiver, receiver_url) = start_receiver_cmd(cmd, &tg, -100777, dir.path()).await;
+    let config = gen_config(dir.path(), &receiver_url, &[]);
+    let (_am, am_url) = start_alertmanager(&config, dir.path()).await;
+    let http = reqwest::Client::new();
+
+    post_alerts(
+        &http,
+        &am_url,
+        &json!([firing_alert("TelegramDown", &[], &[])]),
+    )
+    .await;
+    let printed = |stdout: &str| {
+        stdout
+            .lines()
+            .filter(|l| {
+                l.starts_with("FIRING critical TelegramDown agent=\"web-1\" summary=\"mark-TelegramDown-end\"")
+            })
+            .count()
+    };
+    let seen = eventually(WAIT, "the alert on stdout", || async {
+        (printed(&receiver.log_text()) == 1).then_some(())
+    })
+    .await;
+    assert!(seen.is_ok(), "{seen:?}: stdout:\n{}", receiver.log_text());
+    let log = std::fs::read_to_string(&stderr).unwrap();
+    assert!(
+        log.lines().any(|l| l.contains("ERROR")
+            && l.contains("printed to the console instead")
+            && l.contains("telegram:-100777")
+            && l.contains("TelegramDown")),
+        "{log}"
+    );
+
+    // Alertmanager is still answered 503 and retries; the retries print nothing more.
+    let series = "vpsmon_receiver_webhooks_received_total{code=\"503\"}";
+    let retried = eventually(WAIT, "three 503s", || async {
+        (metric(&http, &receiver_url, series).await? >= 3.0).then_some(())
+    })
+    .await;
+    assert!(retried.is_ok(), "{retried:?}");
+    assert!(tg.messages().is_empty());
+    assert_eq!(printed(&receiver.log_text()), 1, "{}", receiver.log_text());
+
+    // Telegram is back: the retry delivers the alert there, once.
+    tg.clear_faults();
+    let messages = tg.wait_for_messages(1, WAIT).await;
+    assert!(
+        messages[0].visible_text.contains("mark-TelegramDown-end"),
+        "{}",
+        messages[0].visible_text
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(tg.messages().len(), 1, "{:?}", tg.messages());
+    assert_eq!(printed(&receiver.log_text()), 1, "{}", receiver.log_text());
 }
 
 /// Alertmanager's reminder (repeat_interval) repeats the very same notification; it must reach

@@ -1017,3 +1017,17 @@ async fn a_forged_alerts_buttons_silence_nothing_and_strangers_in_a_group_hear_n
     );
     receiver.stop().await;
 }
+
+/// One agent is "1 agent", not "1 agents".
+#[tokio::test(flavor = "multi_thread")]
+async fn one_agent_is_singular_in_agents() {
+    let stack = Stack::start(&[Target::up("solo")]).await.unwrap();
+    stack.wait_series(&[(r#"up{agent!=""}"#, 1)]).await.unwrap();
+    // The bot asks for a whole second at least SETTLE ago.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let tg = FakeTelegram::start().await;
+    let receiver = Receiver::start(&tg, &stack.prometheus_url, &stack.alertmanager_url).await;
+    let reply = ask(&tg, ADMIN, "/agents").await;
+    assert!(reply.starts_with("1 agent: 1 up, 0 down\n"), "{reply}");
+    receiver.stop().await;
+}

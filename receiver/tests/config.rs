@@ -429,7 +429,7 @@ fn a_secret_file_others_may_read_is_warned_about_and_refused_when_strict() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        format!("warning: {too_open}; accepted (--strict-secrets refuses it)\n")
+        format!("warning: {too_open}; accepted (--strict-secrets refuses it)\n{CONSOLE_ONLY}")
     );
 
     let strict_env = [file_env[0], ("RECEIVER_STRICT_SECRETS", "true")];
@@ -459,7 +459,71 @@ fn a_secret_file_others_may_read_is_warned_about_and_refused_when_strict() {
     mode(0o600);
     let out = run(&["--print-config", "--strict-secrets"], &file_env);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), CONSOLE_ONLY);
+}
+
+const CONSOLE_ONLY: &str = "warning: no Telegram or Slack is configured: alerts are only printed to the console (stdout)\n";
+
+/// `--print-config` warns on stderr about what a real start would warn about (issue 15), and
+/// stdout stays the YAML alone.
+#[test]
+fn print_config_shows_the_warnings_of_a_start() {
+    let out = run(&["--print-config"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("telegram: null\n"), "{shown}");
+    assert!(!shown.contains("warning"), "{shown}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "warning: the webhook has no auth and no opt-out: the receiver refuses to start (set \
+             --webhook-token-file, basic auth, or --webhook-no-auth)\n{CONSOLE_ONLY}"
+        )
+    );
+
+    let out = run(
+        &[
+            "--print-config",
+            "--webhook-no-auth",
+            "--listen",
+            "127.0.0.1:9111",
+        ],
+        &[("ALERT_CHAT_ID", "-100123")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "warning: an alert chat (ALERT_CHAT_ID or telegram.chat_id) is set but no bot token \
+             (BOT_TOKEN, BOT_TOKEN_FILE or telegram.bot_token_file): Telegram is off\n\
+             warning: the webhook has no auth (--webhook-no-auth): anyone who can reach \
+             127.0.0.1:9111 can post alerts\n{CONSOLE_ONLY}"
+        )
+    );
+
+    let out = run(&["--print-config", "--webhook-no-auth"], SECRET_ENV);
+    assert!(out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.ends_with(
+            "warning: Telegram bot: ALLOWED_USERS is empty, so nobody can use the bot (a \
+             stranger gets \"Not authorized.\" once an hour in a private chat, nothing in a group)\n"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("console"), "Telegram and Slack are on: {err}");
+}
+
+/// Telegram group ids are negative, and written as a separate word after the flag.
+#[test]
+fn a_negative_alert_chat_id_is_a_value_not_a_flag() {
+    let out = run(
+        &["--print-config", "--alert-chat-id", "-100123"],
+        &[("BOT_TOKEN", TOKEN)],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("  chat_id: -100123\n"), "{shown}");
 }
 
 /// The whole binary with no credentials: a webhook becomes one console line per alert on stdout,

@@ -229,6 +229,70 @@ async fn an_empty_fleet_reads_sensibly() {
     assert_eq!(v["banners"], json!([]));
 }
 
+/// A new stack: the agent list has an agent, Prometheus has not scraped it yet (no `up` series).
+/// The page says it waits for the first scrape, not that the list is empty.
+#[tokio::test(flavor = "multi_thread")]
+async fn before_the_first_scrape_the_page_says_it_is_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let prom_port = testkit::procs::free_port();
+    let yml = dir.path().join("prometheus.yml");
+    // An hour's interval: the first scrape of the target comes at an offset within the hour.
+    std::fs::write(
+        &yml,
+        format!(
+            "global: {{scrape_interval: 1h}}\nscrape_configs:\n  - job_name: agents\n    static_configs:\n      - targets: [\"127.0.0.1:{}\"]\n        labels: {{agent: web1}}\n",
+            testkit::procs::free_port()
+        ),
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new(testkit::procs::require_binary(
+        "PROMETHEUS_BIN",
+        &["prometheus"],
+        "prometheus",
+    ));
+    cmd.arg(format!("--config.file={}", yml.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"));
+    let mut prom =
+        testkit::procs::Proc::spawn("prometheus", cmd, &dir.path().join("prometheus.log")).unwrap();
+    let prom_url = format!("http://127.0.0.1:{prom_port}");
+    testkit::procs::wait_http_ok(
+        &mut prom,
+        &format!("{prom_url}/-/ready"),
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    // Prometheus lists a static target a few seconds after it is ready.
+    let targets = format!("{prom_url}/api/v1/targets?state=active");
+    let listed =
+        testkit::procs::eventually(std::time::Duration::from_secs(30), "the target", || async {
+            let body = reqwest::get(&targets).await.ok()?.text().await.ok()?;
+            body.contains(r#""agent":"web1""#).then_some(())
+        })
+        .await;
+    assert!(listed.is_ok(), "{listed:?}");
+    let config = config_for(&dir, &prom_url, &closed_port_url(), "");
+    let page = get(config, "/", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains(
+            r#"<p class="empty">Waiting for the first scrape of 1 agent: Prometheus has not scraped it yet.</p>"#
+        ),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("No agents yet"), "{}", page.body);
+    assert!(
+        page.body.contains(r#"id="sum-total-lbl">agents</span>"#),
+        "0 agents: {}",
+        page.body
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn api_status_numbers_match_prometheus() {
     let stack = Stack::start(&[Target::up("web1")]).await;
@@ -320,6 +384,17 @@ async fn api_status_numbers_match_prometheus() {
         json!({"cpu": "ok", "memory": "crit", "disk": "warn", "load": "ok"})
     );
     let page = get(stack.config(&extra), "/", None).await;
+    // One agent, one alert: the summary says so in the singular.
+    for want in [
+        r#"<span class="num" id="sum-total">1</span><span class="lbl" id="sum-total-lbl">agent</span>"#,
+        r#"id="sum-alerts">1</span><span class="lbl" id="sum-alerts-lbl">firing alert</span>"#,
+    ] {
+        assert!(page.body.contains(want), "{want} not in\n{}", page.body);
+    }
+    assert_eq!(
+        v["words"],
+        json!({"agents": "agent", "firing_alerts": "firing alert"})
+    );
     for (metric, level) in [
         ("cpu", "ok"),
         ("memory", "crit"),
@@ -486,4 +561,173 @@ async fn the_refresh_interval_and_thresholds_come_from_the_config() {
             bad.display()
         )
     );
+}
+
+/// A POST to the dashboard with these headers and a form body.
+async fn post_form(config: Config, path: &str, headers: &[(&str, &str)], body: &str) -> Page {
+    let state = vpsmon_receiver::state(config).unwrap();
+    let mut req = Request::post(path)
+        .header(header::HOST, "127.0.0.1:9097")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = app(state)
+        .oneshot(req.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    Page {
+        status,
+        headers,
+        body: String::from_utf8(bytes.to_vec()).unwrap(),
+    }
+}
+
+/// `/silences` against a real Alertmanager: it lists the silences and the firing alerts; a
+/// "Silence 4h" press posted from the page's own origin creates a silence of exactly the
+/// alert's labels, said to come from the dashboard; a cross-site POST (or one without Origin)
+/// gets 403 and creates nothing; with dashboard auth, no credentials get 401.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_silence_view_lists_silences_and_silences_exactly_the_alert() {
+    use vpsmon_receiver::promapi::AlertmanagerClient;
+    use vpsmon_receiver::promapi::alertmanager::{Matcher, NewSilence};
+    let stack = Stack::start(&[]).await;
+    stack
+        .post_alert(
+            json!({"alertname": "HighCPU", "agent": "web1", "severity": "warning"}),
+            json!({"summary": "busy"}),
+            2,
+        )
+        .await;
+    let am = AlertmanagerClient::new(&stack.alertmanager_url, std::time::Duration::from_secs(5));
+    let now = chrono::Utc::now();
+    am.create_silence(&NewSilence {
+        matchers: vec![Matcher::equal("alertname", "Backup")],
+        starts_at: now,
+        ends_at: now + chrono::TimeDelta::hours(2),
+        created_by: "amtool by ops".into(),
+        comment: "maintenance".into(),
+    })
+    .await
+    .unwrap();
+
+    let page = get(stack.config(""), "/silences", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = &page.body;
+    assert!(
+        html.contains(r#"<td class="labels">alertname=&quot;Backup&quot;</td><td>active</td>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td>amtool by ops</td><td>maintenance</td>"),
+        "{html}"
+    );
+    let at = html.find("data-fingerprint=\"").expect(html) + "data-fingerprint=\"".len();
+    let fingerprint = &html[at..at + html[at..].find('"').unwrap()];
+    for d in ["1h", "4h", "24h"] {
+        let button =
+            format!(r#"<button type="submit" name="duration" value="{d}">Silence {d}</button>"#);
+        assert!(html.contains(&button), "{button} not in {html}");
+    }
+    assert!(html.contains(r#"<form class="silence" method="post" action="/silences">"#));
+    assert!(!html.contains("<script>"), "no inline script: {html}");
+
+    let form = format!("fingerprint={fingerprint}&duration=4h");
+    let count = || async { am.silences().await.unwrap().len() };
+    assert_eq!(page.headers[header::REFERRER_POLICY], "same-origin");
+    assert_eq!(
+        page.headers[header::CONTENT_SECURITY_POLICY],
+        vpsmon_receiver::dashboard::CSP
+    );
+    let cross_site: [&[(&str, &str)]; 5] = [
+        &[("origin", "http://evil.example")],
+        &[
+            ("origin", "http://evil.example"),
+            ("sec-fetch-site", "same-origin"),
+        ],
+        &[("origin", "null")],
+        &[("origin", "null"), ("sec-fetch-site", "cross-site")],
+        &[],
+    ];
+    for headers in cross_site {
+        let refused = post_form(stack.config(""), "/silences", headers, &form).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{headers:?}");
+        assert!(
+            refused.body.starts_with("cross-site request refused"),
+            "{}",
+            refused.body
+        );
+    }
+    assert_eq!(count().await, 1, "a refused POST created nothing");
+
+    let own = [("origin", "http://127.0.0.1:9097")];
+    let bad = post_form(
+        stack.config(""),
+        "/silences",
+        &own,
+        "fingerprint=zz&duration=4h",
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    let done = post_form(stack.config(""), "/silences", &own, &form).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(done.headers[header::LOCATION], "/silences");
+    let silences = am.silences().await.unwrap();
+    assert_eq!(silences.len(), 2);
+    let s = silences
+        .iter()
+        .find(|s| s.created_by == "vpsmon dashboard")
+        .expect("the dashboard's silence");
+    let mut matchers = s.matchers.clone();
+    matchers.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(
+        matchers,
+        vec![
+            Matcher::equal("agent", "web1"),
+            Matcher::equal("alertname", "HighCPU"),
+            Matcher::equal("severity", "warning"),
+        ]
+    );
+    assert_eq!(s.comment, "silenced for 4h from the vpsmon dashboard");
+    let length = s.ends_at - s.starts_at;
+    assert!(
+        (length - chrono::TimeDelta::hours(4)).num_seconds().abs() <= 5,
+        "{length:?}"
+    );
+    let page = get(stack.config(""), "/silences", None).await;
+    assert!(
+        page.body.contains(
+            r#"<td class="labels">agent=&quot;web1&quot;, alertname=&quot;HighCPU&quot;, severity=&quot;warning&quot;</td><td>active</td>"#
+        ),
+        "{}",
+        page.body
+    );
+    // The silenced alert is no longer offered.
+    assert!(page.body.contains("None firing."), "{}", page.body);
+
+    // Behind the dashboard's auth: the right Origin alone is not enough.
+    let pw = stack.dir.path().join("pw");
+    std::fs::write(&pw, "s3cret\n").unwrap();
+    let extra = format!(
+        "dashboard:\n  auth: {{basic: {{username: admin, password_file: {}}}}}\n",
+        pw.display()
+    );
+    let refused = post_form(stack.config(&extra), "/silences", &own, &form).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let refused = get(stack.config(&extra), "/silences", None).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(count().await, 2);
+
+    // A browser that says `Origin: null` is believed only by its own `Sec-Fetch-Site`; an
+    // alert silenced already can be silenced longer.
+    let browser = [("origin", "null"), ("sec-fetch-site", "same-origin")];
+    let form = format!("fingerprint={fingerprint}&duration=24h");
+    let done = post_form(stack.config(""), "/silences", &browser, &form).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(count().await, 3);
 }

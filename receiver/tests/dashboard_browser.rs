@@ -213,3 +213,73 @@ async fn the_page_loads_refreshes_in_place_and_matches_prometheus() {
         .unwrap()
         .unwrap();
 }
+
+/// Cross-site request forgery in a real browser: a page on another origin (another port) posts
+/// the silence form to the receiver on load, as a forged page would. Chromium sends its own
+/// `Origin`; the receiver answers 403 and Alertmanager gets no silence.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_on_another_origin_cannot_silence_an_alert() {
+    use vpsmon_receiver::promapi::AlertmanagerClient;
+    use vpsmon_receiver::promapi::alertmanager::AlertFilter;
+    let stack = Stack::start(&[]).await;
+    stack
+        .post_alert(
+            serde_json::json!({"alertname": "HighCPU", "agent": "web1", "severity": "warning"}),
+            serde_json::json!({"summary": "busy"}),
+            1,
+        )
+        .await;
+    let am = AlertmanagerClient::new(&stack.alertmanager_url, Duration::from_secs(5));
+    let fingerprint = am.alerts(AlertFilter::FIRING).await.unwrap()[0]
+        .fingerprint
+        .clone();
+
+    let state = vpsmon_receiver::state(stack.config("")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(vpsmon_receiver::server::run(listener, state, async {
+        let _ = stopped.await;
+    }));
+    // The forged page: the dashboard's own form, submitted by the page's script.
+    let forged = format!(
+        r#"<!doctype html><form method="post" action="{receiver}/silences"><input type="hidden" name="fingerprint" value="{fingerprint}"><button name="duration" value="24h">Silence 24h</button></form><script>document.forms[0].requestSubmit(document.querySelector("button"))</script>"#
+    );
+    let attacker = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let attacker_url = format!("http://{}/", attacker.local_addr().unwrap());
+    let page = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let forged = forged.clone();
+            async move { axum::response::Html(forged) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(attacker, page).await });
+
+    let profile = stack.dir.path().join("chromium-profile");
+    let dom = tokio::task::spawn_blocking(move || {
+        chromium(
+            &profile,
+            &["--virtual-time-budget=5000", "--dump-dom"],
+            &attacker_url,
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        dom.contains("cross-site request refused"),
+        "the browser did not land on the refusal:\n{dom}"
+    );
+    assert_eq!(
+        am.silences().await.unwrap(),
+        vec![],
+        "no silence was created"
+    );
+
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}

@@ -438,6 +438,20 @@ fn alerts_alertmanager_left_out_are_mentioned() {
         ),
         "{body}"
     );
+    // One left out is "1 more alert", in Telegram and Slack alike.
+    n.truncated_alerts = 1;
+    let body = &render::telegram(&n, &utc()).unwrap()[0].body;
+    assert!(
+        body.starts_with(
+            "<b>🔥 1 firing</b>\n<i>1 more alert not sent by Alertmanager (max_alerts)</i>\n"
+        ),
+        "{body}"
+    );
+    let text = &render::slack(&n, &utc()).unwrap()[0].body["text"];
+    assert_eq!(
+        text,
+        "🔥 1 firing: One; 1 more alert not sent by Alertmanager (max_alerts)"
+    );
 }
 
 #[test]

@@ -52,6 +52,7 @@ fn the_opt_out_together_with_a_token_is_a_config_error() {
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("webhook.token");
     std::fs::write(&token, "t0ken\n").unwrap();
+    // A private file, as it should be: else a warning about its mode comes first (umask 022).
     std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let out = receiver()
         .arg("--webhook-no-auth")

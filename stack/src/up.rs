@@ -336,8 +336,17 @@ impl Supervisor {
                 let r = &self.running[i];
                 if matches!(client.get(&r.spec.ready_url).send().await, Ok(resp) if resp.status().is_success())
                 {
+                    // Debian's Alertmanager serves a stub page, not its web UI: its URL is
+                    // an API, and silences are on the receiver's dashboard.
+                    let note = match self.running.iter().find(|o| o.spec.part == Part::Receiver) {
+                        Some(rx) if r.spec.part == Part::Alertmanager => format!(
+                            " (API only; see and add silences at {}/silences)",
+                            rx.spec.url
+                        ),
+                        _ => String::new(),
+                    };
                     println!(
-                        "{:<13} ready  {:<34} pid {} (log {})",
+                        "{:<13} ready  {:<34} pid {} (log {}){note}",
                         r.spec.part.name(),
                         r.spec.url,
                         r.id.pid,

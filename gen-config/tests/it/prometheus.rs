@@ -76,7 +76,7 @@ async fn new_agent_appears_without_restart_and_reload_happens_only_for_config_ch
     let out = generate(&gen_args(&["--reload-url", &base]));
     assert_eq!(
         out.stdout,
-        "wrote prometheus/targets/agents.json\n2 agents, 1 files changed, 3 unchanged\n\
+        "wrote prometheus/targets/agents.json\n2 agents, 1 file changed, 3 unchanged\n\
          prometheus.yml and the rules are unchanged: no reload needed (Prometheus rereads target files itself)\n"
     );
     assert_eq!(

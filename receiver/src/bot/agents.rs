@@ -11,12 +11,12 @@ use super::{Context, as_of, settled_second};
 pub async fn agents(ctx: &Context) -> Result<String, ApiError> {
     let snap = fleet::snapshot(&ctx.prom, settled_second()).await?;
     if snap.agents.is_empty() {
-        return Ok(no_agents());
+        return Ok(no_agents(ctx).await);
     }
     let up = snap.up_count();
     let mut s = format!(
-        "{} agents: {up} up, {} down\n",
-        snap.agents.len(),
+        "{}: {up} up, {} down\n",
+        crate::render::count(snap.agents.len(), "agent", "agents"),
         snap.agents.len() - up
     );
     for a in &snap.agents {
@@ -43,7 +43,7 @@ pub async fn usage(ctx: &Context, metric: Metric, agent: Option<&str>) -> Result
             Some(a) => vec![a],
             None => return Ok(unknown_agent(name, &snap)),
         },
-        None if snap.agents.is_empty() => return Ok(no_agents()),
+        None if snap.agents.is_empty() => return Ok(no_agents(ctx).await),
         None => snap.agents.iter().collect(),
     };
     let mut s = String::new();
@@ -103,8 +103,12 @@ fn age(seconds: f64) -> String {
     }
 }
 
-pub fn no_agents() -> String {
-    "No agents yet: Prometheus scrapes no target with an agent label.".into()
+/// No `up` series: no agent configured, or none scraped yet (Prometheus' targets tell).
+pub async fn no_agents(ctx: &Context) -> String {
+    match ctx.prom.target_agents().await.map(|a| a.len()) {
+        Ok(n) if n > 0 => crate::fleet::waiting_for_first_scrape(n),
+        _ => "No agents yet: Prometheus scrapes no target with an agent label.".into(),
+    }
 }
 
 /// The reply to an agent nobody knows: the known ones, so the next try is right.

@@ -111,11 +111,7 @@ impl TelegramBot {
 /// slow chart does not hold up the next command.
 pub async fn run(bot: TelegramBot, shutdown: impl Future<Output = ()>) {
     let TelegramBot { bot, ctx } = bot;
-    if ctx.allowed.is_empty() {
-        tracing::warn!(
-            "Telegram bot: ALLOWED_USERS is empty, so nobody can use the bot (a stranger gets \"Not authorized.\" once an hour in a private chat, nothing in a group)"
-        );
-    }
+    // An empty ALLOWED_USERS is among Config::start_warnings, logged by serve().
     tracing::info!(
         prometheus = ctx.prom.base_url(),
         alertmanager = ctx.am.base_url(),

@@ -7,6 +7,7 @@
 //! says which one, at what URL and why, in a banner.
 
 pub mod settings;
+pub mod silences;
 pub mod view;
 
 use std::sync::Arc;
@@ -33,7 +34,7 @@ use settings::DashboardConfig;
 /// The header every dashboard response carries. No inline script or style; the SVG charts are
 /// inline markup styled by attributes, which CSP does not restrict.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-     connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+     connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 const APP_JS: &str = include_str!("assets/app.js");
 const STYLE_CSS: &str = include_str!("assets/style.css");
@@ -80,6 +81,18 @@ impl Dashboard {
             fleet::snapshot(&i.prom, fleet::settled(now)),
             i.am.alerts(AlertFilter::FIRING)
         );
+        // No `up` yet: either no agent is configured, or none has been scraped yet (the first
+        // scrape interval of a new stack). Only the targets tell them apart.
+        let unscraped = match &fleet {
+            Ok(f) if f.agents.is_empty() => match i.prom.target_agents().await {
+                Ok(agents) => agents.len(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "dashboard: cannot list Prometheus' targets");
+                    0
+                }
+            },
+            _ => 0,
+        };
         for e in [fleet.as_ref().err(), alerts.as_ref().err()]
             .into_iter()
             .flatten()
@@ -89,6 +102,7 @@ impl Dashboard {
         view::status(
             now,
             fleet,
+            unscraped,
             alerts,
             i.settings.thresholds,
             i.settings.refresh.as_secs_f64(),
@@ -133,6 +147,7 @@ fn templates() -> tera::Tera {
         ("index.html", include_str!("templates/index.html")),
         ("agent.html", include_str!("templates/agent.html")),
         ("not_found.html", include_str!("templates/not_found.html")),
+        ("silences.html", include_str!("templates/silences.html")),
     ])
     .expect("the embedded dashboard templates parse (checked by the tests)");
     t
@@ -146,6 +161,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(config: &Config) -> Router<S> {
         .route("/", get(index))
         .route("/agents/{name}", get(agent))
         .route("/api/status", get(api_status))
+        .route("/silences", get(silences::page).post(silences::create))
         .route("/assets/app.js", get(app_js))
         .route("/assets/style.css", get(style_css))
         .with_state(dash)
@@ -179,11 +195,13 @@ async fn security_headers(req: Request, next: Next) -> Response {
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
         (header::X_FRAME_OPTIONS, "DENY"),
     ] {
         h.insert(name, HeaderValue::from_static(value));
     }
+    // The silence page sets `same-origin` (its forms' POST must name their origin).
+    h.entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("no-referrer"));
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     resp

@@ -28,6 +28,17 @@ pub struct Status {
     pub refresh_seconds: f64,
     /// False when Prometheus could not be asked: the fleet is unknown, not empty.
     pub fleet_known: bool,
+    /// What the page says instead of cards when there are none; `None` when there are cards.
+    pub empty_fleet: Option<String>,
+    /// The summary's labels, singular or plural for its numbers.
+    pub words: Words,
+}
+
+/// `agent`/`agents` and `firing alert`/`firing alerts`, as the numbers want them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Words {
+    pub agents: &'static str,
+    pub firing_alerts: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -159,10 +170,12 @@ pub fn percent(v: f64) -> String {
 }
 
 /// Builds the model. `fleet`: the snapshot, or why Prometheus could not give it; `alerts` the
-/// same for Alertmanager.
+/// same for Alertmanager. `unscraped`: how many agents Prometheus is configured to scrape but
+/// has no `up` for yet (asked only when the snapshot is empty).
 pub fn status(
     now: DateTime<Utc>,
     fleet: Result<FleetSnapshot, ApiError>,
+    unscraped: usize,
     alerts: Result<Vec<Alert>, ApiError>,
     thresholds: Thresholds,
     refresh_seconds: f64,
@@ -187,7 +200,20 @@ pub fn status(
     };
     let vps: Vec<Vps> = agents.iter().map(|a| vps(a, time, &thresholds)).collect();
     let healthy = vps.iter().filter(|v| v.status == "healthy").count();
+    let empty_fleet = match (vps.is_empty(), fleet_known, unscraped) {
+        (false, _, _) => None,
+        (true, false, _) => Some("The fleet is unknown until Prometheus answers.".into()),
+        (true, true, 0) => Some("No agents yet — add one to the agent list.".into()),
+        (true, true, n) => Some(crate::fleet::waiting_for_first_scrape(n)),
+    };
+    let plural = |n: Option<usize>, one, many| if n == Some(1) { one } else { many };
+    let words = Words {
+        agents: plural(Some(vps.len()), "agent", "agents"),
+        firing_alerts: plural(firing, "firing alert", "firing alerts"),
+    };
     Status {
+        empty_fleet,
+        words,
         timestamp: time.to_rfc3339_opts(SecondsFormat::Millis, true),
         unix_time: time.timestamp_millis() as f64 / 1000.0,
         summary: Summary {

@@ -19,10 +19,12 @@
 //! retries and, thanks to step 2, only what is missing goes out once it works; only the
 //! service refusing what we rendered (a receiver bug: the same bytes would be refused again) →
 //! 422. Errors are logged and counted, failing destinations are listed by `/healthz`
-//! ([`Deliver::health`]), and nothing is ever posted into a chat about them.
+//! ([`Deliver::health`]), and nothing is ever posted into a chat about them. When every
+//! destination failed, the alerts are printed to the console meanwhile ([`fallback`]).
 
 pub mod console;
 pub mod dedup;
+mod fallback;
 pub mod metrics;
 pub mod ratelimit;
 pub mod retry;
@@ -411,6 +413,12 @@ impl Dispatcher {
                 .map(|d| self.deliver_to(d, n, started, deadline)),
         )
         .await;
+        // The console is a fallback, not only an alternative ([`fallback`]).
+        if fates.iter().all(|f| matches!(f, Fate::Failed { .. }))
+            && !destinations.contains(&Destination::Console)
+        {
+            self.fallback_to_console(destinations, n).await;
+        }
         let mut transient = Vec::new();
         let mut permanent = Vec::new();
         for (d, fate) in destinations.iter().zip(fates) {
@@ -563,16 +571,7 @@ impl Dispatcher {
         let keys: Vec<dedup::Key> = n
             .alerts
             .iter()
-            .map(|a| {
-                self.dedup.key((
-                    &target.key,
-                    &n.group_key,
-                    a.status,
-                    &a.fingerprint,
-                    a.starts_at,
-                    a.ends_at,
-                ))
-            })
+            .map(|a| self.alert_key(&target.key, n, a))
             .collect();
         let now = Instant::now();
         let pending: Vec<usize> = (0..n.alerts.len())

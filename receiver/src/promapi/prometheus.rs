@@ -1,7 +1,8 @@
 //! Prometheus' query API: `GET /api/v1/query` (instant vector) and `GET /api/v1/query_range`
-//! (matrix). Values arrive as strings ("NaN", "+Inf" included) and are parsed to `f64`.
+//! (matrix). Values arrive as strings ("NaN", "+Inf" included) and are parsed to `f64`. Also
+//! `GET /api/v1/targets`, for the agents Prometheus is told to scrape.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -130,7 +131,7 @@ impl PrometheusClient {
             ("end", unix(end)),
             ("step", format!("{}", step.as_secs_f64().max(0.001))),
         ];
-        match self.get(path, &params).await? {
+        match self.get::<Data>(path, &params).await? {
             Data::Matrix(m) => m
                 .into_iter()
                 .map(|s| {
@@ -152,13 +153,40 @@ impl PrometheusClient {
         }
     }
 
-    async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Data, ApiError> {
+    /// The `agent` labels of the active scrape targets: the agents Prometheus is configured to
+    /// scrape, whether or not it has scraped them yet (a new target has no `up` series until
+    /// its first scrape).
+    pub async fn target_agents(&self) -> Result<BTreeSet<String>, ApiError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Targets {
+            active_targets: Vec<Target>,
+        }
+        #[derive(Deserialize)]
+        struct Target {
+            #[serde(default)]
+            labels: BTreeMap<String, String>,
+        }
+        let t: Targets = self
+            .get("/api/v1/targets", &[("state", "active".to_string())])
+            .await?;
+        Ok(t.active_targets
+            .into_iter()
+            .filter_map(|t| t.labels.get("agent").filter(|a| !a.is_empty()).cloned())
+            .collect())
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<T, ApiError> {
         let req = self.ep.http.get(self.ep.url(path)).query(params);
         let resp = self.ep.send(req).await?;
         let status = resp.status();
         let text = resp.text().await.map_err(|e| self.ep.transport(e))?;
         // Prometheus answers a bad query with 400/422 and a JSON body saying why: show that.
-        let reply: Reply = match self.ep.parse(path, &text) {
+        let reply: Reply<T> = match self.ep.parse(path, &text) {
             Ok(r) => r,
             Err(e) if status.is_success() => return Err(e),
             Err(_) => {
@@ -230,9 +258,9 @@ enum ReplyStatus {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Reply {
+struct Reply<T> {
     status: ReplyStatus,
-    data: Option<Data>,
+    data: Option<T>,
     error_type: Option<String>,
     error: Option<String>,
 }

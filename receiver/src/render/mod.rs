@@ -248,6 +248,12 @@ pub fn human_duration(d: chrono::TimeDelta) -> String {
     }
 }
 
+/// `1 agent`, `2 agents`, `0 agents`: a count with its noun.
+pub fn count<N: std::fmt::Display + PartialEq + From<u8>>(n: N, one: &str, many: &str) -> String {
+    let noun = if n == N::from(1) { one } else { many };
+    format!("{n} {noun}")
+}
+
 /// Length as Telegram and Slack limits count it, bounded from above: UTF-16 code units of the
 /// text as sent. Telegram counts after entity parsing (tags and `&lt;` shrink), so the raw
 /// length is never less than what Telegram measures.

@@ -77,8 +77,8 @@ pub fn slack(n: &Notification, ctx: &RenderContext) -> Result<Vec<Part<Value>>, 
             }
             if n.truncated_alerts > 0 {
                 let note = format!(
-                    "{} more alerts not sent by Alertmanager (max_alerts)",
-                    n.truncated_alerts
+                    "{} not sent by Alertmanager (max_alerts)",
+                    super::count(n.truncated_alerts, "more alert", "more alerts")
                 );
                 text.push_str(&format!("; {note}"));
                 if k == 0 {

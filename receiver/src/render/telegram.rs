@@ -109,8 +109,8 @@ pub fn telegram(n: &Notification, ctx: &RenderContext) -> Result<Vec<Part<String
             if n.truncated_alerts > 0 {
                 // Alertmanager left these out (max_alerts); say so instead of hiding it.
                 header.push_str(&format!(
-                    "\n<i>{} more alerts not sent by Alertmanager (max_alerts)</i>",
-                    n.truncated_alerts
+                    "\n<i>{} not sent by Alertmanager (max_alerts)</i>",
+                    super::count(n.truncated_alerts, "more alert", "more alerts")
                 ));
             }
             debug_assert!(utf16_len(&header) + SEPARATOR.len() <= HEADER_ROOM);

@@ -69,6 +69,8 @@
       document.getElementById('banners'),
       s.banners.map(function (b) { return banner(b.message, b.service); }));
     document.getElementById('sum-total').textContent = s.summary.total;
+    document.getElementById('sum-total-lbl').textContent = s.words.agents;
+    document.getElementById('sum-alerts-lbl').textContent = s.words.firing_alerts;
     document.getElementById('sum-up').textContent = s.summary.healthy;
     document.getElementById('sum-down').textContent = s.summary.errors;
     setBox('sum-down-box', s.summary.errors > 0);
@@ -77,10 +79,8 @@
     setBox('sum-alerts-box', firing > 0);
 
     var cards = s.vps.map(card);
-    if (cards.length === 0) {
-      cards = [el('p', 'empty', s.fleet_known
-        ? 'No agents yet — add one to the agent list.'
-        : 'The fleet is unknown until Prometheus answers.')];
+    if (s.empty_fleet) {
+      cards = [el('p', 'empty', s.empty_fleet)];
     }
     var grid = document.getElementById('cards');
     grid.replaceChildren.apply(grid, cards);
