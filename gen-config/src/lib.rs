@@ -132,8 +132,18 @@ pub fn run(cli: &cli::Cli, out: &mut dyn Write) -> Result<i32, Error> {
         .map_err(Error::Usage)?;
     // Checked by promtool before anything is written or compared.
     let (rules_dir, explicit) = cli.rules_dir();
-    let user_rules = rules::user::load(&rules_dir, explicit, &cli.promtool, &cli.out_dir)
+    let rules::user::Loaded {
+        files: user_rules,
+        skipped,
+    } = rules::user::load(&rules_dir, explicit, &cli.promtool, &cli.out_dir)
         .map_err(Error::Usage)?;
+    for path in skipped {
+        let _ = writeln!(
+            out,
+            "skipped {}: not a rule file (only *.yml and *.yaml are read)",
+            path.display()
+        );
+    }
     settings.user_rule_files = user_rules.iter().map(|r| r.rule_file()).collect();
     let mut files = generate(&list, &settings)?;
     files.extend(user_rules.iter().map(|r| r.out_file()));

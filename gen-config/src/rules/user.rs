@@ -57,17 +57,21 @@ pub fn is_copy(text: &str) -> bool {
         .is_some_and(|l| l.starts_with(COPY_MARK))
 }
 
+/// The checked rule files, and the other files found beside them (said, not silently skipped).
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub files: Vec<UserRuleFile>,
+    pub skipped: Vec<PathBuf>,
+}
+
 /// Reads and checks the rule files in `dir`. `explicit`: the directory was given by
 /// --rules-dir, so it must exist; the default `rules.d` next to the agent list may be absent.
-pub fn load(
-    dir: &Path,
-    explicit: bool,
-    promtool: &Path,
-    out_dir: &Path,
-) -> Result<Vec<UserRuleFile>, String> {
+pub fn load(dir: &Path, explicit: bool, promtool: &Path, out_dir: &Path) -> Result<Loaded, String> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            return Ok(Loaded::default());
+        }
         Err(e) => return Err(format!("--rules-dir {}: {e}", dir.display())),
     };
     if same_dir(dir, &out_dir.join("prometheus").join(COPY_DIR)) {
@@ -78,15 +82,20 @@ pub fn load(
     }
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
+        // Editors' backup and lock files start with a dot.
         .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            // Editors' backup and lock files start with a dot.
-            !name.starts_with('.')
-                && (name.ends_with(".yml") || name.ends_with(".yaml"))
-                && p.is_file()
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
         })
         .collect();
     paths.sort();
+    let (paths, skipped): (Vec<PathBuf>, Vec<PathBuf>) = paths.into_iter().partition(|p| {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        (name.ends_with(".yml") || name.ends_with(".yaml")) && p.is_file()
+    });
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
@@ -111,7 +120,7 @@ pub fn load(
         }
     }
     if errors.is_empty() {
-        Ok(files)
+        Ok(Loaded { files, skipped })
     } else {
         Err(errors.join("\n"))
     }

@@ -87,6 +87,15 @@ async fn a_user_rule_file_is_checked_copied_and_loaded_by_prometheus() {
         "{}",
         out.stdout
     );
+    // Anything else there is said, not silently ignored.
+    assert!(
+        out.stdout.starts_with(&format!(
+            "skipped {}: not a rule file (only *.yml and *.yaml are read)\n",
+            dir.path().join("rules.d/my_test.yml.test").display()
+        )),
+        "{}",
+        out.stdout
+    );
     let prom = read(&out_dir.join("prometheus/prometheus.yml"));
     assert!(
         prom.contains("rule_files:\n  - alert.rules.yml\n  - 'rules.d/my.yml'\nalerting:"),
