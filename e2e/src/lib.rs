@@ -1,5 +1,5 @@
 //! The end-to-end harness: a fleet of real vpsmon-exporters, the configs vpsmon-gen-config writes
-//! for them (fast profile), Debian's Prometheus (one per shard) and Alertmanager, and the real
+//! for them (fast profile unless a test asks for another), Debian's Prometheus (one per shard) and Alertmanager, and the real
 //! vpsmon-receiver delivering to the loopback fake Telegram. Everything binds 127.0.0.1 on free
 //! ports and lives in one temp dir; dropping the fleet kills every process.
 //!
@@ -82,7 +82,13 @@ pub struct Fleet {
 }
 
 impl Fleet {
+    /// The fleet on gen-config's `fast` profile: a fault becomes a message in seconds.
     pub async fn start(opts: Options) -> Result<Fleet> {
+        Fleet::start_with_profile(opts, "fast").await
+    }
+
+    /// The fleet on a gen-config profile (`default` is what a user gets without `--profile`).
+    pub async fn start_with_profile(opts: Options, profile: &str) -> Result<Fleet> {
         let prometheus_bin = require_binary("PROMETHEUS_BIN", &["prometheus"], "prometheus");
         let alertmanager_bin = require_binary(
             "ALERTMANAGER_BIN",
@@ -118,7 +124,7 @@ impl Fleet {
             .arg(dir.path().join("agents.txt"))
             .arg("--out-dir")
             .arg(dir.path().join("config"))
-            .args(["--profile", "fast"])
+            .args(["--profile", profile])
             .arg("--prometheus-address")
             .arg(
                 prom_ports

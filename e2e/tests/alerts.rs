@@ -1,6 +1,7 @@
 //! An alert travels the whole chain: /proc → vpsmon-exporter → Prometheus (rules from
 //! vpsmon-gen-config, fast profile) → Alertmanager → vpsmon-receiver → the fake Telegram.
-//! Each scenario prints the time from the fault to the message as a figure; none is asserted.
+//! Each scenario prints the time from the fault to the message as a figure; none is asserted,
+//! except that the default profile's messages come within what its settings allow.
 
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,72 @@ async fn killed_exporter_raises_agent_down_naming_it_then_resolves() {
         .unwrap();
     figure("1 agent down", "RESOLVED message (after restart)", took);
     assert!(text.contains("Agent: db-1"), "{text}");
+}
+
+/// What a user gets without `--profile`: 15 s scrape and evaluation, AgentDown `for: 1m`, 30 s
+/// group_wait, 5 m group_interval. Takes about 2 min to fire and 5 more to resolve; it runs
+/// beside the other tests. The bounds are the profile's own worst case plus a minute of slack
+/// for a loaded machine, so a regression in the chain (not a slow machine) fails it.
+#[tokio::test(flavor = "multi_thread")]
+async fn default_profile_agent_down_and_resolved_arrive_within_the_profiles_bounds() {
+    use vpsmon_gen_config::settings::Profile;
+    let d = Profile::Default.defaults();
+    let secs = |p: vpsmon_gen_config::duration::PromDuration| Duration::from_millis(p.millis());
+    let (scrape, eval) = (
+        secs(d.intervals.scrape_interval),
+        secs(d.intervals.evaluation_interval),
+    );
+    let slack = Duration::from_secs(60);
+    // A missed scrape, the evaluation that sees it, `for`, the evaluation that fires, group_wait.
+    let fire_bound =
+        scrape + eval + secs(d.rules.agent_down_for) + eval + secs(d.intervals.group_wait) + slack;
+    // Seen up again, evaluated resolved, then the group's next flush (group_interval after the
+    // firing message at the latest).
+    let resolve_bound = scrape + 2 * eval + secs(d.intervals.group_interval) + slack;
+
+    let mut f = Fleet::start_with_profile(
+        Options {
+            agents: vec![AgentSpec::real("web-1"), AgentSpec::real("db-1")],
+            shards: 1,
+            remote_write: None,
+            receiver: true,
+        },
+        "default",
+    )
+    .await
+    .expect("start the fleet");
+    // Let Prometheus scrape db-1 up once (15 s interval), so the alert comes from the kill.
+    let client = reqwest::Client::new();
+    let up = format!(
+        "http://127.0.0.1:{}/api/v1/query?query=up%7Bagent%3D%22db-1%22%7D%3D%3D1",
+        f.prometheus[0].0
+    );
+    testkit::procs::eventually(Duration::from_secs(60), "db-1 scraped up", || async {
+        let v: serde_json::Value = client.get(&up).send().await.ok()?.json().await.ok()?;
+        (!v["data"]["result"].as_array()?.is_empty()).then_some(())
+    })
+    .await
+    .unwrap();
+    let db = f.agent("db-1");
+    let fault = f.kill_agent(db);
+    let (took, text) = f
+        .wait_alert("FIRING", "AgentDown", "db-1", fault, fire_bound)
+        .await
+        .unwrap();
+    figure("5 default profile, 1 agent down", "AgentDown message", took);
+    assert!(text.contains("Agent: db-1"), "{text}");
+
+    f.start_agent(db).await.unwrap();
+    let back = Instant::now();
+    let (took, _) = f
+        .wait_alert("RESOLVED", "AgentDown", "db-1", back, resolve_bound)
+        .await
+        .unwrap();
+    figure(
+        "5 default profile, 1 agent down",
+        "RESOLVED message (after restart)",
+        took,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -148,6 +148,22 @@ pub struct Cli {
     /// CollectorFailed `for` [default: 5m; fast: 5s].
     #[arg(long, env = "VPSMON_COLLECTOR_FAILED_FOR", value_name = "DURATION")]
     pub collector_failed_for: Option<PromDuration>,
+    /// Add the host rule pack (disk full within 24h, inodes, OOM kills, reboots, clock, network errors, failed units) [default: agents.yml `rules: {host_pack: ...}`, else off].
+    #[arg(long, env = "VPSMON_HOST_PACK", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub host_pack: Option<bool>,
+
+    // --- your own rules ---
+    /// Directory of your own Prometheus rule files (*.yml, *.yaml), checked by promtool and copied to prometheus/rules.d/ [default: rules.d next to the agent list, if it exists].
+    #[arg(long, env = "VPSMON_RULES_DIR", value_name = "DIR")]
+    pub rules_dir: Option<PathBuf>,
+    /// promtool, which checks your rule files (Debian package `prometheus`).
+    #[arg(
+        long,
+        env = "VPSMON_PROMTOOL",
+        value_name = "FILE",
+        default_value = "promtool"
+    )]
+    pub promtool: PathBuf,
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
@@ -234,6 +250,20 @@ fn shard_addresses(given: &[String], shards: u32) -> Result<Vec<String>, String>
 }
 
 impl Cli {
+    /// The user's rule directory, and whether it was asked for (then it must exist).
+    pub fn rules_dir(&self) -> (PathBuf, bool) {
+        match &self.rules_dir {
+            Some(d) => (d.clone(), true),
+            None => (
+                self.agents
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join(crate::rules::user::COPY_DIR),
+                false,
+            ),
+        }
+    }
+
     /// Resolves every value: flag/env, else agents.yml `rules:`, else the profile's default.
     pub fn settings(&self, from_file: &RuleOverrides, source: &Path) -> Result<Settings, String> {
         let d = self.profile.defaults();
@@ -313,6 +343,8 @@ impl Cli {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| source.display().to_string()),
+            host_pack: self.host_pack.or(from_file.host_pack).unwrap_or(false),
+            user_rule_files: Vec::new(),
         };
         settings.validate()?;
         Ok(settings)

@@ -61,7 +61,7 @@ pub fn generate(list: &AgentList, s: &Settings) -> Result<Vec<OutFile>, Error> {
     }
     files.push(OutFile {
         rel: "prometheus/alert.rules.yml".into(),
-        content: render::rules::render(&s.source_name, &rules::groups(&s.rules)),
+        content: render::rules::render(&s.source_name, &rule_groups(s)),
         kind: Kind::PrometheusConfig,
     });
     if s.shards <= 1 {
@@ -85,6 +85,15 @@ pub fn generate(list: &AgentList, s: &Settings) -> Result<Vec<OutFile>, Error> {
         kind: Kind::Alertmanager,
     });
     Ok(files)
+}
+
+/// The built-in groups, plus the host pack when asked for.
+fn rule_groups(s: &Settings) -> Vec<rules::Group> {
+    let mut groups = rules::groups(&s.rules);
+    if s.host_pack {
+        groups.push(rules::host::group());
+    }
+    groups
 }
 
 /// Cloudflare Access headers need `http_headers` (Prometheus 2.55+). Leaving them out would
@@ -118,10 +127,26 @@ fn check_prometheus_version(list: &AgentList, s: &Settings) -> Result<(), Error>
 /// The whole command. Returns the exit code; `out` gets the report, errors are returned.
 pub fn run(cli: &cli::Cli, out: &mut dyn Write) -> Result<i32, Error> {
     let list = agents::load(&cli.agents)?;
-    let settings = cli
+    let mut settings = cli
         .settings(&list.rules, &cli.agents)
         .map_err(Error::Usage)?;
-    let files = generate(&list, &settings)?;
+    // Checked by promtool before anything is written or compared.
+    let (rules_dir, explicit) = cli.rules_dir();
+    let rules::user::Loaded {
+        files: user_rules,
+        skipped,
+    } = rules::user::load(&rules_dir, explicit, &cli.promtool, &cli.out_dir)
+        .map_err(Error::Usage)?;
+    for path in skipped {
+        let _ = writeln!(
+            out,
+            "skipped {}: not a rule file (only *.yml and *.yaml are read)",
+            path.display()
+        );
+    }
+    settings.user_rule_files = user_rules.iter().map(|r| r.rule_file()).collect();
+    let mut files = generate(&list, &settings)?;
+    files.extend(user_rules.iter().map(|r| r.out_file()));
     if cli.check {
         let diff = output::check(&cli.out_dir, &files).map_err(|source| Error::Write {
             path: cli.out_dir.clone(),

@@ -65,6 +65,13 @@ pub fn stale_files(out_dir: &Path, files: &[OutFile]) -> io::Result<Vec<String>>
             stale.push(rel);
         }
     }
+    // Copies of user rule files whose original went away.
+    for name in list_dir(&out_dir.join("prometheus/rules.d"))? {
+        let rel = format!("prometheus/rules.d/{name}");
+        if !wanted(&rel) && is_rule_copy(&out_dir.join(&rel))? {
+            stale.push(rel);
+        }
+    }
     for name in list_dir(&out_dir.join("prometheus"))? {
         let rel = format!("prometheus/{name}");
         let config_name = name == "prometheus.yml"
@@ -102,6 +109,10 @@ fn is_job_target_file(name: &str) -> bool {
         .strip_prefix("agents-http-")
         .or_else(|| stem.strip_prefix("agents-https-"));
     hash.is_some_and(|h| h.len() == 8 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn is_rule_copy(path: &Path) -> io::Result<bool> {
+    Ok(path.is_file() && read_existing(path)?.is_some_and(|t| crate::rules::user::is_copy(&t)))
 }
 
 fn is_generated(path: &Path) -> io::Result<bool> {
@@ -148,7 +159,11 @@ pub fn write(out_dir: &Path, files: &[OutFile]) -> Result<WriteReport, (PathBuf,
     let order = |f: &OutFile| match f.kind {
         Kind::Targets => 0,
         Kind::Alertmanager => 1,
-        Kind::PrometheusConfig if f.rel.ends_with(".rules.yml") => 2,
+        Kind::PrometheusConfig
+            if f.rel.ends_with(".rules.yml") || f.rel.starts_with("prometheus/rules.d/") =>
+        {
+            2
+        }
         Kind::PrometheusConfig => 3,
     };
     let mut sorted: Vec<&OutFile> = files.iter().collect();

@@ -58,6 +58,11 @@ pub struct Settings {
     pub remote_write: Vec<String>,
     /// The agent list's file name, quoted in the generated files' header.
     pub source_name: String,
+    /// Add the host rule pack (`rules::host`).
+    pub host_pack: bool,
+    /// The user's rule files as `rule_files` names them (`rules.d/x.yml`); filled once they
+    /// passed promtool.
+    pub user_rule_files: Vec<String>,
 }
 
 /// The values a profile starts from.

@@ -387,8 +387,9 @@ impl Supervisor {
                 "this console (set BOT_TOKEN and ALERT_CHAT_ID for Telegram)"
             }
         );
+        println!("vpsmon: {}", alert_timing(self.profile.as_deref()));
 
-        let mut agents_seen = mtime(&self.layout.agents());
+        let mut agents_seen = inputs(&self.layout);
         let event = loop {
             tokio::select! {
                 _ = int.recv() => break Event::Signal("interrupted"),
@@ -398,7 +399,7 @@ impl Supervisor {
             if let Some(why) = self.check_exited() {
                 break Event::Exited(why);
             }
-            let now = mtime(&self.layout.agents());
+            let now = inputs(&self.layout);
             if now != agents_seen {
                 agents_seen = now;
                 self.agents_changed(&client).await;
@@ -563,7 +564,12 @@ impl Supervisor {
     /// The generated files a part reads at start and rereads only on a reload.
     fn config_of(&self, part: Part) -> Vec<Option<Vec<u8>>> {
         let files = match part {
-            Part::Prometheus => vec![self.layout.prometheus_yml(), self.layout.prometheus_rules()],
+            Part::Prometheus => {
+                let mut files = vec![self.layout.prometheus_yml(), self.layout.prometheus_rules()];
+                // gen-config's copies of the user's rule files.
+                files.extend(dir_files(&self.layout.config().join("prometheus/rules.d")));
+                files
+            }
             Part::Alertmanager => vec![self.layout.alertmanager_yml()],
             Part::Exporter | Part::Receiver => vec![],
         };
@@ -635,6 +641,21 @@ impl Supervisor {
     }
 }
 
+/// How long an alert takes, so nobody expects one "the moment" a host goes down. The figures
+/// are the e2e tests' (e2e/tests/alerts.rs, root README "Performance").
+fn alert_timing(profile: Option<&str>) -> &'static str {
+    match profile {
+        Some("fast") => {
+            "fast profile: a host that goes down is reported in about 10-15 s, its recovery a few seconds after it is back"
+        }
+        _ => {
+            "a host that goes down is reported after about 2 minutes, its recovery up to 5 minutes after it is back \
+             (15 s scrape, `for: 1m`, 30 s group_wait, 5 m group_interval); `./vpsmon up --profile fast` \
+             (or VPSMON_PROFILE=fast) makes it seconds, at 15 times the scrape load"
+        }
+    }
+}
+
 /// (last reload successful, time of the last successful reload) from a /metrics page.
 fn reload_state(metrics: &str, prefix: &str) -> Option<(bool, f64)> {
     let value = |name: &str| {
@@ -649,6 +670,23 @@ fn reload_state(metrics: &str, prefix: &str) -> Option<(bool, f64)> {
     let ok = value(&format!("{prefix}_last_reload_successful"))?;
     let at = value(&format!("{prefix}_last_reload_success_timestamp_seconds"))?;
     Some((ok == 1.0, at))
+}
+
+/// What gen-config reads: the agent list, and the user's rule files in `rules.d/` next to it
+/// (gen-config's default --rules-dir). A change to any of them regenerates the configs.
+fn inputs(layout: &Layout) -> Vec<(PathBuf, Option<SystemTime>)> {
+    let mut files = vec![layout.agents()];
+    files.extend(dir_files(&layout.root.join("rules.d")));
+    files.into_iter().map(|f| (f.clone(), mtime(&f))).collect()
+}
+
+/// The files in `dir`, sorted; none if it does not exist.
+fn dir_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
 }
 
 fn mtime(p: &Path) -> Option<SystemTime> {

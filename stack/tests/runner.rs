@@ -558,7 +558,22 @@ async fn prometheus_cannot_be_stopped_over_http_and_a_changed_rule_is_reloaded()
         )
     };
     std::fs::write(&agents, list(80)).unwrap();
+    // The user's own rule file, in rules.d/ next to the agent list (gen-config's default).
+    let mine = stack.state().join("rules.d/mine.yml");
+    let my_rule = |threshold: u32| {
+        format!(
+            "groups:\n  - name: mine\n    rules:\n      - alert: TooManyProcesses\n        expr: node_procs_running > {threshold}\n"
+        )
+    };
+    std::fs::create_dir_all(mine.parent().unwrap()).unwrap();
+    std::fs::write(&mine, my_rule(500)).unwrap();
     let mut up = stack.up().await;
+    assert!(
+        up.log_text()
+            .contains("vpsmon: fast profile: a host that goes down is reported in about"),
+        "{}",
+        up.log_text()
+    );
     let base = format!("http://127.0.0.1:{}", stack.port("prometheus"));
     let prometheus = stack
         .record()
@@ -612,6 +627,27 @@ async fn prometheus_cannot_be_stopped_over_http_and_a_changed_rule_is_reloaded()
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", up.log_text()));
     assert!(prometheus.proc.is_alive(), "Prometheus was restarted");
+
+    // The user's rule is loaded, and an edit to it alone is reloaded too.
+    let my_query = || async {
+        let body: serde_json::Value = reqwest::get(&rules_url).await.ok()?.json().await.ok()?;
+        body["data"]["groups"]
+            .as_array()?
+            .iter()
+            .find(|g| g["name"] == "mine")?["rules"][0]["query"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        my_query().await.as_deref(),
+        Some("node_procs_running > 500")
+    );
+    std::fs::write(&mine, my_rule(600)).unwrap();
+    eventually(Duration::from_secs(30), "the edited user rule", || async {
+        my_query().await.filter(|q| q == "node_procs_running > 600")
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", up.log_text()));
     up.signal(libc::SIGINT);
     assert_eq!(up.wait_exit(Duration::from_secs(30)), Some(0));
 }

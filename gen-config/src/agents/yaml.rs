@@ -53,6 +53,7 @@ struct RawRules {
     load_threshold: Option<Spanned<f64>>,
     load_for: Option<Spanned<String>>,
     collector_failed_for: Option<Spanned<String>>,
+    host_pack: Option<bool>,
 }
 
 /// Rule thresholds and `for` durations given in agents.yml; flags and env vars override them.
@@ -68,6 +69,8 @@ pub struct RuleOverrides {
     pub load_threshold: Option<f64>,
     pub load_for: Option<PromDuration>,
     pub collector_failed_for: Option<PromDuration>,
+    /// Turns on the host rule pack.
+    pub host_pack: Option<bool>,
 }
 
 pub(super) fn parse(path: &Path, text: &str) -> Result<(Vec<Agent>, RuleOverrides), InputError> {
@@ -170,5 +173,6 @@ fn convert_rules(path: &Path, raw: RawRules) -> Result<RuleOverrides, InputError
         load_threshold: num(raw.load_threshold, "load_threshold", check_load)?,
         load_for: dur(raw.load_for, "load_for")?,
         collector_failed_for: dur(raw.collector_failed_for, "collector_failed_for")?,
+        host_pack: raw.host_pack,
     })
 }

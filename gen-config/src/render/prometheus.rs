@@ -23,6 +23,9 @@ pub fn render(s: &Settings, jobs: &[Job<'_>], shard: Option<u32>) -> String {
         let _ = writeln!(out, "  external_labels:\n    shard: {}", q(&i.to_string()));
     }
     out.push_str("rule_files:\n  - alert.rules.yml\n");
+    for f in &s.user_rule_files {
+        let _ = writeln!(out, "  - {}", q(f));
+    }
     out.push_str("alerting:\n  alertmanagers:\n    - static_configs:\n        - targets:\n");
     for a in &s.alertmanager_addresses {
         let _ = writeln!(out, "            - {}", q(a));

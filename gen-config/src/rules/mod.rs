@@ -5,9 +5,11 @@
 //! is on every alert): aggregations use `without (cpu, mode)`, never `by (...)`.
 
 mod availability;
+pub mod host;
 mod logins;
 mod resources;
 mod tunnel;
+pub mod user;
 mod watchdog;
 
 use crate::duration::PromDuration;

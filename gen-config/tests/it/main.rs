@@ -6,4 +6,5 @@ mod check;
 mod parse;
 mod prometheus;
 mod promtool;
+mod rules;
 mod support;

@@ -112,7 +112,7 @@ fn yaml_errors_name_file_line_and_reason() {
         ),
         (
             "agents:\n  - name: a\n    address: 10.0.0.1:9100\nrules:\n  cpu_treshold: 70\n",
-            "agents.yml:5: unknown field `cpu_treshold`, expected one of agent_down_for, cpu_threshold, cpu_for, memory_threshold, memory_for, disk_threshold, disk_for, load_threshold, load_for, collector_failed_for",
+            "agents.yml:5: unknown field `cpu_treshold`, expected one of agent_down_for, cpu_threshold, cpu_for, memory_threshold, memory_for, disk_threshold, disk_for, load_threshold, load_for, collector_failed_for, host_pack",
         ),
         (
             "- name: a\n  address: 10.0.0.1:9100\n  scheme: ftp\n",

@@ -137,7 +137,12 @@ async fn new_agent_appears_without_restart_and_reload_happens_only_for_config_ch
 
 /// gen-config's arguments for a live test: fast profile, the Prometheus address(es) and an
 /// Alertmanager address (nobody listens there; these tests are about scraping).
-fn live_args(agents: &Path, out_dir: &Path, prometheus: &str, alertmanager: &str) -> Vec<String> {
+pub(crate) fn live_args(
+    agents: &Path,
+    out_dir: &Path,
+    prometheus: &str,
+    alertmanager: &str,
+) -> Vec<String> {
     [
         "--agents",
         s(agents),
@@ -155,7 +160,7 @@ fn live_args(agents: &Path, out_dir: &Path, prometheus: &str, alertmanager: &str
 }
 
 /// Starts the real Prometheus on `config` (relative to `dir`) and waits until it is ready.
-async fn start_prometheus(
+pub(crate) async fn start_prometheus(
     dir: &Path,
     config: &str,
     port: u16,

@@ -339,7 +339,7 @@ fn rule_unit_tests_pass_on_freshly_generated_rules_and_cover_every_rule() {
     }
 }
 
-fn rule_test_files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn rule_test_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
