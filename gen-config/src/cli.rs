@@ -7,7 +7,9 @@ use clap::Parser;
 
 use crate::agents::{RuleOverrides, normalize_address};
 use crate::duration::PromDuration;
-use crate::settings::{Intervals, Profile, Settings, Thresholds, check_load, check_percent};
+use crate::settings::{
+    Intervals, Profile, Settings, Thresholds, check_load, check_min_agents, check_percent,
+};
 use crate::version::Version;
 
 const DEFAULT_PROMETHEUS: &str = "127.0.0.1:9090";
@@ -148,6 +150,12 @@ pub struct Cli {
     /// CollectorFailed `for` [default: 5m; fast: 5s].
     #[arg(long, env = "VPSMON_COLLECTOR_FAILED_FOR", value_name = "DURATION")]
     pub collector_failed_for: Option<PromDuration>,
+    /// MonitorCutOff: percent of the agents down at once that means the monitoring host itself is cut off; it holds back their AgentDown alerts [default: 50].
+    #[arg(long, env = "VPSMON_CUTOFF_THRESHOLD", value_name = "PERCENT", value_parser = parse_percent)]
+    pub cutoff_threshold: Option<f64>,
+    /// MonitorCutOff: how many agents at least must be down at once [default: 3].
+    #[arg(long, env = "VPSMON_CUTOFF_MIN_AGENTS", value_name = "N", value_parser = parse_min_agents)]
+    pub cutoff_min_agents: Option<u32>,
     /// Add the host rule pack (disk full within 24h, inodes, OOM kills, reboots, clock, network errors, failed units) [default: agents.yml `rules: {host_pack: ...}`, else off].
     #[arg(long, env = "VPSMON_HOST_PACK", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub host_pack: Option<bool>,
@@ -174,6 +182,13 @@ fn parse_percent(s: &str) -> Result<f64, String> {
 fn parse_load(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("\"{s}\" is not a number"))?;
     check_load(v)
+}
+
+fn parse_min_agents(s: &str) -> Result<u32, String> {
+    let v: u32 = s
+        .parse()
+        .map_err(|_| format!("\"{s}\" is not a whole number"))?;
+    check_min_agents(v)
 }
 
 /// The receiver serves /metrics where it takes webhooks, unless told otherwise.
@@ -305,6 +320,15 @@ impl Cli {
                 from_file.collector_failed_for,
                 r.collector_failed_for,
             ),
+            cutoff_percent: pick_f(
+                self.cutoff_threshold,
+                from_file.cutoff_threshold,
+                r.cutoff_percent,
+            ),
+            cutoff_min_agents: self
+                .cutoff_min_agents
+                .or(from_file.cutoff_min_agents)
+                .unwrap_or(r.cutoff_min_agents),
             rate_window: self.rate_window.unwrap_or(r.rate_window),
         };
         let i = &d.intervals;

@@ -25,6 +25,10 @@ pub struct Thresholds {
     pub load_per_cpu: f64,
     pub load_for: PromDuration,
     pub collector_failed_for: PromDuration,
+    /// MonitorCutOff: the share of agents down at once (percent) ...
+    pub cutoff_percent: f64,
+    /// ... and how many at least, so two small agents down of three is still two AgentDowns.
+    pub cutoff_min_agents: u32,
     /// The `rate()` window for CPU usage.
     pub rate_window: PromDuration,
 }
@@ -100,6 +104,8 @@ impl Profile {
                     load_per_cpu: 1.5,
                     load_for: s(300),
                     collector_failed_for: s(300),
+                    cutoff_percent: 50.0,
+                    cutoff_min_agents: 3,
                     rate_window: s(120),
                 },
             },
@@ -127,6 +133,8 @@ impl Profile {
                     load_per_cpu: 1.5,
                     load_for: s(5),
                     collector_failed_for: s(5),
+                    cutoff_percent: 50.0,
+                    cutoff_min_agents: 3,
                     rate_window: s(10),
                 },
             },
@@ -153,6 +161,15 @@ pub fn check_load(v: f64) -> Result<f64, String> {
         Err(format!(
             "invalid load per CPU {v}: expected a positive number"
         ))
+    }
+}
+
+/// MonitorCutOff's minimum number of agents down: one agent down is AgentDown's case.
+pub fn check_min_agents(v: u32) -> Result<u32, String> {
+    if v >= 2 {
+        Ok(v)
+    } else {
+        Err(format!("invalid number of agents {v}: expected 2 or more"))
     }
 }
 

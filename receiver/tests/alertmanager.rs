@@ -636,3 +636,82 @@ async fn a_group_larger_than_max_alerts_is_delivered_and_says_how_many_were_left
         .sum();
     assert_eq!(shown, 63, "every alert Alertmanager sent is in the chat");
 }
+
+/// Issue 18: the monitoring host loses its network, 6 of 10 agents look down at once. gen-config's
+/// alertmanager.yml holds back the six AgentDown alerts while MonitorCutOff fires: the chat gets
+/// one notification, not seven. Before, there was no inhibit rule and each agent had its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_monitor_sends_one_notification_not_one_per_agent() {
+    let tg = FakeTelegram::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (receiver, receiver_url) = start_receiver(&tg, 4444, dir.path()).await;
+    let config = gen_config(dir.path(), &receiver_url, &[]);
+    let (_am, am_url) = start_alertmanager(&config, dir.path()).await;
+    let http = reqwest::Client::new();
+
+    // What Prometheus sends with gen-config's rules: the cut-off (no `agent`, it is about the
+    // whole fleet) and one AgentDown per unreachable agent; the other four agents are up.
+    // startsAt is now, as Prometheus sets it (the moment the alert fired): Alertmanager waits
+    // group_wait before a new group's first notification, and the inhibition is in place by then.
+    // (An alert that started more than group_wait ago would be sent at once.)
+    let started = chrono::Utc::now().to_rfc3339();
+    let mut alerts = vec![json!({
+        "labels": {"alertname": "MonitorCutOff", "severity": "critical"},
+        "annotations": {"summary": "The monitoring host may have lost its network: 6 of 10 agents are down at once"},
+        "startsAt": started,
+    })];
+    for i in 1..=6 {
+        alerts.push(json!({
+            "labels": {"alertname": "AgentDown", "agent": format!("web-{i}"),
+                       "instance": format!("10.0.0.{i}:9100"), "job": "agents", "severity": "critical"},
+            "annotations": {"summary": format!("Agent web-{i} is down")},
+            "startsAt": started,
+        }));
+    }
+    post_alerts(&http, &am_url, &Value::Array(alerts)).await;
+
+    let first = tg.wait_for_messages(1, WAIT).await;
+    assert!(
+        first[0].visible_text.contains("MonitorCutOff")
+            && first[0].visible_text.contains(
+                "The monitoring host may have lost its network: 6 of 10 agents are down at once"
+            ),
+        "{}",
+        first[0].visible_text
+    );
+    // Alertmanager holds the six back (suppressed, inhibited by the cut-off) rather than
+    // dropping them: they are still there when it ends.
+    let suppressed = eventually(WAIT, "six inhibited AgentDown alerts", || async {
+        let list: Value = http
+            .get(format!(
+                "{am_url}/api/v2/alerts?inhibited=true&filter=alertname%3D%22AgentDown%22"
+            ))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let list = list.as_array()?.clone();
+        (list.len() == 6
+            && list.iter().all(|a| {
+                a["status"]["state"] == "suppressed"
+                    && a["status"]["inhibitedBy"]
+                        .as_array()
+                        .is_some_and(|by| by.len() == 1)
+            }))
+        .then_some(())
+    })
+    .await;
+    assert!(suppressed.is_ok(), "{suppressed:?}");
+    // Several group_wait and group_interval periods (1 s, 2 s) later: still that one message.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let messages = tg.messages();
+    assert_eq!(
+        messages.len(),
+        1,
+        "{:?}\nreceiver log:\n{}",
+        messages.iter().map(|m| &m.visible_text).collect::<Vec<_>>(),
+        receiver.log_text()
+    );
+}

@@ -12,7 +12,7 @@ use super::{
     normalize_address,
 };
 use crate::duration::PromDuration;
-use crate::settings::{check_load, check_percent};
+use crate::settings::{check_load, check_min_agents, check_percent};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +53,8 @@ struct RawRules {
     load_threshold: Option<Spanned<f64>>,
     load_for: Option<Spanned<String>>,
     collector_failed_for: Option<Spanned<String>>,
+    cutoff_threshold: Option<Spanned<f64>>,
+    cutoff_min_agents: Option<Spanned<u32>>,
     host_pack: Option<bool>,
 }
 
@@ -69,6 +71,8 @@ pub struct RuleOverrides {
     pub load_threshold: Option<f64>,
     pub load_for: Option<PromDuration>,
     pub collector_failed_for: Option<PromDuration>,
+    pub cutoff_threshold: Option<f64>,
+    pub cutoff_min_agents: Option<u32>,
     /// Turns on the host rule pack.
     pub host_pack: Option<bool>,
 }
@@ -173,6 +177,15 @@ fn convert_rules(path: &Path, raw: RawRules) -> Result<RuleOverrides, InputError
         load_threshold: num(raw.load_threshold, "load_threshold", check_load)?,
         load_for: dur(raw.load_for, "load_for")?,
         collector_failed_for: dur(raw.collector_failed_for, "collector_failed_for")?,
+        cutoff_threshold: num(raw.cutoff_threshold, "cutoff_threshold", check_percent)?,
+        cutoff_min_agents: raw
+            .cutoff_min_agents
+            .map(|s| {
+                check_min_agents(s.value).map_err(|r| {
+                    InputError::at(path, line_of(&s), format!("rules.cutoff_min_agents: {r}"))
+                })
+            })
+            .transpose()?,
         host_pack: raw.host_pack,
     })
 }

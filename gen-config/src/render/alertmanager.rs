@@ -42,6 +42,7 @@ pub fn render(s: &Settings) -> String {
     let _ = writeln!(out, "  group_interval: {}", s.intervals.group_interval);
     let _ = writeln!(out, "  repeat_interval: {}", s.intervals.repeat_interval);
     watchdog_route(&mut out, s);
+    inhibit_rules(&mut out);
     out.push_str("receivers:\n");
     out.push_str("  - name: vpsmon-receiver\n");
     out.push_str("    webhook_configs:\n");
@@ -64,6 +65,26 @@ pub fn render(s: &Settings) -> String {
     out.push_str("        send_resolved: false\n");
     auth(&mut out, s);
     out
+}
+
+/// While MonitorCutOff fires (rules/cutoff.rs), the AgentDown alerts it explains are held
+/// back; each agent's alert still resolves on its own, and one still down after the cut-off
+/// ends is notified then. `equal: [shard]`: a sharded Prometheus counts only its own agents
+/// and adds its `shard` external label to both alerts; unsharded, neither has it (equal).
+fn inhibit_rules(out: &mut String) {
+    out.push_str("inhibit_rules:\n");
+    out.push_str(
+        "  # Many agents down at once: one message about the monitoring host, not one per agent.\n",
+    );
+    let _ = writeln!(
+        out,
+        "  - source_matchers:\n      - {}\n    target_matchers:\n      - {}\n    equal:\n      - shard",
+        q(&format!(
+            "alertname=\"{}\"",
+            crate::rules::cutoff::ALERTNAME
+        )),
+        q("alertname=\"AgentDown\""),
+    );
 }
 
 fn auth(out: &mut String, s: &Settings) {

@@ -2,9 +2,11 @@
 //! means one new file with a `group(&Thresholds) -> Group` function and one line in [`groups`].
 //!
 //! Every expression uses node_exporter's metric names and keeps the target labels (so `agent`
-//! is on every alert): aggregations use `without (cpu, mode)`, never `by (...)`.
+//! is on every alert): aggregations use `without (cpu, mode)`, never `by (...)`. The exceptions
+//! are about the whole fleet or pipeline, not one agent: MonitorCutOff and the Watchdog.
 
 mod availability;
+pub mod cutoff;
 pub mod host;
 mod logins;
 mod resources;
@@ -56,6 +58,7 @@ pub struct Group {
 pub fn groups(t: &Thresholds) -> Vec<Group> {
     vec![
         availability::group(t),
+        cutoff::group(t),
         resources::group(t),
         logins::group(),
         tunnel::group(),

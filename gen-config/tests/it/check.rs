@@ -239,6 +239,53 @@ fn flags_beat_env_vars_beat_the_yaml_beats_the_profile() {
     );
 }
 
+/// MonitorCutOff's share and minimum follow the same order: flag, env var, agents.yml, profile.
+#[test]
+fn cutoff_thresholds_come_from_flags_env_vars_and_the_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = dir.path().join("agents.yml");
+    write(
+        &agents,
+        "agents:\n  - name: a\n    address: 10.0.0.1:9100\nrules:\n  cutoff_threshold: 60\n  cutoff_min_agents: 4\n",
+    );
+    let expr = |extra: &[&str], env: Option<&str>| {
+        let mut cmd = gen_config();
+        if let Some(v) = env {
+            cmd.env("VPSMON_CUTOFF_MIN_AGENTS", v);
+        }
+        let out = run(cmd
+            .args(["--agents", s(&agents), "--out-dir", s(dir.path())])
+            .args(extra));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let rules = read(&dir.path().join("prometheus/alert.rules.yml"));
+        rules
+            .lines()
+            .skip_while(|l| !l.contains("- alert: MonitorCutOff"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no MonitorCutOff in:\n{rules}"))
+            .to_owned()
+    };
+    assert_eq!(
+        expr(&[], None),
+        r#"        expr: 'count(up{agent!=""} == 0) >= 4 and count(up{agent!=""} == 0) / count(up{agent!=""}) >= 0.6'"#
+    );
+    assert_eq!(
+        expr(&["--cutoff-threshold", "75"], Some("10")),
+        r#"        expr: 'count(up{agent!=""} == 0) >= 10 and count(up{agent!=""} == 0) / count(up{agent!=""}) >= 0.75'"#
+    );
+    let out = run(gen_config()
+        .args(["--agents", s(&agents), "--out-dir", s(dir.path())])
+        .args(["--cutoff-min-agents", "1"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "invalid value '1' for '--cutoff-min-agents <N>': invalid number of agents 1: expected 2 or more"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
 /// Only files gen-config certainly wrote are removed as stale; a hand-written prometheus.yml or
 /// another target file in the same directory stays.
 #[test]

@@ -112,7 +112,7 @@ fn yaml_errors_name_file_line_and_reason() {
         ),
         (
             "agents:\n  - name: a\n    address: 10.0.0.1:9100\nrules:\n  cpu_treshold: 70\n",
-            "agents.yml:5: unknown field `cpu_treshold`, expected one of agent_down_for, cpu_threshold, cpu_for, memory_threshold, memory_for, disk_threshold, disk_for, load_threshold, load_for, collector_failed_for, host_pack",
+            "agents.yml:5: unknown field `cpu_treshold`, expected one of agent_down_for, cpu_threshold, cpu_for, memory_threshold, memory_for, disk_threshold, disk_for, load_threshold, load_for, collector_failed_for, cutoff_threshold, cutoff_min_agents, host_pack",
         ),
         (
             "- name: a\n  address: 10.0.0.1:9100\n  scheme: ftp\n",
@@ -153,6 +153,10 @@ fn yaml_errors_name_file_line_and_reason() {
         (
             "agents:\n  - name: a\n    address: 10.0.0.1:9100\nrules:\n  disk_threshold: 120\n",
             "agents.yml:5: rules.disk_threshold: invalid percentage 120: expected a number between 0 and 100 (exclusive)",
+        ),
+        (
+            "agents:\n  - name: a\n    address: 10.0.0.1:9100\nrules:\n  cutoff_min_agents: 1\n",
+            "agents.yml:5: rules.cutoff_min_agents: invalid number of agents 1: expected 2 or more",
         ),
         (
             "- name: a\n  address: x:1\n   bad: [\n",
