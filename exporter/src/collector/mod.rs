@@ -30,11 +30,15 @@ use std::time::{Duration, Instant};
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
 
+pub use encode::to_text_format;
 pub(crate) use read::{Shared, read_with};
 
 /// The Content-Type of [`Scraper::scrape`]'s output.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The Content-Type of [`to_text_format`]'s output, as node_exporter sends it.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Where the host's trees are mounted (`--path.procfs|sysfs|rootfs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
