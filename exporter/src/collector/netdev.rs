@@ -271,6 +271,24 @@ ibr10:30:       0       0    0    0    0     0          0         0        0    
     }
 
     #[test]
+    fn a_non_utf8_interface_name_costs_only_its_own_entry() {
+        let mut data = HEADER.as_bytes().to_vec();
+        data.extend_from_slice(b"  eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n");
+        data.extend_from_slice(b"  w\xfflan: 5 0 0 0 0 0 0 0 6 0 0 0 0 0 0 0\n");
+        let dir = tree(&[("proc/net/dev", &data)]);
+        let body = scrape_of("netdev", build(&config_for(dir.path())).unwrap());
+        assert!(
+            body.contains("node_network_receive_bytes_total{device=\"eth0\"} 1\n"),
+            "{body}"
+        );
+        assert!(
+            body.contains("node_network_receive_bytes_total{device=\"w\u{FFFD}lan\"} 5\n"),
+            "{body}"
+        );
+        assert!(body.contains("node_scrape_collector_success{collector=\"netdev\"} 1\n"));
+    }
+
+    #[test]
     fn hostile_net_devs_are_errors_with_line_numbers() {
         for (body, want) in [
             ("eth0 1 2 3\n", "line 3: no ':' in \"eth0 1 2 3\""),
