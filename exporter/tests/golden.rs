@@ -8,7 +8,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use similar::TextDiff;
-use vpsmon_exporter::collector::OPENMETRICS_CONTENT_TYPE;
+use vpsmon_exporter::collector::{OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -22,7 +22,10 @@ async fn scrape(root: &Path, collectors: &[&str]) -> String {
     let mut args = support::fixture_args(root);
     args.extend(collectors.iter().map(|c| format!("--collector.{c}")));
     let running = support::start_ours(logs.path(), &args).await;
-    let resp = reqwest::get(format!("{}/metrics", running.base))
+    let resp = reqwest::Client::new()
+        .get(format!("{}/metrics", running.base))
+        .header(reqwest::header::ACCEPT, support::PROMETHEUS_ACCEPT)
+        .send()
         .await
         .expect("GET /metrics");
     assert_eq!(resp.status(), 200);
@@ -118,6 +121,82 @@ async fn check_golden(name: &str, collectors: &[&str]) {
                 .header("golden", "actual")
         );
     }
+}
+
+/// `promtool check metrics` (Prometheus' own text-format parser) on `body`: its exit code and
+/// output. 1 is a parse error; 3 is lint only (node_exporter's meminfo names are camelCase, and
+/// promtool 2.42 has no flag to turn that lint off).
+fn promtool_check(body: &str) -> (Option<i32>, String) {
+    use std::io::Write;
+    let promtool = testkit::procs::require_binary("PROMTOOL_BIN", &["promtool"], "prometheus");
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
+
+/// As node_exporter: OpenMetrics only for a client that accepts it, else the text format
+/// 0.0.4 (curl, or a client asking for `text/plain; version=0.0.4`), which promtool parses.
+#[tokio::test]
+async fn the_format_asked_for_is_the_format_served() {
+    let logs = tempfile::tempdir().expect("tempdir");
+    let mut args = support::fixture_args(&fixture("debian12-vm"));
+    args.extend(DEBIAN12_VM.iter().map(|c| format!("--collector.{c}")));
+    let running = support::start_ours(logs.path(), &args).await;
+    let client = reqwest::Client::new();
+    let get = |accept: Option<&'static str>| {
+        let mut req = client.get(format!("{}/metrics", running.base));
+        if let Some(accept) = accept {
+            req = req.header(reqwest::header::ACCEPT, accept);
+        }
+        async move {
+            let resp = req.send().await.expect("GET /metrics");
+            assert_eq!(resp.status(), 200);
+            let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
+            (ct, resp.text().await.unwrap())
+        }
+    };
+
+    for accept in [Some("text/plain; version=0.0.4"), None, Some("*/*")] {
+        let (ct, body) = get(accept).await;
+        assert_eq!(ct, TEXT_CONTENT_TYPE, "{accept:?}");
+        assert!(!body.contains("# EOF"), "{accept:?}: {body}");
+        assert!(
+            body.contains("# HELP node_forks_total Total number of forks.\n# TYPE node_forks_total counter\nnode_forks_total "),
+            "{accept:?}: {body}"
+        );
+        let (code, out) = promtool_check(&body);
+        assert!(
+            matches!(code, Some(0 | 3)) && !out.contains("parsing error"),
+            "promtool check metrics rejects the 0.0.4 answer ({code:?}):\n{out}"
+        );
+        // A counter family named without `_total` (the OpenMetrics way) is linted as wrong
+        // in the text format.
+        assert!(!out.contains("_total\" suffix"), "{out}");
+    }
+
+    let (ct, body) = get(Some("application/openmetrics-text; version=1.0.0")).await;
+    assert_eq!(ct, OPENMETRICS_CONTENT_TYPE);
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    assert!(
+        body.contains("# TYPE node_forks counter\nnode_forks_total "),
+        "{body}"
+    );
+    let (ct, _) = get(Some(support::PROMETHEUS_ACCEPT)).await;
+    assert_eq!(ct, OPENMETRICS_CONTENT_TYPE);
 }
 
 #[tokio::test]

@@ -15,10 +15,12 @@ use http_body_util::BodyExt;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use vpsmon_exporter::collector::{OPENMETRICS_CONTENT_TYPE, Paths};
+use vpsmon_exporter::collector::{OPENMETRICS_CONTENT_TYPE, Paths, TEXT_CONTENT_TYPE};
 use vpsmon_exporter::http::{AppState, Auth, Collect, Options, app};
 
 const BODY: &str = "# TYPE node_load1 gauge\nnode_load1 0.5\n# EOF\n";
+/// [`BODY`] as a client without an OpenMetrics `Accept` gets it (the text format 0.0.4).
+const TEXT_BODY: &str = "# TYPE node_load1 gauge\nnode_load1 0.5\n";
 const TOKEN: &str = "static-token-0123456789";
 const JWT_SECRET: &str = "jwt-secret-abcdefghijklmnop";
 
@@ -78,6 +80,11 @@ fn get_with(path: &str, name: header::HeaderName, value: &str) -> Request<Body> 
         .header(name, value)
         .body(Body::empty())
         .unwrap()
+}
+
+/// `GET /metrics` asking for OpenMetrics, the format the fake collectors write.
+fn om_metrics() -> Request<Body> {
+    get_with("/metrics", header::ACCEPT, "application/openmetrics-text")
 }
 
 fn bearer(path: &str, token: &str) -> Request<Body> {
@@ -259,7 +266,7 @@ async fn jwt_matrix() {
     )
     .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
-    assert_eq!(ok.text(), BODY);
+    assert_eq!(ok.text(), TEXT_BODY);
     let ok = send(
         &app,
         bearer(
@@ -447,13 +454,22 @@ fn a_missing_or_empty_secret_file_names_the_flag_and_file() {
 #[tokio::test]
 async fn metrics_content_type_and_gzip() {
     let app = plain_app(Auth::default());
-    let plain = send(&app, get("/metrics")).await;
+    let om = "application/openmetrics-text; version=1.0.0";
+    let plain = send(&app, get_with("/metrics", header::ACCEPT, om)).await;
     assert_eq!(plain.status, StatusCode::OK);
     assert_eq!(plain.header(header::CONTENT_TYPE), OPENMETRICS_CONTENT_TYPE);
     assert_eq!(plain.header(header::CONTENT_ENCODING), "");
     assert_eq!(plain.text(), BODY);
 
-    let gz = send(&app, get_with("/metrics", header::ACCEPT_ENCODING, "gzip")).await;
+    let gz = send(
+        &app,
+        Request::get("/metrics")
+            .header(header::ACCEPT, om)
+            .header(header::ACCEPT_ENCODING, "gzip")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(gz.status, StatusCode::OK);
     assert_eq!(gz.header(header::CONTENT_TYPE), OPENMETRICS_CONTENT_TYPE);
     assert_eq!(gz.header(header::CONTENT_ENCODING), "gzip");
@@ -462,6 +478,17 @@ async fn metrics_content_type_and_gzip() {
         .read_to_string(&mut decoded)
         .unwrap();
     assert_eq!(decoded, plain.text());
+
+    // No Accept (curl) and gzip: the text format 0.0.4, as node_exporter answers.
+    let text = send(&app, get_with("/metrics", header::ACCEPT_ENCODING, "gzip")).await;
+    assert_eq!(text.status, StatusCode::OK);
+    assert_eq!(text.header(header::CONTENT_TYPE), TEXT_CONTENT_TYPE);
+    assert_eq!(text.header(header::CONTENT_ENCODING), "gzip");
+    let mut decoded = String::new();
+    flate2::read::GzDecoder::new(&text.body[..])
+        .read_to_string(&mut decoded)
+        .unwrap();
+    assert_eq!(decoded, TEXT_BODY);
 }
 
 #[tokio::test]
@@ -524,7 +551,7 @@ async fn beyond_max_requests_the_answer_is_503() {
     let app = app(state.clone());
     let first = tokio::spawn({
         let app = app.clone();
-        async move { send(&app, get("/metrics")).await }
+        async move { send(&app, om_metrics()).await }
     });
     // The first scrape is counted before its collection starts.
     assert_eq!(started.recv().await, Some(1));
@@ -548,7 +575,7 @@ async fn beyond_max_requests_the_answer_is_503() {
     assert_eq!(state.in_flight(), 0);
 
     release.send(()).unwrap();
-    let next = send(&app, get("/metrics")).await;
+    let next = send(&app, om_metrics()).await;
     assert_eq!(next.text(), "# collection 2\n# EOF\n");
     assert_eq!(collector.calls.load(Ordering::SeqCst), 2);
 }
@@ -559,7 +586,7 @@ async fn scrapes_arriving_together_share_one_collection() {
     let app = app(state.clone());
     let spawn = || {
         let app = app.clone();
-        tokio::spawn(async move { send(&app, get("/metrics")).await })
+        tokio::spawn(async move { send(&app, om_metrics()).await })
     };
     let first = spawn();
     assert_eq!(started.recv().await, Some(1));
@@ -583,7 +610,7 @@ async fn scrapes_arriving_together_share_one_collection() {
     // A scrape after that one finished gets a fresh collection.
     release.send(()).unwrap();
     assert_eq!(
-        send(&app, get("/metrics")).await.text(),
+        send(&app, om_metrics()).await.text(),
         "# collection 2\n# EOF\n"
     );
 }
@@ -960,9 +987,11 @@ async fn the_binary_serves_guards_and_stops_without_logging_the_secret() {
         .unwrap();
     assert_eq!(wrong.status(), 401);
 
+    let om = "application/openmetrics-text";
     let ok = client
         .get(format!("{base}/metrics"))
         .bearer_auth(canary)
+        .header(header::ACCEPT, om)
         .send()
         .await
         .unwrap();
@@ -975,6 +1004,7 @@ async fn the_binary_serves_guards_and_stops_without_logging_the_secret() {
     let gz = client
         .get(format!("{base}/metrics"))
         .bearer_auth(canary)
+        .header(header::ACCEPT, om)
         .header(header::ACCEPT_ENCODING, "gzip")
         .send()
         .await

@@ -98,3 +98,58 @@ pub(super) fn meta(
 }
 
 const BUILD_LABELS: [(&str, &str); 1] = [("version", env!("CARGO_PKG_VERSION"))];
+
+/// Rewrites an OpenMetrics body from [`super::Scraper::scrape`] into the Prometheus text
+/// format 0.0.4, for clients that do not accept OpenMetrics (as node_exporter negotiates).
+/// prometheus-client writes only OpenMetrics, and the two differ in few places: a counter
+/// family is named with its `_total` in HELP and TYPE, there is no `# UNIT` and no `# EOF`.
+/// Samples and label escaping are the same. One pass, one allocation, and only for such
+/// clients: Prometheus asks for OpenMetrics.
+pub fn to_text_format(om: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(om.len() + om.len() / 32);
+    let mut lines = om.split_inclusive(|&b| b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        if line.starts_with(b"# EOF") || line.starts_with(b"# UNIT ") {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix(b"# HELP ") {
+            // prometheus-client writes HELP then TYPE for the same name.
+            let name_len = rest.iter().position(|&b| b == b' ' || b == b'\n');
+            let name_len = name_len.unwrap_or(rest.len());
+            let name = &rest[..name_len];
+            let counter = lines.peek().is_some_and(|next| {
+                next.strip_prefix(b"# TYPE ")
+                    .and_then(|t| t.strip_prefix(name))
+                    .is_some_and(|t| t.trim_ascii_end() == b" counter")
+            });
+            if counter {
+                out.extend_from_slice(b"# HELP ");
+                out.extend_from_slice(name);
+                out.extend_from_slice(b"_total");
+                out.extend_from_slice(&rest[name_len..]);
+                out.extend_from_slice(b"# TYPE ");
+                out.extend_from_slice(name);
+                out.extend_from_slice(b"_total counter\n");
+                lines.next();
+                continue;
+            }
+        }
+        out.extend_from_slice(line);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_format_names_counters_with_total_and_drops_eof() {
+        let om = "# HELP node_forks Total number of forks.\n# TYPE node_forks counter\nnode_forks_total 7\n# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\nnode_load1 0.5\n# HELP node_x_seconds X.\n# TYPE node_x_seconds gauge\n# UNIT node_x_seconds seconds\nnode_x_seconds{a=\"q\\\"\"} 1\n# EOF\n";
+        let text = String::from_utf8(to_text_format(om.as_bytes())).unwrap();
+        assert_eq!(
+            text,
+            "# HELP node_forks_total Total number of forks.\n# TYPE node_forks_total counter\nnode_forks_total 7\n# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\nnode_load1 0.5\n# HELP node_x_seconds X.\n# TYPE node_x_seconds gauge\nnode_x_seconds{a=\"q\\\"\"} 1\n"
+        );
+    }
+}

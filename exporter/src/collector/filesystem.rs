@@ -106,7 +106,9 @@ impl Mount<'_> {
     }
 }
 
-/// Parses `/proc/<pid>/mounts` (`device mountpoint fstype options dump pass`).
+/// Parses `/proc/<pid>/mounts` (`device mountpoint fstype options dump pass`). A mount point
+/// that was not UTF-8 (read as U+FFFD, see `read_with`) is skipped: its statvfs path would not
+/// resolve and report a false device error.
 pub fn parse_mounts(data: &str) -> Result<Vec<Mount<'_>>, ParseError> {
     let mut out = Vec::new();
     for (i, line) in data.lines().enumerate() {
@@ -120,6 +122,10 @@ pub fn parse_mounts(data: &str) -> Result<Vec<Mount<'_>>, ParseError> {
                 format!("expected at least 4 fields in {line:?}"),
             ));
         };
+        if mount_point.contains(char::REPLACEMENT_CHARACTER) {
+            tracing::debug!(line = i + 1, "mounts: mount point not UTF-8, skipped");
+            continue;
+        }
         let mount_point = if mount_point.contains('\\') {
             Cow::Owned(mount_point.replace("\\040", " ").replace("\\011", "\t"))
         } else {
@@ -758,6 +764,23 @@ tmpfs /sys/fs/cgroup tmpfs ro,nosuid,nodev,noexec,mode=755 0 0
             mounts[2].mount_point,
             "/var/lib/kubelet/[vsanDatastore] bafb9e5a/a\tb.vmdk"
         );
+    }
+
+    #[test]
+    fn a_non_utf8_mount_point_skips_only_that_mount() {
+        let dir = tree(&[(
+            "proc/mounts",
+            b"/dev/vda1 / ext4 rw 0 0\n/dev/vdb /mnt/caf\xe9 ext4 rw 0 0\ntmpfs /run tmpfs rw 0 0\n",
+        )]);
+        let mounts = read_with(&dir.path().join("proc/mounts"), |data| {
+            let mounts = parse_mounts(data).unwrap();
+            Ok(mounts
+                .iter()
+                .map(|m| m.mount_point.to_string())
+                .collect::<Vec<_>>())
+        })
+        .unwrap();
+        assert_eq!(mounts, ["/", "/run"]);
     }
 
     #[test]

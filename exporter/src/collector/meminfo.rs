@@ -21,9 +21,11 @@ pub struct MemField<'a> {
     pub bytes: bool,
 }
 
-/// Parses `/proc/meminfo`; `kB` values are converted to bytes.
+/// Parses `/proc/meminfo`; `kB` values are converted to bytes. A key seen twice keeps its
+/// first line (the rest are logged and dropped): a duplicate series would make Prometheus
+/// reject the whole scrape.
 pub fn parse_meminfo(data: &str) -> Result<Vec<MemField<'_>>, ParseError> {
-    let mut out = Vec::with_capacity(64);
+    let mut out: Vec<MemField<'_>> = Vec::with_capacity(64);
     for (i, line) in data.lines().enumerate() {
         let n = i + 1;
         if line.trim().is_empty() {
@@ -47,11 +49,13 @@ pub fn parse_meminfo(data: &str) -> Result<Vec<MemField<'_>>, ParseError> {
             ),
             Some(unit) => return Err(ParseError::new(n, format!("{name}: unknown unit {unit:?}"))),
         };
-        out.push(MemField {
-            name: name.trim(),
-            value,
-            bytes,
-        });
+        let name = name.trim();
+        // Linear: meminfo has about 60 lines, and a compare mostly stops at the length.
+        if out.iter().any(|f| f.name == name) {
+            tracing::warn!(line = n, field = name, "meminfo: duplicate field dropped");
+            continue;
+        }
+        out.push(MemField { name, value, bytes });
     }
     if out.is_empty() {
         return Err(ParseError::new(0, "no fields"));
@@ -65,7 +69,9 @@ pub fn get(fields: &[MemField<'_>], name: &str) -> Option<u64> {
 }
 
 /// node_exporter's metric name for a field: `Active(anon)` -> `node_memory_Active_anon_bytes`,
-/// `HugePages_Total` (no unit) -> `node_memory_HugePages_Total`.
+/// `HugePages_Total` (no unit) -> `node_memory_HugePages_Total`. Any other character outside
+/// Prometheus' name alphabet `[a-zA-Z0-9_:]` becomes `_`, so an odd kernel field
+/// (`Weird field name`) still gives a name Prometheus accepts.
 pub fn metric_name(field: &MemField<'_>) -> String {
     let mut name = String::with_capacity(field.name.len() + 20);
     name.push_str("node_memory_");
@@ -73,7 +79,8 @@ pub fn metric_name(field: &MemField<'_>) -> String {
         match c {
             '(' => name.push('_'),
             ')' => {}
-            c => name.push(c),
+            c if c.is_ascii_alphanumeric() || c == '_' || c == ':' => name.push(c),
+            _ => name.push('_'),
         }
     }
     if field.bytes {
@@ -205,6 +212,29 @@ DirectMap1G:     1048576 kB
         std::fs::write(dir.path().join("proc/meminfo"), "Zswap:  4 kB\n").unwrap();
         let body = String::from_utf8(scraper.scrape()).unwrap();
         assert_eq!(samples(&body), ["node_memory_Zswap_bytes 4096"]);
+    }
+
+    #[test]
+    fn odd_field_names_become_valid_metric_names() {
+        let fields =
+            parse_meminfo("Weird field name: 5 kB\nÜber-Feld/x: 1\nActive(anon): 2 kB\n").unwrap();
+        let names: Vec<_> = fields.iter().map(metric_name).collect();
+        assert_eq!(
+            names,
+            [
+                "node_memory_Weird_field_name_bytes",
+                "node_memory__ber_Feld_x",
+                "node_memory_Active_anon_bytes",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_duplicated_field_keeps_its_first_line() {
+        let fields = parse_meminfo("MemTotal: 1 kB\nMemFree: 2 kB\nMemTotal: 3 kB\n").unwrap();
+        assert_eq!(fields.len(), 2);
+        assert_eq!(get(&fields, "MemTotal"), Some(1024));
+        assert_eq!(get(&fields, "MemFree"), Some(2048));
     }
 
     #[test]

@@ -30,11 +30,15 @@ use std::time::{Duration, Instant};
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
 
+pub use encode::to_text_format;
 pub(crate) use read::{Shared, read_with};
 
 /// The Content-Type of [`Scraper::scrape`]'s output.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The Content-Type of [`to_text_format`]'s output, as node_exporter sends it.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Where the host's trees are mounted (`--path.procfs|sysfs|rootfs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -707,15 +711,23 @@ mod tests {
     }
 
     #[test]
-    fn binary_garbage_is_a_read_error_naming_the_file() {
+    fn binary_garbage_is_a_parse_error_naming_the_file_and_line() {
+        // Not UTF-8 is read as U+FFFD (one odd interface name must not cost the whole file);
+        // garbage then fails the parse, which names the file and line.
         let dir = tree(&[("proc/meminfo", &[0xff, 0xfe, 0x00, 0x80, b'\n'])]);
         let config = config_for(dir.path());
         let path = config.paths.procfs.join("meminfo");
-        let err = read_with(&path, |_| Ok(())).unwrap_err().to_string();
+        let err = read_with(&path, |d| {
+            meminfo::parse_meminfo(d)
+                .map(|_| ())
+                .map_err(|e| CollectError::parse(&path, e))
+        })
+        .unwrap_err()
+        .to_string();
         assert_eq!(
             err,
             format!(
-                "reading {}: stream did not contain valid UTF-8",
+                "parsing {}: line 1: no ':' in \"\u{FFFD}\u{FFFD}\\0\u{FFFD}\"",
                 path.display()
             )
         );

@@ -1,5 +1,6 @@
 //! netdev: `node_network_{receive,transmit}_*_total{device}` from `<procfs>/net/dev`.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use prometheus_client::encoding::DescriptorEncoder;
@@ -42,19 +43,30 @@ pub struct NetDev<'a> {
     pub transmit: [u64; 8],
 }
 
-/// Parses `/proc/net/dev` (two header lines, then `name: 16 numbers`).
+/// Parses `/proc/net/dev` (header lines, then `name: 16 numbers`). The header is known by
+/// its content (`|` and no `:`), not by position, so a file without it keeps its first two
+/// interfaces. An interface seen twice keeps its first line (the rest are logged and
+/// dropped): a duplicate series would make Prometheus reject the whole scrape.
 pub fn parse_netdev(data: &str) -> Result<Vec<NetDev<'_>>, ParseError> {
     let mut out = Vec::new();
+    let mut seen = HashSet::new();
     for (i, line) in data.lines().enumerate() {
         let n = i + 1;
-        if n <= 2 || line.trim().is_empty() {
+        if line.trim().is_empty() {
             continue;
         }
         // The last colon ends the name: interface names may contain colons (`ibr10:30`).
-        let (device, rest) = line
-            .rsplit_once(':')
-            .ok_or_else(|| ParseError::new(n, format!("no ':' in {line:?}")))?;
+        let Some((device, rest)) = line.rsplit_once(':') else {
+            if line.contains('|') {
+                continue;
+            }
+            return Err(ParseError::new(n, format!("no ':' in {line:?}")));
+        };
         let device = device.trim();
+        if !seen.insert(device) {
+            tracing::warn!(line = n, device, "net/dev: duplicate interface dropped");
+            continue;
+        }
         let mut nums = [0u64; 16];
         let mut parts = rest.split_ascii_whitespace();
         for (k, slot) in nums.iter_mut().enumerate() {
@@ -231,6 +243,49 @@ ibr10:30:       0       0    0    0    0     0          0         0        0    
         assert!(body.contains(
             "# HELP node_network_receive_bytes Network device statistic receive_bytes.\n# TYPE node_network_receive_bytes counter\n"
         ));
+    }
+
+    #[test]
+    fn a_file_without_its_header_keeps_every_interface() {
+        let devs = parse_netdev(
+            "eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n\
+             eth1: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n\
+             eth2: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n",
+        )
+        .unwrap();
+        let names: Vec<_> = devs.iter().map(|d| d.device).collect();
+        assert_eq!(names, ["eth0", "eth1", "eth2"]);
+    }
+
+    #[test]
+    fn a_duplicated_interface_keeps_its_first_line() {
+        let data = format!(
+            "{HEADER}eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n\
+             lo: 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n\
+             eth0: 9 9 9 9 9 9 9 9 9 9 9 9 9 9 9 9\n"
+        );
+        let devs = parse_netdev(&data).unwrap();
+        let names: Vec<_> = devs.iter().map(|d| d.device).collect();
+        assert_eq!(names, ["eth0", "lo"]);
+        assert_eq!(devs[0].receive[0], 1);
+    }
+
+    #[test]
+    fn a_non_utf8_interface_name_costs_only_its_own_entry() {
+        let mut data = HEADER.as_bytes().to_vec();
+        data.extend_from_slice(b"  eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n");
+        data.extend_from_slice(b"  w\xfflan: 5 0 0 0 0 0 0 0 6 0 0 0 0 0 0 0\n");
+        let dir = tree(&[("proc/net/dev", &data)]);
+        let body = scrape_of("netdev", build(&config_for(dir.path())).unwrap());
+        assert!(
+            body.contains("node_network_receive_bytes_total{device=\"eth0\"} 1\n"),
+            "{body}"
+        );
+        assert!(
+            body.contains("node_network_receive_bytes_total{device=\"w\u{FFFD}lan\"} 5\n"),
+            "{body}"
+        );
+        assert!(body.contains("node_scrape_collector_success{collector=\"netdev\"} 1\n"));
     }
 
     #[test]

@@ -16,8 +16,9 @@ thread_local! {
     static POOL: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Reads `path` (UTF-8) and hands its contents to `f`. A missing, unreadable or non-UTF-8
-/// file becomes a [`CollectError::Read`] naming the path.
+/// Reads `path` (UTF-8) and hands its contents to `f`. A missing or unreadable file becomes a
+/// [`CollectError::Read`] naming the path. Bytes that are not UTF-8 (an interface or mount
+/// point named in another encoding) become U+FFFD, so one odd name costs only its own entry.
 pub(crate) fn read_with<T>(
     path: &Path,
     f: impl FnOnce(&str) -> Result<T, CollectError>,
@@ -41,8 +42,17 @@ fn read_into(path: &Path, buf: &mut String) -> io::Result<()> {
     if buf.capacity() < 4096 {
         buf.reserve(4096);
     }
-    File::open(path)?.read_to_string(buf)?;
-    Ok(())
+    match File::open(path)?.read_to_string(buf) {
+        // Left empty by read_to_string. Read again as bytes; only this rare case pays for it.
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            let mut bytes = Vec::new();
+            File::open(path)?.read_to_end(&mut bytes)?;
+            buf.push_str(&String::from_utf8_lossy(&bytes));
+            tracing::debug!(path = %path.display(), "not UTF-8; invalid bytes read as U+FFFD");
+            Ok(())
+        }
+        other => other.map(|_| ()),
+    }
 }
 
 /// A file's contents, or the kind and text of the error reading it.

@@ -7,7 +7,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::cpu::parse_stat;
 use super::encode::{single_counter, single_gauge};
-use super::{CollectError, Collector, Config, ConfigError, Shared};
+use super::{CollectError, Collector, Config, ConfigError, ParseError, Shared};
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
     Ok(Box::new(StatCollector {
@@ -61,7 +61,26 @@ impl Collector for StatCollector {
                     v,
                 )?;
             }
-            Ok(())
+            // As node_exporter, whose stat collector errors when procfs cannot give it every
+            // line: the families found are still served, and success says 0 rather than
+            // hiding that a truncated file lost the others.
+            let missing = [
+                ("intr", stat.intr),
+                ("ctxt", stat.ctxt),
+                ("btime", stat.btime),
+                ("processes", stat.processes),
+                ("procs_running", stat.procs_running),
+                ("procs_blocked", stat.procs_blocked),
+            ]
+            .into_iter()
+            .find(|(_, v)| v.is_none());
+            match missing {
+                Some((line, _)) => Err(CollectError::parse(
+                    &self.path,
+                    ParseError::new(0, format!("no {line} line")),
+                )),
+                None => Ok(()),
+            }
         })
     }
 }
@@ -91,6 +110,23 @@ mod tests {
         );
         assert!(body.contains("# TYPE node_forks counter\n"));
         assert!(body.contains("# TYPE node_boot_time_seconds gauge\n"));
+    }
+
+    #[test]
+    fn a_stat_without_btime_serves_the_rest_and_fails() {
+        let dir = tree(&[(
+            "proc/stat",
+            b"cpu  1 2 3 4 5 6 7 8 9 10\nintr 8885917 17 0\nctxt 38014093\nprocesses 26442\nprocs_running 2\nprocs_blocked 1\n",
+        )]);
+        let body = scrape_of("stat", build(&config_for(dir.path())).unwrap());
+        assert!(body.contains("node_forks_total 26442\n"), "{body}");
+        assert!(!body.contains("node_boot_time_seconds"), "{body}");
+        assert!(body.contains("node_scrape_collector_success{collector=\"stat\"} 0\n"));
+        // Truncated after ctxt: the same.
+        let dir = tree(&[("proc/stat", b"cpu  1 2 3 4 5 6 7 8 9 10\nintr 1\nctxt 2\n")]);
+        let body = scrape_of("stat", build(&config_for(dir.path())).unwrap());
+        assert!(body.contains("node_context_switches_total 2\n"), "{body}");
+        assert!(body.contains("node_scrape_collector_success{collector=\"stat\"} 0\n"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use flate2::{Compress, Compression, FlushCompress, Status};
 use tokio::sync::watch;
 
 use super::{AppState, HttpError};
-use crate::collector::{OPENMETRICS_CONTENT_TYPE, Scraper};
+use crate::collector::{OPENMETRICS_CONTENT_TYPE, Scraper, TEXT_CONTENT_TYPE, to_text_format};
 
 /// A collection as the server runs it.
 pub type Collecting = Pin<Box<dyn Future<Output = Vec<u8>> + Send>>;
@@ -51,12 +51,15 @@ impl Collect for Scraper {
     }
 }
 
-/// One collection's body, and its gzip once a scrape asked for it.
+/// One collection's body (OpenMetrics), and what scrapes asked for made from it once: its
+/// gzip, its Prometheus text format 0.0.4, and that one's gzip.
 #[derive(Debug)]
 pub struct Scrape {
     plain: Bytes,
     /// `None` if deflate failed (it cannot on a buffer; then the body goes out plain).
     gzip: OnceLock<Option<Bytes>>,
+    text: OnceLock<Bytes>,
+    text_gzip: OnceLock<Option<Bytes>>,
 }
 
 impl Scrape {
@@ -64,15 +67,87 @@ impl Scrape {
         Scrape {
             plain: Bytes::from(plain),
             gzip: OnceLock::new(),
+            text: OnceLock::new(),
+            text_gzip: OnceLock::new(),
+        }
+    }
+
+    fn body(&self, format: Format) -> Bytes {
+        match format {
+            Format::OpenMetrics => self.plain.clone(),
+            Format::Text => self
+                .text
+                .get_or_init(|| Bytes::from(to_text_format(&self.plain)))
+                .clone(),
         }
     }
 
     /// gzip level 1: most of the size win (the text is repetitive) for little CPU.
-    fn gzip(&self) -> Option<Bytes> {
-        self.gzip
-            .get_or_init(|| gzip(&self.plain).map(Bytes::from))
+    fn gzip(&self, format: Format) -> Option<Bytes> {
+        let cell = match format {
+            Format::OpenMetrics => &self.gzip,
+            Format::Text => &self.text_gzip,
+        };
+        cell.get_or_init(|| gzip(&self.body(format)).map(Bytes::from))
             .clone()
     }
+}
+
+/// The exposition formats /metrics answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    OpenMetrics,
+    Text,
+}
+
+impl Format {
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+            Format::Text => TEXT_CONTENT_TYPE,
+        }
+    }
+}
+
+/// The format `Accept` asks for, as node_exporter (client_golang's expfmt) negotiates:
+/// OpenMetrics only when `application/openmetrics-text` (version absent, 0.0.1 or 1.0.0) is
+/// accepted with a higher quality than `text/plain` (version absent or 0.0.4), ties going to
+/// the one listed first; anything else (no header, `*/*`) gets the text format 0.0.4.
+fn negotiate(headers: &HeaderMap) -> Format {
+    let mut best: Option<(f32, Format)> = None;
+    let ranges = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','));
+    for range in ranges {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("");
+        let mut q = 1.0f32;
+        let mut version = None;
+        for p in parts {
+            if let Some(v) = p.strip_prefix("q=") {
+                q = v.parse().unwrap_or(0.0);
+            } else if let Some(v) = p.strip_prefix("version=") {
+                version = Some(v.trim_matches('"'));
+            }
+        }
+        let format = if media.eq_ignore_ascii_case("application/openmetrics-text")
+            && matches!(version, None | Some("0.0.1" | "1.0.0"))
+        {
+            Format::OpenMetrics
+        } else if media.eq_ignore_ascii_case("text/plain")
+            && matches!(version, None | Some("0.0.4"))
+        {
+            Format::Text
+        } else {
+            continue;
+        };
+        if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
+            best = Some((q, format));
+        }
+    }
+    best.map_or(Format::Text, |(_, f)| f)
 }
 
 /// One deflate state reused by every scrape: allocating zlib's ~300 KiB of state anew for each
@@ -230,10 +305,11 @@ pub async fn handler(
         .map_err(|_| HttpError::Internal("the collection did not finish".into()))?
         .clone()
         .ok_or_else(|| HttpError::Internal("the collection did not finish".into()))?;
-    let content_type = HeaderValue::from_static(OPENMETRICS_CONTENT_TYPE);
-    let vary = HeaderValue::from_static("accept-encoding");
+    let format = negotiate(&headers);
+    let content_type = HeaderValue::from_static(format.content_type());
+    let vary = HeaderValue::from_static("accept, accept-encoding");
     let gzipped = if accepts_gzip(&headers) {
-        scrape.gzip()
+        scrape.gzip(format)
     } else {
         None
     };
@@ -250,7 +326,7 @@ pub async fn handler(
     } else {
         (
             [(header::CONTENT_TYPE, content_type), (header::VARY, vary)],
-            Body::from(scrape.plain.clone()),
+            Body::from(scrape.body(format)),
         )
             .into_response()
     };
@@ -268,6 +344,36 @@ mod tests {
             HeaderValue::from_str(value).unwrap(),
         );
         accepts_gzip(&h)
+    }
+
+    fn format(value: &str) -> Format {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_str(value).unwrap());
+        negotiate(&h)
+    }
+
+    #[test]
+    fn accept_is_negotiated_as_node_exporter_does() {
+        assert_eq!(negotiate(&HeaderMap::new()), Format::Text);
+        assert_eq!(format("*/*"), Format::Text);
+        assert_eq!(format("text/plain; version=0.0.4"), Format::Text);
+        assert_eq!(format("application/openmetrics-text"), Format::OpenMetrics);
+        // Prometheus 2.x's default scrape Accept.
+        assert_eq!(
+            format(
+                "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+            ),
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            format("text/plain;version=0.0.4;q=0.9,application/openmetrics-text;q=0.5"),
+            Format::Text
+        );
+        assert_eq!(format("application/openmetrics-text;q=0"), Format::Text);
+        assert_eq!(
+            format("application/openmetrics-text;version=9.9"),
+            Format::Text
+        );
     }
 
     #[test]

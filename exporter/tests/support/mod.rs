@@ -82,8 +82,18 @@ pub async fn start_node_exporter(dir: &Path, args: &[String]) -> Running {
     Running { proc, base }
 }
 
+/// What Prometheus 2.x sends; node_exporter answers it in the text format 0.0.4, ours in
+/// OpenMetrics.
+pub const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+
+/// One `/metrics` body, asked for as Prometheus asks.
 pub async fn scrape(base: &str) -> String {
-    let resp = reqwest::get(format!("{base}/metrics")).await.unwrap();
+    let resp = reqwest::Client::new()
+        .get(format!("{base}/metrics"))
+        .header(reqwest::header::ACCEPT, PROMETHEUS_ACCEPT)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200, "{base}/metrics");
     resp.text().await.unwrap()
 }
