@@ -67,8 +67,12 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("{field} in /proc/PID/status"))
 }
 
+/// The Accept header Prometheus sends on every scrape, so that both exporters answer in the
+/// format they answer Prometheus in.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+
 async fn get(client: &reqwest::Client, url: &str, gzip: bool) -> usize {
-    let mut req = client.get(url);
+    let mut req = client.get(url).header("Accept", PROMETHEUS_ACCEPT);
     if gzip {
         req = req.header("Accept-Encoding", "gzip");
     }
