@@ -4,9 +4,6 @@
 //! Alertmanager is back, it says so. Each heartbeat also pings an external URL, whose secret
 //! never shows in the receiver's log.
 
-use std::io::{Read, Write};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use vpsmon_e2e::{AgentSpec, CHAT_ID, Fleet, Options};
@@ -14,28 +11,6 @@ use vpsmon_e2e::{AgentSpec, CHAT_ID, Fleet, Options};
 const TIMEOUT: Duration = Duration::from_secs(20);
 /// The secret part of the heartbeat URL, as in a healthchecks.io check's UUID.
 const CHECK_UUID: &str = "5b1c7e0a-9f3d-4e2b-8a61-c0ffee5ec7e7";
-
-/// A loopback HTTP server that counts the GETs of `/<CHECK_UUID>` (healthchecks.io stand-in).
-fn ping_counter() -> (String, Arc<AtomicUsize>) {
-    let listener = testkit::procs::bind_loopback();
-    let url = format!("http://{}/{CHECK_UUID}", listener.local_addr().unwrap());
-    let count = Arc::new(AtomicUsize::new(0));
-    let c = Arc::clone(&count);
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut buf = [0u8; 4096];
-            let n = conn.read(&mut buf).unwrap_or(0);
-            if buf[..n].starts_with(format!("GET /{CHECK_UUID} ").as_bytes()) {
-                c.fetch_add(1, Ordering::SeqCst);
-            }
-            let _ = conn
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK");
-        }
-    });
-    (url, count)
-}
 
 async fn get(url: &str) -> String {
     reqwest::get(url).await.unwrap().text().await.unwrap()
@@ -83,7 +58,8 @@ async fn wait_message(f: &Fleet, text: &str, since: Instant, wait: Duration) -> 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn alertmanager_down_is_reported_by_the_receiver_itself_and_its_return_too() {
-    let (ping_url, pings) = ping_counter();
+    let pings = testkit::heartbeat::PingCounter::start(CHECK_UUID);
+    let ping_url = pings.url.clone();
     let mut f = Fleet::start(Options {
         agents: vec![AgentSpec::real("web-1")],
         shards: 1,
@@ -125,11 +101,11 @@ async fn alertmanager_down_is_reported_by_the_receiver_itself_and_its_return_too
 
     // Heartbeats arrive (every 2 s in the fast profile) and ping the external URL.
     let start = Instant::now();
-    while last_heartbeat(&f).await == 0.0 || pings.load(Ordering::SeqCst) < 2 {
+    while last_heartbeat(&f).await == 0.0 || pings.count() < 2 {
         assert!(
             start.elapsed() < Duration::from_secs(90),
             "no heartbeats: pings {}, receiver log:\n{}",
-            pings.load(Ordering::SeqCst),
+            pings.count(),
             f.receiver_log()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -5,11 +5,8 @@
 //! The URL's secret never shows in the log, the errors or --print-config.
 //! (The whole stack with Alertmanager really dying: e2e/tests/watchdog.rs.)
 
-use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -23,28 +20,6 @@ const SECRET: &str = "0f9e8d7c-6b5a-4321-9876-feedfacecafe";
 const ALERTS: i64 = -100111;
 const OPS: i64 = -100222;
 const WAIT: Duration = Duration::from_secs(45);
-
-/// Counts the GETs of `/ping/<SECRET>`, answering 200 (a healthchecks.io stand-in).
-fn ping_counter() -> (String, Arc<AtomicUsize>) {
-    let listener = testkit::procs::bind_loopback();
-    let url = format!("http://{}/ping/{SECRET}", listener.local_addr().unwrap());
-    let count = Arc::new(AtomicUsize::new(0));
-    let c = Arc::clone(&count);
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut buf = [0u8; 4096];
-            let n = conn.read(&mut buf).unwrap_or(0);
-            if buf[..n].starts_with(format!("GET /ping/{SECRET} ").as_bytes()) {
-                c.fetch_add(1, Ordering::SeqCst);
-            }
-            let _ = conn
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK");
-        }
-    });
-    (url, count)
-}
 
 fn receiver_yml(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("receiver.yml");
@@ -147,7 +122,8 @@ async fn start_receiver(tg: &FakeTelegram, dir: &Path, url_file: &Path) -> (Proc
 async fn heartbeats_are_never_shown_and_silence_is_told_once_to_every_destination() {
     let tg = FakeTelegram::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let (ping_url, pings) = ping_counter();
+    let pings = testkit::heartbeat::PingCounter::start(&format!("ping/{SECRET}"));
+    let ping_url = pings.url.clone();
     let url_file = dir.path().join("heartbeat.url");
     std::fs::write(&url_file, format!("{ping_url}\n")).unwrap();
     let (_receiver, base) = start_receiver(&tg, dir.path(), &url_file).await;
@@ -186,7 +162,7 @@ async fn heartbeats_are_never_shown_and_silence_is_told_once_to_every_destinatio
     let now = chrono::Utc::now().timestamp() as f64;
     assert!((now - 30.0..=now + 1.0).contains(&last), "{last} vs {now}");
     testkit::procs::eventually(WAIT, "the heartbeat URL to be pinged", || async {
-        (pings.load(Ordering::SeqCst) >= 1).then_some(())
+        (pings.count() >= 1).then_some(())
     })
     .await
     .unwrap();
