@@ -16,10 +16,9 @@ use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches, value_pars
 use vpsmon_common::telemetry::{self, LogFormat};
 
 use crate::collector::logins::LoginsOptions;
-use crate::collector::ports::PortsOptions;
 use crate::collector::tunnel::failover::{Systemctl, Thresholds};
 use crate::collector::tunnel::{self, FailoverOptions, TunnelOptions};
-use crate::collector::{self, Config, DiskstatsOptions, FilesystemOptions, Paths};
+use crate::collector::{self, Config, DiskstatsOptions, FilesystemOptions, FlagKind, Paths};
 use crate::http::auth::{Auth, AuthConfigError};
 use crate::http::listen::ListenAddress;
 
@@ -155,6 +154,15 @@ pub struct Flags {
     )]
     pub rootfs: PathBuf,
 
+    /// udev database directory (disk serials, device-mapper names).
+    #[arg(
+        long = "path.udev.data",
+        env = "VPSMON_PATH_UDEV_DATA",
+        default_value = "/run/udev/data",
+        value_name = "DIR"
+    )]
+    pub udev_data: PathBuf,
+
     /// Regex of mount points the filesystem collector ignores.
     #[arg(
         long = "collector.filesystem.mount-points-exclude",
@@ -199,17 +207,6 @@ pub struct Flags {
         value_name = "FILE"
     )]
     pub utmp_path: Option<PathBuf>,
-
-    /// Most listening ports exported; past it the first N are kept and the ports collector
-    /// reports failure (node_scrape_collector_success 0) and logs the cap.
-    #[arg(
-        long = "collector.ports.max",
-        env = "VPSMON_COLLECTOR_PORTS_MAX",
-        default_value_t = PortsOptions::DEFAULT_MAX as u64,
-        value_parser = clap::value_parser!(u64).range(1..),
-        value_name = "N"
-    )]
-    pub ports_max: u64,
 
     /// YAML list of Cloudflare Tunnels to watch; setting it enables the tunnel collector.
     #[arg(
@@ -380,7 +377,118 @@ fn collector_flag_names() -> &'static [CollectorFlagNames] {
     })
 }
 
-/// The clap command: the static flags plus two flags per collector.
+/// The generated names of one collector option flag: its env var and its `--no-` form.
+struct OptionNames {
+    env: &'static str,
+    off: &'static str,
+}
+
+/// clap wants `'static` names; they are made (and leaked) once per process.
+fn option_names(name: &str) -> &'static OptionNames {
+    static NAMES: OnceLock<std::collections::HashMap<&'static str, OptionNames>> = OnceLock::new();
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    &NAMES.get_or_init(|| {
+        collector::specs()
+            .iter()
+            .flat_map(|spec| spec.flags)
+            .map(|f| {
+                let name = f.name.trim_start_matches('-');
+                let names = OptionNames {
+                    env: leak(env_name(name)),
+                    off: leak(format!("no-{name}")),
+                };
+                (name, names)
+            })
+            .collect()
+    })[name]
+}
+
+/// A collector's own flags, as clap args (a switch also gets its `--no-` form).
+fn option_args(spec: &collector::CollectorSpec) -> Vec<Arg> {
+    let mut args = Vec::new();
+    for flag in spec.flags {
+        let name = flag.name.trim_start_matches('-');
+        let mut arg = Arg::new(name)
+            .long(name)
+            .env(option_names(name).env)
+            .help(flag.help)
+            .help_heading("Collector options");
+        if let Some(check) = flag.check {
+            arg = arg.value_parser(move |s: &str| check(s).map(|()| s.to_owned()));
+        }
+        match flag.kind {
+            FlagKind::Value { default } => {
+                args.push(arg.default_value(default).value_name("VALUE"));
+            }
+            FlagKind::Switch { default } => {
+                let off = option_names(name).off;
+                args.push(
+                    arg.num_args(0..=1)
+                        .require_equals(true)
+                        .default_missing_value("true")
+                        .default_value(if default { "true" } else { "false" })
+                        .value_name("BOOL")
+                        .value_parser(value_parser!(bool))
+                        .overrides_with(off),
+                );
+                args.push(
+                    Arg::new(off)
+                        .long(off)
+                        .help(format!("Turn --{name} off"))
+                        .action(ArgAction::SetTrue)
+                        .overrides_with(name)
+                        .hide(true),
+                );
+            }
+            FlagKind::Repeated => {
+                args.push(arg.action(ArgAction::Append).value_name("VALUE"));
+            }
+        }
+    }
+    args
+}
+
+/// The collectors' own flags' values as given (a flag left at its default is not stored, so
+/// `Config` compares equal to `Config::default()` when nothing was given).
+fn collector_options(matches: &ArgMatches) -> collector::Options {
+    let given = |id: &str| {
+        matches!(
+            matches.value_source(id),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        )
+    };
+    let mut options = collector::Options::default();
+    for flag in collector::specs().iter().flat_map(|s| s.flags) {
+        let name = flag.name.trim_start_matches('-');
+        let values = match flag.kind {
+            FlagKind::Switch { .. } => {
+                let off = option_names(name).off;
+                if matches.get_flag(off) {
+                    vec!["false".to_owned()]
+                } else if given(name) {
+                    vec![
+                        matches
+                            .get_one::<bool>(name)
+                            .copied()
+                            .unwrap_or(true)
+                            .to_string(),
+                    ]
+                } else {
+                    continue;
+                }
+            }
+            FlagKind::Value { .. } | FlagKind::Repeated if given(name) => matches
+                .get_many::<String>(name)
+                .map(|v| v.cloned().collect())
+                .unwrap_or_default(),
+            FlagKind::Value { .. } | FlagKind::Repeated => continue,
+        };
+        options.set(flag, values);
+    }
+    options
+}
+
+/// The clap command: the static flags plus two flags per collector and each collector's own.
 pub fn command() -> Command {
     let mut cmd = Flags::augment_args(
         Command::new("vpsmon-exporter")
@@ -418,6 +526,9 @@ pub fn command() -> Command {
                     .overrides_with(names.on)
                     .help_heading("Collectors"),
             );
+        for arg in option_args(spec) {
+            cmd = cmd.arg(arg);
+        }
     }
     cmd
 }
@@ -492,6 +603,7 @@ impl Settings {
                 procfs: flags.procfs.clone(),
                 sysfs: flags.sysfs.clone(),
                 rootfs: flags.rootfs.clone(),
+                udev_data: flags.udev_data.clone(),
             },
             enabled,
             filesystem: FilesystemOptions {
@@ -504,9 +616,6 @@ impl Settings {
             },
             logins: LoginsOptions {
                 utmp_path: flags.utmp_path.clone(),
-            },
-            ports: PortsOptions {
-                max: usize::try_from(flags.ports_max).unwrap_or(usize::MAX),
             },
             tunnel: TunnelOptions {
                 config: flags.tunnel_config.clone(),
@@ -526,6 +635,7 @@ impl Settings {
                     command_timeout: flags.failover_command_timeout,
                 },
             },
+            options: collector_options(&matches),
         };
         let given_paths = PATH_FLAGS
             .iter()
@@ -627,6 +737,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::collector::ports;
 
     fn parse(args: &[&str]) -> Result<Settings, clap::Error> {
         Settings::try_parse_from(std::iter::once("vpsmon-exporter").chain(args.iter().copied()))
@@ -733,7 +844,7 @@ mod tests {
         assert!(!s.collectors.enabled.contains("ports"));
         assert!(!s.collectors.enabled.contains("processes"));
         assert!(!s.collectors.enabled.contains("tunnel"));
-        assert_eq!(s.collectors.ports.max, 1000);
+        assert_eq!(s.collectors.options.value(&ports::MAX), "1000");
         assert_eq!(s.collectors.tunnel.interval, Duration::from_secs(30));
         assert!(!s.collectors.tunnel.failover.enabled);
 
@@ -772,7 +883,7 @@ mod tests {
             c.tunnel.failover.systemctl,
             PathBuf::from("/tmp/fake-systemctl")
         );
-        assert_eq!(c.ports.max, 50);
+        assert_eq!(c.options.value(&ports::MAX), "50");
         assert_eq!(c.logins.utmp_path, Some(PathBuf::from("/run/utmp")));
         assert!(
             !enabled(&[

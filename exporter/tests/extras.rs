@@ -61,6 +61,7 @@ fn scrape(collectors: &[&str]) -> Vec<String> {
             procfs: root.join("proc"),
             sysfs: root.join("sys"),
             rootfs: root.join("rootfs"),
+            ..Paths::default()
         },
         enabled: collectors
             .iter()

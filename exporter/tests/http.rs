@@ -671,6 +671,7 @@ async fn api_health_has_seed_001s_shape_with_psutil_numbers() {
                 procfs: p.to_owned(),
                 sysfs: PathBuf::from("/sys"),
                 rootfs: rootfs.path().to_owned(),
+                ..Paths::default()
             },
             statfs_timeout: Duration::from_secs(5),
         },

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::{counter, counter_family};
-use super::{CollectError, Collector, Config, ConfigError, ParseError, Shared, parse_num};
+use super::{CollectorSpec, CollectError, Collector, Config, ConfigError, ParseError, Shared, parse_num};
 
 /// USER_HZ: the kernel reports CPU time in ticks of 1/100 s on every Linux architecture
 /// userspace sees (the ABI fixes it; CONFIG_HZ does not change it).
@@ -146,6 +146,14 @@ fn parse_cpu_times<'a>(
 
 /// If a CPU's idle time jumps back by this many ticks (3 s), it was hot-plugged: start over.
 const JUMP_BACK_TICKS: u64 = 300;
+
+pub(super) const SPEC: CollectorSpec = CollectorSpec {
+    name: "cpu",
+    default_enabled: true,
+    help: "CPU time per mode from /proc/stat",
+    flags: &[],
+    build,
+};
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
     Ok(Box::new(CpuCollector {

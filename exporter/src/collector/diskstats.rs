@@ -7,7 +7,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use regex::Regex;
 
 use super::encode::{counter, counter_family, gauge, gauge_family};
-use super::{
+use super::{CollectorSpec, 
     CollectError, Collector, Config, ConfigError, DiskstatsOptions, ParseError, Shared,
     compile_regex, parse_num, read_with,
 };
@@ -190,6 +190,14 @@ pub fn parse_udev_properties(data: &str) -> [&str; 5] {
     }
     out
 }
+
+pub(super) const SPEC: CollectorSpec = CollectorSpec {
+    name: "diskstats",
+    default_enabled: true,
+    help: "Disk I/O statistics from /proc/diskstats",
+    flags: &[],
+    build,
+};
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
     Ok(Box::new(DiskstatsCollector {

@@ -14,7 +14,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use regex::Regex;
 
 use super::encode::{gauge, gauge_family};
-use super::{
+use super::{CollectorSpec, 
     CollectError, Collector, Config, ConfigError, FilesystemOptions, ParseError, Prefetch,
     Prefetched, Shared, compile_regex, read_with,
 };
@@ -143,6 +143,14 @@ pub fn parse_mounts(data: &str) -> Result<Vec<Mount<'_>>, ParseError> {
 
 /// A statvfs implementation; tests inject one that blocks.
 pub type StatFn = dyn Fn(&Path) -> io::Result<FsStats> + Send + Sync;
+
+pub(super) const SPEC: CollectorSpec = CollectorSpec {
+    name: "filesystem",
+    default_enabled: true,
+    help: "Filesystem sizes and usage (statvfs of each mount)",
+    flags: &[],
+    build,
+};
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
     Ok(Box::new(FilesystemCollector::new(

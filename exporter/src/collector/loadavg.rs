@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::single_gauge;
-use super::{
+use super::{CollectorSpec, 
     CollectError, Collector, Config, ConfigError, ParseError, Shared, parse_num, read_with,
 };
 
@@ -32,6 +32,14 @@ pub fn parse_loadavg(data: &str) -> Result<Loadavg, ParseError> {
         fifteen: next("load15")?,
     })
 }
+
+pub(super) const SPEC: CollectorSpec = CollectorSpec {
+    name: "loadavg",
+    default_enabled: true,
+    help: "Load average from /proc/loadavg",
+    flags: &[],
+    build,
+};
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
     Ok(Box::new(LoadavgCollector {

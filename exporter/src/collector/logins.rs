@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::{gauge, gauge_family};
-use super::{CollectError, Collector, Config, ConfigError, Shared};
+use super::{CollectorSpec, CollectError, Collector, Config, ConfigError, Shared};
 
 /// Size of one `struct utmp` record on Linux x86_64 with glibc.
 pub const RECORD_SIZE: usize = 384;
@@ -154,6 +154,14 @@ pub struct LoginsOptions {
 impl LoginsOptions {
     pub const UTMP_PATH_FLAG: &'static str = "--collector.logins.utmp-path";
 }
+
+pub(super) const SPEC: CollectorSpec = CollectorSpec {
+    name: "logins",
+    default_enabled: true,
+    help: "Active login sessions from utmp",
+    flags: &[],
+    build,
+};
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
     let (path, fallback) = match &config.logins.utmp_path {

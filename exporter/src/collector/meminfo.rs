@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::single_gauge;
-use super::{
+use super::{CollectorSpec, 
     CollectError, Collector, Config, ConfigError, ParseError, Shared, parse_num, read_with,
 };
 
@@ -88,6 +88,14 @@ pub fn metric_name(field: &MemField<'_>) -> String {
     }
     name
 }
+
+pub(super) const SPEC: CollectorSpec = CollectorSpec {
+    name: "meminfo",
+    default_enabled: true,
+    help: "Memory statistics from /proc/meminfo",
+    flags: &[],
+    build,
+};
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
     Ok(Box::new(MeminfoCollector {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::{counter, counter_family};
-use super::{
+use super::{CollectorSpec, 
     CollectError, Collector, Config, ConfigError, ParseError, Shared, parse_num, read_with,
 };
 
@@ -155,6 +155,14 @@ const FAMILIES: [(&str, &str); 16] = [
         "Network device statistic transmit_compressed.",
     ),
 ];
+
+pub(super) const SPEC: CollectorSpec = CollectorSpec {
+    name: "netdev",
+    default_enabled: true,
+    help: "Network interface statistics from /proc/net/dev",
+    flags: &[],
+    build,
+};
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
     Ok(Box::new(NetdevCollector {

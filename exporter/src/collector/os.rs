@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::{gauge, gauge_family};
-use super::{CollectError, Collector, Config, ConfigError, ParseError, Shared, read_with};
+use super::{CollectorSpec, CollectError, Collector, Config, ConfigError, ParseError, Shared, read_with};
 
 /// The os-release keys node_exporter exports, in its label order.
 const KEYS: [(&str, &str); 12] = [
@@ -114,6 +114,14 @@ fn unquote(raw: &str) -> Option<String> {
         _ => Some(raw.to_owned()),
     }
 }
+
+pub(super) const SPEC: CollectorSpec = CollectorSpec {
+    name: "os",
+    default_enabled: true,
+    help: "OS release information from /etc/os-release",
+    flags: &[],
+    build,
+};
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
     let root = &config.paths.rootfs;

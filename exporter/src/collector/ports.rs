@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::{gauge, gauge_family};
-use super::{CollectError, Collector, Config, ConfigError, ParseError, Shared, read_with};
+use super::{CollectorSpec, FlagSpec, CollectError, Collector, Config, ConfigError, ParseError, Shared, read_with};
 
 /// TCP_LISTEN in the `st` column.
 const TCP_LISTEN: u8 = 0x0A;
@@ -87,33 +87,34 @@ pub fn parse_table(
     Ok(())
 }
 
-/// Options of the ports collector.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortsOptions {
-    /// `--collector.ports.max`: most series exported; beyond it the collector reports failure.
-    pub max: usize,
-}
-
-impl PortsOptions {
-    pub const MAX_FLAG: &'static str = "--collector.ports.max";
-    pub const DEFAULT_MAX: usize = 1000;
-}
-
-impl Default for PortsOptions {
-    fn default() -> Self {
-        PortsOptions {
-            max: Self::DEFAULT_MAX,
-        }
-    }
-}
+/// `--collector.ports.max`: past it the first N are kept and the collector reports failure.
+pub const MAX: FlagSpec = FlagSpec::value(
+    "--collector.ports.max",
+    "1000",
+    "Most listening ports exported; past it the first N are kept and the ports collector reports failure (node_scrape_collector_success 0) and logs the cap",
+)
+.checked(super::positive_integer);
 
 const TABLES: [&str; 4] = ["tcp", "tcp6", "udp", "udp6"];
+
+// Off by default: the kernel walks its whole TCP hash table (sized by RAM) to produce
+// /proc/net/tcp, ~2.7 ms of CPU per scrape on a 24 GiB host even with 45 sockets.
+pub(super) const SPEC: CollectorSpec = CollectorSpec {
+    name: "ports",
+    default_enabled: false,
+    help: "Listening TCP and bound UDP ports from /proc/net",
+    flags: &[MAX],
+    build,
+};
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
     let net = config.paths.procfs.join("net");
     Ok(Box::new(PortsCollector {
         tables: TABLES.map(|t| (t, net.join(t))),
-        max: config.ports.max,
+        max: config.options.value(&MAX).parse().map_err(|_| ConfigError::Invalid {
+            flag: MAX.name,
+            message: format!("{:?} is not a positive integer", config.options.value(&MAX)),
+        })?,
     }))
 }
 
@@ -167,7 +168,7 @@ impl Collector for PortsCollector {
         if listeners.len() > self.max {
             // The first `max` are exported; the failure tells the user the list is cut short.
             return Err(CollectError::Capped {
-                flag: PortsOptions::MAX_FLAG,
+                flag: MAX.name,
                 max: self.max,
                 found: listeners.len(),
             });
@@ -233,7 +234,7 @@ mod tests {
     fn collect(max: usize, files: &[(&str, &[u8])]) -> String {
         let dir = tree(files);
         let mut config = config_for(dir.path());
-        config.ports.max = max;
+        config.options.set(&MAX, vec![max.to_string()]);
         scrape_of("ports", build(&config).unwrap())
     }
 
@@ -281,7 +282,7 @@ mod tests {
         );
         assert!(body.contains("node_scrape_collector_success{collector=\"ports\"} 0\n"));
         let err = CollectError::Capped {
-            flag: PortsOptions::MAX_FLAG,
+            flag: MAX.name,
             max: 2,
             found: 5,
         };

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::{gauge, gauge_family, single_gauge};
-use super::{
+use super::{CollectorSpec, 
     CollectError, Collector, Config, ConfigError, ParseError, Shared, parse_num, read_with,
 };
 
@@ -59,6 +59,14 @@ pub struct Totals {
     pub threads: u64,
     pub states: BTreeMap<char, u64>,
 }
+
+pub(super) const SPEC: CollectorSpec = CollectorSpec {
+    name: "processes",
+    default_enabled: false,
+    help: "Process and thread counts by state from /proc/<pid>/stat",
+    flags: &[],
+    build,
+};
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
     let procfs = config.paths.procfs.clone();

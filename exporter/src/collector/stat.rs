@@ -7,7 +7,15 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::cpu::parse_stat;
 use super::encode::{single_counter, single_gauge};
-use super::{CollectError, Collector, Config, ConfigError, ParseError, Shared};
+use super::{CollectorSpec, CollectError, Collector, Config, ConfigError, ParseError, Shared};
+
+pub(super) const SPEC: CollectorSpec = CollectorSpec {
+    name: "stat",
+    default_enabled: true,
+    help: "Boot time, context switches, forks, interrupts from /proc/stat",
+    flags: &[],
+    build,
+};
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
     Ok(Box::new(StatCollector {

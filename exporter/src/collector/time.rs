@@ -6,7 +6,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::{gauge, gauge_family, single_gauge};
-use super::{CollectError, Collector, Config, ConfigError, Shared};
+use super::{CollectorSpec, CollectError, Collector, Config, ConfigError, Shared};
+
+pub(super) const SPEC: CollectorSpec = CollectorSpec {
+    name: "time",
+    default_enabled: true,
+    help: "The current system time and time zone",
+    flags: &[],
+    build,
+};
 
 pub(super) fn build(_config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
     Ok(Box::new(TimeCollector))

@@ -12,7 +12,15 @@ use std::sync::Mutex;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::{gauge, gauge_family};
-use super::{CollectError, Collector, Config, ConfigError, Shared, read_with};
+use super::{CollectorSpec, CollectError, Collector, Config, ConfigError, Shared, read_with};
+
+pub(super) const SPEC: CollectorSpec = CollectorSpec {
+    name: "uname",
+    default_enabled: true,
+    help: "Kernel and host names from /proc/sys/kernel",
+    flags: &[],
+    build,
+};
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
     let dir = config.paths.procfs.join("sys/kernel");

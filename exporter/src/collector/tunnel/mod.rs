@@ -24,7 +24,7 @@ use std::time::Duration;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::{counter, counter_family, gauge, gauge_family, single_gauge};
-use super::{CollectError, Collector, Config, ConfigError, Entry, Scraper, Shared};
+use super::{CollectorSpec, CollectError, Collector, Config, ConfigError, Entry, Scraper, Shared};
 use failover::{Status, Systemctl, Thresholds};
 use poller::{Background, Poller, PollerOptions, SharedSnapshot, Snapshot};
 
@@ -151,6 +151,14 @@ pub fn poller_from_options(opts: &TunnelOptions) -> Result<Poller, ConfigError> 
         },
     ))
 }
+
+pub(super) const SPEC: CollectorSpec = CollectorSpec {
+    name: "tunnel",
+    default_enabled: false,
+    help: "Cloudflare Tunnel health and failover (on when --collector.tunnel.config is set)",
+    flags: &[],
+    build,
+};
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
     let poller = poller_from_options(&config.tunnel)?;
