@@ -38,6 +38,9 @@ pub struct AgentSpec {
     /// A fixture procfs root instead of the real /proc (only the CPU, meminfo and loadavg
     /// collectors run then, so missing files raise no CollectorFailed alerts).
     pub procfs: Option<PathBuf>,
+    /// The loopback address it listens on (the whole of 127/8 is local on Linux), so that a
+    /// fleet's targets differ by address as real hosts do.
+    pub host: std::net::Ipv4Addr,
 }
 
 impl AgentSpec {
@@ -45,12 +48,14 @@ impl AgentSpec {
         AgentSpec {
             name: name.to_owned(),
             procfs: None,
+            host: std::net::Ipv4Addr::LOCALHOST,
         }
     }
 }
 
 pub struct Agent {
     pub name: String,
+    pub host: std::net::Ipv4Addr,
     pub port: u16,
     procfs: Option<PathBuf>,
     proc: Option<Proc>,
@@ -102,6 +107,7 @@ impl Fleet {
             .into_iter()
             .map(|a| Agent {
                 name: a.name,
+                host: a.host,
                 port: free_port(),
                 procfs: a.procfs,
                 proc: None,
@@ -113,7 +119,7 @@ impl Fleet {
 
         let list: String = agents
             .iter()
-            .map(|a| format!("{} 127.0.0.1:{}\n", a.name, a.port))
+            .map(|a| format!("{} {}:{}\n", a.name, a.host, a.port))
             .collect();
         std::fs::write(dir.path().join("agents.txt"), list)?;
         // The webhook's bearer token, shared by Alertmanager and the receiver as in production.
@@ -242,6 +248,19 @@ impl Fleet {
         Instant::now()
     }
 
+    /// The receiver's and Alertmanager's process ids, for the fleet benchmark's figures.
+    pub fn pids(&self) -> (Option<u32>, Option<u32>) {
+        (
+            self.receiver.as_ref().map(Proc::pid),
+            self.alertmanager.as_ref().map(Proc::pid),
+        )
+    }
+
+    /// Agent `i`'s exporter process id, while it runs.
+    pub fn agent_pid(&self, i: usize) -> Option<u32> {
+        self.agents[i].proc.as_ref().map(Proc::pid)
+    }
+
     /// The receiver's log so far.
     pub fn receiver_log(&self) -> String {
         std::fs::read_to_string(self.log("receiver")).unwrap_or_default()
@@ -263,7 +282,7 @@ impl Fleet {
         let a = &self.agents[i];
         let mut cmd = Command::new(vpsmon_bin("vpsmon-exporter"));
         cmd.arg("--web.listen-address")
-            .arg(format!("127.0.0.1:{}", a.port));
+            .arg(format!("{}:{}", a.host, a.port));
         if let Some(procfs) = &a.procfs {
             cmd.arg("--path.procfs")
                 .arg(procfs)
@@ -281,7 +300,7 @@ impl Fleet {
         )?;
         wait_http_ok(
             &mut p,
-            &format!("http://127.0.0.1:{}/metrics", a.port),
+            &format!("http://{}:{}/metrics", a.host, a.port),
             START_TIMEOUT,
         )
         .await?;

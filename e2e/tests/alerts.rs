@@ -131,6 +131,7 @@ async fn busy_cpu_on_a_fixture_procfs_raises_high_cpu_then_resolves() {
         AgentSpec {
             name: "busy-1".into(),
             procfs: Some(cpu.procfs().to_owned()),
+            ..AgentSpec::real("busy-1")
         },
     ])
     .await;
