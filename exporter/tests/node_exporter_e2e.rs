@@ -1,7 +1,7 @@
 //! node_exporter's own end-to-end test, on our binary: its fixture tree (`proc/`, `sys.ttar`,
 //! `udev.ttar`, `textfile/`, `usr/`), the collector flags of its `end-to-end-test.sh`, and its
 //! `e2e-output.txt`. Every family in that output written by a collector we have (the registry
-//! says which) must come out of ours with the same type and the same samples: the same label
+//! says which) must come out of ours with the same HELP, type and samples: the same label
 //! sets, the same values.
 //! The collector list, the flags and the skip regex are read from the registry and the script,
 //! so the test covers each collector the day it is added.
@@ -149,6 +149,13 @@ fn same(a: f64, b: f64) -> bool {
     a == b || (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
 }
 
+/// `# HELP <family> <text>` lines: family -> text (as written, escapes and all).
+fn helps(text: &str) -> BTreeMap<&str, &str> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# HELP ")?.split_once(' '))
+        .collect()
+}
+
 /// At most this many differing samples are listed per family.
 const SHOWN: usize = 6;
 
@@ -254,7 +261,9 @@ async fn our_collectors_match_node_exporters_e2e_output_on_its_fixture_tree() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let mine = Exposition::parse(&resp.text().await.unwrap());
+    let mine_text = resp.text().await.unwrap();
+    let mine = Exposition::parse(&mine_text);
+    let (want_help, got_help) = (helps(&expected_text), helps(&mine_text));
 
     let mut unowned = Vec::new();
     // collector -> (family, its differences), in family order.
@@ -291,14 +300,26 @@ async fn our_collectors_match_node_exporters_e2e_output_on_its_fixture_tree() {
                 samples.values().next().unwrap()
             )),
             Some(got) => {
+                let mut diff = String::new();
                 let (want_type, got_type) = (expected.types.get(family), mine.types.get(family));
-                let typed = (want_type != got_type).then(|| {
-                    format!("    {family}: TYPE ours {got_type:?}, node_exporter {want_type:?}\n")
-                });
-                match (typed, compare_family(family, samples, got)) {
-                    (None, None) => None,
-                    (a, b) => Some(a.unwrap_or_default() + &b.unwrap_or_default()),
+                if want_type != got_type {
+                    let _ = writeln!(
+                        diff,
+                        "    {family}: TYPE ours {got_type:?}, node_exporter {want_type:?}"
+                    );
                 }
+                let (want, got_h) = (
+                    want_help.get(family.as_str()),
+                    got_help.get(family.as_str()),
+                );
+                if want != got_h {
+                    let _ = writeln!(
+                        diff,
+                        "    {family}: HELP ours {got_h:?}, node_exporter {want:?}"
+                    );
+                }
+                diff += &compare_family(family, samples, got).unwrap_or_default();
+                (!diff.is_empty()).then_some(diff)
             }
         };
         if let Some(diff) = diff {
