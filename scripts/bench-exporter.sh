@@ -1,22 +1,41 @@
 #!/usr/bin/env bash
-# Benchmark of vpsmon-exporter against Debian's node_exporter on this host (issue 2).
+# Benchmark of vpsmon-exporter against Debian's node_exporter on this host (issues 2 and 14).
 #
-# Both run on loopback with the same collectors (cpu meminfo filesystem netdev loadavg stat uname
-# time diskstats) and the same filesystem/netdev filters. A Rust driver scrapes each N times in a
-# row over one keep-alive connection, first plain, then with Accept-Encoding: gzip (what
-# Prometheus sends), and reads the exporter's utime+stime from /proc/PID/stat before and after.
-# Prints a table, the ratios against node_exporter and whether the targets are met:
-# CPU per scrape <= 0.1x, p50 latency <= 0.25x, RSS <= 5 MB.
+# Two comparisons, each in the same run on the same machine:
+# - nine: both with the same 9 collectors (cpu meminfo filesystem netdev loadavg stat uname time
+#   diskstats) and the same filesystem/netdev filters (issue 2's comparison);
+# - defaults: each with its own defaults and no flag at all, as a user who swaps one for the
+#   other runs them (issue 14: every collector node_exporter enables by default against ours).
+# A Rust driver scrapes each N times in a row over one keep-alive connection, first plain, then
+# with Accept-Encoding: gzip (what Prometheus sends), with Prometheus' Accept header, and reads the
+# exporter's utime+stime from /proc/PID/stat before and after. Prints a table per comparison, the
+# ratios against node_exporter (CPU per scrape, p50 latency), our RSS, and whether the targets are
+# met: CPU per scrape <= 0.1x, p50 latency <= 0.25x, RSS <= 5 MB.
 #
 # The machine may be shared (CI, other builds): each exporter is measured ROUNDS times,
 # alternating, and the table shows the median round (by CPU per scrape).
 #
-# Usage: scripts/bench-exporter.sh [N] [ROUNDS]   (N scrapes per run, default 1000; ROUNDS 5)
+# Usage: scripts/bench-exporter.sh [--set nine|defaults|both] [N] [ROUNDS]
+#            (default both; N scrapes per run, default 1000; ROUNDS 5)
 #        scripts/bench-exporter.sh --update-symbol-order
 #            regenerates exporter/symbol-order.txt (needs valgrind) and exits; see below.
 # Env:   NODE_EXPORTER_BIN (default: prometheus-node-exporter or node_exporter on PATH)
 set -euo pipefail
 
+SETS="both"
+if [[ "${1:-}" == --set ]]; then
+    SETS="${2:?--set needs nine, defaults or both}"
+    shift 2
+elif [[ "${1:-}" == --set=* ]]; then
+    SETS="${1#--set=}"
+    shift
+fi
+case "$SETS" in
+    nine) SETS=(nine) ;;
+    defaults) SETS=(defaults) ;;
+    both) SETS=(nine defaults) ;;
+    *) echo "--set: $SETS is not nine, defaults or both" >&2; exit 2 ;;
+esac
 N="${1:-1000}"
 ROUNDS="${2:-5}"
 cd "$(dirname "$0")/.."
@@ -117,18 +136,79 @@ if [[ -z "$NODE_EXPORTER_BIN" ]]; then
 fi
 build
 
-NODE_PORT=$(free_port)
-# Debian's node_exporter hides lo by default; ours serves it, so both serve the same interfaces.
-"$NODE_EXPORTER_BIN" "--web.listen-address=127.0.0.1:$NODE_PORT" "${common[@]}" \
-    '--collector.netdev.device-exclude=^$' >"$LOGDIR/node.log" 2>&1 &
-NODE_PID=$!
-PIDS+=("$NODE_PID")
-OUR_PORT=$(free_port)
-"$OURS" "--web.listen-address=127.0.0.1:$OUR_PORT" "${common[@]}" --log.level=warn >"$LOGDIR/ours.log" 2>&1 &
-OUR_PID=$!
-PIDS+=("$OUR_PID")
-wait_ready "http://127.0.0.1:$NODE_PORT/metrics" "$NODE_PID"
-wait_ready "http://127.0.0.1:$OUR_PORT/metrics" "$OUR_PID"
+# Starts both exporters with the comparison's flags, measures them, prints the table and the
+# ratios, and stops them.
+compare() { # name
+    local name=$1 node_args=() our_args=()
+    case "$name" in
+        nine)
+            # Debian's node_exporter hides lo by default; ours serves it, so both serve the same
+            # interfaces.
+            node_args=("${common[@]}" '--collector.netdev.device-exclude=^$')
+            our_args=("${common[@]}")
+            ;;
+        defaults) ;;
+    esac
+    local node_port our_port node_pid our_pid
+    node_port=$(free_port)
+    "$NODE_EXPORTER_BIN" "--web.listen-address=127.0.0.1:$node_port" ${node_args[@]+"${node_args[@]}"} \
+        >"$LOGDIR/node-$name.log" 2>&1 &
+    node_pid=$!
+    PIDS+=("$node_pid")
+    our_port=$(free_port)
+    "$OURS" "--web.listen-address=127.0.0.1:$our_port" ${our_args[@]+"${our_args[@]}"} --log.level=warn \
+        >"$LOGDIR/ours-$name.log" 2>&1 &
+    our_pid=$!
+    PIDS+=("$our_pid")
+    wait_ready "http://127.0.0.1:$node_port/metrics" "$node_pid"
+    wait_ready "http://127.0.0.1:$our_port/metrics" "$our_pid"
+
+    echo
+    case "$name" in
+        nine) echo "== nine: the same collectors in both: ${COLLECTORS[*]}" ;;
+        defaults)
+            echo "== defaults: each with its own defaults, no flags;" \
+                "$(curl -s "http://127.0.0.1:$node_port/metrics" | grep -c '^node_scrape_collector_success{') collectors in node_exporter," \
+                "$(curl -s -H 'Accept: text/plain; version=0.0.4' "http://127.0.0.1:$our_port/metrics" | grep -c '^node_scrape_collector_success{') in ours"
+            ;;
+    esac
+    echo "$N scrapes per run, one keep-alive connection; median of $ROUNDS alternating rounds"
+    printf '%-9s %-15s %12s %9s %9s %9s %9s %9s %11s %11s\n' mode exporter "CPU ms/scr" "p50 ms" "p99 ms" "RSS MiB" "anon MiB" "file MiB" "body B" "gzip B"
+    declare -A R
+    local mode flag line who
+    for mode in plain gzip; do
+        flag=""
+        [[ $mode == gzip ]] && flag="--gzip"
+        # Alternating node_exporter and ours keeps background noise comparable.
+        local node_runs=() our_runs=()
+        for _ in $(seq 1 "$ROUNDS"); do
+            node_runs+=("$(measure "http://127.0.0.1:$node_port/metrics" "$node_pid" "$flag")")
+            our_runs+=("$(measure "http://127.0.0.1:$our_port/metrics" "$our_pid" "$flag")")
+        done
+        R[$mode,node]=$(median "${node_runs[@]}")
+        R[$mode,ours]=$(median "${our_runs[@]}")
+        for who in node ours; do
+            line=${R[$mode,$who]}
+            printf '%-9s %-15s %12s %9s %9s %9.2f %9.2f %9.2f %11s %11s\n' "$mode" \
+                "$([[ $who == node ]] && echo node_exporter || echo vpsmon-exporter)" \
+                "$(field "$line" cpu_ms_per_scrape)" "$(field "$line" p50_ms)" "$(field "$line" p99_ms)" \
+                "$(awk "BEGIN{print $(field "$line" rss_kib)/1024}")" \
+                "$(awk "BEGIN{print $(field "$line" rss_anon_kib)/1024}")" \
+                "$(awk "BEGIN{print $(field "$line" rss_file_kib)/1024}")" \
+                "$(field "$line" body_bytes)" "$(field "$line" gzip_bytes)"
+        done
+    done
+    local n o cpu_ratio p50_ratio rss_mb
+    for mode in plain gzip; do
+        n=${R[$mode,node]} o=${R[$mode,ours]}
+        cpu_ratio=$(awk "BEGIN{printf \"%.3f\", $(field "$o" cpu_ms_per_scrape)/$(field "$n" cpu_ms_per_scrape)}")
+        p50_ratio=$(awk "BEGIN{printf \"%.3f\", $(field "$o" p50_ms)/$(field "$n" p50_ms)}")
+        rss_mb=$(awk "BEGIN{printf \"%.2f\", $(field "$o" rss_kib)*1024/1000000}")
+        echo "$name, $mode: CPU per scrape ${cpu_ratio}x node_exporter (target <= 0.1x: $(verdict "$cpu_ratio" 0.1)); p50 ${p50_ratio}x (target <= 0.25x: $(verdict "$p50_ratio" 0.25)); RSS ${rss_mb} MB (target <= 5 MB: $(verdict "$rss_mb" 5))"
+    done
+    kill "$node_pid" "$our_pid"
+    wait "$node_pid" "$our_pid" 2>/dev/null || true
+}
 
 measure() { # url pid [--gzip]
     "$DRIVER" --url "$1" --pid "$2" --n "$N" ${3:-}
@@ -140,6 +220,9 @@ median() { # lines... -> the line with the median CPU per scrape
 field() { # line key
     sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" <<<"$1"
 }
+verdict() { # value target
+    awk -v v="$1" -v t="$2" 'BEGIN{ if (v <= t) print "met"; else print "NOT met" }'
+}
 
 echo "host: $(nproc) CPUs, $(uname -r); node_exporter: $("$NODE_EXPORTER_BIN" --version 2>&1 | head -1)"
 # A stale ordering list (compiler, Cargo.lock or code changed) costs memory, never the build:
@@ -149,41 +232,6 @@ if [[ -f "$ORDER_FILE" ]] && command -v nm >/dev/null; then
     found=$(comm -12 <(echo "$listed") <(nm --defined-only "$OURS" | awk '{print $3}' | sort -u) | wc -l)
     echo "symbol ordering: $found of $(echo "$listed" | wc -l) functions in $ORDER_FILE found in the binary (regenerate with $0 --update-symbol-order when few are)"
 fi
-echo "collectors: ${COLLECTORS[*]}; $N scrapes per run, one keep-alive connection; median of $ROUNDS rounds"
-echo
-printf '%-9s %-15s %12s %9s %9s %9s %9s %9s %11s %11s\n' mode exporter "CPU ms/scr" "p50 ms" "p99 ms" "RSS MiB" "anon MiB" "file MiB" "body B" "gzip B"
-declare -A R
-for mode in plain gzip; do
-    flag=""
-    [[ $mode == gzip ]] && flag="--gzip"
-    # Alternating node_exporter and ours keeps background noise comparable.
-    node_runs=() our_runs=()
-    for _ in $(seq 1 "$ROUNDS"); do
-        node_runs+=("$(measure "http://127.0.0.1:$NODE_PORT/metrics" "$NODE_PID" "$flag")")
-        our_runs+=("$(measure "http://127.0.0.1:$OUR_PORT/metrics" "$OUR_PID" "$flag")")
-    done
-    R[$mode,node]=$(median "${node_runs[@]}")
-    R[$mode,ours]=$(median "${our_runs[@]}")
-    for who in node ours; do
-        line=${R[$mode,$who]}
-        name=$([[ $who == node ]] && echo node_exporter || echo vpsmon-exporter)
-        printf '%-9s %-15s %12s %9s %9s %9.2f %9.2f %9.2f %11s %11s\n' "$mode" "$name" \
-            "$(field "$line" cpu_ms_per_scrape)" "$(field "$line" p50_ms)" "$(field "$line" p99_ms)" \
-            "$(awk "BEGIN{print $(field "$line" rss_kib)/1024}")" \
-            "$(awk "BEGIN{print $(field "$line" rss_anon_kib)/1024}")" \
-            "$(awk "BEGIN{print $(field "$line" rss_file_kib)/1024}")" \
-            "$(field "$line" body_bytes)" "$(field "$line" gzip_bytes)"
-    done
-done
-
-echo
-verdict() { # value target comparison-text
-    awk -v v="$1" -v t="$2" 'BEGIN{ if (v <= t) print "met"; else print "NOT met" }'
-}
-for mode in plain gzip; do
-    n=${R[$mode,node]} o=${R[$mode,ours]}
-    cpu_ratio=$(awk "BEGIN{printf \"%.3f\", $(field "$o" cpu_ms_per_scrape)/$(field "$n" cpu_ms_per_scrape)}")
-    p50_ratio=$(awk "BEGIN{printf \"%.3f\", $(field "$o" p50_ms)/$(field "$n" p50_ms)}")
-    rss_mb=$(awk "BEGIN{printf \"%.2f\", $(field "$o" rss_kib)*1024/1000000}")
-    echo "$mode: CPU per scrape ${cpu_ratio}x node_exporter (target <= 0.1x: $(verdict "$cpu_ratio" 0.1)); p50 ${p50_ratio}x (target <= 0.25x: $(verdict "$p50_ratio" 0.25)); RSS ${rss_mb} MB (target <= 5 MB: $(verdict "$rss_mb" 5))"
+for set in "${SETS[@]}"; do
+    compare "$set"
 done

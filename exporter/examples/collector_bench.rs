@@ -9,7 +9,9 @@
 //!   prometheus-client `Collector` that writes each family straight into the body);
 //! - `families`: the same samples put into prometheus-client `Family`/`Counter`/`Gauge`
 //!   metrics in a fresh `Registry` and encoded with `encoding::text::encode`
-//!   (the other way the owner's library offers), for cpu + meminfo + netdev + diskstats only.
+//!   (the other way the owner's library offers), for cpu + meminfo + netdev + diskstats only;
+//! - `scrape, every default collector` and `only <name>`: the collectors the registry enables by
+//!   default, together and one by one.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -165,6 +167,10 @@ fn main() {
     let (fam_cpu, fam_wall) = measure(n, || {
         black_box(families_way());
     });
+    let defaults = Scraper::new(Config::default()).expect("default config");
+    let (def_cpu, def_wall) = measure(n, || {
+        black_box(defaults.scrape());
+    });
     let (sub_cpu, sub_wall) = measure(n, || {
         // The same four collectors the `families` way covers, through the Scraper.
         black_box(SUBSET.with(|s| s.scrape()));
@@ -175,11 +181,15 @@ fn main() {
     println!(
         "scrape, the 10 collectors of issue 2:{scrape_cpu:8.1} µs CPU  {scrape_wall:8.1} µs wall"
     );
+    println!(
+        "scrape, every default collector:    {def_cpu:8.1} µs CPU  {def_wall:8.1} µs wall ({} bytes)",
+        defaults.scrape().len()
+    );
     println!("scrape, cpu+meminfo+netdev+disk:    {sub_cpu:8.1} µs CPU  {sub_wall:8.1} µs wall");
     println!("Family/Registry per scrape, same 4: {fam_cpu:8.1} µs CPU  {fam_wall:8.1} µs wall");
     for spec in vpsmon_exporter::collector::specs()
         .iter()
-        .filter(|s| ISSUE_2.contains(&s.name))
+        .filter(|s| s.default_enabled)
     {
         let one = Scraper::new(Config {
             enabled: [spec.name.to_string()].into_iter().collect(),

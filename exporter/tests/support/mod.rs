@@ -3,6 +3,9 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod allowlist;
+pub mod e2e_tree;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -47,10 +50,18 @@ pub struct Running {
 
 /// Starts `vpsmon-exporter` with `args` on a free loopback port and waits until /ping answers.
 pub async fn start_ours(dir: &Path, args: &[String]) -> Running {
+    start_ours_in(dir, None, args).await
+}
+
+/// [`start_ours`] in the working directory `cwd`, for relative `--path.*` flags.
+pub async fn start_ours_in(dir: &Path, cwd: Option<&Path>, args: &[String]) -> Running {
     let port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vpsmon-exporter"));
     cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .args(args);
+    if let Some(cwd) = cwd {
+        cmd.current_dir(cwd);
+    }
     let mut proc = Proc::spawn("vpsmon-exporter", cmd, &dir.join("vpsmon-exporter.log")).unwrap();
     let base = format!("http://127.0.0.1:{port}");
     wait_http_ok(&mut proc, &format!("{base}/ping"), Duration::from_secs(30))
@@ -80,6 +91,34 @@ pub async fn start_node_exporter(dir: &Path, args: &[String]) -> Running {
     .await
     .unwrap();
     Running { proc, base }
+}
+
+/// The collectors node_exporter has, from its `--help` (`--collector.<name>  Enable the <name>
+/// collector`).
+pub fn node_exporter_collectors() -> std::collections::BTreeSet<String> {
+    let bin = require_binary(
+        "NODE_EXPORTER_BIN",
+        &["prometheus-node-exporter", "node_exporter"],
+        "prometheus-node-exporter",
+    );
+    let out = Command::new(bin).arg("--help").output().unwrap();
+    let help =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let collectors: std::collections::BTreeSet<String> = help
+        .lines()
+        .filter_map(|l| {
+            let (flag, text) = l.trim().split_once(char::is_whitespace)?;
+            let name = flag.strip_prefix("--collector.")?;
+            text.trim_start()
+                .starts_with(&format!("Enable the {name} collector"))
+                .then(|| name.to_owned())
+        })
+        .collect();
+    assert!(
+        collectors.contains("cpu"),
+        "no collectors in node_exporter --help:\n{help}"
+    );
+    collectors
 }
 
 /// What Prometheus 2.x sends; node_exporter answers it in the text format 0.0.4, ours in
