@@ -300,6 +300,7 @@ collectors! {
     time,
     tunnel,
     uname,
+    vmstat,
 }
 
 /// A configuration the exporter cannot start with.
@@ -707,6 +708,7 @@ mod tests {
                 "stat",
                 "time",
                 "uname",
+                "vmstat",
             ]
         );
     }
