@@ -298,6 +298,7 @@ collectors! {
     processes,
     stat,
     time,
+    timex,
     tunnel,
     uname,
     vmstat,
@@ -707,6 +708,7 @@ mod tests {
                 "os",
                 "stat",
                 "time",
+                "timex",
                 "uname",
                 "vmstat",
             ]
