@@ -288,6 +288,7 @@ macro_rules! collectors {
 collectors! {
     cpu,
     diskstats,
+    filefd,
     filesystem,
     loadavg,
     logins,
@@ -701,6 +702,7 @@ mod tests {
             [
                 "cpu",
                 "diskstats",
+                "filefd",
                 "filesystem",
                 "loadavg",
                 "logins",
