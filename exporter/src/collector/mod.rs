@@ -288,6 +288,7 @@ macro_rules! collectors {
 collectors! {
     cpu,
     diskstats,
+    entropy,
     filefd,
     filesystem,
     loadavg,
@@ -702,6 +703,7 @@ mod tests {
             [
                 "cpu",
                 "diskstats",
+                "entropy",
                 "filefd",
                 "filesystem",
                 "loadavg",
