@@ -307,6 +307,7 @@ collectors! {
     tunnel,
     uname,
     vmstat,
+    watchdog,
 }
 
 /// A configuration the exporter cannot start with.
@@ -721,6 +722,7 @@ mod tests {
                 "timex",
                 "uname",
                 "vmstat",
+                "watchdog"
             ]
         );
     }
