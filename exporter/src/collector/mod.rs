@@ -288,6 +288,7 @@ macro_rules! collectors {
 collectors! {
     cpu,
     diskstats,
+    dmi,
     entropy,
     filefd,
     filesystem,
@@ -707,6 +708,7 @@ mod tests {
             [
                 "cpu",
                 "diskstats",
+                "dmi",
                 "entropy",
                 "filefd",
                 "filesystem",
