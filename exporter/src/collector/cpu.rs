@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
-use super::encode::{counter, counter_family};
+use super::encode::{counter, counter_family, gauge, gauge_family};
 use super::{CollectorSpec, CollectError, Collector, Config, ConfigError, ParseError, Shared, parse_num};
 
 /// USER_HZ: the kernel reports CPU time in ticks of 1/100 s on every Linux architecture
@@ -63,9 +63,25 @@ pub struct Stat {
     pub processes: Option<u64>,
     pub procs_running: Option<u64>,
     pub procs_blocked: Option<u64>,
+    /// The `softirq` line after its total: calls per vector, in [`SOFTIRQ_VECTORS`] order.
+    pub softirqs: Option<[u64; 10]>,
 }
 
-/// Parses `/proc/stat`. Lines it does not know (`softirq`, `page`...) are skipped.
+/// The vectors of the `softirq` line, named as node_exporter labels them.
+pub const SOFTIRQ_VECTORS: [&str; 10] = [
+    "hi",
+    "timer",
+    "net_tx",
+    "net_rx",
+    "block",
+    "block_iopoll",
+    "tasklet",
+    "sched",
+    "hrtimer",
+    "rcu",
+];
+
+/// Parses `/proc/stat`. Lines it does not know (`page`, `swap`...) are skipped.
 pub fn parse_stat(data: &str) -> Result<Stat, ParseError> {
     let mut stat = Stat::default();
     let mut saw_cpu = false;
@@ -82,6 +98,19 @@ pub fn parse_stat(data: &str) -> Result<Stat, ParseError> {
                 let index: u32 = parse_num(n, "cpu number", index)?;
                 stat.cpus.push((index, times));
             }
+            continue;
+        }
+        if key == "softirq" {
+            let mut vectors = [0u64; 10];
+            // The first column is the total, which the vectors add up to.
+            let mut parts = parts.skip(1);
+            for (k, slot) in vectors.iter_mut().enumerate() {
+                let v = parts.next().ok_or_else(|| {
+                    ParseError::new(n, format!("softirq: only {k} of 10 vectors"))
+                })?;
+                *slot = parse_num(n, "softirq", v)?;
+            }
+            stat.softirqs = Some(vectors);
             continue;
         }
         let slot = match key {
@@ -156,15 +185,101 @@ pub(super) const SPEC: CollectorSpec = CollectorSpec {
 };
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
+    let cpus = config.paths.sysfs.join("devices/system/cpu");
+    // Read once, as node_exporter: isolation is set on the kernel command line.
+    let isolated = match std::fs::read_to_string(cpus.join("isolated")) {
+        Ok(list) => parse_cpu_list(&list).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cpu: unreadable list in devices/system/cpu/isolated");
+            Vec::new()
+        }),
+        Err(_) => Vec::new(),
+    };
     Ok(Box::new(CpuCollector {
         path: config.paths.procfs.join("stat"),
+        cpus,
+        isolated: isolated.iter().map(u32::to_string).collect(),
         state: Mutex::new(State::default()),
     }))
 }
 
 struct CpuCollector {
     path: PathBuf,
+    /// `<sysfs>/devices/system/cpu`, for the thermal throttle counts.
+    cpus: PathBuf,
+    /// The isolated CPUs' numbers, rendered.
+    isolated: Vec<String>,
     state: Mutex<State>,
+}
+
+/// Parses a kernel CPU list (`1,3-5,9`; empty when there is none).
+pub fn parse_cpu_list(s: &str) -> Result<Vec<u32>, String> {
+    let mut out = Vec::new();
+    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
+        let num = |x: &str| {
+            x.parse::<u32>()
+                .map_err(|_| format!("{x:?} in {:?} is not a CPU number", s.trim()))
+        };
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (num(a)?, num(b)?);
+                if b < a || b - a > 65536 {
+                    return Err(format!("{part:?} is not a range of CPUs"));
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(num(part)?),
+        }
+    }
+    Ok(out)
+}
+
+/// A one-number sysfs file, or `None` when it is missing or garbled.
+fn read_count(path: &std::path::Path) -> Option<u64> {
+    super::read_with(path, |d| Ok(d.trim().parse::<u64>().ok())).ok().flatten()
+}
+
+/// Throttle counts per (package, core), and per package.
+type Throttles = (Vec<((u64, u64), u64)>, Vec<(u64, u64)>);
+
+/// Thermal throttle counts as node_exporter gathers them: per (package, core) and per package,
+/// each from the first CPU (in name order) of that core or package. CPUs without
+/// `thermal_throttle` (every VM) cost one failed open each.
+fn throttles(cpus: &std::path::Path) -> Throttles {
+    let mut cores = std::collections::BTreeMap::new();
+    let mut packages = std::collections::BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(cpus) else {
+        return (Vec::new(), Vec::new());
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| {
+            n.strip_prefix("cpu")
+                .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .collect();
+    names.sort_unstable();
+    for name in names {
+        let dir = cpus.join(&name);
+        let core_count = read_count(&dir.join("thermal_throttle/core_throttle_count"));
+        let package_count = read_count(&dir.join("thermal_throttle/package_throttle_count"));
+        if core_count.is_none() && package_count.is_none() {
+            continue;
+        }
+        let (Some(package), Some(core)) = (
+            read_count(&dir.join("topology/physical_package_id")),
+            read_count(&dir.join("topology/core_id")),
+        ) else {
+            continue;
+        };
+        if let Some(c) = core_count {
+            cores.entry((package, core)).or_insert(c);
+        }
+        if let Some(c) = package_count {
+            packages.entry(package).or_insert(c);
+        }
+    }
+    (cores.into_iter().collect(), packages.into_iter().collect())
 }
 
 #[derive(Default)]
@@ -238,6 +353,40 @@ impl Collector for CpuCollector {
                     &[("cpu", label), ("mode", "nice")],
                     t.guest_nice as f64 / USER_HZ,
                 )?;
+            }
+            if !self.isolated.is_empty() {
+                let mut family = gauge_family(
+                    enc,
+                    "node_cpu_isolated",
+                    "Whether each core is isolated, information from /sys/devices/system/cpu/isolated.",
+                )?;
+                for cpu in &self.isolated {
+                    gauge(&mut family, &[("cpu", cpu.as_str())], 1u64)?;
+                }
+            }
+            let (cores, packages) = throttles(&self.cpus);
+            if !cores.is_empty() {
+                let mut family = counter_family(
+                    enc,
+                    "node_cpu_core_throttles",
+                    "Number of times this CPU core has been throttled.",
+                )?;
+                for ((package, core), count) in cores {
+                    let (core, package) = (core.to_string(), package.to_string());
+                    let labels = [("core", core.as_str()), ("package", package.as_str())];
+                    counter(&mut family, &labels, count)?;
+                }
+            }
+            if !packages.is_empty() {
+                let mut family = counter_family(
+                    enc,
+                    "node_cpu_package_throttles",
+                    "Number of times this CPU package has been throttled.",
+                )?;
+                for (package, count) in packages {
+                    let package = package.to_string();
+                    counter(&mut family, &[("package", package.as_str())], count)?;
+                }
             }
             Ok(())
         })
@@ -313,6 +462,12 @@ softirq 5057579 250191 1481983 1647 211099 186066 0 1783454 622196 12499 508444
         assert_eq!(stat.processes, Some(26442));
         assert_eq!(stat.procs_running, Some(2));
         assert_eq!(stat.procs_blocked, Some(0));
+        assert_eq!(
+            stat.softirqs,
+            Some([
+                250191, 1481983, 1647, 211099, 186066, 0, 1783454, 622196, 12499, 508444
+            ])
+        );
         assert_eq!(stat.total.busy(), 301854 + 612 + 111922 + 2 + 3944);
     }
 
@@ -342,6 +497,10 @@ softirq 5057579 250191 1481983 1647 211099 186066 0 1783454 622196 12499 508444
                 "line 2: cpu number: \"X\" is not a number",
             ),
             ("cpu 1 2 3 4\nctxt\n", "line 2: ctxt: no value"),
+            (
+                "cpu 1 2 3 4\nsoftirq 10 1 2 3\n",
+                "line 2: softirq: only 3 of 10 vectors",
+            ),
             (
                 "cpu 1 2 3 4\nbtime -5\n",
                 "line 2: btime: \"-5\" is not a number",
@@ -402,6 +561,67 @@ softirq 5057579 250191 1481983 1647 211099 186066 0 1783454 622196 12499 508444
             ]
         );
         assert!(body.contains("node_scrape_collector_success{collector=\"cpu\"} 1\n"));
+    }
+
+    #[test]
+    fn isolated_cpus_and_thermal_throttles_as_node_exporter() {
+        let t = "sys/devices/system/cpu/";
+        let mut files: Vec<(String, &[u8])> = vec![
+            ("proc/stat".into(), REAL.as_bytes()),
+            (format!("{t}isolated"), b"1,3-5,9\n"),
+        ];
+        // node_exporter's fixture: cpu0/cpu2 on package 0, cpu1/cpu3 on package 1.
+        for (cpu, package, core, core_count, package_count) in [
+            ("cpu0", "0", "0", "5", "30"),
+            ("cpu1", "1", "0", "0", "6"),
+            ("cpu2", "0", "1", "0", "30"),
+            ("cpu3", "1", "1", "9", "6"),
+        ] {
+            let d = format!("{t}{cpu}/");
+            for (f, v) in [
+                ("topology/physical_package_id", package),
+                ("topology/core_id", core),
+                ("thermal_throttle/core_throttle_count", core_count),
+                ("thermal_throttle/package_throttle_count", package_count),
+            ] {
+                files.push((format!("{d}{f}"), v.as_bytes()));
+            }
+        }
+        // A VM's CPU: topology, no thermal_throttle.
+        files.push((format!("{t}cpu4/topology/core_id"), b"0"));
+        let files: Vec<(&str, &[u8])> = files.iter().map(|(p, c)| (p.as_str(), *c)).collect();
+        let dir = tree(&files);
+        let body = scrape_of("cpu", build(&config_for(dir.path())).unwrap());
+        let lines: Vec<_> = samples(&body)
+            .into_iter()
+            .filter(|l| !l.starts_with("node_cpu_seconds") && !l.starts_with("node_cpu_guest"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "node_cpu_isolated{cpu=\"1\"} 1",
+                "node_cpu_isolated{cpu=\"3\"} 1",
+                "node_cpu_isolated{cpu=\"4\"} 1",
+                "node_cpu_isolated{cpu=\"5\"} 1",
+                "node_cpu_isolated{cpu=\"9\"} 1",
+                "node_cpu_core_throttles_total{core=\"0\",package=\"0\"} 5",
+                "node_cpu_core_throttles_total{core=\"1\",package=\"0\"} 0",
+                "node_cpu_core_throttles_total{core=\"0\",package=\"1\"} 0",
+                "node_cpu_core_throttles_total{core=\"1\",package=\"1\"} 9",
+                "node_cpu_package_throttles_total{package=\"0\"} 30",
+                "node_cpu_package_throttles_total{package=\"1\"} 6",
+            ]
+        );
+        assert!(body.contains("# HELP node_cpu_isolated Whether each core is isolated, information from /sys/devices/system/cpu/isolated.\n# TYPE node_cpu_isolated gauge\n"));
+        assert!(body.contains("# HELP node_cpu_core_throttles Number of times this CPU core has been throttled.\n# TYPE node_cpu_core_throttles counter\n"));
+        assert!(body.contains("node_scrape_collector_success{collector=\"cpu\"} 1\n"));
+        assert_eq!(parse_cpu_list("\n").unwrap(), Vec::<u32>::new());
+        assert_eq!(parse_cpu_list("0-2,7").unwrap(), [0, 1, 2, 7]);
+        assert_eq!(
+            parse_cpu_list("2-x").unwrap_err(),
+            "\"x\" in \"2-x\" is not a CPU number"
+        );
+        assert_eq!(parse_cpu_list("5-1").unwrap_err(), "\"5-1\" is not a range of CPUs");
     }
 
     #[test]
