@@ -97,7 +97,8 @@ impl Collector for StatCollector {
                 ("processes", stat.processes),
                 ("procs_running", stat.procs_running),
                 ("procs_blocked", stat.procs_blocked),
-                ("softirq", stat.softirqs.filter(|_| self.softirq).map(|_| 0)),
+                // Needed only when asked for.
+                ("softirq", if self.softirq { stat.softirqs.map(|_| 0) } else { Some(0) }),
             ]
             .into_iter()
             .find(|(_, v)| v.is_none());
@@ -136,6 +137,8 @@ mod tests {
             ]
         );
         assert!(body.contains("# TYPE node_forks counter\n"));
+        // No softirq line, and none asked for: a success.
+        assert!(body.contains("node_scrape_collector_success{collector=\"stat\"} 1\n"));
         assert!(body.contains("# TYPE node_boot_time_seconds gauge\n"));
     }
 
