@@ -233,9 +233,9 @@ pub fn parse_cpu_list(s: &str) -> Result<Vec<u32>, String> {
     Ok(out)
 }
 
-/// A one-number sysfs file, or `None` when it is missing or garbled.
+/// A one-number sysfs file, or `None` when it is missing or garbled (node_exporter skips it).
 fn read_count(path: &std::path::Path) -> Option<u64> {
-    super::read_with(path, |d| Ok(d.trim().parse::<u64>().ok())).ok().flatten()
+    super::read::read_optional_u64(path).ok().flatten()
 }
 
 /// Throttle counts per (package, core), and per package.

@@ -1,14 +1,13 @@
 //! entropy: `node_entropy_available_bits` and `node_entropy_pool_size_bits` from
 //! `<procfs>/sys/kernel/random/{entropy_avail,poolsize}`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::single_gauge;
-use super::{
-    CollectError, Collector, CollectorSpec, Config, ConfigError, Shared, parse_num, read_with,
-};
+use super::read::read_u64;
+use super::{CollectError, Collector, CollectorSpec, Config, ConfigError, Shared};
 
 pub(super) const SPEC: CollectorSpec = CollectorSpec {
     name: "entropy",
@@ -29,13 +28,6 @@ pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> 
 struct EntropyCollector {
     avail: PathBuf,
     poolsize: PathBuf,
-}
-
-/// A file holding one unsigned number.
-pub(crate) fn read_u64(path: &Path) -> Result<u64, CollectError> {
-    read_with(path, |data| {
-        parse_num(1, "value", data.trim()).map_err(|e| CollectError::parse(path, e))
-    })
 }
 
 impl Collector for EntropyCollector {

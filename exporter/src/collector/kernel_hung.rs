@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::single_counter;
-use super::entropy::read_u64;
+use super::read::read_u64;
 use super::{CollectError, Collector, CollectorSpec, Config, ConfigError, Shared};
 
 pub(super) const SPEC: CollectorSpec = CollectorSpec {

@@ -287,6 +287,7 @@ macro_rules! collectors {
 // Adding a collector = its file (with its `SPEC` and flags) + its name here.
 collectors! {
     cpu,
+    cpufreq,
     diskstats,
     dmi,
     entropy,
@@ -707,6 +708,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             [
                 "cpu",
+                "cpufreq",
                 "diskstats",
                 "dmi",
                 "entropy",
