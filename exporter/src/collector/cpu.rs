@@ -7,7 +7,10 @@ use std::sync::Mutex;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::{counter, counter_family, gauge, gauge_family};
-use super::{CollectorSpec, CollectError, Collector, Config, ConfigError, ParseError, Shared, parse_num};
+use super::{
+    CollectError, Collector, CollectorSpec, Config, ConfigError, FlagSpec, ParseError, Shared,
+    parse_num,
+};
 
 /// USER_HZ: the kernel reports CPU time in ticks of 1/100 s on every Linux architecture
 /// userspace sees (the ABI fixes it; CONFIG_HZ does not change it).
@@ -180,9 +183,167 @@ pub(super) const SPEC: CollectorSpec = CollectorSpec {
     name: "cpu",
     default_enabled: true,
     help: "CPU time per mode from /proc/stat",
-    flags: &[],
+    flags: &[INFO, INFO_FLAGS_INCLUDE, INFO_BUGS_INCLUDE],
     build,
 };
+
+/// `--collector.cpu.info`: node_cpu_info (and node_cpu_frequency_hertz when cpufreq is on)
+/// from /proc/cpuinfo, off by default as in node_exporter (reading it makes the kernel ask
+/// every CPU for its clock).
+pub const INFO: FlagSpec = FlagSpec::switch("--collector.cpu.info", false, "Enables metric cpu_info");
+pub const INFO_FLAGS_INCLUDE: FlagSpec = FlagSpec::value(
+    "--collector.cpu.info.flags-include",
+    "",
+    "Filter the `flags` field in cpuInfo with a value that must be a regular expression",
+)
+.checked(super::valid_regex);
+pub const INFO_BUGS_INCLUDE: FlagSpec = FlagSpec::value(
+    "--collector.cpu.info.bugs-include",
+    "",
+    "Filter the `bugs` field in cpuInfo with a value that must be a regular expression",
+)
+.checked(super::valid_regex);
+
+/// One processor of `/proc/cpuinfo` (x86 layout), with what node_exporter labels.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CpuInfo<'a> {
+    pub processor: &'a str,
+    pub vendor: &'a str,
+    pub family: &'a str,
+    pub model: &'a str,
+    pub model_name: &'a str,
+    pub stepping: &'a str,
+    pub microcode: &'a str,
+    pub mhz: f64,
+    pub cachesize: &'a str,
+    pub package: &'a str,
+    pub core: &'a str,
+    pub flags: &'a str,
+    pub bugs: &'a str,
+}
+
+/// Parses `/proc/cpuinfo`: one block per `processor` line. Unknown keys are ignored.
+pub fn parse_cpuinfo(data: &str) -> Result<Vec<CpuInfo<'_>>, ParseError> {
+    let mut out: Vec<CpuInfo<'_>> = Vec::new();
+    for (i, line) in data.lines().enumerate() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let (key, value) = (key.trim(), value.trim());
+        if key == "processor" {
+            out.push(CpuInfo {
+                processor: value,
+                ..CpuInfo::default()
+            });
+            continue;
+        }
+        let Some(cpu) = out.last_mut() else {
+            return Err(ParseError::new(i + 1, format!("{key:?} before any \"processor\" line")));
+        };
+        match key {
+            "vendor_id" => cpu.vendor = value,
+            "cpu family" => cpu.family = value,
+            "model" => cpu.model = value,
+            "model name" => cpu.model_name = value,
+            "stepping" => cpu.stepping = value,
+            "microcode" => cpu.microcode = value,
+            "cpu MHz" => cpu.mhz = parse_num(i + 1, key, value)?,
+            "cache size" => cpu.cachesize = value,
+            "physical id" => cpu.package = value,
+            "core id" => cpu.core = value,
+            "flags" => cpu.flags = value,
+            "bugs" => cpu.bugs = value,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// What `--collector.cpu.info` and its filters ask for.
+struct InfoOptions {
+    path: PathBuf,
+    /// node_cpu_frequency_hertz, which node_exporter adds only when cpufreq is enabled.
+    frequency: bool,
+    flags: Option<regex::Regex>,
+    bugs: Option<regex::Regex>,
+}
+
+fn info_options(config: &Config) -> Result<Option<InfoOptions>, ConfigError> {
+    let compile = |flag: &FlagSpec| -> Result<Option<regex::Regex>, ConfigError> {
+        match config.options.value(flag) {
+            "" => Ok(None),
+            v => super::compile_regex(flag.name, v).map(Some),
+        }
+    };
+    let (flags, bugs) = (compile(&INFO_FLAGS_INCLUDE)?, compile(&INFO_BUGS_INCLUDE)?);
+    // As node_exporter: a filter turns the info on.
+    if !config.options.switch(&INFO) && flags.is_none() && bugs.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(InfoOptions {
+        path: config.paths.procfs.join("cpuinfo"),
+        frequency: config.enabled.contains("cpufreq"),
+        flags,
+        bugs,
+    }))
+}
+
+fn encode_info(opts: &InfoOptions, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+    super::read_with(&opts.path, |data| {
+        let cpus = parse_cpuinfo(data).map_err(|e| CollectError::parse(&opts.path, e))?;
+        let mut family = gauge_family(enc, "node_cpu_info", "CPU information from /proc/cpuinfo.")?;
+        for c in &cpus {
+            let labels = [
+                ("cachesize", c.cachesize),
+                ("core", c.core),
+                ("cpu", c.processor),
+                ("family", c.family),
+                ("microcode", c.microcode),
+                ("model", c.model),
+                ("model_name", c.model_name),
+                ("package", c.package),
+                ("stepping", c.stepping),
+                ("vendor", c.vendor),
+            ];
+            gauge(&mut family, &labels, 1u64)?;
+        }
+        if opts.frequency {
+            let mut family = gauge_family(
+                enc,
+                "node_cpu_frequency_hertz",
+                "CPU frequency in hertz from /proc/cpuinfo.",
+            )?;
+            for c in &cpus {
+                let labels = [("core", c.core), ("cpu", c.processor), ("package", c.package)];
+                gauge(&mut family, &labels, c.mhz * 1e6)?;
+            }
+        }
+        let Some(first) = cpus.first() else { return Ok(()) };
+        for (filter, values, name, label, help) in [
+            (
+                &opts.flags,
+                first.flags,
+                "node_cpu_flag_info",
+                "flag",
+                "The `flags` field of CPU information from /proc/cpuinfo taken from the first core.",
+            ),
+            (
+                &opts.bugs,
+                first.bugs,
+                "node_cpu_bug_info",
+                "bug",
+                "The `bugs` field of CPU information from /proc/cpuinfo taken from the first core.",
+            ),
+        ] {
+            let Some(filter) = filter else { continue };
+            let mut family = gauge_family(enc, name, help)?;
+            for v in values.split_ascii_whitespace().filter(|v| filter.is_match(v)) {
+                gauge(&mut family, &[(label, v)], 1u64)?;
+            }
+        }
+        Ok(())
+    })
+}
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
     let cpus = config.paths.sysfs.join("devices/system/cpu");
@@ -196,6 +357,7 @@ pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> 
     };
     Ok(Box::new(CpuCollector {
         path: config.paths.procfs.join("stat"),
+        info: info_options(config)?,
         cpus,
         isolated: isolated.iter().map(u32::to_string).collect(),
         state: Mutex::new(State::default()),
@@ -204,6 +366,8 @@ pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> 
 
 struct CpuCollector {
     path: PathBuf,
+    /// Set by `--collector.cpu.info` or one of its filters.
+    info: Option<InfoOptions>,
     /// `<sysfs>/devices/system/cpu`, for the thermal throttle counts.
     cpus: PathBuf,
     /// The isolated CPUs' numbers, rendered.
@@ -293,6 +457,9 @@ struct State {
 
 impl Collector for CpuCollector {
     fn update(&self, shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+        if let Some(info) = &self.info {
+            encode_info(info, enc)?;
+        }
         shared.read_with(&self.path, |data| {
             let stat = parse_stat(data).map_err(|e| CollectError::parse(&self.path, e))?;
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -622,6 +789,91 @@ softirq 5057579 250191 1481983 1647 211099 186066 0 1783454 622196 12499 508444
             "\"x\" in \"2-x\" is not a CPU number"
         );
         assert_eq!(parse_cpu_list("5-1").unwrap_err(), "\"5-1\" is not a range of CPUs");
+    }
+
+    /// The first processor of node_exporter's fixture `proc/cpuinfo`, and a second one.
+    const CPUINFO: &str = "processor\t: 0
+vendor_id\t: GenuineIntel
+cpu family\t: 6
+model\t\t: 142
+model name\t: Intel(R) Core(TM) i7-8650U CPU @ 1.90GHz
+stepping\t: 10
+microcode\t: 0xb4
+cpu MHz\t\t: 799.998
+cache size\t: 8192 KB
+physical id\t: 0
+siblings\t: 8
+core id\t\t: 0
+flags\t\t: fpu vme constant_tsc aes xsave avx f16c avx2 avx512f
+bugs\t\t: cpu_meltdown spectre_v1 spectre_v2 spec_store_bypass l1tf mds swapgs
+power management:
+
+processor\t: 1
+vendor_id\t: GenuineIntel
+cpu family\t: 6
+model\t\t: 142
+model name\t: Intel(R) Core(TM) i7-8650U CPU @ 1.90GHz
+stepping\t: 10
+microcode\t: 0xb4
+cpu MHz\t\t: 800.037
+cache size\t: 8192 KB
+physical id\t: 0
+core id\t\t: 1
+flags\t\t: fpu
+bugs\t\t: mds
+";
+
+    fn info_lines(config: &mut Config) -> Vec<String> {
+        let body = scrape_of("cpu", build(config).unwrap());
+        assert!(body.contains("node_scrape_collector_success{collector=\"cpu\"} 1\n"), "{body}");
+        samples(&body)
+            .into_iter()
+            .filter(|l| !l.starts_with("node_cpu_seconds") && !l.starts_with("node_cpu_guest"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn cpu_info_behind_its_flags_as_node_exporter() {
+        let dir = tree(&[("proc/stat", REAL.as_bytes()), ("proc/cpuinfo", CPUINFO.as_bytes())]);
+        let mut config = config_for(dir.path());
+        assert!(info_lines(&mut config).is_empty(), "off by default");
+        config.options.set(&INFO_FLAGS_INCLUDE, vec!["^(aes|avx.?|constant_tsc)$".into()]);
+        config.options.set(&INFO_BUGS_INCLUDE, vec!["^(cpu_meltdown|spectre_.*|mds)$".into()]);
+        let info = "cachesize=\"8192 KB\",core=\"0\",cpu=\"0\",family=\"6\",microcode=\"0xb4\",model=\"142\",model_name=\"Intel(R) Core(TM) i7-8650U CPU @ 1.90GHz\",package=\"0\",stepping=\"10\",vendor=\"GenuineIntel\"";
+        // A filter turns the info on; cpufreq is on by default, so the frequency comes too.
+        assert_eq!(
+            info_lines(&mut config),
+            [
+                format!("node_cpu_info{{{info}}} 1"),
+                format!("node_cpu_info{{{}}} 1", info.replace("core=\"0\",cpu=\"0\"", "core=\"1\",cpu=\"1\"")),
+                "node_cpu_frequency_hertz{core=\"0\",cpu=\"0\",package=\"0\"} 799998000.0".into(),
+                "node_cpu_frequency_hertz{core=\"1\",cpu=\"1\",package=\"0\"} 800037000.0".into(),
+                "node_cpu_flag_info{flag=\"constant_tsc\"} 1".into(),
+                "node_cpu_flag_info{flag=\"aes\"} 1".into(),
+                "node_cpu_flag_info{flag=\"avx\"} 1".into(),
+                "node_cpu_flag_info{flag=\"avx2\"} 1".into(),
+                "node_cpu_bug_info{bug=\"cpu_meltdown\"} 1".into(),
+                "node_cpu_bug_info{bug=\"spectre_v1\"} 1".into(),
+                "node_cpu_bug_info{bug=\"spectre_v2\"} 1".into(),
+                "node_cpu_bug_info{bug=\"mds\"} 1".into(),
+            ]
+        );
+        // --collector.cpu.info alone, without cpufreq: no filters, no frequency.
+        let mut config = config_for(dir.path());
+        config.options.set(&INFO, vec!["true".into()]);
+        config.enabled.remove("cpufreq");
+        let lines = info_lines(&mut config);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines.iter().all(|l| l.starts_with("node_cpu_info{")));
+        let mut config = config_for(dir.path());
+        config.options.set(&INFO_BUGS_INCLUDE, vec!["(".into()]);
+        let err = build(&config).err().unwrap().to_string();
+        assert!(err.starts_with("--collector.cpu.info.bugs-include: invalid regular expression"), "{err}");
+        assert_eq!(
+            parse_cpuinfo("model : 1\n").unwrap_err().to_string(),
+            "line 1: \"model\" before any \"processor\" line"
+        );
     }
 
     #[test]
