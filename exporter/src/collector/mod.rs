@@ -304,6 +304,7 @@ collectors! {
     processes,
     schedstat,
     selinux,
+    softirqs,
     stat,
     time,
     timex,
