@@ -402,17 +402,27 @@ fn read_count(path: &std::path::Path) -> Option<u64> {
     super::read::read_optional_u64(path).ok().flatten()
 }
 
-/// Throttle counts per (package, core), and per package.
-type Throttles = (Vec<((u64, u64), u64)>, Vec<(u64, u64)>);
+/// What the cpu collector reads from `<sysfs>/devices/system/cpu/cpu*`.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct SysCpus {
+    /// Throttle counts per (package, core).
+    cores: Vec<((u64, u64), u64)>,
+    /// Throttle counts per package.
+    packages: Vec<(u64, u64)>,
+    /// (CPU number, online?), empty when the first CPU has no `online` file (x86's cpu0
+    /// usually cannot go offline and has none), as node_exporter.
+    online: Vec<(String, bool)>,
+}
 
-/// Thermal throttle counts as node_exporter gathers them: per (package, core) and per package,
-/// each from the first CPU (in name order) of that core or package. CPUs without
-/// `thermal_throttle` (every VM) cost one failed open each.
-fn throttles(cpus: &std::path::Path) -> Throttles {
+/// Walks the CPU directories once, in name order as node_exporter globs them. Thermal throttle
+/// counts are kept per (package, core) and per package from the first CPU of each; a CPU
+/// without `thermal_throttle` (every VM) costs two failed opens and no topology read.
+fn sys_cpus(cpus: &std::path::Path) -> SysCpus {
     let mut cores = std::collections::BTreeMap::new();
     let mut packages = std::collections::BTreeMap::new();
+    let mut online = Vec::new();
     let Ok(entries) = std::fs::read_dir(cpus) else {
-        return (Vec::new(), Vec::new());
+        return SysCpus::default();
     };
     let mut names: Vec<String> = entries
         .filter_map(Result::ok)
@@ -423,8 +433,18 @@ fn throttles(cpus: &std::path::Path) -> Throttles {
         })
         .collect();
     names.sort_unstable();
-    for name in names {
-        let dir = cpus.join(&name);
+    let mut with_online = true;
+    for (i, name) in names.iter().enumerate() {
+        let dir = cpus.join(name);
+        if with_online {
+            let state = super::read_with(&dir.join("online"), |d| Ok(d.trim() == "1"));
+            match state {
+                // No `online` on the first CPU: the kernel cannot offline CPUs here.
+                Err(CollectError::Read { .. }) if i == 0 => with_online = false,
+                // Unreadable or missing on another CPU: node_exporter says 0.
+                s => online.push((name["cpu".len()..].to_owned(), s.unwrap_or(false))),
+            }
+        }
         let core_count = read_count(&dir.join("thermal_throttle/core_throttle_count"));
         let package_count = read_count(&dir.join("thermal_throttle/package_throttle_count"));
         if core_count.is_none() && package_count.is_none() {
@@ -443,7 +463,11 @@ fn throttles(cpus: &std::path::Path) -> Throttles {
             packages.entry(package).or_insert(c);
         }
     }
-    (cores.into_iter().collect(), packages.into_iter().collect())
+    SysCpus {
+        cores: cores.into_iter().collect(),
+        packages: packages.into_iter().collect(),
+        online,
+    }
 }
 
 #[derive(Default)]
@@ -531,7 +555,11 @@ impl Collector for CpuCollector {
                     gauge(&mut family, &[("cpu", cpu.as_str())], 1u64)?;
                 }
             }
-            let (cores, packages) = throttles(&self.cpus);
+            let SysCpus {
+                cores,
+                packages,
+                online,
+            } = sys_cpus(&self.cpus);
             if !cores.is_empty() {
                 let mut family = counter_family(
                     enc,
@@ -553,6 +581,16 @@ impl Collector for CpuCollector {
                 for (package, count) in packages {
                     let package = package.to_string();
                     counter(&mut family, &[("package", package.as_str())], count)?;
+                }
+            }
+            if !online.is_empty() {
+                let mut family = gauge_family(
+                    enc,
+                    "node_cpu_online",
+                    "CPUs that are online and being scheduled.",
+                )?;
+                for (cpu, up) in &online {
+                    gauge(&mut family, &[("cpu", cpu.as_str())], u64::from(*up))?;
                 }
             }
             Ok(())
@@ -789,6 +827,37 @@ softirq 5057579 250191 1481983 1647 211099 186066 0 1783454 622196 12499 508444
             "\"x\" in \"2-x\" is not a CPU number"
         );
         assert_eq!(parse_cpu_list("5-1").unwrap_err(), "\"5-1\" is not a range of CPUs");
+    }
+
+    #[test]
+    fn online_cpus_only_where_the_first_cpu_has_the_file() {
+        let t = "sys/devices/system/cpu/";
+        let online = |files: &[(&str, &[u8])]| -> Vec<String> {
+            let mut all: Vec<(String, &[u8])> = vec![("proc/stat".into(), REAL.as_bytes())];
+            all.extend(files.iter().map(|(p, c)| (format!("{t}{p}"), *c)));
+            let all: Vec<(&str, &[u8])> = all.iter().map(|(p, c)| (p.as_str(), *c)).collect();
+            let dir = tree(&all);
+            let body = scrape_of("cpu", build(&config_for(dir.path())).unwrap());
+            samples(&body)
+                .into_iter()
+                .filter(|l| l.starts_with("node_cpu_online"))
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(
+            online(&[
+                ("cpu0/online", b"1\n"),
+                ("cpu1/online", b"0\n"),
+                ("cpu2/topology/core_id", b"2\n"),
+            ]),
+            [
+                "node_cpu_online{cpu=\"0\"} 1",
+                "node_cpu_online{cpu=\"1\"} 0",
+                "node_cpu_online{cpu=\"2\"} 0",
+            ]
+        );
+        // x86: cpu0 cannot go offline and has no `online` file, so there is no family.
+        assert!(online(&[("cpu0/topology/core_id", b"0\n"), ("cpu1/online", b"1\n")]).is_empty());
     }
 
     /// The first processor of node_exporter's fixture `proc/cpuinfo`, and a second one.
