@@ -421,18 +421,9 @@ fn sys_cpus(cpus: &std::path::Path) -> SysCpus {
     let mut cores = std::collections::BTreeMap::new();
     let mut packages = std::collections::BTreeMap::new();
     let mut online = Vec::new();
-    let Ok(entries) = std::fs::read_dir(cpus) else {
+    let Ok(names) = super::read::numbered_entries(cpus, "cpu") else {
         return SysCpus::default();
     };
-    let mut names: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| {
-            n.strip_prefix("cpu")
-                .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
-        })
-        .collect();
-    names.sort_unstable();
     let mut with_online = true;
     for (i, name) in names.iter().enumerate() {
         let dir = cpus.join(name);

@@ -11,7 +11,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::cpu::parse_cpu_list;
 use super::encode::{gauge, gauge_family};
-use super::read::read_optional_u64;
+use super::read::{numbered_entries, read_optional_u64};
 use super::{CollectError, Collector, CollectorSpec, Config, ConfigError, ParseError, Shared};
 
 pub(super) const SPEC: CollectorSpec = CollectorSpec {
@@ -106,27 +106,21 @@ impl CpufreqCollector {
         let offline = read_text(&offline_path)?;
         let offline = parse_cpu_list(&offline)
             .map_err(|e| CollectError::parse(&offline_path, ParseError::new(1, e)))?;
-        let entries = std::fs::read_dir(&self.cpus).map_err(|source| CollectError::Read {
+        let names = numbered_entries(&self.cpus, "cpu").map_err(|source| CollectError::Read {
             path: self.cpus.clone(),
             source,
         })?;
-        let mut cpus: Vec<(u32, String)> = entries
-            .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter_map(|n| {
-                let num: u32 = n.strip_prefix("cpu")?.parse().ok()?;
-                Some((num, n))
-            })
-            .filter(|(num, _)| !offline.contains(num))
-            .collect();
-        cpus.sort_unstable();
-        let mut out = Vec::with_capacity(cpus.len());
-        for (num, name) in cpus {
-            let dir = self.cpus.join(name).join("cpufreq");
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let num = &name["cpu".len()..];
+            if num.parse().is_ok_and(|n: u32| offline.contains(&n)) {
+                continue;
+            }
+            let dir = self.cpus.join(&name).join("cpufreq");
             if !dir.is_dir() {
                 continue;
             }
-            out.push(read_cpufreq(&dir, num.to_string())?);
+            out.push(read_cpufreq(&dir, num.to_owned())?);
         }
         Ok(out)
     }

@@ -36,9 +36,7 @@ impl Collector for KernelHungCollector {
         let count = match read_u64(&self.path) {
             Ok(v) => v,
             // Older kernels, or no hung-task detector: node_exporter's ErrNoData.
-            Err(CollectError::Read { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
+            Err(e) if e.is_not_found() => {
                 return Err(CollectError::NoData(
                     "hung_task_detect_count does not exist".into(),
                 ));

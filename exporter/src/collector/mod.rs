@@ -381,6 +381,11 @@ pub enum CollectError {
 }
 
 impl CollectError {
+    /// Whether the file read was missing: for optional files, a kernel without the feature.
+    pub(crate) fn is_not_found(&self) -> bool {
+        matches!(self, CollectError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
+
     pub(crate) fn parse(path: &Path, source: ParseError) -> CollectError {
         CollectError::Parse {
             path: path.to_owned(),

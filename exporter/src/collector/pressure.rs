@@ -136,8 +136,7 @@ impl Collector for PressureCollector {
             match read_with(path, |d| parse_psi(d).map_err(|e| CollectError::parse(path, e))) {
                 Ok(psi) => found[i] = Some(psi),
                 // An older kernel or one without CONFIG_PSI: that resource is skipped.
-                Err(CollectError::Read { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) if e.is_not_found() => {}
                 Err(CollectError::Read { source, .. }) if is_not_supported(&source) => {
                     return Err(CollectError::NoData(
                         "pressure information is disabled, add psi=1 kernel command line to enable it".into(),

@@ -38,6 +38,22 @@ pub(crate) fn read_with<T>(
     out
 }
 
+/// The entries of `dir` named `<prefix><digit>...` (`cpu0`, `clocksource1`), sorted by name as
+/// Go's `filepath.Glob("<prefix>[0-9]*")` returns them (node_exporter's order: `cpu10` before
+/// `cpu2`).
+pub(crate) fn numbered_entries(dir: &Path, prefix: &str) -> io::Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| {
+            n.strip_prefix(prefix)
+                .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .collect();
+    names.sort_unstable();
+    Ok(names)
+}
+
 /// A file holding one unsigned number (sysfs and /proc/sys attributes).
 pub(crate) fn read_u64(path: &Path) -> Result<u64, CollectError> {
     read_with(path, |data| {

@@ -112,11 +112,7 @@ impl Collector for SchedstatCollector {
         });
         match res {
             // A kernel without CONFIG_SCHEDSTATS: node_exporter's ErrNoData.
-            Err(CollectError::Read { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                Err(CollectError::NoData("no schedstat file".into()))
-            }
+            Err(e) if e.is_not_found() => Err(CollectError::NoData("no schedstat file".into())),
             r => r,
         }
     }

@@ -39,19 +39,8 @@ pub struct ClockSource {
 /// The `clocksource[0-9]*` directories in name order, as procfs globs them; node_exporter
 /// labels each by its index in that order (`device="0"`).
 fn read_clocksources(dir: &std::path::Path) -> Result<Vec<ClockSource>, CollectError> {
-    let mut names: Vec<String> = match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| {
-                n.strip_prefix("clocksource")
-                    .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
-            })
-            .collect(),
-        // Glob semantics: no directory matches nothing.
-        Err(_) => Vec::new(),
-    };
-    names.sort_unstable();
+    // Glob semantics: no directory matches nothing.
+    let names = super::read::numbered_entries(dir, "clocksource").unwrap_or_default();
     names
         .iter()
         .map(|name| {

@@ -76,11 +76,7 @@ pub struct Watchdog {
 fn read_attr(path: &Path) -> Result<Option<String>, CollectError> {
     match read_with(path, |d| Ok(d.trim().to_owned())) {
         Ok(v) => Ok(Some(v)),
-        Err(CollectError::Read { source, .. })
-            if source.kind() == std::io::ErrorKind::NotFound =>
-        {
-            Ok(None)
-        }
+        Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e),
     }
 }
