@@ -262,6 +262,52 @@ async fn garbled_meminfo_fails_only_its_collector() {
     assert!(body.ends_with("# EOF\n"));
 }
 
+/// Issue 14 point 4: odd inputs still give a body Prometheus' own parser accepts, with the
+/// lines a user would expect, and a stat without `btime` says it failed.
+#[tokio::test]
+async fn odd_meminfo_and_stat_still_give_valid_exposition() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_tree(&fixture("debian12-vm"), dir.path());
+    std::fs::write(
+        dir.path().join("proc/meminfo"),
+        "MemTotal:       2014432 kB\nWeird field name: 5 kB\nMemFree: 1 kB\nMemFree: 2 kB\n",
+    )
+    .expect("write meminfo");
+    let stat = std::fs::read_to_string(dir.path().join("proc/stat")).expect("read stat");
+    let stat: String = stat
+        .lines()
+        .filter(|l| !l.starts_with("btime"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.path().join("proc/stat"), stat).expect("write stat");
+    let body = scrape(dir.path(), &["meminfo", "stat"]).await;
+
+    assert!(
+        body.contains("\nnode_memory_Weird_field_name_bytes 5120\n"),
+        "{body}"
+    );
+    assert_eq!(
+        body.matches("\nnode_memory_MemFree_bytes ").count(),
+        1,
+        "{body}"
+    );
+    assert!(
+        body.contains("\nnode_memory_MemFree_bytes 2048\n"),
+        "{body}"
+    );
+    assert!(body.contains("node_scrape_collector_success{collector=\"meminfo\"} 1\n"));
+    assert!(!body.contains("node_boot_time_seconds"), "{body}");
+    assert!(body.contains("\nnode_context_switches_total "), "{body}");
+    assert!(body.contains("node_scrape_collector_success{collector=\"stat\"} 0\n"));
+    let text = String::from_utf8(vpsmon_exporter::collector::to_text_format(body.as_bytes()))
+        .expect("UTF-8");
+    let (code, out) = promtool_check(&text);
+    assert!(
+        matches!(code, Some(0 | 3)) && !out.contains("parsing error"),
+        "promtool check metrics rejects the body ({code:?}):\n{out}\n{text}"
+    );
+}
+
 #[tokio::test]
 async fn missing_file_fails_only_its_collector() {
     let dir = tempfile::tempdir().expect("tempdir");

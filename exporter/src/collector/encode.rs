@@ -27,6 +27,26 @@ pub(crate) fn gauge_family<'e>(
     enc.encode_descriptor(name, help, None, MetricType::Gauge)
 }
 
+/// An untyped family (node_exporter's `UntypedValue`: vmstat, netstat): `unknown` in
+/// OpenMetrics, `untyped` in the text format.
+pub(crate) fn untyped_family<'e>(
+    enc: &'e mut DescriptorEncoder<'_>,
+    name: &'e str,
+    help: &str,
+) -> Result<prometheus_client::encoding::MetricEncoder<'e>, fmt::Error> {
+    enc.encode_descriptor(name, help, None, MetricType::Unknown)
+}
+
+/// An unlabelled untyped family with one sample.
+pub(crate) fn single_untyped<V: EncodeGaugeValue>(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    value: V,
+) -> fmt::Result {
+    untyped_family(enc, name, help)?.encode_gauge(&value)
+}
+
 /// One labelled counter sample.
 pub(crate) fn counter<S: EncodeLabelSet, V: EncodeCounterValue>(
     family: &mut prometheus_client::encoding::MetricEncoder<'_>,
@@ -112,6 +132,11 @@ pub fn to_text_format(om: &[u8]) -> Vec<u8> {
         if line.starts_with(b"# EOF") || line.starts_with(b"# UNIT ") {
             continue;
         }
+        if line.starts_with(b"# TYPE ") && line.ends_with(b" unknown\n") {
+            out.extend_from_slice(&line[..line.len() - b"unknown\n".len()]);
+            out.extend_from_slice(b"untyped\n");
+            continue;
+        }
         if let Some(rest) = line.strip_prefix(b"# HELP ") {
             // prometheus-client writes HELP then TYPE for the same name.
             let name_len = rest.iter().position(|&b| b == b' ' || b == b'\n');
@@ -145,11 +170,11 @@ mod tests {
 
     #[test]
     fn text_format_names_counters_with_total_and_drops_eof() {
-        let om = "# HELP node_forks Total number of forks.\n# TYPE node_forks counter\nnode_forks_total 7\n# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\nnode_load1 0.5\n# HELP node_x_seconds X.\n# TYPE node_x_seconds gauge\n# UNIT node_x_seconds seconds\nnode_x_seconds{a=\"q\\\"\"} 1\n# EOF\n";
+        let om = "# HELP node_forks Total number of forks.\n# TYPE node_forks counter\nnode_forks_total 7\n# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\nnode_load1 0.5\n# HELP node_x_seconds X.\n# TYPE node_x_seconds gauge\n# UNIT node_x_seconds seconds\nnode_x_seconds{a=\"q\\\"\"} 1\n# HELP node_vmstat_pgfault F.\n# TYPE node_vmstat_pgfault unknown\nnode_vmstat_pgfault 3\n# EOF\n";
         let text = String::from_utf8(to_text_format(om.as_bytes())).unwrap();
         assert_eq!(
             text,
-            "# HELP node_forks_total Total number of forks.\n# TYPE node_forks_total counter\nnode_forks_total 7\n# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\nnode_load1 0.5\n# HELP node_x_seconds X.\n# TYPE node_x_seconds gauge\nnode_x_seconds{a=\"q\\\"\"} 1\n"
+            "# HELP node_forks_total Total number of forks.\n# TYPE node_forks_total counter\nnode_forks_total 7\n# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\nnode_load1 0.5\n# HELP node_x_seconds X.\n# TYPE node_x_seconds gauge\nnode_x_seconds{a=\"q\\\"\"} 1\n# HELP node_vmstat_pgfault F.\n# TYPE node_vmstat_pgfault untyped\nnode_vmstat_pgfault 3\n"
         );
     }
 }

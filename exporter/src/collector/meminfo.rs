@@ -21,9 +21,10 @@ pub struct MemField<'a> {
     pub bytes: bool,
 }
 
-/// Parses `/proc/meminfo`; `kB` values are converted to bytes. A key seen twice keeps its
-/// first line (the rest are logged and dropped): a duplicate series would make Prometheus
-/// reject the whole scrape.
+/// Parses `/proc/meminfo`; `kB` values are converted to bytes. A key seen twice gives one
+/// series (a duplicate would make Prometheus reject the whole scrape) at its first position
+/// with its last value, as node_exporter (procfs overwrites the field on each line); the
+/// duplicate is logged.
 pub fn parse_meminfo(data: &str) -> Result<Vec<MemField<'_>>, ParseError> {
     let mut out: Vec<MemField<'_>> = Vec::with_capacity(64);
     for (i, line) in data.lines().enumerate() {
@@ -51,8 +52,9 @@ pub fn parse_meminfo(data: &str) -> Result<Vec<MemField<'_>>, ParseError> {
         };
         let name = name.trim();
         // Linear: meminfo has about 60 lines, and a compare mostly stops at the length.
-        if out.iter().any(|f| f.name == name) {
-            tracing::warn!(line = n, field = name, "meminfo: duplicate field dropped");
+        if let Some(seen) = out.iter_mut().find(|f| f.name == name) {
+            tracing::warn!(line = n, field = name, "meminfo: duplicate field, last value kept");
+            *seen = MemField { name, value, bytes };
             continue;
         }
         out.push(MemField { name, value, bytes });
@@ -237,12 +239,49 @@ DirectMap1G:     1048576 kB
         );
     }
 
+    fn scrape(meminfo: &str) -> String {
+        let dir = tree(&[("proc/meminfo", meminfo.as_bytes())]);
+        super::super::testutil::scrape_of("meminfo", build(&config_for(dir.path())).unwrap())
+    }
+
     #[test]
-    fn a_duplicated_field_keeps_its_first_line() {
+    fn a_duplicated_field_gives_one_series_with_the_last_value() {
         let fields = parse_meminfo("MemTotal: 1 kB\nMemFree: 2 kB\nMemTotal: 3 kB\n").unwrap();
         assert_eq!(fields.len(), 2);
-        assert_eq!(get(&fields, "MemTotal"), Some(1024));
+        assert_eq!(get(&fields, "MemTotal"), Some(3072));
         assert_eq!(get(&fields, "MemFree"), Some(2048));
+        let body = scrape("MemTotal: 1 kB\nMemFree: 2 kB\nMemTotal: 3 kB\n");
+        assert_eq!(
+            samples(&body),
+            ["node_memory_MemTotal_bytes 3072", "node_memory_MemFree_bytes 2048"]
+        );
+        assert_eq!(body.matches("# TYPE node_memory_MemTotal_bytes gauge\n").count(), 1);
+        assert!(body.contains("node_scrape_collector_success{collector=\"meminfo\"} 1\n"));
+    }
+
+    #[test]
+    fn a_field_with_a_space_gives_a_valid_name() {
+        let body = scrape("MemTotal: 1 kB\nWeird field name: 5 kB\n");
+        assert_eq!(
+            samples(&body),
+            [
+                "node_memory_MemTotal_bytes 1024",
+                "node_memory_Weird_field_name_bytes 5120"
+            ]
+        );
+        assert!(body.contains(
+            "# HELP node_memory_Weird_field_name_bytes Memory information field Weird_field_name_bytes.\n# TYPE node_memory_Weird_field_name_bytes gauge\n"
+        ));
+        // Every sample line is `name value` with a name in Prometheus' alphabet.
+        for line in samples(&body) {
+            let (name, value) = line.split_once(' ').unwrap();
+            assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':'),
+                "{line}"
+            );
+            value.parse::<f64>().unwrap();
+        }
     }
 
     #[test]

@@ -38,6 +38,46 @@ pub(crate) fn read_with<T>(
     out
 }
 
+/// The entries of `dir` named `<prefix><digit>...` (`cpu0`, `clocksource1`), sorted by name as
+/// Go's `filepath.Glob("<prefix>[0-9]*")` returns them (node_exporter's order: `cpu10` before
+/// `cpu2`).
+pub(crate) fn numbered_entries(dir: &Path, prefix: &str) -> io::Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| {
+            n.strip_prefix(prefix)
+                .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .collect();
+    names.sort_unstable();
+    Ok(names)
+}
+
+/// A file holding one unsigned number (sysfs and /proc/sys attributes).
+pub(crate) fn read_u64(path: &Path) -> Result<u64, CollectError> {
+    read_with(path, |data| {
+        super::parse_num(1, "value", data.trim()).map_err(|e| CollectError::parse(path, e))
+    })
+}
+
+/// [`read_u64`], with a file that is missing or only root may read as `None` (procfs' rule
+/// for optional sysfs attributes).
+pub(crate) fn read_optional_u64(path: &Path) -> Result<Option<u64>, CollectError> {
+    match read_u64(path) {
+        Ok(v) => Ok(Some(v)),
+        Err(CollectError::Read { source, .. })
+            if matches!(
+                source.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn read_into(path: &Path, buf: &mut String) -> io::Result<()> {
     if buf.capacity() < 4096 {
         buf.reserve(4096);

@@ -1,12 +1,15 @@
-//! time: `node_time_seconds` and `node_time_zone_offset_seconds{time_zone}`.
+//! time: `node_time_seconds`, `node_time_zone_offset_seconds{time_zone}` and the clocksources
+//! of `<sysfs>/devices/system/clocksource/clocksource*`
+//! (`node_time_clocksource_{available,current}_info{device,clocksource}`).
 
 use std::ffi::CStr;
+use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::{gauge, gauge_family, single_gauge};
-use super::{CollectorSpec, CollectError, Collector, Config, ConfigError, Shared};
+use super::{CollectError, Collector, CollectorSpec, Config, ConfigError, Shared, read_with};
 
 pub(super) const SPEC: CollectorSpec = CollectorSpec {
     name: "time",
@@ -16,11 +19,40 @@ pub(super) const SPEC: CollectorSpec = CollectorSpec {
     build,
 };
 
-pub(super) fn build(_config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
-    Ok(Box::new(TimeCollector))
+pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
+    Ok(Box::new(TimeCollector {
+        clocksources: config.paths.sysfs.join("devices/system/clocksource"),
+    }))
 }
 
-struct TimeCollector;
+struct TimeCollector {
+    clocksources: PathBuf,
+}
+
+/// One `clocksourceN` directory: its available and current clocksources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClockSource {
+    pub available: Vec<String>,
+    pub current: String,
+}
+
+/// The `clocksource[0-9]*` directories in name order, as procfs globs them; node_exporter
+/// labels each by its index in that order (`device="0"`).
+fn read_clocksources(dir: &std::path::Path) -> Result<Vec<ClockSource>, CollectError> {
+    // Glob semantics: no directory matches nothing.
+    let names = super::read::numbered_entries(dir, "clocksource").unwrap_or_default();
+    names
+        .iter()
+        .map(|name| {
+            let d = dir.join(name);
+            let available = read_with(&d.join("available_clocksource"), |s| {
+                Ok(s.split_ascii_whitespace().map(str::to_owned).collect())
+            })?;
+            let current = read_with(&d.join("current_clocksource"), |s| Ok(s.trim().to_owned()))?;
+            Ok(ClockSource { available, current })
+        })
+        .collect()
+}
 
 impl Collector for TimeCollector {
     fn update(
@@ -44,6 +76,31 @@ impl Collector for TimeCollector {
                 "System time zone offset in seconds.",
             )?;
             gauge(&mut family, &[("time_zone", zone.as_str())], offset)?;
+        }
+        let sources = read_clocksources(&self.clocksources)?;
+        if sources.is_empty() {
+            return Ok(());
+        }
+        let devices: Vec<String> = (0..sources.len()).map(|i| i.to_string()).collect();
+        let mut family = gauge_family(
+            enc,
+            "node_time_clocksource_available_info",
+            "Available clocksources read from '/sys/devices/system/clocksource'.",
+        )?;
+        for (s, device) in sources.iter().zip(&devices) {
+            for cs in &s.available {
+                let labels = [("clocksource", cs.as_str()), ("device", device.as_str())];
+                gauge(&mut family, &labels, 1u64)?;
+            }
+        }
+        let mut family = gauge_family(
+            enc,
+            "node_time_clocksource_current_info",
+            "Current clocksource read from '/sys/devices/system/clocksource'.",
+        )?;
+        for (s, device) in sources.iter().zip(&devices) {
+            let labels = [("clocksource", s.current.as_str()), ("device", device.as_str())];
+            gauge(&mut family, &labels, 1u64)?;
         }
         Ok(())
     }
@@ -98,5 +155,42 @@ mod tests {
             lines[1].starts_with("node_time_zone_offset_seconds{time_zone=\""),
             "{body}"
         );
+        assert_eq!(lines.len(), 2, "no clocksource directory, no clocksource lines");
+    }
+
+    #[test]
+    fn clocksources_as_node_exporter() {
+        let dir = tree(&[
+            (
+                "sys/devices/system/clocksource/clocksource0/available_clocksource",
+                b"tsc hpet acpi_pm \n",
+            ),
+            (
+                "sys/devices/system/clocksource/clocksource0/current_clocksource",
+                b"tsc\n",
+            ),
+            ("sys/devices/system/clocksource/uevent", b""),
+        ]);
+        let body = scrape_of("time", build(&config_for(dir.path())).unwrap());
+        assert_eq!(
+            samples(&body)[2..],
+            [
+                "node_time_clocksource_available_info{clocksource=\"tsc\",device=\"0\"} 1",
+                "node_time_clocksource_available_info{clocksource=\"hpet\",device=\"0\"} 1",
+                "node_time_clocksource_available_info{clocksource=\"acpi_pm\",device=\"0\"} 1",
+                "node_time_clocksource_current_info{clocksource=\"tsc\",device=\"0\"} 1",
+            ]
+        );
+        assert!(body.contains("# HELP node_time_clocksource_current_info Current clocksource read from '/sys/devices/system/clocksource'.\n# TYPE node_time_clocksource_current_info gauge\n"));
+        assert!(body.contains("node_scrape_collector_success{collector=\"time\"} 1\n"));
+        // A clocksource directory without its files: the clock is still served, success 0.
+        std::fs::remove_file(
+            dir.path()
+                .join("sys/devices/system/clocksource/clocksource0/current_clocksource"),
+        )
+        .unwrap();
+        let body = scrape_of("time", build(&config_for(dir.path())).unwrap());
+        assert_eq!(samples(&body).len(), 2, "{body}");
+        assert!(body.contains("node_scrape_collector_success{collector=\"time\"} 0\n"));
     }
 }
