@@ -195,13 +195,15 @@ pub fn state_from_settings(settings: &Settings) -> Result<AppState, StartError> 
         .map_err(|e| StartError::Config(e.to_string()))?;
     let scraper =
         Scraper::new(settings.collectors.clone()).map_err(|e| StartError::Config(e.to_string()))?;
+    let statfs_timeout = crate::collector::filesystem::mount_timeout(&settings.collectors.options)
+        .map_err(|e| StartError::Config(e.to_string()))?;
     Ok(AppState::new(
         Arc::new(scraper),
         auth,
         Options {
             max_requests: settings.flags.max_requests,
             paths: settings.collectors.paths.clone(),
-            statfs_timeout: settings.collectors.filesystem.statfs_timeout,
+            statfs_timeout,
         },
     ))
 }
