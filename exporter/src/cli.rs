@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches, value_parser};
+use vpsmon_common::config;
 use vpsmon_common::telemetry::{self, LogFormat};
 
 use crate::collector::{self, Config, DiskstatsOptions, FlagKind, PathKind, Paths, tunnel};
@@ -345,7 +346,8 @@ pub fn command() -> Command {
     let mut cmd = Flags::augment_args(
         Command::new("vpsmon-exporter")
             .version(env!("CARGO_PKG_VERSION"))
-            .about("node_exporter-compatible host metrics read straight from /proc"),
+            .about("node_exporter-compatible host metrics read straight from /proc")
+            .arg(config::print_config_arg()),
     );
     for (spec, names) in collector::specs().iter().zip(collector_flag_names()) {
         let default = if spec.default_enabled {
@@ -392,6 +394,10 @@ pub struct Settings {
     pub collectors: Config,
     /// The path flags given on the command line or in the environment, checked at start.
     given_paths: Vec<GivenPath>,
+    /// (flag, env var) of each value read from the environment, for errors naming their source.
+    from_env: Vec<(String, String)>,
+    /// `--print-config`'s listing, when it was asked for.
+    pub print_config: Option<String>,
 }
 
 /// A path flag the user set: it must name something that exists (a default may be absent,
@@ -452,7 +458,8 @@ impl Settings {
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        let matches = command().try_get_matches_from(args)?;
+        let cmd = command();
+        let matches = config::parse(&cmd, args)?;
         let flags = Flags::from_arg_matches(&matches)?;
         let options = collector_options(&matches);
         let enabled = enabled_collectors(&matches, flags.disable_defaults, &options);
@@ -494,11 +501,40 @@ impl Settings {
                 });
             }
         }
+        let layers = config::Layers::new(&cmd, &matches);
+        let from_env = cmd
+            .get_arguments()
+            .filter_map(|a| match layers.given(a.get_id().as_str())?.source {
+                config::Source::Env(var) => Some((format!("--{}", a.get_long()?), var)),
+                _ => None,
+            })
+            .collect();
+        let print_config = matches.get_flag(config::PRINT_CONFIG).then(|| {
+            let enabled: Vec<_> = collectors.enabled.iter().map(String::as_str).collect();
+            format!(
+                "{}# collectors that run: {}\n",
+                layers.print(),
+                enabled.join(", ")
+            )
+        });
         Ok(Settings {
             flags,
             collectors,
             given_paths,
+            from_env,
+            print_config,
         })
+    }
+
+    /// A start error naming a flag (`--x: …`) also names the env var the value came from
+    /// (`--x (from VPSMON_X): …`), as the path checks and the command line's errors do.
+    pub fn name_source(&self, message: String) -> String {
+        for (flag, var) in &self.from_env {
+            if let Some(rest) = message.strip_prefix(&format!("{flag}: ")) {
+                return format!("{flag} (from {var}): {rest}");
+            }
+        }
+        message
     }
 
     /// Refuses path flags that point nowhere, naming the flag: a typo in `--path.procfs` would
@@ -558,6 +594,10 @@ where
         // Prints help/version to stdout (exit 0) or the usage error to stderr (exit 2).
         Err(e) => e.exit(),
     };
+    if let Some(listing) = &settings.print_config {
+        print!("{listing}");
+        return ExitCode::SUCCESS;
+    }
     telemetry::init(settings.flags.log_format, &settings.flags.log_level);
     // Before any secret file is read (the auth files, the tunnels' API tokens).
     vpsmon_common::secret::set_strict(settings.flags.strict_secrets);
