@@ -125,6 +125,14 @@ impl<'a> Layers<'a> {
         self
     }
 
+    /// Whether `--print-config` ([`print_config_arg`]) was given.
+    pub fn print_config_asked(&self) -> bool {
+        matches!(
+            self.matches.try_get_one::<bool>(PRINT_CONFIG),
+            Ok(Some(true))
+        )
+    }
+
     fn arg(&self, id: &str) -> Option<&'a Arg> {
         self.cmd.get_arguments().find(|a| a.get_id() == id)
     }
