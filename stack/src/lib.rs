@@ -110,6 +110,39 @@ pub struct DownArgs {
     pub grace: u64,
 }
 
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Parsed {
+    Run(Cli),
+    /// `--print-config`: the listing of the (sub)command's settings and their sources.
+    PrintConfig(String),
+}
+
+/// Parses the command line (flag > env > default, a bad env value named by its variable).
+pub fn parse<I, T>(args: I) -> Result<Parsed, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::{CommandFactory, FromArgMatches};
+    use vpsmon_common::config;
+
+    let mut cmd = Cli::command().arg(config::print_config_arg());
+    // Hands the global flags (--state-dir, --print-config) down to the subcommands.
+    cmd.build();
+    let matches = config::parse(&cmd, args)?;
+    let cli = Cli::from_arg_matches(&matches)?;
+    let (sub, sub_matches) = matches.subcommand().expect("clap requires a subcommand");
+    let sub_cmd = cmd
+        .find_subcommand(sub)
+        .expect("a parsed subcommand exists");
+    let layers = config::Layers::new(sub_cmd, sub_matches);
+    if layers.print_config_asked() {
+        return Ok(Parsed::PrintConfig(layers.print()));
+    }
+    Ok(Parsed::Run(cli))
+}
+
 /// Exit code of `status` when some part is down (LSB: "program is not running").
 pub const EXIT_NOT_RUNNING: u8 = 3;
 
