@@ -195,6 +195,24 @@ impl<'a> Layers<'a> {
         }
     }
 
+    /// An older name of `id`'s env var (a seed's `BOT_TOKEN`), read only when neither the flag
+    /// nor the prefixed variable gave a value: the raw value, with an origin naming the old name
+    /// (parse it with [`Picked::check`], so an error names it too). Shown by `--print-config`.
+    pub fn alias(&self, id: &str, var: &str) -> Option<Picked<String>> {
+        if self.given(id).is_some() {
+            return None;
+        }
+        let value = std::env::var_os(var)?.to_string_lossy().into_owned();
+        let origin = Origin {
+            flag: self.flag(id),
+            source: Source::Env(var.to_owned()),
+        };
+        self.picked
+            .borrow_mut()
+            .insert(origin.flag.clone(), (value.clone(), origin.source.clone()));
+        Some(Picked { value, origin })
+    }
+
     /// `--print-config`'s listing: one `--flag=value  (source)` line per setting, in the
     /// command's order, then the settings resolved beyond clap; secrets as `<redacted>`.
     pub fn print(&self) -> String {
@@ -397,6 +415,22 @@ mod tests {
         );
         let m = parse(&cmd, ["t", "--limit", "3"]).unwrap();
         let layers = Layers::new(&cmd, &m);
+        // The old name is read only when the flag and the prefixed variable say nothing.
+        unsafe { std::env::set_var("VPSMON_TEST_OLD_LIMIT", "4") };
+        assert_eq!(layers.alias("limit", "VPSMON_TEST_OLD_LIMIT"), None);
+        let m2 = parse(
+            &cmd.clone().mut_arg("limit", |a| a.env(None::<&str>)),
+            ["t"],
+        )
+        .unwrap();
+        let old = Layers::new(&cmd, &m2)
+            .alias("limit", "VPSMON_TEST_OLD_LIMIT")
+            .unwrap();
+        assert_eq!(old.value, "4");
+        assert_eq!(
+            old.origin.to_string(),
+            "--limit (from VPSMON_TEST_OLD_LIMIT)"
+        );
         assert_eq!(
             layers.origin("listen").to_string(),
             "--listen (from VPSMON_TEST_CONFIG_LISTEN)"
@@ -409,6 +443,7 @@ mod tests {
             std::env::remove_var("VPSMON_TEST_CONFIG_LIMIT");
             std::env::remove_var("VPSMON_TEST_CONFIG_TOKEN_FILE");
             std::env::remove_var("VPSMON_TEST_CONFIG_LISTEN");
+            std::env::remove_var("VPSMON_TEST_OLD_LIMIT");
         }
     }
 }

@@ -694,6 +694,9 @@ fn print_config_shows_sources_and_env_errors_name_the_variable() {
     };
     let out = stack()
         .args(["--print-config", "--ready-timeout", "5"])
+        .env("PROMETHEUS_BIN", "/opt/prom/prometheus")
+        .env("VPSMON_ALERTMANAGER_BIN", "/opt/am/alertmanager")
+        .env("ALERTMANAGER_BIN", "/not/this/one")
         .output()
         .unwrap();
     let (so, se) = text(&out);
@@ -704,6 +707,9 @@ fn print_config_shows_sources_and_env_errors_name_the_variable() {
         "--ready-timeout=5  (command line)\n".to_string(),
         "--grace=4  (env VPSMON_STOP_GRACE)\n".to_string(),
         format!("--state-dir={}  (env VPSMON_STATE_DIR)\n", state.display()),
+        // testkit's names are read when the VPSMON_ ones are unset.
+        "--prometheus-bin=/opt/prom/prometheus  (env PROMETHEUS_BIN)\n".to_string(),
+        "--alertmanager-bin=/opt/am/alertmanager  (env VPSMON_ALERTMANAGER_BIN)\n".to_string(),
     ] {
         assert!(so.contains(&line), "{line:?} missing from:\n{so}");
     }
