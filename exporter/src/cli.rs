@@ -404,27 +404,19 @@ pub struct Settings {
 /// e.g. no utmp in a container).
 #[derive(Debug, Clone)]
 struct GivenPath {
-    flag: &'static str,
-    /// The env var, when the value came from there.
-    env: Option<String>,
+    /// The flag and the env var, when the value came from there.
+    origin: config::Origin,
     path: PathBuf,
     kind: PathKind,
 }
 
-/// The path flags of this file: (clap id, flag). Collectors' own path flags say so in their
+/// The path flags of this file, by clap id. Collectors' own path flags say so in their
 /// [`collector::FlagSpec::path`].
-const PATH_FLAGS: [(&str, &str); 3] = [
-    ("procfs", "--path.procfs"),
-    ("sysfs", "--path.sysfs"),
-    ("rootfs", "--path.rootfs"),
-];
+const PATH_FLAGS: [&str; 3] = ["procfs", "sysfs", "rootfs"];
 
 impl GivenPath {
     fn check(&self) -> Result<(), String> {
-        let flag = match &self.env {
-            Some(env) => format!("{} (from {env})", self.flag),
-            None => self.flag.to_owned(),
-        };
+        let flag = &self.origin;
         let path = self.path.display();
         let directory = self.kind == PathKind::Directory;
         match std::fs::metadata(&self.path) {
@@ -438,16 +430,6 @@ impl GivenPath {
             }
             Err(e) => Err(format!("{flag}: cannot use {path}: {e}")),
         }
-    }
-}
-
-/// Where a flag's value came from: `None` when it was not given (a default), else the env var
-/// it was read from, if any.
-fn given_from(matches: &ArgMatches, id: &str, flag: &str) -> Option<Option<String>> {
-    match matches.value_source(id)? {
-        ValueSource::CommandLine => Some(None),
-        ValueSource::EnvVariable => Some(Some(env_name(flag))),
-        _ => None,
     }
 }
 
@@ -476,12 +458,12 @@ impl Settings {
             },
             options,
         };
+        let layers = config::Layers::new(&cmd, &matches);
         let mut given_paths: Vec<GivenPath> = PATH_FLAGS
             .iter()
-            .filter_map(|&(id, flag)| {
+            .filter_map(|&id| {
                 Some(GivenPath {
-                    flag,
-                    env: given_from(&matches, id, flag)?,
+                    origin: layers.given(id)?,
                     path: matches.get_one::<PathBuf>(id)?.clone(),
                     kind: PathKind::Directory,
                 })
@@ -491,17 +473,14 @@ impl Settings {
             let (Some(kind), Some(path)) = (flag.path, collectors.options.optional(flag)) else {
                 continue;
             };
-            let id = flag.name.trim_start_matches('-');
-            if let Some(env) = given_from(&matches, id, flag.name) {
+            if let Some(origin) = layers.given(flag.name.trim_start_matches('-')) {
                 given_paths.push(GivenPath {
-                    flag: flag.name,
-                    env,
+                    origin,
                     path: PathBuf::from(path),
                     kind,
                 });
             }
         }
-        let layers = config::Layers::new(&cmd, &matches);
         let from_env = cmd
             .get_arguments()
             .filter_map(|a| match layers.given(a.get_id().as_str())?.source {
