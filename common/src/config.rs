@@ -6,6 +6,13 @@
 //! types them, [`Layers`] asks clap which of the two gave a value. A binary with a file layer
 //! (gen-config's agents.yml `rules:`) or computed defaults (a profile) resolves each such value
 //! with [`Layers::pick`]. [`parse`] runs clap and names the env var in its value errors.
+//!
+//! A binary adopts it in four steps: give each `#[arg]` its `env = "<PREFIX>_<NAME>"`; parse with
+//! [`parse`] (a command with [`print_config_arg`]); resolve every value that has a file layer or
+//! a computed default with one [`Layers::pick`] (`.check(parse)?` for typed checks, so the error
+//! names the source), and old variable names with [`Layers::alias`]; print [`Layers::print`]
+//! when [`Layers::print_config_asked`]. Secret values are redacted by `hide_env_values` on their
+//! arg or by [`Layers::secret`].
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
