@@ -1,9 +1,11 @@
-//! What vpsmon's binaries share, kept once: logging set-up, graceful shutdown, secrets that
+//! What vpsmon's binaries share, kept once: the config idiom (flag > env > file > default, each
+//! value naming its source), logging set-up, graceful shutdown, secrets that
 //! never print themselves, the constant-time credential checks in front of HTTP endpoints, the
 //! HTTP server loop with its connection limits, and the webhook contract between gen-config's
 //! alertmanager.yml and the receiver.
 
 pub mod auth;
+pub mod config;
 pub mod secret;
 pub mod serve;
 pub mod shutdown;

@@ -13,12 +13,10 @@ use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches, value_parser};
+use vpsmon_common::config;
 use vpsmon_common::telemetry::{self, LogFormat};
 
-use crate::collector::logins::LoginsOptions;
-use crate::collector::tunnel::failover::{Systemctl, Thresholds};
-use crate::collector::tunnel::{self, FailoverOptions, TunnelOptions};
-use crate::collector::{self, Config, DiskstatsOptions, FilesystemOptions, FlagKind, Paths};
+use crate::collector::{self, Config, DiskstatsOptions, FlagKind, PathKind, Paths, tunnel};
 use crate::http::auth::{Auth, AuthConfigError};
 use crate::http::listen::ListenAddress;
 
@@ -163,34 +161,6 @@ pub struct Flags {
     )]
     pub udev_data: PathBuf,
 
-    /// Regex of mount points the filesystem collector ignores.
-    #[arg(
-        long = "collector.filesystem.mount-points-exclude",
-        env = "VPSMON_COLLECTOR_FILESYSTEM_MOUNT_POINTS_EXCLUDE",
-        default_value = FilesystemOptions::DEFAULT_MOUNT_POINTS_EXCLUDE,
-        value_name = "REGEX"
-    )]
-    pub mount_points_exclude: String,
-
-    /// Regex of filesystem types the filesystem collector ignores.
-    #[arg(
-        long = "collector.filesystem.fs-types-exclude",
-        env = "VPSMON_COLLECTOR_FILESYSTEM_FS_TYPES_EXCLUDE",
-        default_value = FilesystemOptions::DEFAULT_FS_TYPES_EXCLUDE,
-        value_name = "REGEX"
-    )]
-    pub fs_types_exclude: String,
-
-    /// Longest one statvfs may take; a slower (hung) mount reports device_error=1.
-    #[arg(
-        long = "collector.filesystem.mount-timeout",
-        env = "VPSMON_COLLECTOR_FILESYSTEM_MOUNT_TIMEOUT",
-        default_value = "5s",
-        value_parser = parse_duration,
-        value_name = "DURATION"
-    )]
-    pub mount_timeout: Duration,
-
     /// Regex of block devices the diskstats collector ignores.
     #[arg(
         long = "collector.diskstats.device-exclude",
@@ -199,122 +169,6 @@ pub struct Flags {
         value_name = "REGEX"
     )]
     pub device_exclude: String,
-
-    /// utmp file the logins collector reads [default: <path.rootfs>/var/run/utmp].
-    #[arg(
-        long = "collector.logins.utmp-path",
-        env = "VPSMON_COLLECTOR_LOGINS_UTMP_PATH",
-        value_name = "FILE"
-    )]
-    pub utmp_path: Option<PathBuf>,
-
-    /// YAML list of Cloudflare Tunnels to watch; setting it enables the tunnel collector.
-    #[arg(
-        long = "collector.tunnel.config",
-        env = "VPSMON_COLLECTOR_TUNNEL_CONFIG",
-        value_name = "FILE"
-    )]
-    pub tunnel_config: Option<PathBuf>,
-
-    /// How often the Cloudflare API is polled per tunnel (1,200 requests / 5 min / token).
-    #[arg(
-        long = "collector.tunnel.interval",
-        env = "VPSMON_COLLECTOR_TUNNEL_INTERVAL",
-        default_value = "30s",
-        value_parser = parse_duration,
-        value_name = "DURATION"
-    )]
-    pub tunnel_interval: Duration,
-
-    /// Bound of each Cloudflare API call, gateway probe and cloudflared /ready read.
-    #[arg(
-        long = "collector.tunnel.timeout",
-        env = "VPSMON_COLLECTOR_TUNNEL_TIMEOUT",
-        default_value = "10s",
-        value_parser = parse_duration,
-        value_name = "DURATION"
-    )]
-    pub tunnel_timeout: Duration,
-
-    /// Cloudflare API base URL.
-    #[arg(
-        long = "collector.tunnel.api-url",
-        env = "VPSMON_COLLECTOR_TUNNEL_API_URL",
-        default_value = tunnel::api::DEFAULT_API_URL,
-        value_name = "URL"
-    )]
-    pub tunnel_api_url: String,
-
-    /// Gateway to probe (IP or IP:PORT; ICMP echo, else TCP connect to PORT, default 80).
-    /// While it does not answer, a tunnel reported down never triggers a failover.
-    #[arg(
-        long = "collector.tunnel.gateway",
-        env = "VPSMON_COLLECTOR_TUNNEL_GATEWAY",
-        value_name = "IP[:PORT]"
-    )]
-    pub tunnel_gateway: Option<String>,
-
-    /// Local cloudflared metrics server (e.g. http://127.0.0.1:20241); its /ready is read.
-    #[arg(
-        long = "collector.tunnel.cloudflared-url",
-        env = "VPSMON_COLLECTOR_TUNNEL_CLOUDFLARED_URL",
-        value_name = "URL"
-    )]
-    pub cloudflared_url: Option<String>,
-
-    /// Start a tunnel's failover_unit when the tunnel is down (off by default).
-    #[arg(
-        long = "failover.enabled",
-        env = "VPSMON_FAILOVER_ENABLED",
-        requires = "tunnel_config"
-    )]
-    pub failover_enabled: bool,
-
-    /// Consecutive checks (API answered, status down, gateway up) before the unit is started.
-    #[arg(
-        long = "failover.start-after",
-        env = "VPSMON_FAILOVER_START_AFTER",
-        default_value_t = 3,
-        value_parser = clap::value_parser!(u32).range(1..),
-        value_name = "K"
-    )]
-    pub failover_start_after: u32,
-
-    /// Consecutive healthy checks before the unit is stopped (with --failover.stop-on-recovery).
-    #[arg(
-        long = "failover.stop-after",
-        env = "VPSMON_FAILOVER_STOP_AFTER",
-        default_value_t = 3,
-        value_parser = clap::value_parser!(u32).range(1..),
-        value_name = "M"
-    )]
-    pub failover_stop_after: u32,
-
-    /// Stop the failover unit once the tunnel is healthy again.
-    #[arg(
-        long = "failover.stop-on-recovery",
-        env = "VPSMON_FAILOVER_STOP_ON_RECOVERY"
-    )]
-    pub failover_stop_on_recovery: bool,
-
-    /// The systemctl the failover runs (is-active, start, stop).
-    #[arg(
-        long = "failover.systemctl",
-        env = "VPSMON_FAILOVER_SYSTEMCTL",
-        default_value = Systemctl::DEFAULT_PATH,
-        value_name = "PATH"
-    )]
-    pub failover_systemctl: PathBuf,
-
-    /// Longest one systemctl call may take.
-    #[arg(
-        long = "failover.command-timeout",
-        env = "VPSMON_FAILOVER_COMMAND_TIMEOUT",
-        default_value = "90s",
-        value_parser = parse_duration,
-        value_name = "DURATION"
-    )]
-    pub failover_command_timeout: Duration,
 
     /// Disable every collector that is on by default; then enable some with --collector.<name>.
     #[arg(
@@ -332,14 +186,7 @@ pub struct Flags {
     pub log_level: String,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("{e} (expected a duration like 5s or 500ms)"))?;
-    if d.is_zero() {
-        return Err("must be greater than zero".into());
-    }
-    Ok(d)
-}
+use collector::duration as parse_duration;
 
 /// A leeway may be zero; jsonwebtoken counts it in whole seconds.
 fn parse_leeway(s: &str) -> Result<Duration, String> {
@@ -416,10 +263,14 @@ fn option_args(spec: &collector::CollectorSpec) -> Vec<Arg> {
         if let Some(check) = flag.check {
             arg = arg.value_parser(move |s: &str| check(s).map(|()| s.to_owned()));
         }
+        if let Some(other) = flag.requires {
+            arg = arg.requires(other.trim_start_matches('-'));
+        }
         match flag.kind {
             FlagKind::Value { default } => {
-                args.push(arg.default_value(default).value_name("VALUE"));
+                args.push(arg.default_value(default).value_name(flag.value_name));
             }
+            FlagKind::Optional => args.push(arg.value_name(flag.value_name)),
             FlagKind::Switch { default } => {
                 let off = option_names(name).off;
                 args.push(
@@ -441,7 +292,7 @@ fn option_args(spec: &collector::CollectorSpec) -> Vec<Arg> {
                 );
             }
             FlagKind::Repeated => {
-                args.push(arg.action(ArgAction::Append).value_name("VALUE"));
+                args.push(arg.action(ArgAction::Append).value_name(flag.value_name));
             }
         }
     }
@@ -477,11 +328,13 @@ fn collector_options(matches: &ArgMatches) -> collector::Options {
                     continue;
                 }
             }
-            FlagKind::Value { .. } | FlagKind::Repeated if given(name) => matches
-                .get_many::<String>(name)
-                .map(|v| v.cloned().collect())
-                .unwrap_or_default(),
-            FlagKind::Value { .. } | FlagKind::Repeated => continue,
+            FlagKind::Value { .. } | FlagKind::Optional | FlagKind::Repeated if given(name) => {
+                matches
+                    .get_many::<String>(name)
+                    .map(|v| v.cloned().collect())
+                    .unwrap_or_default()
+            }
+            FlagKind::Value { .. } | FlagKind::Optional | FlagKind::Repeated => continue,
         };
         options.set(flag, values);
     }
@@ -493,7 +346,8 @@ pub fn command() -> Command {
     let mut cmd = Flags::augment_args(
         Command::new("vpsmon-exporter")
             .version(env!("CARGO_PKG_VERSION"))
-            .about("node_exporter-compatible host metrics read straight from /proc"),
+            .about("node_exporter-compatible host metrics read straight from /proc")
+            .arg(config::print_config_arg()),
     );
     for (spec, names) in collector::specs().iter().zip(collector_flag_names()) {
         let default = if spec.default_enabled {
@@ -540,39 +394,34 @@ pub struct Settings {
     pub collectors: Config,
     /// The path flags given on the command line or in the environment, checked at start.
     given_paths: Vec<GivenPath>,
+    /// (flag, env var) of each value read from the environment, for errors naming their source.
+    from_env: Vec<(String, String)>,
+    /// `--print-config`'s listing, when it was asked for.
+    pub print_config: Option<String>,
 }
 
 /// A path flag the user set: it must name something that exists (a default may be absent,
 /// e.g. no utmp in a container).
 #[derive(Debug, Clone)]
 struct GivenPath {
-    flag: &'static str,
-    /// The env var, when the value came from there.
-    env: Option<String>,
+    /// The flag and the env var, when the value came from there.
+    origin: config::Origin,
     path: PathBuf,
-    directory: bool,
+    kind: PathKind,
 }
 
-/// The path flags: (clap id, flag, must be a directory).
-const PATH_FLAGS: [(&str, &str, bool); 4] = [
-    ("procfs", "--path.procfs", true),
-    ("sysfs", "--path.sysfs", true),
-    ("rootfs", "--path.rootfs", true),
-    ("utmp_path", LoginsOptions::UTMP_PATH_FLAG, false),
-];
+/// The path flags of this file, by clap id. Collectors' own path flags say so in their
+/// [`collector::FlagSpec::path`].
+const PATH_FLAGS: [&str; 3] = ["procfs", "sysfs", "rootfs"];
 
 impl GivenPath {
     fn check(&self) -> Result<(), String> {
-        let flag = match &self.env {
-            Some(env) => format!("{} (from {env})", self.flag),
-            None => self.flag.to_owned(),
-        };
+        let flag = &self.origin;
         let path = self.path.display();
+        let directory = self.kind == PathKind::Directory;
         match std::fs::metadata(&self.path) {
-            Ok(m) if self.directory && !m.is_dir() => {
-                Err(format!("{flag}: {path} is not a directory"))
-            }
-            Ok(m) if !self.directory && m.is_dir() => {
+            Ok(m) if directory && !m.is_dir() => Err(format!("{flag}: {path} is not a directory")),
+            Ok(m) if !directory && m.is_dir() => {
                 Err(format!("{flag}: {path} is a directory, not a file"))
             }
             Ok(_) => Ok(()),
@@ -591,13 +440,11 @@ impl Settings {
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        let matches = command().try_get_matches_from(args)?;
+        let cmd = command();
+        let matches = config::parse(&cmd, args)?;
         let flags = Flags::from_arg_matches(&matches)?;
-        let enabled = enabled_collectors(
-            &matches,
-            flags.disable_defaults,
-            flags.tunnel_config.is_some(),
-        );
+        let options = collector_options(&matches);
+        let enabled = enabled_collectors(&matches, flags.disable_defaults, &options);
         let collectors = Config {
             paths: Paths {
                 procfs: flags.procfs.clone(),
@@ -606,58 +453,67 @@ impl Settings {
                 udev_data: flags.udev_data.clone(),
             },
             enabled,
-            filesystem: FilesystemOptions {
-                mount_points_exclude: flags.mount_points_exclude.clone(),
-                fs_types_exclude: flags.fs_types_exclude.clone(),
-                statfs_timeout: flags.mount_timeout,
-            },
             diskstats: DiskstatsOptions {
                 device_exclude: flags.device_exclude.clone(),
             },
-            logins: LoginsOptions {
-                utmp_path: flags.utmp_path.clone(),
-            },
-            tunnel: TunnelOptions {
-                config: flags.tunnel_config.clone(),
-                interval: flags.tunnel_interval,
-                timeout: flags.tunnel_timeout,
-                api_url: flags.tunnel_api_url.clone(),
-                gateway: flags.tunnel_gateway.clone(),
-                cloudflared_url: flags.cloudflared_url.clone(),
-                failover: FailoverOptions {
-                    enabled: flags.failover_enabled,
-                    thresholds: Thresholds {
-                        start_after: flags.failover_start_after,
-                        stop_after: flags.failover_stop_after,
-                        stop_on_recovery: flags.failover_stop_on_recovery,
-                    },
-                    systemctl: flags.failover_systemctl.clone(),
-                    command_timeout: flags.failover_command_timeout,
-                },
-            },
-            options: collector_options(&matches),
+            options,
         };
-        let given_paths = PATH_FLAGS
+        let layers = config::Layers::new(&cmd, &matches);
+        let mut given_paths: Vec<GivenPath> = PATH_FLAGS
             .iter()
-            .filter_map(|&(id, flag, directory)| {
-                let env = match matches.value_source(id)? {
-                    ValueSource::CommandLine => None,
-                    ValueSource::EnvVariable => Some(env_name(flag)),
-                    _ => return None,
-                };
+            .filter_map(|&id| {
                 Some(GivenPath {
-                    flag,
-                    env,
+                    origin: layers.given(id)?,
                     path: matches.get_one::<PathBuf>(id)?.clone(),
-                    directory,
+                    kind: PathKind::Directory,
                 })
             })
             .collect();
+        for flag in collector::specs().iter().flat_map(|s| s.flags) {
+            let (Some(kind), Some(path)) = (flag.path, collectors.options.optional(flag)) else {
+                continue;
+            };
+            if let Some(origin) = layers.given(flag.name.trim_start_matches('-')) {
+                given_paths.push(GivenPath {
+                    origin,
+                    path: PathBuf::from(path),
+                    kind,
+                });
+            }
+        }
+        let from_env = cmd
+            .get_arguments()
+            .filter_map(|a| match layers.given(a.get_id().as_str())?.source {
+                config::Source::Env(var) => Some((format!("--{}", a.get_long()?), var)),
+                _ => None,
+            })
+            .collect();
+        let print_config = matches.get_flag(config::PRINT_CONFIG).then(|| {
+            let enabled: Vec<_> = collectors.enabled.iter().map(String::as_str).collect();
+            format!(
+                "{}# collectors that run: {}\n",
+                layers.print(),
+                enabled.join(", ")
+            )
+        });
         Ok(Settings {
             flags,
             collectors,
             given_paths,
+            from_env,
+            print_config,
         })
+    }
+
+    /// A start error naming a flag (`--x: …`) also names the env var the value came from
+    /// (`--x (from VPSMON_X): …`), as the path checks and the command line's errors do.
+    pub fn name_source(&self, message: String) -> String {
+        for (flag, var) in &self.from_env {
+            if let Some(rest) = message.strip_prefix(&format!("{flag}: ")) {
+                return format!("{flag} (from {var}): {rest}");
+            }
+        }
+        message
     }
 
     /// Refuses path flags that point nowhere, naming the flag: a typo in `--path.procfs` would
@@ -684,8 +540,9 @@ impl Settings {
 fn enabled_collectors(
     matches: &ArgMatches,
     disable_defaults: bool,
-    tunnel_configured: bool,
+    options: &collector::Options,
 ) -> BTreeSet<String> {
+    let tunnel_configured = options.optional(&tunnel::CONFIG).is_some();
     collector::specs()
         .iter()
         .zip(collector_flag_names())
@@ -716,6 +573,10 @@ where
         // Prints help/version to stdout (exit 0) or the usage error to stderr (exit 2).
         Err(e) => e.exit(),
     };
+    if let Some(listing) = &settings.print_config {
+        print!("{listing}");
+        return ExitCode::SUCCESS;
+    }
     telemetry::init(settings.flags.log_format, &settings.flags.log_level);
     // Before any secret file is read (the auth files, the tunnels' API tokens).
     vpsmon_common::secret::set_strict(settings.flags.strict_secrets);
@@ -737,7 +598,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::collector::ports;
+    use crate::collector::{logins, ports};
+    use crate::tunnel::failover::Thresholds;
 
     fn parse(args: &[&str]) -> Result<Settings, clap::Error> {
         Settings::try_parse_from(std::iter::once("vpsmon-exporter").chain(args.iter().copied()))
@@ -845,8 +707,9 @@ mod tests {
         assert!(!s.collectors.enabled.contains("processes"));
         assert!(!s.collectors.enabled.contains("tunnel"));
         assert_eq!(s.collectors.options.value(&ports::MAX), "1000");
-        assert_eq!(s.collectors.tunnel.interval, Duration::from_secs(30));
-        assert!(!s.collectors.tunnel.failover.enabled);
+        let t = tunnel::tunnel_options(&s.collectors.options).unwrap();
+        assert_eq!(t.interval, Duration::from_secs(30));
+        assert!(!t.failover.enabled);
 
         let s = parse(&[
             "--collector.tunnel.config",
@@ -869,22 +732,20 @@ mod tests {
         .unwrap();
         let c = &s.collectors;
         assert!(c.enabled.contains("tunnel"));
-        assert_eq!(c.tunnel.interval, Duration::from_secs(60));
-        assert_eq!(c.tunnel.gateway.as_deref(), Some("192.168.1.1"));
+        let t = tunnel::tunnel_options(&c.options).unwrap();
+        assert_eq!(t.interval, Duration::from_secs(60));
+        assert_eq!(t.gateway.as_deref(), Some("192.168.1.1"));
         assert_eq!(
-            c.tunnel.failover.thresholds,
+            t.failover.thresholds,
             Thresholds {
                 start_after: 5,
                 stop_after: 3,
                 stop_on_recovery: true
             }
         );
-        assert_eq!(
-            c.tunnel.failover.systemctl,
-            PathBuf::from("/tmp/fake-systemctl")
-        );
+        assert_eq!(t.failover.systemctl, PathBuf::from("/tmp/fake-systemctl"));
         assert_eq!(c.options.value(&ports::MAX), "50");
-        assert_eq!(c.logins.utmp_path, Some(PathBuf::from("/run/utmp")));
+        assert_eq!(c.options.optional(&logins::UTMP_PATH), Some("/run/utmp"));
         assert!(
             !enabled(&[
                 "--collector.tunnel.config",

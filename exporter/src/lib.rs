@@ -1,7 +1,9 @@
 //! vpsmon-exporter: node_exporter-compatible host metrics read straight from /proc.
 //!
-//! `collector` reads and encodes the metrics; the HTTP side lives in its own modules.
+//! `collector` reads and encodes the metrics; `http` serves them; `tunnel` is the Cloudflare
+//! Tunnel poller and failover, a service whose snapshot the tunnel collector renders.
 
 pub mod cli;
 pub mod collector;
 pub mod http;
+pub mod tunnel;

@@ -885,6 +885,81 @@ fn bad_flags_exit_2_with_a_message_naming_the_flag() {
     }
 }
 
+/// Issue 16: a bad value read from an env var is refused naming the flag and the variable.
+#[test]
+fn errors_name_the_env_var_a_bad_value_came_from() {
+    for (envs, expected) in [
+        (
+            vec![("VPSMON_WEB_MAX_REQUESTS", "lots")],
+            "error: invalid value 'lots' for '--web.max-requests <MAX_REQUESTS>' (from VPSMON_WEB_MAX_REQUESTS): invalid digit found in string\n",
+        ),
+        (
+            vec![("VPSMON_COLLECTOR_FILESYSTEM_MOUNT_TIMEOUT", "soon")],
+            "error: invalid value 'soon' for '--collector.filesystem.mount-timeout <DURATION>' (from VPSMON_COLLECTOR_FILESYSTEM_MOUNT_TIMEOUT): expected number at 0 (expected a duration like 5s or 500ms)\n",
+        ),
+        (
+            vec![(
+                "VPSMON_COLLECTOR_FILESYSTEM_MOUNT_POINTS_EXCLUDE",
+                "(unclosed",
+            )],
+            "vpsmon-exporter: --collector.filesystem.mount-points-exclude (from VPSMON_COLLECTOR_FILESYSTEM_MOUNT_POINTS_EXCLUDE): invalid regular expression \"(unclosed\"",
+        ),
+        (
+            vec![("VPSMON_WEB_AUTH_TOKEN_FILE", "/nonexistent/token")],
+            "vpsmon-exporter: --web.auth-token-file (from VPSMON_WEB_AUTH_TOKEN_FILE): cannot read secret file /nonexistent/token: No such file or directory (os error 2)\n",
+        ),
+    ] {
+        let (code, stdout, stderr) = run_bin(&["--web.listen-address=127.0.0.1:0"], &envs);
+        assert_eq!(code, Some(2), "{envs:?}: {stderr}");
+        assert!(
+            stderr.starts_with(expected),
+            "{envs:?}: expected {expected:?} at the start of:\n{stderr}"
+        );
+        assert_eq!(stdout, "");
+    }
+}
+
+/// Issue 16: `--print-config` prints every setting with its source and exits; a secret file's
+/// path is redacted (it is kept out of --help too).
+#[test]
+fn print_config_shows_each_value_and_its_source_and_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = write_secret(dir.path(), "token", "canary-in-config-51");
+    let (code, stdout, stderr) = run_bin(
+        &[
+            "--print-config",
+            "--collector.ports",
+            "--web.max-requests=7",
+        ],
+        &[
+            ("VPSMON_WEB_AUTH_TOKEN_FILE", token.to_str().unwrap()),
+            ("VPSMON_COLLECTOR_PORTS_MAX", "50"),
+        ],
+    );
+    assert_eq!((code, stderr.as_str()), (Some(0), ""));
+    for line in [
+        "--web.listen-address=127.0.0.1:9100  (default)\n",
+        "--web.auth-token-file=<redacted>  (env VPSMON_WEB_AUTH_TOKEN_FILE)\n",
+        "--web.max-requests=7  (command line)\n",
+        "--collector.filesystem.mount-timeout=5s  (default)\n",
+        "--collector.ports=true  (command line)\n",
+        "--collector.ports.max=50  (env VPSMON_COLLECTOR_PORTS_MAX)\n",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing from:\n{stdout}");
+    }
+    // The defaults plus ports (the registry's list grows with the collectors).
+    let run = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("# collectors that run: "))
+        .unwrap_or_else(|| panic!("no collector list in:\n{stdout}"));
+    let run: Vec<_> = run.split(", ").collect();
+    let mut want = vpsmon_exporter::collector::Config::default().enabled;
+    want.insert("ports".into());
+    assert_eq!(run, want.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!stdout.contains("canary-in-config-51"));
+    assert!(!stdout.contains(token.to_str().unwrap()), "{stdout}");
+}
+
 /// Issue 15: node_exporter's listen forms. `:PORT` and `[::]:PORT` take IPv4 and IPv6 (when the
 /// kernel has IPv6) as Go's listener does; `localhost:PORT` is IPv4 loopback.
 #[tokio::test]

@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use testkit::cloudflare::{CfReply, FakeCloudflare, FakeCloudflared};
-use vpsmon_exporter::collector::tunnel::failover::Thresholds;
-use vpsmon_exporter::collector::tunnel::poller::Poller;
-use vpsmon_exporter::collector::tunnel::{
-    FailoverOptions, TunnelOptions, poller_from_options, scraper_of,
-};
+use vpsmon_exporter::collector::tunnel::{self, scraper_of};
 use vpsmon_exporter::collector::{Config, Scraper};
+use vpsmon_exporter::tunnel::failover::Thresholds;
+use vpsmon_exporter::tunnel::poller::Poller;
+use vpsmon_exporter::tunnel::{FailoverOptions, TunnelOptions, poller_from_options};
 
 const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
 const TUNNEL: &str = "c1744f8b-faa1-48a4-9e5c-02ac921467fa";
@@ -490,10 +489,21 @@ fn a_scrape_during_a_cloudflare_outage_answers_at_once() {
         enabled: ["tunnel".to_string()].into_iter().collect(),
         ..Config::default()
     };
-    config.tunnel = TunnelOptions {
-        timeout: Duration::from_secs(60),
-        ..setup.options(&fake, false, false)
-    };
+    // What setup.options(&fake, false, false) holds, as the flags give it, with a 60 s timeout.
+    for (flag, value) in [
+        (
+            &tunnel::CONFIG,
+            setup.path("tunnels.yml").display().to_string(),
+        ),
+        (&tunnel::API_URL, fake.api_base()),
+        (&tunnel::TIMEOUT, "60s".to_string()),
+        (
+            &tunnel::FAILOVER_SYSTEMCTL,
+            setup.path("systemctl").display().to_string(),
+        ),
+    ] {
+        config.options.set(flag, vec![value]);
+    }
     let scraper = Scraper::new(config).unwrap();
     // Wait until the poll is being held.
     rt.block_on(async {

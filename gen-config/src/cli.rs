@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
+use vpsmon_common::config::{self, Layers};
 
 use crate::agents::{RuleOverrides, normalize_address};
 use crate::duration::PromDuration;
@@ -216,11 +217,11 @@ fn check_url(flag: &str, url: &str) -> Result<String, String> {
 
 /// The receiver's webhook: no query string, because gen-config writes the receiver's one
 /// parameter itself (`?dedup_window=`) and the receiver refuses any other.
-fn check_receiver_url(url: &str) -> Result<String, String> {
-    let url = check_url("--receiver-url", url)?;
+fn check_receiver_url(flag: &str, url: &str) -> Result<String, String> {
+    let url = check_url(flag, url)?;
     if url.contains('?') {
         return Err(format!(
-            "--receiver-url \"{url}\": must have no query string (gen-config adds ?{}= itself)",
+            "{flag} \"{url}\": must have no query string (gen-config adds ?{}= itself)",
             vpsmon_common::webhook::DEDUP_WINDOW_PARAM
         ));
     }
@@ -232,10 +233,11 @@ fn check_address(flag: &str, addr: &str) -> Result<String, String> {
 }
 
 /// Shard i's own address: given per shard, or one address whose port counts up.
-fn shard_addresses(given: &[String], shards: u32) -> Result<Vec<String>, String> {
+/// `flag`: the flag and, when it is not the command line, where the value came from.
+fn shard_addresses(flag: &str, given: &[String], shards: u32) -> Result<Vec<String>, String> {
     let addrs = given
         .iter()
-        .map(|a| check_address("--prometheus-address", a))
+        .map(|a| check_address(flag, a))
         .collect::<Result<Vec<_>, _>>()?;
     match addrs.len() {
         n if n == shards as usize => Ok(addrs),
@@ -249,7 +251,7 @@ fn shard_addresses(given: &[String], shards: u32) -> Result<Vec<String>, String>
                     let p = port + i;
                     if p > 65535 {
                         Err(format!(
-                            "--prometheus-address {}: shard {i} would need port {p}",
+                            "{flag} {}: shard {i} would need port {p}",
                             addrs[0]
                         ))
                     } else {
@@ -259,12 +261,30 @@ fn shard_addresses(given: &[String], shards: u32) -> Result<Vec<String>, String>
                 .collect()
         }
         n => Err(format!(
-            "--prometheus-address was given {n} times for --shards {shards}: give one per shard, or one (shard i then uses port+i)"
+            "{flag} was given {n} times for --shards {shards}: give one per shard, or one (shard i then uses port+i)"
         )),
     }
 }
 
+/// The command line: [`Cli`]'s flags and `--print-config`.
+pub fn command() -> clap::Command {
+    Cli::command().arg(config::print_config_arg())
+}
+
 impl Cli {
+    /// Parses `args` with [`command`]; a bad value from an env var is reported naming it.
+    pub fn parse_from_env<I, T>(
+        cmd: &clap::Command,
+        args: I,
+    ) -> Result<(Cli, clap::ArgMatches), clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = config::parse(cmd, args)?;
+        Ok((Cli::from_arg_matches(&matches)?, matches))
+    }
+
     /// The user's rule directory, and whether it was asked for (then it must exist).
     pub fn rules_dir(&self) -> (PathBuf, bool) {
         match &self.rules_dir {
@@ -280,97 +300,202 @@ impl Cli {
     }
 
     /// Resolves every value: flag/env, else agents.yml `rules:`, else the profile's default.
-    pub fn settings(&self, from_file: &RuleOverrides, source: &Path) -> Result<Settings, String> {
+    /// An error names the setting and where its value came from.
+    pub fn settings(
+        &self,
+        layers: &Layers,
+        from_file: &RuleOverrides,
+        source: &Path,
+    ) -> Result<Settings, String> {
+        let source_name = source
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| source.display().to_string());
         let d = self.profile.defaults();
-        let scrape_interval = self.scrape_interval.unwrap_or(d.intervals.scrape_interval);
-        let default_timeout = std::cmp::min(PromDuration::secs(10), scrape_interval);
-        let pick_d = |flag: Option<PromDuration>, file: Option<PromDuration>, def: PromDuration| {
-            flag.or(file).unwrap_or(def)
+        let profile = self
+            .profile
+            .to_possible_value()
+            .map(|v| format!("profile {}", v.get_name()));
+        let layer = ProfileLayers {
+            layers,
+            file: &source_name,
+            profile,
         };
-        let pick_f = |flag: Option<f64>, file: Option<f64>, def: f64| flag.or(file).unwrap_or(def);
         let r = &d.rules;
+        let (dur, num) = (
+            |id, given, file, def| layer.rule::<PromDuration>(id, given, file, def),
+            |id, given, file, def| layer.rule::<f64>(id, given, file, def),
+        );
+        let profile_default = |id, given, def| layer.rule::<PromDuration>(id, given, None, def);
         let rules = Thresholds {
-            agent_down_for: pick_d(
+            agent_down_for: dur(
+                "agent_down_for",
                 self.agent_down_for,
                 from_file.agent_down_for,
                 r.agent_down_for,
             ),
-            cpu_percent: pick_f(self.cpu_threshold, from_file.cpu_threshold, r.cpu_percent),
-            cpu_for: pick_d(self.cpu_for, from_file.cpu_for, r.cpu_for),
-            memory_percent: pick_f(
+            cpu_percent: num(
+                "cpu_threshold",
+                self.cpu_threshold,
+                from_file.cpu_threshold,
+                r.cpu_percent,
+            ),
+            cpu_for: dur("cpu_for", self.cpu_for, from_file.cpu_for, r.cpu_for),
+            memory_percent: num(
+                "memory_threshold",
                 self.memory_threshold,
                 from_file.memory_threshold,
                 r.memory_percent,
             ),
-            memory_for: pick_d(self.memory_for, from_file.memory_for, r.memory_for),
-            disk_percent: pick_f(
+            memory_for: dur(
+                "memory_for",
+                self.memory_for,
+                from_file.memory_for,
+                r.memory_for,
+            ),
+            disk_percent: num(
+                "disk_threshold",
                 self.disk_threshold,
                 from_file.disk_threshold,
                 r.disk_percent,
             ),
-            disk_for: pick_d(self.disk_for, from_file.disk_for, r.disk_for),
-            load_per_cpu: pick_f(
+            disk_for: dur("disk_for", self.disk_for, from_file.disk_for, r.disk_for),
+            load_per_cpu: num(
+                "load_threshold",
                 self.load_threshold,
                 from_file.load_threshold,
                 r.load_per_cpu,
             ),
-            load_for: pick_d(self.load_for, from_file.load_for, r.load_for),
-            collector_failed_for: pick_d(
+            load_for: dur("load_for", self.load_for, from_file.load_for, r.load_for),
+            collector_failed_for: dur(
+                "collector_failed_for",
                 self.collector_failed_for,
                 from_file.collector_failed_for,
                 r.collector_failed_for,
             ),
-            cutoff_percent: pick_f(
+            cutoff_percent: num(
+                "cutoff_threshold",
                 self.cutoff_threshold,
                 from_file.cutoff_threshold,
                 r.cutoff_percent,
             ),
-            cutoff_min_agents: self
-                .cutoff_min_agents
-                .or(from_file.cutoff_min_agents)
-                .unwrap_or(r.cutoff_min_agents),
-            rate_window: self.rate_window.unwrap_or(r.rate_window),
+            cutoff_min_agents: layer.rule(
+                "cutoff_min_agents",
+                self.cutoff_min_agents,
+                from_file.cutoff_min_agents,
+                r.cutoff_min_agents,
+            ),
+            rate_window: profile_default("rate_window", self.rate_window, r.rate_window),
         };
         let i = &d.intervals;
+        let scrape_interval =
+            profile_default("scrape_interval", self.scrape_interval, i.scrape_interval);
+        let scrape_timeout = layers
+            .pick(
+                "scrape_timeout",
+                self.scrape_timeout,
+                None,
+                (std::cmp::min(PromDuration::secs(10), scrape_interval), None),
+            )
+            .value;
+        let host_pack = layer.rule("host_pack", self.host_pack, from_file.host_pack, false);
+        let named = |id: &str| layers.origin(id).to_string();
+        // Checked before the metrics address derived from it, whose error would be less clear.
+        let receiver_url = check_receiver_url(&named("receiver_url"), &self.receiver_url)?;
+        let receiver_metrics_address = match &self.receiver_metrics_address {
+            Some(a) => check_address(&named("receiver_metrics_address"), a)?,
+            None => receiver_metrics_default(&self.receiver_url)?,
+        };
+        // Shown by --print-config with the value it resolved to.
+        layers.pick(
+            "receiver_metrics_address",
+            self.receiver_metrics_address
+                .as_ref()
+                .map(|_| receiver_metrics_address.clone()),
+            None,
+            (
+                receiver_metrics_address.clone(),
+                Some("--receiver-url".into()),
+            ),
+        );
         let settings = Settings {
             intervals: Intervals {
                 scrape_interval,
-                evaluation_interval: self.evaluation_interval.unwrap_or(i.evaluation_interval),
-                file_sd_refresh: self.file_sd_refresh.unwrap_or(i.file_sd_refresh),
-                group_wait: self.group_wait.unwrap_or(i.group_wait),
-                group_interval: self.group_interval.unwrap_or(i.group_interval),
-                repeat_interval: self.repeat_interval.unwrap_or(i.repeat_interval),
+                evaluation_interval: profile_default(
+                    "evaluation_interval",
+                    self.evaluation_interval,
+                    i.evaluation_interval,
+                ),
+                file_sd_refresh: profile_default(
+                    "file_sd_refresh",
+                    self.file_sd_refresh,
+                    i.file_sd_refresh,
+                ),
+                group_wait: profile_default("group_wait", self.group_wait, i.group_wait),
+                group_interval: profile_default(
+                    "group_interval",
+                    self.group_interval,
+                    i.group_interval,
+                ),
+                repeat_interval: profile_default(
+                    "repeat_interval",
+                    self.repeat_interval,
+                    i.repeat_interval,
+                ),
                 watchdog_interval: i.watchdog_interval,
             },
-            scrape_timeout: self.scrape_timeout.unwrap_or(default_timeout),
+            scrape_timeout,
             rules,
-            prometheus_addresses: shard_addresses(&self.prometheus_address, self.shards.max(1))?,
+            prometheus_addresses: shard_addresses(
+                &named("prometheus_address"),
+                &self.prometheus_address,
+                self.shards.max(1),
+            )?,
             alertmanager_addresses: self
                 .alertmanager_address
                 .iter()
-                .map(|a| check_address("--alertmanager-address", a))
+                .map(|a| check_address(&named("alertmanager_address"), a))
                 .collect::<Result<_, _>>()?,
-            receiver_url: check_receiver_url(&self.receiver_url)?,
-            receiver_metrics_address: match &self.receiver_metrics_address {
-                Some(a) => check_address("--receiver-metrics-address", a)?,
-                None => receiver_metrics_default(&self.receiver_url)?,
-            },
+            receiver_url,
+            receiver_metrics_address,
             receiver_token_file: self.receiver_token_file.clone(),
             prometheus_version: self.prometheus_version,
             shards: self.shards,
             remote_write: self
                 .remote_write
                 .iter()
-                .map(|u| check_url("--remote-write", u))
+                .map(|u| check_url(&named("remote_write"), u))
                 .collect::<Result<_, _>>()?,
-            source_name: source
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| source.display().to_string()),
-            host_pack: self.host_pack.or(from_file.host_pack).unwrap_or(false),
+            source_name,
+            host_pack,
             user_rule_files: Vec::new(),
         };
         settings.validate()?;
         Ok(settings)
+    }
+}
+
+/// gen-config's layers: flag or env > the agent list's `rules:` > the profile's default.
+struct ProfileLayers<'a> {
+    layers: &'a Layers<'a>,
+    /// The agent list's file name, as sources name it.
+    file: &'a str,
+    /// `profile default` or `profile fast`.
+    profile: Option<String>,
+}
+
+impl ProfileLayers<'_> {
+    /// `id` is both the flag's id and the key under `rules:`.
+    fn rule<T: std::fmt::Display>(
+        &self,
+        id: &str,
+        given: Option<T>,
+        file: Option<T>,
+        default: T,
+    ) -> T {
+        let file = file.map(|v| (v, format!("{}: rules.{id}", self.file)));
+        self.layers
+            .pick(id, given, file, (default, self.profile.clone()))
+            .value
     }
 }

@@ -125,11 +125,19 @@ fn check_prometheus_version(list: &AgentList, s: &Settings) -> Result<(), Error>
 }
 
 /// The whole command. Returns the exit code; `out` gets the report, errors are returned.
-pub fn run(cli: &cli::Cli, out: &mut dyn Write) -> Result<i32, Error> {
+pub fn run(
+    cli: &cli::Cli,
+    layers: &vpsmon_common::config::Layers,
+    out: &mut dyn Write,
+) -> Result<i32, Error> {
     let list = agents::load(&cli.agents)?;
     let mut settings = cli
-        .settings(&list.rules, &cli.agents)
+        .settings(layers, &list.rules, &cli.agents)
         .map_err(Error::Usage)?;
+    if layers.print_config_asked() {
+        let _ = write!(out, "{}", layers.print());
+        return Ok(0);
+    }
     // Checked by promtool before anything is written or compared.
     let (rules_dir, explicit) = cli.rules_dir();
     let rules::user::Loaded {

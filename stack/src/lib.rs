@@ -83,11 +83,13 @@ pub struct UpArgs {
     /// [default: the directory of this program]
     #[arg(long, env = "VPSMON_BIN_DIR")]
     pub bin_dir: Option<PathBuf>,
-    /// Prometheus server binary [default: `prometheus` on PATH]
-    #[arg(long, env = "PROMETHEUS_BIN")]
+    /// Prometheus server binary (also read from PROMETHEUS_BIN, testkit's name) [default:
+    /// `prometheus` on PATH]
+    #[arg(long, env = "VPSMON_PROMETHEUS_BIN")]
     pub prometheus_bin: Option<PathBuf>,
-    /// Alertmanager binary [default: `prometheus-alertmanager` or `alertmanager` on PATH]
-    #[arg(long, env = "ALERTMANAGER_BIN")]
+    /// Alertmanager binary (also read from ALERTMANAGER_BIN, testkit's name) [default:
+    /// `prometheus-alertmanager` or `alertmanager` on PATH]
+    #[arg(long, env = "VPSMON_ALERTMANAGER_BIN")]
     pub alertmanager_bin: Option<PathBuf>,
     /// gen-config profile (`fast`: 1 s scrape and evaluation, for demos and tests)
     #[arg(long, env = "VPSMON_PROFILE")]
@@ -108,6 +110,54 @@ pub struct DownArgs {
     /// Seconds the stack gets to stop after SIGTERM before SIGKILL
     #[arg(long, env = "VPSMON_STOP_GRACE", default_value_t = 10)]
     pub grace: u64,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Parsed {
+    Run(Cli),
+    /// `--print-config`: the listing of the (sub)command's settings and their sources.
+    PrintConfig(String),
+}
+
+/// Parses the command line (flag > env > default, a bad env value named by its variable).
+pub fn parse<I, T>(args: I) -> Result<Parsed, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::{CommandFactory, FromArgMatches};
+    use vpsmon_common::config;
+
+    let mut cmd = Cli::command().arg(config::print_config_arg());
+    // Hands the global flags (--state-dir, --print-config) down to the subcommands.
+    cmd.build();
+    let matches = config::parse(&cmd, args)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    let (sub, sub_matches) = matches.subcommand().expect("clap requires a subcommand");
+    let sub_cmd = cmd
+        .find_subcommand(sub)
+        .expect("a parsed subcommand exists");
+    let layers = config::Layers::new(sub_cmd, sub_matches);
+    if let Command::Up(up) = &mut cli.command {
+        // The names testkit, the scripts and CI already use for the Debian binaries.
+        for (id, var, bin) in [
+            ("prometheus_bin", "PROMETHEUS_BIN", &mut up.prometheus_bin),
+            (
+                "alertmanager_bin",
+                "ALERTMANAGER_BIN",
+                &mut up.alertmanager_bin,
+            ),
+        ] {
+            if let Some(old) = layers.alias(id, var) {
+                *bin = Some(PathBuf::from(old.value));
+            }
+        }
+    }
+    if layers.print_config_asked() {
+        return Ok(Parsed::PrintConfig(layers.print()));
+    }
+    Ok(Parsed::Run(cli))
 }
 
 /// Exit code of `status` when some part is down (LSB: "program is not running").

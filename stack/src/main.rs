@@ -1,9 +1,14 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = vpsmon_stack::Cli::parse();
+    let cli = match vpsmon_stack::parse(std::env::args_os()) {
+        Ok(vpsmon_stack::Parsed::Run(cli)) => cli,
+        Ok(vpsmon_stack::Parsed::PrintConfig(listing)) => {
+            print!("{listing}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => e.exit(),
+    };
     match vpsmon_stack::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

@@ -672,3 +672,58 @@ fn a_pasted_token_in_dot_env_is_named_by_file_and_line_not_shown() {
     );
     assert!(!stack.state().join("run/stack.json").exists());
 }
+
+/// Issue 16: `--print-config` lists the subcommand's settings with their sources and starts
+/// nothing; a bad value from an env var is refused naming the variable.
+#[test]
+fn print_config_shows_sources_and_env_errors_name_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let stack = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vpsmon-stack"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("VPSMON_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("VPSMON_STATE_DIR", &state)
+            .env("VPSMON_EXPORTER_PORT", "9200")
+            .env("VPSMON_STOP_GRACE", "4")
+            .arg("up");
+        cmd
+    };
+    let out = stack()
+        .args(["--print-config", "--ready-timeout", "5"])
+        .env("PROMETHEUS_BIN", "/opt/prom/prometheus")
+        .env("VPSMON_ALERTMANAGER_BIN", "/opt/am/alertmanager")
+        .env("ALERTMANAGER_BIN", "/not/this/one")
+        .output()
+        .unwrap();
+    let (so, se) = text(&out);
+    assert_eq!((out.status.code(), se.as_str()), (Some(0), ""), "{so}");
+    for line in [
+        "--exporter-port=9200  (env VPSMON_EXPORTER_PORT)\n".to_string(),
+        "--prometheus-port=9090  (default)\n".to_string(),
+        "--ready-timeout=5  (command line)\n".to_string(),
+        "--grace=4  (env VPSMON_STOP_GRACE)\n".to_string(),
+        format!("--state-dir={}  (env VPSMON_STATE_DIR)\n", state.display()),
+        // testkit's names are read when the VPSMON_ ones are unset.
+        "--prometheus-bin=/opt/prom/prometheus  (env PROMETHEUS_BIN)\n".to_string(),
+        "--alertmanager-bin=/opt/am/alertmanager  (env VPSMON_ALERTMANAGER_BIN)\n".to_string(),
+    ] {
+        assert!(so.contains(&line), "{line:?} missing from:\n{so}");
+    }
+    assert!(!state.exists(), "--print-config created the state dir");
+
+    let out = stack()
+        .env("VPSMON_READY_TIMEOUT", "soon")
+        .output()
+        .unwrap();
+    let (_, se) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{se}");
+    assert!(
+        se.starts_with("error: invalid value 'soon' for '--ready-timeout <READY_TIMEOUT>' (from VPSMON_READY_TIMEOUT): invalid digit found in string\n"),
+        "{se}"
+    );
+    assert!(!state.exists());
+}

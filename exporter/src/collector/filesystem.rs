@@ -14,9 +14,9 @@ use prometheus_client::encoding::DescriptorEncoder;
 use regex::Regex;
 
 use super::encode::{gauge, gauge_family};
-use super::{CollectorSpec, 
-    CollectError, Collector, Config, ConfigError, FilesystemOptions, ParseError, Prefetch,
-    Prefetched, Shared, compile_regex, read_with,
+use super::{
+    CollectError, Collector, CollectorSpec, Config, ConfigError, FlagSpec, Options, ParseError,
+    Prefetch, Prefetched, Shared, compile_regex, read_with,
 };
 
 /// The sizes statvfs reports for one filesystem.
@@ -144,11 +144,45 @@ pub fn parse_mounts(data: &str) -> Result<Vec<Mount<'_>>, ParseError> {
 /// A statvfs implementation; tests inject one that blocks.
 pub type StatFn = dyn Fn(&Path) -> io::Result<FsStats> + Send + Sync;
 
+/// node_exporter's default for `--collector.filesystem.mount-points-exclude`.
+pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
+    "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+/// node_exporter's default for `--collector.filesystem.fs-types-exclude`.
+pub const DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$";
+
+pub const MOUNT_POINTS_EXCLUDE: FlagSpec = FlagSpec::value(
+    "--collector.filesystem.mount-points-exclude",
+    DEFAULT_MOUNT_POINTS_EXCLUDE,
+    "Regex of mount points the filesystem collector ignores",
+)
+.value_name("REGEX");
+
+pub const FS_TYPES_EXCLUDE: FlagSpec = FlagSpec::value(
+    "--collector.filesystem.fs-types-exclude",
+    DEFAULT_FS_TYPES_EXCLUDE,
+    "Regex of filesystem types the filesystem collector ignores",
+)
+.value_name("REGEX");
+
+/// Longest a statvfs may take before the mount counts as hung.
+pub const MOUNT_TIMEOUT: FlagSpec = FlagSpec::value(
+    "--collector.filesystem.mount-timeout",
+    "5s",
+    "Longest one statvfs may take; a slower (hung) mount reports device_error=1",
+)
+.value_name("DURATION")
+.checked(super::positive_duration);
+
+/// `--collector.filesystem.mount-timeout`'s value; /api/health bounds its statvfs by it too.
+pub fn mount_timeout(options: &Options) -> Result<Duration, ConfigError> {
+    options.parsed(&MOUNT_TIMEOUT, super::duration)
+}
+
 pub(super) const SPEC: CollectorSpec = CollectorSpec {
     name: "filesystem",
     default_enabled: true,
     help: "Filesystem sizes and usage (statvfs of each mount)",
-    flags: &[],
+    flags: &[MOUNT_POINTS_EXCLUDE, FS_TYPES_EXCLUDE, MOUNT_TIMEOUT],
     build,
 };
 
@@ -170,7 +204,7 @@ pub(crate) struct FilesystemCollector {
 
 impl FilesystemCollector {
     pub(crate) fn new(config: &Config, stat: Arc<StatFn>) -> Result<Self, ConfigError> {
-        let fs = &config.filesystem;
+        let options = &config.options;
         Ok(FilesystemCollector {
             mounts: [
                 config.paths.procfs.join("1/mounts"),
@@ -178,14 +212,14 @@ impl FilesystemCollector {
             ],
             rootfs: config.paths.rootfs.clone(),
             mount_points_exclude: compile_regex(
-                FilesystemOptions::MOUNT_POINTS_EXCLUDE_FLAG,
-                &fs.mount_points_exclude,
+                MOUNT_POINTS_EXCLUDE.name,
+                options.value(&MOUNT_POINTS_EXCLUDE),
             )?,
             fs_types_exclude: compile_regex(
-                FilesystemOptions::FS_TYPES_EXCLUDE_FLAG,
-                &fs.fs_types_exclude,
+                FS_TYPES_EXCLUDE.name,
+                options.value(&FS_TYPES_EXCLUDE),
             )?,
-            runner: StatRunner::new(stat, fs.statfs_timeout),
+            runner: StatRunner::new(stat, mount_timeout(options)?),
         })
     }
 
@@ -804,8 +838,8 @@ tmpfs /sys/fs/cgroup tmpfs ro,nosuid,nodev,noexec,mode=755 0 0
 
     #[test]
     fn default_excludes_are_node_exporters() {
-        let mp = Regex::new(FilesystemOptions::DEFAULT_MOUNT_POINTS_EXCLUDE).unwrap();
-        let fs = Regex::new(FilesystemOptions::DEFAULT_FS_TYPES_EXCLUDE).unwrap();
+        let mp = Regex::new(DEFAULT_MOUNT_POINTS_EXCLUDE).unwrap();
+        let fs = Regex::new(DEFAULT_FS_TYPES_EXCLUDE).unwrap();
         let kept: Vec<_> = [
             "/",
             "/dev",
@@ -919,7 +953,7 @@ tmpfs /sys/fs/cgroup tmpfs ro,nosuid,nodev,noexec,mode=755 0 0
             b"/dev/vda1 / ext4 rw 0 0\nnfs:/a /hung nfs4 rw 0 0\n/dev/vdb /srv xfs rw 0 0\n",
         )]);
         let mut config = config_for(dir.path());
-        config.filesystem.statfs_timeout = Duration::from_millis(200);
+        config.options.set(&MOUNT_TIMEOUT, vec!["200ms".into()]);
         let (release_tx, release_rx) = mpsc::channel();
         let hang = Arc::new(Hang {
             calls_on_hung: AtomicUsize::new(0),
@@ -1024,7 +1058,7 @@ tmpfs /sys/fs/cgroup tmpfs ro,nosuid,nodev,noexec,mode=755 0 0
             b"/dev/vda1 / ext4 rw 0 0\nnfs:/a /hung nfs4 rw 0 0\n/dev/vdb /srv xfs rw 0 0\n",
         )]);
         let mut config = config_for(dir.path());
-        config.filesystem.statfs_timeout = Duration::from_secs(60);
+        config.options.set(&MOUNT_TIMEOUT, vec!["60s".into()]);
         let (entered_tx, mut entered_rx) = tokio::sync::mpsc::unbounded_channel();
         let (release_tx, release_rx) = mpsc::channel::<()>();
         let release_rx = Mutex::new(Some(release_rx));
@@ -1055,7 +1089,7 @@ tmpfs /sys/fs/cgroup tmpfs ro,nosuid,nodev,noexec,mode=755 0 0
         assert!(body.contains("node_filesystem_device_error{device=\"/dev/vdb\",fstype=\"xfs\",mountpoint=\"/srv\"} 0\n"), "{body}");
 
         // Now one that never answers in time: error for it, sizes for the others.
-        config.filesystem.statfs_timeout = Duration::from_millis(200);
+        config.options.set(&MOUNT_TIMEOUT, vec!["200ms".into()]);
         let (_keep_hung, hung_rx) = mpsc::channel::<()>();
         let hung_rx = Mutex::new(hung_rx);
         let stat: Arc<StatFn> = Arc::new(move |p: &Path| {

@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::{gauge, gauge_family};
-use super::{CollectorSpec, CollectError, Collector, Config, ConfigError, Shared};
+use super::{
+    CollectError, Collector, CollectorSpec, Config, ConfigError, FlagSpec, PathKind, Shared,
+};
 
 /// Size of one `struct utmp` record on Linux x86_64 with glibc.
 pub const RECORD_SIZE: usize = 384;
@@ -144,28 +146,25 @@ pub fn encode_record(
     rec
 }
 
-/// Options of the logins collector.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LoginsOptions {
-    /// `--collector.logins.utmp-path`; `None` = `<rootfs>/var/run/utmp`.
-    pub utmp_path: Option<PathBuf>,
-}
-
-impl LoginsOptions {
-    pub const UTMP_PATH_FLAG: &'static str = "--collector.logins.utmp-path";
-}
+/// The utmp file; not given: `<rootfs>/var/run/utmp` (or `<rootfs>/run/utmp`).
+pub const UTMP_PATH: FlagSpec = FlagSpec::optional(
+    "--collector.logins.utmp-path",
+    "utmp file the logins collector reads [default: <path.rootfs>/var/run/utmp]",
+)
+.value_name("FILE")
+.existing(PathKind::File);
 
 pub(super) const SPEC: CollectorSpec = CollectorSpec {
     name: "logins",
     default_enabled: true,
     help: "Active login sessions from utmp",
-    flags: &[],
+    flags: &[UTMP_PATH],
     build,
 };
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
-    let (path, fallback) = match &config.logins.utmp_path {
-        Some(p) => (p.clone(), None),
+    let (path, fallback) = match config.options.optional(&UTMP_PATH) {
+        Some(p) => (PathBuf::from(p), None),
         None => (
             config.paths.rootfs.join(DEFAULT_UTMP_PATH),
             Some(config.paths.rootfs.join(FALLBACK_UTMP_PATH)),
@@ -432,7 +431,10 @@ mod tests {
     fn an_explicit_utmp_path_that_is_gone_is_a_failure() {
         let dir = tree(&[]);
         let mut config = config_for(dir.path());
-        config.logins.utmp_path = Some(dir.path().join("gone/utmp"));
+        let gone = dir.path().join("gone/utmp");
+        config
+            .options
+            .set(&UTMP_PATH, vec![gone.to_str().unwrap().to_owned()]);
         let body = scrape_of("logins", build(&config).unwrap());
         assert!(body.contains("node_scrape_collector_success{collector=\"logins\"} 0\n"));
     }

@@ -48,39 +48,6 @@ impl Default for Paths {
     }
 }
 
-/// Options of the filesystem collector (node_exporter's flag names and defaults).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FilesystemOptions {
-    /// Regex of mount points to ignore (`--collector.filesystem.mount-points-exclude`).
-    pub mount_points_exclude: String,
-    /// Regex of filesystem types to ignore (`--collector.filesystem.fs-types-exclude`).
-    pub fs_types_exclude: String,
-    /// Longest a statvfs may take before the mount counts as hung
-    /// (`--collector.filesystem.mount-timeout`).
-    pub statfs_timeout: Duration,
-}
-
-impl FilesystemOptions {
-    pub const MOUNT_POINTS_EXCLUDE_FLAG: &'static str =
-        "--collector.filesystem.mount-points-exclude";
-    pub const FS_TYPES_EXCLUDE_FLAG: &'static str = "--collector.filesystem.fs-types-exclude";
-    pub const MOUNT_TIMEOUT_FLAG: &'static str = "--collector.filesystem.mount-timeout";
-    pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &'static str =
-        "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
-    pub const DEFAULT_FS_TYPES_EXCLUDE: &'static str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$";
-    pub const DEFAULT_STATFS_TIMEOUT: Duration = Duration::from_secs(5);
-}
-
-impl Default for FilesystemOptions {
-    fn default() -> Self {
-        FilesystemOptions {
-            mount_points_exclude: Self::DEFAULT_MOUNT_POINTS_EXCLUDE.to_owned(),
-            fs_types_exclude: Self::DEFAULT_FS_TYPES_EXCLUDE.to_owned(),
-            statfs_timeout: Self::DEFAULT_STATFS_TIMEOUT,
-        }
-    }
-}
-
 /// Options of the diskstats collector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiskstatsOptions {
@@ -108,10 +75,7 @@ pub struct Config {
     pub paths: Paths,
     /// Names (from [`specs`]) of the collectors to run.
     pub enabled: BTreeSet<String>,
-    pub filesystem: FilesystemOptions,
     pub diskstats: DiskstatsOptions,
-    pub logins: logins::LoginsOptions,
-    pub tunnel: tunnel::TunnelOptions,
     /// The values of the collectors' own [`FlagSpec`]s.
     pub options: Options,
 }
@@ -125,10 +89,7 @@ impl Default for Config {
                 .filter(|s| s.default_enabled)
                 .map(|s| s.name.to_owned())
                 .collect(),
-            filesystem: FilesystemOptions::default(),
             diskstats: DiskstatsOptions::default(),
-            logins: logins::LoginsOptions::default(),
-            tunnel: tunnel::TunnelOptions::default(),
             options: Options::default(),
         }
     }
@@ -157,6 +118,21 @@ pub struct FlagSpec {
     /// Checks a value when the command line is parsed, so a bad one stops the start naming
     /// the flag (the collector's build parses it again, knowing it is valid).
     pub check: Option<FlagCheck>,
+    /// What `--help` shows as the value: `<VALUE>` unless set.
+    pub value_name: &'static str,
+    /// Another flag (its [`FlagSpec::name`]) this one needs: without it the command line is
+    /// refused, naming the missing flag.
+    pub requires: Option<&'static str>,
+    /// A path that must exist when the flag is given (checked at start, naming the flag and,
+    /// when it came from there, its env var); a default may be absent.
+    pub path: Option<PathKind>,
+}
+
+/// What a path flag must name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathKind {
+    File,
+    Directory,
 }
 
 /// Checks one value of a flag; the error says what is wrong with it.
@@ -175,11 +151,28 @@ pub fn valid_regex(s: &str) -> Result<(), String> {
     regex::Regex::new(s).map(|_| ()).map_err(|e| e.to_string())
 }
 
+/// A duration flag's value (`5s`, `500ms`, `1m`), greater than zero.
+pub fn duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("{e} (expected a duration like 5s or 500ms)"))?;
+    if d.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    Ok(d)
+}
+
+/// A [`FlagSpec::check`] for [`duration`]s.
+pub fn positive_duration(s: &str) -> Result<(), String> {
+    duration(s).map(drop)
+}
+
 /// What a [`FlagSpec`] takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlagKind {
     /// One value, with its default (node_exporter's).
     Value { default: &'static str },
+    /// One value or none: no default.
+    Optional,
     /// `--x`, `--x=false` or `--no-x`, as node_exporter's kingpin bools.
     Switch { default: bool },
     /// May be given more than once; the default is none.
@@ -187,37 +180,59 @@ pub enum FlagKind {
 }
 
 impl FlagSpec {
-    pub const fn value(name: &'static str, default: &'static str, help: &'static str) -> Self {
+    const fn new(name: &'static str, help: &'static str, kind: FlagKind) -> Self {
         FlagSpec {
             name,
             help,
-            kind: FlagKind::Value { default },
+            kind,
             check: None,
+            value_name: "VALUE",
+            requires: None,
+            path: None,
         }
+    }
+
+    pub const fn value(name: &'static str, default: &'static str, help: &'static str) -> Self {
+        Self::new(name, help, FlagKind::Value { default })
+    }
+
+    pub const fn optional(name: &'static str, help: &'static str) -> Self {
+        Self::new(name, help, FlagKind::Optional)
     }
 
     pub const fn switch(name: &'static str, default: bool, help: &'static str) -> Self {
-        FlagSpec {
-            name,
-            help,
-            kind: FlagKind::Switch { default },
-            check: None,
-        }
+        Self::new(name, help, FlagKind::Switch { default })
     }
 
     pub const fn repeated(name: &'static str, help: &'static str) -> Self {
-        FlagSpec {
-            name,
-            help,
-            kind: FlagKind::Repeated,
-            check: None,
-        }
+        Self::new(name, help, FlagKind::Repeated)
     }
 
     /// Adds a check run on the value when the command line is parsed.
     pub const fn checked(self, check: FlagCheck) -> Self {
         FlagSpec {
             check: Some(check),
+            ..self
+        }
+    }
+
+    /// Names the value in `--help` (`DURATION`, `REGEX`, `FILE`).
+    pub const fn value_name(self, value_name: &'static str) -> Self {
+        FlagSpec { value_name, ..self }
+    }
+
+    /// Refuses this flag without `other` (a [`FlagSpec::name`]).
+    pub const fn requires(self, other: &'static str) -> Self {
+        FlagSpec {
+            requires: Some(other),
+            ..self
+        }
+    }
+
+    /// A path that must exist, as a `kind`, when the flag is given.
+    pub const fn existing(self, kind: PathKind) -> Self {
+        FlagSpec {
+            path: Some(kind),
             ..self
         }
     }
@@ -235,16 +250,24 @@ impl Options {
 
     /// A [`FlagKind::Value`] flag's value.
     pub fn value<'a>(&'a self, flag: &FlagSpec) -> &'a str {
-        match (self.0.get(flag.name).and_then(|v| v.last()), flag.kind) {
+        match (self.optional(flag), flag.kind) {
             (Some(v), _) => v,
             (None, FlagKind::Value { default }) => default,
             (None, _) => "",
         }
     }
 
+    /// A [`FlagKind::Optional`] flag's value, if given.
+    pub fn optional<'a>(&'a self, flag: &FlagSpec) -> Option<&'a str> {
+        self.0
+            .get(flag.name)
+            .and_then(|v| v.last())
+            .map(String::as_str)
+    }
+
     /// A [`FlagKind::Switch`] flag's value.
     pub fn switch(&self, flag: &FlagSpec) -> bool {
-        match (self.0.get(flag.name).and_then(|v| v.last()), flag.kind) {
+        match (self.optional(flag), flag.kind) {
             (Some(v), _) => v == "true",
             (None, FlagKind::Switch { default }) => default,
             (None, _) => false,
@@ -254,6 +277,19 @@ impl Options {
     /// A [`FlagKind::Repeated`] flag's values, in the order given.
     pub fn values<'a>(&'a self, flag: &FlagSpec) -> &'a [String] {
         self.0.get(flag.name).map_or(&[], Vec::as_slice)
+    }
+
+    /// A [`FlagKind::Value`] flag's value parsed by `parse`; an error names the flag.
+    pub fn parsed<T>(
+        &self,
+        flag: &FlagSpec,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        let value = self.value(flag);
+        parse(value).map_err(|e| ConfigError::Invalid {
+            flag: flag.name,
+            message: format!("{value:?}: {e}"),
+        })
     }
 }
 
@@ -756,7 +792,9 @@ mod tests {
     #[test]
     fn bad_regex_names_the_flag() {
         let mut config = Config::default();
-        config.filesystem.mount_points_exclude = "^/(dev".into();
+        config
+            .options
+            .set(&filesystem::MOUNT_POINTS_EXCLUDE, vec!["^/(dev".into()]);
         let err = Scraper::new(config).unwrap_err().to_string();
         assert!(
             err.starts_with("--collector.filesystem.mount-points-exclude: invalid regular expression \"^/(dev\": "),

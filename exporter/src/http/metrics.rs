@@ -419,14 +419,16 @@ mod tests {
         use http_body_util::BodyExt;
         use tower::ServiceExt;
 
-        use crate::collector::filesystem::{FilesystemCollector, FsStats, StatFn};
+        use crate::collector::filesystem::{self, FilesystemCollector, FsStats, StatFn};
         use crate::collector::testutil::{config_for, scraper_of, tree};
         use crate::http::{Auth, Options, app};
 
         let dir = tree(&[("proc/1/mounts", b"nfs:/a /hung nfs4 rw 0 0\n")]);
         let mut config = config_for(dir.path());
         // Far beyond the test's own steps, so only the release ends the statvfs.
-        config.filesystem.statfs_timeout = std::time::Duration::from_secs(60);
+        config
+            .options
+            .set(&filesystem::MOUNT_TIMEOUT, vec!["60s".into()]);
         let (entered_tx, mut entered_rx) = tokio::sync::mpsc::unbounded_channel();
         let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
         let release_rx = Mutex::new(release_rx);
@@ -448,7 +450,7 @@ mod tests {
         let options = Options {
             max_requests: 40,
             paths: config.paths.clone(),
-            statfs_timeout: config.filesystem.statfs_timeout,
+            statfs_timeout: filesystem::mount_timeout(&config.options).unwrap(),
         };
         let state = AppState::new(Arc::new(scraper), Auth::default(), options);
         let app = app(state.clone());

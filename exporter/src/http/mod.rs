@@ -190,18 +190,19 @@ pub enum StartError {
 /// Builds the state from the command line: loads the secret files and compiles the collectors.
 pub fn state_from_settings(settings: &Settings) -> Result<AppState, StartError> {
     settings.check_paths().map_err(StartError::Config)?;
-    let auth = settings
-        .auth()
-        .map_err(|e| StartError::Config(e.to_string()))?;
-    let scraper =
-        Scraper::new(settings.collectors.clone()).map_err(|e| StartError::Config(e.to_string()))?;
+    let config =
+        |e: &dyn std::fmt::Display| StartError::Config(settings.name_source(e.to_string()));
+    let auth = settings.auth().map_err(|e| config(&e))?;
+    let scraper = Scraper::new(settings.collectors.clone()).map_err(|e| config(&e))?;
+    let statfs_timeout = crate::collector::filesystem::mount_timeout(&settings.collectors.options)
+        .map_err(|e| config(&e))?;
     Ok(AppState::new(
         Arc::new(scraper),
         auth,
         Options {
             max_requests: settings.flags.max_requests,
             paths: settings.collectors.paths.clone(),
-            statfs_timeout: settings.collectors.filesystem.statfs_timeout,
+            statfs_timeout,
         },
     ))
 }

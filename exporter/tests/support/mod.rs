@@ -33,11 +33,11 @@ pub fn node_exporter_as_ours() -> Vec<String> {
         "--collector.netdev.device-exclude=^$".to_owned(),
         format!(
             "--collector.filesystem.mount-points-exclude={}",
-            vpsmon_exporter::collector::FilesystemOptions::DEFAULT_MOUNT_POINTS_EXCLUDE
+            vpsmon_exporter::collector::filesystem::DEFAULT_MOUNT_POINTS_EXCLUDE
         ),
         format!(
             "--collector.filesystem.fs-types-exclude={}",
-            vpsmon_exporter::collector::FilesystemOptions::DEFAULT_FS_TYPES_EXCLUDE
+            vpsmon_exporter::collector::filesystem::DEFAULT_FS_TYPES_EXCLUDE
         ),
     ]
 }

@@ -326,3 +326,84 @@ fn hand_written_files_are_never_removed() {
     assert!(out.stdout.contains("removed prometheus/prometheus-shard-0.yml (no longer generated)\nremoved prometheus/prometheus-shard-1.yml (no longer generated)\n"), "{}", out.stdout);
     assert!(dir.path().join("prometheus/targets/blackbox.json").exists());
 }
+
+/// Issue 16: `--print-config` shows each resolved value and the layer it came from (flag, env
+/// var, agents.yml `rules:`, the profile) and writes nothing.
+#[test]
+fn print_config_names_the_layer_of_each_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = dir.path().join("agents.yml");
+    write(
+        &agents,
+        "agents:\n  - name: a\n    address: 10.0.0.1:9100\nrules:\n  cpu_threshold: 70\n  memory_threshold: 60\n",
+    );
+    let out = run(gen_config()
+        .env("VPSMON_PROFILE", "fast")
+        .env("VPSMON_DISK_THRESHOLD", "95")
+        .args(["--agents", s(&agents), "--out-dir", s(dir.path())])
+        .args(["--memory-threshold", "65", "--print-config"]));
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+    for line in [
+        "--profile=fast  (env VPSMON_PROFILE)\n",
+        "--cpu-threshold=70  (agents.yml: rules.cpu_threshold)\n",
+        "--memory-threshold=65  (command line)\n",
+        "--disk-threshold=95  (env VPSMON_DISK_THRESHOLD)\n",
+        "--scrape-interval=1s  (default of profile fast)\n",
+        "--scrape-timeout=1s  (default)\n",
+        "--receiver-metrics-address=127.0.0.1:9097  (default of --receiver-url)\n",
+    ] {
+        assert!(
+            out.stdout.contains(line),
+            "{line:?} missing from:\n{}",
+            out.stdout
+        );
+    }
+    assert!(
+        !dir.path().join("prometheus").exists(),
+        "--print-config wrote files"
+    );
+}
+
+/// Issue 16: an error names the setting and the env var its value came from.
+#[test]
+fn errors_name_the_env_var_a_bad_value_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = dir.path().join("agents.yml");
+    write(
+        &agents,
+        "agents:\n  - name: a\n    address: 10.0.0.1:9100\n",
+    );
+    for (var, value, expected) in [
+        (
+            "VPSMON_ALERTMANAGER_ADDRESS",
+            "nohost",
+            "vpsmon-gen-config: --alertmanager-address (from VPSMON_ALERTMANAGER_ADDRESS): address \"nohost\" has no port: expected HOST:PORT\n",
+        ),
+        (
+            "VPSMON_CPU_THRESHOLD",
+            "200",
+            "error: invalid value '200' for '--cpu-threshold <PERCENT>' (from VPSMON_CPU_THRESHOLD): invalid percentage 200: expected a number between 0 and 100 (exclusive)\n",
+        ),
+    ] {
+        let out = run(gen_config().env(var, value).args([
+            "--agents",
+            s(&agents),
+            "--out-dir",
+            s(dir.path()),
+        ]));
+        assert_eq!(out.code, 2, "{var}: {}", out.stderr);
+        assert!(
+            out.stderr.starts_with(expected),
+            "{var}: expected {expected:?} at the start of:\n{}",
+            out.stderr
+        );
+    }
+    // On the command line, the flag alone is named, as before.
+    let out = run(gen_config()
+        .args(["--agents", s(&agents), "--out-dir", s(dir.path())])
+        .args(["--alertmanager-address", "nohost"]));
+    assert_eq!(
+        out.stderr,
+        "vpsmon-gen-config: --alertmanager-address: address \"nohost\" has no port: expected HOST:PORT\n"
+    );
+}
