@@ -18,7 +18,7 @@ use vpsmon_common::telemetry::{self, LogFormat};
 use crate::collector::logins::LoginsOptions;
 use crate::collector::tunnel::failover::{Systemctl, Thresholds};
 use crate::collector::tunnel::{self, FailoverOptions, TunnelOptions};
-use crate::collector::{self, Config, DiskstatsOptions, FilesystemOptions, FlagKind, Paths};
+use crate::collector::{self, Config, FilesystemOptions, FlagKind, Paths};
 use crate::http::auth::{Auth, AuthConfigError};
 use crate::http::listen::ListenAddress;
 
@@ -190,15 +190,6 @@ pub struct Flags {
         value_name = "DURATION"
     )]
     pub mount_timeout: Duration,
-
-    /// Regex of block devices the diskstats collector ignores.
-    #[arg(
-        long = "collector.diskstats.device-exclude",
-        env = "VPSMON_COLLECTOR_DISKSTATS_DEVICE_EXCLUDE",
-        default_value = DiskstatsOptions::DEFAULT_DEVICE_EXCLUDE,
-        value_name = "REGEX"
-    )]
-    pub device_exclude: String,
 
     /// utmp file the logins collector reads [default: <path.rootfs>/var/run/utmp].
     #[arg(
@@ -610,9 +601,6 @@ impl Settings {
                 mount_points_exclude: flags.mount_points_exclude.clone(),
                 fs_types_exclude: flags.fs_types_exclude.clone(),
                 statfs_timeout: flags.mount_timeout,
-            },
-            diskstats: DiskstatsOptions {
-                device_exclude: flags.device_exclude.clone(),
             },
             logins: LoginsOptions {
                 utmp_path: flags.utmp_path.clone(),

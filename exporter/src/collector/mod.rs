@@ -81,27 +81,6 @@ impl Default for FilesystemOptions {
     }
 }
 
-/// Options of the diskstats collector.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DiskstatsOptions {
-    /// Regex of devices to ignore (`--collector.diskstats.device-exclude`).
-    pub device_exclude: String,
-}
-
-impl DiskstatsOptions {
-    pub const DEVICE_EXCLUDE_FLAG: &'static str = "--collector.diskstats.device-exclude";
-    pub const DEFAULT_DEVICE_EXCLUDE: &'static str =
-        r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
-}
-
-impl Default for DiskstatsOptions {
-    fn default() -> Self {
-        DiskstatsOptions {
-            device_exclude: Self::DEFAULT_DEVICE_EXCLUDE.to_owned(),
-        }
-    }
-}
-
 /// Everything a [`Scraper`] needs; `Config::default()` is node_exporter's default set-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -109,7 +88,6 @@ pub struct Config {
     /// Names (from [`specs`]) of the collectors to run.
     pub enabled: BTreeSet<String>,
     pub filesystem: FilesystemOptions,
-    pub diskstats: DiskstatsOptions,
     pub logins: logins::LoginsOptions,
     pub tunnel: tunnel::TunnelOptions,
     /// The values of the collectors' own [`FlagSpec`]s.
@@ -126,7 +104,6 @@ impl Default for Config {
                 .map(|s| s.name.to_owned())
                 .collect(),
             filesystem: FilesystemOptions::default(),
-            diskstats: DiskstatsOptions::default(),
             logins: logins::LoginsOptions::default(),
             tunnel: tunnel::TunnelOptions::default(),
             options: Options::default(),
@@ -713,7 +690,9 @@ mod tests {
             "{err}"
         );
         let mut config = Config::default();
-        config.diskstats.device_exclude = "[".into();
+        config
+            .options
+            .set(&diskstats::DEVICE_EXCLUDE, vec!["[".into()]);
         let err = Scraper::new(config).unwrap_err().to_string();
         assert!(
             err.starts_with(
