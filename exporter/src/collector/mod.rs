@@ -18,7 +18,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
 
 pub use encode::to_text_format;
-pub(crate) use read::{Shared, read_with};
+pub(crate) use read::{Shared, read_trimmed, read_u64, read_with};
 
 /// The Content-Type of [`Scraper::scrape`]'s output.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -263,6 +263,7 @@ collectors! {
     filesystem,
     loadavg,
     logins,
+    mdadm,
     meminfo,
     netdev,
     os,
@@ -328,6 +329,10 @@ pub enum CollectError {
     },
     #[error("encoding the metrics failed")]
     Encode(#[from] std::fmt::Error),
+    /// What the collector reads is absent on this host (no /proc/mdstat, no EDAC): nothing is
+    /// exported and success is 0, logged at debug only, as node_exporter's ErrNoData.
+    #[error("no data: {0}")]
+    NoData(String),
 }
 
 impl CollectError {
@@ -427,6 +432,10 @@ impl prometheus_client::collector::Collector for All {
 
 impl Entry {
     fn warn(&self, err: &CollectError) {
+        if let CollectError::NoData(why) = err {
+            tracing::debug!(collector = self.name, why, "collector returned no data");
+            return;
+        }
         let mut last = self.last_warn.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         if last.is_none_or(|t| now.duration_since(t) >= WARN_INTERVAL) {
@@ -659,6 +668,7 @@ mod tests {
                 "filesystem",
                 "loadavg",
                 "logins",
+                "mdadm",
                 "meminfo",
                 "netdev",
                 "os",
@@ -676,7 +686,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, loadavg, logins, meminfo, netdev, os, ports, processes, stat, time, tunnel, uname)"
+            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, loadavg, logins, mdadm, meminfo, netdev, os, ports, processes, stat, time, tunnel, uname)"
         );
     }
 

@@ -7,7 +7,7 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use super::filesystem::Measured;
-use super::{CollectError, Prefetched};
+use super::{CollectError, ParseError, Prefetched};
 
 /// Buffers larger than this are not kept (a huge file should not pin its memory).
 const KEEP_CAPACITY: usize = 256 * 1024;
@@ -36,6 +36,21 @@ pub(crate) fn read_with<T>(
         POOL.with(|p| p.borrow_mut().push(buf));
     }
     out
+}
+
+/// A one-value sysfs file (`/sys/.../model`), whitespace trimmed, as procfs' SysReadFile.
+pub(crate) fn read_trimmed(path: &Path) -> Result<String, CollectError> {
+    read_with(path, |d| Ok(d.trim().to_owned()))
+}
+
+/// A sysfs file holding one unsigned number; an error names the file.
+pub(crate) fn read_u64(path: &Path) -> Result<u64, CollectError> {
+    read_with(path, |d| {
+        let s = d.trim();
+        s.parse().map_err(|_| {
+            CollectError::parse(path, ParseError::new(1, format!("{s:?} is not a number")))
+        })
+    })
 }
 
 fn read_into(path: &Path, buf: &mut String) -> io::Result<()> {
