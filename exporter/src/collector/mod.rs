@@ -266,6 +266,7 @@ collectors! {
     mdadm,
     meminfo,
     netdev,
+    nvme,
     os,
     ports,
     processes,
@@ -671,6 +672,7 @@ mod tests {
                 "mdadm",
                 "meminfo",
                 "netdev",
+                "nvme",
                 "os",
                 "stat",
                 "time",
@@ -686,7 +688,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, loadavg, logins, mdadm, meminfo, netdev, os, ports, processes, stat, time, tunnel, uname)"
+            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, loadavg, logins, mdadm, meminfo, netdev, nvme, os, ports, processes, stat, time, tunnel, uname)"
         );
     }
 
