@@ -260,6 +260,7 @@ macro_rules! collectors {
 collectors! {
     cpu,
     diskstats,
+    edac,
     filesystem,
     loadavg,
     logins,
@@ -666,6 +667,7 @@ mod tests {
             [
                 "cpu",
                 "diskstats",
+                "edac",
                 "filesystem",
                 "loadavg",
                 "logins",
@@ -688,7 +690,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, loadavg, logins, mdadm, meminfo, netdev, nvme, os, ports, processes, stat, time, tunnel, uname)"
+            "unknown collector \"cpufreq\" (known: cpu, diskstats, edac, filesystem, loadavg, logins, mdadm, meminfo, netdev, nvme, os, ports, processes, stat, time, tunnel, uname)"
         );
     }
 
