@@ -258,6 +258,7 @@ macro_rules! collectors {
 
 // Adding a collector = its file (with its `SPEC` and flags) + its name here.
 collectors! {
+    btrfs,
     cpu,
     diskstats,
     edac,
@@ -665,6 +666,7 @@ mod tests {
                 .map(String::as_str)
                 .collect::<Vec<_>>(),
             [
+                "btrfs",
                 "cpu",
                 "diskstats",
                 "edac",
@@ -690,7 +692,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: cpu, diskstats, edac, filesystem, loadavg, logins, mdadm, meminfo, netdev, nvme, os, ports, processes, stat, time, tunnel, uname)"
+            "unknown collector \"cpufreq\" (known: btrfs, cpu, diskstats, edac, filesystem, loadavg, logins, mdadm, meminfo, netdev, nvme, os, ports, processes, stat, time, tunnel, uname)"
         );
     }
 
