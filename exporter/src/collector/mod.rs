@@ -276,6 +276,7 @@ collectors! {
     time,
     tunnel,
     uname,
+    xfs,
 }
 
 /// A configuration the exporter cannot start with.
@@ -680,7 +681,8 @@ mod tests {
                 "os",
                 "stat",
                 "time",
-                "uname"
+                "uname",
+                "xfs"
             ]
         );
     }
@@ -692,7 +694,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: btrfs, cpu, diskstats, edac, filesystem, loadavg, logins, mdadm, meminfo, netdev, nvme, os, ports, processes, stat, time, tunnel, uname)"
+            "unknown collector \"cpufreq\" (known: btrfs, cpu, diskstats, edac, filesystem, loadavg, logins, mdadm, meminfo, netdev, nvme, os, ports, processes, stat, time, tunnel, uname, xfs)"
         );
     }
 
