@@ -134,6 +134,12 @@ pub fn to_text_format(om: &[u8]) -> Vec<u8> {
                 continue;
             }
         }
+        // OpenMetrics' "unknown" is the text format's "untyped" (zfs' kstats, as node_exporter).
+        if line.starts_with(b"# TYPE ") && line.ends_with(b" unknown\n") {
+            out.extend_from_slice(&line[..line.len() - b"unknown\n".len()]);
+            out.extend_from_slice(b"untyped\n");
+            continue;
+        }
         out.extend_from_slice(line);
     }
     out
@@ -145,11 +151,11 @@ mod tests {
 
     #[test]
     fn text_format_names_counters_with_total_and_drops_eof() {
-        let om = "# HELP node_forks Total number of forks.\n# TYPE node_forks counter\nnode_forks_total 7\n# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\nnode_load1 0.5\n# HELP node_x_seconds X.\n# TYPE node_x_seconds gauge\n# UNIT node_x_seconds seconds\nnode_x_seconds{a=\"q\\\"\"} 1\n# EOF\n";
+        let om = "# HELP node_forks Total number of forks.\n# TYPE node_forks counter\nnode_forks_total 7\n# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\nnode_load1 0.5\n# HELP node_x_seconds X.\n# TYPE node_x_seconds gauge\n# UNIT node_x_seconds seconds\nnode_x_seconds{a=\"q\\\"\"} 1\n# HELP node_zfs_x kstat.x\n# TYPE node_zfs_x unknown\nnode_zfs_x 2\n# EOF\n";
         let text = String::from_utf8(to_text_format(om.as_bytes())).unwrap();
         assert_eq!(
             text,
-            "# HELP node_forks_total Total number of forks.\n# TYPE node_forks_total counter\nnode_forks_total 7\n# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\nnode_load1 0.5\n# HELP node_x_seconds X.\n# TYPE node_x_seconds gauge\nnode_x_seconds{a=\"q\\\"\"} 1\n"
+            "# HELP node_forks_total Total number of forks.\n# TYPE node_forks_total counter\nnode_forks_total 7\n# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\nnode_load1 0.5\n# HELP node_x_seconds X.\n# TYPE node_x_seconds gauge\nnode_x_seconds{a=\"q\\\"\"} 1\n# HELP node_zfs_x kstat.x\n# TYPE node_zfs_x untyped\nnode_zfs_x 2\n"
         );
     }
 }

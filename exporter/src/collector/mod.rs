@@ -277,6 +277,7 @@ collectors! {
     tunnel,
     uname,
     xfs,
+    zfs,
 }
 
 /// A configuration the exporter cannot start with.
@@ -682,7 +683,8 @@ mod tests {
                 "stat",
                 "time",
                 "uname",
-                "xfs"
+                "xfs",
+                "zfs"
             ]
         );
     }
@@ -694,7 +696,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: btrfs, cpu, diskstats, edac, filesystem, loadavg, logins, mdadm, meminfo, netdev, nvme, os, ports, processes, stat, time, tunnel, uname, xfs)"
+            "unknown collector \"cpufreq\" (known: btrfs, cpu, diskstats, edac, filesystem, loadavg, logins, mdadm, meminfo, netdev, nvme, os, ports, processes, stat, time, tunnel, uname, xfs, zfs)"
         );
     }
 
