@@ -258,6 +258,7 @@ macro_rules! collectors {
 
 // Adding a collector = its file (with its `SPEC` and flags) + its name here.
 collectors! {
+    bcache,
     btrfs,
     cpu,
     diskstats,
@@ -668,6 +669,7 @@ mod tests {
                 .map(String::as_str)
                 .collect::<Vec<_>>(),
             [
+                "bcache",
                 "btrfs",
                 "cpu",
                 "diskstats",
@@ -696,7 +698,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: btrfs, cpu, diskstats, edac, filesystem, loadavg, logins, mdadm, meminfo, netdev, nvme, os, ports, processes, stat, time, tunnel, uname, xfs, zfs)"
+            "unknown collector \"cpufreq\" (known: bcache, btrfs, cpu, diskstats, edac, filesystem, loadavg, logins, mdadm, meminfo, netdev, nvme, os, ports, processes, stat, time, tunnel, uname, xfs, zfs)"
         );
     }
 

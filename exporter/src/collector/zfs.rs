@@ -5,13 +5,12 @@
 //! (`node_zfs_zpool_state{state,zpool}`). No ZFS module: node_exporter's ErrNoData (nothing,
 //! success 0, logged at debug).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 
-use super::encode::gauge;
+use super::encode::{Families, Value};
 use super::{CollectError, Collector, CollectorSpec, Config, ConfigError, ParseError, Shared, read_with};
 
 /// node_exporter's subsystems and the kstat file each is read from, sorted by subsystem.
@@ -39,13 +38,6 @@ const POOL_STATES: [&str; 7] = [
     "unavail",
     "suspended",
 ];
-
-/// A kstat value: KSTAT_DATA_UINT64 (type 4) or KSTAT_DATA_INT64 (type 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Value {
-    U(u64),
-    I(i64),
-}
 
 /// The metric name node_exporter makes of a kstat name: `-` becomes `_`; `None` when what is
 /// left is not a valid name part (node_exporter's client would reject the metric).
@@ -79,7 +71,7 @@ fn kstat_entries(data: &str) -> Option<Vec<(usize, &str, &str, &str)>> {
 
 /// Parses a kstat named file (`arcstats`): its UINT64 and INT64 entries. A value that is not
 /// a number is an error naming the line's entry, as in node_exporter.
-pub fn parse_kstat(data: &str) -> Result<Vec<(&str, Value)>, ParseError> {
+pub(crate) fn parse_kstat(data: &str) -> Result<Vec<(&str, Value)>, ParseError> {
     let entries =
         kstat_entries(data).ok_or_else(|| ParseError::new(0, "no \"name type data\" header"))?;
     let mut out = Vec::with_capacity(entries.len());
@@ -143,65 +135,6 @@ pub fn parse_objset(data: &str) -> Result<Objset<'_>, ParseError> {
         }
     }
     Ok((dataset, out))
-}
-
-/// The families of one scrape, in order of first appearance, so that a family's samples from
-/// several pools come out together.
-#[derive(Default)]
-struct Families {
-    index: HashMap<String, usize>,
-    list: Vec<Family>,
-}
-
-struct Family {
-    name: String,
-    help: String,
-    kind: MetricType,
-    samples: Vec<(Vec<(&'static str, String)>, Value)>,
-}
-
-impl Families {
-    fn add(
-        &mut self,
-        name: String,
-        help: String,
-        kind: MetricType,
-        labels: Vec<(&'static str, String)>,
-        value: Value,
-    ) {
-        let i = *self.index.entry(name.clone()).or_insert_with(|| {
-            self.list.push(Family {
-                name,
-                help,
-                kind,
-                samples: Vec::new(),
-            });
-            self.list.len() - 1
-        });
-        let family = &mut self.list[i];
-        // A repeated entry would be a duplicate series, which node_exporter's client drops.
-        if !family.samples.iter().any(|(l, _)| *l == labels) {
-            family.samples.push((labels, value));
-        }
-    }
-
-    fn encode(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
-        for f in &self.list {
-            let mut family = enc.encode_descriptor(&f.name, &f.help, None, f.kind)?;
-            for (labels, value) in &f.samples {
-                let labels: Vec<(&str, &str)> =
-                    labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                // The subsystems' kstats have no labels: no `{}` either.
-                match (*value, labels.is_empty()) {
-                    (Value::U(v), true) => family.encode_gauge(&v)?,
-                    (Value::I(v), true) => family.encode_gauge(&v)?,
-                    (Value::U(v), false) => gauge(&mut family, &labels, v)?,
-                    (Value::I(v), false) => gauge(&mut family, &labels, v)?,
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 pub(super) const SPEC: CollectorSpec = CollectorSpec {
