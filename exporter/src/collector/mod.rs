@@ -262,6 +262,7 @@ collectors! {
     btrfs,
     cpu,
     diskstats,
+    dmmultipath,
     edac,
     filesystem,
     loadavg,
@@ -673,6 +674,7 @@ mod tests {
                 "btrfs",
                 "cpu",
                 "diskstats",
+                "dmmultipath",
                 "edac",
                 "filesystem",
                 "loadavg",
@@ -698,7 +700,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: bcache, btrfs, cpu, diskstats, edac, filesystem, loadavg, logins, mdadm, meminfo, netdev, nvme, os, ports, processes, stat, time, tunnel, uname, xfs, zfs)"
+            "unknown collector \"cpufreq\" (known: bcache, btrfs, cpu, diskstats, dmmultipath, edac, filesystem, loadavg, logins, mdadm, meminfo, netdev, nvme, os, ports, processes, stat, time, tunnel, uname, xfs, zfs)"
         );
     }
 
