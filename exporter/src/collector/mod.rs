@@ -275,6 +275,7 @@ collectors! {
     ports,
     processes,
     stat,
+    tapestats,
     time,
     tunnel,
     uname,
@@ -685,6 +686,7 @@ mod tests {
                 "nvme",
                 "os",
                 "stat",
+                "tapestats",
                 "time",
                 "uname",
                 "xfs",
@@ -700,7 +702,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: bcache, btrfs, cpu, diskstats, dmmultipath, edac, filesystem, loadavg, logins, mdadm, meminfo, netdev, nvme, os, ports, processes, stat, time, tunnel, uname, xfs, zfs)"
+            "unknown collector \"cpufreq\" (known: bcache, btrfs, cpu, diskstats, dmmultipath, edac, filesystem, loadavg, logins, mdadm, meminfo, netdev, nvme, os, ports, processes, stat, tapestats, time, tunnel, uname, xfs, zfs)"
         );
     }
 
