@@ -259,6 +259,7 @@ macro_rules! collectors {
 // Adding a collector = its file (with its `SPEC` and flags) + its name here.
 collectors! {
     bcache,
+    bcachefs,
     btrfs,
     cpu,
     diskstats,
@@ -672,6 +673,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             [
                 "bcache",
+                "bcachefs",
                 "btrfs",
                 "cpu",
                 "diskstats",
@@ -702,7 +704,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: bcache, btrfs, cpu, diskstats, dmmultipath, edac, filesystem, loadavg, logins, mdadm, meminfo, netdev, nvme, os, ports, processes, stat, tapestats, time, tunnel, uname, xfs, zfs)"
+            "unknown collector \"cpufreq\" (known: bcache, bcachefs, btrfs, cpu, diskstats, dmmultipath, edac, filesystem, loadavg, logins, mdadm, meminfo, netdev, nvme, os, ports, processes, stat, tapestats, time, tunnel, uname, xfs, zfs)"
         );
     }
 
