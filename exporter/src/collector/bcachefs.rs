@@ -1,7 +1,7 @@
 //! bcachefs: `node_bcachefs_*` per filesystem from `<sysfs>/fs/bcachefs/<uuid>/` (btree cache,
 //! compression, errors, every `counters/*` file, btree writes, and each `dev-*` device), as
-//! node_exporter's bcachefs collector. No bcachefs: node_exporter's ErrNoData (success 0,
-//! debug log).
+//! node_exporter's bcachefs collector. No bcachefs: node_exporter's ErrNoData (nothing, logged
+//! at debug; success stays 1, see `CollectError::NoData`).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -553,7 +553,7 @@ mod tests {
 
         let dir = tree(&[]);
         let logs = logs_of(|| body = scrape_of("bcachefs", build(&config_for(dir.path())).unwrap()));
-        assert!(body.contains("node_scrape_collector_success{collector=\"bcachefs\"} 0\n"));
+        assert!(body.contains("node_scrape_collector_success{collector=\"bcachefs\"} 1\n"));
         assert!(!logs.contains("WARN"), "{logs}");
     }
 }

@@ -1,6 +1,6 @@
 //! dmmultipath: `node_dmmultipath_*` per device-mapper multipath device (a `<sysfs>/block/dm-*`
 //! whose `dm/uuid` starts with `mpath-`) and its paths (`slaves/*`), as node_exporter's
-//! dmmultipath collector. No /sys/block: node_exporter's ErrNoData (success 0, debug log).
+//! dmmultipath collector. No /sys/block: node_exporter's ErrNoData (see `CollectError::NoData`).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -262,7 +262,7 @@ mod tests {
 
         let dir = tree(&[]);
         let logs = logs_of(|| body = scrape_of("dmmultipath", build(&config_for(dir.path())).unwrap()));
-        assert!(body.contains("node_scrape_collector_success{collector=\"dmmultipath\"} 0\n"));
+        assert!(body.contains("node_scrape_collector_success{collector=\"dmmultipath\"} 1\n"));
         assert!(!logs.contains("WARN"), "{logs}");
     }
 }

@@ -338,8 +338,10 @@ pub enum CollectError {
     },
     #[error("encoding the metrics failed")]
     Encode(#[from] std::fmt::Error),
-    /// What the collector reads is absent on this host (no /proc/mdstat, no EDAC): nothing is
-    /// exported and success is 0, logged at debug only, as node_exporter's ErrNoData.
+    /// What the collector reads is absent on this host (no /proc/mdstat, no ZFS module): nothing
+    /// is exported and it is logged at debug only, as node_exporter's ErrNoData. Unlike
+    /// node_exporter, success stays 1: vpsmon's CollectorFailed alert (success == 0) must not
+    /// fire on every machine without md, NVMe or ZFS (issue 15).
     #[error("no data: {0}")]
     NoData(String),
 }
@@ -429,7 +431,8 @@ impl prometheus_client::collector::Collector for All {
             let took = prefetched.as_ref().map_or(Duration::ZERO, Prefetched::took);
             shared.set_prefetched(prefetched);
             let result = entry.collector.update(&shared, &mut enc);
-            *outcome = ((start.elapsed() + took).as_secs_f64(), result.is_ok());
+            let ok = matches!(result, Ok(()) | Err(CollectError::NoData(_)));
+            *outcome = ((start.elapsed() + took).as_secs_f64(), ok);
             if let Err(err) = result {
                 entry.warn(&err);
             }

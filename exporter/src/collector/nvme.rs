@@ -1,6 +1,6 @@
 //! nvme: `node_nvme_info` per controller and `node_nvme_namespace_*` per namespace from
 //! `<sysfs>/class/nvme/`, as node_exporter's nvme collector. No such directory (no NVMe
-//! driver) is node_exporter's ErrNoData: nothing, success 0.
+//! driver) is node_exporter's ErrNoData: nothing, logged at debug (see `CollectError::NoData`).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -287,7 +287,7 @@ mod tests {
         let mut body = String::new();
         let logs = logs_of(|| body = scrape_of("nvme", build(&config_for(dir.path())).unwrap()));
         assert!(samples(&body).is_empty());
-        assert!(body.contains("node_scrape_collector_success{collector=\"nvme\"} 0\n"));
+        assert!(body.contains("node_scrape_collector_success{collector=\"nvme\"} 1\n"));
         assert!(!logs.contains("WARN"), "{logs}");
     }
 }

@@ -1,7 +1,7 @@
 //! tapestats: `node_tape_*{device}` per SCSI tape drive (`st<N>`) from
 //! `<sysfs>/class/scsi_tape/<device>/stats/`, as node_exporter's tapestats collector, skipping
 //! devices matching `--collector.tapestats.ignored-devices`. No such class (no tape driver):
-//! node_exporter's ErrNoData (success 0, debug log).
+//! node_exporter's ErrNoData (nothing, logged at debug; see `CollectError::NoData`).
 
 use std::io;
 use std::path::PathBuf;
@@ -255,7 +255,7 @@ mod tests {
         let dir = tree(&[]);
         let logs = logs_of(|| body = scrape_of("tapestats", build(&config_for(dir.path())).unwrap()));
         assert!(samples(&body).is_empty());
-        assert!(body.contains("node_scrape_collector_success{collector=\"tapestats\"} 0\n"));
+        assert!(body.contains("node_scrape_collector_success{collector=\"tapestats\"} 1\n"));
         assert!(!logs.contains("WARN"), "{logs}");
     }
 }

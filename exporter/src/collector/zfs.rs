@@ -3,7 +3,7 @@
 //! `node_zfs_<subsystem>_<name>`, each pool's `io` (`node_zfs_zpool_*{zpool}`), each dataset's
 //! `objset-*` (`node_zfs_zpool_dataset_*{dataset,zpool}`) and `state`
 //! (`node_zfs_zpool_state{state,zpool}`). No ZFS module: node_exporter's ErrNoData (nothing,
-//! success 0, logged at debug).
+//! logged at debug; see `CollectError::NoData`).
 
 use std::path::{Path, PathBuf};
 
@@ -366,7 +366,7 @@ nwritten                        4    12302
         let mut body = String::new();
         let logs = logs_of(|| body = scrape_of("zfs", build(&config_for(dir.path())).unwrap()));
         assert!(samples(&body).is_empty());
-        assert!(body.contains("node_scrape_collector_success{collector=\"zfs\"} 0\n"));
+        assert!(body.contains("node_scrape_collector_success{collector=\"zfs\"} 1\n"));
         assert!(!logs.contains("WARN"), "{logs}");
 
         let dir = tree(&[
