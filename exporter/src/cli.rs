@@ -16,7 +16,7 @@ use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches, value_pars
 use vpsmon_common::config;
 use vpsmon_common::telemetry::{self, LogFormat};
 
-use crate::collector::{self, Config, DiskstatsOptions, FlagKind, PathKind, Paths, tunnel};
+use crate::collector::{self, Config, FlagKind, PathKind, Paths, tunnel};
 use crate::http::auth::{Auth, AuthConfigError};
 use crate::http::listen::ListenAddress;
 
@@ -160,15 +160,6 @@ pub struct Flags {
         value_name = "DIR"
     )]
     pub udev_data: PathBuf,
-
-    /// Regex of block devices the diskstats collector ignores.
-    #[arg(
-        long = "collector.diskstats.device-exclude",
-        env = "VPSMON_COLLECTOR_DISKSTATS_DEVICE_EXCLUDE",
-        default_value = DiskstatsOptions::DEFAULT_DEVICE_EXCLUDE,
-        value_name = "REGEX"
-    )]
-    pub device_exclude: String,
 
     /// Disable every collector that is on by default; then enable some with --collector.<name>.
     #[arg(
@@ -453,9 +444,6 @@ impl Settings {
                 udev_data: flags.udev_data.clone(),
             },
             enabled,
-            diskstats: DiskstatsOptions {
-                device_exclude: flags.device_exclude.clone(),
-            },
             options,
         };
         let layers = config::Layers::new(&cmd, &matches);

@@ -168,6 +168,6 @@ mod tests {
         let dir = tree(&[]);
         let body = scrape_of("dmi", build(&config_for(dir.path())).unwrap());
         assert!(samples(&body).is_empty());
-        assert!(body.contains("node_scrape_collector_success{collector=\"dmi\"} 0\n"));
+        assert!(body.contains("node_scrape_collector_success{collector=\"dmi\"} 1\n"));
     }
 }

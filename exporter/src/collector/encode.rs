@@ -1,5 +1,6 @@
 //! Small helpers over prometheus-client's encoder, and the exporter's own meta metrics.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use prometheus_client::encoding::{
@@ -87,6 +88,94 @@ pub(crate) fn single_counter<V: EncodeCounterValue>(
     counter_family(enc, name, help)?.encode_counter::<NoLabelSet, V, u64>(&value, None)
 }
 
+/// A sample's value as the kernel gave it, so that whole numbers print as whole numbers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Value {
+    U(u64),
+    I(i64),
+    F(f64),
+}
+
+/// Families whose samples are found in any order (one file per pool, device or filesystem),
+/// written grouped, each family where it first appeared. A repeated series is kept once
+/// (node_exporter's client would reject the duplicate).
+#[derive(Default)]
+pub(crate) struct Families {
+    index: HashMap<String, usize>,
+    list: Vec<Family>,
+}
+
+struct Family {
+    /// Without `_total` for a counter (the encoder appends it).
+    name: String,
+    help: String,
+    kind: MetricType,
+    samples: Vec<(Vec<(&'static str, String)>, Value)>,
+}
+
+impl Families {
+    pub(crate) fn add(
+        &mut self,
+        name: impl Into<String>,
+        help: impl Into<String>,
+        kind: MetricType,
+        labels: Vec<(&'static str, String)>,
+        value: Value,
+    ) {
+        let name = name.into();
+        let i = match self.index.get(&name) {
+            Some(&i) => i,
+            None => {
+                self.list.push(Family {
+                    name: name.clone(),
+                    help: help.into(),
+                    kind,
+                    samples: Vec::new(),
+                });
+                self.index.insert(name, self.list.len() - 1);
+                self.list.len() - 1
+            }
+        };
+        let family = &mut self.list[i];
+        if !family.samples.iter().any(|(l, _)| *l == labels) {
+            family.samples.push((labels, value));
+        }
+    }
+
+    pub(crate) fn encode(&self, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        for f in &self.list {
+            let mut family = enc.encode_descriptor(&f.name, &f.help, None, f.kind)?;
+            for (labels, value) in &f.samples {
+                let labels: Vec<(&str, &str)> =
+                    labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let counter_kind = matches!(f.kind, MetricType::Counter);
+                // Without labels no `{}` either.
+                match (*value, labels.is_empty(), counter_kind) {
+                    (Value::U(v), true, true) => {
+                        family.encode_counter::<NoLabelSet, _, u64>(&v, None)?
+                    }
+                    (Value::I(v), true, true) => {
+                        family.encode_counter::<NoLabelSet, _, u64>(&(v as f64), None)?
+                    }
+                    (Value::F(v), true, true) => {
+                        family.encode_counter::<NoLabelSet, _, u64>(&v, None)?
+                    }
+                    (Value::U(v), false, true) => counter(&mut family, &labels, v)?,
+                    (Value::I(v), false, true) => counter(&mut family, &labels, v as f64)?,
+                    (Value::F(v), false, true) => counter(&mut family, &labels, v)?,
+                    (Value::U(v), true, false) => family.encode_gauge(&v)?,
+                    (Value::I(v), true, false) => family.encode_gauge(&v)?,
+                    (Value::F(v), true, false) => family.encode_gauge(&v)?,
+                    (Value::U(v), false, false) => gauge(&mut family, &labels, v)?,
+                    (Value::I(v), false, false) => gauge(&mut family, &labels, v)?,
+                    (Value::F(v), false, false) => gauge(&mut family, &labels, v)?,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `node_scrape_collector_{duration_seconds,success}` and `vpsmon_exporter_build_info`.
 pub(super) fn meta(
     enc: &mut DescriptorEncoder<'_>,
@@ -158,6 +247,12 @@ pub fn to_text_format(om: &[u8]) -> Vec<u8> {
                 lines.next();
                 continue;
             }
+        }
+        // OpenMetrics' "unknown" is the text format's "untyped" (zfs' kstats, as node_exporter).
+        if line.starts_with(b"# TYPE ") && line.ends_with(b" unknown\n") {
+            out.extend_from_slice(&line[..line.len() - b"unknown\n".len()]);
+            out.extend_from_slice(b"untyped\n");
+            continue;
         }
         out.extend_from_slice(line);
     }

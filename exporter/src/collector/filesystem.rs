@@ -931,6 +931,30 @@ tmpfs /sys/fs/cgroup tmpfs ro,nosuid,nodev,noexec,mode=755 0 0
     }
 
     #[test]
+    fn a_non_utf8_mount_point_costs_only_its_own_lines() {
+        // node_exporter's client drops a sample whose label is not UTF-8; the other mounts stay.
+        let dir = tree(&[(
+            "proc/1/mounts",
+            b"/dev/vda1 / ext4 rw 0 0\n/dev/vdb /mnt/caf\xe9 ext4 rw 0 0\n/dev/vdc /srv xfs ro 0 0\n",
+        )]);
+        let config = config_for(dir.path());
+        let collector =
+            FilesystemCollector::new(&config, Arc::new(|_: &Path| Ok(sizes()))).unwrap();
+        let body = scrape_of("filesystem", Box::new(collector));
+        let lines = samples(&body);
+        for want in [
+            "node_filesystem_size_bytes{device=\"/dev/vda1\",fstype=\"ext4\",mountpoint=\"/\"} 1000",
+            "node_filesystem_size_bytes{device=\"/dev/vdc\",fstype=\"xfs\",mountpoint=\"/srv\"} 1000",
+            "node_filesystem_readonly{device=\"/dev/vdc\",fstype=\"xfs\",mountpoint=\"/srv\"} 1",
+            "node_filesystem_device_error{device=\"/dev/vda1\",fstype=\"ext4\",mountpoint=\"/\"} 0",
+        ] {
+            assert!(lines.contains(&want), "missing {want}:\n{body}");
+        }
+        assert!(!body.contains("/dev/vdb"), "{body}");
+        assert!(body.contains("node_scrape_collector_success{collector=\"filesystem\"} 1\n"));
+    }
+
+    #[test]
     fn falls_back_to_proc_mounts_when_pid_1_is_hidden() {
         let dir = tree(&[("proc/mounts", b"/dev/vda1 / ext4 rw 0 0\n")]);
         let config = config_for(dir.path());

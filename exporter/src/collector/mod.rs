@@ -18,7 +18,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
 
 pub use encode::to_text_format;
-pub(crate) use read::{Shared, read_with};
+pub(crate) use read::{Shared, read_trimmed, read_u64, read_with};
 
 /// The Content-Type of [`Scraper::scrape`]'s output.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -48,34 +48,12 @@ impl Default for Paths {
     }
 }
 
-/// Options of the diskstats collector.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DiskstatsOptions {
-    /// Regex of devices to ignore (`--collector.diskstats.device-exclude`).
-    pub device_exclude: String,
-}
-
-impl DiskstatsOptions {
-    pub const DEVICE_EXCLUDE_FLAG: &'static str = "--collector.diskstats.device-exclude";
-    pub const DEFAULT_DEVICE_EXCLUDE: &'static str =
-        r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
-}
-
-impl Default for DiskstatsOptions {
-    fn default() -> Self {
-        DiskstatsOptions {
-            device_exclude: Self::DEFAULT_DEVICE_EXCLUDE.to_owned(),
-        }
-    }
-}
-
 /// Everything a [`Scraper`] needs; `Config::default()` is node_exporter's default set-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub paths: Paths,
     /// Names (from [`specs`]) of the collectors to run.
     pub enabled: BTreeSet<String>,
-    pub diskstats: DiskstatsOptions,
     /// The values of the collectors' own [`FlagSpec`]s.
     pub options: Options,
 }
@@ -89,7 +67,6 @@ impl Default for Config {
                 .filter(|s| s.default_enabled)
                 .map(|s| s.name.to_owned())
                 .collect(),
-            diskstats: DiskstatsOptions::default(),
             options: Options::default(),
         }
     }
@@ -322,18 +299,25 @@ macro_rules! collectors {
 
 // Adding a collector = its file (with its `SPEC` and flags) + its name here.
 collectors! {
+    bcache,
+    bcachefs,
+    btrfs,
     cpu,
     cpufreq,
     diskstats,
     dmi,
+    dmmultipath,
+    edac,
     entropy,
     filefd,
     filesystem,
     kernel_hung,
     loadavg,
     logins,
+    mdadm,
     meminfo,
     netdev,
+    nvme,
     os,
     ports,
     pressure,
@@ -342,12 +326,15 @@ collectors! {
     selinux,
     softirqs,
     stat,
+    tapestats,
     time,
     timex,
     tunnel,
     uname,
     vmstat,
     watchdog,
+    xfs,
+    zfs,
 }
 
 /// A configuration the exporter cannot start with.
@@ -410,8 +397,10 @@ pub enum CollectError {
         #[source]
         source: std::io::Error,
     },
-    /// node_exporter's `ErrNoData`: the host lacks the feature (no PSI, no watchdog), so
-    /// success is 0 but it is logged at debug only, as node_exporter does.
+    /// What the collector reads is absent on this host (no /proc/mdstat, no ZFS module): nothing
+    /// is exported and it is logged at debug only, as node_exporter's ErrNoData. Unlike
+    /// node_exporter, success stays 1: vpsmon's CollectorFailed alert (success == 0) must not
+    /// fire on every machine without md, NVMe or ZFS (issue 15).
     #[error("no data: {0}")]
     NoData(String),
 }
@@ -506,7 +495,8 @@ impl prometheus_client::collector::Collector for All {
             let took = prefetched.as_ref().map_or(Duration::ZERO, Prefetched::took);
             shared.set_prefetched(prefetched);
             let result = entry.collector.update(&shared, &mut enc);
-            *outcome = ((start.elapsed() + took).as_secs_f64(), result.is_ok());
+            let ok = matches!(result, Ok(()) | Err(CollectError::NoData(_)));
+            *outcome = ((start.elapsed() + took).as_secs_f64(), ok);
             if let Err(err) = result {
                 entry.warn(&err);
             }
@@ -749,28 +739,38 @@ mod tests {
                 .map(String::as_str)
                 .collect::<Vec<_>>(),
             [
+                "bcache",
+                "bcachefs",
+                "btrfs",
                 "cpu",
                 "cpufreq",
                 "diskstats",
                 "dmi",
+                "dmmultipath",
+                "edac",
                 "entropy",
                 "filefd",
                 "filesystem",
                 "kernel_hung",
                 "loadavg",
                 "logins",
+                "mdadm",
                 "meminfo",
                 "netdev",
+                "nvme",
                 "os",
                 "pressure",
                 "schedstat",
                 "selinux",
                 "stat",
+                "tapestats",
                 "time",
                 "timex",
                 "uname",
                 "vmstat",
-                "watchdog"
+                "watchdog",
+                "xfs",
+                "zfs",
             ]
         );
     }
@@ -786,7 +786,7 @@ mod tests {
             err,
             format!("unknown collector \"nosuch\" (known: {})", known.join(", "))
         );
-        assert!(err.contains("(known: cpu, "), "{err}");
+        assert!(err.contains(", cpu, "), "{err}");
     }
 
     #[test]
@@ -801,7 +801,9 @@ mod tests {
             "{err}"
         );
         let mut config = Config::default();
-        config.diskstats.device_exclude = "[".into();
+        config
+            .options
+            .set(&diskstats::DEVICE_EXCLUDE, vec!["[".into()]);
         let err = Scraper::new(config).unwrap_err().to_string();
         assert!(
             err.starts_with(

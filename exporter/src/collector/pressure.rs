@@ -226,7 +226,7 @@ mod tests {
     fn no_psi_at_all_is_no_data() {
         let body = scrape(&[]);
         assert!(samples(&body).is_empty());
-        assert!(body.contains("node_scrape_collector_success{collector=\"pressure\"} 0\n"));
+        assert!(body.contains("node_scrape_collector_success{collector=\"pressure\"} 1\n"));
         // A memory file without its `full` line: node_exporter's ErrNoData too.
         let body = scrape(&[
             ("proc/pressure/cpu", CPU),

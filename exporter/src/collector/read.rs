@@ -7,7 +7,7 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use super::filesystem::Measured;
-use super::{CollectError, Prefetched};
+use super::{CollectError, ParseError, Prefetched};
 
 /// Buffers larger than this are not kept (a huge file should not pin its memory).
 const KEEP_CAPACITY: usize = 256 * 1024;
@@ -56,8 +56,11 @@ pub(crate) fn numbered_entries(dir: &Path, prefix: &str) -> io::Result<Vec<Strin
 
 /// A file holding one unsigned number (sysfs and /proc/sys attributes).
 pub(crate) fn read_u64(path: &Path) -> Result<u64, CollectError> {
-    read_with(path, |data| {
-        super::parse_num(1, "value", data.trim()).map_err(|e| CollectError::parse(path, e))
+    read_with(path, |d| {
+        let s = d.trim();
+        s.parse().map_err(|_| {
+            CollectError::parse(path, ParseError::new(1, format!("{s:?} is not a number")))
+        })
     })
 }
 
@@ -76,6 +79,11 @@ pub(crate) fn read_optional_u64(path: &Path) -> Result<Option<u64>, CollectError
         }
         Err(e) => Err(e),
     }
+}
+
+/// A one-value sysfs file (`/sys/.../model`), whitespace trimmed, as procfs' SysReadFile.
+pub(crate) fn read_trimmed(path: &Path) -> Result<String, CollectError> {
+    read_with(path, |d| Ok(d.trim().to_owned()))
 }
 
 fn read_into(path: &Path, buf: &mut String) -> io::Result<()> {

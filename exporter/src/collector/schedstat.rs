@@ -158,6 +158,6 @@ cpu2 1 2 3
         let dir = tree(&[]);
         let body = scrape_of("schedstat", build(&config_for(dir.path())).unwrap());
         assert!(samples(&body).is_empty());
-        assert!(body.contains("node_scrape_collector_success{collector=\"schedstat\"} 0\n"));
+        assert!(body.contains("node_scrape_collector_success{collector=\"schedstat\"} 1\n"));
     }
 }

@@ -243,7 +243,7 @@ mod tests {
         let dir = tree(&[]);
         let body = scrape_of("watchdog", build(&config_for(dir.path())).unwrap());
         assert!(samples(&body).is_empty());
-        assert!(body.contains("node_scrape_collector_success{collector=\"watchdog\"} 0\n"));
+        assert!(body.contains("node_scrape_collector_success{collector=\"watchdog\"} 1\n"));
         let body = scrape(&[("sys/class/watchdog/watchdog0/timeout", b"soon\n")]);
         assert!(samples(&body).is_empty(), "{body}");
         assert!(body.contains("node_scrape_collector_success{collector=\"watchdog\"} 0\n"));

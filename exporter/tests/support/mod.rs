@@ -39,7 +39,20 @@ pub fn node_exporter_as_ours() -> Vec<String> {
             "--collector.filesystem.fs-types-exclude={}",
             vpsmon_exporter::collector::filesystem::DEFAULT_FS_TYPES_EXCLUDE
         ),
+        // 1.12's default, which also skips zram; Debian's 1.5 does not.
+        format!(
+            "--collector.diskstats.device-exclude={}",
+            flag_default(&vpsmon_exporter::collector::diskstats::DEVICE_EXCLUDE)
+        ),
     ]
+}
+
+/// The default of a collector's value flag.
+pub fn flag_default(flag: &vpsmon_exporter::collector::FlagSpec) -> &'static str {
+    match flag.kind {
+        vpsmon_exporter::collector::FlagKind::Value { default } => default,
+        _ => panic!("{} takes no single value", flag.name),
+    }
 }
 
 /// A running exporter and its base URL.
