@@ -737,7 +737,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::collector::ports;
+    use crate::collector::{netclass, ports};
 
     fn parse(args: &[&str]) -> Result<Settings, clap::Error> {
         Settings::try_parse_from(std::iter::once("vpsmon-exporter").chain(args.iter().copied()))
@@ -787,6 +787,48 @@ mod tests {
                 "--collector.meminfo"
             ]),
             ["cpu", "meminfo"]
+        );
+    }
+
+    #[test]
+    fn a_switch_option_takes_its_three_forms_and_its_env_var() {
+        let flag = &netclass::IGNORE_INVALID_SPEED;
+        let switch = |args: &[&str]| parse(args).unwrap().collectors.options.switch(flag);
+        let env = "VPSMON_COLLECTOR_NETCLASS_IGNORE_INVALID_SPEED";
+        if std::env::var_os(env).is_some() {
+            // The child below: the variable alone turns the switch on.
+            assert!(switch(&[]));
+            return;
+        }
+        assert!(!switch(&[]));
+        assert!(switch(&["--collector.netclass.ignore-invalid-speed"]));
+        assert!(switch(&["--collector.netclass.ignore-invalid-speed=true"]));
+        assert!(!switch(&[
+            "--collector.netclass.ignore-invalid-speed=false"
+        ]));
+        assert!(!switch(&["--no-collector.netclass.ignore-invalid-speed"]));
+        assert!(!switch(&[
+            "--collector.netclass.ignore-invalid-speed",
+            "--no-collector.netclass.ignore-invalid-speed"
+        ]));
+        assert!(switch(&[
+            "--no-collector.netclass.ignore-invalid-speed",
+            "--collector.netclass.ignore-invalid-speed"
+        ]));
+        // The env var form runs in a child test process: setting a variable here would leak
+        // into the other tests parsing command lines at the same time.
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "cli::tests::a_switch_option_takes_its_three_forms_and_its_env_var",
+            ])
+            .env(env, "true")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{stdout}"
         );
     }
 

@@ -287,6 +287,7 @@ collectors! {
     loadavg,
     logins,
     meminfo,
+    netclass,
     netdev,
     os,
     ports,
@@ -351,6 +352,14 @@ pub enum CollectError {
     },
     #[error("encoding the metrics failed")]
     Encode(#[from] std::fmt::Error),
+    /// node_exporter's `ErrNoData`: the kernel lacks the feature (no such file). The collector
+    /// exports nothing and reports success 0, logged at debug only, as node_exporter does.
+    #[error("{}: {source} (no data)", path.display())]
+    NoData {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl CollectError {
@@ -450,6 +459,10 @@ impl prometheus_client::collector::Collector for All {
 
 impl Entry {
     fn warn(&self, err: &CollectError) {
+        if let CollectError::NoData { .. } = err {
+            tracing::debug!(collector = self.name, error = %err, "collector returned no data");
+            return;
+        }
         let mut last = self.last_warn.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         if last.is_none_or(|t| now.duration_since(t) >= WARN_INTERVAL) {
@@ -683,6 +696,7 @@ mod tests {
                 "loadavg",
                 "logins",
                 "meminfo",
+                "netclass",
                 "netdev",
                 "os",
                 "stat",
@@ -699,7 +713,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, loadavg, logins, meminfo, netdev, os, ports, processes, stat, time, tunnel, uname)"
+            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, loadavg, logins, meminfo, netclass, netdev, os, ports, processes, stat, time, tunnel, uname)"
         );
     }
 
