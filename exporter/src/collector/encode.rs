@@ -27,6 +27,16 @@ pub(crate) fn gauge_family<'e>(
     enc.encode_descriptor(name, help, None, MetricType::Gauge)
 }
 
+/// An untyped family (node_exporter's `UntypedValue`): OpenMetrics calls it `unknown`, the
+/// text format `untyped` (see [`to_text_format`]). Its samples are written with [`gauge`].
+pub(crate) fn untyped_family<'e>(
+    enc: &'e mut DescriptorEncoder<'_>,
+    name: &'e str,
+    help: &str,
+) -> Result<prometheus_client::encoding::MetricEncoder<'e>, fmt::Error> {
+    enc.encode_descriptor(name, help, None, MetricType::Unknown)
+}
+
 /// One labelled counter sample.
 pub(crate) fn counter<S: EncodeLabelSet, V: EncodeCounterValue>(
     family: &mut prometheus_client::encoding::MetricEncoder<'_>,
@@ -134,6 +144,15 @@ pub fn to_text_format(om: &[u8]) -> Vec<u8> {
                 continue;
             }
         }
+        if let Some(name) = line
+            .strip_prefix(b"# TYPE ")
+            .and_then(|t| t.strip_suffix(b" unknown\n"))
+        {
+            out.extend_from_slice(b"# TYPE ");
+            out.extend_from_slice(name);
+            out.extend_from_slice(b" untyped\n");
+            continue;
+        }
         out.extend_from_slice(line);
     }
     out
@@ -145,11 +164,11 @@ mod tests {
 
     #[test]
     fn text_format_names_counters_with_total_and_drops_eof() {
-        let om = "# HELP node_forks Total number of forks.\n# TYPE node_forks counter\nnode_forks_total 7\n# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\nnode_load1 0.5\n# HELP node_x_seconds X.\n# TYPE node_x_seconds gauge\n# UNIT node_x_seconds seconds\nnode_x_seconds{a=\"q\\\"\"} 1\n# EOF\n";
+        let om = "# HELP node_forks Total number of forks.\n# TYPE node_forks counter\nnode_forks_total 7\n# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\nnode_load1 0.5\n# HELP node_x_seconds X.\n# TYPE node_x_seconds gauge\n# UNIT node_x_seconds seconds\nnode_x_seconds{a=\"q\\\"\"} 1\n# HELP node_netstat_Tcp_InSegs Statistic TcpInSegs.\n# TYPE node_netstat_Tcp_InSegs unknown\nnode_netstat_Tcp_InSegs 5\n# EOF\n";
         let text = String::from_utf8(to_text_format(om.as_bytes())).unwrap();
         assert_eq!(
             text,
-            "# HELP node_forks_total Total number of forks.\n# TYPE node_forks_total counter\nnode_forks_total 7\n# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\nnode_load1 0.5\n# HELP node_x_seconds X.\n# TYPE node_x_seconds gauge\nnode_x_seconds{a=\"q\\\"\"} 1\n"
+            "# HELP node_forks_total Total number of forks.\n# TYPE node_forks_total counter\nnode_forks_total 7\n# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\nnode_load1 0.5\n# HELP node_x_seconds X.\n# TYPE node_x_seconds gauge\nnode_x_seconds{a=\"q\\\"\"} 1\n# HELP node_netstat_Tcp_InSegs Statistic TcpInSegs.\n# TYPE node_netstat_Tcp_InSegs untyped\nnode_netstat_Tcp_InSegs 5\n"
         );
     }
 }

@@ -289,6 +289,7 @@ collectors! {
     meminfo,
     netclass,
     netdev,
+    netstat,
     os,
     ports,
     processes,
@@ -698,6 +699,7 @@ mod tests {
                 "meminfo",
                 "netclass",
                 "netdev",
+                "netstat",
                 "os",
                 "stat",
                 "time",
@@ -713,7 +715,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, loadavg, logins, meminfo, netclass, netdev, os, ports, processes, stat, time, tunnel, uname)"
+            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, loadavg, logins, meminfo, netclass, netdev, netstat, os, ports, processes, stat, time, tunnel, uname)"
         );
     }
 
