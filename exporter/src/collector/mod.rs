@@ -281,6 +281,7 @@ macro_rules! collectors {
 
 // Adding a collector = its file (with its `SPEC` and flags) + its name here.
 collectors! {
+    conntrack,
     cpu,
     diskstats,
     filesystem,
@@ -293,6 +294,8 @@ collectors! {
     os,
     ports,
     processes,
+    sockstat,
+    softnet,
     stat,
     time,
     tunnel,
@@ -691,6 +694,7 @@ mod tests {
                 .map(String::as_str)
                 .collect::<Vec<_>>(),
             [
+                "conntrack",
                 "cpu",
                 "diskstats",
                 "filesystem",
@@ -701,6 +705,8 @@ mod tests {
                 "netdev",
                 "netstat",
                 "os",
+                "sockstat",
+                "softnet",
                 "stat",
                 "time",
                 "uname"
@@ -715,7 +721,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, loadavg, logins, meminfo, netclass, netdev, netstat, os, ports, processes, stat, time, tunnel, uname)"
+            "unknown collector \"cpufreq\" (known: conntrack, cpu, diskstats, filesystem, loadavg, logins, meminfo, netclass, netdev, netstat, os, ports, processes, sockstat, softnet, stat, time, tunnel, uname)"
         );
     }
 
