@@ -281,6 +281,7 @@ macro_rules! collectors {
 
 // Adding a collector = its file (with its `SPEC` and flags) + its name here.
 collectors! {
+    arp,
     conntrack,
     cpu,
     diskstats,
@@ -299,6 +300,7 @@ collectors! {
     stat,
     time,
     tunnel,
+    udp_queues,
     uname,
 }
 
@@ -694,6 +696,7 @@ mod tests {
                 .map(String::as_str)
                 .collect::<Vec<_>>(),
             [
+                "arp",
                 "conntrack",
                 "cpu",
                 "diskstats",
@@ -709,6 +712,7 @@ mod tests {
                 "softnet",
                 "stat",
                 "time",
+                "udp_queues",
                 "uname"
             ]
         );
@@ -721,7 +725,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: conntrack, cpu, diskstats, filesystem, loadavg, logins, meminfo, netclass, netdev, netstat, os, ports, processes, sockstat, softnet, stat, time, tunnel, uname)"
+            "unknown collector \"cpufreq\" (known: arp, conntrack, cpu, diskstats, filesystem, loadavg, logins, meminfo, netclass, netdev, netstat, os, ports, processes, sockstat, softnet, stat, time, tunnel, udp_queues, uname)"
         );
     }
 
