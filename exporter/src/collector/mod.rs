@@ -282,10 +282,12 @@ macro_rules! collectors {
 // Adding a collector = its file (with its `SPEC` and flags) + its name here.
 collectors! {
     arp,
+    bonding,
     conntrack,
     cpu,
     diskstats,
     filesystem,
+    ipvs,
     loadavg,
     logins,
     meminfo,
@@ -697,10 +699,12 @@ mod tests {
                 .collect::<Vec<_>>(),
             [
                 "arp",
+                "bonding",
                 "conntrack",
                 "cpu",
                 "diskstats",
                 "filesystem",
+                "ipvs",
                 "loadavg",
                 "logins",
                 "meminfo",
@@ -725,7 +729,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: arp, conntrack, cpu, diskstats, filesystem, loadavg, logins, meminfo, netclass, netdev, netstat, os, ports, processes, sockstat, softnet, stat, time, tunnel, udp_queues, uname)"
+            "unknown collector \"cpufreq\" (known: arp, bonding, conntrack, cpu, diskstats, filesystem, ipvs, loadavg, logins, meminfo, netclass, netdev, netstat, os, ports, processes, sockstat, softnet, stat, time, tunnel, udp_queues, uname)"
         );
     }
 
