@@ -287,6 +287,7 @@ collectors! {
     cpu,
     diskstats,
     filesystem,
+    infiniband,
     ipvs,
     loadavg,
     logins,
@@ -704,6 +705,7 @@ mod tests {
                 "cpu",
                 "diskstats",
                 "filesystem",
+                "infiniband",
                 "ipvs",
                 "loadavg",
                 "logins",
@@ -729,7 +731,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: arp, bonding, conntrack, cpu, diskstats, filesystem, ipvs, loadavg, logins, meminfo, netclass, netdev, netstat, os, ports, processes, sockstat, softnet, stat, time, tunnel, udp_queues, uname)"
+            "unknown collector \"cpufreq\" (known: arp, bonding, conntrack, cpu, diskstats, filesystem, infiniband, ipvs, loadavg, logins, meminfo, netclass, netdev, netstat, os, ports, processes, sockstat, softnet, stat, time, tunnel, udp_queues, uname)"
         );
     }
 

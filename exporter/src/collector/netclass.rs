@@ -6,14 +6,14 @@
 //! directory walk). An attribute the kernel lacks for a device (`speed` of a virtual one: ENOENT,
 //! EINVAL or EOPNOTSUPP) is left out, as node_exporter does.
 
-use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use prometheus_client::encoding::DescriptorEncoder;
 use regex::Regex;
 
 use super::encode::{counter, counter_family, gauge, gauge_family};
+use super::read::{attr_absent, parse_sysfs_int, read_attr};
 use super::{
     CollectError, Collector, CollectorSpec, Config, ConfigError, FlagSpec, Shared, compile_regex,
 };
@@ -159,50 +159,6 @@ pub struct Iface {
     pub text: [String; TEXT.len()],
 }
 
-/// Parses an integer attribute as Go's `strconv.ParseInt(s, 0, 64)` does (procfs's parser):
-/// `0x` hex (`flags` is written `0x1003`), `0o`/leading-`0` octal, `0b` binary, else decimal.
-pub fn parse_sysfs_int(s: &str) -> Option<i64> {
-    let (neg, digits) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let lower = |p: &str| digits.get(..2).is_some_and(|h| h.eq_ignore_ascii_case(p));
-    let (radix, body) = if lower("0x") {
-        (16, &digits[2..])
-    } else if lower("0b") {
-        (2, &digits[2..])
-    } else if lower("0o") {
-        (8, &digits[2..])
-    } else if digits.len() > 1 && digits.starts_with('0') {
-        (8, &digits[1..])
-    } else {
-        (10, digits)
-    };
-    // from_str_radix would accept a second sign.
-    if body.is_empty() || body.starts_with(['+', '-']) {
-        return None;
-    }
-    let v = i64::from_str_radix(body, radix).ok()?;
-    Some(if neg { -v } else { v })
-}
-
-/// Errors that mean "this device has no such attribute" (procfs's `canIgnoreError`).
-fn absent(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied | io::ErrorKind::InvalidInput
-    ) || matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP))
-}
-
-/// Reads one attribute file into `buf`, trimmed as procfs's `SysReadFile` does.
-fn read_attr<'b>(path: &Path, buf: &'b mut Vec<u8>) -> io::Result<&'b str> {
-    buf.clear();
-    // sysfs attributes are at most a page; `take` bounds a file that is not one.
-    File::open(path)?.take(4096).read_to_end(buf)?;
-    let s = std::str::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    Ok(s.trim())
-}
-
 /// Attribute files that could not be read for a reason other than being absent.
 type AttrErrors = Vec<(PathBuf, io::Error)>;
 
@@ -228,7 +184,7 @@ fn read_iface(
                 found = true;
                 Some(s.to_owned())
             }
-            Err(e) if absent(&e) => None,
+            Err(e) if attr_absent(&e) => None,
             Err(e) => {
                 found = true;
                 errors.push((path.clone(), e));

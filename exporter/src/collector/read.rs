@@ -108,3 +108,53 @@ impl Shared {
         }
     }
 }
+
+/// Parses an integer sysfs attribute as Go's `strconv.ParseUint(s, 0, 64)` does (procfs's
+/// parser): `0x` hex (`flags` is written `0x1003`), `0o`/leading-`0` octal, `0b` binary, else
+/// decimal.
+pub(crate) fn parse_sysfs_uint(digits: &str) -> Option<u64> {
+    let prefixed = |p: &str| digits.get(..2).is_some_and(|h| h.eq_ignore_ascii_case(p));
+    let (radix, body) = if prefixed("0x") {
+        (16, &digits[2..])
+    } else if prefixed("0b") {
+        (2, &digits[2..])
+    } else if prefixed("0o") {
+        (8, &digits[2..])
+    } else if digits.len() > 1 && digits.starts_with('0') {
+        (8, &digits[1..])
+    } else {
+        (10, digits)
+    };
+    // from_str_radix would accept a sign.
+    if body.is_empty() || body.starts_with(['+', '-']) {
+        return None;
+    }
+    u64::from_str_radix(body, radix).ok()
+}
+
+/// As [`parse_sysfs_uint`], signed (`strconv.ParseInt(s, 0, 64)`): `speed` is -1 when unknown.
+pub(crate) fn parse_sysfs_int(s: &str) -> Option<i64> {
+    match s.strip_prefix('-') {
+        Some(rest) => 0i64.checked_sub_unsigned(parse_sysfs_uint(rest)?),
+        None => i64::try_from(parse_sysfs_uint(s.strip_prefix('+').unwrap_or(s))?).ok(),
+    }
+}
+
+/// Errors reading a sysfs attribute that mean "this device has no such attribute" (procfs's
+/// `canIgnoreError`): `speed` of a virtual interface gives EINVAL, some EOPNOTSUPP.
+pub(crate) fn attr_absent(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied | io::ErrorKind::InvalidInput
+    ) || matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP))
+}
+
+/// Reads one sysfs attribute file into `buf`, trimmed as procfs's `SysReadFile` does. Such
+/// files are tiny and read by the dozen per device, so no pooled buffer or String per file.
+pub(crate) fn read_attr<'b>(path: &Path, buf: &'b mut Vec<u8>) -> io::Result<&'b str> {
+    buf.clear();
+    // sysfs attributes are at most a page; `take` bounds a file that is not one.
+    File::open(path)?.take(4096).read_to_end(buf)?;
+    let s = std::str::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    Ok(s.trim())
+}
