@@ -1,14 +1,50 @@
-//! netdev: `node_network_{receive,transmit}_*_total{device}` from `<procfs>/net/dev`.
+//! netdev: `node_network_{receive,transmit}_*_total{device}` from `<procfs>/net/dev`, and
+//! with `--collector.netdev.address-info` `node_network_address_info` from getifaddrs(3).
 
 use std::collections::HashSet;
+use std::io;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
-use super::encode::{counter, counter_family};
-use super::{CollectorSpec, 
-    CollectError, Collector, Config, ConfigError, ParseError, Shared, parse_num, read_with,
+use super::arp::DeviceFilter;
+use super::encode::{counter, counter_family, gauge, gauge_family};
+use super::read::{attr_absent, read_attr};
+use super::{
+    CollectError, Collector, CollectorSpec, Config, ConfigError, FlagSpec, ParseError, Shared,
+    parse_num, read_with,
 };
+
+pub const DEVICE_INCLUDE: FlagSpec = FlagSpec::value(
+    "--collector.netdev.device-include",
+    "",
+    "Regexp of net devices to include (mutually exclusive to device-exclude).",
+);
+
+pub const DEVICE_EXCLUDE: FlagSpec = FlagSpec::value(
+    "--collector.netdev.device-exclude",
+    "",
+    "Regexp of net devices to exclude (mutually exclusive to device-include).",
+);
+
+pub const ADDRESS_INFO: FlagSpec = FlagSpec::switch(
+    "--collector.netdev.address-info",
+    false,
+    "Collect address-info for every device",
+);
+
+pub const DETAILED_METRICS: FlagSpec = FlagSpec::switch(
+    "--collector.netdev.enable-detailed-metrics",
+    false,
+    "Use (incompatible) metric names that provide more detailed stats on Linux",
+);
+
+pub const LABEL_IFALIAS: FlagSpec = FlagSpec::switch(
+    "--collector.netdev.label-ifalias",
+    false,
+    "Add ifAlias label",
+);
 
 /// The eight receive columns of `/proc/net/dev`, as node_exporter names them.
 pub const RECEIVE_FIELDS: [&str; 8] = [
@@ -156,51 +192,258 @@ const FAMILIES: [(&str, &str); 16] = [
     ),
 ];
 
+/// With `--collector.netdev.enable-detailed-metrics`, node_exporter names four of the
+/// columns after the kernel's fields rather than /proc/net/dev's: (column, name, help).
+const DETAILED: [(usize, &str, &str); 4] = [
+    (
+        2,
+        "node_network_receive_errors",
+        "Network device statistic receive_errors.",
+    ),
+    (
+        3,
+        "node_network_receive_dropped",
+        "Network device statistic receive_dropped.",
+    ),
+    (
+        10,
+        "node_network_transmit_errors",
+        "Network device statistic transmit_errors.",
+    ),
+    (
+        11,
+        "node_network_transmit_dropped",
+        "Network device statistic transmit_dropped.",
+    ),
+];
+
 pub(super) const SPEC: CollectorSpec = CollectorSpec {
     name: "netdev",
     default_enabled: true,
     help: "Network interface statistics from /proc/net/dev",
-    flags: &[],
+    flags: &[
+        DEVICE_INCLUDE,
+        DEVICE_EXCLUDE,
+        ADDRESS_INFO,
+        DETAILED_METRICS,
+        LABEL_IFALIAS,
+    ],
     build,
 };
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
+    let options = &config.options;
+    if !options.value(&DEVICE_INCLUDE).is_empty() && !options.value(&DEVICE_EXCLUDE).is_empty()
+    {
+        return Err(ConfigError::Invalid {
+            flag: DEVICE_INCLUDE.name,
+            message: format!("cannot be used with {}", DEVICE_EXCLUDE.name),
+        });
+    }
     Ok(Box::new(NetdevCollector {
         path: config.paths.procfs.join("net/dev"),
+        class_net: config.paths.sysfs.join("class/net"),
+        filter: DeviceFilter::new(config, &DEVICE_EXCLUDE, &DEVICE_INCLUDE)?,
+        address_info: options.switch(&ADDRESS_INFO),
+        detailed: options.switch(&DETAILED_METRICS),
+        label_ifalias: options.switch(&LABEL_IFALIAS),
     }))
 }
 
 struct NetdevCollector {
     path: PathBuf,
+    class_net: PathBuf,
+    filter: DeviceFilter,
+    address_info: bool,
+    detailed: bool,
+    label_ifalias: bool,
+}
+
+impl NetdevCollector {
+    /// The `ifalias` label of a device, as node_exporter's `--collector.netdev.label-ifalias`:
+    /// the sysfs attribute (empty when the device has none), no label for a device sysfs does
+    /// not list.
+    fn ifalias(&self, device: &str, buf: &mut Vec<u8>) -> Option<String> {
+        let dir = self.class_net.join(device);
+        match read_attr(&dir.join("ifalias"), buf) {
+            Ok(s) => Some(s.to_owned()),
+            Err(e) if attr_absent(&e) && dir.is_dir() => Some(String::new()),
+            Err(_) => None,
+        }
+    }
+
+    fn encode_stats(
+        &self,
+        devs: &[NetDev<'_>],
+        enc: &mut DescriptorEncoder<'_>,
+    ) -> Result<(), CollectError> {
+        let mut buf = Vec::new();
+        let labels: Vec<Vec<(&str, String)>> = devs
+            .iter()
+            .map(|d| {
+                let mut l = vec![("device", d.device.to_owned())];
+                if self.label_ifalias
+                    && let Some(alias) = self.ifalias(d.device, &mut buf)
+                {
+                    l.push(("ifalias", alias));
+                }
+                l
+            })
+            .collect();
+        for (k, (name, help)) in FAMILIES.iter().enumerate() {
+            let (name, help) = match DETAILED.iter().find(|(c, ..)| *c == k) {
+                Some((_, n, h)) if self.detailed => (n, h),
+                _ => (name, help),
+            };
+            let mut family = counter_family(enc, name, help)?;
+            for (dev, labels) in devs.iter().zip(&labels) {
+                let v = if k < 8 {
+                    dev.receive[k]
+                } else {
+                    dev.transmit[k - 8]
+                };
+                counter(&mut family, labels, v)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Collector for NetdevCollector {
-    fn update(
-        &self,
-        _shared: &Shared,
-        enc: &mut DescriptorEncoder<'_>,
-    ) -> Result<(), CollectError> {
+    fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
         read_with(&self.path, |data| {
-            let devs = parse_netdev(data).map_err(|e| CollectError::parse(&self.path, e))?;
-            for (k, (name, help)) in FAMILIES.iter().enumerate() {
-                let mut family = counter_family(enc, name, help)?;
-                for dev in &devs {
-                    let v = if k < 8 {
-                        dev.receive[k]
-                    } else {
-                        dev.transmit[k - 8]
-                    };
-                    counter(&mut family, &[("device", dev.device)], v)?;
-                }
+            let mut devs = parse_netdev(data).map_err(|e| CollectError::parse(&self.path, e))?;
+            devs.retain(|d| !self.filter.ignored(d.device));
+            self.encode_stats(&devs, enc)
+        })?;
+        if self.address_info {
+            let mut addrs = addresses().map_err(|source| CollectError::Read {
+                path: PathBuf::from("getifaddrs(3)"),
+                source,
+            })?;
+            addrs.retain(|a| !self.filter.ignored(&a.device));
+            let mut family = gauge_family(
+                enc,
+                "node_network_address_info",
+                "node network address by device",
+            )?;
+            for a in &addrs {
+                let labels = [
+                    ("address", a.address.to_string()),
+                    ("device", a.device.clone()),
+                    ("netmask", a.prefix.to_string()),
+                    ("scope", scope(a.address).to_owned()),
+                ];
+                gauge(&mut family, &labels, 1u64)?;
             }
-            Ok(())
-        })
+        }
+        Ok(())
+    }
+}
+
+/// One address of an interface.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Address {
+    device: String,
+    address: IpAddr,
+    prefix: u32,
+}
+
+/// node_exporter's `scope()`, on Go's definitions of the address classes.
+pub fn scope(ip: IpAddr) -> &'static str {
+    let link_local = match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_link_local() || {
+            // 224.0.0.0/24, Go's IsLinkLocalMulticast for IPv4.
+            let o = v4.octets();
+            o[0] == 224 && o[1] == 0 && o[2] == 0
+        },
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            v6.is_loopback() || s[0] & 0xffc0 == 0xfe80 || s[0] & 0xff0f == 0xff02
+        }
+    };
+    if link_local {
+        return "link-local";
+    }
+    if let IpAddr::V6(v6) = ip
+        && v6.segments()[0] & 0xff0f == 0xff01
+    {
+        return "interface-local";
+    }
+    let global = match ip {
+        IpAddr::V4(v4) => {
+            !(v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast() || v4.is_loopback())
+        }
+        IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast() || v6.is_loopback()),
+    };
+    if global { "global" } else { "" }
+}
+
+/// The IPv4 and IPv6 addresses of every interface, sorted (getifaddrs(3)).
+fn addresses() -> io::Result<Vec<Address>> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list freed below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut out = Vec::new();
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        // SAFETY: ifa_addr and ifa_netmask are null or point to sockaddrs of the family
+        // ifa_addr says; the name is a NUL-terminated string.
+        let (addr, mask) = unsafe { (sockaddr_ip(ifa.ifa_addr), sockaddr_ip(ifa.ifa_netmask)) };
+        let (Some(address), Some(mask)) = (addr, mask) else {
+            continue;
+        };
+        let prefix = match mask {
+            IpAddr::V4(m) => u32::from(m).count_ones(),
+            IpAddr::V6(m) => u128::from(m).count_ones(),
+        };
+        // SAFETY: as above.
+        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
+        out.push(Address {
+            device: name.to_string_lossy().into_owned(),
+            address,
+            prefix,
+        });
+    }
+    // SAFETY: `head` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(head) };
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// The address in a sockaddr_in or sockaddr_in6; other families are `None`.
+///
+/// # Safety
+/// `sa` is null or points to a sockaddr whose family tells its real size.
+unsafe fn sockaddr_ip(sa: *const libc::sockaddr) -> Option<IpAddr> {
+    if sa.is_null() {
+        return None;
+    }
+    // SAFETY: the caller's promise; read_unaligned copies the struct the family names.
+    unsafe {
+        match i32::from((*sa).sa_family) {
+            libc::AF_INET => {
+                let sin = std::ptr::read_unaligned(sa.cast::<libc::sockaddr_in>());
+                Some(IpAddr::from(u32::from_be(sin.sin_addr.s_addr).to_be_bytes()))
+            }
+            libc::AF_INET6 => {
+                let sin6 = std::ptr::read_unaligned(sa.cast::<libc::sockaddr_in6>());
+                Some(IpAddr::from(sin6.sin6_addr.s6_addr))
+            }
+            _ => None,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{config_for, samples, scrape_of, tree};
+    use super::super::testutil::{config_for, logs_of, samples, scrape_of, tree};
     use super::*;
 
     const HEADER: &str = "Inter-|   Receive                                                |  Transmit
@@ -253,29 +496,155 @@ ibr10:30:       0       0    0    0    0     0          0         0        0    
         ));
     }
 
-    #[test]
-    fn a_file_without_its_header_keeps_every_interface() {
-        let devs = parse_netdev(
-            "eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n\
-             eth1: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n\
-             eth2: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n",
-        )
-        .unwrap();
-        let names: Vec<_> = devs.iter().map(|d| d.device).collect();
-        assert_eq!(names, ["eth0", "eth1", "eth2"]);
+    fn scrape(data: &[u8], options: &[(&FlagSpec, &str)]) -> String {
+        let dir = tree(&[("proc/net/dev", data)]);
+        let mut config = config_for(dir.path());
+        for (flag, v) in options {
+            config.options.set(flag, vec![v.to_string()]);
+        }
+        scrape_of("netdev", build(&config).unwrap())
+    }
+
+    /// The receive_bytes samples of a body.
+    fn rx_bytes(body: &str) -> Vec<&str> {
+        samples(body)
+            .into_iter()
+            .filter(|l| l.starts_with("node_network_receive_bytes"))
+            .collect()
     }
 
     #[test]
-    fn a_duplicated_interface_keeps_its_first_line() {
+    fn a_file_without_its_header_keeps_every_interface() {
+        let body = scrape(
+            b"eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n\
+              eth1: 2 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n\
+              eth2: 3 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n",
+            &[],
+        );
+        assert_eq!(
+            rx_bytes(&body),
+            [
+                "node_network_receive_bytes_total{device=\"eth0\"} 1",
+                "node_network_receive_bytes_total{device=\"eth1\"} 2",
+                "node_network_receive_bytes_total{device=\"eth2\"} 3",
+            ]
+        );
+        assert!(body.contains("node_scrape_collector_success{collector=\"netdev\"} 1\n"));
+    }
+
+    #[test]
+    fn a_duplicated_interface_keeps_its_first_line_and_says_so() {
         let data = format!(
             "{HEADER}eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n\
              lo: 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n\
              eth0: 9 9 9 9 9 9 9 9 9 9 9 9 9 9 9 9\n"
         );
-        let devs = parse_netdev(&data).unwrap();
-        let names: Vec<_> = devs.iter().map(|d| d.device).collect();
-        assert_eq!(names, ["eth0", "lo"]);
-        assert_eq!(devs[0].receive[0], 1);
+        let mut body = String::new();
+        let logs = logs_of(|| body = scrape(data.as_bytes(), &[]));
+        assert_eq!(
+            rx_bytes(&body),
+            [
+                "node_network_receive_bytes_total{device=\"eth0\"} 1",
+                "node_network_receive_bytes_total{device=\"lo\"} 0",
+            ]
+        );
+        assert!(
+            logs.contains("WARN") && logs.contains("net/dev: duplicate interface dropped")
+                && logs.contains("line=5") && logs.contains("device=\"eth0\""),
+            "{logs}"
+        );
+    }
+
+    #[test]
+    fn device_filters_detailed_names_and_the_ifalias_label() {
+        let data = format!(
+            "{HEADER}eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n\
+             lo: 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+        );
+        let body = scrape(data.as_bytes(), &[(&DEVICE_INCLUDE, "^lo$")]);
+        assert_eq!(
+            rx_bytes(&body),
+            ["node_network_receive_bytes_total{device=\"lo\"} 0"]
+        );
+        let body = scrape(data.as_bytes(), &[(&DEVICE_EXCLUDE, "^lo$")]);
+        assert_eq!(
+            rx_bytes(&body),
+            ["node_network_receive_bytes_total{device=\"eth0\"} 1"]
+        );
+
+        let body = scrape(
+            data.as_bytes(),
+            &[(&DETAILED_METRICS, "true"), (&DEVICE_INCLUDE, "eth0")],
+        );
+        let s = samples(&body);
+        for line in [
+            "node_network_receive_errors_total{device=\"eth0\"} 3",
+            "node_network_receive_dropped_total{device=\"eth0\"} 4",
+            "node_network_transmit_errors_total{device=\"eth0\"} 11",
+            "node_network_transmit_dropped_total{device=\"eth0\"} 12",
+            "node_network_receive_fifo_total{device=\"eth0\"} 5",
+        ] {
+            assert!(s.contains(&line), "{line} missing from {body}");
+        }
+        assert!(!body.contains("receive_errs"), "{body}");
+
+        let dir = tree(&[
+            ("proc/net/dev", data.as_bytes()),
+            ("sys/class/net/eth0/ifalias", b"uplink to core\n"),
+            ("sys/class/net/lo/mtu", b"65536\n"),
+        ]);
+        let mut config = config_for(dir.path());
+        config.options.set(&LABEL_IFALIAS, vec!["true".into()]);
+        let body = scrape_of("netdev", build(&config).unwrap());
+        assert_eq!(
+            rx_bytes(&body),
+            [
+                "node_network_receive_bytes_total{device=\"eth0\",ifalias=\"uplink to core\"} 1",
+                "node_network_receive_bytes_total{device=\"lo\",ifalias=\"\"} 0",
+            ]
+        );
+
+        let mut config = config_for(dir.path());
+        config.options.set(&DEVICE_INCLUDE, vec!["a".into()]);
+        config.options.set(&DEVICE_EXCLUDE, vec!["b".into()]);
+        assert_eq!(
+            build(&config).err().unwrap().to_string(),
+            "--collector.netdev.device-include: cannot be used with --collector.netdev.device-exclude"
+        );
+    }
+
+    #[test]
+    fn address_info_lists_this_machines_loopback() {
+        let body = scrape(
+            format!("{HEADER}lo: 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n").as_bytes(),
+            &[(&ADDRESS_INFO, "true"), (&DEVICE_INCLUDE, "^lo$")],
+        );
+        assert!(
+            body.contains("node_network_address_info{address=\"127.0.0.1\",device=\"lo\",netmask=\"8\",scope=\"link-local\"} 1\n"),
+            "{body}"
+        );
+        assert!(body.contains("# HELP node_network_address_info node network address by device\n"));
+    }
+
+    #[test]
+    fn scopes_follow_gos_address_classes() {
+        for (ip, want) in [
+            ("127.0.0.1", "link-local"),
+            ("169.254.1.1", "link-local"),
+            ("224.0.0.251", "link-local"),
+            ("10.8.0.2", "global"),
+            ("203.0.113.7", "global"),
+            ("239.1.1.1", ""),
+            ("::1", "link-local"),
+            ("fe80::1", "link-local"),
+            ("ff02::1", "link-local"),
+            ("ff01::1", "interface-local"),
+            ("2001:db8::1", "global"),
+            ("fd00::1", "global"),
+            ("ff05::2", ""),
+        ] {
+            assert_eq!(scope(ip.parse().unwrap()), want, "{ip}");
+        }
     }
 
     #[test]
