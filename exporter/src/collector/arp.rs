@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::{gauge, gauge_family};
+use super::netlink;
 use super::{
     CollectError, Collector, CollectorSpec, Config, ConfigError, FlagSpec, ParseError, Shared,
     compile_regex, read_with,
@@ -107,7 +108,7 @@ impl Collector for ArpCollector {
     fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
         let mut bad = Vec::new();
         let counts: BTreeMap<String, u64> = if self.netlink {
-            netlink::neighbours_per_device().map_err(|source| CollectError::Read {
+            neighbours_per_device().map_err(|source| CollectError::Read {
                 path: PathBuf::from("rtnetlink RTM_GETNEIGH"),
                 source,
             })?
@@ -128,148 +129,30 @@ impl Collector for ArpCollector {
     }
 }
 
-/// The rtnetlink neighbour dump, over a plain `libc` netlink socket.
-mod netlink {
-    use std::collections::BTreeMap;
-    use std::io;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-
-    /// nlmsghdr (16 bytes) + ndmsg (12 bytes).
-    const HDR: usize = 16;
-    const REQUEST_LEN: usize = HDR + 12;
-    const SEQ: u32 = 1;
-
-    /// IPv4 neighbours without NUD_NOARP, counted per interface name.
-    pub(super) fn neighbours_per_device() -> io::Result<BTreeMap<String, u64>> {
-        let per_index = dump()?;
-        let mut out = BTreeMap::new();
-        for (index, n) in per_index {
-            *out.entry(interface_name(index)?).or_insert(0) += n;
-        }
-        Ok(out)
+/// IPv4 neighbours without NUD_NOARP, counted per interface name, from an RTM_GETNEIGH dump.
+fn neighbours_per_device() -> std::io::Result<BTreeMap<String, u64>> {
+    // struct ndmsg: family, 3 bytes of padding, ifindex, state, flags, type.
+    let mut request = [0u8; 12];
+    request[0] = libc::AF_INET as u8;
+    let mut per_index: BTreeMap<u32, u64> = BTreeMap::new();
+    netlink::dump(libc::RTM_GETNEIGH, &request, libc::RTM_NEWNEIGH, |body| {
+        count_neighbour(body, &mut per_index)
+    })?;
+    let mut out = BTreeMap::new();
+    for (index, n) in per_index {
+        *out.entry(netlink::interface_name(index)).or_insert(0) += n;
     }
+    Ok(out)
+}
 
-    fn interface_name(index: u32) -> io::Result<String> {
-        let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
-        // SAFETY: buf holds IF_NAMESIZE bytes, as if_indextoname requires.
-        let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
-        if p.is_null() {
-            // The interface went away since the dump: name it by index rather than fail.
-            return Ok(format!("if{index}"));
-        }
-        // SAFETY: on success buf holds a NUL-terminated name.
-        let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
-        Ok(name.to_string_lossy().into_owned())
+/// Counts one RTM_NEWNEIGH body (an ndmsg, then attributes) under its interface index.
+fn count_neighbour(body: &[u8], per_index: &mut BTreeMap<u32, u64>) {
+    if body.len() < 12 {
+        return;
     }
-
-    fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
-        if ret < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(ret)
-        }
-    }
-
-    /// Entries per interface index.
-    fn dump() -> io::Result<BTreeMap<u32, u64>> {
-        // SAFETY: plain socket(2); the result is checked and owned below.
-        let fd = check(unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            )
-        })?;
-        // SAFETY: fd is a fresh descriptor nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // A kernel that does not answer must not hang the scrape.
-        let timeout = libc::timeval {
-            tv_sec: 2,
-            tv_usec: 0,
-        };
-        // SAFETY: the option value is a timeval of the size given.
-        check(unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&timeout as *const libc::timeval).cast(),
-                size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        })?;
-        let mut req = [0u8; REQUEST_LEN];
-        req[0..4].copy_from_slice(&(REQUEST_LEN as u32).to_ne_bytes());
-        req[4..6].copy_from_slice(&libc::RTM_GETNEIGH.to_ne_bytes());
-        let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
-        req[6..8].copy_from_slice(&flags.to_ne_bytes());
-        req[8..12].copy_from_slice(&SEQ.to_ne_bytes());
-        req[HDR] = libc::AF_INET as u8;
-        // SAFETY: req is a valid buffer of the length given; to the kernel (no address).
-        check(unsafe { libc::send(fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) } as _)?;
-
-        let mut counts = BTreeMap::new();
-        let mut buf = vec![0u8; 32 * 1024];
-        loop {
-            // SAFETY: buf is writable for its length.
-            let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "netlink socket closed before NLMSG_DONE",
-                ));
-            }
-            if parse_messages(&buf[..n], &mut counts)? {
-                return Ok(counts);
-            }
-        }
-    }
-
-    fn u16_at(b: &[u8], at: usize) -> u16 {
-        u16::from_ne_bytes([b[at], b[at + 1]])
-    }
-
-    fn u32_at(b: &[u8], at: usize) -> u32 {
-        u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-    }
-
-    /// Adds the RTM_NEWNEIGH messages of one datagram to `counts`; true at NLMSG_DONE.
-    pub(super) fn parse_messages(b: &[u8], counts: &mut BTreeMap<u32, u64>) -> io::Result<bool> {
-        let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("netlink: {what}"));
-        let mut off = 0;
-        while off + HDR <= b.len() {
-            let len = u32_at(b, off) as usize;
-            if len < HDR || off + len > b.len() {
-                return Err(bad("truncated message"));
-            }
-            let kind = u16_at(b, off + 4);
-            let body = &b[off + HDR..off + len];
-            match libc::c_int::from(kind) {
-                libc::NLMSG_DONE => return Ok(true),
-                libc::NLMSG_ERROR => {
-                    let errno = body.get(..4).map(|e| i32::from_ne_bytes([e[0], e[1], e[2], e[3]]));
-                    return match errno {
-                        Some(0) => Ok(true),
-                        Some(e) => Err(io::Error::from_raw_os_error(-e)),
-                        None => Err(bad("short NLMSG_ERROR")),
-                    };
-                }
-                _ if kind == libc::RTM_NEWNEIGH => {
-                    if body.len() < 12 {
-                        return Err(bad("short ndmsg"));
-                    }
-                    let family = body[0];
-                    let index = u32_at(body, 4);
-                    let state = u16_at(body, 8);
-                    if family == libc::AF_INET as u8 && state & libc::NUD_NOARP == 0 {
-                        *counts.entry(index).or_insert(0) += 1;
-                    }
-                }
-                _ => {}
-            }
-            off += (len + 3) & !3;
-        }
-        Ok(false)
+    let (family, index, state) = (body[0], netlink::u32_at(body, 4), netlink::u16_at(body, 8));
+    if family == libc::AF_INET as u8 && state & libc::NUD_NOARP == 0 {
+        *per_index.entry(index).or_insert(0) += 1;
     }
 }
 
@@ -339,34 +222,28 @@ mod tests {
             .into_iter()
             .map(|(d, n)| (d.to_owned(), n))
             .collect();
-        assert_eq!(netlink::neighbours_per_device().unwrap(), from_proc);
+        assert_eq!(neighbours_per_device().unwrap(), from_proc);
     }
 
     #[test]
-    fn netlink_messages_are_parsed_and_noarp_entries_skipped() {
-        let msg = |kind: u16, family: u8, index: u32, state: u16| {
-            let mut m = vec![0u8; 28];
-            m[0..4].copy_from_slice(&28u32.to_ne_bytes());
-            m[4..6].copy_from_slice(&kind.to_ne_bytes());
-            m[16] = family;
-            m[20..24].copy_from_slice(&index.to_ne_bytes());
-            m[24..26].copy_from_slice(&state.to_ne_bytes());
+    fn neighbours_are_counted_per_interface_without_noarp_ones() {
+        let ndmsg = |family: u8, index: u32, state: u16| {
+            let mut m = vec![0u8; 12];
+            m[0] = family;
+            m[4..8].copy_from_slice(&index.to_ne_bytes());
+            m[8..10].copy_from_slice(&state.to_ne_bytes());
             m
         };
-        let mut b = msg(libc::RTM_NEWNEIGH, libc::AF_INET as u8, 2, 0x02);
-        b.extend(msg(libc::RTM_NEWNEIGH, libc::AF_INET as u8, 2, 0x04));
-        b.extend(msg(libc::RTM_NEWNEIGH, libc::AF_INET as u8, 1, libc::NUD_NOARP));
-        b.extend(msg(libc::RTM_NEWNEIGH, libc::AF_INET6 as u8, 3, 0x02));
         let mut counts = BTreeMap::new();
-        assert!(!netlink::parse_messages(&b, &mut counts).unwrap());
+        for body in [
+            ndmsg(libc::AF_INET as u8, 2, 0x02),
+            ndmsg(libc::AF_INET as u8, 2, 0x04),
+            ndmsg(libc::AF_INET as u8, 1, libc::NUD_NOARP),
+            ndmsg(libc::AF_INET6 as u8, 3, 0x02),
+            vec![0u8; 4],
+        ] {
+            count_neighbour(&body, &mut counts);
+        }
         assert_eq!(counts, BTreeMap::from([(2, 2)]));
-        let done = msg(libc::NLMSG_DONE as u16, 0, 0, 0);
-        assert!(netlink::parse_messages(&done, &mut counts).unwrap());
-        assert_eq!(
-            netlink::parse_messages(&b[..20], &mut counts)
-                .unwrap_err()
-                .to_string(),
-            "netlink: truncated message"
-        );
     }
 }

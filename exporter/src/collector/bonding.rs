@@ -156,7 +156,7 @@ mod tests {
     fn no_bonding_is_no_data_and_a_broken_master_costs_only_itself() {
         let body = scrape(&[("sys/class/net/lo/mtu", b"65536\n")]);
         assert_eq!(samples(&body), Vec::<&str>::new());
-        assert!(body.contains("node_scrape_collector_success{collector=\"bonding\"} 0\n"));
+        assert!(body.contains("node_scrape_collector_success{collector=\"bonding\"} 1\n"));
 
         let body = scrape(&[
             ("sys/class/net/bonding_masters", b"gone bond0\n"),

@@ -465,6 +465,6 @@ mod tests {
         let empty = tree(&[("sys/class/net/lo/mtu", b"1\n")]);
         let body = scrape_of("infiniband", build(&config_for(empty.path())).unwrap());
         assert_eq!(samples(&body), Vec::<&str>::new());
-        assert!(body.contains("node_scrape_collector_success{collector=\"infiniband\"} 0\n"));
+        assert!(body.contains("node_scrape_collector_success{collector=\"infiniband\"} 1\n"));
     }
 }

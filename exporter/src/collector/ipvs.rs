@@ -347,7 +347,7 @@ TCP  [2620:0000:0000:0000:0000:0000:0000:0001]:0050 sh
         let dir = tree(&[("proc/net/other", b"")]);
         let body = scrape_of("ipvs", build(&config_for(dir.path())).unwrap());
         assert_eq!(samples(&body), Vec::<&str>::new());
-        assert!(body.contains("node_scrape_collector_success{collector=\"ipvs\"} 0\n"));
+        assert!(body.contains("node_scrape_collector_success{collector=\"ipvs\"} 1\n"));
 
         let mut bad = Vec::new();
         let backends = parse_backends(

@@ -5,6 +5,7 @@
 //! [`Scraper::scrape`] reads the enabled collectors' files and returns one OpenMetrics body.
 
 mod encode;
+mod netlink;
 mod read;
 
 use std::collections::BTreeSet;
@@ -361,8 +362,11 @@ pub enum CollectError {
     },
     #[error("encoding the metrics failed")]
     Encode(#[from] std::fmt::Error),
-    /// node_exporter's `ErrNoData`: the kernel lacks the feature (no such file). The collector
-    /// exports nothing and reports success 0, logged at debug only, as node_exporter does.
+    /// node_exporter's `ErrNoData`: the kernel lacks the feature (no bonding, IPVS or
+    /// InfiniBand module: no such file). The collector exports nothing and it is logged at
+    /// debug only, as node_exporter does; unlike node_exporter it counts as success 1, so
+    /// `node_scrape_collector_success` (and the CollectorFailed alert) stays quiet on every
+    /// machine without that module.
     #[error("{}: {source} (no data)", path.display())]
     NoData {
         path: PathBuf,
@@ -456,7 +460,8 @@ impl prometheus_client::collector::Collector for All {
             let took = prefetched.as_ref().map_or(Duration::ZERO, Prefetched::took);
             shared.set_prefetched(prefetched);
             let result = entry.collector.update(&shared, &mut enc);
-            *outcome = ((start.elapsed() + took).as_secs_f64(), result.is_ok());
+            let ok = matches!(result, Ok(()) | Err(CollectError::NoData { .. }));
+            *outcome = ((start.elapsed() + took).as_secs_f64(), ok);
             if let Err(err) = result {
                 entry.warn(&err);
             }

@@ -481,7 +481,7 @@ mod tests {
         let dir = tree(&[("sys/other", b"")]);
         let body = scrape(dir.path(), &[]);
         assert_eq!(samples(&body), Vec::<&str>::new());
-        assert!(body.contains("node_scrape_collector_success{collector=\"netclass\"} 0\n"));
+        assert!(body.contains("node_scrape_collector_success{collector=\"netclass\"} 1\n"));
 
         // A directory where an attribute file should be: EISDIR, not an absent attribute.
         let dir = tree(&[

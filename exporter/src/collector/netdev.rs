@@ -1,5 +1,7 @@
-//! netdev: `node_network_{receive,transmit}_*_total{device}` from `<procfs>/net/dev`, and
-//! with `--collector.netdev.address-info` `node_network_address_info` from getifaddrs(3).
+//! netdev: `node_network_{receive,transmit}_*_total{device}` from an rtnetlink link dump (as
+//! node_exporter 1.12 by default) or, with `--no-collector.netdev.netlink`, from
+//! `<procfs>/net/dev`; with `--collector.netdev.address-info` `node_network_address_info`
+//! from getifaddrs(3).
 
 use std::collections::HashSet;
 use std::io;
@@ -10,6 +12,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::arp::DeviceFilter;
 use super::encode::{counter, counter_family, gauge, gauge_family};
+use super::netlink;
 use super::read::{attr_absent, read_attr};
 use super::{
     CollectError, Collector, CollectorSpec, Config, ConfigError, FlagSpec, ParseError, Shared,
@@ -38,6 +41,12 @@ pub const DETAILED_METRICS: FlagSpec = FlagSpec::switch(
     "--collector.netdev.enable-detailed-metrics",
     false,
     "Use (incompatible) metric names that provide more detailed stats on Linux",
+);
+
+pub const NETLINK: FlagSpec = FlagSpec::switch(
+    "--collector.netdev.netlink",
+    true,
+    "Use netlink to gather stats instead of /proc/net/dev.",
 );
 
 pub const LABEL_IFALIAS: FlagSpec = FlagSpec::switch(
@@ -124,98 +133,170 @@ pub fn parse_netdev(data: &str) -> Result<Vec<NetDev<'_>>, ParseError> {
     Ok(out)
 }
 
-/// (family name without `_total`, help) for the 16 columns, receive then transmit.
-const FAMILIES: [(&str, &str); 16] = [
-    (
-        "node_network_receive_bytes",
-        "Network device statistic receive_bytes.",
-    ),
-    (
-        "node_network_receive_packets",
-        "Network device statistic receive_packets.",
-    ),
-    (
-        "node_network_receive_errs",
-        "Network device statistic receive_errs.",
-    ),
-    (
-        "node_network_receive_drop",
-        "Network device statistic receive_drop.",
-    ),
-    (
-        "node_network_receive_fifo",
-        "Network device statistic receive_fifo.",
-    ),
-    (
-        "node_network_receive_frame",
-        "Network device statistic receive_frame.",
-    ),
-    (
-        "node_network_receive_compressed",
-        "Network device statistic receive_compressed.",
-    ),
-    (
-        "node_network_receive_multicast",
-        "Network device statistic receive_multicast.",
-    ),
-    (
-        "node_network_transmit_bytes",
-        "Network device statistic transmit_bytes.",
-    ),
-    (
-        "node_network_transmit_packets",
-        "Network device statistic transmit_packets.",
-    ),
-    (
-        "node_network_transmit_errs",
-        "Network device statistic transmit_errs.",
-    ),
-    (
-        "node_network_transmit_drop",
-        "Network device statistic transmit_drop.",
-    ),
-    (
-        "node_network_transmit_fifo",
-        "Network device statistic transmit_fifo.",
-    ),
-    (
-        "node_network_transmit_colls",
-        "Network device statistic transmit_colls.",
-    ),
-    (
-        "node_network_transmit_carrier",
-        "Network device statistic transmit_carrier.",
-    ),
-    (
-        "node_network_transmit_compressed",
-        "Network device statistic transmit_compressed.",
-    ),
+/// The families of the 16 columns of /proc/net/dev, receive then transmit, as node_exporter
+/// names them (`node_network_<key>_total`, HELP `Network device statistic <key>.`).
+const PROC_KEYS: [&str; 16] = [
+    "receive_bytes",
+    "receive_packets",
+    "receive_errs",
+    "receive_drop",
+    "receive_fifo",
+    "receive_frame",
+    "receive_compressed",
+    "receive_multicast",
+    "transmit_bytes",
+    "transmit_packets",
+    "transmit_errs",
+    "transmit_drop",
+    "transmit_fifo",
+    "transmit_colls",
+    "transmit_carrier",
+    "transmit_compressed",
 ];
 
-/// With `--collector.netdev.enable-detailed-metrics`, node_exporter names four of the
-/// columns after the kernel's fields rather than /proc/net/dev's: (column, name, help).
-const DETAILED: [(usize, &str, &str); 4] = [
-    (
-        2,
-        "node_network_receive_errors",
-        "Network device statistic receive_errors.",
-    ),
-    (
-        3,
-        "node_network_receive_dropped",
-        "Network device statistic receive_dropped.",
-    ),
-    (
-        10,
-        "node_network_transmit_errors",
-        "Network device statistic transmit_errors.",
-    ),
-    (
-        11,
-        "node_network_transmit_dropped",
-        "Network device statistic transmit_dropped.",
-    ),
+/// With `--collector.netdev.enable-detailed-metrics`, node_exporter names errs and drop after
+/// the kernel's fields.
+const PROC_KEYS_DETAILED: [&str; 16] = [
+    "receive_bytes",
+    "receive_packets",
+    "receive_errors",
+    "receive_dropped",
+    "receive_fifo",
+    "receive_frame",
+    "receive_compressed",
+    "receive_multicast",
+    "transmit_bytes",
+    "transmit_packets",
+    "transmit_errors",
+    "transmit_dropped",
+    "transmit_fifo",
+    "transmit_colls",
+    "transmit_carrier",
+    "transmit_compressed",
 ];
+
+/// Netlink's link statistics: the /proc/net/dev columns plus `receive_nohandler`.
+const NETLINK_KEYS: [&str; 17] = [
+    "receive_bytes",
+    "receive_packets",
+    "receive_errs",
+    "receive_drop",
+    "receive_fifo",
+    "receive_frame",
+    "receive_compressed",
+    "receive_multicast",
+    "transmit_bytes",
+    "transmit_packets",
+    "transmit_errs",
+    "transmit_drop",
+    "transmit_fifo",
+    "transmit_colls",
+    "transmit_carrier",
+    "transmit_compressed",
+    "receive_nohandler",
+];
+
+/// The fields of `struct rtnl_link_stats64` (and of the 32-bit `rtnl_link_stats`) in the
+/// kernel's order, named as node_exporter's detailed metrics.
+const LINK_STATS: [&str; 24] = [
+    "receive_packets",
+    "transmit_packets",
+    "receive_bytes",
+    "transmit_bytes",
+    "receive_errors",
+    "transmit_errors",
+    "receive_dropped",
+    "transmit_dropped",
+    "multicast",
+    "collisions",
+    "receive_length_errors",
+    "receive_over_errors",
+    "receive_crc_errors",
+    "receive_frame_errors",
+    "receive_fifo_errors",
+    "receive_missed_errors",
+    "transmit_aborted_errors",
+    "transmit_carrier_errors",
+    "transmit_fifo_errors",
+    "transmit_heartbeat_errors",
+    "transmit_window_errors",
+    "receive_compressed",
+    "transmit_compressed",
+    "receive_nohandler",
+];
+
+/// The link statistics folded into [`NETLINK_KEYS`] as the kernel folds them into
+/// /proc/net/dev (`dev_seq_printf_stats`; node_exporter's `legacy()`).
+pub fn legacy(r: &[u64; 24]) -> Vec<u64> {
+    let sum = |ix: &[usize]| ix.iter().fold(0u64, |a, &i| a.wrapping_add(r[i]));
+    vec![
+        r[2],
+        r[0],
+        r[4],
+        sum(&[6, 15]),
+        r[14],
+        sum(&[13, 10, 11, 12]),
+        r[21],
+        r[8],
+        r[3],
+        r[1],
+        r[5],
+        r[7],
+        r[18],
+        r[9],
+        sum(&[17, 16, 19, 20]),
+        r[22],
+        r[23],
+    ]
+}
+
+/// Parses one RTM_NEWLINK body (ifinfomsg, then attributes) into the name and statistics
+/// (IFLA_STATS64, else the 32-bit IFLA_STATS). A link without either is `None`.
+pub fn parse_link(body: &[u8]) -> Option<(String, [u64; 24])> {
+    const IFINFOMSG: usize = 16;
+    const IFLA_IFNAME: u16 = 3;
+    const IFLA_STATS: u16 = 7;
+    const IFLA_STATS64: u16 = 23;
+    let mut name = None;
+    let mut stats: Option<[u64; 24]> = None;
+    let mut stats32: Option<[u64; 24]> = None;
+    for (kind, value) in netlink::attributes(body.get(IFINFOMSG..)?) {
+        match kind {
+            IFLA_IFNAME => {
+                let bytes = value.split(|&b| b == 0).next().unwrap_or_default();
+                name = Some(String::from_utf8_lossy(bytes).into_owned());
+            }
+            IFLA_STATS64 if value.len() >= 24 * 8 => {
+                let mut s = [0u64; 24];
+                for (i, slot) in s.iter_mut().enumerate() {
+                    let b: [u8; 8] = value[i * 8..i * 8 + 8].try_into().ok()?;
+                    *slot = u64::from_ne_bytes(b);
+                }
+                stats = Some(s);
+            }
+            IFLA_STATS if value.len() >= 24 * 4 => {
+                let mut s = [0u64; 24];
+                for (i, slot) in s.iter_mut().enumerate() {
+                    *slot = u64::from(netlink::u32_at(value, i * 4));
+                }
+                stats32 = Some(s);
+            }
+            _ => {}
+        }
+    }
+    Some((name?, stats.or(stats32)?))
+}
+
+/// Every link's statistics, from an RTM_GETLINK dump.
+fn link_stats() -> io::Result<Vec<(String, [u64; 24])>> {
+    // struct ifinfomsg: family (AF_UNSPEC: every link), padding, type, index, flags, change.
+    let request = [0u8; 16];
+    let mut out = Vec::new();
+    netlink::dump(libc::RTM_GETLINK, &request, libc::RTM_NEWLINK, |body| {
+        out.extend(parse_link(body))
+    })?;
+    Ok(out)
+}
 
 pub(super) const SPEC: CollectorSpec = CollectorSpec {
     name: "netdev",
@@ -227,6 +308,7 @@ pub(super) const SPEC: CollectorSpec = CollectorSpec {
         ADDRESS_INFO,
         DETAILED_METRICS,
         LABEL_IFALIAS,
+        NETLINK,
     ],
     build,
 };
@@ -247,6 +329,7 @@ pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> 
         address_info: options.switch(&ADDRESS_INFO),
         detailed: options.switch(&DETAILED_METRICS),
         label_ifalias: options.switch(&LABEL_IFALIAS),
+        netlink: options.switch(&NETLINK),
     }))
 }
 
@@ -257,6 +340,7 @@ struct NetdevCollector {
     address_info: bool,
     detailed: bool,
     label_ifalias: bool,
+    netlink: bool,
 }
 
 impl NetdevCollector {
@@ -272,37 +356,32 @@ impl NetdevCollector {
         }
     }
 
+    /// Writes one counter family per key, `rows` holding each device's values in key order.
     fn encode_stats(
         &self,
-        devs: &[NetDev<'_>],
+        keys: &[&str],
+        rows: &[(&str, Vec<u64>)],
         enc: &mut DescriptorEncoder<'_>,
     ) -> Result<(), CollectError> {
         let mut buf = Vec::new();
-        let labels: Vec<Vec<(&str, String)>> = devs
+        let labels: Vec<Vec<(&str, String)>> = rows
             .iter()
-            .map(|d| {
-                let mut l = vec![("device", d.device.to_owned())];
+            .map(|(device, _)| {
+                let mut l = vec![("device", device.to_string())];
                 if self.label_ifalias
-                    && let Some(alias) = self.ifalias(d.device, &mut buf)
+                    && let Some(alias) = self.ifalias(device, &mut buf)
                 {
                     l.push(("ifalias", alias));
                 }
                 l
             })
             .collect();
-        for (k, (name, help)) in FAMILIES.iter().enumerate() {
-            let (name, help) = match DETAILED.iter().find(|(c, ..)| *c == k) {
-                Some((_, n, h)) if self.detailed => (n, h),
-                _ => (name, help),
-            };
-            let mut family = counter_family(enc, name, help)?;
-            for (dev, labels) in devs.iter().zip(&labels) {
-                let v = if k < 8 {
-                    dev.receive[k]
-                } else {
-                    dev.transmit[k - 8]
-                };
-                counter(&mut family, labels, v)?;
+        for (k, key) in keys.iter().enumerate() {
+            let name = format!("node_network_{key}");
+            let help = format!("Network device statistic {key}.");
+            let mut family = counter_family(enc, &name, &help)?;
+            for ((_, values), labels) in rows.iter().zip(&labels) {
+                counter(&mut family, labels, values[k])?;
             }
         }
         Ok(())
@@ -311,11 +390,30 @@ impl NetdevCollector {
 
 impl Collector for NetdevCollector {
     fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
-        read_with(&self.path, |data| {
-            let mut devs = parse_netdev(data).map_err(|e| CollectError::parse(&self.path, e))?;
-            devs.retain(|d| !self.filter.ignored(d.device));
-            self.encode_stats(&devs, enc)
-        })?;
+        if self.netlink {
+            let links = link_stats().map_err(|source| CollectError::Read {
+                path: PathBuf::from("rtnetlink RTM_GETLINK"),
+                source,
+            })?;
+            let rows: Vec<(&str, Vec<u64>)> = links
+                .iter()
+                .filter(|(name, _)| !self.filter.ignored(name))
+                .map(|(name, s)| (name.as_str(), if self.detailed { s.to_vec() } else { legacy(s) }))
+                .collect();
+            let keys: &[&str] = if self.detailed { &LINK_STATS } else { &NETLINK_KEYS };
+            self.encode_stats(keys, &rows, enc)?;
+        } else {
+            read_with(&self.path, |data| {
+                let devs = parse_netdev(data).map_err(|e| CollectError::parse(&self.path, e))?;
+                let rows: Vec<(&str, Vec<u64>)> = devs
+                    .iter()
+                    .filter(|d| !self.filter.ignored(d.device))
+                    .map(|d| (d.device, [d.receive, d.transmit].concat()))
+                    .collect();
+                let keys = if self.detailed { &PROC_KEYS_DETAILED } else { &PROC_KEYS };
+                self.encode_stats(keys, &rows, enc)
+            })?;
+        }
         if self.address_info {
             let mut addrs = addresses().map_err(|source| CollectError::Read {
                 path: PathBuf::from("getifaddrs(3)"),
@@ -446,6 +544,13 @@ mod tests {
     use super::super::testutil::{config_for, logs_of, samples, scrape_of, tree};
     use super::*;
 
+    /// A config reading `<dir>/proc/net/dev` (not the machine's links over netlink).
+    fn proc_config(dir: &std::path::Path) -> Config {
+        let mut config = config_for(dir);
+        config.options.set(&NETLINK, vec!["false".into()]);
+        config
+    }
+
     const HEADER: &str = "Inter-|   Receive                                                |  Transmit
  face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
 ";
@@ -469,7 +574,7 @@ ibr10:30:       0       0    0    0    0     0          0         0        0    
     fn encodes_sixteen_counter_families_per_device() {
         let data = format!("{HEADER}    lo:  1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n");
         let dir = tree(&[("proc/net/dev", data.as_bytes())]);
-        let body = scrape_of("netdev", build(&config_for(dir.path())).unwrap());
+        let body = scrape_of("netdev", build(&proc_config(dir.path())).unwrap());
         assert_eq!(
             samples(&body),
             [
@@ -498,7 +603,7 @@ ibr10:30:       0       0    0    0    0     0          0         0        0    
 
     fn scrape(data: &[u8], options: &[(&FlagSpec, &str)]) -> String {
         let dir = tree(&[("proc/net/dev", data)]);
-        let mut config = config_for(dir.path());
+        let mut config = proc_config(dir.path());
         for (flag, v) in options {
             config.options.set(flag, vec![v.to_string()]);
         }
@@ -593,7 +698,7 @@ ibr10:30:       0       0    0    0    0     0          0         0        0    
             ("sys/class/net/eth0/ifalias", b"uplink to core\n"),
             ("sys/class/net/lo/mtu", b"65536\n"),
         ]);
-        let mut config = config_for(dir.path());
+        let mut config = proc_config(dir.path());
         config.options.set(&LABEL_IFALIAS, vec!["true".into()]);
         let body = scrape_of("netdev", build(&config).unwrap());
         assert_eq!(
@@ -604,7 +709,7 @@ ibr10:30:       0       0    0    0    0     0          0         0        0    
             ]
         );
 
-        let mut config = config_for(dir.path());
+        let mut config = proc_config(dir.path());
         config.options.set(&DEVICE_INCLUDE, vec!["a".into()]);
         config.options.set(&DEVICE_EXCLUDE, vec!["b".into()]);
         assert_eq!(
@@ -624,6 +729,76 @@ ibr10:30:       0       0    0    0    0     0          0         0        0    
             "{body}"
         );
         assert!(body.contains("# HELP node_network_address_info node network address by device\n"));
+    }
+
+    #[test]
+    fn netlink_lists_the_links_of_proc_net_dev_with_counters_at_least_as_high() {
+        let proc_dev = std::fs::read_to_string("/proc/net/dev").unwrap();
+        let from_proc = parse_netdev(&proc_dev).unwrap();
+        let links = link_stats().unwrap();
+        let mut names: Vec<&str> = links.iter().map(|(n, _)| n.as_str()).collect();
+        let mut proc_names: Vec<&str> = from_proc.iter().map(|d| d.device).collect();
+        names.sort_unstable();
+        proc_names.sort_unstable();
+        assert_eq!(names, proc_names);
+        for d in &from_proc {
+            let (_, stats) = links.iter().find(|(n, _)| n == d.device).unwrap();
+            let values = legacy(stats);
+            let proc_values = [d.receive, d.transmit].concat();
+            for (k, key) in PROC_KEYS.iter().enumerate() {
+                assert!(values[k] >= proc_values[k], "{} {key}", d.device);
+            }
+        }
+    }
+
+    #[test]
+    fn netlink_mode_adds_nohandler_and_detailed_names_every_field() {
+        let dir = tree(&[]);
+        let mut config = config_for(dir.path());
+        config.options.set(&DEVICE_INCLUDE, vec!["^lo$".into()]);
+        let body = scrape_of("netdev", build(&config).unwrap());
+        assert!(
+            body.contains("node_network_receive_nohandler_total{device=\"lo\"} 0\n"),
+            "{body}"
+        );
+        assert!(body.contains("node_network_transmit_colls_total{device=\"lo\"} 0\n"));
+        assert_eq!(samples(&body).len(), 17, "{body}");
+        config.options.set(&DETAILED_METRICS, vec!["true".into()]);
+        let body = scrape_of("netdev", build(&config).unwrap());
+        assert!(body.contains("node_network_collisions_total{device=\"lo\"} 0\n"));
+        assert!(body.contains("node_network_receive_missed_errors_total{device=\"lo\"} 0\n"));
+        assert_eq!(samples(&body).len(), 24, "{body}");
+    }
+
+    #[test]
+    fn link_messages_parse_with_64_or_32_bit_statistics() {
+        let attr = |kind: u16, value: &[u8]| {
+            let len = 4 + value.len();
+            let mut a = (len as u16).to_ne_bytes().to_vec();
+            a.extend(kind.to_ne_bytes());
+            a.extend(value);
+            a.resize(len.div_ceil(4) * 4, 0);
+            a
+        };
+        let stats64: Vec<u8> = (1..=24u64).flat_map(u64::to_ne_bytes).collect();
+        let stats32: Vec<u8> = (1..=24u32).flat_map(|v| (v * 10).to_ne_bytes()).collect();
+        let mut body = vec![0u8; 16];
+        body.extend(attr(3, b"eth0\0"));
+        body.extend(attr(7, &stats32));
+        body.extend(attr(23, &stats64));
+        let (name, stats) = parse_link(&body).unwrap();
+        assert_eq!(name, "eth0");
+        assert_eq!(stats[0], 1);
+        // rx_drop = rx_dropped (7) + rx_missed_errors (16); rx_frame = 14 + 11 + 12 + 13.
+        let l = legacy(&stats);
+        assert_eq!((l[0], l[3], l[5], l[16]), (3, 23, 50, 24));
+        let mut body = vec![0u8; 16];
+        body.extend(attr(3, b"eth1\0"));
+        body.extend(attr(7, &stats32));
+        assert_eq!(parse_link(&body).unwrap().1[23], 240);
+        let mut body = vec![0u8; 16];
+        body.extend(attr(3, b"dummy\0"));
+        assert_eq!(parse_link(&body), None);
     }
 
     #[test]
@@ -653,7 +828,7 @@ ibr10:30:       0       0    0    0    0     0          0         0        0    
         data.extend_from_slice(b"  eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n");
         data.extend_from_slice(b"  w\xfflan: 5 0 0 0 0 0 0 0 6 0 0 0 0 0 0 0\n");
         let dir = tree(&[("proc/net/dev", &data)]);
-        let body = scrape_of("netdev", build(&config_for(dir.path())).unwrap());
+        let body = scrape_of("netdev", build(&proc_config(dir.path())).unwrap());
         assert!(
             body.contains("node_network_receive_bytes_total{device=\"eth0\"} 1\n"),
             "{body}"

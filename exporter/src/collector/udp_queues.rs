@@ -143,7 +143,7 @@ mod tests {
     fn no_files_is_no_data_and_a_bad_line_costs_only_itself() {
         let body = scrape(&[("proc/net/other", b"")]);
         assert_eq!(samples(&body), Vec::<&str>::new());
-        assert!(body.contains("node_scrape_collector_success{collector=\"udp_queues\"} 0\n"));
+        assert!(body.contains("node_scrape_collector_success{collector=\"udp_queues\"} 1\n"));
 
         let v4 = format!("{HEADER} 0: a b 07 00000001:00000002\n 1: a b 07 zz\n");
         let body = scrape(&[("proc/net/udp", v4.as_bytes())]);
