@@ -591,7 +591,18 @@ impl Settings {
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        let matches = command().try_get_matches_from(args)?;
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let mut cmd = command();
+        // `--no-x` on the command line beats x's env var (flag > env); clap itself would
+        // report the pair as conflicting, so x does not read its variable then.
+        for arg in &args {
+            if let Some(on) = arg.to_str().and_then(|a| a.strip_prefix("--no-"))
+                && cmd.get_arguments().any(|a| a.get_id() == on)
+            {
+                cmd = cmd.mut_arg(on, |a| a.env(None));
+            }
+        }
+        let matches = cmd.try_get_matches_from(args)?;
         let flags = Flags::from_arg_matches(&matches)?;
         let enabled = enabled_collectors(
             &matches,
@@ -796,8 +807,12 @@ mod tests {
         let switch = |args: &[&str]| parse(args).unwrap().collectors.options.switch(flag);
         let env = "VPSMON_COLLECTOR_NETCLASS_IGNORE_INVALID_SPEED";
         if std::env::var_os(env).is_some() {
-            // The child below: the variable alone turns the switch on.
+            // The child below: the variable alone turns the switch on; the command line wins.
             assert!(switch(&[]));
+            assert!(!switch(&["--no-collector.netclass.ignore-invalid-speed"]));
+            assert!(!switch(&[
+                "--collector.netclass.ignore-invalid-speed=false"
+            ]));
             return;
         }
         assert!(!switch(&[]));
