@@ -8,11 +8,12 @@ use std::path::PathBuf;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
+use super::device_filter::DeviceFilter;
 use super::encode::{gauge, gauge_family};
 use super::netlink;
 use super::{
     CollectError, Collector, CollectorSpec, Config, ConfigError, FlagSpec, ParseError, Shared,
-    compile_regex, read_with,
+    read_with,
 };
 
 pub const DEVICE_INCLUDE: FlagSpec = FlagSpec::value(
@@ -40,36 +41,6 @@ pub(super) const SPEC: CollectorSpec = CollectorSpec {
     flags: &[DEVICE_INCLUDE, DEVICE_EXCLUDE, NETLINK],
     build,
 };
-
-/// node_exporter's device filter: a device is skipped when it matches the exclude regex or,
-/// with an include regex, does not match it. An empty flag is no regex.
-#[derive(Debug)]
-pub(crate) struct DeviceFilter {
-    exclude: Option<regex::Regex>,
-    include: Option<regex::Regex>,
-}
-
-impl DeviceFilter {
-    pub(crate) fn new(
-        config: &Config,
-        exclude: &FlagSpec,
-        include: &FlagSpec,
-    ) -> Result<DeviceFilter, ConfigError> {
-        let compile = |flag: &FlagSpec| match config.options.value(flag) {
-            "" => Ok(None),
-            v => compile_regex(flag.name, v).map(Some),
-        };
-        Ok(DeviceFilter {
-            exclude: compile(exclude)?,
-            include: compile(include)?,
-        })
-    }
-
-    pub(crate) fn ignored(&self, device: &str) -> bool {
-        self.exclude.as_ref().is_some_and(|r| r.is_match(device))
-            || self.include.as_ref().is_some_and(|r| !r.is_match(device))
-    }
-}
 
 /// Counts the entries of `/proc/net/arp` per device. Lines of 6 columns are entries; the
 /// header (9 columns) and blank lines are skipped; any other line costs that line (reported

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use prometheus_client::encoding::DescriptorEncoder;
 
-use super::arp::DeviceFilter;
+use super::device_filter::DeviceFilter;
 use super::encode::{counter, counter_family, gauge, gauge_family};
 use super::read::{attr_absent, parse_sysfs_uint, read_attr};
 use super::{CollectError, Collector, CollectorSpec, Config, ConfigError, FlagSpec, Shared};

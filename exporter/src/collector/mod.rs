@@ -4,6 +4,7 @@
 //! A [`Scraper`] is built once at start-up from a [`Config`]; every call to
 //! [`Scraper::scrape`] reads the enabled collectors' files and returns one OpenMetrics body.
 
+mod device_filter;
 mod encode;
 mod netlink;
 mod read;

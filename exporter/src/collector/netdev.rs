@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
-use super::arp::DeviceFilter;
+use super::device_filter::DeviceFilter;
 use super::encode::{counter, counter_family, gauge, gauge_family};
 use super::netlink;
 use super::read::{attr_absent, read_attr};

@@ -1,0 +1,34 @@
+//! node_exporter's device filter (`device_filter.go`), shared by the collectors with
+//! `--collector.<name>.device-include|exclude` flags (arp, netdev, infiniband).
+
+use super::{Config, ConfigError, FlagSpec, compile_regex};
+
+/// node_exporter's device filter: a device is skipped when it matches the exclude regex or,
+/// with an include regex, does not match it. An empty flag is no regex.
+#[derive(Debug)]
+pub(crate) struct DeviceFilter {
+    exclude: Option<regex::Regex>,
+    include: Option<regex::Regex>,
+}
+
+impl DeviceFilter {
+    pub(crate) fn new(
+        config: &Config,
+        exclude: &FlagSpec,
+        include: &FlagSpec,
+    ) -> Result<DeviceFilter, ConfigError> {
+        let compile = |flag: &FlagSpec| match config.options.value(flag) {
+            "" => Ok(None),
+            v => compile_regex(flag.name, v).map(Some),
+        };
+        Ok(DeviceFilter {
+            exclude: compile(exclude)?,
+            include: compile(include)?,
+        })
+    }
+
+    pub(crate) fn ignored(&self, device: &str) -> bool {
+        self.exclude.as_ref().is_some_and(|r| r.is_match(device))
+            || self.include.as_ref().is_some_and(|r| !r.is_match(device))
+    }
+}
