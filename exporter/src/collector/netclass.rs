@@ -6,6 +6,7 @@
 //! directory walk). An attribute the kernel lacks for a device (`speed` of a virtual one: ENOENT,
 //! EINVAL or EOPNOTSUPP) is left out, as node_exporter does.
 
+use std::ffi::CStr;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -13,7 +14,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use regex::Regex;
 
 use super::encode::{counter, counter_family, gauge, gauge_family};
-use super::read::{attr_absent, parse_sysfs_int, read_attr};
+use super::read::{AttrDir, attr_absent, parse_sysfs_int};
 use super::{
     CollectError, Collector, CollectorSpec, Config, ConfigError, FlagSpec, Shared, compile_regex,
 };
@@ -40,105 +41,105 @@ pub(super) const SPEC: CollectorSpec = CollectorSpec {
 
 /// The numeric attributes: (file, family name without `_total`, HELP, is a counter), in
 /// node_exporter's order. The HELP names the field as node_exporter's `getFieldDesc` does.
-const NUMERIC: [(&str, &str, &str, bool); 17] = [
+const NUMERIC: [(&CStr, &str, &str, bool); 17] = [
     (
-        "addr_assign_type",
+        c"addr_assign_type",
         "node_network_address_assign_type",
         "Network device property: address_assign_type",
         false,
     ),
     (
-        "carrier",
+        c"carrier",
         "node_network_carrier",
         "Network device property: carrier",
         false,
     ),
     (
-        "carrier_changes",
+        c"carrier_changes",
         "node_network_carrier_changes",
         "Network device property: carrier_changes_total",
         true,
     ),
     (
-        "carrier_up_count",
+        c"carrier_up_count",
         "node_network_carrier_up_changes",
         "Network device property: carrier_up_changes_total",
         true,
     ),
     (
-        "carrier_down_count",
+        c"carrier_down_count",
         "node_network_carrier_down_changes",
         "Network device property: carrier_down_changes_total",
         true,
     ),
     (
-        "dev_id",
+        c"dev_id",
         "node_network_device_id",
         "Network device property: device_id",
         false,
     ),
     (
-        "dormant",
+        c"dormant",
         "node_network_dormant",
         "Network device property: dormant",
         false,
     ),
     (
-        "flags",
+        c"flags",
         "node_network_flags",
         "Network device property: flags",
         false,
     ),
     (
-        "ifindex",
+        c"ifindex",
         "node_network_iface_id",
         "Network device property: iface_id",
         false,
     ),
     (
-        "iflink",
+        c"iflink",
         "node_network_iface_link",
         "Network device property: iface_link",
         false,
     ),
     (
-        "link_mode",
+        c"link_mode",
         "node_network_iface_link_mode",
         "Network device property: iface_link_mode",
         false,
     ),
     (
-        "mtu",
+        c"mtu",
         "node_network_mtu_bytes",
         "Network device property: mtu_bytes",
         false,
     ),
     (
-        "name_assign_type",
+        c"name_assign_type",
         "node_network_name_assign_type",
         "Network device property: name_assign_type",
         false,
     ),
     (
-        "netdev_group",
+        c"netdev_group",
         "node_network_net_dev_group",
         "Network device property: net_dev_group",
         false,
     ),
     (
-        "speed",
+        c"speed",
         "node_network_speed_bytes",
         "Network device property: speed_bytes",
         false,
     ),
     (
-        "tx_queue_len",
+        c"tx_queue_len",
         "node_network_transmit_queue_length",
         "Network device property: transmit_queue_length",
         false,
     ),
     (
-        "type",
+        c"type",
         "node_network_protocol_type",
         "Network device property: protocol_type",
         false,
@@ -148,7 +149,7 @@ const FLAGS: usize = 7;
 const SPEED: usize = 14;
 
 /// The text attributes, for `node_network_info` (and `up` from operstate).
-const TEXT: [&str; 5] = ["address", "broadcast", "duplex", "operstate", "ifalias"];
+const TEXT: [&CStr; 5] = [c"address", c"broadcast", c"duplex", c"operstate", c"ifalias"];
 const OPERSTATE: usize = 3;
 
 /// One interface's attributes; `None`/empty where the file is absent or not a number.
@@ -162,7 +163,7 @@ pub struct Iface {
 /// Attribute files that could not be read for a reason other than being absent.
 type AttrErrors = Vec<(PathBuf, io::Error)>;
 
-/// Reads one interface's directory. `Ok(None)`: the device vanished while being read.
+/// Reads one interface's directory. `None`: the device vanished since it was listed.
 /// `errors` gets the attributes that could not be read for another reason (EIO...): they are
 /// left out, the rest of the device kept.
 fn read_iface(
@@ -171,28 +172,28 @@ fn read_iface(
     buf: &mut Vec<u8>,
     errors: &mut AttrErrors,
 ) -> Option<Iface> {
+    let attrs = match AttrDir::open(dir) {
+        Ok(d) => d,
+        // Gone since it was listed.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            errors.push((dir.to_owned(), e));
+            return None;
+        }
+    };
     let mut iface = Iface {
         name,
         ..Iface::default()
     };
-    let mut found = false;
-    let mut path = dir.to_path_buf();
-    let mut read = |file: &str, buf: &mut Vec<u8>| -> Option<String> {
-        path.push(file);
-        let out = match read_attr(&path, buf) {
-            Ok(s) => {
-                found = true;
-                Some(s.to_owned())
-            }
+    let mut read = |file: &CStr, buf: &mut Vec<u8>| -> Option<String> {
+        match attrs.read(file, buf) {
+            Ok(s) => Some(s.to_owned()),
             Err(e) if attr_absent(&e) => None,
             Err(e) => {
-                found = true;
-                errors.push((path.clone(), e));
+                errors.push((dir.join(file.to_string_lossy().as_ref()), e));
                 None
             }
-        };
-        path.pop();
-        out
+        }
     };
     for (slot, (file, ..)) in iface.numeric.iter_mut().zip(NUMERIC) {
         *slot = read(file, buf).and_then(|s| parse_sysfs_int(&s));
@@ -200,7 +201,7 @@ fn read_iface(
     for (slot, file) in iface.text.iter_mut().zip(TEXT) {
         *slot = read(file, buf).unwrap_or_default();
     }
-    found.then_some(iface)
+    Some(iface)
 }
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {

@@ -149,12 +149,64 @@ pub(crate) fn attr_absent(e: &io::Error) -> bool {
     ) || matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP))
 }
 
+/// A sysfs device directory held open, so that reading its attributes by name (openat)
+/// does not walk the path again, symlink (`class/net/eth0 -> ../../devices/...`) included,
+/// for each of them.
+pub(crate) struct AttrDir(std::os::fd::OwnedFd);
+
+impl AttrDir {
+    pub(crate) fn open(path: &Path) -> io::Result<AttrDir> {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        // SAFETY: c is NUL-terminated; the descriptor returned is owned below.
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh descriptor nothing else owns.
+        Ok(AttrDir(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }))
+    }
+
+    /// Reads attribute `name` into `buf`, trimmed as [`read_attr`].
+    pub(crate) fn read<'b>(
+        &self,
+        name: &std::ffi::CStr,
+        buf: &'b mut Vec<u8>,
+    ) -> io::Result<&'b str> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: name is NUL-terminated and self.0 an open directory descriptor.
+        let fd = unsafe {
+            libc::openat(
+                self.0.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh descriptor nothing else owns.
+        let file: File = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
+        read_trimmed(file, buf)
+    }
+}
+
 /// Reads one sysfs attribute file into `buf`, trimmed as procfs's `SysReadFile` does. Such
 /// files are tiny and read by the dozen per device, so no pooled buffer or String per file.
 pub(crate) fn read_attr<'b>(path: &Path, buf: &'b mut Vec<u8>) -> io::Result<&'b str> {
+    read_trimmed(File::open(path)?, buf)
+}
+
+fn read_trimmed(file: File, buf: &mut Vec<u8>) -> io::Result<&str> {
     buf.clear();
     // sysfs attributes are at most a page; `take` bounds a file that is not one.
-    File::open(path)?.take(4096).read_to_end(buf)?;
+    file.take(4096).read_to_end(buf)?;
     let s = std::str::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     Ok(s.trim())
 }
