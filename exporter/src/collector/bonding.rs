@@ -57,12 +57,7 @@ fn read_master(dir: &Path, master: &str) -> Result<(u64, u64), CollectError> {
 impl Collector for BondingCollector {
     fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
         let masters_path = self.dir.join("bonding_masters");
-        let masters = read(&masters_path).map_err(|e| match e {
-            CollectError::Read { path, source } if source.kind() == io::ErrorKind::NotFound => {
-                CollectError::NoData { path, source }
-            }
-            other => other,
-        })?;
+        let masters = read(&masters_path).map_err(CollectError::absent_is_no_data)?;
         // A master that cannot be read costs that master (node_exporter fails them all).
         let mut errors = Vec::new();
         let mut stats = Vec::new();

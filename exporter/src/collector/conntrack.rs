@@ -6,7 +6,6 @@
 //! success 0, logged at debug). Like node_exporter, the two gauges are still exported when only
 //! the stat file is missing.
 
-use std::io;
 use std::path::{Path, PathBuf};
 
 use prometheus_client::encoding::DescriptorEncoder;
@@ -125,21 +124,11 @@ struct ConntrackCollector {
     stat: PathBuf,
 }
 
-/// A missing file means no conntrack module: ErrNoData.
-fn no_data(e: CollectError) -> CollectError {
-    match e {
-        CollectError::Read { path, source } if source.kind() == io::ErrorKind::NotFound => {
-            CollectError::NoData { path, source }
-        }
-        other => other,
-    }
-}
-
 fn read_number(path: &Path) -> Result<u64, CollectError> {
     read_with(path, |data| {
         parse_num(1, "value", data.trim()).map_err(|e| CollectError::parse(path, e))
     })
-    .map_err(no_data)
+    .map_err(CollectError::absent_is_no_data)
 }
 
 impl Collector for ConntrackCollector {
@@ -160,7 +149,7 @@ impl Collector for ConntrackCollector {
         )?;
         let mut bad = Vec::new();
         let sums = read_with(&self.stat, |data| Ok(parse_conntrack_stat(data, &mut bad)))
-            .map_err(no_data)?;
+            .map_err(CollectError::absent_is_no_data)?;
         for ((_, name, help), sum) in STATS.iter().zip(sums) {
             single_gauge(enc, name, help, sum)?;
         }

@@ -238,17 +238,7 @@ fn entries(dir: &Path) -> io::Result<Vec<String>> {
 
 impl InfinibandCollector {
     fn read(&self) -> Result<Readings, CollectError> {
-        let names = entries(&self.dir).map_err(|source| {
-            let path = self.dir.clone();
-            if matches!(
-                source.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
-            ) {
-                CollectError::NoData { path, source }
-            } else {
-                CollectError::Read { path, source }
-            }
-        })?;
+        let names = entries(&self.dir).map_err(|e| CollectError::listing(&self.dir, e))?;
         let mut r = Reader {
             buf: Vec::with_capacity(128),
             errors: Vec::new(),

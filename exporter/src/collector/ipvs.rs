@@ -5,7 +5,6 @@
 //! No ip_vs_stats (no IPVS module) is ErrNoData, as node_exporter.
 
 use std::collections::BTreeMap;
-use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
@@ -208,12 +207,7 @@ impl Collector for IpvsCollector {
         let totals = read_with(&self.stats, |data| {
             parse_stats(data).map_err(|e| CollectError::parse(&self.stats, e))
         })
-        .map_err(|e| match e {
-            CollectError::Read { path, source } if source.kind() == io::ErrorKind::NotFound => {
-                CollectError::NoData { path, source }
-            }
-            other => other,
-        })?;
+        .map_err(CollectError::absent_is_no_data)?;
         let mut bad = Vec::new();
         let backends = read_with(&self.backends, |data| Ok(parse_backends(data, &mut bad)))?;
         for ((name, help), v) in TOTALS.iter().zip(totals) {

@@ -377,6 +377,27 @@ pub enum CollectError {
 }
 
 impl CollectError {
+    /// A file that is not there means the kernel lacks the feature: [`CollectError::NoData`].
+    pub(crate) fn absent_is_no_data(self) -> CollectError {
+        match self {
+            CollectError::Read { path, source }
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                CollectError::NoData { path, source }
+            }
+            other => other,
+        }
+    }
+
+    /// A directory listing's error: absent is [`CollectError::NoData`], as above.
+    pub(crate) fn listing(path: &Path, source: std::io::Error) -> CollectError {
+        CollectError::Read {
+            path: path.to_owned(),
+            source,
+        }
+        .absent_is_no_data()
+    }
+
     pub(crate) fn parse(path: &Path, source: ParseError) -> CollectError {
         CollectError::Parse {
             path: path.to_owned(),

@@ -222,17 +222,8 @@ struct NetclassCollector {
 impl NetclassCollector {
     /// Every interface not ignored, sorted by name, plus the attributes that failed.
     fn read(&self) -> Result<(Vec<Iface>, AttrErrors), CollectError> {
-        let entries = std::fs::read_dir(&self.dir).map_err(|source| {
-            let path = self.dir.clone();
-            if matches!(
-                source.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
-            ) {
-                CollectError::NoData { path, source }
-            } else {
-                CollectError::Read { path, source }
-            }
-        })?;
+        let entries =
+            std::fs::read_dir(&self.dir).map_err(|e| CollectError::listing(&self.dir, e))?;
         let mut ifaces = Vec::new();
         let mut errors = Vec::new();
         let mut buf = Vec::with_capacity(256);

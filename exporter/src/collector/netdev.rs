@@ -156,45 +156,18 @@ const PROC_KEYS: [&str; 16] = [
 
 /// With `--collector.netdev.enable-detailed-metrics`, node_exporter names errs and drop after
 /// the kernel's fields.
-const PROC_KEYS_DETAILED: [&str; 16] = [
-    "receive_bytes",
-    "receive_packets",
-    "receive_errors",
-    "receive_dropped",
-    "receive_fifo",
-    "receive_frame",
-    "receive_compressed",
-    "receive_multicast",
-    "transmit_bytes",
-    "transmit_packets",
-    "transmit_errors",
-    "transmit_dropped",
-    "transmit_fifo",
-    "transmit_colls",
-    "transmit_carrier",
-    "transmit_compressed",
-];
+fn detailed_key(key: &'static str) -> &'static str {
+    match key {
+        "receive_errs" => "receive_errors",
+        "receive_drop" => "receive_dropped",
+        "transmit_errs" => "transmit_errors",
+        "transmit_drop" => "transmit_dropped",
+        other => other,
+    }
+}
 
-/// Netlink's link statistics: the /proc/net/dev columns plus `receive_nohandler`.
-const NETLINK_KEYS: [&str; 17] = [
-    "receive_bytes",
-    "receive_packets",
-    "receive_errs",
-    "receive_drop",
-    "receive_fifo",
-    "receive_frame",
-    "receive_compressed",
-    "receive_multicast",
-    "transmit_bytes",
-    "transmit_packets",
-    "transmit_errs",
-    "transmit_drop",
-    "transmit_fifo",
-    "transmit_colls",
-    "transmit_carrier",
-    "transmit_compressed",
-    "receive_nohandler",
-];
+/// What netlink's link statistics add to the /proc/net/dev columns.
+const NOHANDLER: &str = "receive_nohandler";
 
 /// The fields of `struct rtnl_link_stats64` (and of the 32-bit `rtnl_link_stats`) in the
 /// kernel's order, named as node_exporter's detailed metrics.
@@ -225,7 +198,7 @@ const LINK_STATS: [&str; 24] = [
     "receive_nohandler",
 ];
 
-/// The link statistics folded into [`NETLINK_KEYS`] as the kernel folds them into
+/// The link statistics folded into [`PROC_KEYS`] and [`NOHANDLER`] as the kernel folds them into
 /// /proc/net/dev (`dev_seq_printf_stats`; node_exporter's `legacy()`).
 pub fn legacy(r: &[u64; 24]) -> Vec<u64> {
     let sum = |ix: &[usize]| ix.iter().fold(0u64, |a, &i| a.wrapping_add(r[i]));
@@ -322,14 +295,22 @@ pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> 
             message: format!("cannot be used with {}", DEVICE_EXCLUDE.name),
         });
     }
+    let (netlink, detailed) = (options.switch(&NETLINK), options.switch(&DETAILED_METRICS));
+    let keys: Vec<&'static str> = match (netlink, detailed) {
+        (true, true) => LINK_STATS.to_vec(),
+        (true, false) => PROC_KEYS.iter().copied().chain([NOHANDLER]).collect(),
+        (false, true) => PROC_KEYS.iter().map(|k| detailed_key(k)).collect(),
+        (false, false) => PROC_KEYS.to_vec(),
+    };
     Ok(Box::new(NetdevCollector {
         path: config.paths.procfs.join("net/dev"),
         class_net: config.paths.sysfs.join("class/net"),
         filter: DeviceFilter::new(config, &DEVICE_EXCLUDE, &DEVICE_INCLUDE)?,
         address_info: options.switch(&ADDRESS_INFO),
-        detailed: options.switch(&DETAILED_METRICS),
+        detailed,
         label_ifalias: options.switch(&LABEL_IFALIAS),
-        netlink: options.switch(&NETLINK),
+        netlink,
+        keys,
     }))
 }
 
@@ -341,6 +322,8 @@ struct NetdevCollector {
     detailed: bool,
     label_ifalias: bool,
     netlink: bool,
+    /// The families' keys (`node_network_<key>_total`), in the order of a device's values.
+    keys: Vec<&'static str>,
 }
 
 impl NetdevCollector {
@@ -400,8 +383,7 @@ impl Collector for NetdevCollector {
                 .filter(|(name, _)| !self.filter.ignored(name))
                 .map(|(name, s)| (name.as_str(), if self.detailed { s.to_vec() } else { legacy(s) }))
                 .collect();
-            let keys: &[&str] = if self.detailed { &LINK_STATS } else { &NETLINK_KEYS };
-            self.encode_stats(keys, &rows, enc)?;
+            self.encode_stats(&self.keys, &rows, enc)?;
         } else {
             read_with(&self.path, |data| {
                 let devs = parse_netdev(data).map_err(|e| CollectError::parse(&self.path, e))?;
@@ -410,8 +392,7 @@ impl Collector for NetdevCollector {
                     .filter(|d| !self.filter.ignored(d.device))
                     .map(|d| (d.device, [d.receive, d.transmit].concat()))
                     .collect();
-                let keys = if self.detailed { &PROC_KEYS_DETAILED } else { &PROC_KEYS };
-                self.encode_stats(keys, &rows, enc)
+                self.encode_stats(&self.keys, &rows, enc)
             })?;
         }
         if self.address_info {

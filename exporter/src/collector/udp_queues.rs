@@ -4,7 +4,6 @@
 //! node_exporter's procfs parses every column of every socket; only `tx_queue:rx_queue` (the
 //! fifth) is needed, so only it is parsed. No file at all (no IP stack) is ErrNoData.
 
-use std::io;
 use std::path::PathBuf;
 
 use prometheus_client::encoding::DescriptorEncoder;
@@ -75,10 +74,10 @@ impl Collector for UdpQueuesCollector {
             match read_with(path, |data| Ok(parse_udp_queues(data, &mut bad))) {
                 Ok(sum) => sums.push((*ip, sum)),
                 // No IPv4 or no IPv6: nothing for it, as node_exporter.
-                Err(CollectError::Read { path, source }) if source.kind() == io::ErrorKind::NotFound => {
-                    missing = Some(CollectError::NoData { path, source });
-                }
-                Err(e) => return Err(e),
+                Err(e) => match e.absent_is_no_data() {
+                    no_data @ CollectError::NoData { .. } => missing = Some(no_data),
+                    e => return Err(e),
+                },
             }
             errors.extend(bad.into_iter().map(|e| CollectError::parse(path, e)));
         }
