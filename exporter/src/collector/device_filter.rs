@@ -17,9 +17,18 @@ impl DeviceFilter {
         exclude: &FlagSpec,
         include: &FlagSpec,
     ) -> Result<DeviceFilter, ConfigError> {
-        let compile = |flag: &FlagSpec| match config.options.value(flag) {
+        let value = |flag: &FlagSpec| (flag.name, config.options.value(flag));
+        DeviceFilter::from_values(value(exclude), value(include))
+    }
+
+    /// From (flag, value) pairs, when a value may come from another (deprecated) flag.
+    pub(crate) fn from_values(
+        exclude: (&'static str, &str),
+        include: (&'static str, &str),
+    ) -> Result<DeviceFilter, ConfigError> {
+        let compile = |(flag, value): (&'static str, &str)| match value {
             "" => Ok(None),
-            v => compile_regex(flag.name, v).map(Some),
+            v => compile_regex(flag, v).map(Some),
         };
         Ok(DeviceFilter {
             exclude: compile(exclude)?,

@@ -31,6 +31,19 @@ pub const DEVICE_EXCLUDE: FlagSpec = FlagSpec::value(
     "Regexp of net devices to exclude (mutually exclusive to device-include).",
 );
 
+/// node_exporter's deprecated spellings of the two flags above, still accepted by 1.12.
+pub const DEVICE_WHITELIST: FlagSpec = FlagSpec::value(
+    "--collector.netdev.device-whitelist",
+    "",
+    "DEPRECATED: Use collector.netdev.device-include",
+);
+
+pub const DEVICE_BLACKLIST: FlagSpec = FlagSpec::value(
+    "--collector.netdev.device-blacklist",
+    "",
+    "DEPRECATED: Use collector.netdev.device-exclude",
+);
+
 pub const ADDRESS_INFO: FlagSpec = FlagSpec::switch(
     "--collector.netdev.address-info",
     false,
@@ -278,6 +291,8 @@ pub(super) const SPEC: CollectorSpec = CollectorSpec {
     flags: &[
         DEVICE_INCLUDE,
         DEVICE_EXCLUDE,
+        DEVICE_WHITELIST,
+        DEVICE_BLACKLIST,
         ADDRESS_INFO,
         DETAILED_METRICS,
         LABEL_IFALIAS,
@@ -288,11 +303,28 @@ pub(super) const SPEC: CollectorSpec = CollectorSpec {
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
     let options = &config.options;
-    if !options.value(&DEVICE_INCLUDE).is_empty() && !options.value(&DEVICE_EXCLUDE).is_empty()
-    {
+    // The deprecated spelling stands in for the new one, with a warning, as node_exporter.
+    let resolve = |new: &FlagSpec, old: &FlagSpec| match (options.value(new), options.value(old)) {
+        (value, "") => Ok((new.name, value)),
+        ("", value) => {
+            tracing::warn!(
+                "{} is DEPRECATED and will be removed in 2.0.0, use {}",
+                old.name,
+                new.name
+            );
+            Ok((old.name, value))
+        }
+        _ => Err(ConfigError::Invalid {
+            flag: old.name,
+            message: format!("cannot be used with {}", new.name),
+        }),
+    };
+    let include = resolve(&DEVICE_INCLUDE, &DEVICE_WHITELIST)?;
+    let exclude = resolve(&DEVICE_EXCLUDE, &DEVICE_BLACKLIST)?;
+    if !include.1.is_empty() && !exclude.1.is_empty() {
         return Err(ConfigError::Invalid {
-            flag: DEVICE_INCLUDE.name,
-            message: format!("cannot be used with {}", DEVICE_EXCLUDE.name),
+            flag: include.0,
+            message: format!("cannot be used with {}", exclude.0),
         });
     }
     let (netlink, detailed) = (options.switch(&NETLINK), options.switch(&DETAILED_METRICS));
@@ -305,7 +337,7 @@ pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> 
     Ok(Box::new(NetdevCollector {
         path: config.paths.procfs.join("net/dev"),
         class_net: config.paths.sysfs.join("class/net"),
-        filter: DeviceFilter::new(config, &DEVICE_EXCLUDE, &DEVICE_INCLUDE)?,
+        filter: DeviceFilter::from_values(exclude, include)?,
         address_info: options.switch(&ADDRESS_INFO),
         detailed,
         label_ifalias: options.switch(&LABEL_IFALIAS),
@@ -696,6 +728,22 @@ ibr10:30:       0       0    0    0    0     0          0         0        0    
         assert_eq!(
             build(&config).err().unwrap().to_string(),
             "--collector.netdev.device-include: cannot be used with --collector.netdev.device-exclude"
+        );
+
+        // node_exporter's deprecated spelling still works, with a warning.
+        let mut config = proc_config(dir.path());
+        config.options.set(&DEVICE_BLACKLIST, vec!["^lo$".into()]);
+        let mut body = String::new();
+        let logs = logs_of(|| body = scrape_of("netdev", build(&config).unwrap()));
+        assert_eq!(
+            rx_bytes(&body),
+            ["node_network_receive_bytes_total{device=\"eth0\"} 1"]
+        );
+        assert!(logs.contains("--collector.netdev.device-blacklist is DEPRECATED and will be removed in 2.0.0, use --collector.netdev.device-exclude"), "{logs}");
+        config.options.set(&DEVICE_EXCLUDE, vec!["x".into()]);
+        assert_eq!(
+            build(&config).err().unwrap().to_string(),
+            "--collector.netdev.device-blacklist: cannot be used with --collector.netdev.device-exclude"
         );
     }
 
