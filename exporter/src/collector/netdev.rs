@@ -287,7 +287,7 @@ fn link_stats() -> io::Result<Vec<(String, [u64; 24])>> {
 pub(super) const SPEC: CollectorSpec = CollectorSpec {
     name: "netdev",
     default_enabled: true,
-    help: "Network interface statistics from /proc/net/dev",
+    help: "Network interface statistics over rtnetlink, or from /proc/net/dev",
     flags: &[
         DEVICE_INCLUDE,
         DEVICE_EXCLUDE,
