@@ -431,7 +431,17 @@ impl Settings {
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        let cmd = command();
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let mut cmd = command();
+        // `--no-x` on the command line beats x's env var (flag > env); clap itself would
+        // report the pair as conflicting, so x does not read its variable then.
+        for arg in &args {
+            if let Some(on) = arg.to_str().and_then(|a| a.strip_prefix("--no-"))
+                && cmd.get_arguments().any(|a| a.get_id() == on)
+            {
+                cmd = cmd.mut_arg(on, |a| a.env(None));
+            }
+        }
         let matches = config::parse(&cmd, args)?;
         let flags = Flags::from_arg_matches(&matches)?;
         let options = collector_options(&matches);
@@ -586,7 +596,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::collector::{logins, ports};
+    use crate::collector::{logins, netclass, ports};
     use crate::tunnel::failover::Thresholds;
 
     fn parse(args: &[&str]) -> Result<Settings, clap::Error> {
@@ -637,6 +647,52 @@ mod tests {
                 "--collector.meminfo"
             ]),
             ["cpu", "meminfo"]
+        );
+    }
+
+    #[test]
+    fn a_switch_option_takes_its_three_forms_and_its_env_var() {
+        let flag = &netclass::IGNORE_INVALID_SPEED;
+        let switch = |args: &[&str]| parse(args).unwrap().collectors.options.switch(flag);
+        let env = "VPSMON_COLLECTOR_NETCLASS_IGNORE_INVALID_SPEED";
+        if std::env::var_os(env).is_some() {
+            // The child below: the variable alone turns the switch on; the command line wins.
+            assert!(switch(&[]));
+            assert!(!switch(&["--no-collector.netclass.ignore-invalid-speed"]));
+            assert!(!switch(&[
+                "--collector.netclass.ignore-invalid-speed=false"
+            ]));
+            return;
+        }
+        assert!(!switch(&[]));
+        assert!(switch(&["--collector.netclass.ignore-invalid-speed"]));
+        assert!(switch(&["--collector.netclass.ignore-invalid-speed=true"]));
+        assert!(!switch(&[
+            "--collector.netclass.ignore-invalid-speed=false"
+        ]));
+        assert!(!switch(&["--no-collector.netclass.ignore-invalid-speed"]));
+        assert!(!switch(&[
+            "--collector.netclass.ignore-invalid-speed",
+            "--no-collector.netclass.ignore-invalid-speed"
+        ]));
+        assert!(switch(&[
+            "--no-collector.netclass.ignore-invalid-speed",
+            "--collector.netclass.ignore-invalid-speed"
+        ]));
+        // The env var form runs in a child test process: setting a variable here would leak
+        // into the other tests parsing command lines at the same time.
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "cli::tests::a_switch_option_takes_its_three_forms_and_its_env_var",
+            ])
+            .env(env, "true")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{stdout}"
         );
     }
 

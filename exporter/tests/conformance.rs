@@ -121,7 +121,11 @@ async fn agrees_with_node_exporter_on_the_real_proc() {
     let dir = tempfile::tempdir().unwrap();
     let mut node_args: Vec<String> = vec!["--collector.disable-defaults".into()];
     node_args.extend(support::node_exporter_as_ours());
-    let mut our_args: Vec<String> = vec!["--collector.disable-defaults".into()];
+    // /proc/net/dev on both sides (node_exporter_as_ours turns its netlink off too).
+    let mut our_args: Vec<String> = vec![
+        "--collector.disable-defaults".into(),
+        "--no-collector.netdev.netlink".into(),
+    ];
     for c in COLLECTORS {
         node_args.push(format!("--collector.{c}"));
         our_args.push(format!("--collector.{c}"));

@@ -20,6 +20,8 @@ fn fixture(name: &str) -> PathBuf {
 async fn scrape(root: &Path, collectors: &[&str]) -> String {
     let logs = tempfile::tempdir().expect("tempdir");
     let mut args = support::fixture_args(root);
+    // The fixture's net/dev, not this machine's links over netlink (netdev's default).
+    args.push("--no-collector.netdev.netlink".to_owned());
     args.extend(collectors.iter().map(|c| format!("--collector.{c}")));
     let running = support::start_ours(logs.path(), &args).await;
     let resp = reqwest::Client::new()
@@ -161,6 +163,7 @@ fn promtool_check(body: &str) -> (Option<i32>, String) {
 async fn the_format_asked_for_is_the_format_served() {
     let logs = tempfile::tempdir().expect("tempdir");
     let mut args = support::fixture_args(&fixture("debian12-vm"));
+    args.push("--no-collector.netdev.netlink".to_owned());
     args.extend(debian12_vm().iter().map(|c| format!("--collector.{c}")));
     let running = support::start_ours(logs.path(), &args).await;
     let client = reqwest::Client::new();

@@ -4,7 +4,9 @@
 //! A [`Scraper`] is built once at start-up from a [`Config`]; every call to
 //! [`Scraper::scrape`] reads the enabled collectors' files and returns one OpenMetrics body.
 
+mod device_filter;
 mod encode;
+mod netlink;
 mod read;
 
 use std::collections::BTreeSet;
@@ -299,9 +301,12 @@ macro_rules! collectors {
 
 // Adding a collector = its file (with its `SPEC` and flags) + its name here.
 collectors! {
+    arp,
     bcache,
     bcachefs,
+    bonding,
     btrfs,
+    conntrack,
     cpu,
     cpufreq,
     diskstats,
@@ -311,12 +316,16 @@ collectors! {
     entropy,
     filefd,
     filesystem,
+    infiniband,
+    ipvs,
     kernel_hung,
     loadavg,
     logins,
     mdadm,
     meminfo,
+    netclass,
     netdev,
+    netstat,
     nvme,
     os,
     ports,
@@ -324,12 +333,15 @@ collectors! {
     processes,
     schedstat,
     selinux,
+    sockstat,
     softirqs,
+    softnet,
     stat,
     tapestats,
     time,
     timex,
     tunnel,
+    udp_queues,
     uname,
     vmstat,
     watchdog,
@@ -397,10 +409,10 @@ pub enum CollectError {
         #[source]
         source: std::io::Error,
     },
-    /// What the collector reads is absent on this host (no /proc/mdstat, no ZFS module): nothing
-    /// is exported and it is logged at debug only, as node_exporter's ErrNoData. Unlike
-    /// node_exporter, success stays 1: vpsmon's CollectorFailed alert (success == 0) must not
-    /// fire on every machine without md, NVMe or ZFS (issue 15).
+    /// What the collector reads is absent on this host (no /proc/mdstat, no ZFS, bonding or
+    /// IPVS module): nothing is exported and it is logged at debug only, as node_exporter's
+    /// ErrNoData. Unlike node_exporter, success stays 1: vpsmon's CollectorFailed alert
+    /// (success == 0) must not fire on every machine without that hardware (issue 15).
     #[error("no data: {0}")]
     NoData(String),
 }
@@ -409,6 +421,27 @@ impl CollectError {
     /// Whether the file read was missing: for optional files, a kernel without the feature.
     pub(crate) fn is_not_found(&self) -> bool {
         matches!(self, CollectError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
+
+    /// A file that is not there means the kernel lacks the feature: [`CollectError::NoData`].
+    pub(crate) fn absent_is_no_data(self) -> CollectError {
+        match self {
+            CollectError::Read { path, source }
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                CollectError::NoData(format!("{}: {source}", path.display()))
+            }
+            other => other,
+        }
+    }
+
+    /// A directory listing's error: absent is [`CollectError::NoData`], as above.
+    pub(crate) fn listing(path: &Path, source: std::io::Error) -> CollectError {
+        CollectError::Read {
+            path: path.to_owned(),
+            source,
+        }
+        .absent_is_no_data()
     }
 
     pub(crate) fn parse(path: &Path, source: ParseError) -> CollectError {
@@ -739,9 +772,12 @@ mod tests {
                 .map(String::as_str)
                 .collect::<Vec<_>>(),
             [
+                "arp",
                 "bcache",
                 "bcachefs",
+                "bonding",
                 "btrfs",
+                "conntrack",
                 "cpu",
                 "cpufreq",
                 "diskstats",
@@ -751,21 +787,28 @@ mod tests {
                 "entropy",
                 "filefd",
                 "filesystem",
+                "infiniband",
+                "ipvs",
                 "kernel_hung",
                 "loadavg",
                 "logins",
                 "mdadm",
                 "meminfo",
+                "netclass",
                 "netdev",
+                "netstat",
                 "nvme",
                 "os",
                 "pressure",
                 "schedstat",
                 "selinux",
+                "sockstat",
+                "softnet",
                 "stat",
                 "tapestats",
                 "time",
                 "timex",
+                "udp_queues",
                 "uname",
                 "vmstat",
                 "watchdog",

@@ -156,3 +156,105 @@ impl Shared {
         }
     }
 }
+
+/// Parses an integer sysfs attribute as Go's `strconv.ParseUint(s, 0, 64)` does (procfs's
+/// parser): `0x` hex (`flags` is written `0x1003`), `0o`/leading-`0` octal, `0b` binary, else
+/// decimal.
+pub(crate) fn parse_sysfs_uint(digits: &str) -> Option<u64> {
+    let prefixed = |p: &str| digits.get(..2).is_some_and(|h| h.eq_ignore_ascii_case(p));
+    let (radix, body) = if prefixed("0x") {
+        (16, &digits[2..])
+    } else if prefixed("0b") {
+        (2, &digits[2..])
+    } else if prefixed("0o") {
+        (8, &digits[2..])
+    } else if digits.len() > 1 && digits.starts_with('0') {
+        (8, &digits[1..])
+    } else {
+        (10, digits)
+    };
+    // from_str_radix would accept a sign.
+    if body.is_empty() || body.starts_with(['+', '-']) {
+        return None;
+    }
+    u64::from_str_radix(body, radix).ok()
+}
+
+/// As [`parse_sysfs_uint`], signed (`strconv.ParseInt(s, 0, 64)`): `speed` is -1 when unknown.
+pub(crate) fn parse_sysfs_int(s: &str) -> Option<i64> {
+    match s.strip_prefix('-') {
+        Some(rest) => 0i64.checked_sub_unsigned(parse_sysfs_uint(rest)?),
+        None => i64::try_from(parse_sysfs_uint(s.strip_prefix('+').unwrap_or(s))?).ok(),
+    }
+}
+
+/// Errors reading a sysfs attribute that mean "this device has no such attribute" (procfs's
+/// `canIgnoreError`): `speed` of a virtual interface gives EINVAL, some EOPNOTSUPP.
+pub(crate) fn attr_absent(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied | io::ErrorKind::InvalidInput
+    ) || matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP))
+}
+
+/// A sysfs device directory held open, so that reading its attributes by name (openat)
+/// does not walk the path again, symlink (`class/net/eth0 -> ../../devices/...`) included,
+/// for each of them.
+pub(crate) struct AttrDir(std::os::fd::OwnedFd);
+
+impl AttrDir {
+    pub(crate) fn open(path: &Path) -> io::Result<AttrDir> {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        // SAFETY: c is NUL-terminated; the descriptor returned is owned below.
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh descriptor nothing else owns.
+        Ok(AttrDir(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }))
+    }
+
+    /// Reads attribute `name` into `buf`, trimmed as [`read_attr`].
+    pub(crate) fn read<'b>(
+        &self,
+        name: &std::ffi::CStr,
+        buf: &'b mut Vec<u8>,
+    ) -> io::Result<&'b str> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: name is NUL-terminated and self.0 an open directory descriptor.
+        let fd = unsafe {
+            libc::openat(
+                self.0.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh descriptor nothing else owns.
+        let file: File = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
+        read_file_trimmed(file, buf)
+    }
+}
+
+/// Reads one sysfs attribute file into `buf`, trimmed as procfs's `SysReadFile` does. Such
+/// files are tiny and read by the dozen per device, so no pooled buffer or String per file.
+pub(crate) fn read_attr<'b>(path: &Path, buf: &'b mut Vec<u8>) -> io::Result<&'b str> {
+    read_file_trimmed(File::open(path)?, buf)
+}
+
+fn read_file_trimmed(file: File, buf: &mut Vec<u8>) -> io::Result<&str> {
+    buf.clear();
+    // sysfs attributes are at most a page; `take` bounds a file that is not one.
+    file.take(4096).read_to_end(buf)?;
+    let s = std::str::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    Ok(s.trim())
+}

@@ -1,0 +1,218 @@
+//! A minimal rtnetlink dump over a plain `libc` socket, for the collectors node_exporter feeds
+//! from netlink (arp's neighbours, netdev's link statistics): one request, the reply messages
+//! handed to a callback, NLMSG_DONE ends it. No crate: this is all either needs.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// Size of a `struct nlmsghdr`.
+const HDR: usize = 16;
+const SEQ: u32 = 1;
+
+/// Sends a `kind` dump request whose body is `request` (the family's header struct, e.g.
+/// ndmsg or ifinfomsg) and calls `each` with the body of every `reply` message.
+pub(crate) fn dump(
+    kind: u16,
+    request: &[u8],
+    reply: u16,
+    mut each: impl FnMut(&[u8]),
+) -> io::Result<()> {
+    // SAFETY: plain socket(2); the result is checked and owned below.
+    let fd = check(unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    })?;
+    // SAFETY: fd is a fresh descriptor nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // A kernel that does not answer must not hang the scrape.
+    let timeout = libc::timeval {
+        tv_sec: 2,
+        tv_usec: 0,
+    };
+    // SAFETY: the option value is a timeval of the size given.
+    check(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&timeout as *const libc::timeval).cast(),
+            size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    })?;
+    let len = HDR + request.len();
+    let mut req = vec![0u8; len];
+    req[0..4].copy_from_slice(&(len as u32).to_ne_bytes());
+    req[4..6].copy_from_slice(&kind.to_ne_bytes());
+    let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
+    req[6..8].copy_from_slice(&flags.to_ne_bytes());
+    req[8..12].copy_from_slice(&SEQ.to_ne_bytes());
+    req[HDR..].copy_from_slice(request);
+    // SAFETY: req is a valid buffer of the length given; sent to the kernel (no address).
+    let sent = unsafe { libc::send(fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+
+    // Dump datagrams are at most a few pages; MSG_TRUNC tells if one was larger anyway.
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        // SAFETY: buf is writable for its length.
+        let n = unsafe {
+            libc::recv(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_TRUNC,
+            )
+        };
+        let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+        if n == 0 {
+            return Err(invalid("socket closed before NLMSG_DONE"));
+        }
+        if n > buf.len() {
+            return Err(invalid("a reply larger than 64 KiB"));
+        }
+        if parse_messages(&buf[..n], reply, &mut each)? {
+            return Ok(());
+        }
+    }
+}
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn invalid(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("netlink: {what}"))
+}
+
+pub(crate) fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_ne_bytes([b[at], b[at + 1]])
+}
+
+pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Hands the `reply` messages of one datagram to `each`; true at NLMSG_DONE.
+pub(crate) fn parse_messages(
+    b: &[u8],
+    reply: u16,
+    each: &mut impl FnMut(&[u8]),
+) -> io::Result<bool> {
+    let mut off = 0;
+    while off + HDR <= b.len() {
+        let len = u32_at(b, off) as usize;
+        if len < HDR || off + len > b.len() {
+            return Err(invalid("truncated message"));
+        }
+        let kind = u16_at(b, off + 4);
+        let body = &b[off + HDR..off + len];
+        match libc::c_int::from(kind) {
+            libc::NLMSG_DONE => return Ok(true),
+            libc::NLMSG_ERROR => {
+                return match body
+                    .get(..4)
+                    .map(|e| i32::from_ne_bytes([e[0], e[1], e[2], e[3]]))
+                {
+                    Some(0) => Ok(true),
+                    Some(e) => Err(io::Error::from_raw_os_error(-e)),
+                    None => Err(invalid("short NLMSG_ERROR")),
+                };
+            }
+            _ if kind == reply => each(body),
+            _ => {}
+        }
+        off += align(len);
+    }
+    Ok(false)
+}
+
+fn align(len: usize) -> usize {
+    (len + 3) & !3
+}
+
+/// The route attributes (`struct rtattr`: length, type, value) in `b`, as (type, value).
+/// A malformed one ends the list.
+pub(crate) fn attributes(b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    let mut off = 0;
+    std::iter::from_fn(move || {
+        if off + 4 > b.len() {
+            return None;
+        }
+        let len = usize::from(u16_at(b, off));
+        if len < 4 || off + len > b.len() {
+            return None;
+        }
+        let item = (u16_at(b, off + 2), &b[off + 4..off + len]);
+        off += align(len);
+        Some(item)
+    })
+}
+
+/// The name of interface `index`; `if<index>` if it went away since the dump.
+pub(crate) fn interface_name(index: u32) -> String {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: buf holds IF_NAMESIZE bytes, as if_indextoname requires.
+    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return format!("if{index}");
+    }
+    // SAFETY: on success buf holds a NUL-terminated name.
+    let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+    name.to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A message of `kind` with `body`.
+    pub(crate) fn message(kind: u16, body: &[u8]) -> Vec<u8> {
+        let len = HDR + body.len();
+        let mut m = vec![0u8; align(len)];
+        m[0..4].copy_from_slice(&(len as u32).to_ne_bytes());
+        m[4..6].copy_from_slice(&kind.to_ne_bytes());
+        m[HDR..len].copy_from_slice(body);
+        m
+    }
+
+    #[test]
+    fn messages_attributes_and_errors() {
+        let mut b = message(28, b"abc");
+        b.extend(message(29, b"zz"));
+        b.extend(message(28, b"d"));
+        let mut seen = Vec::new();
+        assert!(!parse_messages(&b, 28, &mut |m: &[u8]| seen.push(m.to_vec())).unwrap());
+        assert_eq!(seen, [b"abc".to_vec(), b"d".to_vec()]);
+        let done = message(libc::NLMSG_DONE as u16, &[]);
+        assert!(parse_messages(&done, 28, &mut |_: &[u8]| {}).unwrap());
+        let err = message(libc::NLMSG_ERROR as u16, &(-libc::EPERM).to_ne_bytes());
+        assert_eq!(
+            parse_messages(&err, 28, &mut |_: &[u8]| {})
+                .unwrap_err()
+                .raw_os_error(),
+            Some(libc::EPERM)
+        );
+        assert_eq!(
+            parse_messages(&b[..18], 28, &mut |_: &[u8]| {})
+                .unwrap_err()
+                .to_string(),
+            "netlink: truncated message"
+        );
+
+        // Two attributes, the first padded to 4 bytes, then a malformed length.
+        let mut a = vec![7, 0, 3, 0, b'l', b'o', 0, 0];
+        a.extend([6, 0, 9, 0, 1, 2, 0, 0]);
+        a.extend([2, 0]);
+        let attrs: Vec<_> = attributes(&a).collect();
+        assert_eq!(attrs, [(3, &b"lo\0"[..]), (9, &[1, 2][..])]);
+    }
+}

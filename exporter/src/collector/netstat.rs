@@ -1,0 +1,340 @@
+//! netstat: `node_netstat_<Protocol>_<Field>` (untyped) from `<procfs>/net/netstat`,
+//! `<procfs>/net/snmp` and `<procfs>/net/snmp6`, the fields `--collector.netstat.fields`
+//! matches.
+//!
+//! The regex is matched once per field name and remembered: the names are the kernel's and do
+//! not change between scrapes, so a scrape does no regex work.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use prometheus_client::encoding::DescriptorEncoder;
+use regex::Regex;
+
+use super::encode::untyped_family;
+use super::{
+    CollectError, Collector, CollectorSpec, Config, ConfigError, FlagSpec, ParseError, Shared,
+    compile_regex, read_with,
+};
+
+pub const FIELDS: FlagSpec = FlagSpec::value(
+    "--collector.netstat.fields",
+    "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$",
+    "Regexp of fields to return for netstat collector.",
+);
+
+pub(super) const SPEC: CollectorSpec = CollectorSpec {
+    name: "netstat",
+    default_enabled: true,
+    help: "Network statistics from /proc/net/{netstat,snmp,snmp6}",
+    flags: &[FIELDS],
+    build,
+};
+
+/// One statistic: protocol (`TcpExt`, `Ip6`), field (`ListenDrops`) and its value as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat<'a> {
+    pub protocol: &'a str,
+    pub name: &'a str,
+    pub value: &'a str,
+}
+
+/// Parses `/proc/net/{netstat,snmp}`: pairs of lines `Proto: names...` / `Proto: values...`.
+/// A pair whose lines disagree (protocol or field count) costs that pair: it is skipped and
+/// reported in `bad`, the others are kept.
+pub fn parse_pairs<'a>(data: &'a str, out: &mut Vec<Stat<'a>>, bad: &mut Vec<ParseError>) {
+    let mut lines = data.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    while let Some((i, names)) = lines.next() {
+        let n = i + 1;
+        let Some((_, values)) = lines.next() else {
+            bad.push(ParseError::new(n, "a line of names without its line of values"));
+            break;
+        };
+        let mut names = names.split_ascii_whitespace();
+        let mut values = values.split_ascii_whitespace();
+        let (Some(proto), Some(proto_v)) = (names.next(), values.next()) else {
+            continue;
+        };
+        let protocol = proto.strip_suffix(':').unwrap_or(proto);
+        if proto != proto_v || names.clone().count() != values.clone().count() {
+            bad.push(ParseError::new(
+                n,
+                format!("{protocol}: names and values do not match"),
+            ));
+            continue;
+        }
+        for (name, value) in names.zip(values) {
+            out.push(Stat {
+                protocol,
+                name,
+                value,
+            });
+        }
+    }
+}
+
+/// Parses `/proc/net/snmp6`: `Ip6InReceives  123` lines; the protocol is the name up to its
+/// first `6`. Lines without a `6` or a value are skipped, as node_exporter does.
+pub fn parse_snmp6<'a>(data: &'a str, out: &mut Vec<Stat<'a>>) {
+    for line in data.lines() {
+        let mut fields = line.split_ascii_whitespace();
+        let (Some(key), Some(value)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        if let Some(six) = key.find('6') {
+            out.push(Stat {
+                protocol: &key[..=six],
+                name: &key[six + 1..],
+                value,
+            });
+        }
+    }
+}
+
+pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
+    let procfs = &config.paths.procfs;
+    Ok(Box::new(NetstatCollector {
+        netstat: procfs.join("net/netstat"),
+        snmp: procfs.join("net/snmp"),
+        snmp6: procfs.join("net/snmp6"),
+        fields: compile_regex(FIELDS.name, config.options.value(&FIELDS))?,
+        matched: Mutex::new(HashMap::new()),
+    }))
+}
+
+struct NetstatCollector {
+    netstat: PathBuf,
+    snmp: PathBuf,
+    snmp6: PathBuf,
+    fields: Regex,
+    /// `Proto_Field` -> whether `fields` matches it.
+    matched: Mutex<HashMap<String, bool>>,
+}
+
+/// One exported sample, owned (the files' buffers are returned to the pool between reads).
+struct Sample<'p> {
+    /// The file it came from, for an error.
+    path: &'p Path,
+    key: String,
+    help: String,
+    value: String,
+}
+
+impl NetstatCollector {
+    /// Adds the matching statistics of `stats` to `out`.
+    fn select<'p>(&self, path: &'p Path, stats: &[Stat<'_>], out: &mut Vec<Sample<'p>>) {
+        let mut matched = self.matched.lock().unwrap_or_else(|p| p.into_inner());
+        let mut key = String::new();
+        for s in stats {
+            key.clear();
+            key.push_str(s.protocol);
+            key.push('_');
+            key.push_str(s.name);
+            let wanted = match matched.get(key.as_str()) {
+                Some(&w) => w,
+                None => {
+                    let w = self.fields.is_match(&key);
+                    matched.insert(key.clone(), w);
+                    w
+                }
+            };
+            if wanted {
+                out.push(Sample {
+                    path,
+                    key: key.clone(),
+                    help: format!("Statistic {}{}.", s.protocol, s.name),
+                    value: s.value.to_owned(),
+                });
+            }
+        }
+    }
+
+    fn read_pairs<'p>(
+        &self,
+        path: &'p Path,
+        out: &mut Vec<Sample<'p>>,
+        errors: &mut Vec<CollectError>,
+    ) -> Result<(), CollectError> {
+        read_with(path, |data| {
+            let (mut stats, mut bad) = (Vec::new(), Vec::new());
+            parse_pairs(data, &mut stats, &mut bad);
+            self.select(path, &stats, out);
+            errors.extend(bad.into_iter().map(|e| CollectError::parse(path, e)));
+            Ok(())
+        })
+    }
+}
+
+impl Collector for NetstatCollector {
+    fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+        let mut samples = Vec::new();
+        let mut errors = Vec::new();
+        self.read_pairs(&self.netstat, &mut samples, &mut errors)?;
+        self.read_pairs(&self.snmp, &mut samples, &mut errors)?;
+        // No snmp6 on a kernel without IPv6.
+        match read_with(&self.snmp6, |data| {
+            let mut stats = Vec::new();
+            parse_snmp6(data, &mut stats);
+            self.select(&self.snmp6, &stats, &mut samples);
+            Ok(())
+        }) {
+            Err(CollectError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+            other => other?,
+        }
+        // A field seen twice keeps its last value (node_exporter's map keeps the last block
+        // of a protocol): one series per name, or Prometheus would reject the scrape.
+        let mut seen = HashSet::new();
+        let mut keep = vec![false; samples.len()];
+        for (i, s) in samples.iter().enumerate().rev() {
+            keep[i] = seen.insert(s.key.as_str());
+        }
+        for (s, _) in samples.iter().zip(&keep).filter(|(_, k)| **k) {
+            let name = format!("node_netstat_{}", s.key);
+            if let Ok(v) = s.value.parse::<i64>() {
+                untyped_family(enc, &name, &s.help)?.encode_gauge(&v)?;
+            } else if let Ok(v) = s.value.parse::<f64>() {
+                untyped_family(enc, &name, &s.help)?.encode_gauge(&v)?;
+            } else {
+                errors.push(CollectError::Record {
+                    path: s.path.to_owned(),
+                    offset: 0,
+                    message: format!("{}: {:?} is not a number", s.key, s.value),
+                });
+            }
+        }
+        match errors.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{config_for, samples, scrape_of, tree};
+    use super::*;
+
+    const NETSTAT: &str = "TcpExt: SyncookiesSent SyncookiesRecv ListenOverflows ListenDrops TCPTimeouts PruneCalled
+TcpExt: 0 0 0 0 115 0
+IpExt: InNoRoutes InOctets OutOctets
+IpExt: 0 6286396970 2786264347
+";
+    const SNMP: &str = "Ip: Forwarding DefaultTTL InReceives InHdrErrors
+Ip: 1 64 57740232 0
+Icmp: InMsgs InErrors OutMsgs
+Icmp: 104 0 120
+Tcp: RtoAlgorithm MaxConn ActiveOpens CurrEstab InErrs
+Tcp: 1 -1 3556 11 5
+Udp: InDatagrams NoPorts InErrors OutDatagrams
+Udp: 88542 120 0 53028
+";
+    const SNMP6: &str = "Ip6InReceives                   \t2
+Ip6InOctets                     \t460
+Icmp6InMsgs                     \t0
+Icmp6OutMsgs                    \t8
+Udp6InDatagrams                 \t0
+UdpLite6InErrors                \t0
+Ip6XYZ
+";
+
+    fn scrape(files: &[(&str, &[u8])], fields: Option<&str>) -> String {
+        let dir = tree(files);
+        let mut config = config_for(dir.path());
+        if let Some(f) = fields {
+            config.options.set(&FIELDS, vec![f.to_owned()]);
+        }
+        scrape_of("netstat", build(&config).unwrap())
+    }
+
+    #[test]
+    fn the_default_fields_of_the_three_files() {
+        let body = scrape(
+            &[
+                ("proc/net/netstat", NETSTAT.as_bytes()),
+                ("proc/net/snmp", SNMP.as_bytes()),
+                ("proc/net/snmp6", SNMP6.as_bytes()),
+            ],
+            None,
+        );
+        assert_eq!(
+            samples(&body),
+            [
+                "node_netstat_TcpExt_SyncookiesSent 0",
+                "node_netstat_TcpExt_SyncookiesRecv 0",
+                "node_netstat_TcpExt_ListenOverflows 0",
+                "node_netstat_TcpExt_ListenDrops 0",
+                "node_netstat_TcpExt_TCPTimeouts 115",
+                "node_netstat_IpExt_InOctets 6286396970",
+                "node_netstat_IpExt_OutOctets 2786264347",
+                "node_netstat_Ip_Forwarding 1",
+                "node_netstat_Icmp_InMsgs 104",
+                "node_netstat_Icmp_InErrors 0",
+                "node_netstat_Icmp_OutMsgs 120",
+                "node_netstat_Tcp_ActiveOpens 3556",
+                "node_netstat_Tcp_CurrEstab 11",
+                "node_netstat_Tcp_InErrs 5",
+                "node_netstat_Udp_InDatagrams 88542",
+                "node_netstat_Udp_NoPorts 120",
+                "node_netstat_Udp_InErrors 0",
+                "node_netstat_Udp_OutDatagrams 53028",
+                "node_netstat_Ip6_InOctets 460",
+                "node_netstat_Icmp6_InMsgs 0",
+                "node_netstat_Icmp6_OutMsgs 8",
+                "node_netstat_Udp6_InDatagrams 0",
+                "node_netstat_UdpLite6_InErrors 0",
+            ]
+        );
+        assert!(body.contains(
+            "# HELP node_netstat_Tcp_InErrs Statistic TcpInErrs.\n# TYPE node_netstat_Tcp_InErrs unknown\n"
+        ));
+        assert!(body.contains("node_scrape_collector_success{collector=\"netstat\"} 1\n"));
+    }
+
+    #[test]
+    fn fields_flag_no_snmp6_and_a_duplicated_protocol() {
+        let snmp = format!("{SNMP}Tcp: MaxConn\nTcp: 7\n");
+        let body = scrape(
+            &[
+                ("proc/net/netstat", b""),
+                ("proc/net/snmp", snmp.as_bytes()),
+            ],
+            Some("^Tcp_(MaxConn|CurrEstab)$"),
+        );
+        // MaxConn's last value wins; no IPv6 is no error.
+        assert_eq!(
+            samples(&body),
+            ["node_netstat_Tcp_CurrEstab 11", "node_netstat_Tcp_MaxConn 7"]
+        );
+        assert!(body.contains("node_scrape_collector_success{collector=\"netstat\"} 1\n"));
+    }
+
+    #[test]
+    fn a_mismatched_pair_costs_only_that_pair() {
+        let snmp = "Ip: Forwarding DefaultTTL\nIp: 1\nUdp: NoPorts\nUdp: 120\n";
+        let mut stats = Vec::new();
+        let mut bad = Vec::new();
+        parse_pairs(snmp, &mut stats, &mut bad);
+        assert_eq!(
+            bad.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["line 1: Ip: names and values do not match"]
+        );
+        let body = scrape(
+            &[
+                ("proc/net/netstat", b""),
+                ("proc/net/snmp", snmp.as_bytes()),
+            ],
+            None,
+        );
+        assert_eq!(samples(&body), ["node_netstat_Udp_NoPorts 120"]);
+        assert!(body.contains("node_scrape_collector_success{collector=\"netstat\"} 0\n"));
+    }
+
+    #[test]
+    fn a_missing_snmp_file_fails_the_collector() {
+        let body = scrape(&[("proc/net/netstat", NETSTAT.as_bytes())], None);
+        assert_eq!(samples(&body), Vec::<&str>::new());
+        assert!(body.contains("node_scrape_collector_success{collector=\"netstat\"} 0\n"));
+    }
+}
