@@ -102,14 +102,24 @@ const BUILD_LABELS: [(&str, &str); 1] = [("version", env!("CARGO_PKG_VERSION"))]
 /// Rewrites an OpenMetrics body from [`super::Scraper::scrape`] into the Prometheus text
 /// format 0.0.4, for clients that do not accept OpenMetrics (as node_exporter negotiates).
 /// prometheus-client writes only OpenMetrics, and the two differ in few places: a counter
-/// family is named with its `_total` in HELP and TYPE, there is no `# UNIT` and no `# EOF`.
-/// Samples and label escaping are the same. One pass, one allocation, and only for such
+/// family is named with its `_total` in HELP and TYPE, an untyped one is `untyped` rather
+/// than `unknown`, HELP escapes no `"`, there is no `# UNIT` and no `# EOF`. Samples and label
+/// escaping are the same. One pass, one allocation, and only for such
 /// clients: Prometheus asks for OpenMetrics.
 pub fn to_text_format(om: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(om.len() + om.len() / 32);
     let mut lines = om.split_inclusive(|&b| b == b'\n').peekable();
     while let Some(line) = lines.next() {
         if line.starts_with(b"# EOF") || line.starts_with(b"# UNIT ") {
+            continue;
+        }
+        if let Some(name) = line
+            .strip_prefix(b"# TYPE ")
+            .and_then(|rest| rest.strip_suffix(b" unknown\n"))
+        {
+            out.extend_from_slice(b"# TYPE ");
+            out.extend_from_slice(name);
+            out.extend_from_slice(b" untyped\n");
             continue;
         }
         if let Some(rest) = line.strip_prefix(b"# HELP ") {
@@ -126,7 +136,7 @@ pub fn to_text_format(om: &[u8]) -> Vec<u8> {
                 out.extend_from_slice(b"# HELP ");
                 out.extend_from_slice(name);
                 out.extend_from_slice(b"_total");
-                out.extend_from_slice(&rest[name_len..]);
+                push_help(&mut out, &rest[name_len..]);
                 out.extend_from_slice(b"# TYPE ");
                 out.extend_from_slice(name);
                 out.extend_from_slice(b"_total counter\n");
@@ -134,9 +144,33 @@ pub fn to_text_format(om: &[u8]) -> Vec<u8> {
                 continue;
             }
         }
+        if line.starts_with(b"# HELP ") {
+            push_help(&mut out, line);
+            continue;
+        }
         out.extend_from_slice(line);
     }
     out
+}
+
+/// A HELP line with OpenMetrics' `\"` as the text format has it: a plain `"`.
+fn push_help(out: &mut Vec<u8>, line: &[u8]) {
+    if !line.contains(&b'\\') {
+        out.extend_from_slice(line);
+        return;
+    }
+    let mut rest = line;
+    while let Some(at) = rest.windows(2).position(|w| w == b"\\\"" || w == b"\\\\") {
+        out.extend_from_slice(&rest[..at]);
+        // `\\` stays as it is (and must not pair its second `\` with a following `"`).
+        out.extend_from_slice(if rest[at + 1] == b'"' {
+            &b"\""[..]
+        } else {
+            &b"\\\\"[..]
+        });
+        rest = &rest[at + 2..];
+    }
+    out.extend_from_slice(rest);
 }
 
 #[cfg(test)]

@@ -292,6 +292,7 @@ collectors! {
     ports,
     processes,
     stat,
+    textfile,
     time,
     tunnel,
     uname,
@@ -375,6 +376,35 @@ pub(crate) trait Collector: Send + Sync {
     fn prefetch(&self) -> Option<Prefetch<'_>> {
         None
     }
+
+    /// Whether this collector runs after all the others, so that [`with_body`] shows it every
+    /// family they wrote (textfile must not expose a family a collector already did).
+    fn runs_last(&self) -> bool {
+        false
+    }
+}
+
+thread_local! {
+    /// The body of the scrape being encoded on this thread. prometheus-client's encoder writes
+    /// into it through [`BodyWriter`]; [`with_body`] lets a collector read what is written so
+    /// far and write what the encoder cannot express (a parsed textfile's summaries).
+    static BODY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// The encoder's writer: appends to [`BODY`].
+struct BodyWriter;
+
+impl std::fmt::Write for BodyWriter {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        BODY.with_borrow_mut(|b| b.push_str(s));
+        Ok(())
+    }
+}
+
+/// The body of this thread's scrape as written so far, for a collector's `update` to read or
+/// extend (it must not call the encoder from within `f`).
+pub(crate) fn with_body<T>(f: impl FnOnce(&mut String) -> T) -> T {
+    BODY.with_borrow_mut(f)
 }
 
 /// A collector's [`Collector::prefetch`].
@@ -431,16 +461,21 @@ impl prometheus_client::collector::Collector for All {
         for (i, p) in PREFETCHED.take() {
             prefetched[i] = Some(p);
         }
-        for ((entry, outcome), prefetched) in
-            self.entries.iter().zip(outcomes.iter_mut()).zip(prefetched)
-        {
-            let start = Instant::now();
-            let took = prefetched.as_ref().map_or(Duration::ZERO, Prefetched::took);
-            shared.set_prefetched(prefetched);
-            let result = entry.collector.update(&shared, &mut enc);
-            *outcome = ((start.elapsed() + took).as_secs_f64(), result.is_ok());
-            if let Err(err) = result {
-                entry.warn(&err);
+        // Those that must see the others' families (textfile) run after all of them.
+        for last in [false, true] {
+            for (i, entry) in self.entries.iter().enumerate() {
+                if entry.collector.runs_last() != last {
+                    continue;
+                }
+                let start = Instant::now();
+                let prefetched = prefetched[i].take();
+                let took = prefetched.as_ref().map_or(Duration::ZERO, Prefetched::took);
+                shared.set_prefetched(prefetched);
+                let result = entry.collector.update(&shared, &mut enc);
+                outcomes[i] = ((start.elapsed() + took).as_secs_f64(), result.is_ok());
+                if let Err(err) = result {
+                    entry.warn(&err);
+                }
             }
         }
         let outcomes = &outcomes[..self.entries.len()];
@@ -540,9 +575,10 @@ impl Scraper {
     /// reported through `node_scrape_collector_success{collector} 0`. Blocks while statvfs runs.
     pub fn scrape(&self) -> Vec<u8> {
         use std::sync::atomic::Ordering::Relaxed;
-        let mut body = String::with_capacity(self.last_len.load(Relaxed) + 1024);
+        BODY.set(String::with_capacity(self.last_len.load(Relaxed) + 1024));
         // Writing into a String cannot fail, and collectors report their own errors.
-        let _ = prometheus_client::encoding::text::encode(&mut body, &self.registry);
+        let _ = prometheus_client::encoding::text::encode(&mut BodyWriter, &self.registry);
+        let body = BODY.take();
         self.last_len.store(body.len(), Relaxed);
         body.into_bytes()
     }
@@ -686,6 +722,7 @@ mod tests {
                 "netdev",
                 "os",
                 "stat",
+                "textfile",
                 "time",
                 "uname"
             ]
@@ -699,7 +736,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, loadavg, logins, meminfo, netdev, os, ports, processes, stat, time, tunnel, uname)"
+            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, loadavg, logins, meminfo, netdev, os, ports, processes, stat, textfile, time, tunnel, uname)"
         );
     }
 
