@@ -284,6 +284,7 @@ collectors! {
     cpu,
     diskstats,
     filesystem,
+    hwmon,
     loadavg,
     logins,
     meminfo,
@@ -352,6 +353,10 @@ pub enum CollectError {
     },
     #[error("encoding the metrics failed")]
     Encode(#[from] std::fmt::Error),
+    /// The host has no such data (no /sys/class/hwmon): success 0 but logged at debug only,
+    /// as node_exporter's ErrNoData.
+    #[error("no data: {0}")]
+    NoData(String),
 }
 
 impl CollectError {
@@ -485,6 +490,10 @@ impl prometheus_client::collector::Collector for All {
 
 impl Entry {
     fn warn(&self, err: &CollectError) {
+        if let CollectError::NoData(_) = err {
+            tracing::debug!(collector = self.name, error = %err, "collector returned no data");
+            return;
+        }
         let mut last = self.last_warn.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         if last.is_none_or(|t| now.duration_since(t) >= WARN_INTERVAL) {
@@ -716,6 +725,7 @@ mod tests {
                 "cpu",
                 "diskstats",
                 "filesystem",
+                "hwmon",
                 "loadavg",
                 "logins",
                 "meminfo",
@@ -736,7 +746,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, loadavg, logins, meminfo, netdev, os, ports, processes, stat, textfile, time, tunnel, uname)"
+            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, hwmon, loadavg, logins, meminfo, netdev, os, ports, processes, stat, textfile, time, tunnel, uname)"
         );
     }
 
