@@ -1,5 +1,6 @@
 //! Small helpers over prometheus-client's encoder, and the exporter's own meta metrics.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use prometheus_client::encoding::{
@@ -65,6 +66,81 @@ pub(crate) fn single_counter<V: EncodeCounterValue>(
     value: V,
 ) -> fmt::Result {
     counter_family(enc, name, help)?.encode_counter::<NoLabelSet, V, u64>(&value, None)
+}
+
+/// Families gathered sample by sample in any order (a sysfs walk meets them chip by chip),
+/// then written sorted as node_exporter's registry sorts them: by name, samples by label
+/// values.
+#[derive(Default)]
+pub(crate) struct Families(BTreeMap<String, Family>);
+
+/// One sample: its labels, in name order, and value.
+type Sample = (Vec<(&'static str, String)>, f64);
+
+struct Family {
+    help: String,
+    counter: bool,
+    samples: Vec<Sample>,
+}
+
+impl Families {
+    pub(crate) fn add(
+        &mut self,
+        name: String,
+        help: String,
+        labels: Vec<(&'static str, String)>,
+        v: f64,
+    ) {
+        self.add_kind(name, help, false, labels, v);
+    }
+
+    pub(crate) fn add_kind(
+        &mut self,
+        name: String,
+        help: String,
+        counter: bool,
+        labels: Vec<(&'static str, String)>,
+        v: f64,
+    ) {
+        // A second HELP for a family (one chip's `in0`, another's `in0_input`) keeps the first.
+        let family = self.0.entry(name).or_insert(Family {
+            help,
+            counter,
+            samples: Vec::new(),
+        });
+        family.samples.push((labels, v));
+    }
+
+    pub(crate) fn encode(mut self, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        for (
+            name,
+            Family {
+                help,
+                counter: is_counter,
+                samples,
+            },
+        ) in &mut self.0
+        {
+            // client_golang's order: label count, then the values.
+            samples.sort_by(|a, b| {
+                let (va, vb) = (a.0.iter().map(|l| &l.1), b.0.iter().map(|l| &l.1));
+                a.0.len().cmp(&b.0.len()).then_with(|| va.cmp(vb))
+            });
+            if *is_counter {
+                let base = name.strip_suffix("_total").unwrap_or(name);
+                let mut family = counter_family(enc, base, help)?;
+                for (labels, v) in samples.iter() {
+                    counter(&mut family, labels, *v)?;
+                }
+            } else {
+                let mut family = gauge_family(enc, name, help)?;
+                for (labels, v) in samples.iter() {
+                    gauge(&mut family, labels, *v)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `node_scrape_collector_{duration_seconds,success}` and `vpsmon_exporter_build_info`.

@@ -4,15 +4,15 @@
 //! (success 0, logged at debug), as node_exporter.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use prometheus_client::encoding::DescriptorEncoder;
 use regex::Regex;
 
-use super::encode::{counter, counter_family, gauge, gauge_family};
+use super::encode::Families;
 use super::{
     CollectError, Collector, CollectorSpec, Config, ConfigError, FlagSpec, Shared, compile_regex,
+    read_attr,
 };
 
 fn valid_regex(s: &str) -> Result<(), String> {
@@ -145,15 +145,6 @@ pub fn explode(name: &str) -> Option<(&str, u32, &str)> {
 /// A sensor's files: property (`""` for the bare `in0`) → contents.
 type Sensors = BTreeMap<String, BTreeMap<String, String>>;
 
-/// Reads a sysfs attribute with one read(2) of at most 128 bytes: some hwmon drivers answer
-/// EAGAIN forever, and a loop would spin on them (node_exporter's reason too).
-fn read_attr(path: &Path) -> Option<String> {
-    let mut f = std::fs::File::open(path).ok()?;
-    let mut buf = [0u8; 128];
-    let n = f.read(&mut buf).ok()?;
-    Some(String::from_utf8_lossy(&buf[..n]).trim_matches('\n').to_owned())
-}
-
 /// Adds the sensor files of `dir` to `data`.
 fn collect_sensors(dir: &Path, data: &mut Sensors) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
@@ -166,7 +157,8 @@ fn collect_sensors(dir: &Path, data: &mut Sensors) -> std::io::Result<()> {
         if !SENSOR_TYPES.contains(&kind) {
             continue;
         }
-        if let Some(value) = read_attr(&dir.join(file)) {
+        if let Ok(value) = read_attr(&dir.join(file)) {
+            let value = value.trim_matches('\n').to_owned();
             data.entry(format!("{kind}{num}"))
                 .or_default()
                 .insert(property.to_owned(), value);
@@ -175,63 +167,8 @@ fn collect_sensors(dir: &Path, data: &mut Sensors) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The samples of one scrape, by family name: (HELP, counter?, samples by label values).
-#[derive(Default)]
-pub struct Families(BTreeMap<String, Family>);
-
-/// One sample: its labels, in name order, and value.
-type Sample = (Vec<(&'static str, String)>, f64);
-
-struct Family {
-    help: String,
-    counter: bool,
-    samples: Vec<Sample>,
-}
-
-impl Families {
-    fn add(&mut self, name: String, help: String, labels: Vec<(&'static str, String)>, v: f64) {
-        self.add_kind(name, help, false, labels, v);
-    }
-
-    fn add_kind(
-        &mut self,
-        name: String,
-        help: String,
-        counter: bool,
-        labels: Vec<(&'static str, String)>,
-        v: f64,
-    ) {
-        // A second HELP for a family (one chip's `in0`, another's `in0_input`) keeps the first.
-        let family = self.0.entry(name).or_insert(Family {
-            help,
-            counter,
-            samples: Vec::new(),
-        });
-        family.samples.push((labels, v));
-    }
-
-    fn encode(mut self, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
-        for (name, Family { help, counter: is_counter, samples }) in &mut self.0 {
-            samples.sort_by(|a, b| a.0.cmp(&b.0));
-            if *is_counter {
-                let base = name.strip_suffix("_total").unwrap_or(name);
-                let mut family = counter_family(enc, base, help)?;
-                for (labels, v) in samples.iter() {
-                    counter(&mut family, labels, *v)?;
-                }
-            } else {
-                let mut family = gauge_family(enc, name, help)?;
-                for (labels, v) in samples.iter() {
-                    gauge(&mut family, labels, *v)?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
 /// One chip's samples, as node_exporter's updateHwmon makes them.
-pub fn chip_samples(
+pub(crate) fn chip_samples(
     chip: &str,
     chip_name: Option<&str>,
     data: &Sensors,

@@ -18,7 +18,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
 
 pub use encode::to_text_format;
-pub(crate) use read::{Shared, read_with};
+pub(crate) use read::{Shared, read_attr, read_with};
 
 /// The Content-Type of [`Scraper::scrape`]'s output.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -291,9 +291,11 @@ collectors! {
     netdev,
     os,
     ports,
+    powersupplyclass,
     processes,
     stat,
     textfile,
+    thermal_zone,
     time,
     tunnel,
     uname,
@@ -731,8 +733,10 @@ mod tests {
                 "meminfo",
                 "netdev",
                 "os",
+                "powersupplyclass",
                 "stat",
                 "textfile",
+                "thermal_zone",
                 "time",
                 "uname"
             ]
@@ -746,7 +750,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, hwmon, loadavg, logins, meminfo, netdev, os, ports, processes, stat, textfile, time, tunnel, uname)"
+            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, hwmon, loadavg, logins, meminfo, netdev, os, ports, powersupplyclass, processes, stat, textfile, thermal_zone, time, tunnel, uname)"
         );
     }
 
