@@ -293,6 +293,7 @@ collectors! {
     ports,
     powersupplyclass,
     processes,
+    rapl,
     stat,
     textfile,
     thermal_zone,
@@ -734,6 +735,7 @@ mod tests {
                 "netdev",
                 "os",
                 "powersupplyclass",
+                "rapl",
                 "stat",
                 "textfile",
                 "thermal_zone",
@@ -750,7 +752,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, hwmon, loadavg, logins, meminfo, netdev, os, ports, powersupplyclass, processes, stat, textfile, thermal_zone, time, tunnel, uname)"
+            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, hwmon, loadavg, logins, meminfo, netdev, os, ports, powersupplyclass, processes, rapl, stat, textfile, thermal_zone, time, tunnel, uname)"
         );
     }
 
