@@ -130,12 +130,20 @@ impl Families {
                 let base = name.strip_suffix("_total").unwrap_or(name);
                 let mut family = counter_family(enc, base, help)?;
                 for (labels, v) in samples.iter() {
-                    counter(&mut family, labels, *v)?;
+                    if labels.is_empty() {
+                        family.encode_counter::<NoLabelSet, f64, u64>(v, None)?;
+                    } else {
+                        counter(&mut family, labels, *v)?;
+                    }
                 }
             } else {
                 let mut family = gauge_family(enc, name, help)?;
                 for (labels, v) in samples.iter() {
-                    gauge(&mut family, labels, *v)?;
+                    if labels.is_empty() {
+                        family.encode_gauge(v)?;
+                    } else {
+                        gauge(&mut family, labels, *v)?;
+                    }
                 }
             }
         }

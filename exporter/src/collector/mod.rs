@@ -289,6 +289,8 @@ collectors! {
     logins,
     meminfo,
     netdev,
+    nfs,
+    nfsd,
     os,
     ports,
     powersupplyclass,
@@ -733,6 +735,8 @@ mod tests {
                 "logins",
                 "meminfo",
                 "netdev",
+                "nfs",
+                "nfsd",
                 "os",
                 "powersupplyclass",
                 "rapl",
@@ -752,7 +756,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, hwmon, loadavg, logins, meminfo, netdev, os, ports, powersupplyclass, processes, rapl, stat, textfile, thermal_zone, time, tunnel, uname)"
+            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, hwmon, loadavg, logins, meminfo, netdev, nfs, nfsd, os, ports, powersupplyclass, processes, rapl, stat, textfile, thermal_zone, time, tunnel, uname)"
         );
     }
 
