@@ -283,6 +283,7 @@ macro_rules! collectors {
 collectors! {
     cpu,
     diskstats,
+    fibrechannel,
     filesystem,
     hwmon,
     loadavg,
@@ -729,6 +730,7 @@ mod tests {
             [
                 "cpu",
                 "diskstats",
+                "fibrechannel",
                 "filesystem",
                 "hwmon",
                 "loadavg",
@@ -756,7 +758,7 @@ mod tests {
         let err = Scraper::new(config).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown collector \"cpufreq\" (known: cpu, diskstats, filesystem, hwmon, loadavg, logins, meminfo, netdev, nfs, nfsd, os, ports, powersupplyclass, processes, rapl, stat, textfile, thermal_zone, time, tunnel, uname)"
+            "unknown collector \"cpufreq\" (known: cpu, diskstats, fibrechannel, filesystem, hwmon, loadavg, logins, meminfo, netdev, nfs, nfsd, os, ports, powersupplyclass, processes, rapl, stat, textfile, thermal_zone, time, tunnel, uname)"
         );
     }
 
