@@ -2,7 +2,8 @@
 //! `node_fibrechannel_info` and `node_fibrechannel_*_total{fc_host}` (procfs'
 //! FibreChannelClass). A counter the firmware does not implement (all ones) is left out; a
 //! host whose port state is unknown reports its counters as 0, as node_exporter. No fc_host
-//! class: no data (success 0, logged at debug).
+//! class: no data: nothing, and success 1 (see
+//! `CollectError::NoData`).
 
 use std::path::{Path, PathBuf};
 
@@ -234,6 +235,6 @@ mod tests {
         assert!(samples(&body).is_empty());
         let dir = tree(&[]);
         let body = scrape_of("fibrechannel", build(&config_for(dir.path())).unwrap());
-        assert!(body.contains("node_scrape_collector_success{collector=\"fibrechannel\"} 0\n"));
+        assert!(body.contains("node_scrape_collector_success{collector=\"fibrechannel\"} 1\n"));
     }
 }

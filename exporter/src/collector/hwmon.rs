@@ -1,7 +1,7 @@
 //! hwmon: the sensors of `<sysfs>/class/hwmon/*` (temperatures, fans, voltages, power...) as
 //! `node_hwmon_*`, as node_exporter's collector/hwmon_linux.go names them, with its
-//! `--collector.hwmon.{chip,sensor}-{include,exclude}` filters. No /sys/class/hwmon: no data
-//! (success 0, logged at debug), as node_exporter.
+//! `--collector.hwmon.{chip,sensor}-{include,exclude}` filters. No /sys/class/hwmon: no data: nothing, and
+//! success 1 (see `CollectError::NoData`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -455,7 +455,7 @@ impl Collector for HwmonCollector {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{config_for, samples, scrape_of, tree};
+    use super::super::testutil::{config_for, logs_of, samples, scrape_of, tree};
     use super::*;
 
     #[test]
@@ -564,10 +564,12 @@ mod tests {
     }
 
     #[test]
-    fn no_hwmon_class_is_no_data() {
+    fn no_hwmon_class_is_nothing_and_no_failure_nor_warning() {
         let dir = tree(&[]);
-        let body = scrape_of("hwmon", build(&config_for(dir.path())).unwrap());
-        assert!(body.contains("node_scrape_collector_success{collector=\"hwmon\"} 0\n"));
+        let mut body = String::new();
+        let logs = logs_of(|| body = scrape_of("hwmon", build(&config_for(dir.path())).unwrap()));
+        assert_eq!(logs, "");
+        assert!(body.contains("node_scrape_collector_success{collector=\"hwmon\"} 1\n"));
         assert!(samples(&body).is_empty());
     }
 }

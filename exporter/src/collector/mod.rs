@@ -359,8 +359,10 @@ pub enum CollectError {
     },
     #[error("encoding the metrics failed")]
     Encode(#[from] std::fmt::Error),
-    /// The host has no such data (no /sys/class/hwmon): success 0 but logged at debug only,
-    /// as node_exporter's ErrNoData.
+    /// The host has no such hardware or feature (no /sys/class/hwmon, no NFS): logged at
+    /// debug, and the collector counts as successful. node_exporter reports success 0 for its
+    /// ErrNoData; here that would raise CollectorFailed on every VPS without the hardware
+    /// (issue 15: a stock machine has no failing collector).
     #[error("no data: {0}")]
     NoData(String),
 }
@@ -483,7 +485,8 @@ impl prometheus_client::collector::Collector for All {
                 let took = prefetched.as_ref().map_or(Duration::ZERO, Prefetched::took);
                 shared.set_prefetched(prefetched);
                 let result = entry.collector.update(&shared, &mut enc);
-                outcomes[i] = ((start.elapsed() + took).as_secs_f64(), result.is_ok());
+                let ok = matches!(result, Ok(()) | Err(CollectError::NoData(_)));
+                outcomes[i] = ((start.elapsed() + took).as_secs_f64(), ok);
                 if let Err(err) = result {
                     entry.warn(&err);
                 }

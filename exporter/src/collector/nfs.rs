@@ -1,7 +1,8 @@
 //! nfs: the NFS client's RPC statistics from `<procfs>/net/rpc/nfs` as node_exporter's
 //! `node_nfs_*` (procfs' ClientRPCStats): packets, connections, RPCs, retransmissions,
 //! authentication refreshes and `node_nfs_requests_total{method,proto}` for NFS v2, v3 and v4.
-//! No such file (no NFS client module): no data (success 0, logged at debug), as node_exporter.
+//! No such file (no NFS client module): no data: nothing, and success 1 (see
+//! `CollectError::NoData`).
 //! The line format is shared with nfsd (`/proc/net/rpc/nfsd`), which uses this file's parser.
 
 use std::path::PathBuf;
@@ -340,6 +341,6 @@ mod tests {
         }
         let dir = tree(&[]);
         let body = scrape_of("nfs", build(&config_for(dir.path())).unwrap());
-        assert!(body.contains("node_scrape_collector_success{collector=\"nfs\"} 0\n"));
+        assert!(body.contains("node_scrape_collector_success{collector=\"nfs\"} 1\n"));
     }
 }

@@ -1,7 +1,8 @@
 //! nfsd: the NFS server's statistics from `<procfs>/net/rpc/nfsd` as node_exporter's
 //! `node_nfsd_*` (procfs' ServerRPCStats): reply cache, file handles, disk bytes, threads,
 //! read-ahead cache, packets, RPCs and errors, and `node_nfsd_requests_total{method,proto}`.
-//! No such file (no NFS server): no data (success 0, logged at debug), as node_exporter.
+//! No such file (no NFS server): no data: nothing, and success 1 (see
+//! `CollectError::NoData`).
 
 use std::path::PathBuf;
 
@@ -238,6 +239,6 @@ mod tests {
         }
         let dir = tree(&[]);
         let body = scrape_of("nfsd", build(&config_for(dir.path())).unwrap());
-        assert!(body.contains("node_scrape_collector_success{collector=\"nfsd\"} 0\n"));
+        assert!(body.contains("node_scrape_collector_success{collector=\"nfsd\"} 1\n"));
     }
 }

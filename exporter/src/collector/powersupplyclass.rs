@@ -1,7 +1,8 @@
 //! powersupplyclass: `node_power_supply_*{power_supply}` and `node_power_supply_info` from
 //! `<sysfs>/class/power_supply/*`, as node_exporter (procfs' PowerSupplyClass): one gauge per
 //! numeric attribute present (µA/µV/µW/µWh scaled to A/V/W/Wh, tenths of °C to °C), the text
-//! attributes as labels of `_info`. No power_supply class: no data (success 0, logged at debug).
+//! attributes as labels of `_info`. No power_supply class: no data: nothing, and success 1 (see
+//! `CollectError::NoData`).
 
 use std::path::{Path, PathBuf};
 
@@ -289,6 +290,6 @@ mod tests {
         let dir = tree(&[]);
         let body = scrape_of("powersupplyclass", build(&config_for(dir.path())).unwrap());
         assert!(samples(&body).is_empty());
-        assert!(body.contains("node_scrape_collector_success{collector=\"powersupplyclass\"} 0\n"));
+        assert!(body.contains("node_scrape_collector_success{collector=\"powersupplyclass\"} 1\n"));
     }
 }

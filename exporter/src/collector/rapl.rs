@@ -2,7 +2,7 @@
 //! (Intel/AMD RAPL energy counters), as node_exporter (procfs' GetRaplZones); with
 //! `--collector.rapl.enable-zone-label` one family, `node_rapl_joules_total{index,path,rapl_zone}`.
 //! No powercap class, or counters only root may read (the kernel's default since 2020): no
-//! data (success 0, logged at debug), as node_exporter.
+//! data: nothing, and success 1 (see `CollectError::NoData`).
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
@@ -203,7 +203,7 @@ mod tests {
     fn unreadable_counters_are_no_data_and_names_are_sanitised() {
         let dir = tree(&[]);
         let body = scrape_of("rapl", build(&config_for(dir.path())).unwrap());
-        assert!(body.contains("node_scrape_collector_success{collector=\"rapl\"} 0\n"));
+        assert!(body.contains("node_scrape_collector_success{collector=\"rapl\"} 1\n"));
         assert!(samples(&body).is_empty());
         assert_eq!(sanitize("psys"), "psys");
         assert_eq!(sanitize("dram.0 x"), "dram_0_x");
