@@ -404,12 +404,13 @@ thread_local! {
     static BODY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
-/// The encoder's writer: appends to [`BODY`].
-struct BodyWriter;
+/// The encoder's writer: appends to [`BODY`], held once per scrape (a thread-local lookup per
+/// write would cost more than the push).
+struct BodyWriter<'a>(&'a std::cell::RefCell<String>);
 
-impl std::fmt::Write for BodyWriter {
+impl std::fmt::Write for BodyWriter<'_> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        BODY.with_borrow_mut(|b| b.push_str(s));
+        self.0.borrow_mut().push_str(s);
         Ok(())
     }
 }
@@ -593,10 +594,13 @@ impl Scraper {
     /// reported through `node_scrape_collector_success{collector} 0`. Blocks while statvfs runs.
     pub fn scrape(&self) -> Vec<u8> {
         use std::sync::atomic::Ordering::Relaxed;
-        BODY.set(String::with_capacity(self.last_len.load(Relaxed) + 1024));
-        // Writing into a String cannot fail, and collectors report their own errors.
-        let _ = prometheus_client::encoding::text::encode(&mut BodyWriter, &self.registry);
-        let body = BODY.take();
+        let body = BODY.with(|cell| {
+            *cell.borrow_mut() = String::with_capacity(self.last_len.load(Relaxed) + 1024);
+            // Writing into a String cannot fail, and collectors report their own errors.
+            let _ =
+                prometheus_client::encoding::text::encode(&mut BodyWriter(cell), &self.registry);
+            cell.take()
+        });
         self.last_len.store(body.len(), Relaxed);
         body.into_bytes()
     }
