@@ -1183,6 +1183,26 @@ mod tests {
     }
 
     #[test]
+    fn directories_repeat_and_globs_expand() {
+        let dir = tree(&[
+            ("jobs/a/x.prom", b"x 1\n"),
+            ("jobs/b/y.prom", b"y 2\n"),
+            ("other/z.prom", b"z 3\n"),
+        ]);
+        let mut config = config_for(dir.path());
+        config.enabled = ["textfile".to_owned()].into();
+        let glob = dir.path().join("jobs/[ab]").display().to_string();
+        let other = dir.path().join("other").display().to_string();
+        config.options.set(&DIRECTORY, vec![glob, other]);
+        let body = String::from_utf8(Scraper::new(config).unwrap().scrape()).unwrap();
+        for line in ["\nx 1\n", "\ny 2\n", "\nz 3\n", "node_textfile_scrape_error 0\n"] {
+            assert!(body.contains(line), "{line:?} in {body}");
+        }
+        let file = dir.path().join("jobs/a/x.prom").display().to_string();
+        assert!(body.contains(&format!("node_textfile_mtime_seconds{{file=\"{file}\"}}")));
+    }
+
+    #[test]
     fn without_a_directory_only_the_error_gauge_and_a_missing_one_is_an_error() {
         let dir = tree(&[]);
         let mut config = config_for(dir.path());
