@@ -6,6 +6,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
+use support::promtool_check;
 
 use similar::TextDiff;
 use vpsmon_exporter::collector::{OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
@@ -132,31 +133,6 @@ async fn check_golden(name: &str, collectors: &[&str]) {
     }
 }
 
-/// `promtool check metrics` (Prometheus' own text-format parser) on `body`: its exit code and
-/// output. 1 is a parse error; 3 is lint only (node_exporter's meminfo names are camelCase, and
-/// promtool 2.42 has no flag to turn that lint off).
-fn promtool_check(body: &str) -> (Option<i32>, String) {
-    use std::io::Write;
-    let promtool = testkit::procs::require_binary("PROMTOOL_BIN", &["promtool"], "prometheus");
-    let mut child = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run promtool");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code(), text)
-}
-
 /// As node_exporter: OpenMetrics only for a client that accepts it, else the text format
 /// 0.0.4 (curl, or a client asking for `text/plain; version=0.0.4`), which promtool parses.
 #[tokio::test]
@@ -188,7 +164,7 @@ async fn the_format_asked_for_is_the_format_served() {
             body.contains("# HELP node_forks_total Total number of forks.\n# TYPE node_forks_total counter\nnode_forks_total "),
             "{accept:?}: {body}"
         );
-        let (code, out) = promtool_check(&body);
+        let (code, out) = support::promtool_check(&body);
         assert!(
             matches!(code, Some(0 | 3)) && !out.contains("parsing error"),
             "promtool check metrics rejects the 0.0.4 answer ({code:?}):\n{out}"

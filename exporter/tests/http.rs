@@ -491,6 +491,55 @@ async fn metrics_content_type_and_gzip() {
     assert_eq!(decoded, TEXT_BODY);
 }
 
+/// Each `Accept` a client sends gets the format node_exporter would answer in: OpenMetrics only
+/// when it is asked for above the text format.
+#[tokio::test]
+async fn metrics_format_follows_accept() {
+    let app = plain_app(Auth::default());
+    let om = (OPENMETRICS_CONTENT_TYPE, BODY);
+    let text = (TEXT_CONTENT_TYPE, TEXT_BODY);
+    for (accept, (content_type, body)) in [
+        (None, text),
+        (Some("*/*"), text),
+        (Some("text/plain"), text),
+        (Some("text/plain; version=0.0.4"), text),
+        (
+            Some("text/plain;version=0.0.4;q=0.9,application/openmetrics-text;q=0.5"),
+            text,
+        ),
+        (Some("application/openmetrics-text;q=0"), text),
+        (Some("application/openmetrics-text"), om),
+        (Some("application/openmetrics-text; version=1.0.0"), om),
+        // Prometheus 2.x's scrape Accept, q-values and all.
+        (
+            Some(
+                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+            ),
+            om,
+        ),
+        (
+            Some(
+                "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+            ),
+            om,
+        ),
+    ] {
+        let request = match accept {
+            Some(a) => get_with("/metrics", header::ACCEPT, a),
+            None => get("/metrics"),
+        };
+        let answer = send(&app, request).await;
+        assert_eq!(answer.status, StatusCode::OK, "{accept:?}");
+        assert_eq!(
+            answer.header(header::CONTENT_TYPE),
+            content_type,
+            "{accept:?}"
+        );
+        assert_eq!(answer.text(), body, "{accept:?}");
+        assert_eq!(answer.header(header::VARY), "accept, accept-encoding");
+    }
+}
+
 #[tokio::test]
 async fn ping_landing_and_404() {
     let app = plain_app(Auth::default());

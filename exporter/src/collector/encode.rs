@@ -1,6 +1,6 @@
 //! Small helpers over prometheus-client's encoder, and the exporter's own meta metrics.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use prometheus_client::encoding::{
@@ -176,6 +176,89 @@ impl Families {
     }
 }
 
+/// Families gathered sample by sample in any order (a sysfs walk meets them chip by chip),
+/// then written sorted as node_exporter's registry sorts them: by name, samples by label
+/// values.
+#[derive(Default)]
+pub(crate) struct SortedFamilies(BTreeMap<String, SortedFamily>);
+
+/// One sample: its labels, in name order, and value.
+type Sample = (Vec<(&'static str, String)>, f64);
+
+struct SortedFamily {
+    help: String,
+    counter: bool,
+    samples: Vec<Sample>,
+}
+
+impl SortedFamilies {
+    pub(crate) fn add(
+        &mut self,
+        name: String,
+        help: String,
+        labels: Vec<(&'static str, String)>,
+        v: f64,
+    ) {
+        self.add_kind(name, help, false, labels, v);
+    }
+
+    pub(crate) fn add_kind(
+        &mut self,
+        name: String,
+        help: String,
+        counter: bool,
+        labels: Vec<(&'static str, String)>,
+        v: f64,
+    ) {
+        // A second HELP for a family (one chip's `in0`, another's `in0_input`) keeps the first.
+        let family = self.0.entry(name).or_insert(SortedFamily {
+            help,
+            counter,
+            samples: Vec::new(),
+        });
+        family.samples.push((labels, v));
+    }
+
+    pub(crate) fn encode(mut self, enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        for (
+            name,
+            SortedFamily {
+                help,
+                counter: is_counter,
+                samples,
+            },
+        ) in &mut self.0
+        {
+            // client_golang's order: label count, then the values.
+            samples.sort_by(|a, b| {
+                let (va, vb) = (a.0.iter().map(|l| &l.1), b.0.iter().map(|l| &l.1));
+                a.0.len().cmp(&b.0.len()).then_with(|| va.cmp(vb))
+            });
+            if *is_counter {
+                let base = name.strip_suffix("_total").unwrap_or(name);
+                let mut family = counter_family(enc, base, help)?;
+                for (labels, v) in samples.iter() {
+                    if labels.is_empty() {
+                        family.encode_counter::<NoLabelSet, f64, u64>(v, None)?;
+                    } else {
+                        counter(&mut family, labels, *v)?;
+                    }
+                }
+            } else {
+                let mut family = gauge_family(enc, name, help)?;
+                for (labels, v) in samples.iter() {
+                    if labels.is_empty() {
+                        family.encode_gauge(v)?;
+                    } else {
+                        gauge(&mut family, labels, *v)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `node_scrape_collector_{duration_seconds,success}` and `vpsmon_exporter_build_info`.
 pub(super) fn meta(
     enc: &mut DescriptorEncoder<'_>,
@@ -211,8 +294,9 @@ const BUILD_LABELS: [(&str, &str); 1] = [("version", env!("CARGO_PKG_VERSION"))]
 /// Rewrites an OpenMetrics body from [`super::Scraper::scrape`] into the Prometheus text
 /// format 0.0.4, for clients that do not accept OpenMetrics (as node_exporter negotiates).
 /// prometheus-client writes only OpenMetrics, and the two differ in few places: a counter
-/// family is named with its `_total` in HELP and TYPE, there is no `# UNIT` and no `# EOF`.
-/// Samples and label escaping are the same. One pass, one allocation, and only for such
+/// family is named with its `_total` in HELP and TYPE, an untyped one is `untyped` rather
+/// than `unknown`, HELP escapes no `"`, there is no `# UNIT` and no `# EOF`. Samples and label
+/// escaping are the same. One pass, one allocation, and only for such
 /// clients: Prometheus asks for OpenMetrics.
 pub fn to_text_format(om: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(om.len() + om.len() / 32);
@@ -221,9 +305,13 @@ pub fn to_text_format(om: &[u8]) -> Vec<u8> {
         if line.starts_with(b"# EOF") || line.starts_with(b"# UNIT ") {
             continue;
         }
-        if line.starts_with(b"# TYPE ") && line.ends_with(b" unknown\n") {
-            out.extend_from_slice(&line[..line.len() - b"unknown\n".len()]);
-            out.extend_from_slice(b"untyped\n");
+        if let Some(name) = line
+            .strip_prefix(b"# TYPE ")
+            .and_then(|rest| rest.strip_suffix(b" unknown\n"))
+        {
+            out.extend_from_slice(b"# TYPE ");
+            out.extend_from_slice(name);
+            out.extend_from_slice(b" untyped\n");
             continue;
         }
         if let Some(rest) = line.strip_prefix(b"# HELP ") {
@@ -240,7 +328,7 @@ pub fn to_text_format(om: &[u8]) -> Vec<u8> {
                 out.extend_from_slice(b"# HELP ");
                 out.extend_from_slice(name);
                 out.extend_from_slice(b"_total");
-                out.extend_from_slice(&rest[name_len..]);
+                push_help(&mut out, &rest[name_len..]);
                 out.extend_from_slice(b"# TYPE ");
                 out.extend_from_slice(name);
                 out.extend_from_slice(b"_total counter\n");
@@ -248,15 +336,33 @@ pub fn to_text_format(om: &[u8]) -> Vec<u8> {
                 continue;
             }
         }
-        // OpenMetrics' "unknown" is the text format's "untyped" (zfs' kstats, as node_exporter).
-        if line.starts_with(b"# TYPE ") && line.ends_with(b" unknown\n") {
-            out.extend_from_slice(&line[..line.len() - b"unknown\n".len()]);
-            out.extend_from_slice(b"untyped\n");
+        if line.starts_with(b"# HELP ") {
+            push_help(&mut out, line);
             continue;
         }
         out.extend_from_slice(line);
     }
     out
+}
+
+/// A HELP line with OpenMetrics' `\"` as the text format has it: a plain `"`.
+fn push_help(out: &mut Vec<u8>, line: &[u8]) {
+    if !line.contains(&b'\\') {
+        out.extend_from_slice(line);
+        return;
+    }
+    let mut rest = line;
+    while let Some(at) = rest.windows(2).position(|w| w == b"\\\"" || w == b"\\\\") {
+        out.extend_from_slice(&rest[..at]);
+        // `\\` stays as it is (and must not pair its second `\` with a following `"`).
+        out.extend_from_slice(if rest[at + 1] == b'"' {
+            &b"\""[..]
+        } else {
+            &b"\\\\"[..]
+        });
+        rest = &rest[at + 2..];
+    }
+    out.extend_from_slice(rest);
 }
 
 #[cfg(test)]

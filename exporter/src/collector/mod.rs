@@ -20,7 +20,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
 
 pub use encode::to_text_format;
-pub(crate) use read::{Shared, read_trimmed, read_u64, read_with};
+pub(crate) use read::{Shared, read_attr_once, read_trimmed, read_u64, read_with};
 
 /// The Content-Type of [`Scraper::scrape`]'s output.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -314,8 +314,10 @@ collectors! {
     dmmultipath,
     edac,
     entropy,
+    fibrechannel,
     filefd,
     filesystem,
+    hwmon,
     infiniband,
     ipvs,
     kernel_hung,
@@ -326,11 +328,15 @@ collectors! {
     netclass,
     netdev,
     netstat,
+    nfs,
+    nfsd,
     nvme,
     os,
     ports,
+    powersupplyclass,
     pressure,
     processes,
+    rapl,
     schedstat,
     selinux,
     sockstat,
@@ -338,6 +344,8 @@ collectors! {
     softnet,
     stat,
     tapestats,
+    textfile,
+    thermal_zone,
     time,
     timex,
     tunnel,
@@ -465,6 +473,36 @@ pub(crate) trait Collector: Send + Sync {
     fn prefetch(&self) -> Option<Prefetch<'_>> {
         None
     }
+
+    /// Whether this collector runs after all the others, so that [`with_body`] shows it every
+    /// family they wrote (textfile must not expose a family a collector already did).
+    fn runs_last(&self) -> bool {
+        false
+    }
+}
+
+thread_local! {
+    /// The body of the scrape being encoded on this thread. prometheus-client's encoder writes
+    /// into it through [`BodyWriter`]; [`with_body`] lets a collector read what is written so
+    /// far and write what the encoder cannot express (a parsed textfile's summaries).
+    static BODY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// The encoder's writer: appends to [`BODY`], held once per scrape (a thread-local lookup per
+/// write would cost more than the push).
+struct BodyWriter<'a>(&'a std::cell::RefCell<String>);
+
+impl std::fmt::Write for BodyWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.borrow_mut().push_str(s);
+        Ok(())
+    }
+}
+
+/// The body of this thread's scrape as written so far, for a collector's `update` to read or
+/// extend (it must not call the encoder from within `f`).
+pub(crate) fn with_body<T>(f: impl FnOnce(&mut String) -> T) -> T {
+    BODY.with_borrow_mut(f)
 }
 
 /// A collector's [`Collector::prefetch`].
@@ -521,17 +559,22 @@ impl prometheus_client::collector::Collector for All {
         for (i, p) in PREFETCHED.take() {
             prefetched[i] = Some(p);
         }
-        for ((entry, outcome), prefetched) in
-            self.entries.iter().zip(outcomes.iter_mut()).zip(prefetched)
-        {
-            let start = Instant::now();
-            let took = prefetched.as_ref().map_or(Duration::ZERO, Prefetched::took);
-            shared.set_prefetched(prefetched);
-            let result = entry.collector.update(&shared, &mut enc);
-            let ok = matches!(result, Ok(()) | Err(CollectError::NoData(_)));
-            *outcome = ((start.elapsed() + took).as_secs_f64(), ok);
-            if let Err(err) = result {
-                entry.warn(&err);
+        // Those that must see the others' families (textfile) run after all of them.
+        for last in [false, true] {
+            for (i, entry) in self.entries.iter().enumerate() {
+                if entry.collector.runs_last() != last {
+                    continue;
+                }
+                let start = Instant::now();
+                let prefetched = prefetched[i].take();
+                let took = prefetched.as_ref().map_or(Duration::ZERO, Prefetched::took);
+                shared.set_prefetched(prefetched);
+                let result = entry.collector.update(&shared, &mut enc);
+                let ok = matches!(result, Ok(()) | Err(CollectError::NoData(_)));
+                outcomes[i] = ((start.elapsed() + took).as_secs_f64(), ok);
+                if let Err(err) = result {
+                    entry.warn(&err);
+                }
             }
         }
         let outcomes = &outcomes[..self.entries.len()];
@@ -635,9 +678,13 @@ impl Scraper {
     /// reported through `node_scrape_collector_success{collector} 0`. Blocks while statvfs runs.
     pub fn scrape(&self) -> Vec<u8> {
         use std::sync::atomic::Ordering::Relaxed;
-        let mut body = String::with_capacity(self.last_len.load(Relaxed) + 1024);
-        // Writing into a String cannot fail, and collectors report their own errors.
-        let _ = prometheus_client::encoding::text::encode(&mut body, &self.registry);
+        let body = BODY.with(|cell| {
+            *cell.borrow_mut() = String::with_capacity(self.last_len.load(Relaxed) + 1024);
+            // Writing into a String cannot fail, and collectors report their own errors.
+            let _ =
+                prometheus_client::encoding::text::encode(&mut BodyWriter(cell), &self.registry);
+            cell.take()
+        });
         self.last_len.store(body.len(), Relaxed);
         body.into_bytes()
     }
@@ -785,8 +832,10 @@ mod tests {
                 "dmmultipath",
                 "edac",
                 "entropy",
+                "fibrechannel",
                 "filefd",
                 "filesystem",
+                "hwmon",
                 "infiniband",
                 "ipvs",
                 "kernel_hung",
@@ -797,15 +846,21 @@ mod tests {
                 "netclass",
                 "netdev",
                 "netstat",
+                "nfs",
+                "nfsd",
                 "nvme",
                 "os",
+                "powersupplyclass",
                 "pressure",
+                "rapl",
                 "schedstat",
                 "selinux",
                 "sockstat",
                 "softnet",
                 "stat",
                 "tapestats",
+                "textfile",
+                "thermal_zone",
                 "time",
                 "timex",
                 "udp_queues",

@@ -86,6 +86,15 @@ pub(crate) fn read_trimmed(path: &Path) -> Result<String, CollectError> {
     read_with(path, |d| Ok(d.trim().to_owned()))
 }
 
+/// Reads a sysfs attribute with one read(2) of at most 128 bytes, as node_exporter and procfs
+/// do: some drivers (hwmon) answer EAGAIN forever, and a read loop would spin on them.
+/// Invalid UTF-8 becomes U+FFFD; the caller trims.
+pub(crate) fn read_attr_once(path: &Path) -> io::Result<String> {
+    let mut buf = [0u8; 128];
+    let n = File::open(path)?.read(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
 fn read_into(path: &Path, buf: &mut String) -> io::Result<()> {
     if buf.capacity() < 4096 {
         buf.reserve(4096);

@@ -281,3 +281,28 @@ fn the_parser_reads_both_formats() {
     assert_eq!(text.samples["node_load1"][&Labels::new()], 0.25);
     assert_eq!(text.types["node_load1"], "gauge");
 }
+
+/// `promtool check metrics` (Prometheus' own text-format parser) on `body`: its exit code and
+/// output. 1 is a parse error; 3 is lint only (node_exporter's meminfo names are camelCase, and
+/// promtool 2.42 has no flag to turn that lint off).
+pub fn promtool_check(body: &str) -> (Option<i32>, String) {
+    use std::io::Write;
+    let promtool = testkit::procs::require_binary("PROMTOOL_BIN", &["promtool"], "prometheus");
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
