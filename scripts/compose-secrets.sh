@@ -20,7 +20,12 @@ split)
   [ "$#" -ge 4 ] || { echo "usage: compose-secrets.sh split ENV_FILE DIR OWNER NAME..." >&2; exit 2; }
   env_file=$2 dir=$3 owner=$4
   shift 4
-  if [ ! -r "$env_file" ]; then
+  if [ -d "$env_file" ]; then
+    # What the engine mounts when .env is missing: it creates an empty directory in its place.
+    echo "compose-secrets: $env_file is a directory: .env was missing when the stack started (rmdir .env && cp .env.example .env)" >&2
+    exit 1
+  fi
+  if [ ! -f "$env_file" ] || [ ! -r "$env_file" ]; then
     echo "compose-secrets: cannot read $env_file (copy .env.example to .env)" >&2
     exit 1
   fi

@@ -398,6 +398,14 @@ fn compose_secrets_writes_private_files_for_the_set_values_only_and_never_prints
     let (code, _, err) = split(&["BOT_TOKEN"]);
     assert_eq!(code, 1);
     assert!(err.contains("copy .env.example to .env"), "{err}");
+    // What Podman mounts for a missing .env (seen in issue 17's test): an empty directory.
+    std::fs::create_dir(&env).unwrap();
+    let (code, _, err) = split(&["BOT_TOKEN"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("is a directory: .env was missing when the stack started (rmdir .env && cp .env.example .env)"),
+        "{err}"
+    );
 }
 
 #[test]
