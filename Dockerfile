@@ -3,8 +3,17 @@
 # One image rather than three: the binaries share nearly all their dependencies (tokio, axum,
 # reqwest, rustls), so one `cargo build` compiles them once, and the three together are a few
 # tens of MB on top of debian-slim. Build: docker build -t vpsmon .
+#
+# Where the programs come from (build argument BINARIES):
+# - build (the default): compiled in the Rust stage below, from this source tree.
+# - prebuilt: taken as they are from prebuilt/ in the build context (vpsmon-exporter,
+#   vpsmon-gen-config, vpsmon-receiver, built on a Debian 12 host as the build stage would:
+#   `cargo build --release -p vpsmon-gen-config -p vpsmon-receiver` and
+#   scripts/build-exporter.sh). For machines that cannot pull the rust image, such as CI
+#   (e2e/tests/compose.rs); the Rust stage is then skipped, never pulled.
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
+ARG BINARIES=build
 
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS build
 WORKDIR /src
@@ -20,12 +29,17 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
  && exporter="$(scripts/build-exporter.sh --locked)" \
  && install -D -m 0755 -t /out "$exporter" target/release/vpsmon-gen-config target/release/vpsmon-receiver
 
+FROM scratch AS prebuilt
+COPY prebuilt/vpsmon-exporter prebuilt/vpsmon-gen-config prebuilt/vpsmon-receiver /out/
+
+FROM ${BINARIES} AS binaries
+
 FROM debian:${DEBIAN_RELEASE}-slim
 # ca-certificates: the receiver talks https to api.telegram.org and hooks.slack.com.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates tzdata \
  && rm -rf /var/lib/apt/lists/*
-COPY --from=build /out/ /usr/local/bin/
+COPY --from=binaries /out/ /usr/local/bin/
 # Not root: the exporter only reads /proc and the read-only host mount; the receiver needs
 # nothing but the network.
 USER 65532:65532

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian packages vpsmon's tests and local stack use: the real Prometheus,
 # Alertmanager (with promtool and amtool), node_exporter (the conformance reference),
-# VictoriaMetrics (the scale-out test's remote_write target), docker-compose (to validate
-# docker-compose.yml; no Docker engine is needed) and Chromium (the dashboard's browser test).
-# systemd-analyze checks the hardened units; debootstrap makes the minimal Debian root on which
-# no default collector of the exporter may fail (exporter/tests/stock_machine.rs). Does nothing
+# VictoriaMetrics (the scale-out test's remote_write target), docker-compose 1.29 with Podman
+# and runc as its engine (e2e/tests/compose.rs starts docker-compose.yml for real through
+# Podman's Docker API; runc because crun fails on these machines' hybrid cgroups; iptables, only
+# suggested by podman, for the bridge network its image builds use) and Chromium
+# (the dashboard's browser test). systemd-analyze checks the hardened units; debootstrap makes
+# the minimal Debian root on which no default collector of the exporter may fail
+# (exporter/tests/stock_machine.rs) and the compose test's base image. Does nothing
 # when they are all present; `install-deps.sh PKG...` installs just the packages named.
 set -euo pipefail
 
-packages=(prometheus prometheus-alertmanager prometheus-node-exporter victoria-metrics docker-compose chromium systemd debootstrap)
-binaries=(prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter victoria-metrics docker-compose chromium systemd-analyze debootstrap)
+packages=(prometheus prometheus-alertmanager prometheus-node-exporter victoria-metrics docker-compose podman runc iptables chromium systemd debootstrap)
+binaries=(prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter victoria-metrics docker-compose podman runc iptables chromium systemd-analyze debootstrap)
 
 # With arguments: install exactly those packages (./vpsmon passes the ones the stack lacks).
 if [ "$#" -gt 0 ]; then
@@ -17,7 +20,7 @@ if [ "$#" -gt 0 ]; then
 else
   missing=0
   for b in "${binaries[@]}"; do
-    # debootstrap is in /usr/sbin, which a user's PATH may lack.
+    # debootstrap and iptables are in /usr/sbin, which a user's PATH may lack.
     command -v "$b" >/dev/null 2>&1 || [ -x "/usr/bin/$b" ] || [ -x "/usr/sbin/$b" ] || missing=1
   done
   [ "$missing" = 0 ] && exit 0

@@ -27,5 +27,7 @@ else
   mv "$tmp" "$file"
   echo "webhook-token: created $file" >&2
 fi
-chmod 0600 "$file"
+# chmod only when the mode is wrong: in compose the kept file is already OWNER's, and root there
+# has no CAP_FOWNER to chmod another user's file (a second `docker compose up` failed on it).
+if [ -n "$(find "$file" -prune ! -perm 600)" ]; then chmod 0600 "$file"; fi
 if [ -n "$owner" ]; then chown "$owner" "$file"; fi

@@ -69,6 +69,7 @@ fn compose_file_is_valid_and_runs_the_four_parts_on_loopback() {
             "exporter",
             "prometheus",
             "receiver",
+            "receiver-secrets",
             "webhook-token"
         ]
     );
@@ -81,8 +82,8 @@ fn compose_file_is_valid_and_runs_the_four_parts_on_loopback() {
         ("alertmanager", "--web.listen-address=127.0.0.1:9093"),
     ];
     for (name, svc) in services {
-        // The token maker needs no network at all.
-        let network = if name == "webhook-token" {
+        // The token and secret makers need no network at all.
+        let network = if name == "webhook-token" || name == "receiver-secrets" {
             "none"
         } else {
             "host"
@@ -93,7 +94,18 @@ fn compose_file_is_valid_and_runs_the_four_parts_on_loopback() {
             assert!(cmd.contains(&flag.to_string()), "{name}: {cmd:?}");
         }
         if name == "receiver" {
-            assert_eq!(cmd, ["vpsmon-receiver", "--listen", "127.0.0.1:9097"]);
+            assert_eq!(
+                cmd,
+                [
+                    "sh",
+                    "/usr/local/lib/vpsmon/compose-secrets.sh",
+                    "exec",
+                    "/run/vpsmon-secrets",
+                    "vpsmon-receiver",
+                    "--listen",
+                    "127.0.0.1:9097"
+                ]
+            );
         }
     }
     // No local user may stop Prometheus over HTTP (POST /-/quit); it is reloaded by SIGHUP.
@@ -118,15 +130,15 @@ fn compose_file_is_valid_and_runs_the_four_parts_on_loopback() {
     );
     let cmd = strings(&exp["command"]);
     assert!(cmd.contains(&"--path.rootfs=/host".to_owned()), "{cmd:?}");
-    for ours in ["exporter", "receiver", "webhook-token"] {
+    for ours in ["exporter", "receiver", "webhook-token", "receiver-secrets"] {
         let svc = &services[ours];
         assert_eq!(svc["read_only"], true, "{ours}");
         assert_eq!(strings(&svc["cap_drop"]), ["ALL"], "{ours}");
         let added = strings(&svc["cap_add"]);
-        let want: &[&str] = if ours == "webhook-token" {
-            &["CHOWN"]
-        } else {
-            &[]
+        let want: &[&str] = match ours {
+            "webhook-token" => &["CHOWN"],
+            "receiver-secrets" => &["CHOWN", "DAC_READ_SEARCH"],
+            _ => &[],
         };
         assert_eq!(added, want, "{ours}");
         assert_eq!(
@@ -183,7 +195,7 @@ fn compose_makes_a_webhook_token_that_alertmanager_sends_and_the_receiver_checks
         let dir = Path::new(&token).parent().unwrap().display().to_string();
         strings(&services[svc]["volumes"])
             .into_iter()
-            .find(|v| v.contains(&format!(":{dir}")))
+            .find(|v| v.contains(&format!(":{dir}:")))
             .unwrap_or_else(|| panic!("{svc} does not mount {dir}"))
     };
     assert_eq!(volume("webhook-token"), "webhook-token:/run/vpsmon:rw");
@@ -256,6 +268,146 @@ fn the_webhook_token_script_makes_a_private_random_token_once_and_never_prints_i
     assert_ne!(std::fs::read_to_string(&other).unwrap(), token);
 }
 
+/// Issue 17: the receiver's secrets reach it as files. Compose reads .env itself as a file
+/// (the `dotenv` secret, mounted into the one-shot receiver-secrets service only), and no
+/// service's environment, which `docker inspect` shows, names a secret.
+#[test]
+fn compose_gives_the_receiver_its_secrets_as_files_never_as_environment() {
+    let cfg = compose_config();
+    let services = cfg["services"].as_object().unwrap();
+    for (name, svc) in services {
+        for secret in ["BOT_TOKEN", "SLACK_WEBHOOK_URL"] {
+            assert!(
+                svc["environment"].get(secret).is_none(),
+                "{name} gets {secret} as environment"
+            );
+        }
+        let has_dotenv = svc["secrets"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|s| s["source"] == "dotenv"));
+        assert_eq!(has_dotenv, name == "receiver-secrets", "{name} mounts .env");
+    }
+    assert_eq!(
+        cfg["secrets"]["dotenv"]["file"],
+        root().join(".env").display().to_string()
+    );
+    let split = strings(&services["receiver-secrets"]["command"]);
+    assert_eq!(
+        split,
+        [
+            "sh",
+            "/usr/local/lib/vpsmon/compose-secrets.sh",
+            "split",
+            "/run/secrets/dotenv",
+            "/run/vpsmon-secrets",
+            "65534:65534",
+            "BOT_TOKEN",
+            "SLACK_WEBHOOK_URL"
+        ]
+    );
+    assert!(
+        strings(&services["receiver-secrets"]["volumes"])
+            .contains(&"receiver-secrets:/run/vpsmon-secrets:rw".to_owned())
+    );
+    let receiver = &services["receiver"];
+    assert!(
+        strings(&receiver["volumes"])
+            .contains(&"receiver-secrets:/run/vpsmon-secrets:ro".to_owned())
+    );
+    assert_eq!(
+        receiver["depends_on"]["receiver-secrets"]["condition"],
+        "service_completed_successfully"
+    );
+    // Every long-running service has a health check; the one-shots have none.
+    for (name, svc) in services {
+        let test = strings(&svc["healthcheck"]["test"]);
+        if name == "webhook-token" || name == "receiver-secrets" {
+            assert!(test.is_empty(), "{name}: {test:?}");
+        } else {
+            assert_eq!(test.first().map(String::as_str), Some("CMD"), "{name}");
+        }
+    }
+}
+
+/// scripts/compose-secrets.sh as the two services run it (POSIX sh, as in the slim image).
+#[test]
+fn compose_secrets_writes_private_files_for_the_set_values_only_and_never_prints_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let script = root().join("scripts/compose-secrets.sh");
+    let env = dir.path().join("env");
+    let out_dir = dir.path().join("secrets");
+    let me = {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(dir.path()).unwrap();
+        format!("{}:{}", m.uid(), m.gid())
+    };
+    let token = "123456:AAsecret-token-value";
+    // The last line wins and its quotes go, as compose reads .env; an empty value is unset.
+    std::fs::write(
+        &env,
+        format!("BOT_TOKEN=old\nBOT_TOKEN=\"{token}\"\nSLACK_WEBHOOK_URL=\nALERT_CHAT_ID=42\n"),
+    )
+    .unwrap();
+    let split = |names: &[&str]| {
+        run(Command::new("sh")
+            .arg(&script)
+            .arg("split")
+            .arg(&env)
+            .arg(&out_dir)
+            .arg(&me)
+            .args(names))
+    };
+    let (code, out, err) = split(&["BOT_TOKEN", "SLACK_WEBHOOK_URL"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let file = out_dir.join("BOT_TOKEN");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        format!("{token}\n")
+    );
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(!out_dir.join("SLACK_WEBHOOK_URL").exists());
+    assert!(
+        !out.contains("secret-token") && !err.contains("secret-token"),
+        "{out}{err}"
+    );
+    assert!(
+        err.contains("compose-secrets: SLACK_WEBHOOK_URL is not set in"),
+        "{err}"
+    );
+    // The receiver's entry names only the files that exist.
+    let (code, out, err) = run(Command::new("sh")
+        .arg(&script)
+        .arg("exec")
+        .arg(&out_dir)
+        .arg("env")
+        .env_clear());
+    assert_eq!(code, 0, "{err}");
+    let vars: Vec<&str> = out.lines().filter(|l| l.contains("_FILE=")).collect();
+    assert_eq!(vars, [format!("BOT_TOKEN_FILE={}", file.display())]);
+    // Clearing the line in .env removes the file: Telegram is off after the next start.
+    std::fs::write(&env, "BOT_TOKEN=\n").unwrap();
+    let (code, out, err) = split(&["BOT_TOKEN"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!file.exists());
+    // A missing .env is named, with the fix.
+    std::fs::remove_file(&env).unwrap();
+    let (code, _, err) = split(&["BOT_TOKEN"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("copy .env.example to .env"), "{err}");
+    // What Podman mounts for a missing .env (seen in issue 17's test): an empty directory.
+    std::fs::create_dir(&env).unwrap();
+    let (code, _, err) = split(&["BOT_TOKEN"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("is a directory: .env was missing when the stack started (rmdir .env && cp .env.example .env)"),
+        "{err}"
+    );
+}
+
 #[test]
 fn the_configs_compose_mounts_pass_promtool_and_amtool() {
     let promtool = require_binary("PROMTOOL_BIN", &["promtool"], "prometheus");
@@ -294,7 +446,7 @@ fn env_example_names_every_variable_compose_reads_and_the_image_has_every_progra
         seen += 1;
         rest = &rest[i + 2..];
     }
-    assert!(seen >= 2, "compose reads BOT_TOKEN and ALERT_CHAT_ID");
+    assert!(seen >= 2, "compose reads ALERT_CHAT_ID and ALLOWED_USERS");
 
     let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
     let cfg = compose_config();
@@ -303,11 +455,14 @@ fn env_example_names_every_variable_compose_reads_and_the_image_has_every_progra
             .as_str()
             .is_some_and(|i| i.starts_with("vpsmon"))
         {
-            let program = strings(&svc["command"])[0].clone();
-            if !program.starts_with("vpsmon-") {
-                // The webhook-token service runs the image's sh.
+            // The receiver starts through scripts/compose-secrets.sh; the one-shot services
+            // run only the image's sh.
+            let Some(program) = strings(&svc["command"])
+                .into_iter()
+                .find(|a| a.starts_with("vpsmon-"))
+            else {
                 continue;
-            }
+            };
             // Built and installed by the Dockerfile's cargo command, or by the program's own
             // build script (the exporter's: scripts/build-exporter.sh) whose output it installs.
             let script = format!("scripts/build-{}.sh", program.trim_start_matches("vpsmon-"));

@@ -14,9 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use testkit::debian::{SUITE, minimal_root};
 use testkit::procs::{Proc, free_port, require_binary, wait_http_ok};
-
-const SUITE: &str = "bookworm";
 
 /// The cargo target directory this test binary was built in.
 fn target_dir() -> PathBuf {
@@ -26,116 +25,6 @@ fn target_dir() -> PathBuf {
         .and_then(Path::parent)
         .expect("target dir")
         .to_owned()
-}
-
-fn run(cmd: &mut Command) -> (bool, String) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-/// The Debian mirror apt uses (`deb` lines of sources.list, `URIs:` of deb822 .sources files),
-/// skipping the security archive, which has no base suites. `DEBOOTSTRAP_MIRROR` overrides it.
-fn apt_mirror() -> String {
-    if let Ok(m) = std::env::var("DEBOOTSTRAP_MIRROR") {
-        return m;
-    }
-    let mut files = vec![PathBuf::from("/etc/apt/sources.list")];
-    if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
-        let mut more: Vec<_> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        more.sort();
-        files.extend(more);
-    }
-    let usable = |uri: &str| uri.starts_with("http") && !uri.contains("security");
-    for file in &files {
-        let Ok(text) = std::fs::read_to_string(file) else {
-            continue;
-        };
-        let name = file.to_string_lossy();
-        if name.ends_with(".sources") {
-            for stanza in text.split("\n\n") {
-                let field = |key: &str| {
-                    stanza
-                        .lines()
-                        .find_map(|l| l.strip_prefix(key))
-                        .map(str::trim)
-                        .unwrap_or("")
-                };
-                let enabled = !field("Enabled:").eq_ignore_ascii_case("no");
-                if enabled
-                    && field("Types:").split_whitespace().any(|t| t == "deb")
-                    && let Some(uri) = field("URIs:").split_whitespace().find(|u| usable(u))
-                {
-                    return uri.to_owned();
-                }
-            }
-        } else if name.ends_with(".list") {
-            for line in text.lines() {
-                let mut words = line
-                    .split_whitespace()
-                    .filter(|w| !w.starts_with('[') && !w.ends_with(']'));
-                if words.next() == Some("deb")
-                    && let Some(uri) = words.next().filter(|u| usable(u))
-                {
-                    return uri.to_owned();
-                }
-            }
-        }
-    }
-    panic!(
-        "no Debian mirror found in /etc/apt/sources.list or /etc/apt/sources.list.d: set DEBOOTSTRAP_MIRROR"
-    );
-}
-
-/// A minimal Debian root in `dir`: unpacked from the cached tarball, or made by debootstrap
-/// (then cached). Returns whether debootstrap ran.
-fn minimal_debian_root(dir: &Path) -> bool {
-    let cache = target_dir().join(format!("debootstrap-{SUITE}.tar"));
-    if cache.is_file() {
-        let (ok, out) = run(Command::new("tar")
-            .arg("-C")
-            .arg(dir)
-            .arg("-xf")
-            .arg(&cache));
-        assert!(ok, "unpacking {}: {out}", cache.display());
-        return false;
-    }
-    let debootstrap = require_binary("DEBOOTSTRAP_BIN", &["debootstrap"], "debootstrap");
-    let mirror = apt_mirror();
-    let (ok, out) = run(Command::new(&debootstrap)
-        .args(["--variant=minbase", SUITE])
-        .arg(dir)
-        .arg(&mirror));
-    assert!(
-        ok,
-        "debootstrap --variant=minbase {SUITE} {} {mirror} failed (it needs root and the mirror; CI has both):\n{}",
-        dir.display(),
-        out.lines()
-            .rev()
-            .take(30)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    // Written under another name and renamed: a parallel run never unpacks half a tarball.
-    let partial = cache.with_extension(format!("tar.{}", std::process::id()));
-    let (ok, out) = run(Command::new("tar")
-        .arg("-C")
-        .arg(dir)
-        .arg("-cf")
-        .arg(&partial)
-        .arg("."));
-    assert!(ok, "caching the root in {}: {out}", partial.display());
-    std::fs::rename(&partial, &cache).unwrap();
-    true
 }
 
 /// `node_scrape_collector_success` of every collector in a scrape.
@@ -159,7 +48,7 @@ async fn every_default_collector_succeeds_on_a_minimal_debian_root_in_its_own_na
     let unshare = require_binary("UNSHARE_BIN", &["unshare"], "util-linux");
     let started = Instant::now();
     let root = tempfile::tempdir_in(target_dir()).unwrap();
-    let debootstrapped = minimal_debian_root(root.path());
+    let debootstrapped = minimal_root(root.path(), &target_dir());
     println!(
         "minimal {SUITE} root {} in {:.1} s",
         if debootstrapped {

@@ -2,6 +2,7 @@
 //!
 //! - [`procs`]: run real binaries (Prometheus, Alertmanager, node_exporter, our own) on loopback,
 //!   wait until they answer, and kill them when the test ends.
+//! - [`debian`]: a minimal Debian root (debootstrap minbase), cached as a tarball.
 //! - [`heartbeat`]: a healthchecks.io-style heartbeat URL that counts its pings.
 //! - [`idle`]: idle client connections, and a server under systemd's open-files limit.
 //! - [`promstack`]: real exporters + Prometheus + Alertmanager on loopback, one call.
@@ -10,6 +11,7 @@
 //!   testkit/README.md lists every behaviour and where it comes from.
 
 pub mod cloudflare;
+pub mod debian;
 pub mod heartbeat;
 pub mod idle;
 pub mod procs;
