@@ -10,8 +10,4 @@ scripts/install-deps.sh
 # The CLI, conformance and end-to-end tests run the built binaries, so build them all first
 # (`cargo test -p X` builds only X's own binaries).
 cargo build --workspace --bins
-# The compose test (e2e/tests/compose.rs) puts the release binaries into the vpsmon image, built
-# as the Dockerfile's own build stage builds them.
-cargo build --release --locked -p vpsmon-gen-config -p vpsmon-receiver
-scripts/build-exporter.sh --locked >/dev/null
 cargo test --workspace

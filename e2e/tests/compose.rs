@@ -2,8 +2,9 @@
 //! API on a private socket and Debian's docker-compose 1.29 drives it, as a Docker user's
 //! `docker compose` would drive dockerd. No registry is reachable, so every image is built here:
 //! the `debian:bookworm-slim` base from the cached debootstrap tarball (`podman import`), the
-//! vpsmon image from the Dockerfile with the release binaries built on this host
-//! (`--build-arg BINARIES=prebuilt`), and Prometheus and Alertmanager from Debian's packages
+//! vpsmon image from the Dockerfile with the binaries `cargo build --workspace --bins` built on
+//! this host, debug info stripped (`--build-arg BINARIES=prebuilt`; a release build would add
+//! ~15 minutes to CI and prove nothing more about the compose file), and Prometheus and Alertmanager from Debian's packages
 //! (e2e/compose/*.Dockerfile), swapped in by e2e/compose/docker-compose.test.yml, which changes
 //! nothing but their `image:` (checked below).
 //!
@@ -21,8 +22,8 @@
 //! `docker-compose down -v` leaves no container, network or volume.
 //!
 //! Needs root (Podman rootful, as CI runs), podman, runc, docker-compose, debootstrap (once, for
-//! the tarball) and the release binaries: `cargo build --release -p vpsmon-gen-config -p
-//! vpsmon-receiver` and `scripts/build-exporter.sh` (scripts/test.sh does both). It uses the
+//! the tarball) and the workspace's binaries (`cargo build --workspace --bins`, which
+//! scripts/test.sh runs first). It uses the
 //! compose file's fixed ports 127.0.0.1:9090/9093/9097/9100 and fails naming one that is busy.
 //! Everything it starts is removed on exit, failure included: the Podman service process, the
 //! containers, the volumes. The images stay as a cache for the next run.
@@ -305,23 +306,12 @@ fn copy(from: &Path, to: &Path) {
     std::fs::copy(from, to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
 }
 
-/// The release binaries the image takes, where their builds put them.
-fn release_binaries() -> Vec<PathBuf> {
-    let target = target_dir();
-    let bins = vec![
-        target.join("x86_64-unknown-linux-gnu/release-small/vpsmon-exporter"),
-        target.join("release/vpsmon-gen-config"),
-        target.join("release/vpsmon-receiver"),
-    ];
-    for bin in &bins {
-        assert!(
-            bin.is_file(),
-            "{} missing: run `cargo build --release -p vpsmon-gen-config -p vpsmon-receiver` and \
-             `scripts/build-exporter.sh` first (scripts/test.sh does)",
-            bin.display()
-        );
-    }
-    bins
+/// The binaries the image takes: the workspace's, as `cargo build --workspace --bins` left them.
+fn host_binaries() -> Vec<PathBuf> {
+    ["vpsmon-exporter", "vpsmon-gen-config", "vpsmon-receiver"]
+        .iter()
+        .map(|name| vpsmon_e2e::vpsmon_bin(name))
+        .collect()
 }
 
 /// `docker-compose config` of the given files, parsed.
@@ -420,7 +410,7 @@ async fn the_compose_stack_runs_on_podman_and_a_stopped_exporter_container_alert
             );
         }
     }
-    let bins = release_binaries();
+    let bins = host_binaries();
 
     let engine = Engine::start();
     // A run that was killed may have left its containers: start clean.
@@ -444,17 +434,16 @@ async fn the_compose_stack_runs_on_podman_and_a_stopped_exporter_container_alert
         },
         t.elapsed().as_secs_f64()
     );
-    // The vpsmon image from the host's release binaries; the Dockerfile's default (the Rust
-    // build stage) is what users get.
+    // The vpsmon image from the host's binaries, debug info stripped (a debug build carries
+    // ~500 MB of it); the Dockerfile's default (the Rust build stage) is what users get.
     let context = tempfile::tempdir().unwrap();
     for bin in &bins {
-        copy(
-            bin,
-            &context
-                .path()
-                .join("prebuilt")
-                .join(bin.file_name().unwrap()),
-        );
+        let to = context
+            .path()
+            .join("prebuilt")
+            .join(bin.file_name().unwrap());
+        copy(bin, &to);
+        check(Command::new("strip").arg("--strip-debug").arg(&to));
     }
     let took = engine.build(
         "localhost/vpsmon:local",
