@@ -44,7 +44,7 @@ impl Metrics {
             messages_split.clone(),
         );
         // Present at 0 from the start, so a rate() over them works before the first split.
-        for integration in ["telegram", "slack"] {
+        for integration in ["telegram", "slack", "webhook"] {
             let _ = messages_split.get_or_create(&IntegrationLabels { integration });
         }
         let notify = NotifyMetrics::register(&mut registry);

@@ -145,6 +145,8 @@ pub enum Destination {
         webhook_url: Secret,
     },
     Console,
+    /// A generic webhook (ntfy, Gotify, Discord, …): its whole section.
+    Webhook(crate::notify::webhook::config::WebhookConfig),
 }
 
 impl Destination {
@@ -158,14 +160,16 @@ impl Destination {
             Destination::Telegram { chat_id, .. } => format!("telegram:{chat_id}"),
             Destination::Slack { name, .. } => format!("slack:{name}"),
             Destination::Console => "console".into(),
+            Destination::Webhook(w) => format!("webhook:{}", w.name),
         }
     }
-    /// "telegram", "slack" or "console".
+    /// "telegram", "slack", "console" or "webhook".
     pub fn kind(&self) -> &'static str {
         match self {
             Destination::Telegram { .. } => "telegram",
             Destination::Slack { .. } => "slack",
             Destination::Console => "console",
+            Destination::Webhook(_) => "webhook",
         }
     }
 }
@@ -283,6 +287,16 @@ pub enum ConfigError {
     },
 }
 
+impl From<crate::notify::webhook::config::SectionError> for ConfigError {
+    fn from(e: crate::notify::webhook::config::SectionError) -> ConfigError {
+        use crate::notify::webhook::config::SectionError;
+        match e {
+            SectionError::Invalid { key, message } => ConfigError::Invalid { key, message },
+            SectionError::Secret { key, source } => ConfigError::Secret { key, source },
+        }
+    }
+}
+
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
@@ -367,6 +381,7 @@ enum FileDestination {
         webhook_url: Option<serde::de::IgnoredAny>,
     },
     Console,
+    Webhook(crate::notify::webhook::config::FileWebhook),
 }
 
 /// A size in bytes: a number, or a string with a unit (`512KiB`, `1MiB`, `2MB`).
@@ -1156,6 +1171,7 @@ impl Builder<'_> {
             let key = self.key(&format!("{key}[{i}]"));
             let dest = match d {
                 FileDestination::Console => Destination::Console,
+                FileDestination::Webhook(w) => Destination::Webhook(w.load(&key)?),
                 FileDestination::Telegram {
                     chat_id,
                     message_thread_id,

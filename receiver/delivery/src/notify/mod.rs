@@ -30,6 +30,7 @@ pub mod ratelimit;
 pub mod retry;
 pub mod slack;
 pub mod telegram;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -352,6 +353,9 @@ impl Dispatcher {
                     self.hasher.hash_one(webhook_url.expose())
                 )
             }
+            Destination::Webhook(w) => {
+                format!("{label}#{:016x}", self.hasher.hash_one(w.url.expose()))
+            }
             _ => label.clone(),
         };
         let mut targets = self.targets.lock().unwrap_or_else(|e| e.into_inner());
@@ -381,6 +385,12 @@ impl Dispatcher {
             Destination::Console => {
                 Box::new(console::Console::new(self.config.console_file.clone()))
             }
+            Destination::Webhook(w) => Box::new(webhook::Webhook::new(
+                self.client.clone(),
+                &label,
+                self.hasher.hash_one(w.url.expose()),
+                w.clone(),
+            )),
         };
         let t = Arc::new(Target {
             label,

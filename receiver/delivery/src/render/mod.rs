@@ -61,7 +61,7 @@ pub enum RenderError {
 }
 
 impl RenderError {
-    fn template(name: &str, err: tera::Error) -> RenderError {
+    pub(crate) fn template(name: &str, err: tera::Error) -> RenderError {
         // tera nests the useful cause; print the whole chain once.
         let mut message = err.to_string();
         let mut source = std::error::Error::source(&err);
@@ -92,6 +92,7 @@ pub struct RenderContext {
     telegram: tera::Tera,
     slack: tera::Tera,
     console: tera::Tera,
+    pub(crate) webhook: tera::Tera,
     messages_split: Family<IntegrationLabels, Counter>,
 }
 
@@ -126,6 +127,12 @@ impl RenderContext {
             telegram: load(TELEGRAM_TEMPLATE, DEFAULT_TELEGRAM, html::escape)?,
             slack: load(SLACK_TEMPLATE, DEFAULT_SLACK, slack::escape)?,
             console: load(CONSOLE_TEMPLATE, DEFAULT_CONSOLE, console::escape)?,
+            // Plain text: the destination's body template escapes for its content type.
+            webhook: load(
+                crate::notify::webhook::template::TEMPLATE,
+                crate::notify::webhook::template::DEFAULT,
+                |s| s.to_string(),
+            )?,
             messages_split: Family::default(),
         })
     }
@@ -140,7 +147,7 @@ impl RenderContext {
         Ok(ctx)
     }
 
-    fn count_split(&self, integration: &'static str, parts: usize) {
+    pub(crate) fn count_split(&self, integration: &'static str, parts: usize) {
         if parts > 1 {
             self.messages_split
                 .get_or_create(&IntegrationLabels { integration })
@@ -148,7 +155,7 @@ impl RenderContext {
         }
     }
 
-    fn render(
+    pub(crate) fn render_alert(
         &self,
         tera: &tera::Tera,
         name: &str,
