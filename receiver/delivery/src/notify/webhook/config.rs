@@ -157,7 +157,7 @@ impl FileWebhook {
                 format!("{method:?}: use POST or PUT (a notification has a body)"),
             ));
         }
-        for (name, _) in &self.headers {
+        for name in self.headers.keys() {
             check_header_name(name, &format!("{key}.headers"))?;
             if SECRET_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
                 return Err(invalid(
