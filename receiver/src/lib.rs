@@ -13,10 +13,20 @@
 //! Telegram messages (a [`notify::telegram::MessageHook`]) and its pages
 //! ([`server::AppState::pages`]).
 
-pub use vpsmon_receiver_delivery::{
-    cli, config, metrics, notify, payload, render, server, watchdog,
-};
+pub use vpsmon_receiver_delivery::{cli, config, metrics, notify, payload, server, watchdog};
 pub use vpsmon_receiver_fleet::{bot, chart, dashboard, fleet, promapi};
+
+/// Rendering: the shared part, and each integration's renderer from its folder.
+pub mod render {
+    pub use vpsmon_receiver_delivery::notify::console::render as console;
+    pub use vpsmon_receiver_delivery::notify::console::render::console;
+    pub use vpsmon_receiver_delivery::notify::slack::render as slack;
+    pub use vpsmon_receiver_delivery::notify::slack::render::slack;
+    pub use vpsmon_receiver_delivery::notify::telegram::html;
+    pub use vpsmon_receiver_delivery::notify::telegram::render as telegram;
+    pub use vpsmon_receiver_delivery::notify::telegram::render::telegram;
+    pub use vpsmon_receiver_delivery::render::*;
+}
 
 use std::future::Future;
 use std::sync::Arc;

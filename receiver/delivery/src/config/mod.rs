@@ -18,9 +18,13 @@ use vpsmon_common::telemetry::LogFormat;
 use vpsmon_common::{Secret, SecretError, SecretFile};
 
 use crate::cli::Cli;
+pub use crate::notify::slack::config::{FileSlack, SlackConfig};
+pub use crate::notify::telegram::config::{FileTelegram, TelegramConfig};
+pub use redact::redacted;
 pub use vpsmon_receiver_telegram::ChatId;
 
 pub mod dashboard;
+pub mod redact;
 pub mod watchdog;
 
 /// The route `POST /alerts` uses. Named routes are `POST /alerts/{name}`.
@@ -111,23 +115,6 @@ pub enum ClientAuth {
         #[serde(serialize_with = "from_file")]
         password: SecretFile,
     },
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TelegramConfig {
-    #[serde(serialize_with = "redacted")]
-    pub token: Secret,
-    /// Bot API base URL; tests point it at a loopback fake.
-    pub api_url: String,
-    /// The alert chat (`ALERT_CHAT_ID`), used by Telegram destinations that name no chat.
-    pub chat_id: Option<ChatId>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SlackConfig {
-    /// The incoming webhook (`SLACK_WEBHOOK_URL`) used by Slack destinations that name none.
-    #[serde(serialize_with = "redacted")]
-    pub webhook_url: Secret,
 }
 
 /// Where a notification goes.
@@ -348,23 +335,6 @@ pub(crate) struct FileWebhookAuth {
 pub(crate) struct FileBasic {
     pub(crate) username: String,
     pub(crate) password_file: PathBuf,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileTelegram {
-    bot_token_file: Option<PathBuf>,
-    /// Accepted only to refuse it with a helpful message.
-    bot_token: Option<serde::de::IgnoredAny>,
-    api_url: Option<String>,
-    chat_id: Option<ChatId>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileSlack {
-    webhook_url_file: Option<PathBuf>,
-    webhook_url: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1281,10 +1251,6 @@ fn url_redacted<S: Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::E
         Some(u) => s.serialize_some(&redact_url(u)),
         None => s.serialize_none(),
     }
-}
-
-fn redacted<S: Serializer, T>(_: &T, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str("<redacted>")
 }
 
 fn secret_file<S: Serializer>(f: &SecretFile, s: S) -> Result<S::Ok, S::Error> {

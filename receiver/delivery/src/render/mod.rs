@@ -1,7 +1,11 @@
-//! Turns a [`Notification`] into messages: Telegram HTML, Slack blocks, console lines.
+//! What every integration's rendering shares: the alert view a template sees, the loaded
+//! templates, and time, count and length helpers. Each integration renders in its own folder
+//! (`crate::notify::<integration>::render`: Telegram HTML, Slack blocks, console lines, the
+//! generic webhook's text); this module imports only their `template.rs` leaves (name, default,
+//! escape), so nothing here depends on a renderer.
 //!
-//! Each alert is rendered on its own by a tera template (the defaults are embedded from
-//! `receiver/templates/`; a file of the same name in `templates_dir` replaces one), then the
+//! Each alert is rendered on its own by a tera template (the defaults are embedded from each
+//! integration's folder; a file of the same name in `templates_dir` replaces one), then the
 //! per-alert texts are packed into messages that respect each service's limits. Every returned
 //! [`Part`] says which alerts it carries (`alert_indices`, indices into `Notification::alerts`),
 //! so delivery can tell exactly which alerts reached a destination. An alert longer than one
@@ -12,11 +16,6 @@
 //! template is safe by default: `{{ summary }}` is escaped for Telegram HTML in `telegram.html`,
 //! for Slack mrkdwn in `slack.md`, and kept on one line in `console.txt`.
 
-pub mod console;
-pub mod html;
-pub mod slack;
-pub mod telegram;
-
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -26,6 +25,11 @@ use prometheus_client::metrics::family::Family;
 use serde::Serialize;
 
 use crate::config::Config;
+// Each integration's template: name, default and escape, from its folder.
+use crate::notify::console::template as console;
+use crate::notify::slack::template as slack;
+use crate::notify::telegram::template as telegram;
+use crate::notify::webhook::template as webhook;
 use crate::payload::{Alert, Notification, Status};
 use prometheus_client::encoding::EncodeLabelSet;
 
@@ -77,21 +81,12 @@ impl RenderError {
     }
 }
 
-/// Template names; also the file names looked up in `templates_dir`.
-pub const TELEGRAM_TEMPLATE: &str = "telegram.html";
-pub const SLACK_TEMPLATE: &str = "slack.md";
-pub const CONSOLE_TEMPLATE: &str = "console.txt";
-
-const DEFAULT_TELEGRAM: &str = include_str!("../../templates/telegram.html");
-const DEFAULT_SLACK: &str = include_str!("../../templates/slack.md");
-const DEFAULT_CONSOLE: &str = include_str!("../../templates/console.txt");
-
 /// What rendering needs: the time zone, the loaded templates, and the split counter.
 pub struct RenderContext {
     pub tz: Tz,
-    telegram: tera::Tera,
-    slack: tera::Tera,
-    console: tera::Tera,
+    pub(crate) telegram: tera::Tera,
+    pub(crate) slack: tera::Tera,
+    pub(crate) console: tera::Tera,
     pub(crate) webhook: tera::Tera,
     messages_split: Family<IntegrationLabels, Counter>,
 }
@@ -124,15 +119,11 @@ impl RenderContext {
         };
         Ok(RenderContext {
             tz,
-            telegram: load(TELEGRAM_TEMPLATE, DEFAULT_TELEGRAM, html::escape)?,
-            slack: load(SLACK_TEMPLATE, DEFAULT_SLACK, slack::escape)?,
-            console: load(CONSOLE_TEMPLATE, DEFAULT_CONSOLE, console::escape)?,
+            telegram: load(telegram::TEMPLATE, telegram::DEFAULT, telegram::escape)?,
+            slack: load(slack::TEMPLATE, slack::DEFAULT, slack::escape)?,
+            console: load(console::TEMPLATE, console::DEFAULT, console::escape)?,
             // Plain text: the destination's body template escapes for its content type.
-            webhook: load(
-                crate::notify::webhook::template::TEMPLATE,
-                crate::notify::webhook::template::DEFAULT,
-                |s| s.to_string(),
-            )?,
+            webhook: load(webhook::TEMPLATE, webhook::DEFAULT, |s| s.to_string())?,
             messages_split: Family::default(),
         })
     }
@@ -168,10 +159,6 @@ impl RenderContext {
             .map_err(|e| RenderError::template(name, e))
     }
 }
-
-pub use console::console;
-pub use slack::slack;
-pub use telegram::telegram;
 
 /// The variables a template sees for one alert. Times are already formatted in the configured
 /// time zone; `labels` and `annotations` hold every label and annotation.

@@ -1,6 +1,14 @@
 //! The console: one line per alert on stdout, and appended to a file when one is configured.
 //! It needs no credentials, so a fresh machine runs the whole stack with it. It fails only when
 //! a write fails (a full disk, a closed pipe), and that is worth retrying.
+//!
+//! This folder owns the console integration whole: its rendering (`render.rs`: one line per
+//! alert), its template (`template.rs`, `console.txt`) and the writer; its one setting,
+//! `console_file`, is top-level. It may import the delivery core (`crate::notify`'s interface,
+//! `crate::render`, `crate::payload`), nothing of the other integrations.
+
+pub mod render;
+pub mod template;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -85,7 +93,7 @@ impl Notify for Console {
 
     /// All lines in one message: one write, so lines of concurrent notifications never mix.
     fn render(&self, n: &Notification, ctx: &RenderContext) -> Result<Vec<Message>, RenderError> {
-        let lines = crate::render::console(n, ctx)?;
+        let lines = render::console(n, ctx)?;
         let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
         for line in &lines {
             text.push_str(line);

@@ -1,25 +1,10 @@
 //! Console lines: one line per alert, for stdout and the optional console file.
 
-use super::{CONSOLE_TEMPLATE, RenderContext, RenderError};
+use super::template::TEMPLATE as CONSOLE_TEMPLATE;
 use crate::payload::Notification;
+use crate::render::{RenderContext, RenderError};
 
-/// Keeps a value on one line: newlines, tabs and other control characters become `\n`, `\t`,
-/// `\u{..}`, and a backslash is doubled so the line can be read back unambiguously.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '"' => out.push_str("\\\""),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use super::template::escape;
 
 /// One line per alert, in the order of `Notification::alerts` (line `i` is alert `i`).
 pub fn console(n: &Notification, ctx: &RenderContext) -> Result<Vec<String>, RenderError> {

@@ -3,6 +3,15 @@
 //! `400 invalid_payload`, `403 action_prohibited`, `429` with `Retry-After`, `5xx`.
 //!
 //! The webhook URL is the secret: it is never logged, and reqwest errors are stripped of it.
+//!
+//! This folder owns the Slack integration whole: its config section (`config.rs`), its rendering
+//! (`render.rs`: blocks in mrkdwn), its template (`template.rs`, `slack.md`) and the sender. It
+//! may import the delivery core (`crate::notify`'s interface, `crate::render`, `crate::payload`,
+//! `crate::config`), nothing of the other integrations.
+
+pub mod config;
+pub mod render;
+pub mod template;
 
 use std::time::Duration;
 
@@ -69,7 +78,7 @@ impl Notify for Slack {
     }
 
     fn render(&self, n: &Notification, ctx: &RenderContext) -> Result<Vec<Message>, RenderError> {
-        Ok(crate::render::slack(n, ctx)?
+        Ok(render::slack(n, ctx)?
             .into_iter()
             .map(|p| Message {
                 // Serialised once, not on every retry.

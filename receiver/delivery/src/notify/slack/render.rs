@@ -5,25 +5,14 @@
 
 use serde_json::{Value, json};
 
-use super::{Part, RenderContext, RenderError, SLACK_TEMPLATE, utf16_len};
+use super::template::TEMPLATE as SLACK_TEMPLATE;
 use crate::payload::{Notification, Status};
+use crate::render::{Part, RenderContext, RenderError, utf16_len};
 
 pub const MAX_SECTION_TEXT: usize = 3000;
 pub const MAX_BLOCKS: usize = 50;
 
-/// Escapes text for Slack mrkdwn.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+pub use super::template::escape;
 
 /// Renders a notification as Slack messages. Each alert becomes one section block (several
 /// when its text is longer than 3000), alerts are separated by dividers, and a message that would
@@ -78,7 +67,7 @@ pub fn slack(n: &Notification, ctx: &RenderContext) -> Result<Vec<Part<Value>>, 
             if n.truncated_alerts > 0 {
                 let note = format!(
                     "{} not sent by Alertmanager (max_alerts)",
-                    super::count(n.truncated_alerts, "more alert", "more alerts")
+                    crate::render::count(n.truncated_alerts, "more alert", "more alerts")
                 );
                 text.push_str(&format!("; {note}"));
                 if k == 0 {

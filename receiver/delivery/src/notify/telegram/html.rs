@@ -6,22 +6,9 @@
 //! escaped. tera's own HTML escape also writes `&#x2F;` and `&#x27;`, which Telegram does
 //! accept as numeric entities, but they count and read badly; [`escape`] writes only the four.
 
-use super::utf16_len;
+use crate::render::utf16_len;
 
-/// Escapes text for Telegram HTML, both in element content and in double-quoted attributes.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + s.len() / 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+pub use super::template::escape;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tok<'a> {

@@ -19,6 +19,13 @@
 //!
 //! The bot token is part of the URL (`/bot<token>/sendMessage`), so no URL ever reaches a log or
 //! an error: reqwest errors are stripped of it with `without_url()`.
+//!
+//! This folder owns the Telegram integration whole: its config section (`config.rs`), its
+//! rendering (`render.rs`, Telegram's HTML rules in `html.rs`), its template (`template.rs`,
+//! `telegram.html`), the sender and the [`MessageHook`] interface. It may import the delivery
+//! core (`crate::notify`'s interface, `crate::render`, `crate::payload`, `crate::config`) and the
+//! shared Telegram layer (`vpsmon-receiver-telegram`), nothing of the other integrations, and
+//! nothing of the fleet view, which it cannot reach.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,6 +37,11 @@ use teloxide::ApiError;
 use teloxide::payloads::SendMessage;
 use teloxide::types::{LinkPreviewOptions, MessageId, ParseMode, Recipient, ReplyMarkup, ThreadId};
 pub use vpsmon_receiver_telegram::Bot;
+
+pub mod config;
+pub mod html;
+pub mod render;
+pub mod template;
 
 use super::Notify;
 use super::metrics::{ChartLabels, ChartResult};
@@ -271,7 +283,7 @@ impl Notify for Telegram {
     }
 
     fn render(&self, n: &Notification, ctx: &RenderContext) -> Result<Vec<Message>, RenderError> {
-        let parts = crate::render::telegram(n, ctx)?;
+        let parts = render::telegram(n, ctx)?;
         let mut additions = match &self.hook {
             Some((hook, _)) => {
                 let messages: Vec<&[usize]> =

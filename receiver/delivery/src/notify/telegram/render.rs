@@ -1,7 +1,9 @@
 //! Telegram messages (parse_mode HTML, at most 4096 characters each).
 
-use super::{Part, RenderContext, RenderError, TELEGRAM_TEMPLATE, html, utf16_len};
+use super::html;
+use super::template::TEMPLATE as TELEGRAM_TEMPLATE;
 use crate::payload::{Notification, Status};
+use crate::render::{Part, RenderContext, RenderError, utf16_len};
 
 /// Telegram's limit for one message's text, "1-4096 characters after entities parsing". This
 /// module measures the HTML as sent in UTF-16 code units, which is never less than what Telegram
@@ -110,7 +112,7 @@ pub fn telegram(n: &Notification, ctx: &RenderContext) -> Result<Vec<Part<String
                 // Alertmanager left these out (max_alerts); say so instead of hiding it.
                 header.push_str(&format!(
                     "\n<i>{} not sent by Alertmanager (max_alerts)</i>",
-                    super::count(n.truncated_alerts, "more alert", "more alerts")
+                    crate::render::count(n.truncated_alerts, "more alert", "more alerts")
                 ));
             }
             debug_assert!(utf16_len(&header) + SEPARATOR.len() <= HEADER_ROOM);

@@ -23,6 +23,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize, Serializer};
 use vpsmon_common::{Secret, SecretError};
 
+use crate::config::redact::redacted;
+
 /// The default body: the alerts' text, as ntfy and Gotify take a plain message.
 pub const DEFAULT_BODY: &str = "{{ text }}";
 pub const DEFAULT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
@@ -208,10 +210,6 @@ fn check_header_name(name: &str, key: &str) -> Result<(), SectionError> {
     reqwest::header::HeaderName::from_bytes(name.as_bytes())
         .map(|_| ())
         .map_err(|_| invalid(key, format!("{name:?} is not a header name")))
-}
-
-fn redacted<S: Serializer, T>(_: &T, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str("<redacted>")
 }
 
 fn redacted_values<S: Serializer>(m: &BTreeMap<String, Secret>, s: S) -> Result<S::Ok, S::Error> {
