@@ -1138,10 +1138,17 @@ impl Builder<'_> {
     ) -> Result<Vec<Destination>, ConfigError> {
         let mut out = Vec::with_capacity(list.len());
         for (i, d) in list.into_iter().enumerate() {
-            let key = self.key(&format!("{key}[{i}]"));
+            let raw = format!("{key}[{i}]");
+            let key = self.key(&raw);
             let dest = match d {
                 FileDestination::Console => Destination::Console,
-                FileDestination::Webhook(w) => Destination::Webhook(w.load(&key)?),
+                FileDestination::Webhook(w) => Destination::Webhook(w.load(&|sub| {
+                    if sub.is_empty() {
+                        self.key(&format!("{raw}.webhook"))
+                    } else {
+                        self.key(&format!("{raw}.webhook.{sub}"))
+                    }
+                })?),
                 FileDestination::Telegram {
                     chat_id,
                     message_thread_id,

@@ -128,8 +128,11 @@ fn json_escape(s: &str) -> String {
 }
 
 impl FileWebhook {
-    /// Checks the section at `key` (a route's destination) and reads its secret files.
-    pub fn load(self, key: &str) -> Result<WebhookConfig, SectionError> {
+    /// Checks the section and reads its secret files. `at("method")` names a key of it as the
+    /// configuration's errors do (receiver.yml key `routes.ops[0].webhook.method`), `at("")`
+    /// the section itself.
+    pub fn load(self, at: &dyn Fn(&str) -> String) -> Result<WebhookConfig, SectionError> {
+        let key = &at("");
         let secret = |path: &PathBuf, key: String| {
             vpsmon_common::secret::read_file(path)
                 .map_err(|source| SectionError::Secret { key, source })
@@ -137,7 +140,7 @@ impl FileWebhook {
         let url = match (self.url, &self.url_file) {
             (Some(_), Some(_)) => return Err(invalid(key, "choose url or url_file, not both")),
             (Some(u), None) => Secret::new(u.trim()),
-            (None, Some(p)) => secret(p, format!("{key}.url_file"))?,
+            (None, Some(p)) => secret(p, at("url_file"))?,
             (None, None) => {
                 return Err(invalid(key, "a webhook destination needs url or url_file"));
             }
@@ -146,7 +149,7 @@ impl FileWebhook {
         let parsed = reqwest::Url::parse(url.expose())
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-            .ok_or_else(|| invalid(&format!("{key}.url"), "is not an http(s) URL"))?;
+            .ok_or_else(|| invalid(&at("url"), "is not an http(s) URL"))?;
         let method = self
             .method
             .as_deref()
@@ -155,15 +158,15 @@ impl FileWebhook {
             .to_ascii_uppercase();
         if !matches!(method.as_str(), "POST" | "PUT") {
             return Err(invalid(
-                &format!("{key}.method"),
+                &at("method"),
                 format!("{method:?}: use POST or PUT (a notification has a body)"),
             ));
         }
         for name in self.headers.keys() {
-            check_header_name(name, &format!("{key}.headers"))?;
+            check_header_name(name, &at("headers"))?;
             if SECRET_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
                 return Err(invalid(
-                    &format!("{key}.headers.{name}"),
+                    &at(&format!("headers.{name}")),
                     "secrets are not read from the config file; put the value in a file named \
                      under header_files",
                 ));
@@ -171,11 +174,11 @@ impl FileWebhook {
         }
         let mut secret_headers = BTreeMap::new();
         for (name, path) in &self.header_files {
-            check_header_name(name, &format!("{key}.header_files"))?;
-            let value = secret(path, format!("{key}.header_files.{name}"))?;
+            check_header_name(name, &at("header_files"))?;
+            let value = secret(path, at(&format!("header_files.{name}")))?;
             if reqwest::header::HeaderValue::from_str(value.expose()).is_err() {
                 return Err(invalid(
-                    &format!("{key}.header_files.{name}"),
+                    &at(&format!("header_files.{name}")),
                     format!("{} holds characters a header cannot carry", path.display()),
                 ));
             }
@@ -185,9 +188,9 @@ impl FileWebhook {
             .content_type
             .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string());
         let body = self.body.unwrap_or_else(|| DEFAULT_BODY.to_string());
-        body_template(&body, &content_type).map_err(|e| invalid(&format!("{key}.body"), e))?;
+        body_template(&body, &content_type).map_err(|e| invalid(&at("body"), e))?;
         let max_length = match self.max_length {
-            Some(0) => return Err(invalid(&format!("{key}.max_length"), "must be at least 1")),
+            Some(0) => return Err(invalid(&at("max_length"), "must be at least 1")),
             Some(n) => n,
             None => DEFAULT_MAX_LENGTH,
         };
