@@ -76,7 +76,7 @@ pub struct WebhookConfig {
 }
 
 /// What is wrong with the section, and at which key. (Its own type, so that this folder needs
-/// nothing of `crate::config`, which reads the section.)
+/// nothing of `crate::config`, which reads the section, but its `<redacted>` leaf.)
 #[derive(Debug, thiserror::Error)]
 pub enum SectionError {
     #[error("{key}: {message}")]

@@ -7,7 +7,7 @@
 //!
 //! This folder owns the section, the rendering, the sender and the template (`webhook.txt`). It
 //! may import the delivery core (`crate::notify`'s interface, `crate::render`'s helpers,
-//! `crate::payload`, `crate::config::ConfigError`) and nothing of the other integrations.
+//! `crate::payload`, `crate::config::redact`) and nothing of the other integrations.
 
 pub mod config;
 pub mod render;
