@@ -1,30 +1,32 @@
-//! vpsmon-receiver: Alertmanager's webhook in, Telegram / Slack / console messages out.
+//! vpsmon-receiver: Alertmanager's webhook in, Telegram / Slack / console messages out, and
+//! the fleet view beside it. This crate only wires its two parts together, kept apart by the
+//! compiler as crates of their own:
 //!
-//! - [`config`]: `receiver.yml` + flags + env, merged (flags > env > file > defaults).
-//! - [`payload`]: Alertmanager's webhook payload, version 4.
-//! - [`render`]: tera templates to Telegram HTML, Slack blocks and console lines, split to fit.
-//! - [`notify`]: one module per integration, the dispatcher, rate limits, retries, de-duplication.
-//! - [`server`]: the HTTP endpoints (`fn app(state) -> Router`, `run(listener, state, shutdown)`).
-//! - [`metrics`]: the one registry behind `GET /metrics`.
-//! - [`dashboard`]: the fleet web page (`GET /`), built on [`promapi`] (Prometheus and
-//!   Alertmanager clients), [`fleet`] (the whole fleet in a few queries) and [`chart`] (SVG/PNG).
-//! - [`bot`]: the Telegram bot (long polling next to the webhook server), on the same modules.
-//! - [`watchdog`]: the pipeline's heartbeat (gen-config's Watchdog alert) and what happens when
-//!   it stops.
+//! - delivery (`vpsmon-receiver-delivery`, `receiver/delivery/`): [`config`], [`payload`],
+//!   [`render`], [`notify`] (one folder per integration), [`server`], [`metrics`], [`watchdog`];
+//! - the fleet view (`vpsmon-receiver-fleet`, `receiver/fleet/`): [`promapi`], [`fleet`],
+//!   [`chart`], [`dashboard`], [`bot`], and the additions to alert messages
+//!   ([`vpsmon_receiver_fleet::alert_extras`]);
+//! - the Telegram Bot API layer both use (`vpsmon-receiver-telegram`, `receiver/telegram/`).
+//!
+//! Delivery does not depend on the fleet view; [`state`] hands it the fleet view's additions to
+//! Telegram messages (a [`notify::telegram::MessageHook`]) and its pages
+//! ([`server::AppState::pages`]).
 
-pub mod bot;
-pub mod chart;
-pub mod cli;
-pub mod config;
-pub mod dashboard;
-pub mod fleet;
-pub mod metrics;
-pub mod notify;
-pub mod payload;
-pub mod promapi;
-pub mod render;
-pub mod server;
-pub mod watchdog;
+pub use vpsmon_receiver_delivery::{cli, config, metrics, notify, payload, server, watchdog};
+pub use vpsmon_receiver_fleet::{bot, chart, dashboard, fleet, promapi};
+
+/// Rendering: the shared part, and each integration's renderer from its folder.
+pub mod render {
+    pub use vpsmon_receiver_delivery::notify::console::render as console;
+    pub use vpsmon_receiver_delivery::notify::console::render::console;
+    pub use vpsmon_receiver_delivery::notify::slack::render as slack;
+    pub use vpsmon_receiver_delivery::notify::slack::render::slack;
+    pub use vpsmon_receiver_delivery::notify::telegram::html;
+    pub use vpsmon_receiver_delivery::notify::telegram::render as telegram;
+    pub use vpsmon_receiver_delivery::notify::telegram::render::telegram;
+    pub use vpsmon_receiver_delivery::render::*;
+}
 
 use std::future::Future;
 use std::sync::Arc;
@@ -68,7 +70,8 @@ fn build(config: Config) -> Result<(AppState, Arc<watchdog::Watchdog>), StartErr
     let config = Arc::new(config);
     let (metrics, mut registry) = Metrics::new();
     let render = Arc::new(RenderContext::from_config(&config, &metrics)?);
-    let dispatcher = notify::dispatcher(config.clone(), render, metrics.notify.clone());
+    let hook = vpsmon_receiver_fleet::alert_extras::AlertExtras::from_config(&config);
+    let dispatcher = notify::dispatcher(config.clone(), render, metrics.notify.clone(), hook);
     let watchdog = Arc::new(watchdog::Watchdog::new(
         &config,
         dispatcher.clone(),
@@ -80,6 +83,7 @@ fn build(config: Config) -> Result<(AppState, Arc<watchdog::Watchdog>), StartErr
     });
     let state = AppState {
         bodies: Arc::new(server::BodyBudget::new(config.body_limit)),
+        pages: dashboard::router(&config),
         config,
         deliver,
         metrics: Arc::new(metrics),

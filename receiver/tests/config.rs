@@ -640,3 +640,62 @@ fn wait_output(child: &mut std::process::Child) -> Output {
         stderr,
     }
 }
+
+#[test]
+fn webhook_destinations_are_checked_and_their_secrets_read_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let auth = write(dir.path(), "ntfy.auth", "Bearer tk_configSecret99\n");
+    let file = write(
+        dir.path(),
+        "receiver.yml",
+        &format!(
+            "default_route:\n  - webhook: {{ name: ntfy, url: 'https://ntfy.example/alerts', headers: {{ Tags: warning }}, header_files: {{ Authorization: {} }} }}\n",
+            auth.display()
+        ),
+    );
+    let c = load(&with_file(&file), &[]).unwrap();
+    let labels: Vec<String> = c.default_route.iter().map(Destination::label).collect();
+    assert_eq!(labels, ["webhook:ntfy"]);
+    let yaml = c.to_yaml();
+    assert!(yaml.contains("Authorization: <redacted>"), "{yaml}");
+    assert!(!yaml.contains("tk_configSecret99"), "{yaml}");
+    assert!(!yaml.contains("ntfy.example/alerts"), "{yaml}");
+
+    let at = "receiver.yml key `default_route[0].webhook";
+    assert_eq!(
+        error(
+            "default_route:\n  - webhook: { url: 'https://x.example/a', headers: { Authorization: 'Bearer tk' } }\n",
+            &[]
+        ),
+        format!(
+            "{at}.headers.Authorization`: secrets are not read from the config file; put the \
+             value in a file named under header_files"
+        )
+    );
+    assert_eq!(
+        error(
+            "default_route:\n  - webhook: { url: 'https://x.example/a', url_file: /nope }\n",
+            &[]
+        ),
+        format!("{at}`: choose url or url_file, not both")
+    );
+    assert_eq!(
+        error(
+            "default_route:\n  - webhook: { url: 'https://x.example/a', method: get }\n",
+            &[]
+        ),
+        format!("{at}.method`: \"GET\": use POST or PUT (a notification has a body)")
+    );
+    assert_eq!(
+        error(
+            "default_route:\n  - webhook: { url: 'ftp://x.example/a' }\n",
+            &[]
+        ),
+        format!("{at}.url`: is not an http(s) URL")
+    );
+    let e = error(
+        "default_route:\n  - webhook: { url: 'https://x.example/a', body: '{{ text ' }\n",
+        &[],
+    );
+    assert!(e.starts_with(&format!("{at}.body`: ")), "{e}");
+}

@@ -1,6 +1,6 @@
 //! Delivery as Alertmanager and a chat see it: the real receiver (config, HTTP server,
-//! dispatcher) on a loopback port, POSTed webhooks, and loopback fakes of Telegram and Slack that
-//! speak their wire formats and inject 429s, 5xx, and refusals. Each test asserts on what the
+//! dispatcher) on a loopback port, POSTed webhooks, and loopback fakes of Telegram, Slack and a
+//! generic (ntfy-style) webhook that speak their wire formats and inject 429s, 5xx, and refusals. Each test asserts on what the
 //! fake received (messages, request times) and on the status and JSON body Alertmanager gets.
 
 use std::collections::BTreeMap;
@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use testkit::procs::{Proc, free_port, wait_http_ok};
 use testkit::slack::{FakeSlack, SlackFault};
 use testkit::telegram::{FakeTelegram, Fault};
+use testkit::webhook::{FakeWebhook, WebhookFault};
 use tokio::sync::oneshot;
 
 mod support;
@@ -818,6 +819,265 @@ routes:
         "super-secret-token",
         slack_secret,
         "deadSecretPathValue123",
+    ] {
+        assert!(
+            !log.contains(secret),
+            "{secret:?} leaked into the log:\n{log}"
+        );
+        assert!(
+            !answers.contains(secret),
+            "{secret:?} leaked into an answer:\n{answers}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The generic webhook (ntfy, Gotify, Discord, …): the same guarantees as Slack's.
+
+/// A webhook destination to `hook`, as receiver.yml names it, with `extra` keys added.
+fn webhook_yaml(hook: &FakeWebhook, deadline: &str, extra: &str) -> String {
+    format!(
+        "delivery_deadline: {deadline}\ndefault_route:\n  - webhook:\n      name: ntfy\n      url: {}\n{extra}",
+        hook.url()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_gets_the_configured_method_headers_and_body() {
+    let hook = FakeWebhook::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("ntfy.auth");
+    std::fs::write(&token, "Bearer tk_0123456789abcdef\n").unwrap();
+    hook.require_header("authorization", "Bearer tk_0123456789abcdef");
+    let extra = format!(
+        "      method: PUT\n      headers: {{ Tags: warning, X-Source: vpsmon }}\n      header_files: {{ Authorization: {} }}\n      content_type: application/json\n      body: '{{\"title\": \"{{{{ title }}}}\", \"message\": \"{{{{ text }}}}\", \"n\": {{{{ count }}}}}}'\n",
+        token.display()
+    );
+    let rx = Receiver::start(&webhook_yaml(&hook, "10s", &extra), &[]).await;
+
+    let (status, body) = rx.post("/alerts", &firing(1)).await;
+    assert_eq!(status, 200, "{body}");
+    let got = hook.wait_for_messages(1, WAIT).await;
+    assert_eq!(got.len(), 1);
+    let r = &got[0];
+    assert_eq!(r.method, "PUT");
+    assert_eq!(r.path, testkit::webhook::TOPIC_PATH);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("tags"), Some("warning"));
+    assert_eq!(r.header("x-source"), Some("vpsmon"));
+    let sent: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        sent,
+        json!({
+            "title": "FIRING: DiskFull",
+            "message": "⚠️ FIRING DiskFull on web-0 (warning)\nmark-0000-end\nStarted: 2026-11-21 10:00:00 UTC\nhttp://prometheus:9090/graph?g0.expr=disk",
+            "n": 1
+        })
+    );
+
+    // The resolved notification says so, in the same shape.
+    let resolved = notification("resolved", vec![alert(0, "resolved")]);
+    let (status, body) = rx.post("/alerts", &resolved).await;
+    assert_eq!(status, 200, "{body}");
+    let got = hook.wait_for_messages(2, WAIT).await;
+    let sent: Value = serde_json::from_str(&got[1].body).unwrap();
+    assert_eq!(sent["title"], "RESOLVED: DiskFull");
+    assert!(
+        sent["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("✅ RESOLVED DiskFull on web-0 (warning)\nmark-0000-end\n"),
+        "{sent}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_webhook_notification_is_split_and_each_alert_sent_once() {
+    let hook = FakeWebhook::start().await;
+    let rx = Receiver::start(&webhook_yaml(&hook, "30s", "      max_length: 300\n"), &[]).await;
+
+    let (status, body) = rx.post("/alerts", &firing(5)).await;
+    assert_eq!(status, 200, "{body}");
+    let got = hook.messages();
+    assert_eq!(got.len(), 3, "two alerts a message: {got:#?}");
+    for m in &got {
+        assert!(
+            m.body.chars().count() <= 300,
+            "{} chars",
+            m.body.chars().count()
+        );
+    }
+    assert_each_once(&marks(got.iter().map(|m| m.body.as_str())), 5);
+    // One message a second per endpoint.
+    for pair in got.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(
+            gap >= Duration::from_millis(900),
+            "{gap:?} between messages"
+        );
+    }
+    assert_eq!(
+        metric(
+            &rx.metrics().await,
+            r#"vpsmon_receiver_messages_split_total{integration="webhook"}"#
+        ),
+        Some(2.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_429_and_5xx_are_retried_within_the_deadline() {
+    let hook = FakeWebhook::start().await;
+    let rx = Receiver::start(&webhook_yaml(&hook, "20s", ""), &[]).await;
+    hook.push_fault(WebhookFault::ServerError(500));
+    hook.push_fault(WebhookFault::RateLimited {
+        retry_after_secs: 2,
+    });
+
+    let (status, body) = rx.post("/alerts", &firing(2)).await;
+    assert_eq!(status, 200, "{body}");
+    let requests = hook.requests();
+    assert_eq!(
+        requests.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [500, 429, 200]
+    );
+    let waited = requests[2].at - requests[1].at;
+    assert!(
+        waited >= Duration::from_secs(2),
+        "retried {waited:?} after a Retry-After: 2"
+    );
+    assert_each_once(&marks([requests[2].body.as_str()]), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_outage_gives_503_and_the_retries_deliver_each_alert_once() {
+    let hook = FakeWebhook::start().await;
+    let rx = Receiver::start(&webhook_yaml(&hook, "2s", ""), &[]).await;
+    hook.fail_until(Duration::from_secs(3600), WebhookFault::ServerError(503));
+
+    let (status, body) = rx.post("/alerts", &firing(2)).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["destination"], "webhook:ntfy");
+    assert!(hook.messages().is_empty());
+
+    // Alertmanager's retry after the endpoint recovered, then a second Alertmanager's copy.
+    hook.clear_faults();
+    let (status, body) = rx.post("/alerts", &firing(2)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = rx.post("/alerts", &firing(2)).await;
+    assert_eq!(status, 200, "{body}");
+    let got = hook.messages();
+    assert_eq!(got.len(), 1, "delivered once: {got:#?}");
+    assert_each_once(&marks(got.iter().map(|m| m.body.as_str())), 2);
+}
+
+/// The binary, with debug logging, through a 5xx, a refusal and a dead endpoint: neither its log,
+/// its answers nor `--print-config` contain the URL's key or the header read from a file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_secrets_never_reach_the_logs_or_the_answers() {
+    let hook = FakeWebhook::start().await;
+    hook.require_header("authorization", "Bearer tk_webhookSecretToken42");
+    let dir = tempfile::tempdir().unwrap();
+    let auth = dir.path().join("ntfy.auth");
+    std::fs::write(&auth, "Bearer tk_webhookSecretToken42").unwrap();
+    let wrong = dir.path().join("wrong.auth");
+    std::fs::write(&wrong, "Bearer tk_wrongSecretToken77").unwrap();
+    // A URL whose path is the key (Discord, Bark), where nothing listens.
+    let dead = format!(
+        "http://127.0.0.1:{}/api/webhooks/1/deadWebhookKeyValue123",
+        free_port()
+    );
+    let dead_file = dir.path().join("dead.url");
+    std::fs::write(&dead_file, &dead).unwrap();
+    let config = dir.path().join("receiver.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "delivery_deadline: 4s
+default_route:
+  - webhook: {{ name: ntfy, url: '{url}', header_files: {{ Authorization: {auth} }} }}
+routes:
+  refused:
+    - webhook: {{ name: wrong, url: '{url}', header_files: {{ Authorization: {wrong} }} }}
+  dead:
+    - webhook: {{ name: dead, url_file: {dead} }}
+",
+            url = hook.url(),
+            auth = auth.display(),
+            wrong = wrong.display(),
+            dead = dead_file.display(),
+        ),
+    )
+    .unwrap();
+    let printed = std::process::Command::new(env!("CARGO_BIN_EXE_vpsmon-receiver"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--webhook-no-auth")
+        .arg("--print-config")
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    let mut answers = String::from_utf8_lossy(&printed.stdout).into_owned();
+    assert!(answers.contains("<redacted>"), "{answers}");
+    let port = free_port();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vpsmon-receiver"));
+    cmd.arg("--config")
+        .arg(&config)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--webhook-no-auth")
+        .env("RUST_LOG", "debug");
+    let mut proc = Proc::spawn("vpsmon-receiver", cmd, &dir.path().join("receiver.log")).unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    wait_http_ok(&mut proc, &format!("{url}/healthz"), WAIT)
+        .await
+        .unwrap();
+
+    hook.push_fault(WebhookFault::ServerError(500));
+    let http = reqwest::Client::new();
+    for (path, expected) in [
+        ("/alerts", 200),
+        ("/alerts/refused", 503),
+        ("/alerts/dead", 503),
+    ] {
+        let resp = http
+            .post(format!("{url}{path}"))
+            .json(&firing(2))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap();
+        assert_eq!(status, expected, "{path}: {body}");
+        answers.push_str(&body);
+    }
+    for path in ["/metrics", "/healthz"] {
+        answers.push_str(
+            &http
+                .get(format!("{url}{path}"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+    }
+    drop(proc);
+    let log = std::fs::read_to_string(dir.path().join("receiver.log")).unwrap();
+
+    // The failures did happen and were logged: the test cannot pass on an empty log.
+    for expected in ["webhook 500", "webhook 403", "webhook: cannot connect"] {
+        assert!(
+            log.contains(expected) || answers.contains(expected),
+            "{expected:?} missing from the log and answers:\n{log}\n{answers}"
+        );
+    }
+    assert_eq!(hook.messages().len(), 1, "the good one got through");
+    for secret in [
+        "tk_webhookSecretToken42",
+        "tk_wrongSecretToken77",
+        "deadWebhookKeyValue123",
     ] {
         assert!(
             !log.contains(secret),

@@ -91,6 +91,7 @@ fn state(config: Config, outcome: Outcome) -> (AppState, Arc<Scripted>) {
         metrics: Arc::new(metrics),
         registry: Arc::new(registry),
         bodies: Arc::new(BodyBudget::new(config_body_limit)),
+        pages: Router::new(),
     };
     (state, scripted)
 }
@@ -666,6 +667,7 @@ async fn a_webhook_that_finds_the_body_budget_taken_gets_503_with_retry_after() 
         deliver: slow.clone(),
         metrics: Arc::new(metrics),
         registry: Arc::new(registry),
+        pages: Router::new(),
     });
     let body = payload(1).to_string();
     let sized = || {

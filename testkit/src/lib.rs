@@ -6,7 +6,7 @@
 //! - [`heartbeat`]: a healthchecks.io-style heartbeat URL that counts its pings.
 //! - [`idle`]: idle client connections, and a server under systemd's open-files limit.
 //! - [`promstack`]: real exporters + Prometheus + Alertmanager on loopback, one call.
-//! - [`telegram`], [`slack`], [`cloudflare`]: loopback fakes of the remote services a test cannot reach, speaking
+//! - [`telegram`], [`slack`], [`webhook`] (ntfy-style), [`cloudflare`]: loopback fakes of the remote services a test cannot reach, speaking
 //!   their real wire formats, errors included, with scripted faults (429, 5xx, timeouts).
 //!   testkit/README.md lists every behaviour and where it comes from.
 
@@ -19,5 +19,6 @@ pub mod promstack;
 mod server;
 pub mod slack;
 pub mod telegram;
+pub mod webhook;
 
 pub use server::Until;

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+use super::error::TgError;
 use super::html::{self, Parsed, utf16_len};
-use super::server::TgError;
 use super::{CallbackAnswer, Edit, Inner, SentMessage, SentPhoto, State, UploadedFile};
 
 /// Telegram's limits (<https://core.telegram.org/bots/api#sendmessage>, `#sendphoto`).

@@ -9,6 +9,7 @@
 //! Telegram's exact `can't parse entities` error. See testkit/README.md for every behaviour and
 //! its source.
 
+mod error;
 pub mod html;
 mod methods;
 mod server;

@@ -1,0 +1,112 @@
+//! The console: one line per alert on stdout, and appended to a file when one is configured.
+//! It needs no credentials, so a fresh machine runs the whole stack with it. It fails only when
+//! a write fails (a full disk, a closed pipe), and that is worth retrying.
+//!
+//! This folder owns the console integration whole: its rendering (`render.rs`: one line per
+//! alert), its template (`template.rs`, `console.txt`) and the writer; its one setting,
+//! `console_file`, is top-level. It may import the delivery core (`crate::notify`'s interface,
+//! `crate::render`, `crate::payload`), nothing of the other integrations.
+
+pub mod render;
+pub mod template;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::retry::Pacing;
+use super::{BoxFuture, Message, Notify, NotifyError};
+use crate::payload::Notification;
+use crate::render::{RenderContext, RenderError};
+
+/// Where the lines go besides the file: stdout normally, a buffer in tests.
+pub enum Sink {
+    Stdout,
+    Memory(std::sync::Mutex<Vec<u8>>),
+}
+
+pub struct Console {
+    sink: Sink,
+    /// Opened for each message in append mode, so log rotation (a rename) needs no restart.
+    file: Option<PathBuf>,
+}
+
+impl Console {
+    pub fn new(file: Option<PathBuf>) -> Console {
+        Console {
+            sink: Sink::Stdout,
+            file,
+        }
+    }
+
+    pub fn with_sink(sink: Sink, file: Option<PathBuf>) -> Console {
+        Console { sink, file }
+    }
+
+    /// What a [`Sink::Memory`] holds.
+    pub fn captured(&self) -> String {
+        match &self.sink {
+            Sink::Memory(buf) => {
+                String::from_utf8_lossy(&buf.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+            }
+            Sink::Stdout => String::new(),
+        }
+    }
+
+    fn write(&self, text: &str) -> Result<(), NotifyError> {
+        match &self.sink {
+            Sink::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(text.as_bytes())
+                    .and_then(|()| out.flush())
+                    .map_err(|e| NotifyError::Transient(format!("cannot write to stdout: {e}")))?;
+            }
+            Sink::Memory(buf) => buf
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(text.as_bytes()),
+        }
+        if let Some(path) = &self.file {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(text.as_bytes()))
+                .map_err(|e| {
+                    NotifyError::Transient(format!(
+                        "cannot append to console file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+        }
+        Ok(())
+    }
+}
+
+impl Notify for Console {
+    fn integration(&self) -> &'static str {
+        "console"
+    }
+
+    fn pacing(&self) -> Option<&Pacing> {
+        None
+    }
+
+    /// All lines in one message: one write, so lines of concurrent notifications never mix.
+    fn render(&self, n: &Notification, ctx: &RenderContext) -> Result<Vec<Message>, RenderError> {
+        let lines = render::console(n, ctx)?;
+        let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+        for line in &lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+        Ok(vec![Message {
+            text,
+            alert_indices: (0..lines.len()).collect(),
+            extra: None,
+        }])
+    }
+
+    fn notify<'a>(&'a self, message: &'a Message) -> BoxFuture<'a, Result<(), NotifyError>> {
+        Box::pin(async move { self.write(&message.text) })
+    }
+}

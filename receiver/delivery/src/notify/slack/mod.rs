@@ -1,0 +1,191 @@
+//! Slack: one JSON POST per message to an incoming webhook. Slack answers `200 ok`, or an error
+//! code in the body: `404 channel_not_found`, `410 channel_is_archived`/`no_service`,
+//! `400 invalid_payload`, `403 action_prohibited`, `429` with `Retry-After`, `5xx`.
+//!
+//! The webhook URL is the secret: it is never logged, and reqwest errors are stripped of it.
+//!
+//! This folder owns the Slack integration whole: its config section (`config.rs`), its rendering
+//! (`render.rs`: blocks in mrkdwn), its template (`template.rs`, `slack.md`) and the sender. It
+//! may import the delivery core (`crate::notify`'s interface, `crate::render`, `crate::payload`,
+//! `crate::config`), nothing of the other integrations.
+
+pub mod config;
+pub mod render;
+pub mod template;
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use vpsmon_common::Secret;
+
+use super::ratelimit::{Bucket, limits};
+use super::retry::Pacing;
+use super::{BoxFuture, Message, Notify, NotifyError, describe_http_error, short};
+use crate::payload::Notification;
+use crate::render::{RenderContext, RenderError};
+
+pub struct Slack {
+    client: reqwest::Client,
+    webhook_url: Secret,
+    pacing: Pacing,
+}
+
+impl Slack {
+    /// `label` names the webhook in the rate-limit bucket; `key` tells apart two webhooks that a
+    /// configuration gave the same name (it is a hash, never the URL).
+    pub fn new(client: reqwest::Client, label: &str, key: u64, webhook_url: Secret) -> Slack {
+        Slack {
+            client,
+            webhook_url,
+            pacing: Pacing::new(Bucket::new(
+                format!("{label}#{key:016x}"),
+                limits::SLACK_WEBHOOK,
+            )),
+        }
+    }
+
+    async fn send(&self, body: &str) -> Result<(), NotifyError> {
+        let resp = self
+            .client
+            .post(self.webhook_url.expose())
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .map_err(|e| NotifyError::Transient(describe_http_error("Slack", e)))?;
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| NotifyError::Transient(describe_http_error("Slack", e)))?;
+        classify(status, retry_after, &text)
+    }
+}
+
+impl Notify for Slack {
+    fn integration(&self) -> &'static str {
+        "slack"
+    }
+
+    fn pacing(&self) -> Option<&Pacing> {
+        Some(&self.pacing)
+    }
+
+    fn render(&self, n: &Notification, ctx: &RenderContext) -> Result<Vec<Message>, RenderError> {
+        Ok(render::slack(n, ctx)?
+            .into_iter()
+            .map(|p| Message {
+                // Serialised once, not on every retry.
+                text: p.body.to_string(),
+                alert_indices: p.alert_indices,
+                extra: None,
+            })
+            .collect())
+    }
+
+    fn notify<'a>(&'a self, message: &'a Message) -> BoxFuture<'a, Result<(), NotifyError>> {
+        Box::pin(self.send(&message.text))
+    }
+}
+
+/// Sorts Slack's answer into success, retry later, or give up.
+pub(crate) fn classify(
+    status: StatusCode,
+    retry_after: Option<u64>,
+    body: &str,
+) -> Result<(), NotifyError> {
+    let body = short(body.trim());
+    if status.is_success() {
+        return Ok(());
+    }
+    let reason = if body.is_empty() {
+        format!("Slack HTTP {status}")
+    } else {
+        format!("Slack {}: {body}", status.as_u16())
+    };
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Err(NotifyError::RateLimited {
+            // Slack always sends Retry-After with a 429; one second is its documented pace.
+            retry_after: Duration::from_secs(retry_after.unwrap_or(1).min(86_400)),
+            reason,
+        });
+    }
+    if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
+        return Err(NotifyError::Transient(reason));
+    }
+    let (hint, bug) = match body.as_str() {
+        "invalid_payload" | "invalid_blocks" | "invalid_blocks_format" | "no_text" => {
+            ("the rendered message was refused: a receiver bug", true)
+        }
+        "channel_not_found" => ("the webhook's channel was deleted", false),
+        "channel_is_archived" => ("the webhook's channel is archived", false),
+        "no_service" | "no_service_id" | "no_team" | "invalid_token" | "token_revoked" => {
+            ("the webhook was revoked: create a new one", false)
+        }
+        "action_prohibited" | "posting_to_general_channel_denied" => {
+            ("Slack refuses posts from this webhook", false)
+        }
+        _ => ("", false),
+    };
+    Err(NotifyError::refused(reason, hint, bug))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ok_is_success() {
+        assert_eq!(classify(StatusCode::OK, None, "ok"), Ok(()));
+    }
+
+    #[test]
+    fn a_429_waits_retry_after() {
+        assert_eq!(
+            classify(StatusCode::TOO_MANY_REQUESTS, Some(3), "rate_limited"),
+            Err(NotifyError::RateLimited {
+                retry_after: Duration::from_secs(3),
+                reason: "Slack 429: rate_limited".into()
+            })
+        );
+    }
+
+    #[test]
+    fn server_errors_are_transient() {
+        assert_eq!(
+            classify(StatusCode::SERVICE_UNAVAILABLE, None, ""),
+            Err(NotifyError::Transient(
+                "Slack HTTP 503 Service Unavailable".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn refusals_are_named_and_bugs_told_apart() {
+        assert_eq!(
+            classify(StatusCode::NOT_FOUND, None, "channel_not_found"),
+            Err(NotifyError::Refused(
+                "Slack 404: channel_not_found (the webhook's channel was deleted)".into()
+            ))
+        );
+        assert_eq!(
+            classify(StatusCode::GONE, None, "no_service"),
+            Err(NotifyError::Refused(
+                "Slack 410: no_service (the webhook was revoked: create a new one)".into()
+            ))
+        );
+        assert_eq!(
+            classify(StatusCode::BAD_REQUEST, None, "invalid_payload"),
+            Err(NotifyError::Bug(
+                "Slack 400: invalid_payload (the rendered message was refused: a receiver bug)"
+                    .into()
+            ))
+        );
+    }
+}

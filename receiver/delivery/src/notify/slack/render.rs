@@ -1,0 +1,185 @@
+//! Slack incoming-webhook messages: `{"text": ..., "blocks": [...]}` in mrkdwn.
+//!
+//! Slack's rules: `&`, `<` and `>` are escaped as `&amp;`, `&lt;`, `&gt;` (everything else is
+//! literal); a section block's text holds at most 3000 characters; a message at most 50 blocks.
+
+use serde_json::{Value, json};
+
+use super::template::TEMPLATE as SLACK_TEMPLATE;
+use crate::payload::{Notification, Status};
+use crate::render::{Part, RenderContext, RenderError, utf16_len};
+
+pub const MAX_SECTION_TEXT: usize = 3000;
+pub const MAX_BLOCKS: usize = 50;
+
+pub use super::template::escape;
+
+/// Renders a notification as Slack messages. Each alert becomes one section block (several
+/// when its text is longer than 3000), alerts are separated by dividers, and a message that would
+/// pass 50 blocks continues in the next one, cutting only between alerts when it can.
+pub fn slack(n: &Notification, ctx: &RenderContext) -> Result<Vec<Part<Value>>, RenderError> {
+    // Sections of each alert.
+    let mut alerts: Vec<Vec<String>> = Vec::with_capacity(n.alerts.len());
+    for alert in &n.alerts {
+        let text = ctx.render_alert(&ctx.slack, SLACK_TEMPLATE, n, alert)?;
+        alerts.push(split_mrkdwn(text.trim(), MAX_SECTION_TEXT));
+    }
+
+    // Alertmanager left alerts out (max_alerts): the first message says so in a block of its
+    // own, so every message keeps room for it.
+    let max_blocks = MAX_BLOCKS - usize::from(n.truncated_alerts > 0);
+    let mut messages: Vec<(Vec<Value>, Vec<usize>)> = Vec::new();
+    let mut blocks: Vec<Value> = Vec::new();
+    let mut indices: Vec<usize> = Vec::new();
+    for (i, sections) in alerts.into_iter().enumerate() {
+        let divider = usize::from(!blocks.is_empty());
+        // Start a new message when this alert does not fit the rest of this one but would fit
+        // a fresh one; an alert of more than 50 sections simply continues across messages.
+        if blocks.len() + divider + sections.len() > max_blocks && sections.len() <= max_blocks {
+            messages.push((std::mem::take(&mut blocks), std::mem::take(&mut indices)));
+        }
+        if !blocks.is_empty() {
+            blocks.push(json!({"type": "divider"}));
+        }
+        for s in sections {
+            if blocks.len() == max_blocks {
+                messages.push((std::mem::take(&mut blocks), std::mem::take(&mut indices)));
+            }
+            blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": s}}));
+            if indices.last() != Some(&i) {
+                indices.push(i);
+            }
+        }
+    }
+    if !blocks.is_empty() {
+        messages.push((blocks, indices));
+    }
+
+    let total = messages.len();
+    let parts: Vec<Part<Value>> = messages
+        .into_iter()
+        .enumerate()
+        .map(|(k, (mut blocks, alert_indices))| {
+            let mut text = fallback_text(n, &alert_indices);
+            if total > 1 {
+                text.push_str(&format!(" (part {}/{total})", k + 1));
+            }
+            if n.truncated_alerts > 0 {
+                let note = format!(
+                    "{} not sent by Alertmanager (max_alerts)",
+                    crate::render::count(n.truncated_alerts, "more alert", "more alerts")
+                );
+                text.push_str(&format!("; {note}"));
+                if k == 0 {
+                    blocks.insert(
+                        0,
+                        json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("_{note}_")}]}),
+                    );
+                }
+            }
+            Part {
+                body: json!({ "text": text, "blocks": blocks }),
+                alert_indices,
+            }
+        })
+        .collect();
+    ctx.count_split("slack", total);
+    Ok(parts)
+}
+
+/// The message's plain `text`: what notifications and old clients show. Names up to 5 alerts.
+fn fallback_text(n: &Notification, indices: &[usize]) -> String {
+    let alerts: Vec<_> = indices.iter().map(|&i| &n.alerts[i]).collect();
+    let firing = alerts.iter().filter(|a| a.status == Status::Firing).count();
+    let resolved = alerts.len() - firing;
+    let mut names: Vec<&str> = Vec::new();
+    for a in &alerts {
+        if !names.contains(&a.name()) {
+            names.push(a.name());
+        }
+    }
+    let more = names.len().saturating_sub(5);
+    names.truncate(5);
+    let mut text = match (firing, resolved) {
+        (f, 0) => format!("🔥 {f} firing"),
+        (0, r) => format!("✅ {r} resolved"),
+        (f, r) => format!("🔥 {f} firing, ✅ {r} resolved"),
+    };
+    text.push_str(": ");
+    text.push_str(&escape(&names.join(", ")));
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
+}
+
+/// Splits mrkdwn into pieces of at most `limit` UTF-16 units, never inside a `<link|label>` or
+/// an `&entity;`, preferring a newline, then a space, in the second half of a piece.
+fn split_mrkdwn(s: &str, limit: usize) -> Vec<String> {
+    if utf16_len(s) <= limit {
+        return vec![s.to_string()];
+    }
+    // Atoms: a whole <...> span, a whole &...; entity, or one character.
+    let mut atoms: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while i < s.len() {
+        let rest = &s[i..];
+        let len = if rest.starts_with('<') {
+            rest.find('>').map_or(1, |e| e + 1)
+        } else if rest.starts_with('&') {
+            rest.find(';').filter(|&e| e <= 8).map_or(1, |e| e + 1)
+        } else {
+            rest.chars().next().map_or(1, char::len_utf8)
+        };
+        atoms.push(&rest[..len]);
+        i += len;
+    }
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut cur_len = 0;
+    let (mut newline, mut space): (Option<usize>, Option<usize>) = (None, None);
+    for atom in atoms {
+        let len = utf16_len(atom);
+        if cur_len + len > limit && !cur.is_empty() {
+            let half = |c: Option<usize>| c.filter(|&b| utf16_len(&cur[..b]) >= limit / 2);
+            let cut = half(newline).or(half(space)).unwrap_or(cur.len());
+            let rest = cur.split_off(cut);
+            out.push(std::mem::replace(&mut cur, rest));
+            cur_len = utf16_len(&cur);
+            newline = None;
+            space = None;
+        }
+        cur.push_str(atom);
+        cur_len += len;
+        match atom {
+            "\n" => newline = Some(cur.len()),
+            " " => space = Some(cur.len()),
+            _ => {}
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_keeps_links_and_entities_whole() {
+        let s = format!(
+            "{} <http://x/a&amp;b|link> {}",
+            "&lt;".repeat(40),
+            "y ".repeat(40)
+        );
+        let parts = split_mrkdwn(&s, 50);
+        assert_eq!(parts.concat(), s);
+        for p in &parts {
+            assert!(utf16_len(p) <= 50);
+            assert_eq!(p.matches('<').count(), p.matches('>').count(), "{p}");
+            assert_eq!(p.matches('&').count(), p.matches(';').count(), "{p}");
+        }
+    }
+}

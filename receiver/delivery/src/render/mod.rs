@@ -1,0 +1,269 @@
+//! What every integration's rendering shares: the alert view a template sees, the loaded
+//! templates, and time, count and length helpers. Each integration renders in its own folder
+//! (`crate::notify::<integration>::render`: Telegram HTML, Slack blocks, console lines, the
+//! generic webhook's text); this module imports only their `template.rs` leaves (name, default,
+//! escape), so nothing here depends on a renderer.
+//!
+//! Each alert is rendered on its own by a tera template (the defaults are embedded from each
+//! integration's folder; a file of the same name in `templates_dir` replaces one), then the
+//! per-alert texts are packed into messages that respect each service's limits. Every returned
+//! [`Part`] says which alerts it carries (`alert_indices`, indices into `Notification::alerts`),
+//! so delivery can tell exactly which alerts reached a destination. An alert longer than one
+//! message by itself is split inside its text; its index then appears in each of the consecutive
+//! parts that carry a piece of it.
+//!
+//! Escaping is done by tera's autoescape with a per-service escape function, so an overriding
+//! template is safe by default: `{{ summary }}` is escaped for Telegram HTML in `telegram.html`,
+//! for Slack mrkdwn in `slack.md`, and kept on one line in `console.txt`.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use serde::Serialize;
+
+use crate::config::Config;
+// Each integration's template: name, default and escape, from its folder.
+use crate::notify::console::template as console;
+use crate::notify::slack::template as slack;
+use crate::notify::telegram::template as telegram;
+use crate::notify::webhook::template as webhook;
+use crate::payload::{Alert, Notification, Status};
+use prometheus_client::encoding::EncodeLabelSet;
+
+/// `integration="telegram"`: the label of the split counter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct IntegrationLabels {
+    pub integration: &'static str,
+}
+
+/// The counter of extra messages a notification needed (`vpsmon_receiver_messages_split_total`),
+/// as the metrics registry holds it.
+pub type SplitCounter = Family<IntegrationLabels, Counter>;
+
+/// One message to send and the alerts it carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part<T> {
+    pub body: T,
+    /// Indices into `Notification::alerts`, ascending.
+    pub alert_indices: Vec<usize>,
+}
+
+/// A template that cannot be loaded or rendered, or rendered to text a service would refuse.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("cannot read template {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("template {name}: {message}")]
+    Template { name: String, message: String },
+}
+
+impl RenderError {
+    pub(crate) fn template(name: &str, err: tera::Error) -> RenderError {
+        // tera nests the useful cause; print the whole chain once.
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        RenderError::Template {
+            name: name.to_string(),
+            message,
+        }
+    }
+}
+
+/// What rendering needs: the time zone, the loaded templates, and the split counter.
+pub struct RenderContext {
+    pub tz: Tz,
+    pub(crate) telegram: tera::Tera,
+    pub(crate) slack: tera::Tera,
+    pub(crate) console: tera::Tera,
+    pub(crate) webhook: tera::Tera,
+    messages_split: Family<IntegrationLabels, Counter>,
+}
+
+impl std::fmt::Debug for RenderContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RenderContext")
+            .field("tz", &self.tz)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RenderContext {
+    /// Loads the templates: the embedded defaults, each replaced by `templates_dir/<name>` when
+    /// that file exists. A template that does not parse is an error now, not at the first alert.
+    pub fn new(tz: Tz, templates_dir: Option<&Path>) -> Result<RenderContext, RenderError> {
+        let load = |name: &str, default: &str, escape: fn(&str) -> String| {
+            let text = match templates_dir.map(|d| d.join(name)) {
+                Some(path) if path.exists() => std::fs::read_to_string(&path)
+                    .map_err(|source| RenderError::Read { path, source })?,
+                _ => default.to_string(),
+            };
+            let mut t = tera::Tera::default();
+            // Escape every `{{ }}` in every template, with the service's own rules.
+            t.autoescape_on(vec![""]);
+            t.set_escape_fn(escape);
+            t.add_raw_template(name, &text)
+                .map_err(|e| RenderError::template(name, e))?;
+            Ok::<_, RenderError>(t)
+        };
+        Ok(RenderContext {
+            tz,
+            telegram: load(telegram::TEMPLATE, telegram::DEFAULT, telegram::escape)?,
+            slack: load(slack::TEMPLATE, slack::DEFAULT, slack::escape)?,
+            console: load(console::TEMPLATE, console::DEFAULT, console::escape)?,
+            // Plain text: the destination's body template escapes for its content type.
+            webhook: load(webhook::TEMPLATE, webhook::DEFAULT, |s| s.to_string())?,
+            messages_split: Family::default(),
+        })
+    }
+
+    /// The context for a loaded configuration, counting splits into the receiver's metrics.
+    pub fn from_config(
+        config: &Config,
+        metrics: &impl AsRef<SplitCounter>,
+    ) -> Result<RenderContext, RenderError> {
+        let mut ctx = RenderContext::new(config.timezone, config.templates_dir.as_deref())?;
+        ctx.messages_split = metrics.as_ref().clone();
+        Ok(ctx)
+    }
+
+    pub(crate) fn count_split(&self, integration: &'static str, parts: usize) {
+        if parts > 1 {
+            self.messages_split
+                .get_or_create(&IntegrationLabels { integration })
+                .inc_by(parts as u64 - 1);
+        }
+    }
+
+    pub(crate) fn render_alert(
+        &self,
+        tera: &tera::Tera,
+        name: &str,
+        n: &Notification,
+        alert: &Alert,
+    ) -> Result<String, RenderError> {
+        let ctx = tera::Context::from_serialize(AlertView::new(n, alert, self.tz))
+            .map_err(|e| RenderError::template(name, e))?;
+        tera.render(name, &ctx)
+            .map_err(|e| RenderError::template(name, e))
+    }
+}
+
+/// The variables a template sees for one alert. Times are already formatted in the configured
+/// time zone; `labels` and `annotations` hold every label and annotation.
+#[derive(Debug, Serialize)]
+pub struct AlertView<'a> {
+    /// "firing" or "resolved".
+    pub status: &'static str,
+    /// 🔥 critical, ⚠️ warning, ℹ️ other, ✅ resolved.
+    pub mark: &'static str,
+    pub severity: &'a str,
+    pub name: &'a str,
+    pub agent: &'a str,
+    pub summary: &'a str,
+    pub description: &'a str,
+    pub starts_at: String,
+    /// Empty while firing.
+    pub ends_at: String,
+    /// How long a resolved alert lasted ("5m 3s"); empty while firing.
+    pub duration: String,
+    /// Links; empty when Alertmanager sent none.
+    pub generator_url: &'a str,
+    pub external_url: &'a str,
+    pub fingerprint: &'a str,
+    pub receiver: &'a str,
+    pub timezone: String,
+    pub labels: &'a crate::payload::Kv,
+    pub annotations: &'a crate::payload::Kv,
+}
+
+/// Links longer than this are left out: an `<a href>` cannot be split across messages, and no
+/// real Prometheus or Alertmanager URL comes near it.
+const MAX_LINK: usize = 2048;
+
+impl<'a> AlertView<'a> {
+    pub fn new(n: &'a Notification, a: &'a Alert, tz: Tz) -> AlertView<'a> {
+        let severity = a.labels.get("severity").map_or("", String::as_str);
+        let mark = match (a.status, severity.to_ascii_lowercase().as_str()) {
+            (Status::Resolved, _) => "✅",
+            (_, "critical" | "error" | "page" | "high") => "🔥",
+            (_, "warning" | "warn" | "medium") => "⚠️",
+            _ => "ℹ️",
+        };
+        let annotation = |k: &str| a.annotations.get(k).map_or("", String::as_str);
+        let link = |u: &'a str| if u.len() > MAX_LINK { "" } else { u };
+        let duration = match (a.status, a.ends_at) {
+            (Status::Resolved, Some(end)) => human_duration(end - a.starts_at),
+            _ => String::new(),
+        };
+        AlertView {
+            status: a.status.as_str(),
+            mark,
+            severity,
+            name: a.name(),
+            agent: a.agent().unwrap_or(""),
+            summary: annotation("summary"),
+            description: annotation("description"),
+            starts_at: format_time(a.starts_at, tz),
+            ends_at: a.ends_at.map(|t| format_time(t, tz)).unwrap_or_default(),
+            duration,
+            generator_url: link(&a.generator_url),
+            external_url: link(&n.external_url),
+            fingerprint: &a.fingerprint,
+            receiver: &n.receiver,
+            timezone: tz.name().to_string(),
+            labels: &a.labels,
+            annotations: &a.annotations,
+        }
+    }
+}
+
+/// `2026-11-21 18:00:00 UTC+08:00`, or `... UTC` in UTC: the offset is unambiguous where zone
+/// abbreviations are not (Asia/Taipei's "CST" is also US Central).
+pub fn format_time(t: DateTime<Utc>, tz: Tz) -> String {
+    let local = t.with_timezone(&tz);
+    if tz == chrono_tz::UTC {
+        local.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    } else {
+        local.format("%Y-%m-%d %H:%M:%S UTC%:z").to_string()
+    }
+}
+
+/// `3d 4h`, `2h 5m`, `5m 3s`, `42s`: the two largest units, which is what a reader wants.
+pub fn human_duration(d: chrono::TimeDelta) -> String {
+    let s = d.num_seconds().max(0);
+    let (days, hours, mins, secs) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
+    if days > 0 {
+        format!("{days}d {hours}h")
+    } else if hours > 0 {
+        format!("{hours}h {mins}m")
+    } else if mins > 0 {
+        format!("{mins}m {secs}s")
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// `1 agent`, `2 agents`, `0 agents`: a count with its noun.
+pub fn count<N: std::fmt::Display + PartialEq + From<u8>>(n: N, one: &str, many: &str) -> String {
+    let noun = if n == N::from(1) { one } else { many };
+    format!("{n} {noun}")
+}
+
+/// Length as Telegram and Slack limits count it, bounded from above: UTF-16 code units of the
+/// text as sent. Telegram counts after entity parsing (tags and `&lt;` shrink), so the raw
+/// length is never less than what Telegram measures.
+pub fn utf16_len(s: &str) -> usize {
+    s.chars().map(char::len_utf16).sum()
+}
