@@ -118,8 +118,9 @@ fn exited(pid: libc::pid_t) -> bool {
             libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
         )
     };
-    // SAFETY: waitid filled info (si_pid is 0 when the child has not exited yet).
-    rc == 0 && unsafe { info.si_pid() } != 0 || rc != 0
+    // An error (no such child) ends the wait too. SAFETY: waitid filled info (si_pid is 0 when
+    // the child has not exited yet).
+    rc != 0 || unsafe { info.si_pid() } != 0
 }
 
 /// Reads everything, keeping the first `cap` bytes: the rest is counted and dropped, so the
