@@ -450,3 +450,66 @@ async fn without_actions_config_there_is_no_endpoint() {
         .unwrap();
     assert!(!metrics.contains("vpsmon_action"), "{metrics}");
 }
+
+#[test]
+fn a_bad_config_or_a_missing_key_stops_the_start_naming_what() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = d.join("actions.yml");
+    std::fs::write(
+        &config,
+        "actions:\n  df:\n    argv: [/usr/bin/df]\n    user: no-such-user-xyz\n",
+    )
+    .unwrap();
+    write_secret(&d.join("action.key"), KEY);
+    write_secret(&d.join("short.key"), "short");
+    let start = |extra: &[String]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vpsmon-exporter"))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .arg(format!("--actions.config={}", config.display()))
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let key = format!("--actions.key-file={}", d.join("action.key").display());
+    let audit = format!("--actions.audit-log={}", d.join("audit.log").display());
+    assert_eq!(
+        start(&[key.clone(), audit.clone()]),
+        (
+            Some(2),
+            format!(
+                "vpsmon-exporter: --actions.config: {}: action \"df\", field user: no user \
+                 \"no-such-user-xyz\" on this system\n",
+                config.display()
+            )
+        )
+    );
+    std::fs::write(
+        &config,
+        "actions:\n  df:\n    argv: [/usr/bin/df]\n    user: root\n",
+    )
+    .unwrap();
+    assert_eq!(
+        start(std::slice::from_ref(&audit)),
+        (
+            Some(2),
+            "vpsmon-exporter: --actions.key-file is required with --actions.config\n".into()
+        )
+    );
+    assert_eq!(
+        start(&[key]),
+        (
+            Some(2),
+            "vpsmon-exporter: --actions.audit-log is required with --actions.config\n".into()
+        )
+    );
+    let short = format!("--actions.key-file={}", d.join("short.key").display());
+    let (code, err) = start(&[short, audit]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("shorter than 32 bytes"), "{err}");
+    assert!(!err.contains("short\n"), "the key leaked: {err}");
+}

@@ -201,7 +201,15 @@ fn check(name: &str, a: RawAction) -> Result<Action, (String, String)> {
                     format!("{arg:?} is not an absolute path (no PATH lookup)"),
                 ));
             }
-            None => argv.push(Arg::Literal(arg)),
+            None => {
+                if let Some(p) = params.keys().find(|p| arg.contains(&format!("{{{p}}}"))) {
+                    return Err((
+                        format!("argv[{i}]"),
+                        format!("{{{p}}} must be a whole argument, not part of {arg:?}"),
+                    ));
+                }
+                argv.push(Arg::Literal(arg));
+            }
         }
     }
     if let Some(p) = params.keys().find(|p| !used.contains(*p)) {
@@ -319,6 +327,25 @@ mod tests {
         assert!(!re.is_match("xnginx.service"));
     }
 
+    /// The README's example is a file that loads, as written.
+    #[test]
+    fn the_readme_example_loads() {
+        let readme = include_str!("../../README.md");
+        let section = &readme[readme.find("## Actions").unwrap()..];
+        let start = section.find("```yaml\n").unwrap() + "```yaml\n".len();
+        let yaml = &section[start..start + section[start..].find("```").unwrap()];
+        let actions = load_text(yaml).unwrap();
+        assert_eq!(
+            actions.keys().collect::<Vec<_>>(),
+            ["disk", "logs", "restart-unit", "stop-port"]
+        );
+        let port = &actions["stop-port"].params["port"];
+        assert_eq!(port.kind, ParamType::Integer);
+        assert!(port.regex.is_match("8080") && !port.regex.is_match("80800"));
+        assert_eq!(actions["restart-unit"].timeout, Duration::from_secs(90));
+        assert_eq!(actions["disk"].user.uid, 65534);
+    }
+
     #[test]
     fn errors_name_the_file_the_action_and_the_field() {
         let cases = [
@@ -341,6 +368,10 @@ mod tests {
             (
                 "actions:\n  df:\n    argv: [/bin/df]\n    params: {p: {regex: 'a'}}\n    user: root\n",
                 "--actions.config: F: action \"df\", field params.p: not used in argv as {p}",
+            ),
+            (
+                "actions:\n  k:\n    argv: [/bin/fuser, '{p}/tcp']\n    params: {p: {regex: '1'}}\n    user: root\n",
+                "--actions.config: F: action \"k\", field argv[1]: {p} must be a whole argument, not part of \"{p}/tcp\"",
             ),
             (
                 "actions:\n  df:\n    argv: [/bin/df]\n    user: root\n    timeout: 1h\n",

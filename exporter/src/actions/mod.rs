@@ -81,7 +81,7 @@ pub struct Actions {
     audit_path: PathBuf,
     audit: Mutex<File>,
     nonces: Mutex<HashMap<String, i64>>,
-    running: tokio::sync::Semaphore,
+    running: Arc<tokio::sync::Semaphore>,
     runs: Family<RunLabels, Counter>,
     registry: Registry,
 }
@@ -139,7 +139,7 @@ impl Actions {
             audit_path,
             audit: Mutex::new(audit),
             nonces: Mutex::new(HashMap::new()),
-            running: tokio::sync::Semaphore::new(MAX_RUNNING),
+            running: Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING)),
             runs,
             registry,
         }))
@@ -414,7 +414,8 @@ async fn handler(
         Ok(argv) => argv,
         Err(r) => return refuse(&mut entry, r),
     };
-    let Ok(_permit) = actions.running.try_acquire() else {
+    // Owned and moved into the thread: a client that hangs up does not free the slot early.
+    let Ok(permit) = Arc::clone(&actions.running).try_acquire_owned() else {
         let r = Refusal::busy(format!("{MAX_RUNNING} actions are running already"));
         return refuse(&mut entry, r);
     };
@@ -422,7 +423,9 @@ async fn handler(
     let (user, timeout, cap) = (action.user.clone(), action.timeout, action.max_output);
     // A thread of its own: the runtime's small blocking pool serves /api/health.
     std::thread::spawn(move || {
-        let _ = tx.send(run::run(&argv, &user, timeout, cap));
+        let outcome = run::run(&argv, &user, timeout, cap);
+        drop(permit);
+        let _ = tx.send(outcome);
     });
     let outcome = rx
         .await
