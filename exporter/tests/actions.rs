@@ -513,3 +513,18 @@ fn a_bad_config_or_a_missing_key_stops_the_start_naming_what() {
     assert!(err.contains("shorter than 32 bytes"), "{err}");
     assert!(!err.contains("short\n"), "the key leaked: {err}");
 }
+
+#[tokio::test]
+async fn deleting_the_key_file_revokes_the_key_until_it_is_back() {
+    let a = agent().await;
+    let key = a.dir.path().join("action.key");
+    std::fs::remove_file(&key).unwrap();
+    a.assert_refused(
+        a.run("mark", json!({})).await,
+        503,
+        "no usable action key on this agent",
+    );
+    write_secret(&key, KEY);
+    assert_eq!(a.run("mark", json!({})).await.0, 200);
+    assert!(a.marker().exists());
+}

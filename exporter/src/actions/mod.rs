@@ -80,7 +80,7 @@ pub struct Actions {
     key: SecretFile,
     audit_path: PathBuf,
     audit: Mutex<File>,
-    nonces: Mutex<HashMap<String, i64>>,
+    nonces: Nonces,
     running: Arc<tokio::sync::Semaphore>,
     runs: Family<RunLabels, Counter>,
     registry: Registry,
@@ -138,7 +138,7 @@ impl Actions {
             key,
             audit_path,
             audit: Mutex::new(audit),
-            nonces: Mutex::new(HashMap::new()),
+            nonces: Nonces::new(MAX_NONCES),
             running: Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING)),
             runs,
             registry,
@@ -159,24 +159,6 @@ impl Actions {
     /// `vpsmon_action_runs_total`, as OpenMetrics lines without `# EOF`.
     pub fn encode_metrics(&self, out: &mut String) {
         let _ = prometheus_client::encoding::text::encode_registry(out, &self.registry);
-    }
-
-    /// Checks the nonce is new and remembers it until its timestamp leaves the window.
-    fn claim_nonce(&self, nonce: &str, timestamp: i64, now: i64) -> Result<(), Refusal> {
-        let mut seen = self.nonces.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.contains_key(nonce) {
-            return Err(Refusal::unauthorized("replayed nonce"));
-        }
-        if seen.len() >= MAX_NONCES {
-            seen.retain(|_, expires| *expires >= now);
-            if seen.len() >= MAX_NONCES {
-                return Err(Refusal::busy(
-                    "too many recent requests, try again in a minute",
-                ));
-            }
-        }
-        seen.insert(nonce.to_owned(), timestamp + MAX_SKEW_SECS);
-        Ok(())
     }
 
     fn record(&self, entry: &AuditEntry<'_>) {
@@ -204,6 +186,41 @@ impl Actions {
             requested_by = entry.requested_by,
             "action request"
         );
+    }
+}
+
+/// The nonces seen, each until its timestamp leaves the window; at most `max` of them.
+struct Nonces {
+    max: usize,
+    seen: Mutex<HashMap<String, i64>>,
+}
+
+impl Nonces {
+    fn new(max: usize) -> Nonces {
+        Nonces {
+            max,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Checks the nonce is new and remembers it. Called only for correctly signed requests, so
+    /// only the key's holder can fill the store.
+    fn claim(&self, nonce: &str, timestamp: i64, now: i64) -> Result<(), Refusal> {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.contains_key(nonce) {
+            return Err(Refusal::unauthorized("replayed nonce"));
+        }
+        if seen.len() >= self.max {
+            // An expired nonce's timestamp is out of the window: it cannot come back.
+            seen.retain(|_, expires| *expires >= now);
+            if seen.len() >= self.max {
+                return Err(Refusal::busy(
+                    "too many recent requests, try again in a minute",
+                ));
+            }
+        }
+        seen.insert(nonce.to_owned(), timestamp + MAX_SKEW_SECS);
+        Ok(())
     }
 }
 
@@ -319,21 +336,22 @@ fn authenticate(
         ));
     }
     let key = actions.key.current();
-    // Empty: the key file was deleted or emptied, which revokes it.
-    if key.is_empty()
-        || !action_sig::verify(
-            key.expose().as_bytes(),
-            signature,
-            method.as_str(),
-            path,
-            timestamp,
-            nonce,
-            body,
-        )
-    {
+    // Empty: the key file was deleted or emptied, which revokes it; short: a bad rotation.
+    if key.expose().len() < MIN_KEY_LEN {
+        return Err(Refusal::busy("no usable action key on this agent"));
+    }
+    if !action_sig::verify(
+        key.expose().as_bytes(),
+        signature,
+        method.as_str(),
+        path,
+        timestamp,
+        nonce,
+        body,
+    ) {
         return Err(Refusal::unauthorized("bad signature"));
     }
-    actions.claim_nonce(nonce, ts, now)
+    actions.nonces.claim(nonce, ts, now)
 }
 
 /// The argv with each parameter's value in place, or why the parameters are refused.
@@ -463,5 +481,36 @@ async fn handler(
             }))
             .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(r: Result<(), Refusal>) -> Option<String> {
+        r.err().map(|r| r.reason)
+    }
+
+    #[test]
+    fn a_nonce_is_accepted_once_and_the_store_stays_bounded() {
+        let nonces = Nonces::new(2);
+        assert_eq!(reason(nonces.claim("a", 1000, 1000)), None);
+        assert_eq!(
+            reason(nonces.claim("a", 1000, 1010)).as_deref(),
+            Some("replayed nonce")
+        );
+        assert_eq!(reason(nonces.claim("b", 1010, 1010)), None);
+        // Full, and nothing has expired: refused rather than forgetting a live nonce.
+        assert_eq!(
+            reason(nonces.claim("c", 1010, 1020)).as_deref(),
+            Some("too many recent requests, try again in a minute")
+        );
+        // "a" (timestamp 1000) is out of the ±30 s window at 1031: it makes room.
+        assert_eq!(reason(nonces.claim("c", 1031, 1031)), None);
+        assert_eq!(
+            reason(nonces.claim("b", 1010, 1031)).as_deref(),
+            Some("replayed nonce")
+        );
     }
 }
