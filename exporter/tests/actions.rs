@@ -528,3 +528,15 @@ async fn deleting_the_key_file_revokes_the_key_until_it_is_back() {
     assert_eq!(a.run("mark", json!({})).await.0, 200);
     assert!(a.marker().exists());
 }
+
+#[tokio::test]
+async fn a_body_over_the_limit_runs_nothing_and_is_audited() {
+    let a = agent().await;
+    let b = body(json!({"text": "x".repeat(5000)}));
+    let s = signed(KEY, "/api/actions/mark", &b, now());
+    let (status, answer) = a.post("mark", &b, Some(&s), None).await;
+    assert_eq!(status, 413, "{answer}");
+    let reason = answer["reason"].as_str().unwrap().to_owned();
+    assert!(reason.starts_with("body: "), "{reason}");
+    a.assert_refused((status, answer), 413, &reason);
+}

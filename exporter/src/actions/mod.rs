@@ -23,6 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Json, Response};
@@ -394,7 +395,7 @@ async fn handler(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let mut entry = AuditEntry {
         time: crate::http::now_rfc3339(),
@@ -411,6 +412,17 @@ async fn handler(
         entry.reason = Some(refusal.reason.clone());
         actions.record(entry);
         refusal.into_response()
+    };
+    // Too large (the http layer's body limit) or cut off: refused and audited like the rest.
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            let r = Refusal {
+                status: e.status(),
+                reason: format!("body: {}", e.body_text()),
+            };
+            return refuse(&mut entry, r);
+        }
     };
     if let Err(r) = authenticate(&actions, &method, uri.path(), &headers, &body) {
         return refuse(&mut entry, r);

@@ -131,11 +131,12 @@ pub fn app(state: AppState) -> Router {
         ));
     }
     // Actions sit outside the request timeout (an action has its own, up to 10 min) and outside
-    // the metrics credentials (their signature is their own), within the same body limit.
+    // the metrics credentials (their signature is their own). The same body limit is applied
+    // by the handler's extractor, so that a body over it is refused and audited like the rest.
     let actions = state
         .actions
         .clone()
-        .map(|a| crate::actions::router(a).layer(RequestBodyLimitLayer::new(BODY_LIMIT)));
+        .map(|a| crate::actions::router(a).layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT)));
     let main = Router::new()
         .merge(protected)
         .route("/ping", get(ping))
