@@ -320,10 +320,11 @@ fn authenticate(
         .parse()
         .map_err(|_| Refusal::unauthorized("timestamp is not Unix seconds"))?;
     let now = now_secs();
-    if (now - ts).abs() > MAX_SKEW_SECS {
+    // abs_diff: any i64 a client sends, without overflow.
+    if ts.abs_diff(now) > MAX_SKEW_SECS.unsigned_abs() {
         return Err(Refusal::unauthorized(format!(
             "timestamp {}s from the agent's clock (at most {MAX_SKEW_SECS}s)",
-            now - ts
+            now.saturating_sub(ts)
         )));
     }
     let nonce_ok = |n: &str| {
