@@ -236,6 +236,18 @@ fn check(name: &str, a: RawAction) -> Result<Action, (String, String)> {
         ));
     }
     let user = lookup_user(&a.user).map_err(|r| ("user".into(), r))?;
+    // SAFETY: plain getters.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    if euid != 0 && (euid != user.uid || egid != user.gid) {
+        return Err((
+            "user".into(),
+            format!(
+                "the exporter runs as uid {euid}, not root, so it can run actions only as itself, \
+                 not as {:?} (uid {})",
+                user.name, user.uid
+            ),
+        ));
+    }
     Ok(Action {
         name: name.to_owned(),
         argv,
