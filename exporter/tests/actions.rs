@@ -540,3 +540,39 @@ async fn a_body_over_the_limit_runs_nothing_and_is_audited() {
     assert!(reason.starts_with("body: "), "{reason}");
     a.assert_refused((status, answer), 413, &reason);
 }
+
+/// An exporter that is not root cannot switch users, so it refuses such an action at start
+/// rather than failing each run. Run as `nobody` through util-linux's setpriv (needs root).
+#[test]
+fn a_non_root_exporter_refuses_an_action_user_it_cannot_become() {
+    // SAFETY: a plain getter.
+    if unsafe { libc::geteuid() } != 0 || !Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("skipped: needs root and /usr/bin/setpriv");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.path().join("actions.yml");
+    std::fs::write(
+        &config,
+        "actions:\n  df:\n    argv: [/usr/bin/df]\n    user: root\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = std::process::Command::new("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_vpsmon-exporter"))
+        .arg("--web.listen-address=127.0.0.1:0")
+        .arg(format!("--actions.config={}", config.display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "vpsmon-exporter: --actions.config: {}: action \"df\", field user: the exporter runs \
+             as uid 65534, not root, so it can run actions only as itself, not as \"root\" (uid 0)\n",
+            config.display()
+        )
+    );
+}
