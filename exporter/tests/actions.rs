@@ -576,3 +576,21 @@ fn a_non_root_exporter_refuses_an_action_user_it_cannot_become() {
         )
     );
 }
+
+#[tokio::test]
+async fn a_request_from_before_a_restart_cannot_be_replayed_after_it() {
+    let first = agent().await;
+    let b = body(json!({}));
+    let s = signed(KEY, "/api/actions/mark", &b, now());
+    assert_eq!(first.post("mark", &b, Some(&s), None).await.0, 200);
+    // Another exporter with the same key and no memory of that nonce, started a second later.
+    while now() <= s.timestamp.parse::<i64>().unwrap() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let second = agent().await;
+    second.assert_refused(
+        second.post("mark", &b, Some(&s), None).await,
+        401,
+        "timestamp before this agent started (a request from before a restart)",
+    );
+}

@@ -82,6 +82,8 @@ pub struct Actions {
     audit_path: PathBuf,
     audit: Mutex<File>,
     nonces: Nonces,
+    /// Unix seconds when the actions were loaded: the nonces of earlier requests are not known.
+    started: i64,
     running: Arc<tokio::sync::Semaphore>,
     runs: Family<RunLabels, Counter>,
     registry: Registry,
@@ -140,6 +142,7 @@ impl Actions {
             audit_path,
             audit: Mutex::new(audit),
             nonces: Nonces::new(MAX_NONCES),
+            started: now_secs(),
             running: Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING)),
             runs,
             registry,
@@ -326,6 +329,13 @@ fn authenticate(
             "timestamp {}s from the agent's clock (at most {MAX_SKEW_SECS}s)",
             now.saturating_sub(ts)
         )));
+    }
+    // The nonces seen before a restart are gone, so a request signed before it could be
+    // replayed after it: anything signed before this process started is refused.
+    if ts < actions.started {
+        return Err(Refusal::unauthorized(
+            "timestamp before this agent started (a request from before a restart)",
+        ));
     }
     let nonce_ok = |n: &str| {
         (16..=64).contains(&n.len())
