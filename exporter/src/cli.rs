@@ -161,6 +161,34 @@ pub struct Flags {
     )]
     pub udev_data: PathBuf,
 
+    /// YAML file of the actions a signed `POST /api/actions/{name}` may run (see the README's
+    /// "Actions"). Unset: the endpoint does not exist and nothing can run.
+    #[arg(
+        long = "actions.config",
+        env = "VPSMON_ACTIONS_CONFIG",
+        value_name = "FILE"
+    )]
+    pub actions_config: Option<PathBuf>,
+
+    /// File holding this agent's action key (HMAC-SHA256, at least 32 bytes); required with
+    /// --actions.config. Never the metrics token. Re-read when it changes.
+    #[arg(
+        long = "actions.key-file",
+        env = "VPSMON_ACTIONS_KEY_FILE",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
+    pub actions_key_file: Option<PathBuf>,
+
+    /// File every action request, run or refused, is appended to as a JSON line; required with
+    /// --actions.config.
+    #[arg(
+        long = "actions.audit-log",
+        env = "VPSMON_ACTIONS_AUDIT_LOG",
+        value_name = "FILE"
+    )]
+    pub actions_audit_log: Option<PathBuf>,
+
     /// Disable every collector that is on by default; then enable some with --collector.<name>.
     #[arg(
         long = "collector.disable-defaults",

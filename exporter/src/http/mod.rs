@@ -21,6 +21,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use vpsmon_common::serve::Limits;
 
+use crate::actions::Actions;
 use crate::cli::Settings;
 use crate::collector::{Paths, Scraper};
 pub use auth::Auth;
@@ -70,6 +71,8 @@ pub struct AppState {
     gate: Arc<Gate>,
     health: Arc<HealthProbe>,
     auth: Auth,
+    /// `None` unless `--actions.config` is given: then /api/actions does not exist.
+    actions: Option<Arc<Actions>>,
 }
 
 /// The HTTP knobs besides the collector and the credentials.
@@ -94,7 +97,20 @@ impl AppState {
                 options.statfs_timeout,
             )),
             auth,
+            actions: None,
         }
+    }
+
+    /// Serves `POST /api/actions/{name}` and adds its counter to /metrics.
+    pub fn with_actions(mut self, actions: Option<Arc<Actions>>) -> AppState {
+        if let Some(a) = &actions {
+            self.collector = Arc::new(WithActions {
+                inner: Arc::clone(&self.collector),
+                actions: Arc::clone(a),
+            });
+        }
+        self.actions = actions;
+        self
     }
 
     /// /metrics and /api/health requests being served now.
@@ -114,7 +130,14 @@ pub fn app(state: AppState) -> Router {
             auth::require,
         ));
     }
-    Router::new()
+    // Actions sit outside the request timeout (an action has its own, up to 10 min) and outside
+    // the metrics credentials (their signature is their own). The same body limit is applied
+    // by the handler's extractor, so that a body over it is refused and audited like the rest.
+    let actions = state
+        .actions
+        .clone()
+        .map(|a| crate::actions::router(a).layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT)));
+    let main = Router::new()
         .merge(protected)
         .route("/ping", get(ping))
         .route("/", get(landing))
@@ -130,7 +153,46 @@ pub fn app(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
-        ))
+        ));
+    match actions {
+        Some(actions) => actions.merge(main),
+        None => main,
+    }
+}
+
+/// The collector with `vpsmon_action_runs_total` added before the body's `# EOF`.
+struct WithActions {
+    inner: Arc<dyn Collect>,
+    actions: Arc<Actions>,
+}
+
+impl WithActions {
+    fn append(&self, body: Vec<u8>) -> Vec<u8> {
+        let mut text = String::from_utf8(body)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        let eof = text.ends_with("# EOF\n");
+        if eof {
+            text.truncate(text.len() - "# EOF\n".len());
+        }
+        self.actions.encode_metrics(&mut text);
+        if eof {
+            text.push_str("# EOF\n");
+        }
+        text.into_bytes()
+    }
+}
+
+impl Collect for WithActions {
+    fn collect(&self) -> Vec<u8> {
+        self.append(self.inner.collect())
+    }
+
+    fn collect_async(self: Arc<Self>) -> metrics::Collecting {
+        Box::pin(async move {
+            let body = Arc::clone(&self.inner).collect_async().await;
+            self.append(body)
+        })
+    }
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` completes, then lets requests in progress
@@ -196,6 +258,13 @@ pub fn state_from_settings(settings: &Settings) -> Result<AppState, StartError> 
     let scraper = Scraper::new(settings.collectors.clone()).map_err(|e| config(&e))?;
     let statfs_timeout = crate::collector::filesystem::mount_timeout(&settings.collectors.options)
         .map_err(|e| config(&e))?;
+    let actions = Actions::from_flags(
+        settings.flags.actions_config.as_deref(),
+        settings.flags.actions_key_file.as_deref(),
+        settings.flags.actions_audit_log.as_deref(),
+    )
+    .map_err(|e| config(&e))?
+    .map(Arc::new);
     Ok(AppState::new(
         Arc::new(scraper),
         auth,
@@ -204,7 +273,8 @@ pub fn state_from_settings(settings: &Settings) -> Result<AppState, StartError> 
             paths: settings.collectors.paths.clone(),
             statfs_timeout,
         },
-    ))
+    )
+    .with_actions(actions))
 }
 
 /// The binary's server: a single-threaded runtime (a scrape is a few /proc reads, done on the
@@ -237,6 +307,7 @@ pub fn serve_blocking(settings: Settings) -> Result<(), StartError> {
             address = %listener.local_addr()?,
             collectors = ?settings.collectors.enabled,
             auth = %state.auth.describe(),
+            actions = %state.actions.as_ref().map_or("none".into(), |a| a.describe()),
             max_requests = settings.flags.max_requests,
             max_connections = settings.flags.max_connections,
             "vpsmon-exporter listening"
