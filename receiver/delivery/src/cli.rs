@@ -11,11 +11,12 @@ const ENV_HELP: &str = "\
 Environment variables (a flag wins over its variable, a variable over receiver.yml):
   RECEIVER_CONFIG, RECEIVER_LISTEN, RECEIVER_BODY_LIMIT, RECEIVER_TIMEZONE (else TZ if it is a
   zone name), RECEIVER_TEMPLATES_DIR, RECEIVER_DELIVERY_DEADLINE, RECEIVER_CONSOLE_FILE,
-  RECEIVER_MAX_CONNECTIONS, RECEIVER_HEADER_TIMEOUT,
+  RECEIVER_MAX_CONNECTIONS, RECEIVER_HEADER_TIMEOUT, RECEIVER_CONSOLE_DIGEST_THRESHOLD,
   RECEIVER_LOG_FORMAT, RUST_LOG (log level, default info)
   BOT_TOKEN or BOT_TOKEN_FILE        Telegram bot token (secret)
   ALERT_CHAT_ID                      Telegram chat for alerts (number or @channel)
   TELEGRAM_API_URL                   Bot API base URL [default: https://api.telegram.org]
+  TELEGRAM_DIGEST_THRESHOLD          more alerts than this: one digest message [default: 20]
   SLACK_WEBHOOK_URL or SLACK_WEBHOOK_URL_FILE   Slack incoming webhook (secret)
   WEBHOOK_TOKEN_FILE                 bearer token Alertmanager must send (re-read on change)
   WEBHOOK_BASIC_USER, WEBHOOK_BASIC_PASSWORD_FILE   basic auth Alertmanager must send
@@ -75,6 +76,11 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub console_file: Option<PathBuf>,
 
+    /// More alerts than this in one notification are printed as a digest: a summary line, then
+    /// one compact line per alert [env: RECEIVER_CONSOLE_DIGEST_THRESHOLD] [default: 20]
+    #[arg(long, value_name = "N")]
+    pub console_digest_threshold: Option<String>,
+
     /// File holding the Telegram bot token [env: BOT_TOKEN_FILE, or the token in BOT_TOKEN]
     #[arg(long, value_name = "FILE")]
     pub bot_token_file: Option<PathBuf>,
@@ -87,6 +93,11 @@ pub struct Cli {
     /// Telegram Bot API base URL [env: TELEGRAM_API_URL] [default: https://api.telegram.org]
     #[arg(long, value_name = "URL")]
     pub telegram_api_url: Option<String>,
+
+    /// More alerts than this in one notification are sent to Telegram as a digest: one summary
+    /// message and the full list as a document [env: TELEGRAM_DIGEST_THRESHOLD] [default: 20]
+    #[arg(long, value_name = "N")]
+    pub telegram_digest_threshold: Option<String>,
 
     /// File holding the Slack incoming webhook URL
     /// [env: SLACK_WEBHOOK_URL_FILE, or the URL in SLACK_WEBHOOK_URL]

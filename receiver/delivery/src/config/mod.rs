@@ -65,6 +65,8 @@ pub struct Config {
     pub header_timeout: Duration,
     /// The console destination also appends its lines to this file.
     pub console_file: Option<PathBuf>,
+    /// More alerts than this in one notification: the console prints a digest.
+    pub console_digest_threshold: usize,
     /// May carry `user:password@` (sent as basic auth); shown with it redacted.
     #[serde(serialize_with = "url_redacted")]
     pub prometheus_url: Option<String>,
@@ -311,6 +313,7 @@ struct FileConfig {
     max_connections: Option<usize>,
     header_timeout: Option<String>,
     console_file: Option<PathBuf>,
+    console_digest_threshold: Option<usize>,
     prometheus_url: Option<String>,
     alertmanager_url: Option<String>,
     prometheus_auth: Option<FileWebhookAuth>,
@@ -560,6 +563,15 @@ impl Builder<'_> {
             .clone()
             .or_else(|| self.env("RECEIVER_CONSOLE_FILE").map(PathBuf::from))
             .or(self.file.console_file.take());
+        let file_console_digest_threshold = self.file.console_digest_threshold.take();
+        let console_digest_threshold = self.digest_threshold(
+            (
+                cli.console_digest_threshold.clone(),
+                "--console-digest-threshold",
+            ),
+            "RECEIVER_CONSOLE_DIGEST_THRESHOLD",
+            (file_console_digest_threshold, "console_digest_threshold"),
+        )?;
 
         let prometheus_url = self.url(
             cli.prometheus_url.clone(),
@@ -734,6 +746,7 @@ impl Builder<'_> {
             max_connections,
             header_timeout,
             console_file,
+            console_digest_threshold,
             prometheus_url,
             alertmanager_url,
             prometheus_auth,
@@ -970,6 +983,33 @@ impl Builder<'_> {
         watchdog::WatchdogConfig::new(timeout, url)
     }
 
+    /// A destination's `digest_threshold`: a whole number of alerts, at least 1.
+    fn digest_threshold(
+        &self,
+        flag: (Option<String>, &str),
+        env: &str,
+        file: (Option<usize>, &str),
+    ) -> Result<usize, ConfigError> {
+        match pick(
+            flag,
+            (self.env(env), env),
+            (file.0.map(|n| n.to_string()), self.key(file.1)),
+        ) {
+            Some((v, from)) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    invalid(
+                        from,
+                        format!("{v:?} is not a number of alerts (a whole number, at least 1)"),
+                    )
+                }),
+            None => Ok(crate::render::digest::DEFAULT_THRESHOLD),
+        }
+    }
+
     fn telegram(&mut self) -> Result<Option<TelegramConfig>, ConfigError> {
         let file = self.file.telegram.take().unwrap_or_default();
         if file.bot_token.is_some() {
@@ -1002,6 +1042,14 @@ impl Builder<'_> {
                 "telegram.api_url",
             )?
             .unwrap_or_else(|| DEFAULT_TELEGRAM_API_URL.to_string());
+        let digest_threshold = self.digest_threshold(
+            (
+                self.cli.telegram_digest_threshold.clone(),
+                "--telegram-digest-threshold",
+            ),
+            "TELEGRAM_DIGEST_THRESHOLD",
+            (file.digest_threshold, "telegram.digest_threshold"),
+        )?;
         match token {
             Some((token, from)) => {
                 if !token.expose().contains(':') || token.expose().contains(char::is_whitespace) {
@@ -1015,6 +1063,7 @@ impl Builder<'_> {
                     token,
                     api_url,
                     chat_id,
+                    digest_threshold,
                 }))
             }
             None if chat_id.is_some() => {

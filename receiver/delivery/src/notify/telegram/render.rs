@@ -131,3 +131,99 @@ fn counts(n: &Notification) -> (usize, usize) {
         .count();
     (firing, n.alerts.len() - firing)
 }
+
+/// How many (alert name, severity) lines a digest shows; the rest are counted in one line.
+const DIGEST_KINDS: usize = 20;
+/// Longest alert name or agent a digest shows (the document has them whole).
+const DIGEST_NAME: usize = 64;
+
+/// The full list that follows a digest, as one `sendDocument`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    pub file_name: String,
+    pub bytes: Vec<u8>,
+    /// Plain text, no parse mode.
+    pub caption: String,
+}
+
+/// A storm digest: one HTML message with the counts by alert name and severity, the first
+/// agents and, with `dashboard_url`, a link to the dashboard's alert view; and the document
+/// holding every alert's labels, annotations and times.
+pub fn digest(
+    n: &Notification,
+    ctx: &RenderContext,
+    dashboard_url: Option<&str>,
+) -> (String, Document) {
+    use crate::render::digest::{Summary, cut, document};
+    let s = Summary::of(n);
+    let mut text = format!(
+        "<b>{}</b> · digest: every alert is in the attached file",
+        s.headline()
+    );
+    if n.truncated_alerts > 0 {
+        text.push_str(&format!(
+            "\n<i>{} not sent by Alertmanager (max_alerts)</i>",
+            crate::render::count(n.truncated_alerts, "more alert", "more alerts")
+        ));
+    }
+    text.push('\n');
+    for (name, severity, count) in s.by_kind.iter().take(DIGEST_KINDS) {
+        let name = if name.is_empty() {
+            "(no alertname)"
+        } else {
+            name
+        };
+        text.push_str(&format!(
+            "\n<b>{}</b>",
+            html::escape(&cut(name, DIGEST_NAME))
+        ));
+        if !severity.is_empty() {
+            text.push_str(&format!(" {}", html::escape(&cut(severity, DIGEST_NAME))));
+        }
+        text.push_str(&format!(": {count}"));
+    }
+    if s.by_kind.len() > DIGEST_KINDS {
+        let rest: usize = s.by_kind[DIGEST_KINDS..].iter().map(|k| k.2).sum();
+        text.push_str(&format!(
+            "\n<i>{} of {} other kinds</i>",
+            crate::render::count(rest, "alert", "alerts"),
+            s.by_kind.len() - DIGEST_KINDS
+        ));
+    }
+    if !s.first_agents.is_empty() {
+        let names: Vec<String> = s
+            .first_agents
+            .iter()
+            .map(|a| html::escape(&cut(a, DIGEST_NAME)))
+            .collect();
+        text.push_str(&format!(
+            "\n\n<b>{}:</b> {}",
+            crate::render::count(s.agents, "agent", "agents"),
+            names.join(", ")
+        ));
+        if s.agents > s.first_agents.len() {
+            text.push_str(&format!(" and {} more", s.agents - s.first_agents.len()));
+        }
+    }
+    if let Some(url) = dashboard_url {
+        text.push_str(&format!(
+            "\n\n<a href=\"{}/silences\">Firing alerts on the dashboard</a>",
+            html::escape(url)
+        ));
+    }
+    debug_assert!(utf16_len(&text) <= MAX_MESSAGE);
+    let stamp = chrono::Utc::now().with_timezone(&ctx.tz);
+    let doc = Document {
+        file_name: format!(
+            "alerts-{}-{}.txt",
+            n.status.as_str(),
+            stamp.format("%Y%m%d-%H%M%S")
+        ),
+        bytes: document(n, ctx.tz).into_bytes(),
+        caption: format!(
+            "All {}: labels, annotations and times.",
+            crate::render::count(n.alerts.len(), "alert", "alerts")
+        ),
+    };
+    (text, doc)
+}
