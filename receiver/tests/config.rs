@@ -768,6 +768,20 @@ fn the_digest_threshold_and_dashboard_url_are_layered_and_checked() {
         5
     );
     assert_eq!(
+        load(&Cli::default(), &[]).unwrap().slack_digest_threshold,
+        20
+    );
+    assert_eq!(
+        error("slack: { digest_threshold: 0 }\n", &[]),
+        "receiver.yml key `slack.digest_threshold`: \"0\" is not a number of alerts (a whole number, at least 1)"
+    );
+    assert_eq!(
+        load(&Cli::default(), &[("SLACK_DIGEST_THRESHOLD", "7")])
+            .unwrap()
+            .slack_digest_threshold,
+        7
+    );
+    assert_eq!(
         error("console_digest_threshold: 0\n", &[]),
         "receiver.yml key `console_digest_threshold`: \"0\" is not a number of alerts (a whole number, at least 1)"
     );

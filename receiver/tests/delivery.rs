@@ -1320,3 +1320,39 @@ async fn a_storm_on_the_console_is_a_summary_line_and_a_compact_line_per_alert()
     assert_each_once(&marks(firing.iter().copied()), 400);
     assert_each_once(&marks(resolved.iter().copied()), 400);
 }
+
+/// Slack gets the storm as a summary section and one compact line per alert: 400 alerts in one
+/// post (Slack's 50 blocks of 3000 characters hold them), each alert exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_on_slack_is_a_summary_and_a_compact_line_per_alert_in_one_post() {
+    let slack = FakeSlack::start().await;
+    slack.enforce_rate_limit(true);
+    let yaml = "default_route:\n  - slack: {}\n";
+    let rx = Receiver::start(yaml, &[("SLACK_WEBHOOK_URL", slack.webhook_url())]).await;
+    let (code, body) = rx.post("/alerts", &storm("firing")).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(slack.requests().iter().all(|r| r.status == 200));
+    let posts = slack.posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(
+        posts[0].visible_text().as_deref(),
+        Some("🔥 400 firing: AgentDown, DiskFull (digest)")
+    );
+    let blocks = posts[0].body["blocks"].as_array().unwrap();
+    assert_eq!(
+        blocks[0]["text"]["text"],
+        "*🔥 400 firing* · digest, one line per alert\n*DiskFull* warning: 300\n\
+         *AgentDown* critical: 100\n*400 agents:* web-0, web-1, web-2, web-3, web-4 and 395 more"
+    );
+    let s = "s".repeat(136);
+    assert!(
+        blocks[1]["text"]["text"].as_str().unwrap().starts_with(&format!(
+            "FIRING critical AgentDown agent=\"web-0\" since 2026-11-21 10:00:00 UTC: mark-0000-end {s}\n\
+             FIRING warning DiskFull agent=\"web-1\" since"
+        )),
+        "{}",
+        blocks[1]
+    );
+    let text = posts[0].body.to_string();
+    assert_each_once(&marks([text.as_str()]), 400);
+}

@@ -18,6 +18,7 @@ Environment variables (a flag wins over its variable, a variable over receiver.y
   TELEGRAM_API_URL                   Bot API base URL [default: https://api.telegram.org]
   TELEGRAM_DIGEST_THRESHOLD          more alerts than this: one digest message [default: 20]
   SLACK_WEBHOOK_URL or SLACK_WEBHOOK_URL_FILE   Slack incoming webhook (secret)
+  SLACK_DIGEST_THRESHOLD             more alerts than this: a Slack digest [default: 20]
   WEBHOOK_TOKEN_FILE                 bearer token Alertmanager must send (re-read on change)
   WEBHOOK_BASIC_USER, WEBHOOK_BASIC_PASSWORD_FILE   basic auth Alertmanager must send
   RECEIVER_WEBHOOK_NO_AUTH=1         serve the webhook without auth (required when none is set)
@@ -103,6 +104,12 @@ pub struct Cli {
     /// [env: SLACK_WEBHOOK_URL_FILE, or the URL in SLACK_WEBHOOK_URL]
     #[arg(long, value_name = "FILE")]
     pub slack_webhook_url_file: Option<PathBuf>,
+
+    /// More alerts than this in one notification are sent to Slack as a digest: a summary and
+    /// one compact line per alert, in as few posts as Slack's limits allow
+    /// [env: SLACK_DIGEST_THRESHOLD] [default: 20]
+    #[arg(long, value_name = "N")]
+    pub slack_digest_threshold: Option<String>,
 
     /// File holding the bearer token Alertmanager must send; re-read when it changes
     /// [env: WEBHOOK_TOKEN_FILE]

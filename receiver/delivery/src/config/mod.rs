@@ -49,6 +49,9 @@ pub struct Config {
     pub body_limit: usize,
     pub telegram: Option<TelegramConfig>,
     pub slack: Option<SlackConfig>,
+    /// `slack.digest_threshold`: more alerts than this in one notification, and every Slack
+    /// destination (the default webhook's or a route's own) gets a digest.
+    pub slack_digest_threshold: usize,
     /// Destinations of `POST /alerts`.
     pub default_route: Vec<Destination>,
     /// Destinations of `POST /alerts/{name}`.
@@ -658,7 +661,7 @@ impl Builder<'_> {
         }
         let webhook_no_auth = webhook_no_auth.is_some();
         let telegram = self.telegram()?;
-        let slack = self.slack()?;
+        let (slack, slack_digest_threshold) = self.slack()?;
 
         let default_route = match self.file.default_route.take() {
             Some(list) => self.destinations(list, "default_route", &telegram, &slack)?,
@@ -738,6 +741,7 @@ impl Builder<'_> {
             body_limit,
             telegram,
             slack,
+            slack_digest_threshold,
             default_route,
             routes,
             timezone,
@@ -1078,8 +1082,17 @@ impl Builder<'_> {
         }
     }
 
-    fn slack(&mut self) -> Result<Option<SlackConfig>, ConfigError> {
+    /// The default webhook, and the digest threshold of every Slack destination.
+    fn slack(&mut self) -> Result<(Option<SlackConfig>, usize), ConfigError> {
         let file = self.file.slack.take().unwrap_or_default();
+        let threshold = self.digest_threshold(
+            (
+                self.cli.slack_digest_threshold.clone(),
+                "--slack-digest-threshold",
+            ),
+            "SLACK_DIGEST_THRESHOLD",
+            (file.digest_threshold, "slack.digest_threshold"),
+        )?;
         if file.webhook_url.is_some() {
             return Err(invalid(
                 self.key("slack.webhook_url"),
@@ -1096,11 +1109,13 @@ impl Builder<'_> {
             "SLACK_WEBHOOK_URL_FILE",
             (file.webhook_url_file, self.key("slack.webhook_url_file")),
         )?;
-        url.map(|(webhook_url, from)| {
-            check_webhook_url(&webhook_url, &from)?;
-            Ok(SlackConfig { webhook_url })
-        })
-        .transpose()
+        let slack = url
+            .map(|(webhook_url, from)| {
+                check_webhook_url(&webhook_url, &from)?;
+                Ok::<_, ConfigError>(SlackConfig { webhook_url })
+            })
+            .transpose()?;
+        Ok((slack, threshold))
     }
 
     fn webhook_auth(&mut self) -> Result<Option<WebhookAuth>, ConfigError> {

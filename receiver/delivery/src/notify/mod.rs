@@ -384,12 +384,15 @@ impl Dispatcher {
                         .with_digest(threshold, self.config.dashboard.url.clone()),
                 )
             }
-            Destination::Slack { webhook_url, .. } => Box::new(slack::Slack::new(
-                self.client.clone(),
-                &label,
-                self.hasher.hash_one(webhook_url.expose()),
-                webhook_url.clone(),
-            )),
+            Destination::Slack { webhook_url, .. } => Box::new(
+                slack::Slack::new(
+                    self.client.clone(),
+                    &label,
+                    self.hasher.hash_one(webhook_url.expose()),
+                    webhook_url.clone(),
+                )
+                .with_digest(self.config.slack_digest_threshold),
+            ),
             Destination::Console => Box::new(
                 console::Console::new(self.config.console_file.clone())
                     .with_digest(self.config.console_digest_threshold),

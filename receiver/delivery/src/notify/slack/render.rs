@@ -87,6 +87,98 @@ pub fn slack(n: &Notification, ctx: &RenderContext) -> Result<Vec<Part<Value>>, 
     Ok(parts)
 }
 
+/// A storm digest: a summary section (counts by alert name and severity, the first agents), then
+/// one compact line per alert ([`crate::render::digest::compact_line`]), the lines packed into
+/// sections of up to 3000 characters and the sections into messages of up to 50 blocks: as few
+/// posts as Slack's limits allow (400 alerts with 150-character summaries fit one).
+pub fn digest(n: &Notification, ctx: &RenderContext) -> Vec<Part<Value>> {
+    use crate::render::digest::{Summary, compact_line, cut};
+    let s = Summary::of(n);
+    let mut head = format!("*{}* · digest, one line per alert", s.headline());
+    if n.truncated_alerts > 0 {
+        head.push_str(&format!(
+            "\n_{} not sent by Alertmanager (max_alerts)_",
+            crate::render::count(n.truncated_alerts, "more alert", "more alerts")
+        ));
+    }
+    for (name, severity, count) in s.by_kind.iter().take(20) {
+        head.push_str(&format!(
+            "\n*{}* {}: {count}",
+            escape(&cut(name, 64)),
+            escape(&cut(severity, 64))
+        ));
+    }
+    if s.by_kind.len() > 20 {
+        let rest: usize = s.by_kind[20..].iter().map(|k| k.2).sum();
+        head.push_str(&format!(
+            "\n_{} of {} other kinds_",
+            crate::render::count(rest, "alert", "alerts"),
+            s.by_kind.len() - 20
+        ));
+    }
+    if !s.first_agents.is_empty() {
+        let names: Vec<String> = s.first_agents.iter().map(|a| escape(&cut(a, 64))).collect();
+        head.push_str(&format!(
+            "\n*{}:* {}",
+            crate::render::count(s.agents, "agent", "agents"),
+            names.join(", ")
+        ));
+        if s.agents > s.first_agents.len() {
+            head.push_str(&format!(" and {} more", s.agents - s.first_agents.len()));
+        }
+    }
+
+    // Sections: (text, alerts), the summary first; each line whole where it fits.
+    let mut sections: Vec<(String, Vec<usize>)> = vec![(head, Vec::new())];
+    let mut cur = String::new();
+    let mut cur_alerts: Vec<usize> = Vec::new();
+    for (i, a) in n.alerts.iter().enumerate() {
+        for piece in split_mrkdwn(&escape(&compact_line(a, ctx.tz)), MAX_SECTION_TEXT) {
+            if !cur.is_empty() && utf16_len(&cur) + 1 + utf16_len(&piece) > MAX_SECTION_TEXT {
+                sections.push((std::mem::take(&mut cur), std::mem::take(&mut cur_alerts)));
+            }
+            if !cur.is_empty() {
+                cur.push('\n');
+            }
+            cur.push_str(&piece);
+            if cur_alerts.last() != Some(&i) {
+                cur_alerts.push(i);
+            }
+        }
+    }
+    if !cur.is_empty() {
+        sections.push((cur, cur_alerts));
+    }
+
+    let chunks: Vec<&[(String, Vec<usize>)]> = sections.chunks(MAX_BLOCKS).collect();
+    let total = chunks.len();
+    let parts: Vec<Part<Value>> = chunks
+        .into_iter()
+        .enumerate()
+        .map(|(k, chunk)| {
+            let mut alert_indices: Vec<usize> = chunk.iter().flat_map(|c| c.1.clone()).collect();
+            alert_indices.dedup();
+            let blocks: Vec<Value> = chunk
+                .iter()
+                .map(|(t, _)| json!({"type": "section", "text": {"type": "mrkdwn", "text": t}}))
+                .collect();
+            let mut text = format!(
+                "{} (digest)",
+                fallback_text(n, &(0..n.alerts.len()).collect::<Vec<_>>())
+            );
+            if total > 1 {
+                text.push_str(&format!(" (part {}/{total})", k + 1));
+            }
+            Part {
+                body: json!({ "text": text, "blocks": blocks }),
+                alert_indices,
+            }
+        })
+        .collect();
+    ctx.count_split("slack", total);
+    parts
+}
+
 /// The message's plain `text`: what notifications and old clients show. Names up to 5 alerts.
 fn fallback_text(n: &Notification, indices: &[usize]) -> String {
     let alerts: Vec<_> = indices.iter().map(|&i| &n.alerts[i]).collect();
