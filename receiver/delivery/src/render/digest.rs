@@ -14,6 +14,9 @@ use crate::payload::{Alert, Notification, Status};
 /// group's 20 a minute).
 pub const DEFAULT_THRESHOLD: usize = 20;
 
+/// Longest agent name a summary shows (the full list has them whole).
+pub const AGENT_NAME: usize = 32;
+
 /// How many agents a summary names before "and N more".
 pub const FIRST_AGENTS: usize = 5;
 
@@ -83,6 +86,21 @@ pub fn cut(s: &str, max: usize) -> String {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_string(),
     }
+}
+
+/// How many of `lines` fit in `budget` UTF-16 units, one separator character each, at most
+/// `max`: hostile label values escape to several times their length, and a summary must stay
+/// within the service's limit whatever they are.
+pub fn fitting(lines: &[String], budget: usize, max: usize) -> usize {
+    let mut used = 0;
+    lines
+        .iter()
+        .take(max)
+        .take_while(|l| {
+            used += super::utf16_len(l) + 1;
+            used <= budget
+        })
+        .count()
 }
 
 /// One alert on one line: `FIRING critical HighCPU agent="web-1" since 2026-11-21 10:00:00 UTC:
@@ -220,6 +238,14 @@ mod tests {
         assert!(doc.contains(
             "\n#7 FIRING HighCPU\n  started: 2026-11-21 10:00:00 UTC\n  labels: {agent=\"web-0\", alertname=\"HighCPU\", severity=\"warning\"}\n  annotations:\n    description: line one\n      line two\n    summary: s6\n  fingerprint: f6\n"
         ), "{doc}");
+    }
+
+    #[test]
+    fn only_the_lines_that_fit_are_taken() {
+        let lines: Vec<String> = ["aaaa", "bb", "cc"].map(String::from).to_vec();
+        assert_eq!(fitting(&lines, 8, 20), 2);
+        assert_eq!(fitting(&lines, 100, 2), 2);
+        assert_eq!(fitting(&lines, 4, 20), 0);
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub fn slack(n: &Notification, ctx: &RenderContext) -> Result<Vec<Part<Value>>, 
 /// sections of up to 3000 characters and the sections into messages of up to 50 blocks: as few
 /// posts as Slack's limits allow (400 alerts with 150-character summaries fit one).
 pub fn digest(n: &Notification, ctx: &RenderContext) -> Vec<Part<Value>> {
-    use crate::render::digest::{Summary, compact_line, cut};
+    use crate::render::digest::{AGENT_NAME, Summary, compact_line, cut, fitting};
     let s = Summary::of(n);
     let mut head = format!("*{}* · digest, one line per alert", s.headline());
     if n.truncated_alerts > 0 {
@@ -101,32 +101,48 @@ pub fn digest(n: &Notification, ctx: &RenderContext) -> Vec<Part<Value>> {
             crate::render::count(n.truncated_alerts, "more alert", "more alerts")
         ));
     }
-    for (name, severity, count) in s.by_kind.iter().take(20) {
-        head.push_str(&format!(
-            "\n*{}* {}: {count}",
-            escape(&cut(name, 64)),
-            escape(&cut(severity, 64))
-        ));
-    }
-    if s.by_kind.len() > 20 {
-        let rest: usize = s.by_kind[20..].iter().map(|k| k.2).sum();
-        head.push_str(&format!(
-            "\n_{} of {} other kinds_",
-            crate::render::count(rest, "alert", "alerts"),
-            s.by_kind.len() - 20
-        ));
-    }
+    let mut tail = String::new();
     if !s.first_agents.is_empty() {
-        let names: Vec<String> = s.first_agents.iter().map(|a| escape(&cut(a, 64))).collect();
-        head.push_str(&format!(
+        let names: Vec<String> = s
+            .first_agents
+            .iter()
+            .map(|a| escape(&cut(a, AGENT_NAME)))
+            .collect();
+        tail.push_str(&format!(
             "\n*{}:* {}",
             crate::render::count(s.agents, "agent", "agents"),
             names.join(", ")
         ));
         if s.agents > s.first_agents.len() {
-            head.push_str(&format!(" and {} more", s.agents - s.first_agents.len()));
+            tail.push_str(&format!(" and {} more", s.agents - s.first_agents.len()));
         }
     }
+    let lines: Vec<String> = s
+        .by_kind
+        .iter()
+        .map(|(name, severity, count)| {
+            format!(
+                "\n*{}* {}: {count}",
+                escape(&cut(name, 64)),
+                escape(&cut(severity, 64))
+            )
+        })
+        .collect();
+    // Room for the "other kinds" line.
+    let budget = MAX_SECTION_TEXT - utf16_len(&head) - utf16_len(&tail) - 80;
+    let shown = fitting(&lines, budget, 20);
+    for line in &lines[..shown] {
+        head.push_str(line);
+    }
+    if shown < lines.len() {
+        let rest: usize = s.by_kind[shown..].iter().map(|k| k.2).sum();
+        head.push_str(&format!(
+            "\n_{} of {} other kinds_",
+            crate::render::count(rest, "alert", "alerts"),
+            lines.len() - shown
+        ));
+    }
+    head.push_str(&tail);
 
     // Sections: (text, alerts), the summary first; each line whole where it fits.
     let mut sections: Vec<(String, Vec<usize>)> = vec![(head, Vec::new())];
