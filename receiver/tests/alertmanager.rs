@@ -568,7 +568,10 @@ async fn a_reminder_reaches_the_chat_and_a_repeat_interval_inside_the_window_is_
 async fn a_group_larger_than_max_alerts_is_delivered_and_says_how_many_were_left_out() {
     let tg = FakeTelegram::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let (receiver, receiver_url) = start_receiver(&tg, 4343, dir.path()).await;
+    // Shown alert by alert (63 is above the default digest threshold): this is about max_alerts.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vpsmon-receiver"));
+    cmd.args(["--telegram-digest-threshold", "100"]);
+    let (receiver, receiver_url) = start_receiver_cmd(cmd, &tg, 4343, dir.path()).await;
     // A group_wait long enough for Alertmanager to take in all 70 before its first flush, even on
     // a busy machine (the fast profile's 1 s once let a first notification go out with 52). It
     // only holds for alerts that start now: a group whose alert started more than group_wait ago

@@ -699,3 +699,97 @@ fn webhook_destinations_are_checked_and_their_secrets_read_from_files() {
     );
     assert!(e.starts_with(&format!("{at}.body`: ")), "{e}");
 }
+
+/// Issue 18: the Telegram digest threshold (flag > env > file > 20) and the dashboard URL the
+/// digest links to; bad values are named by where they came from.
+#[test]
+fn the_digest_threshold_and_dashboard_url_are_layered_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "receiver.yml",
+        "telegram: { digest_threshold: 30 }\ndashboard: { url: \"https://mon.example.com/\" }\n",
+    );
+    let threshold = |cli: &Cli, env: &[(&str, &str)]| {
+        let env: Vec<(&str, &str)> = [("BOT_TOKEN", TOKEN)]
+            .into_iter()
+            .chain(env.iter().copied())
+            .collect();
+        load(cli, &env).unwrap().telegram.unwrap().digest_threshold
+    };
+    assert_eq!(threshold(&Cli::default(), &[]), 20, "the default");
+    let mut cli = with_file(&file);
+    assert_eq!(threshold(&cli, &[]), 30, "the file");
+    assert_eq!(
+        threshold(&cli, &[("TELEGRAM_DIGEST_THRESHOLD", "40")]),
+        40,
+        "env beats file"
+    );
+    cli.telegram_digest_threshold = Some("50".into());
+    assert_eq!(
+        threshold(&cli, &[("TELEGRAM_DIGEST_THRESHOLD", "40")]),
+        50,
+        "flag wins"
+    );
+    assert_eq!(
+        load(&with_file(&file), &[])
+            .unwrap()
+            .dashboard
+            .url
+            .as_deref(),
+        Some("https://mon.example.com")
+    );
+
+    assert_eq!(
+        error(
+            "telegram: { digest_threshold: 0 }\n",
+            &[("BOT_TOKEN", TOKEN)]
+        ),
+        "receiver.yml key `telegram.digest_threshold`: \"0\" is not a number of alerts (a whole number, at least 1)"
+    );
+    assert_eq!(
+        error(
+            "",
+            &[("BOT_TOKEN", TOKEN), ("TELEGRAM_DIGEST_THRESHOLD", "many")]
+        ),
+        "env TELEGRAM_DIGEST_THRESHOLD: \"many\" is not a number of alerts (a whole number, at least 1)"
+    );
+    assert_eq!(
+        load(&Cli::default(), &[]).unwrap().console_digest_threshold,
+        20
+    );
+    assert_eq!(
+        load(
+            &Cli::default(),
+            &[("RECEIVER_CONSOLE_DIGEST_THRESHOLD", "5")]
+        )
+        .unwrap()
+        .console_digest_threshold,
+        5
+    );
+    assert_eq!(
+        load(&Cli::default(), &[]).unwrap().slack_digest_threshold,
+        20
+    );
+    assert_eq!(
+        error("slack: { digest_threshold: 0 }\n", &[]),
+        "receiver.yml key `slack.digest_threshold`: \"0\" is not a number of alerts (a whole number, at least 1)"
+    );
+    assert_eq!(
+        load(&Cli::default(), &[("SLACK_DIGEST_THRESHOLD", "7")])
+            .unwrap()
+            .slack_digest_threshold,
+        7
+    );
+    assert_eq!(
+        error("console_digest_threshold: 0\n", &[]),
+        "receiver.yml key `console_digest_threshold`: \"0\" is not a number of alerts (a whole number, at least 1)"
+    );
+    assert_eq!(
+        error(
+            "dashboard: { url: \"https://admin:hunter2@mon.example.com\" }\n",
+            &[]
+        ),
+        "receiver.yml key `dashboard.url`: is not an http:// or https:// URL without credentials (e.g. https://mon.example.com)"
+    );
+}

@@ -151,6 +151,13 @@ fn telegram_env(tg: &FakeTelegram) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// `env` with digests out of the way, for the tests of splitting one notification over many
+/// messages.
+fn no_digest(mut env: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
+    env.push(("TELEGRAM_DIGEST_THRESHOLD", "100000".into()));
+    env
+}
+
 fn telegram_yaml(chat: i64, deadline: &str) -> String {
     format!("delivery_deadline: {deadline}\ndefault_route:\n  - telegram: {{ chat_id: {chat} }}\n")
 }
@@ -347,7 +354,7 @@ async fn an_outage_gives_503_and_the_retry_after_recovery_delivers_exactly_once(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partly_delivered_notification_is_completed_by_retries_without_repeats() {
     let tg = FakeTelegram::start().await;
-    let rx = Receiver::start(&telegram_yaml(4242, "6s"), &telegram_env(&tg)).await;
+    let rx = Receiver::start(&telegram_yaml(4242, "6s"), &no_digest(telegram_env(&tg))).await;
     let big = firing(500);
 
     // Telegram fails from the 5th message on (messages go one a second to a chat, so the
@@ -405,7 +412,11 @@ async fn a_split_notification_to_a_group_stays_within_telegrams_limits() {
     let tg = FakeTelegram::start().await;
     // The fake answers 429 to anything faster than Telegram allows.
     tg.enforce_rate_limits(true);
-    let rx = Receiver::start(&telegram_yaml(-100777, "30s"), &telegram_env(&tg)).await;
+    let rx = Receiver::start(
+        &telegram_yaml(-100777, "30s"),
+        &no_digest(telegram_env(&tg)),
+    )
+    .await;
 
     let (status, body) = rx.post("/alerts", &firing(100)).await;
     assert_eq!(status, 200, "{body}");
@@ -1088,4 +1099,260 @@ routes:
             "{secret:?} leaked into an answer:\n{answers}"
         );
     }
+}
+
+/// Issue 18's storm: one group of 400 alerts, each with a 150-character summary and a
+/// 300-character description. `i % 4 == 0` is an AgentDown (critical), the rest DiskFull
+/// (warning); alert `i` is on agent `web-i` and its summary carries `mark-NNNN-end`.
+fn storm(status: &str) -> Value {
+    let alerts = (0..400)
+        .map(|i| {
+            let mut a = alert(i, status);
+            if i % 4 == 0 {
+                a["labels"]["alertname"] = json!("AgentDown");
+                a["labels"]["severity"] = json!("critical");
+            }
+            let summary = format!("mark-{i:04}-end {}", "s".repeat(150 - 14));
+            a["annotations"] = json!({"summary": summary, "description": "d".repeat(300)});
+            a
+        })
+        .collect();
+    notification(status, alerts)
+}
+
+/// Before, the storm was 45 messages to a group limited to 20 a minute: 503 at every deadline
+/// and 190 of 400 alerts in the chat after 166 s. Now it is one summary and one document,
+/// delivered within the first webhook's (default 10 s) deadline.
+async fn a_storm_is_one_summary_and_one_document(status: &str, headline: &str) {
+    let tg = FakeTelegram::start().await;
+    tg.enforce_rate_limits(true);
+    let yaml = format!(
+        "{}dashboard: {{ url: \"https://mon.example.com/\" }}\n",
+        telegram_yaml(-100777, "10s")
+    );
+    let rx = Receiver::start(&yaml, &telegram_env(&tg)).await;
+
+    let (code, body) = rx.post("/alerts", &storm(status)).await;
+    assert_eq!(code, 200, "answered on the first post: {body}");
+    let sends: Vec<_> = tg
+        .requests()
+        .into_iter()
+        .filter(|r| r.method.starts_with("send"))
+        .collect();
+    assert!(
+        sends.iter().all(|r| r.status == 200),
+        "the receiver outpaced Telegram: {sends:?}"
+    );
+    let (messages, documents) = (tg.messages(), tg.documents());
+    assert!(messages.len() + documents.len() <= 3, "{sends:?}");
+    assert_eq!(messages.len(), 1);
+    assert_eq!(documents.len(), 1);
+
+    assert_eq!(
+        messages[0].visible_text,
+        format!(
+            "{headline} · digest: every alert is in the attached file\n\n\
+             DiskFull warning: 300\nAgentDown critical: 100\n\n\
+             400 agents: web-0, web-1, web-2, web-3, web-4 and 395 more\n\n\
+             Firing alerts on the dashboard"
+        )
+    );
+    assert!(
+        messages[0].text.ends_with(
+            "<a href=\"https://mon.example.com/silences\">Firing alerts on the dashboard</a>"
+        ),
+        "{}",
+        messages[0].text
+    );
+    assert_eq!(
+        messages[0].reply_markup, None,
+        "no silence buttons on a digest"
+    );
+
+    let doc = &documents[0];
+    assert!(
+        doc.message_id > messages[0].message_id,
+        "the summary comes first"
+    );
+    assert_eq!(
+        doc.visible_caption.as_deref(),
+        Some("All 400 alerts: labels, annotations and times.")
+    );
+    let name = doc.filename.as_deref().unwrap();
+    assert!(
+        name.starts_with(&format!("alerts-{status}-")) && name.ends_with(".txt"),
+        "{name}"
+    );
+    assert_eq!(
+        doc.content_type.as_deref(),
+        Some("text/plain; charset=utf-8")
+    );
+    let text = String::from_utf8(doc.bytes.clone()).unwrap();
+    assert_each_once(&marks([text.as_str()]), 400);
+    let upper = status.to_ascii_uppercase();
+    for (i, a) in storm(status)["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let entry = format!(
+            "\n#{} {upper} {}\n  started: 2026-11-21 10:00:00 UTC\n",
+            i + 1,
+            a["labels"]["alertname"].as_str().unwrap()
+        );
+        assert!(text.contains(&entry), "alert {i} missing: {entry}");
+        let labels = format!(
+            "  labels: {{agent=\"web-{i}\", alertname=\"{}\", severity=\"{}\"}}\n",
+            a["labels"]["alertname"].as_str().unwrap(),
+            a["labels"]["severity"].as_str().unwrap()
+        );
+        assert!(
+            text.contains(&labels),
+            "alert {i}'s labels missing: {labels}"
+        );
+    }
+    assert_eq!(
+        text.matches(&format!("\n    description: {}\n", "d".repeat(300)))
+            .count(),
+        400
+    );
+    assert_eq!(
+        text.matches("  ends: 2026-11-21 10:05:00 UTC\n").count(),
+        if status == "resolved" { 400 } else { 0 }
+    );
+
+    // Alertmanager's retry of the same notification sends nothing again.
+    let (code, body) = rx.post("/alerts", &storm(status)).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!((tg.messages().len(), tg.documents().len()), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_firing_storm_to_a_group_is_a_digest_within_the_first_deadline() {
+    a_storm_is_one_summary_and_one_document("firing", "🔥 400 firing").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolved_storm_to_a_group_is_a_digest_too() {
+    a_storm_is_one_summary_and_one_document("resolved", "✅ 400 resolved").await;
+}
+
+/// `digest_threshold` is the most alerts a notification may have and still be shown alert by
+/// alert; without a dashboard URL the summary has no link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_digest_threshold_is_configurable() {
+    let tg = FakeTelegram::start().await;
+    let yaml = format!(
+        "{}telegram: {{ digest_threshold: 3 }}\n",
+        telegram_yaml(4242, "10s")
+    );
+    let rx = Receiver::start(&yaml, &telegram_env(&tg)).await;
+    let (code, body) = rx.post("/alerts", &firing(3)).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!((tg.messages().len(), tg.documents().len()), (1, 0));
+    assert!(
+        tg.messages()[0]
+            .visible_text
+            .starts_with("🔥 3 firing\n\n⚠️ FIRING · DiskFull")
+    );
+
+    let four = notification("firing", (10..14).map(|i| alert(i, "firing")).collect());
+    let (code, body) = rx.post("/alerts", &four).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(tg.documents().len(), 1);
+    assert_eq!(
+        tg.messages()[1].visible_text,
+        "🔥 4 firing · digest: every alert is in the attached file\n\n\
+         DiskFull warning: 4\n\n\
+         4 agents: web-10, web-11, web-12, web-13"
+    );
+    let text = String::from_utf8(tg.documents()[0].bytes.clone()).unwrap();
+    let want: BTreeMap<String, usize> = (10..14).map(|i| (format!("mark-{i:04}-end"), 1)).collect();
+    assert_eq!(marks([text.as_str()]), want);
+}
+
+/// The console prints a storm as a summary line and one compact line per alert (no description,
+/// no fingerprint): 401 lines for 400 alerts, each alert exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_on_the_console_is_a_summary_line_and_a_compact_line_per_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("console.log");
+    let yaml = format!(
+        "default_route: [console]\nconsole_file: {}\n",
+        file.display()
+    );
+    let rx = Receiver::start(&yaml, &[]).await;
+    for status in ["firing", "resolved"] {
+        let (code, body) = rx.post("/alerts", &storm(status)).await;
+        assert_eq!(code, 200, "{body}");
+    }
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2 * 401);
+    let (firing, resolved) = lines.split_at(401);
+    let agents = "400 agents: web-0, web-1, web-2, web-3, web-4 and 395 more";
+    assert_eq!(
+        firing[0],
+        format!(
+            "DIGEST 400 alerts (🔥 400 firing): DiskFull warning 300, AgentDown critical 100; {agents}"
+        )
+    );
+    let s = "s".repeat(136);
+    assert_eq!(
+        firing[1],
+        format!(
+            "FIRING critical AgentDown agent=\"web-0\" since 2026-11-21 10:00:00 UTC: mark-0000-end {s}"
+        )
+    );
+    assert_eq!(
+        resolved[0],
+        format!(
+            "DIGEST 400 alerts (✅ 400 resolved): DiskFull warning 300, AgentDown critical 100; {agents}"
+        )
+    );
+    assert_eq!(
+        resolved[2],
+        format!(
+            "RESOLVED warning DiskFull agent=\"web-1\" 2026-11-21 10:00:00 UTC – 2026-11-21 10:05:00 UTC: mark-0001-end {s}"
+        )
+    );
+    assert_each_once(&marks(firing.iter().copied()), 400);
+    assert_each_once(&marks(resolved.iter().copied()), 400);
+}
+
+/// Slack gets the storm as a summary section and one compact line per alert: 400 alerts in one
+/// post (Slack's 50 blocks of 3000 characters hold them), each alert exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_on_slack_is_a_summary_and_a_compact_line_per_alert_in_one_post() {
+    let slack = FakeSlack::start().await;
+    slack.enforce_rate_limit(true);
+    let yaml = "default_route:\n  - slack: {}\n";
+    let rx = Receiver::start(yaml, &[("SLACK_WEBHOOK_URL", slack.webhook_url())]).await;
+    let (code, body) = rx.post("/alerts", &storm("firing")).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(slack.requests().iter().all(|r| r.status == 200));
+    let posts = slack.posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(
+        posts[0].visible_text().as_deref(),
+        Some("🔥 400 firing: AgentDown, DiskFull (digest)")
+    );
+    let blocks = posts[0].body["blocks"].as_array().unwrap();
+    assert_eq!(
+        blocks[0]["text"]["text"],
+        "*🔥 400 firing* · digest, one line per alert\n*DiskFull* warning: 300\n\
+         *AgentDown* critical: 100\n*400 agents:* web-0, web-1, web-2, web-3, web-4 and 395 more"
+    );
+    let s = "s".repeat(136);
+    assert!(
+        blocks[1]["text"]["text"].as_str().unwrap().starts_with(&format!(
+            "FIRING critical AgentDown agent=\"web-0\" since 2026-11-21 10:00:00 UTC: mark-0000-end {s}\n\
+             FIRING warning DiskFull agent=\"web-1\" since"
+        )),
+        "{}",
+        blocks[1]
+    );
+    let text = posts[0].body.to_string();
+    assert_each_once(&marks([text.as_str()]), 400);
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use teloxide::adaptors::throttle::Limits;
 use teloxide::payloads::{
     AnswerCallbackQuerySetters, EditMessageReplyMarkupSetters, GetUpdatesSetters,
-    SendMessageSetters, SendPhotoSetters,
+    SendDocumentSetters, SendMessageSetters, SendPhotoSetters,
 };
 use teloxide::prelude::*;
 use teloxide::types::{
@@ -174,6 +174,68 @@ async fn send_photo_multipart_replying_to_the_alert() {
         Err(RequestError::Api(ApiError::MessageToReplyNotFound))
     ));
     assert_eq!(tg.photos().len(), 1);
+}
+
+#[tokio::test]
+async fn send_document_multipart_as_teloxide_sends_it() {
+    let tg = FakeTelegram::start().await;
+    let bot = bot(&tg);
+    let text = b"HighCPU web-1\nHighCPU web-2\n".to_vec();
+    let doc = bot
+        .send_document(
+            CHAT,
+            InputFile::memory(text.clone()).file_name("alerts.txt"),
+        )
+        .caption("<b>2</b> alerts")
+        .parse_mode(ParseMode::Html)
+        .await
+        .expect("teloxide accepts the document Message");
+    assert_eq!(doc.caption(), Some("2 alerts"));
+    let d = doc.document().expect("a document");
+    assert_eq!(d.file_name.as_deref(), Some("alerts.txt"));
+    assert_eq!(d.file.size, text.len() as u32);
+
+    let sent = &tg.documents()[0];
+    assert_eq!(sent.bytes, text);
+    assert_eq!(sent.filename.as_deref(), Some("alerts.txt"));
+    assert_eq!(sent.visible_caption.as_deref(), Some("2 alerts"));
+
+    // What Telegram refuses: no document, an empty file, a caption over 1024.
+    let request = |field: &str, bytes: Vec<u8>| {
+        let form = reqwest::multipart::Form::new()
+            .text("chat_id", CHAT.0.to_string())
+            .part(
+                field.to_string(),
+                reqwest::multipart::Part::bytes(bytes).file_name("a.txt"),
+            );
+        reqwest::Client::new()
+            .post(format!("{}/bot{}/sendDocument", tg.url(), tg.token()))
+            .multipart(form)
+            .send()
+    };
+    let answer = request("file", b"x".to_vec()).await.unwrap();
+    assert_eq!(answer.status(), 400);
+    assert_eq!(
+        answer.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"ok": false, "error_code": 400, "description": "Bad Request: there is no document in the request"})
+    );
+    let answer = request("document", vec![]).await.unwrap();
+    assert_eq!(answer.status(), 400);
+    assert_eq!(
+        answer.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"ok": false, "error_code": 400, "description": "Bad Request: file must be non-empty"})
+    );
+    match bot
+        .send_document(CHAT, InputFile::memory(b"x".to_vec()).file_name("a.txt"))
+        .caption("y".repeat(1025))
+        .await
+    {
+        Err(RequestError::Api(ApiError::Unknown(s))) => {
+            assert_eq!(s, "Bad Request: message caption is too long")
+        }
+        other => panic!("want caption too long, got {other:?}"),
+    }
+    assert_eq!(tg.documents().len(), 1);
 }
 
 #[tokio::test]

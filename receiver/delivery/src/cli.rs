@@ -11,12 +11,14 @@ const ENV_HELP: &str = "\
 Environment variables (a flag wins over its variable, a variable over receiver.yml):
   RECEIVER_CONFIG, RECEIVER_LISTEN, RECEIVER_BODY_LIMIT, RECEIVER_TIMEZONE (else TZ if it is a
   zone name), RECEIVER_TEMPLATES_DIR, RECEIVER_DELIVERY_DEADLINE, RECEIVER_CONSOLE_FILE,
-  RECEIVER_MAX_CONNECTIONS, RECEIVER_HEADER_TIMEOUT,
+  RECEIVER_MAX_CONNECTIONS, RECEIVER_HEADER_TIMEOUT, RECEIVER_CONSOLE_DIGEST_THRESHOLD,
   RECEIVER_LOG_FORMAT, RUST_LOG (log level, default info)
   BOT_TOKEN or BOT_TOKEN_FILE        Telegram bot token (secret)
   ALERT_CHAT_ID                      Telegram chat for alerts (number or @channel)
   TELEGRAM_API_URL                   Bot API base URL [default: https://api.telegram.org]
+  TELEGRAM_DIGEST_THRESHOLD          more alerts than this: one digest message [default: 20]
   SLACK_WEBHOOK_URL or SLACK_WEBHOOK_URL_FILE   Slack incoming webhook (secret)
+  SLACK_DIGEST_THRESHOLD             more alerts than this: a Slack digest [default: 20]
   WEBHOOK_TOKEN_FILE                 bearer token Alertmanager must send (re-read on change)
   WEBHOOK_BASIC_USER, WEBHOOK_BASIC_PASSWORD_FILE   basic auth Alertmanager must send
   RECEIVER_WEBHOOK_NO_AUTH=1         serve the webhook without auth (required when none is set)
@@ -75,6 +77,11 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub console_file: Option<PathBuf>,
 
+    /// More alerts than this in one notification are printed as a digest: a summary line, then
+    /// one compact line per alert [env: RECEIVER_CONSOLE_DIGEST_THRESHOLD] [default: 20]
+    #[arg(long, value_name = "N")]
+    pub console_digest_threshold: Option<String>,
+
     /// File holding the Telegram bot token [env: BOT_TOKEN_FILE, or the token in BOT_TOKEN]
     #[arg(long, value_name = "FILE")]
     pub bot_token_file: Option<PathBuf>,
@@ -88,10 +95,21 @@ pub struct Cli {
     #[arg(long, value_name = "URL")]
     pub telegram_api_url: Option<String>,
 
+    /// More alerts than this in one notification are sent to Telegram as a digest: one summary
+    /// message and the full list as a document [env: TELEGRAM_DIGEST_THRESHOLD] [default: 20]
+    #[arg(long, value_name = "N")]
+    pub telegram_digest_threshold: Option<String>,
+
     /// File holding the Slack incoming webhook URL
     /// [env: SLACK_WEBHOOK_URL_FILE, or the URL in SLACK_WEBHOOK_URL]
     #[arg(long, value_name = "FILE")]
     pub slack_webhook_url_file: Option<PathBuf>,
+
+    /// More alerts than this in one notification are sent to Slack as a digest: a summary and
+    /// one compact line per alert, in as few posts as Slack's limits allow
+    /// [env: SLACK_DIGEST_THRESHOLD] [default: 20]
+    #[arg(long, value_name = "N")]
+    pub slack_digest_threshold: Option<String>,
 
     /// File holding the bearer token Alertmanager must send; re-read when it changes
     /// [env: WEBHOOK_TOKEN_FILE]

@@ -7,11 +7,16 @@ use serde_json::{Value, json};
 
 use super::error::TgError;
 use super::html::{self, Parsed, utf16_len};
-use super::{CallbackAnswer, Edit, Inner, SentMessage, SentPhoto, State, UploadedFile};
+use super::{
+    CallbackAnswer, Edit, Inner, SentDocument, SentMessage, SentPhoto, State, UploadedFile,
+};
 
 /// Telegram's limits (<https://core.telegram.org/bots/api#sendmessage>, `#sendphoto`).
 pub(crate) const MAX_TEXT: usize = 4096;
 pub(crate) const MAX_CAPTION: usize = 1024;
+/// "Post the file using multipart/form-data in the usual way that files are uploaded via the
+/// browser. 10 MB max size for photo, 50 MB for other files."
+const MAX_UPLOAD: usize = 50 * 1024 * 1024;
 const MAX_CALLBACK_DATA: usize = 64;
 
 const METHODS: &[&str] = &[
@@ -19,6 +24,7 @@ const METHODS: &[&str] = &[
     "getUpdates",
     "sendMessage",
     "sendPhoto",
+    "sendDocument",
     "editMessageText",
     "editMessageReplyMarkup",
     "answerCallbackQuery",
@@ -49,6 +55,7 @@ pub(crate) async fn call(
         "getme" => Ok(me_json(inner)),
         "sendmessage" => send_message(inner, p),
         "sendphoto" => send_photo(inner, p, files),
+        "senddocument" => send_document(inner, p, files),
         "editmessagetext" => edit_message_text(inner, p),
         "editmessagereplymarkup" => edit_message_reply_markup(inner, p),
         "answercallbackquery" => answer_callback_query(inner, p),
@@ -457,23 +464,9 @@ fn send_photo(inner: &Inner, p: &Value, files: &[UploadedFile]) -> Result<Value,
         return Err(TgError::bad("message caption is too long"));
     }
 
-    // The photo: an uploaded file in field `photo`, an `attach://<field>` reference to one, or
-    // a file_id / URL string.
-    let photo_param = p_str(p, "photo");
-    let upload = match photo_param
-        .as_deref()
-        .and_then(|s| s.strip_prefix("attach://"))
-    {
-        Some(field) => files.iter().find(|f| f.field == field),
-        None => files.iter().find(|f| f.field == "photo"),
-    };
-    let (bytes, filename, photo_ref) = match (upload, &photo_param) {
-        (Some(f), _) => (f.bytes.clone(), f.filename.clone(), None),
-        (None, Some(s)) if !s.is_empty() && !s.starts_with("attach://") => {
-            (vec![], None, Some(s.clone()))
-        }
-        _ => return Err(TgError::bad("there is no photo in the request")),
-    };
+    let (upload, photo_ref) = input_file(p, files, "photo")?;
+    let (bytes, filename) =
+        upload.map_or((vec![], None), |f| (f.bytes.clone(), f.filename.clone()));
     let (width, height) = if photo_ref.is_some() {
         (320, 320)
     } else {
@@ -514,6 +507,94 @@ fn send_photo(inner: &Inner, p: &Value, files: &[UploadedFile]) -> Result<Value,
         caption,
         parse_mode,
         reply_markup: markup,
+        reply_to_message_id: reply_to,
+        message_thread_id: thread,
+        result: m.clone(),
+        at: Instant::now(),
+    });
+    Ok(m)
+}
+
+/// The InputFile parameter `field`: an uploaded file in that multipart field, an
+/// `attach://<name>` reference to one, or a file_id / URL string. Returns the bytes and file
+/// name of an upload, or the reference.
+fn input_file<'a>(
+    p: &Value,
+    files: &'a [UploadedFile],
+    field: &str,
+) -> Result<(Option<&'a UploadedFile>, Option<String>), TgError> {
+    let param = p_str(p, field);
+    let upload = match param.as_deref().and_then(|s| s.strip_prefix("attach://")) {
+        Some(name) => files.iter().find(|f| f.field == name),
+        None => files.iter().find(|f| f.field == field),
+    };
+    match (upload, &param) {
+        (Some(f), _) if f.bytes.is_empty() => Err(TgError::bad("file must be non-empty")),
+        (Some(f), _) => Ok((Some(f), None)),
+        (None, Some(s)) if !s.is_empty() && !s.starts_with("attach://") => {
+            Ok((None, Some(s.clone())))
+        }
+        _ => Err(TgError::bad(format!("there is no {field} in the request"))),
+    }
+}
+
+/// sendDocument: an uploaded file (or a file_id / URL) with an optional caption.
+fn send_document(inner: &Inner, p: &Value, files: &[UploadedFile]) -> Result<Value, TgError> {
+    let mut st = inner.lock();
+    let chat = chat_id(&st, p)?;
+    let caption = p_str(p, "caption");
+    let parse_mode = p_str(p, "parse_mode");
+    let parsed = render(caption.as_deref().unwrap_or(""), parse_mode.as_deref())?;
+    if utf16_len(&parsed.text) > MAX_CAPTION {
+        return Err(TgError::bad("message caption is too long"));
+    }
+    let (upload, document_ref) = input_file(p, files, "document")?;
+    let (bytes, filename, content_type) = upload.map_or((vec![], None, None), |f| {
+        (f.bytes.clone(), f.filename.clone(), f.content_type.clone())
+    });
+    if bytes.len() > MAX_UPLOAD {
+        return Err(TgError::new(413, "Request Entity Too Large"));
+    }
+    let markup = reply_markup(p)?;
+    let thread = thread_id(&st, p, chat)?;
+    let reply_to = reply_target(&st, p, chat)?;
+    rate_limit(&mut st, chat)?;
+
+    st.files += 1;
+    let file_no = st.files;
+    let (message_id, mut m) = new_message(inner, &mut st, chat, thread, reply_to);
+    let mut document = json!({
+        "file_id": format!("BQACAgIAAxkBAAFake{file_no:08}"),
+        "file_unique_id": format!("AgADFake{file_no:08}"),
+        "file_size": bytes.len(),
+    });
+    if let Some(name) = &filename {
+        document["file_name"] = json!(name);
+    }
+    if let Some(ct) = &content_type {
+        document["mime_type"] = json!(ct);
+    }
+    m["document"] = document;
+    if !parsed.text.is_empty() {
+        m["caption"] = json!(parsed.text);
+        if !parsed.entities.is_empty() {
+            m["caption_entities"] = entities_json(&parsed);
+        }
+    }
+    if let Some(k) = inline_markup(&markup) {
+        m["reply_markup"] = k;
+    }
+    st.stored.insert((chat, message_id), m.clone());
+    st.documents.push(SentDocument {
+        chat_id: chat,
+        message_id,
+        bytes,
+        filename,
+        content_type,
+        document_ref,
+        visible_caption: caption.as_ref().map(|_| parsed.text.clone()),
+        caption,
+        parse_mode,
         reply_to_message_id: reply_to,
         message_thread_id: thread,
         result: m.clone(),

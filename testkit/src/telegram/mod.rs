@@ -105,6 +105,27 @@ pub struct SentPhoto {
     pub at: Instant,
 }
 
+/// A document the bot sent successfully with sendDocument.
+#[derive(Debug, Clone)]
+pub struct SentDocument {
+    pub chat_id: i64,
+    pub message_id: i64,
+    /// The uploaded bytes; empty when the document was given as a file_id or URL string.
+    pub bytes: Vec<u8>,
+    pub filename: Option<String>,
+    /// The upload's Content-Type, as the client declared it.
+    pub content_type: Option<String>,
+    /// A file_id or URL given instead of an upload.
+    pub document_ref: Option<String>,
+    pub caption: Option<String>,
+    pub visible_caption: Option<String>,
+    pub parse_mode: Option<String>,
+    pub reply_to_message_id: Option<i64>,
+    pub message_thread_id: Option<i64>,
+    pub result: Value,
+    pub at: Instant,
+}
+
 /// A successful editMessageText / editMessageReplyMarkup.
 #[derive(Debug, Clone)]
 pub struct Edit {
@@ -165,6 +186,7 @@ pub(crate) struct State {
     requests: Vec<TgRequest>,
     messages: Vec<SentMessage>,
     photos: Vec<SentPhoto>,
+    documents: Vec<SentDocument>,
     edits: Vec<Edit>,
     answers: Vec<CallbackAnswer>,
     /// Every message that exists, by (chat, message id): what edits, replies and buttons refer to.
@@ -269,6 +291,11 @@ impl FakeTelegram {
         self.inner.lock().photos.clone()
     }
 
+    /// Documents delivered by sendDocument, in order.
+    pub fn documents(&self) -> Vec<SentDocument> {
+        self.inner.lock().documents.clone()
+    }
+
     /// Successful edits, in order.
     pub fn edits(&self) -> Vec<Edit> {
         self.inner.lock().edits.clone()
@@ -318,6 +345,20 @@ impl FakeTelegram {
                 (st.photos.len() >= n).then(|| st.photos.clone())
             },
             || self.describe(&format!("{n} sendPhoto deliveries")),
+        )
+        .await
+    }
+
+    /// Waits until at least `n` documents were delivered.
+    pub async fn wait_for_documents(&self, n: usize, timeout: Duration) -> Vec<SentDocument> {
+        wait_until(
+            &self.inner.notify,
+            timeout,
+            || {
+                let st = self.inner.lock();
+                (st.documents.len() >= n).then(|| st.documents.clone())
+            },
+            || self.describe(&format!("{n} sendDocument deliveries")),
         )
         .await
     }
@@ -458,7 +499,7 @@ impl FakeTelegram {
         self.inner.lock().blocked_chats.insert(chat_id);
     }
 
-    /// Enforces Telegram's documented limits on sendMessage/sendPhoto with 429 `retry_after`:
+    /// Enforces Telegram's documented limits on sendMessage/sendPhoto/sendDocument with 429 `retry_after`:
     /// one message a second per chat, 20 a minute per group, 30 a second overall.
     pub fn enforce_rate_limits(&self, on: bool) {
         self.inner.lock().rate_limits = on;

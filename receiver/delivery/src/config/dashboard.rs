@@ -7,6 +7,7 @@
 //!   timeout: 5s
 //!   thresholds: { cpu: 80, memory: 85, disk: 90, load: 1.5 }
 //!   auth: { bearer_token_file: /etc/vpsmon/dashboard.token }   # or basic: {username, password_file}
+//!   url: https://mon.example.com   # where people reach it: alert digests link to it
 //! ```
 
 use std::time::Duration;
@@ -57,6 +58,9 @@ pub struct DashboardConfig {
     pub timeout: Duration,
     pub thresholds: Thresholds,
     pub auth: Option<WebhookAuth>,
+    /// Where people reach the dashboard (`https://mon.example.com`); alert digests link to its
+    /// alert view. `None`: no link.
+    pub url: Option<String>,
 }
 
 impl Default for DashboardConfig {
@@ -66,6 +70,7 @@ impl Default for DashboardConfig {
             timeout: DEFAULT_TIMEOUT,
             thresholds: Thresholds::default(),
             auth: None,
+            url: None,
         }
     }
 }
@@ -78,6 +83,7 @@ pub struct FileDashboard {
     timeout: Option<String>,
     thresholds: Option<Thresholds>,
     auth: Option<FileWebhookAuth>,
+    url: Option<String>,
 }
 
 impl DashboardConfig {
@@ -152,11 +158,27 @@ impl DashboardConfig {
                 ));
             }
         };
+        let url = match f.url {
+            None => None,
+            Some(u) => match reqwest::Url::parse(u.trim()) {
+                Ok(p) if matches!(p.scheme(), "http" | "https") && p.password().is_none() => {
+                    Some(u.trim().trim_end_matches('/').to_string())
+                }
+                // Never echo it: a URL may carry a password.
+                _ => {
+                    return Err(invalid(
+                        "dashboard.url",
+                        "is not an http:// or https:// URL without credentials (e.g. https://mon.example.com)".into(),
+                    ));
+                }
+            },
+        };
         Ok(DashboardConfig {
             refresh,
             timeout,
             thresholds,
             auth,
+            url,
         })
     }
 }

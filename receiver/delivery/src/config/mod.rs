@@ -49,6 +49,9 @@ pub struct Config {
     pub body_limit: usize,
     pub telegram: Option<TelegramConfig>,
     pub slack: Option<SlackConfig>,
+    /// `slack.digest_threshold`: more alerts than this in one notification, and every Slack
+    /// destination (the default webhook's or a route's own) gets a digest.
+    pub slack_digest_threshold: usize,
     /// Destinations of `POST /alerts`.
     pub default_route: Vec<Destination>,
     /// Destinations of `POST /alerts/{name}`.
@@ -65,6 +68,8 @@ pub struct Config {
     pub header_timeout: Duration,
     /// The console destination also appends its lines to this file.
     pub console_file: Option<PathBuf>,
+    /// More alerts than this in one notification: the console prints a digest.
+    pub console_digest_threshold: usize,
     /// May carry `user:password@` (sent as basic auth); shown with it redacted.
     #[serde(serialize_with = "url_redacted")]
     pub prometheus_url: Option<String>,
@@ -311,6 +316,7 @@ struct FileConfig {
     max_connections: Option<usize>,
     header_timeout: Option<String>,
     console_file: Option<PathBuf>,
+    console_digest_threshold: Option<usize>,
     prometheus_url: Option<String>,
     alertmanager_url: Option<String>,
     prometheus_auth: Option<FileWebhookAuth>,
@@ -560,6 +566,15 @@ impl Builder<'_> {
             .clone()
             .or_else(|| self.env("RECEIVER_CONSOLE_FILE").map(PathBuf::from))
             .or(self.file.console_file.take());
+        let file_console_digest_threshold = self.file.console_digest_threshold.take();
+        let console_digest_threshold = self.digest_threshold(
+            (
+                cli.console_digest_threshold.clone(),
+                "--console-digest-threshold",
+            ),
+            "RECEIVER_CONSOLE_DIGEST_THRESHOLD",
+            (file_console_digest_threshold, "console_digest_threshold"),
+        )?;
 
         let prometheus_url = self.url(
             cli.prometheus_url.clone(),
@@ -646,7 +661,7 @@ impl Builder<'_> {
         }
         let webhook_no_auth = webhook_no_auth.is_some();
         let telegram = self.telegram()?;
-        let slack = self.slack()?;
+        let (slack, slack_digest_threshold) = self.slack()?;
 
         let default_route = match self.file.default_route.take() {
             Some(list) => self.destinations(list, "default_route", &telegram, &slack)?,
@@ -726,6 +741,7 @@ impl Builder<'_> {
             body_limit,
             telegram,
             slack,
+            slack_digest_threshold,
             default_route,
             routes,
             timezone,
@@ -734,6 +750,7 @@ impl Builder<'_> {
             max_connections,
             header_timeout,
             console_file,
+            console_digest_threshold,
             prometheus_url,
             alertmanager_url,
             prometheus_auth,
@@ -970,6 +987,33 @@ impl Builder<'_> {
         watchdog::WatchdogConfig::new(timeout, url)
     }
 
+    /// A destination's `digest_threshold`: a whole number of alerts, at least 1.
+    fn digest_threshold(
+        &self,
+        flag: (Option<String>, &str),
+        env: &str,
+        file: (Option<usize>, &str),
+    ) -> Result<usize, ConfigError> {
+        match pick(
+            flag,
+            (self.env(env), env),
+            (file.0.map(|n| n.to_string()), self.key(file.1)),
+        ) {
+            Some((v, from)) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    invalid(
+                        from,
+                        format!("{v:?} is not a number of alerts (a whole number, at least 1)"),
+                    )
+                }),
+            None => Ok(crate::render::digest::DEFAULT_THRESHOLD),
+        }
+    }
+
     fn telegram(&mut self) -> Result<Option<TelegramConfig>, ConfigError> {
         let file = self.file.telegram.take().unwrap_or_default();
         if file.bot_token.is_some() {
@@ -1002,6 +1046,14 @@ impl Builder<'_> {
                 "telegram.api_url",
             )?
             .unwrap_or_else(|| DEFAULT_TELEGRAM_API_URL.to_string());
+        let digest_threshold = self.digest_threshold(
+            (
+                self.cli.telegram_digest_threshold.clone(),
+                "--telegram-digest-threshold",
+            ),
+            "TELEGRAM_DIGEST_THRESHOLD",
+            (file.digest_threshold, "telegram.digest_threshold"),
+        )?;
         match token {
             Some((token, from)) => {
                 if !token.expose().contains(':') || token.expose().contains(char::is_whitespace) {
@@ -1015,6 +1067,7 @@ impl Builder<'_> {
                     token,
                     api_url,
                     chat_id,
+                    digest_threshold,
                 }))
             }
             None if chat_id.is_some() => {
@@ -1029,8 +1082,17 @@ impl Builder<'_> {
         }
     }
 
-    fn slack(&mut self) -> Result<Option<SlackConfig>, ConfigError> {
+    /// The default webhook, and the digest threshold of every Slack destination.
+    fn slack(&mut self) -> Result<(Option<SlackConfig>, usize), ConfigError> {
         let file = self.file.slack.take().unwrap_or_default();
+        let threshold = self.digest_threshold(
+            (
+                self.cli.slack_digest_threshold.clone(),
+                "--slack-digest-threshold",
+            ),
+            "SLACK_DIGEST_THRESHOLD",
+            (file.digest_threshold, "slack.digest_threshold"),
+        )?;
         if file.webhook_url.is_some() {
             return Err(invalid(
                 self.key("slack.webhook_url"),
@@ -1047,11 +1109,13 @@ impl Builder<'_> {
             "SLACK_WEBHOOK_URL_FILE",
             (file.webhook_url_file, self.key("slack.webhook_url_file")),
         )?;
-        url.map(|(webhook_url, from)| {
-            check_webhook_url(&webhook_url, &from)?;
-            Ok(SlackConfig { webhook_url })
-        })
-        .transpose()
+        let slack = url
+            .map(|(webhook_url, from)| {
+                check_webhook_url(&webhook_url, &from)?;
+                Ok::<_, ConfigError>(SlackConfig { webhook_url })
+            })
+            .transpose()?;
+        Ok((slack, threshold))
     }
 
     fn webhook_auth(&mut self) -> Result<Option<WebhookAuth>, ConfigError> {

@@ -52,7 +52,8 @@ impl Dispatcher {
             .join(", ");
         let mut rest = n.clone();
         rest.alerts = pending;
-        let console = Console::new(self.config.console_file.clone());
+        let console = Console::new(self.config.console_file.clone())
+            .with_digest(self.config.console_digest_threshold);
         let printed = async {
             for m in console
                 .render(&rest, &self.render)

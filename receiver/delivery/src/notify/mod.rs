@@ -371,20 +371,32 @@ impl Dispatcher {
                     .bot
                     .clone()
                     .ok_or_else(|| "no Telegram bot token is configured (BOT_TOKEN)".to_string())?;
+                let threshold = self
+                    .config
+                    .telegram
+                    .as_ref()
+                    .map_or(crate::render::digest::DEFAULT_THRESHOLD, |t| {
+                        t.digest_threshold
+                    });
                 Box::new(
                     telegram::Telegram::new(bot, chat_id, *message_thread_id)
-                        .with_hook(self.hook.clone()),
+                        .with_hook(self.hook.clone())
+                        .with_digest(threshold, self.config.dashboard.url.clone()),
                 )
             }
-            Destination::Slack { webhook_url, .. } => Box::new(slack::Slack::new(
-                self.client.clone(),
-                &label,
-                self.hasher.hash_one(webhook_url.expose()),
-                webhook_url.clone(),
-            )),
-            Destination::Console => {
-                Box::new(console::Console::new(self.config.console_file.clone()))
-            }
+            Destination::Slack { webhook_url, .. } => Box::new(
+                slack::Slack::new(
+                    self.client.clone(),
+                    &label,
+                    self.hasher.hash_one(webhook_url.expose()),
+                    webhook_url.clone(),
+                )
+                .with_digest(self.config.slack_digest_threshold),
+            ),
+            Destination::Console => Box::new(
+                console::Console::new(self.config.console_file.clone())
+                    .with_digest(self.config.console_digest_threshold),
+            ),
             Destination::Webhook(w) => Box::new(webhook::Webhook::new(
                 self.client.clone(),
                 &label,

@@ -16,6 +16,8 @@
 //! template is safe by default: `{{ summary }}` is escaped for Telegram HTML in `telegram.html`,
 //! for Slack mrkdwn in `slack.md`, and kept on one line in `console.txt`.
 
+pub mod digest;
+
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};

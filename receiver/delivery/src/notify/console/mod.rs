@@ -3,7 +3,7 @@
 //! a write fails (a full disk, a closed pipe), and that is worth retrying.
 //!
 //! This folder owns the console integration whole: its rendering (`render.rs`: one line per
-//! alert), its template (`template.rs`, `console.txt`) and the writer; its one setting,
+//! alert, or a storm digest), its template (`template.rs`, `console.txt`) and the writer; its one setting,
 //! `console_file`, is top-level. It may import the delivery core (`crate::notify`'s interface,
 //! `crate::render`, `crate::payload`), nothing of the other integrations.
 
@@ -28,18 +28,27 @@ pub struct Console {
     sink: Sink,
     /// Opened for each message in append mode, so log rotation (a rename) needs no restart.
     file: Option<PathBuf>,
+    /// More alerts than this in one notification: a digest ([`render::digest`]).
+    digest_threshold: usize,
 }
 
 impl Console {
     pub fn new(file: Option<PathBuf>) -> Console {
-        Console {
-            sink: Sink::Stdout,
-            file,
-        }
+        Console::with_sink(Sink::Stdout, file)
     }
 
     pub fn with_sink(sink: Sink, file: Option<PathBuf>) -> Console {
-        Console { sink, file }
+        Console {
+            sink,
+            file,
+            digest_threshold: crate::render::digest::DEFAULT_THRESHOLD,
+        }
+    }
+
+    /// Prints notifications of more than `threshold` alerts as a digest.
+    pub fn with_digest(mut self, threshold: usize) -> Console {
+        self.digest_threshold = threshold;
+        self
     }
 
     /// What a [`Sink::Memory`] holds.
@@ -93,7 +102,11 @@ impl Notify for Console {
 
     /// All lines in one message: one write, so lines of concurrent notifications never mix.
     fn render(&self, n: &Notification, ctx: &RenderContext) -> Result<Vec<Message>, RenderError> {
-        let lines = render::console(n, ctx)?;
+        let lines = if n.alerts.len() > self.digest_threshold {
+            render::digest(n, ctx)
+        } else {
+            render::console(n, ctx)?
+        };
         let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
         for line in &lines {
             text.push_str(line);
@@ -101,7 +114,7 @@ impl Notify for Console {
         }
         Ok(vec![Message {
             text,
-            alert_indices: (0..lines.len()).collect(),
+            alert_indices: (0..n.alerts.len()).collect(),
             extra: None,
         }])
     }

@@ -21,4 +21,6 @@ pub struct SlackConfig {
 pub struct FileSlack {
     pub webhook_url_file: Option<PathBuf>,
     pub webhook_url: Option<serde::de::IgnoredAny>,
+    /// Read into `Config::slack_digest_threshold`: it applies to every Slack destination.
+    pub digest_threshold: Option<usize>,
 }

@@ -29,6 +29,8 @@ pub struct Slack {
     client: reqwest::Client,
     webhook_url: Secret,
     pacing: Pacing,
+    /// More alerts than this in one notification: a digest ([`render::digest`]).
+    digest_threshold: usize,
 }
 
 impl Slack {
@@ -42,7 +44,14 @@ impl Slack {
                 format!("{label}#{key:016x}"),
                 limits::SLACK_WEBHOOK,
             )),
+            digest_threshold: crate::render::digest::DEFAULT_THRESHOLD,
         }
+    }
+
+    /// Sends notifications of more than `threshold` alerts as a digest.
+    pub fn with_digest(mut self, threshold: usize) -> Slack {
+        self.digest_threshold = threshold;
+        self
     }
 
     async fn send(&self, body: &str) -> Result<(), NotifyError> {
@@ -78,7 +87,12 @@ impl Notify for Slack {
     }
 
     fn render(&self, n: &Notification, ctx: &RenderContext) -> Result<Vec<Message>, RenderError> {
-        Ok(render::slack(n, ctx)?
+        let parts = if n.alerts.len() > self.digest_threshold {
+            render::digest(n, ctx)
+        } else {
+            render::slack(n, ctx)?
+        };
+        Ok(parts
             .into_iter()
             .map(|p| Message {
                 // Serialised once, not on every retry.

@@ -87,6 +87,114 @@ pub fn slack(n: &Notification, ctx: &RenderContext) -> Result<Vec<Part<Value>>, 
     Ok(parts)
 }
 
+/// A storm digest: a summary section (counts by alert name and severity, the first agents), then
+/// one compact line per alert ([`crate::render::digest::compact_line`]), the lines packed into
+/// sections of up to 3000 characters and the sections into messages of up to 50 blocks: as few
+/// posts as Slack's limits allow (400 alerts with 150-character summaries fit one).
+pub fn digest(n: &Notification, ctx: &RenderContext) -> Vec<Part<Value>> {
+    use crate::render::digest::{AGENT_NAME, Summary, compact_line, cut, fitting};
+    let s = Summary::of(n);
+    let mut head = format!("*{}* · digest, one line per alert", s.headline());
+    if n.truncated_alerts > 0 {
+        head.push_str(&format!(
+            "\n_{} not sent by Alertmanager (max_alerts)_",
+            crate::render::count(n.truncated_alerts, "more alert", "more alerts")
+        ));
+    }
+    let mut tail = String::new();
+    if !s.first_agents.is_empty() {
+        let names: Vec<String> = s
+            .first_agents
+            .iter()
+            .map(|a| escape(&cut(a, AGENT_NAME)))
+            .collect();
+        tail.push_str(&format!(
+            "\n*{}:* {}",
+            crate::render::count(s.agents, "agent", "agents"),
+            names.join(", ")
+        ));
+        if s.agents > s.first_agents.len() {
+            tail.push_str(&format!(" and {} more", s.agents - s.first_agents.len()));
+        }
+    }
+    let lines: Vec<String> = s
+        .by_kind
+        .iter()
+        .map(|(name, severity, count)| {
+            format!(
+                "\n*{}* {}: {count}",
+                escape(&cut(name, 64)),
+                escape(&cut(severity, 64))
+            )
+        })
+        .collect();
+    // Room for the "other kinds" line.
+    let budget = MAX_SECTION_TEXT - utf16_len(&head) - utf16_len(&tail) - 80;
+    let shown = fitting(&lines, budget, 20);
+    for line in &lines[..shown] {
+        head.push_str(line);
+    }
+    if shown < lines.len() {
+        let rest: usize = s.by_kind[shown..].iter().map(|k| k.2).sum();
+        head.push_str(&format!(
+            "\n_{} of {} other kinds_",
+            crate::render::count(rest, "alert", "alerts"),
+            lines.len() - shown
+        ));
+    }
+    head.push_str(&tail);
+
+    // Sections: (text, alerts), the summary first; each line whole where it fits.
+    let mut sections: Vec<(String, Vec<usize>)> = vec![(head, Vec::new())];
+    let mut cur = String::new();
+    let mut cur_alerts: Vec<usize> = Vec::new();
+    for (i, a) in n.alerts.iter().enumerate() {
+        for piece in split_mrkdwn(&escape(&compact_line(a, ctx.tz)), MAX_SECTION_TEXT) {
+            if !cur.is_empty() && utf16_len(&cur) + 1 + utf16_len(&piece) > MAX_SECTION_TEXT {
+                sections.push((std::mem::take(&mut cur), std::mem::take(&mut cur_alerts)));
+            }
+            if !cur.is_empty() {
+                cur.push('\n');
+            }
+            cur.push_str(&piece);
+            if cur_alerts.last() != Some(&i) {
+                cur_alerts.push(i);
+            }
+        }
+    }
+    if !cur.is_empty() {
+        sections.push((cur, cur_alerts));
+    }
+
+    let chunks: Vec<&[(String, Vec<usize>)]> = sections.chunks(MAX_BLOCKS).collect();
+    let total = chunks.len();
+    let parts: Vec<Part<Value>> = chunks
+        .into_iter()
+        .enumerate()
+        .map(|(k, chunk)| {
+            let mut alert_indices: Vec<usize> = chunk.iter().flat_map(|c| c.1.clone()).collect();
+            alert_indices.dedup();
+            let blocks: Vec<Value> = chunk
+                .iter()
+                .map(|(t, _)| json!({"type": "section", "text": {"type": "mrkdwn", "text": t}}))
+                .collect();
+            let mut text = format!(
+                "{} (digest)",
+                fallback_text(n, &(0..n.alerts.len()).collect::<Vec<_>>())
+            );
+            if total > 1 {
+                text.push_str(&format!(" (part {}/{total})", k + 1));
+            }
+            Part {
+                body: json!({ "text": text, "blocks": blocks }),
+                alert_indices,
+            }
+        })
+        .collect();
+    ctx.count_split("slack", total);
+    parts
+}
+
 /// The message's plain `text`: what notifications and old clients show. Names up to 5 alerts.
 fn fallback_text(n: &Notification, indices: &[usize]) -> String {
     let alerts: Vec<_> = indices.iter().map(|&i| &n.alerts[i]).collect();

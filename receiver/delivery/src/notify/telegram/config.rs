@@ -18,6 +18,8 @@ pub struct TelegramConfig {
     pub api_url: String,
     /// The alert chat (`ALERT_CHAT_ID`), used by Telegram destinations that name no chat.
     pub chat_id: Option<ChatId>,
+    /// A notification of more alerts than this becomes a digest (`render::digest`).
+    pub digest_threshold: usize,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -28,4 +30,5 @@ pub struct FileTelegram {
     pub bot_token: Option<serde::de::IgnoredAny>,
     pub api_url: Option<String>,
     pub chat_id: Option<ChatId>,
+    pub digest_threshold: Option<usize>,
 }

@@ -17,6 +17,9 @@
 //! texts. A photo that cannot be made or sent is logged and counted
 //! (`vpsmon_receiver_alert_charts_total{result="failed"}`); the text has gone out already.
 //!
+//! A notification of more alerts than `digest_threshold` is a storm digest instead: one summary
+//! message and the full list as one multipart `sendDocument` ([`render::digest`]).
+//!
 //! The bot token is part of the URL (`/bot<token>/sendMessage`), so no URL ever reaches a log or
 //! an error: reqwest errors are stripped of it with `without_url()`.
 //!
@@ -118,6 +121,10 @@ pub struct Telegram {
     pacing: Pacing,
     /// The fleet view's additions, and what sending their photos needs.
     hook: Option<(Arc<dyn MessageHook>, Arc<Photos>)>,
+    /// More alerts than this in one notification: a digest ([`render::digest`]).
+    digest_threshold: usize,
+    /// The dashboard's base URL, for the digest's link to its alert view.
+    dashboard_url: Option<String>,
 }
 
 impl Telegram {
@@ -144,7 +151,17 @@ impl Telegram {
                 .map(|t| ThreadId(MessageId(t))),
             pacing,
             hook: None,
+            digest_threshold: crate::render::digest::DEFAULT_THRESHOLD,
+            dashboard_url: None,
         }
+    }
+
+    /// Sends notifications of more than `threshold` alerts as a digest, linking to the
+    /// dashboard at `dashboard_url` if given.
+    pub fn with_digest(mut self, threshold: usize, dashboard_url: Option<String>) -> Telegram {
+        self.digest_threshold = threshold;
+        self.dashboard_url = dashboard_url;
+        self
     }
 
     /// Adds the hook's keyboards and photos to the messages.
@@ -170,6 +187,13 @@ impl Telegram {
     }
 
     async fn send(&self, message: &Message) -> Result<(), NotifyError> {
+        if let Some(doc) = message
+            .extra
+            .as_ref()
+            .and_then(|e| e.downcast_ref::<render::Document>())
+        {
+            return self.send_document(doc).await;
+        }
         let url = method_url(&self.bot, "sendMessage")?;
         let mut payload = self.payload(&message.text);
         let additions = message
@@ -193,6 +217,35 @@ impl Telegram {
             tokio::spawn(followers.send_all(photos.clone(), additions.photos.clone()));
         }
         Ok(())
+    }
+}
+
+impl Telegram {
+    /// A digest's full list: one multipart `sendDocument`, the file in field `document`.
+    async fn send_document(&self, doc: &render::Document) -> Result<(), NotifyError> {
+        let url = method_url(&self.bot, "sendDocument")?;
+        let file = reqwest::multipart::Part::bytes(doc.bytes.clone())
+            .file_name(doc.file_name.clone())
+            .mime_str("text/plain; charset=utf-8")
+            .map_err(|e| NotifyError::Bug(format!("document part: {e}")))?;
+        let mut form = reqwest::multipart::Form::new()
+            .text("chat_id", recipient_param(&self.chat))
+            .text("caption", doc.caption.clone())
+            .part("document", file);
+        if let Some(ThreadId(MessageId(t))) = self.thread {
+            form = form.text("message_thread_id", t.to_string());
+        }
+        call(self.bot.client().post(url).multipart(form))
+            .await
+            .map(|_| ())
+    }
+}
+
+/// A chat as a form field: its number or `@channel`.
+fn recipient_param(chat: &Recipient) -> String {
+    match chat {
+        Recipient::Id(id) => id.0.to_string(),
+        Recipient::ChannelUsername(name) => name.clone(),
     }
 }
 
@@ -249,10 +302,7 @@ impl ChartPhotos {
     /// even if that message was deleted meanwhile).
     async fn send_photo(&self, png: &[u8], caption: &str) -> Result<(), NotifyError> {
         let url = method_url(&self.bot, "sendPhoto")?;
-        let chat = match &self.chat {
-            Recipient::Id(id) => id.0.to_string(),
-            Recipient::ChannelUsername(name) => name.clone(),
-        };
+        let chat = recipient_param(&self.chat);
         let photo = reqwest::multipart::Part::bytes(png.to_vec())
             .file_name("chart.png")
             .mime_str("image/png")
@@ -283,6 +333,26 @@ impl Notify for Telegram {
     }
 
     fn render(&self, n: &Notification, ctx: &RenderContext) -> Result<Vec<Message>, RenderError> {
+        if n.alerts.len() > self.digest_threshold {
+            // A storm: two messages, whatever its size. Both carry every alert, so an alert
+            // counts as delivered once the document is. No buttons (they fit three alerts) and
+            // no charts (they would queue behind the group's 20 messages a minute).
+            let (text, doc) = render::digest(n, ctx, self.dashboard_url.as_deref());
+            let all: Vec<usize> = (0..n.alerts.len()).collect();
+            ctx.count_split("telegram", 2);
+            return Ok(vec![
+                Message {
+                    text,
+                    alert_indices: all.clone(),
+                    extra: None,
+                },
+                Message {
+                    text: doc.caption.clone(),
+                    alert_indices: all,
+                    extra: Some(Arc::new(doc)),
+                },
+            ]);
+        }
         let parts = render::telegram(n, ctx)?;
         let mut additions = match &self.hook {
             Some((hook, _)) => {
