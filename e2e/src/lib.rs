@@ -94,6 +94,12 @@ impl Fleet {
 
     /// The fleet on a gen-config profile (`default` is what a user gets without `--profile`).
     pub async fn start_with_profile(opts: Options, profile: &str) -> Result<Fleet> {
+        Fleet::start_with_args(opts, profile, &[]).await
+    }
+
+    /// As [`Fleet::start_with_profile`], with extra vpsmon-gen-config flags
+    /// (`&["--cpu-threshold", "70"]`).
+    pub async fn start_with_args(opts: Options, profile: &str, gen_args: &[&str]) -> Result<Fleet> {
         let prometheus_bin = require_binary("PROMETHEUS_BIN", &["prometheus"], "prometheus");
         let alertmanager_bin = require_binary(
             "ALERTMANAGER_BIN",
@@ -147,6 +153,7 @@ impl Fleet {
             .arg(format!("127.0.0.1:{receiver_port}"))
             .arg("--receiver-token-file")
             .arg(dir.path().join(WEBHOOK_TOKEN));
+        gen_cfg.args(gen_args);
         if opts.shards > 1 {
             gen_cfg.arg("--shards").arg(opts.shards.to_string());
         }

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::{header, q};
-use crate::rules::Group;
+use crate::rules::{Group, THRESHOLD_ANNOTATION, number};
 
 pub fn render(source_name: &str, groups: &[Group]) -> String {
     let mut out = header(source_name);
@@ -20,7 +20,43 @@ pub fn render(source_name: &str, groups: &[Group]) -> String {
             out.push_str("        annotations:\n");
             let _ = writeln!(out, "          summary: {}", q(&r.summary));
             let _ = writeln!(out, "          description: {}", q(&r.description));
+            if let Some(t) = r.threshold {
+                let _ = writeln!(out, "          {THRESHOLD_ANNOTATION}: {}", q(&number(t)));
+            }
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::groups;
+    use crate::settings::Profile;
+
+    /// The resource rules carry their threshold for the receiver, in the rule's own unit; the
+    /// other rules carry none.
+    #[test]
+    fn resource_rules_carry_their_threshold_as_an_annotation() {
+        let mut t = Profile::Default.defaults().rules;
+        t.cpu_percent = 70.0;
+        t.load_per_cpu = 2.5;
+        let out = render("test", &groups(&t));
+        let annotations: Vec<&str> = out
+            .lines()
+            .filter(|l| l.contains("vpsmon_threshold"))
+            .collect();
+        assert_eq!(
+            annotations,
+            [
+                "          vpsmon_threshold: '70'",
+                "          vpsmon_threshold: '85'",
+                "          vpsmon_threshold: '90'",
+                "          vpsmon_threshold: '2.5'",
+            ]
+        );
+        let cpu = out.find("- alert: HighCPU").unwrap();
+        let memory = out.find("- alert: HighMemory").unwrap();
+        assert!(out[cpu..memory].contains("vpsmon_threshold: '70'"), "{out}");
+    }
 }

@@ -18,6 +18,7 @@ pub fn group(t: &Thresholds) -> Group {
                     "Prometheus could not scrape {{{{ $labels.agent }}}} ({{{{ $labels.instance }}}}) for more than {} (up = {{{{ $value }}}}).",
                     t.agent_down_for
                 ),
+                threshold: None,
             },
             Rule {
                 alert: "CollectorFailed",
@@ -29,6 +30,7 @@ pub fn group(t: &Thresholds) -> Group {
                     "The {{{{ $labels.collector }}}} collector on {{{{ $labels.agent }}}} ({{{{ $labels.instance }}}}) has failed for more than {} (node_scrape_collector_success = {{{{ $value }}}}); its metrics are missing.",
                     t.collector_failed_for
                 ),
+                threshold: None,
             },
         ],
     }

@@ -37,6 +37,7 @@ pub fn group(t: &Thresholds) -> Group {
                 t.cutoff_min_agents,
                 t.agent_down_for
             ),
+            threshold: None,
         }],
     }
 }

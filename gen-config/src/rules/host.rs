@@ -30,6 +30,7 @@ fn network_errors(alert: &'static str, direction: &str) -> Rule {
                 "sent from"
             }
         ),
+        threshold: None,
     }
 }
 
@@ -49,6 +50,7 @@ pub fn group() -> Group {
                 severity: Severity::Warning,
                 summary: "Disk {{ $labels.mountpoint }} on {{ $labels.agent }} fills up within 24h".into(),
                 description: "At the rate of the last 6 hours, filesystem {{ $labels.mountpoint }} ({{ $labels.device }}) on {{ $labels.agent }} will be full within 24 hours (less than 40% free; trend held for more than 1h).".into(),
+                threshold: None,
             },
             Rule {
                 alert: "InodesNearlyExhausted",
@@ -59,6 +61,7 @@ pub fn group() -> Group {
                 severity: Severity::Warning,
                 summary: "Inodes nearly exhausted on {{ $labels.mountpoint }} ({{ $labels.agent }})".into(),
                 description: "Filesystem {{ $labels.mountpoint }} ({{ $labels.device }}) on {{ $labels.agent }} has only {{ $value | humanizePercentage }} of its inodes free (threshold 5%) for more than 15m: no new file can be created once they run out, whatever the free space.".into(),
+                threshold: None,
             },
             Rule {
                 alert: "OOMKill",
@@ -68,6 +71,7 @@ pub fn group() -> Group {
                 severity: Severity::Warning,
                 summary: "OOM kill on {{ $labels.agent }}".into(),
                 description: "The kernel's out-of-memory killer ended a process on {{ $labels.agent }} in the last 5 minutes (node_vmstat_oom_kill).".into(),
+                threshold: None,
             },
             Rule {
                 alert: "HostRebooted",
@@ -78,6 +82,7 @@ pub fn group() -> Group {
                 severity: Severity::Warning,
                 summary: "{{ $labels.agent }} rebooted".into(),
                 description: "{{ $labels.agent }} booted {{ $value | humanizeDuration }} ago. If nobody rebooted it, look for a crash, a power loss or the provider's maintenance.".into(),
+                threshold: None,
             },
             Rule {
                 alert: "ClockSkew",
@@ -86,6 +91,7 @@ pub fn group() -> Group {
                 severity: Severity::Warning,
                 summary: "Clock skew on {{ $labels.agent }}".into(),
                 description: "The clock of {{ $labels.agent }} is off by {{ $value | humanizeDuration }} (threshold 50ms) for more than 10m: check its NTP client.".into(),
+                threshold: None,
             },
             Rule {
                 alert: "ClockNotSynchronised",
@@ -94,6 +100,7 @@ pub fn group() -> Group {
                 severity: Severity::Warning,
                 summary: "Clock not synchronised on {{ $labels.agent }}".into(),
                 description: "The kernel reports the clock of {{ $labels.agent }} unsynchronised for more than 10m: no NTP client (chrony, systemd-timesyncd) keeps it in time.".into(),
+                threshold: None,
             },
             network_errors("NetworkReceiveErrors", "receive"),
             network_errors("NetworkTransmitErrors", "transmit"),
@@ -105,6 +112,7 @@ pub fn group() -> Group {
                 severity: Severity::Warning,
                 summary: "Unit {{ $labels.name }} failed on {{ $labels.agent }}".into(),
                 description: "systemd unit {{ $labels.name }} on {{ $labels.agent }} has been in the failed state for more than 5m (systemctl status {{ $labels.name }}).".into(),
+                threshold: None,
             },
         ],
     }

@@ -18,6 +18,7 @@ pub fn group() -> Group {
             severity: Severity::Info,
             summary: "New login on {{ $labels.agent }}: {{ $labels.user }}".into(),
             description: "{{ $labels.user }} logged in on {{ $labels.agent }} ({{ $labels.tty }}) {{ if $labels.remote_host }}from {{ $labels.remote_host }}{{ else }}locally{{ end }}, {{ $value | humanizeDuration }} ago.".into(),
+            threshold: None,
         }],
     }
 }

@@ -46,7 +46,15 @@ pub struct Rule {
     /// Alertmanager templates; they name the agent, the humanized value and the threshold.
     pub summary: String,
     pub description: String,
+    /// The number the expression compares with, in the rule's own unit (percent, load per
+    /// CPU), written as the `vpsmon_threshold` annotation. The receiver's dashboard and bot
+    /// read it back from Prometheus' `/api/v1/rules`, so they colour at the threshold the
+    /// loaded rule alerts at.
+    pub threshold: Option<f64>,
 }
+
+/// The annotation that carries [`Rule::threshold`]; the receiver reads it by this name.
+pub const THRESHOLD_ANNOTATION: &str = "vpsmon_threshold";
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Group {

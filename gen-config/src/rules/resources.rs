@@ -27,6 +27,7 @@ pub fn group(t: &Thresholds) -> Group {
                     pct(t.cpu_percent),
                     t.cpu_for
                 ),
+                threshold: Some(t.cpu_percent),
             },
             Rule {
                 alert: "HighMemory",
@@ -42,6 +43,7 @@ pub fn group(t: &Thresholds) -> Group {
                     pct(t.memory_percent),
                     t.memory_for
                 ),
+                threshold: Some(t.memory_percent),
             },
             Rule {
                 alert: "HighDisk",
@@ -58,6 +60,7 @@ pub fn group(t: &Thresholds) -> Group {
                     pct(t.disk_percent),
                     t.disk_for
                 ),
+                threshold: Some(t.disk_percent),
             },
             Rule {
                 alert: "HighLoad",
@@ -74,6 +77,7 @@ pub fn group(t: &Thresholds) -> Group {
                     number(t.load_per_cpu),
                     t.load_for
                 ),
+                threshold: Some(t.load_per_cpu),
             },
         ],
     }

@@ -16,6 +16,7 @@ pub fn group() -> Group {
             severity: Severity::None,
             summary: "The monitoring pipeline's heartbeat: always firing, on purpose".into(),
             description: "This alert always fires, so that it reaches vpsmon-receiver on a short repeat through Prometheus and Alertmanager. The receiver takes it as a heartbeat and never shows it; when it stops arriving, the receiver reports the monitoring pipeline broken straight to every destination.".into(),
+            threshold: None,
         }],
     }
 }

@@ -2,7 +2,8 @@
 //! Alertmanager over their HTTP APIs.
 //!
 //! It owns the API clients ([`promapi`]), the whole fleet in a few queries ([`fleet`]), charts
-//! ([`chart`]), the web dashboard ([`dashboard`]), the interactive Telegram bot ([`bot`]) and
+//! ([`chart`]), the web dashboard ([`dashboard`]), the interactive Telegram bot ([`bot`]), the
+//! loaded alert rules' thresholds both colour with ([`thresholds`]) and
 //! [`alert_extras`], what it adds to delivery's alert messages (a chart photo, silence buttons)
 //! through delivery's hook. It may import delivery (`vpsmon-receiver-delivery`: the
 //! configuration, the payload, time and count formatting, the server's origin check), the
@@ -14,3 +15,4 @@ pub mod chart;
 pub mod dashboard;
 pub mod fleet;
 pub mod promapi;
+pub mod thresholds;

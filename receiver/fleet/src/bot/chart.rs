@@ -10,6 +10,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use crate::chart::{self, Chart, Line, Unit};
 use crate::fleet::queries::FLEET;
 use crate::fleet::series::{Metric, agent_selector};
+use crate::thresholds;
 
 use super::{CAPTION_LIMIT, Context, Reply, agents, truncate};
 
@@ -56,7 +57,7 @@ pub async fn chart(
     let c = Chart {
         title: title.clone(),
         unit: unit(metric),
-        threshold: threshold(ctx, metric),
+        threshold: thresholds::for_metric(&ctx.thresholds.get().await, metric),
         lines,
         start,
         end,
@@ -120,16 +121,5 @@ fn unit(metric: Metric) -> Unit {
         Metric::Cpu | Metric::Memory | Metric::Disk => Unit::Percent,
         Metric::Load => Unit::PerCpu,
         Metric::Network => Unit::BytesPerSecond,
-    }
-}
-
-fn threshold(ctx: &Context, metric: Metric) -> Option<f64> {
-    let t = &ctx.thresholds;
-    match metric {
-        Metric::Cpu => Some(t.cpu),
-        Metric::Memory => Some(t.memory),
-        Metric::Disk => Some(t.disk),
-        Metric::Load => Some(t.load),
-        Metric::Network => None,
     }
 }

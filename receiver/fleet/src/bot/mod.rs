@@ -31,9 +31,9 @@ use teloxide::prelude::*;
 use teloxide::types::{BotCommand, InputFile, UpdateKind, User};
 
 use crate::promapi::{AlertmanagerClient, PrometheusClient};
+use crate::thresholds::RuleThresholds;
 use commands::Command;
 use vpsmon_receiver_delivery::config::Config;
-use vpsmon_receiver_delivery::config::dashboard::Thresholds;
 
 /// How long one `getUpdates` waits for an update (Telegram allows up to 50 s).
 const POLL_SECONDS: u32 = 25;
@@ -49,7 +49,8 @@ pub struct Context {
     pub am: AlertmanagerClient,
     pub allowed: Vec<i64>,
     pub tz: Tz,
-    pub thresholds: Thresholds,
+    /// The loaded alert rules' thresholds, else `dashboard.thresholds`.
+    pub thresholds: Arc<RuleThresholds>,
     /// Signs and checks the silence buttons; `None` without a bot token.
     pub buttons: Option<buttons::ButtonKey>,
     /// Who was last told "Not authorized.", and when.
@@ -60,12 +61,16 @@ impl Context {
     /// The bot's view of a loaded configuration (Prometheus/Alertmanager default to the local
     /// ports, as for the dashboard).
     pub fn from_config(config: &Config) -> Context {
+        let prom = PrometheusClient::for_config(config);
         Context {
-            prom: PrometheusClient::for_config(config),
+            thresholds: Arc::new(RuleThresholds::new(
+                prom.clone(),
+                config.dashboard.thresholds,
+            )),
+            prom,
             am: AlertmanagerClient::for_config(config),
             allowed: config.allowed_users.clone(),
             tz: config.timezone,
-            thresholds: config.dashboard.thresholds,
             buttons: config
                 .telegram
                 .as_ref()

@@ -28,6 +28,7 @@ use crate::chart::{self, Chart, Line, Unit};
 use crate::fleet::{self, series::Metric};
 use crate::promapi::alertmanager::AlertFilter;
 use crate::promapi::{AlertmanagerClient, ApiError, PrometheusClient};
+use crate::thresholds::{self, RuleThresholds};
 use settings::DashboardConfig;
 use vpsmon_receiver_delivery::config::{Config, WebhookAuth};
 
@@ -53,6 +54,8 @@ struct Inner {
     prom: PrometheusClient,
     am: AlertmanagerClient,
     settings: DashboardConfig,
+    /// The loaded alert rules' thresholds, else `settings.thresholds`.
+    thresholds: RuleThresholds,
     tz: Tz,
     tera: tera::Tera,
 }
@@ -64,6 +67,7 @@ impl Dashboard {
         let am = AlertmanagerClient::for_config(config);
         Dashboard {
             inner: Arc::new(Inner {
+                thresholds: RuleThresholds::new(prom.clone(), settings.thresholds),
                 prom,
                 am,
                 settings,
@@ -77,9 +81,10 @@ impl Dashboard {
     /// the alerts firing now, asked concurrently.
     pub async fn status(&self, now: DateTime<Utc>) -> view::Status {
         let i = &self.inner;
-        let (fleet, alerts) = tokio::join!(
+        let (fleet, alerts, thresholds) = tokio::join!(
             fleet::snapshot(&i.prom, fleet::settled(now)),
-            i.am.alerts(AlertFilter::FIRING)
+            i.am.alerts(AlertFilter::FIRING),
+            i.thresholds.get()
         );
         // No `up` yet: either no agent is configured, or none has been scraped yet (the first
         // scrape interval of a new stack). Only the targets tell them apart.
@@ -104,7 +109,7 @@ impl Dashboard {
             fleet,
             unscraped,
             alerts,
-            i.settings.thresholds,
+            thresholds,
             i.settings.refresh.as_secs_f64(),
         )
     }
@@ -312,6 +317,7 @@ async fn charts(i: &Inner, agent: &str, end: DateTime<Utc>) -> Result<Vec<ChartV
     let start = end - chrono::TimeDelta::from_std(CHART_WINDOW).unwrap_or_default();
     let step = Duration::from_secs(15);
     let mut out = Vec::new();
+    let t = i.thresholds.get().await;
     for metric in Metric::ALL {
         let mut lines = Vec::new();
         for (suffix, q) in metric.queries(&sel) {
@@ -323,14 +329,12 @@ async fn charts(i: &Inner, agent: &str, end: DateTime<Utc>) -> Result<Vec<ChartV
                 });
             }
         }
-        let t = &i.settings.thresholds;
-        let (unit, threshold) = match metric {
-            Metric::Cpu => (Unit::Percent, Some(t.cpu)),
-            Metric::Memory => (Unit::Percent, Some(t.memory)),
-            Metric::Disk => (Unit::Percent, Some(t.disk)),
-            Metric::Load => (Unit::PerCpu, Some(t.load)),
-            Metric::Network => (Unit::BytesPerSecond, None),
+        let unit = match metric {
+            Metric::Cpu | Metric::Memory | Metric::Disk => Unit::Percent,
+            Metric::Load => Unit::PerCpu,
+            Metric::Network => Unit::BytesPerSecond,
         };
+        let threshold = thresholds::for_metric(&t, metric);
         let c = Chart {
             title: format!("{} — {agent}", metric.title()),
             unit,

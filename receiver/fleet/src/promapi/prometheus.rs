@@ -1,6 +1,7 @@
 //! Prometheus' query API: `GET /api/v1/query` (instant vector) and `GET /api/v1/query_range`
 //! (matrix). Values arrive as strings ("NaN", "+Inf" included) and are parsed to `f64`. Also
-//! `GET /api/v1/targets`, for the agents Prometheus is told to scrape.
+//! `GET /api/v1/targets`, for the agents Prometheus is told to scrape, and `GET /api/v1/rules`,
+//! for the thresholds of the loaded alert rules.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -174,6 +175,12 @@ impl PrometheusClient {
             .into_iter()
             .filter_map(|t| t.labels.get("agent").filter(|a| !a.is_empty()).cloned())
             .collect())
+    }
+
+    /// The alerting rules Prometheus has loaded (`/api/v1/rules?type=alert`).
+    pub async fn alert_rules(&self) -> Result<crate::thresholds::RulesData, ApiError> {
+        self.get("/api/v1/rules", &[("type", "alert".to_string())])
+            .await
     }
 
     async fn get<T: serde::de::DeserializeOwned>(
