@@ -6,7 +6,6 @@
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -14,7 +13,7 @@ use std::time::Duration;
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches, value_parser};
 use vpsmon_common::config;
-use vpsmon_common::telemetry::{self, LogFormat};
+use vpsmon_common::telemetry::LogFormat;
 
 use crate::collector::{self, Config, FlagKind, PathKind, Paths, tunnel};
 use crate::http::auth::{Auth, AuthConfigError};
@@ -586,37 +585,6 @@ fn enabled_collectors(
         })
         .map(|(spec, _)| spec.name.to_owned())
         .collect()
-}
-
-/// The binary's whole life: parse, set up, serve until SIGINT/SIGTERM. Returns the exit code.
-pub fn main_with_args<I, T>(args: I) -> ExitCode
-where
-    I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
-{
-    let settings = match Settings::try_parse_from(args) {
-        Ok(s) => s,
-        // Prints help/version to stdout (exit 0) or the usage error to stderr (exit 2).
-        Err(e) => e.exit(),
-    };
-    if let Some(listing) = &settings.print_config {
-        print!("{listing}");
-        return ExitCode::SUCCESS;
-    }
-    telemetry::init(settings.flags.log_format, &settings.flags.log_level);
-    // Before any secret file is read (the auth files, the tunnels' API tokens).
-    vpsmon_common::secret::set_strict(settings.flags.strict_secrets);
-    match crate::http::serve_blocking(settings) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(crate::http::StartError::Config(msg)) => {
-            eprintln!("vpsmon-exporter: {msg}");
-            ExitCode::from(EXIT_CONFIG)
-        }
-        Err(e) => {
-            eprintln!("vpsmon-exporter: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
 }
 
 #[cfg(test)]

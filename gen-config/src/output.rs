@@ -112,7 +112,18 @@ fn is_job_target_file(name: &str) -> bool {
 }
 
 fn is_rule_copy(path: &Path) -> io::Result<bool> {
-    Ok(path.is_file() && read_existing(path)?.is_some_and(|t| crate::rules::user::is_copy(&t)))
+    Ok(path.is_file() && read_existing(path)?.is_some_and(|t| is_copy(&t)))
+}
+
+/// The last line of every copy. At the end, not the top, so a line number in a copy is the
+/// line number in the user's file; stale-copy removal only touches files that end with it.
+pub const COPY_MARK: &str = "# Copied by vpsmon-gen-config from ";
+
+/// Is this a copy gen-config wrote (and may remove)?
+pub fn is_copy(text: &str) -> bool {
+    text.lines()
+        .last()
+        .is_some_and(|l| l.starts_with(COPY_MARK))
 }
 
 fn is_generated(path: &Path) -> io::Result<bool> {

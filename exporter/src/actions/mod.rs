@@ -409,7 +409,7 @@ async fn handler(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let mut entry = AuditEntry {
-        time: crate::http::now_rfc3339(),
+        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         requested_by: None,
         action: &name,
         params: None,

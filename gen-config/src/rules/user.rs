@@ -10,14 +10,10 @@ use std::process::Command;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::output::{Kind, OutFile};
+use crate::output::{COPY_MARK, Kind, OutFile};
 
 /// Where the copies go, relative to prometheus.yml.
 pub const COPY_DIR: &str = "rules.d";
-
-/// The last line of every copy. At the end, not the top, so a line number in a copy is the
-/// line number in the user's file; stale-copy removal only touches files that end with it.
-pub const COPY_MARK: &str = "# Copied by vpsmon-gen-config from ";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserRuleFile {
@@ -48,13 +44,6 @@ impl UserRuleFile {
             kind: Kind::PrometheusConfig,
         }
     }
-}
-
-/// Is this a copy gen-config wrote (and may remove)?
-pub fn is_copy(text: &str) -> bool {
-    text.lines()
-        .last()
-        .is_some_and(|l| l.starts_with(COPY_MARK))
 }
 
 /// The checked rule files, and the other files found beside them (said, not silently skipped).

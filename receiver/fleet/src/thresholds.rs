@@ -10,11 +10,11 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
 use vpsmon_receiver_delivery::config::dashboard::Thresholds;
 
 use crate::fleet::series::Metric;
 use crate::promapi::PrometheusClient;
+pub use crate::promapi::prometheus::{LoadedRule, RuleGroup, RulesData};
 
 /// The annotation gen-config writes (`vpsmon_gen_config::rules::THRESHOLD_ANNOTATION`).
 pub const ANNOTATION: &str = "vpsmon_threshold";
@@ -22,26 +22,6 @@ pub const ANNOTATION: &str = "vpsmon_threshold";
 /// How long one answer is used: a page refresh every few seconds asks Prometheus' rules at most
 /// this often, and a reloaded rule shows within it.
 pub const CACHE_FOR: Duration = Duration::from_secs(30);
-
-/// The data of Prometheus' `/api/v1/rules` reply, as far as thresholds need it.
-#[derive(Debug, Default, Deserialize)]
-pub struct RulesData {
-    #[serde(default)]
-    pub groups: Vec<RuleGroup>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct RuleGroup {
-    #[serde(default)]
-    pub rules: Vec<LoadedRule>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct LoadedRule {
-    pub name: String,
-    #[serde(default)]
-    pub annotations: std::collections::BTreeMap<String, String>,
-}
 
 /// The thresholds the loaded rules carry, each missing or unreadable one from `fallback`.
 /// A rule is recognised by its name (gen-config's resource rules) and its annotation, so a

@@ -178,7 +178,7 @@ impl PrometheusClient {
     }
 
     /// The alerting rules Prometheus has loaded (`/api/v1/rules?type=alert`).
-    pub async fn alert_rules(&self) -> Result<crate::thresholds::RulesData, ApiError> {
+    pub async fn alert_rules(&self) -> Result<RulesData, ApiError> {
         self.get("/api/v1/rules", &[("type", "alert".to_string())])
             .await
     }
@@ -293,4 +293,24 @@ struct MatrixSeries {
     #[serde(default)]
     metric: BTreeMap<String, String>,
     values: Vec<(f64, String)>,
+}
+
+/// The data of Prometheus' `/api/v1/rules` reply, as far as thresholds need it.
+#[derive(Debug, Default, Deserialize)]
+pub struct RulesData {
+    #[serde(default)]
+    pub groups: Vec<RuleGroup>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RuleGroup {
+    #[serde(default)]
+    pub rules: Vec<LoadedRule>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoadedRule {
+    pub name: String,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
 }
