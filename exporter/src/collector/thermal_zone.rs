@@ -34,20 +34,11 @@ struct ThermalZoneCollector {
 /// The entries `<prefix><digit>...` of `dir`, with the part after the prefix, sorted as a
 /// glob sorts them.
 fn numbered(dir: &Path, prefix: &str) -> Vec<(PathBuf, String)> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<_> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let rest = name.strip_prefix(prefix)?;
-            rest.starts_with(|c: char| c.is_ascii_digit())
-                .then(|| (e.path(), rest.to_owned()))
-        })
-        .collect();
-    out.sort();
-    out
+    super::read::numbered_entries(dir, prefix)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|name| (dir.join(&name), name[prefix.len()..].to_owned()))
+        .collect()
 }
 
 /// An attribute, trimmed; `None` when it cannot be read (the entry is then skipped).
