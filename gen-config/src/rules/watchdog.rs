@@ -1,6 +1,6 @@
 //! The pipeline's heartbeat (issue 15): an alert that always fires, so that its absence says
 //! Prometheus, its rules, Alertmanager or the route to the receiver stopped working. The
-//! receiver takes it as a heartbeat and never shows it (receiver/src/watchdog.rs).
+//! receiver takes it as a heartbeat and never shows it (receiver/delivery/src/watchdog.rs).
 
 use super::{Group, Rule, Severity};
 use crate::duration::PromDuration;
