@@ -1,48 +1,75 @@
-//! Benchmark driver for scripts/bench-exporter.sh: scrapes one exporter N times in a row and
-//! prints, as one `key=value` line, the server's CPU time per scrape (utime+stime of
-//! /proc/PID/stat before and after), p50/p99 latency, RSS afterwards and the body sizes.
+//! Benchmark driver for scripts/bench-exporter.sh: scrapes one or more exporters as Prometheus
+//! does in production, where each is scraped once per interval (15 s), so every scrape starts
+//! with cold CPU caches and a sleeping process.
 //!
-//! `cargo run --release -p vpsmon-exporter --example bench_scrape -- --url URL --pid PID [--n 1000] [--gzip]`
+//! The targets are scraped in turn, scrape by scrape (A, B, A, B...), each over its own
+//! kept-alive connection, with Prometheus' Accept header (and `Accept-Encoding: gzip` with
+//! `--gzip`). Before every scrape the driver sleeps `--pause-ms` and then writes a buffer twice
+//! the size of the last-level cache, so the exporter's code and data are evicted and the scrape
+//! starts cold. Prints one line per target: `label key=value...`:
+//! - `cpu_ms_per_scrape`: the exporter's CPU time over the whole run (pauses included: what it
+//!   spends between scrapes is part of what a scrape costs in production) divided by the
+//!   scrapes, from the nanosecond run times of /proc/PID/task/*/schedstat;
+//! - `ticks_cpu_ms_per_scrape`: the same from utime+stime of /proc/PID/stat (10 ms ticks, and
+//!   it counts threads that exited: a cross-check);
+//! - `p50_ms`, `p99_ms`: latency at the client; `rss_kib`, `rss_anon_kib`, `rss_file_kib` after
+//!   the run; `body_bytes`, `gzip_bytes`: one plain and one gzip body.
+//!
+//! `cargo run --release -p vpsmon-exporter --example bench_scrape -- --target LABEL URL PID
+//!  [--target LABEL URL PID...] [--n 500] [--pause-ms 20] [--gzip]`
 
 use std::time::{Duration, Instant};
 
-struct Args {
+struct Target {
+    label: String,
     url: String,
     pid: u32,
+}
+
+struct Args {
+    targets: Vec<Target>,
     n: usize,
-    warmup: usize,
+    pause: Duration,
     gzip: bool,
 }
 
 fn parse_args() -> Args {
     let mut args = Args {
-        url: String::new(),
-        pid: 0,
-        n: 1000,
-        warmup: 20,
+        targets: Vec::new(),
+        n: 500,
+        pause: Duration::from_millis(20),
         gzip: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
         match flag.as_str() {
-            "--url" => args.url = value(),
-            "--pid" => args.pid = value().parse().expect("--pid: a number"),
+            "--target" => {
+                let label = value();
+                let url = value();
+                let pid = value()
+                    .parse()
+                    .expect("--target LABEL URL PID: PID is a number");
+                args.targets.push(Target { label, url, pid });
+            }
             "--n" => args.n = value().parse().expect("--n: a number"),
-            "--warmup" => args.warmup = value().parse().expect("--warmup: a number"),
+            "--pause-ms" => {
+                args.pause = Duration::from_millis(value().parse().expect("--pause-ms: a number"))
+            }
             "--gzip" => args.gzip = true,
             other => panic!("unknown flag {other}"),
         }
     }
     assert!(
-        !args.url.is_empty() && args.pid != 0,
-        "--url and --pid are required"
+        !args.targets.is_empty(),
+        "--target LABEL URL PID is required"
     );
+    assert!(args.n > 0, "--n must be at least 1");
     args
 }
 
-/// utime + stime of every thread of `pid`, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
+/// utime + stime of the whole process `pid` (exited threads included), in seconds.
+fn tick_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
     // The command name may contain spaces; the fields after it start after the last ')'.
     let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
@@ -55,6 +82,17 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks as f64 / hz
 }
 
+/// Nanoseconds on the CPU of every live thread of `pid` (the first field of each
+/// /proc/PID/task/TID/schedstat: exact, where utime/stime are 10 ms ticks).
+fn runtime_ns(pid: u32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("list /proc/PID/task");
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// A `kB` field of /proc/PID/status: VmRSS, RssAnon (heap, stacks) or RssFile (code mapped
 /// from the binary and the shared libraries).
 fn status_kib(pid: u32, field: &str) -> u64 {
@@ -65,6 +103,36 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("{field} in /proc/PID/status"))
+}
+
+/// Size of the largest CPU cache (the last level), from sysfs; 32 MiB if unknown.
+fn llc_bytes() -> usize {
+    let Ok(dir) = std::fs::read_dir("/sys/devices/system/cpu/cpu0/cache") else {
+        return 32 << 20;
+    };
+    dir.flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("size")).ok())
+        .filter_map(|s| {
+            let s = s.trim();
+            let (num, mult) = match s.strip_suffix('K') {
+                Some(n) => (n, 1 << 10),
+                None => match s.strip_suffix('M') {
+                    Some(n) => (n, 1 << 20),
+                    None => (s, 1),
+                },
+            };
+            num.parse::<usize>().ok().map(|n| n * mult)
+        })
+        .max()
+        .unwrap_or(32 << 20)
+}
+
+/// Writes one byte per cache line of `buf`: every line of the LLC now holds the driver's data.
+fn evict(buf: &mut [u8], round: u8) {
+    for i in (0..buf.len()).step_by(64) {
+        buf[i] = buf[i].wrapping_add(round);
+    }
+    std::hint::black_box(&buf);
 }
 
 /// The Accept header Prometheus sends on every scrape, so that both exporters answer in the
@@ -86,38 +154,67 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
+struct Run {
+    client: reqwest::Client,
+    plain_bytes: usize,
+    gzip_bytes: usize,
+    latencies: Vec<Duration>,
+    ns_before: u64,
+    ticks_before: f64,
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = parse_args();
-    // One keep-alive connection, as Prometheus keeps one per target.
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(1)
-        .build()
-        .unwrap();
-    let plain_bytes = get(&client, &args.url, false).await;
-    let gzip_bytes = get(&client, &args.url, true).await;
-    for _ in 0..args.warmup {
-        get(&client, &args.url, args.gzip).await;
+    let mut runs = Vec::new();
+    for t in &args.targets {
+        // Its own keep-alive connection, as Prometheus keeps one per target.
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()
+            .unwrap();
+        let plain_bytes = get(&client, &t.url, false).await;
+        let gzip_bytes = get(&client, &t.url, true).await;
+        runs.push(Run {
+            client,
+            plain_bytes,
+            gzip_bytes,
+            latencies: Vec::with_capacity(args.n),
+            ns_before: 0,
+            ticks_before: 0.0,
+        });
     }
-    let cpu_before = cpu_seconds(args.pid);
-    let mut latencies = Vec::with_capacity(args.n);
-    for _ in 0..args.n {
-        let start = Instant::now();
-        get(&client, &args.url, args.gzip).await;
-        latencies.push(start.elapsed());
+    let mut buf = vec![0u8; 2 * llc_bytes()];
+    for (t, r) in args.targets.iter().zip(&mut runs) {
+        r.ns_before = runtime_ns(t.pid);
+        r.ticks_before = tick_seconds(t.pid);
     }
-    let cpu = cpu_seconds(args.pid) - cpu_before;
-    latencies.sort();
-    println!(
-        "cpu_ms_per_scrape={:.4} p50_ms={:.3} p99_ms={:.3} rss_kib={} rss_anon_kib={} rss_file_kib={} body_bytes={} gzip_bytes={} n={}",
-        cpu * 1000.0 / args.n as f64,
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.99),
-        status_kib(args.pid, "VmRSS"),
-        status_kib(args.pid, "RssAnon"),
-        status_kib(args.pid, "RssFile"),
-        plain_bytes,
-        gzip_bytes,
-        args.n
-    );
+    for round in 0..args.n {
+        for (t, r) in args.targets.iter().zip(&mut runs) {
+            tokio::time::sleep(args.pause).await;
+            evict(&mut buf, round as u8 | 1);
+            let start = Instant::now();
+            get(&r.client, &t.url, args.gzip).await;
+            r.latencies.push(start.elapsed());
+        }
+    }
+    for (t, r) in args.targets.iter().zip(&mut runs) {
+        let ns = runtime_ns(t.pid).saturating_sub(r.ns_before);
+        let ticks = tick_seconds(t.pid) - r.ticks_before;
+        r.latencies.sort();
+        println!(
+            "{} cpu_ms_per_scrape={:.4} ticks_cpu_ms_per_scrape={:.4} p50_ms={:.3} p99_ms={:.3} rss_kib={} rss_anon_kib={} rss_file_kib={} body_bytes={} gzip_bytes={} n={}",
+            t.label,
+            ns as f64 / 1e6 / args.n as f64,
+            ticks * 1000.0 / args.n as f64,
+            percentile(&r.latencies, 0.50),
+            percentile(&r.latencies, 0.99),
+            status_kib(t.pid, "VmRSS"),
+            status_kib(t.pid, "RssAnon"),
+            status_kib(t.pid, "RssFile"),
+            r.plain_bytes,
+            r.gzip_bytes,
+            args.n
+        );
+    }
 }
