@@ -28,8 +28,8 @@
     var up = v.status === 'healthy';
     var c = el('article', 'card ' + (up ? 'up' : 'down'));
     c.dataset.agent = v.hostname;
-    c.dataset.search = v.search;
     var h = el('h3');
+    h.dataset.search = v.search;
     var a = el('a', null, v.hostname);
     a.href = v.href;
     h.appendChild(a);
@@ -65,8 +65,8 @@
     var up = v.status === 'healthy';
     var tr = el('tr', 'agent ' + (up ? 'up' : 'down'));
     tr.dataset.agent = v.hostname;
-    tr.dataset.search = v.search;
     var name = el('td');
+    name.dataset.search = v.search;
     var a = el('a', null, v.hostname);
     a.href = v.href;
     name.appendChild(a);
@@ -94,9 +94,10 @@
   function applyFilter() {
     var q = needle();
     var n = 0;
+    // The name's cell or heading holds the text; its row or card is what hides.
     document.querySelectorAll('[data-search]').forEach(function (e) {
       var match = e.dataset.search.indexOf(q) >= 0;
-      e.hidden = !match;
+      e.closest('[data-agent]').hidden = !match;
       if (match) { n += 1; }
     });
     var shown = document.getElementById('shown');
