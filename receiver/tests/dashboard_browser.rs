@@ -482,5 +482,6 @@ async fn a_thousand_agents_are_rows_worst_first_and_the_filter_narrows_them() {
     tokio::time::timeout(Duration::from_secs(10), server)
         .await
         .unwrap()
+        .unwrap()
         .unwrap();
 }
