@@ -416,6 +416,20 @@ async fn a_thousand_agents_are_rows_worst_first_and_the_filter_narrows_them() {
         "{dom:.3000}"
     );
 
+    if let Ok(out) = std::env::var("DASHBOARD_SCREENSHOT_OUT") {
+        let (p, u) = (profile.clone(), format!("{base}/"));
+        let arg = format!("--screenshot={}", out.replace(".png", "-1000.png"));
+        tokio::task::spawn_blocking(move || {
+            chromium(
+                &p,
+                &["--virtual-time-budget=2500", "--window-size=1280,900", &arg],
+                &u,
+            )
+        })
+        .await
+        .unwrap();
+    }
+
     // `/?q=agent-012&sort=name`: the ten agents whose name holds it, by name, still after the
     // script's refresh.
     let dom = load("/?q=agent-012&sort=name").await.unwrap();
