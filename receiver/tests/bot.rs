@@ -1130,13 +1130,14 @@ async fn agents_of_a_large_fleet_are_paged_unhealthy_first() {
 
     // Next, page by page: every agent once, in the order above, each page one message.
     let mut seen = names(&first);
-    assert!(first.chars().count() <= 4096);
+    // Telegram's limit, in UTF-16 code units as it counts.
+    assert!(first.encode_utf16().count() <= 4096);
     for page in 2..=pages {
         tg.press_button(ADMIN, msg.chat_id, msg.message_id, &format!("ag:{page}"));
         let edits = tg.wait_for_edits(page - 1, WAIT).await;
         let edit = edits.last().unwrap();
         let text = edit.visible_text.clone().unwrap();
-        assert!(text.chars().count() <= 4096);
+        assert!(text.encode_utf16().count() <= 4096);
         assert!(
             text.starts_with(&format!(
                 "300 agents: 285 up, 15 down, 6 over a threshold · page {page}/{pages}, \

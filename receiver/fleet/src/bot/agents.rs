@@ -67,7 +67,7 @@ fn page(ctx: &Context, mut snap: FleetSnapshot, t: &Thresholds, page: usize) -> 
     let foot = as_of(ctx, snap.time);
     let lines: Vec<String> = snap.agents.iter().map(line).collect();
     // Room for the header's " · page 9999/9999, unhealthy first" and the blank lines.
-    let room = MESSAGE_LIMIT - head.chars().count() - foot.chars().count() - 48;
+    let room = MESSAGE_LIMIT.saturating_sub(utf16(&head) + utf16(&foot) + 48);
     let pages = pages(&lines, room);
     if pages.len() == 1 {
         return Page {
@@ -130,13 +130,18 @@ fn line(a: &AgentSnapshot) -> String {
     )
 }
 
-/// Packs `lines` in order into pages of at most `room` characters (a line longer than a page
-/// by itself is a page, which `send` cuts).
+/// Length as Telegram counts it (UTF-16 code units: 🟢 is two).
+fn utf16(s: &str) -> usize {
+    s.encode_utf16().count()
+}
+
+/// Packs `lines` in order into pages of at most `room` UTF-16 code units (a line longer than a
+/// page by itself is a page, which `send` cuts).
 fn pages(lines: &[String], room: usize) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let (mut start, mut used) = (0, 0);
     for (i, l) in lines.iter().enumerate() {
-        let len = l.chars().count() + 1;
+        let len = utf16(l) + 1;
         if i > start && used + len > room {
             out.push(start..i);
             (start, used) = (i, 0);
