@@ -227,8 +227,33 @@ async fn commands_answer_with_prometheus_numbers_charts_alerts_and_silences() {
         prom_at(&stack, DISK, t).await,
         prom_at(&stack, AGE, t).await,
     );
-    let mut want = String::from("3 agents: 2 up, 1 down\n");
-    for a in ["web1", "web2"] {
+    // Unhealthy first: the down agent, then any over a threshold (the defaults: no rules are
+    // loaded; the exporters read this machine's CPU, memory and disk), worst first, then the
+    // others by name.
+    let usage = |a: &str| (cpu[a] / 80.0).max(mem[a] / 85.0).max(disk[a] / 90.0);
+    let mut up = ["web1", "web2"];
+    up.sort_by(|a, b| {
+        let over = |a: &str| usage(a) > 1.0;
+        over(b)
+            .cmp(&over(a))
+            .then(if over(a) && over(b) {
+                usage(b).total_cmp(&usage(a))
+            } else {
+                std::cmp::Ordering::Equal
+            })
+            .then(a.cmp(b))
+    });
+    let over = up.iter().filter(|a| usage(a) > 1.0).count();
+    let mut want = String::from("3 agents: 2 up, 1 down");
+    if over > 0 {
+        want.push_str(&format!(", {over} over a threshold"));
+    }
+    want.push('\n');
+    want.push_str(&format!(
+        "\n🔴 web3 down · last scrape {:.1}s ago · CPU no value · mem no value · disk no value",
+        age["web3"]
+    ));
+    for a in up {
         want.push_str(&format!(
             "\n🟢 {a} up · last scrape {:.1}s ago · CPU {} · mem {} · disk {}",
             age[a],
@@ -237,10 +262,6 @@ async fn commands_answer_with_prometheus_numbers_charts_alerts_and_silences() {
             pct(disk[a])
         ));
     }
-    want.push_str(&format!(
-        "\n🔴 web3 down · last scrape {:.1}s ago · CPU no value · mem no value · disk no value",
-        age["web3"]
-    ));
     want.push_str(&format!("\n\nas of {} UTC", t.format("%H:%M:%S")));
     assert_eq!(reply, want);
 
@@ -1028,6 +1049,139 @@ async fn one_agent_is_singular_in_agents() {
     let tg = FakeTelegram::start().await;
     let receiver = Receiver::start(&tg, &stack.prometheus_url, &stack.alertmanager_url).await;
     let reply = ask(&tg, ADMIN, "/agents").await;
-    assert!(reply.starts_with("1 agent: 1 up, 0 down\n"), "{reply}");
+    // ", 1 over a threshold" when this machine's disk, memory or CPU is.
+    let head = reply.lines().next().unwrap();
+    assert!(
+        head == "1 agent: 1 up, 0 down" || head == "1 agent: 1 up, 0 down, 1 over a threshold",
+        "{reply}"
+    );
+    receiver.stop().await;
+}
+
+/// `/agents` of 300 agents (their last hour written by promtool into a real Prometheus): pages
+/// that each fit one message, the down agents first, then those over a threshold, then the rest
+/// by name; Prev/Next buttons turn the page in place; a forged or stale button is answered.
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_of_a_large_fleet_are_paged_unhealthy_first() {
+    use testkit::fleet_history::SimAgent;
+    let agents: Vec<SimAgent> = (0..300)
+        .map(|i| SimAgent {
+            name: format!("node-{i:03}"),
+            up: i % 20 != 7,
+            cpu_percent: 10.0,
+            memory_percent: 40.0,
+            disk_percent: if i % 50 == 3 { 95.0 } else { 50.0 },
+        })
+        .collect();
+    let stack = Stack::start_with_history(&agents, Utc::now().timestamp())
+        .await
+        .unwrap();
+    let tg = FakeTelegram::start().await;
+    let receiver = Receiver::start(&tg, &stack.prometheus_url, &stack.alertmanager_url).await;
+
+    // The order a user should read: down, then over the disk threshold, then the rest.
+    let mut want: Vec<&str> = Vec::new();
+    let classes: [fn(&SimAgent) -> bool; 3] = [
+        |a: &SimAgent| !a.up,
+        |a: &SimAgent| a.up && a.disk_percent > 90.0,
+        |a: &SimAgent| a.up && a.disk_percent <= 90.0,
+    ];
+    for class in classes {
+        want.extend(agents.iter().filter(|a| class(a)).map(|a| a.name.as_str()));
+    }
+    let names = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with('🟢') || l.starts_with('🔴'))
+            .map(|l| l.split(' ').nth(1).unwrap().to_string())
+            .collect()
+    };
+    let buttons = |markup: &Option<serde_json::Value>| -> Vec<(String, String)> {
+        markup.as_ref().unwrap()["inline_keyboard"][0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["text"].as_str().unwrap().to_string(),
+                    b["callback_data"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+
+    let first = ask(&tg, ADMIN, "/agents").await;
+    let head = first.lines().next().unwrap();
+    let pages: usize = head
+        .strip_prefix("300 agents: 285 up, 15 down, 6 over a threshold · page 1/")
+        .and_then(|r| r.strip_suffix(", unhealthy first"))
+        .unwrap_or_else(|| panic!("{head}"))
+        .parse()
+        .unwrap();
+    assert!(pages >= 3, "{first}");
+    let msg = tg.messages().last().unwrap().clone();
+    assert_eq!(
+        buttons(&msg.reply_markup),
+        [("Next »".into(), "ag:2".into())]
+    );
+    assert!(
+        first.lines().last().unwrap().starts_with("as of "),
+        "{first}"
+    );
+
+    // Next, page by page: every agent once, in the order above, each page one message.
+    let mut seen = names(&first);
+    // Telegram's limit, in UTF-16 code units as it counts.
+    assert!(first.encode_utf16().count() <= 4096);
+    for page in 2..=pages {
+        tg.press_button(ADMIN, msg.chat_id, msg.message_id, &format!("ag:{page}"));
+        let edits = tg.wait_for_edits(page - 1, WAIT).await;
+        let edit = edits.last().unwrap();
+        let text = edit.visible_text.clone().unwrap();
+        assert!(text.encode_utf16().count() <= 4096);
+        assert!(
+            text.starts_with(&format!(
+                "300 agents: 285 up, 15 down, 6 over a threshold · page {page}/{pages}, \
+                 unhealthy first\n\n"
+            )),
+            "{text}"
+        );
+        let mut want_buttons = vec![("« Prev".to_string(), format!("ag:{}", page - 1))];
+        if page < pages {
+            want_buttons.push(("Next »".into(), format!("ag:{}", page + 1)));
+        }
+        assert_eq!(buttons(&edit.reply_markup), want_buttons);
+        let answers = tg.wait_for_callback_answers(page - 1, WAIT).await;
+        let answer = format!("Page {page}/{pages}.");
+        assert_eq!(
+            answers.last().unwrap().text.as_deref(),
+            Some(answer.as_str())
+        );
+        seen.extend(names(&text));
+    }
+    assert_eq!(seen, want);
+
+    // A page past the end (the fleet shrank since): the last page, and why.
+    let n = tg.callback_answers().len();
+    tg.press_button(ADMIN, msg.chat_id, msg.message_id, "ag:999");
+    let answers = tg.wait_for_callback_answers(n + 1, WAIT).await;
+    let answer = format!("The fleet has {pages} pages now: page {pages}.");
+    assert_eq!(answers[n].text.as_deref(), Some(answer.as_str()));
+    // Forged data and a stranger: answered, the message left alone.
+    let edits = tg.edits().len();
+    for (user, data, reply) in [
+        (ADMIN, "ag:0", "This button is not one of this receiver's."),
+        (
+            ADMIN,
+            "ag:2;rm",
+            "This button is not one of this receiver's.",
+        ),
+        (STRANGER, "ag:2", "Not authorized."),
+    ] {
+        let n = tg.callback_answers().len();
+        tg.press_button(user, msg.chat_id, msg.message_id, data);
+        let answers = tg.wait_for_callback_answers(n + 1, WAIT).await;
+        assert_eq!(answers[n].text.as_deref(), Some(reply), "{data}");
+    }
+    assert_eq!(tg.edits().len(), edits, "no edit for them");
     receiver.stop().await;
 }

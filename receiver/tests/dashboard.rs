@@ -731,3 +731,44 @@ async fn the_silence_view_lists_silences_and_silences_exactly_the_alert() {
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     assert_eq!(count().await, 3);
 }
+
+/// The fleet page's `?q=`, `?sort=` and `?view=`: a wrong one is a 400 that says which and what
+/// it takes, on the page and on `/api/status`, before Prometheus is asked.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_page_query_is_a_400_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (prom, am) = (closed_port_url(), closed_port_url());
+    let config = || config_for(&dir, &prom, &am, "dashboard: {timeout: 2s}\n");
+    for (path, why) in [
+        (
+            "/?view=grid",
+            r#"view="grid": use view=cards, view=rows or view=auto"#,
+        ),
+        (
+            "/api/status?sort=cpu",
+            r#"sort="cpu": use sort=worst or sort=name"#,
+        ),
+        (
+            "/?filter=web",
+            r#"unknown query parameter "filter": the page takes q, sort and view"#,
+        ),
+    ] {
+        let page = get(config(), path, None).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(page.body, format!("vpsmon dashboard: {why}\n"), "{path}");
+    }
+    let long = format!("/?q={}", "a".repeat(201));
+    let page = get(config(), &long, None).await;
+    assert_eq!(
+        page.body,
+        "vpsmon dashboard: q is longer than 200 characters\n"
+    );
+    // Good ones are answered (here with the banner: nothing listens at Prometheus' URL).
+    let page = get(config(), "/?q=web&sort=name&view=rows", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(r#"value="web""#), "{}", page.body);
+    assert!(
+        page.body
+            .contains(r#"<table class="rows" data-view="rows">"#)
+    );
+}

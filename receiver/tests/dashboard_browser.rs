@@ -283,3 +283,219 @@ async fn a_page_on_another_origin_cannot_silence_an_alert() {
         .unwrap()
         .unwrap();
 }
+
+/// The agents of the 1,000-agent test: every 20th down, every 100th (others) with a nearly full
+/// disk, the rest below every threshold.
+fn thousand_agents() -> Vec<dashboard_stack::SimAgent> {
+    (0..1000)
+        .map(|i| dashboard_stack::SimAgent {
+            name: format!("agent-{i:04}"),
+            up: i % 20 != 7,
+            cpu_percent: 5.0 + (i % 30) as f64,
+            memory_percent: 30.0 + (i % 40) as f64,
+            disk_percent: if i % 100 == 3 {
+                95.0
+            } else {
+                40.0 + (i % 40) as f64
+            },
+        })
+        .collect()
+}
+
+/// The `data-agent` of every table row of the rows view, in page order.
+fn row_agents(dom: &str) -> Vec<&str> {
+    dom.split(r#"<tr class="agent "#)
+        .skip(1)
+        .map(|r| attr(r, "data-agent"))
+        .collect()
+}
+
+/// Prometheus' count of answered instant queries (its own `/metrics`).
+async fn instant_queries(prometheus: &str) -> f64 {
+    let text = reqwest::get(format!("{prometheus}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| {
+            l.starts_with("prometheus_http_requests_total{")
+                && l.contains(r#"code="200""#)
+                && l.contains(r#"handler="/api/v1/query""#)
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
+/// The fleet page with 1,000 agents in a real Prometheus (their last hour written as TSDB blocks
+/// by promtool), in headless chromium: the compact rows, problems first, the filter, the cards
+/// on request; nine PromQL queries whatever the fleet's size. Prints the page's latency and size.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_agents_are_rows_worst_first_and_the_filter_narrows_them() {
+    let agents = thousand_agents();
+    let end = chrono::Utc::now().timestamp();
+    let stack = Stack::start_with_history(&agents, end).await;
+    // Two agents with a firing alert (Alertmanager's, as the rules would make).
+    let alerting = ["agent-0500", "agent-0501"];
+    for a in alerting {
+        stack
+            .post_alert(
+                serde_json::json!({"alertname": "HighLoad", "agent": a, "severity": "warning"}),
+                serde_json::json!({"summary": format!("{a} is loaded")}),
+                3,
+            )
+            .await;
+    }
+    let config = stack.config("dashboard: {refresh: 1s}\n");
+    let state = vpsmon_receiver::state(config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(vpsmon_receiver::server::run(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let profile = stack.dir.path().join("chromium-profile");
+    let load = |path: &str| {
+        let (p, u) = (profile.clone(), format!("{base}{path}"));
+        tokio::task::spawn_blocking(move || {
+            chromium(&p, &["--virtual-time-budget=2500", "--dump-dom"], &u)
+        })
+    };
+
+    // What the page should show first: the down agents, then the alerting ones, then those over
+    // the disk threshold (by name among equals).
+    let down: Vec<&str> = agents
+        .iter()
+        .filter(|a| !a.up)
+        .map(|a| a.name.as_str())
+        .collect();
+    let full: Vec<&str> = agents
+        .iter()
+        .filter(|a| a.up && a.disk_percent > 90.0)
+        .map(|a| a.name.as_str())
+        .collect();
+    assert_eq!((down.len(), full.len()), (50, 10));
+    let mut worst = down.clone();
+    // Both alerting agents have one alert; agent-0501's disk is the fuller (61 % against 60 %).
+    worst.extend(["agent-0501", "agent-0500"]);
+    worst.extend(&full);
+
+    // `/`: a table row per agent (more than 24), the problems first, refreshed in place by the
+    // script without losing the order or the view.
+    let dom = load("/").await.unwrap();
+    let body = &dom[dom.find("<body").unwrap()..];
+    assert!(
+        attr(body, "data-refreshes").parse::<u32>().unwrap() >= 1,
+        "{body:.2000}"
+    );
+    assert!(
+        dom.contains(r#"<table class="rows" data-view="rows">"#),
+        "{dom:.3000}"
+    );
+    assert!(!dom.contains(r#"<article class="card"#));
+    assert!(dom.contains(r#"<span class="num" id="sum-total">1000</span>"#));
+    assert!(dom.contains(r#"<span class="num" id="sum-down">50</span>"#));
+    assert!(dom.contains(r#"<span class="num" id="sum-alerts">2</span>"#));
+    let rows = row_agents(&dom);
+    assert_eq!(rows.len(), 1000);
+    assert_eq!(rows[..worst.len()], worst[..]);
+    let first = &dom[dom.find(r#"<tr class="agent "#).unwrap()..];
+    let first = &first[..first.find("</tr>").unwrap()];
+    assert!(first.starts_with(r#"<tr class="agent down""#), "{first}");
+    assert!(first.contains(r#"<td class="state">down</td>"#), "{first}");
+    let alerting_row = &dom[dom.find(r#"data-agent="agent-0500""#).unwrap()..];
+    assert!(
+        alerting_row[..alerting_row.find("</tr>").unwrap()].contains(">1 firing</td>"),
+        "{alerting_row:.600}"
+    );
+    assert!(
+        dom.contains(
+            r#"<span class="shown" id="shown" data-shown="1000">1000 agents, worst first</span>"#
+        ),
+        "{dom:.3000}"
+    );
+
+    if let Ok(out) = std::env::var("DASHBOARD_SCREENSHOT_OUT") {
+        let (p, u) = (profile.clone(), format!("{base}/"));
+        let arg = format!("--screenshot={}", out.replace(".png", "-1000.png"));
+        tokio::task::spawn_blocking(move || {
+            chromium(
+                &p,
+                &["--virtual-time-budget=2500", "--window-size=1280,900", &arg],
+                &u,
+            )
+        })
+        .await
+        .unwrap();
+    }
+
+    // `/?q=agent-012&sort=name`: the ten agents whose name holds it, by name, still after the
+    // script's refresh.
+    let dom = load("/?q=agent-012&sort=name").await.unwrap();
+    let body = &dom[dom.find("<body").unwrap()..];
+    assert!(attr(body, "data-refreshes").parse::<u32>().unwrap() >= 1);
+    let want: Vec<String> = (120..130).map(|i| format!("agent-{i:04}")).collect();
+    assert_eq!(row_agents(&dom), want);
+    assert!(
+        dom.contains(r#"data-shown="10">10 of 1000 agents match “agent-012”</span>"#),
+        "{dom:.3000}"
+    );
+    assert!(
+        dom.contains(r#"value="agent-012""#),
+        "the box keeps the filter"
+    );
+    // An address works too.
+    let dom = load("/?q=10.0.3.231:9100").await.unwrap();
+    assert_eq!(row_agents(&dom), ["agent-0999"]);
+
+    // `?view=cards&sort=name`: cards on request, by name.
+    let dom = load("/?view=cards&sort=name&q=agent-00").await.unwrap();
+    assert!(!dom.contains(r#"<table class="rows""#));
+    let cards: Vec<&str> = dom
+        .split(r#"<article class="card "#)
+        .skip(1)
+        .map(|c| attr(c, "data-agent"))
+        .collect();
+    let want: Vec<String> = (0..100).map(|i| format!("agent-{i:04}")).collect();
+    assert_eq!(cards, want);
+
+    // One page load asks Prometheus nine instant queries, not one per agent.
+    let http = reqwest::Client::new();
+    let before = instant_queries(&stack.prometheus_url).await;
+    let page = http.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    page.bytes().await.unwrap();
+    assert_eq!(instant_queries(&stack.prometheus_url).await - before, 9.0);
+
+    // The figures for the README (no timed assertion): latency and size as served.
+    for path in ["/", "/?view=cards", "/?q=agent-012", "/api/status"] {
+        let mut times = Vec::new();
+        let mut size = 0;
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            size = http
+                .get(format!("{base}{path}"))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+                .len();
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "1000 agents: GET {path}: {size} bytes, median {:.0} ms (min {:.0}, max {:.0})",
+            times[2], times[0], times[4]
+        );
+    }
+
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+use crate::fleet_history::{self, SimAgent};
 use crate::procs::{Proc, eventually, free_port, require_binary, wait_http_ok, workspace_bin};
 
 /// A scrape target: its `agent` label and whether a real exporter answers it (a target nobody
@@ -66,7 +67,22 @@ impl Stack {
         targets: &[Target<'_>],
         exporter_args: &[(&str, &[&str])],
     ) -> Result<Stack> {
+        Stack::start_in(tempfile::tempdir()?, targets, exporter_args).await
+    }
+
+    /// Prometheus (scraping nothing) holding the last hour of `agents` up to `end` (unix
+    /// seconds), written with promtool before it starts ([`fleet_history`]), and Alertmanager.
+    pub async fn start_with_history(agents: &[SimAgent], end: i64) -> Result<Stack> {
         let dir = tempfile::tempdir()?;
+        fleet_history::create_blocks(agents, end, &dir.path().join("tsdb"))?;
+        Stack::start_in(dir, &[], &[]).await
+    }
+
+    async fn start_in(
+        dir: tempfile::TempDir,
+        targets: &[Target<'_>],
+        exporter_args: &[(&str, &[&str])],
+    ) -> Result<Stack> {
         let mut exporters = Vec::new();
         let mut scrape = String::new();
         for (i, t) in targets.iter().enumerate() {

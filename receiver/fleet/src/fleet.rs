@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::promapi::prometheus::Sample;
 use crate::promapi::{ApiError, PrometheusClient};
+use vpsmon_receiver_delivery::config::dashboard::Thresholds;
 
 /// The queries that are not charts (the charted ones are [`series::Metric::queries`] with the
 /// [`FLEET`] selector). Each yields one series per agent.
@@ -71,6 +72,65 @@ impl FleetSnapshot {
     pub fn up_count(&self) -> usize {
         self.agents.iter().filter(|a| a.up).count()
     }
+}
+
+/// How bad an agent looks, for "worst first" (the dashboard's default order, the bot's
+/// `/agents`): down; then more firing alerts; then the highest of its CPU, memory and disk as a
+/// share of that threshold (1.0 is at the threshold, where the alert fires).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Badness {
+    pub down: bool,
+    pub firing: usize,
+    pub usage: f64,
+}
+
+impl Badness {
+    /// Is this agent a problem: down, alerting, or over a threshold.
+    pub fn unhealthy(&self) -> bool {
+        self.down || self.firing > 0 || self.usage > 1.0
+    }
+
+    /// Worse agents first.
+    pub fn worse_first(&self, other: &Badness) -> std::cmp::Ordering {
+        other
+            .down
+            .cmp(&self.down)
+            .then(other.firing.cmp(&self.firing))
+            .then(other.usage.total_cmp(&self.usage))
+    }
+}
+
+impl AgentSnapshot {
+    /// Its [`Badness`] with `firing` alerts against the thresholds `t`.
+    pub fn badness(&self, firing: usize, t: &Thresholds) -> Badness {
+        let usage = [
+            (self.cpu_percent, t.cpu),
+            (self.memory_percent, t.memory),
+            (self.disk_percent, t.disk),
+        ]
+        .into_iter()
+        .filter_map(|(v, limit)| Some(v? / limit).filter(|r| r.is_finite()))
+        .fold(0.0, f64::max);
+        Badness {
+            down: !self.up,
+            firing,
+            usage,
+        }
+    }
+}
+
+/// Sorts `agents` worst first ([`Badness`]), by name among equals; `firing` counts an agent's
+/// firing alerts.
+pub fn sort_worst_first(
+    agents: &mut [AgentSnapshot],
+    firing: impl Fn(&str) -> usize,
+    t: &Thresholds,
+) {
+    // A stable sort: equals keep the snapshot's order, which is by name.
+    agents.sort_by(|a, b| {
+        a.badness(firing(&a.agent), t)
+            .worse_first(&b.badness(firing(&b.agent), t))
+    });
 }
 
 /// What the dashboard and the bot say when Prometheus has `n` agent targets but no `up` for
@@ -307,5 +367,54 @@ pub mod series {
             })
             .collect();
         format!(r#"agent="{escaped}""#)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(name: &str, up: bool, cpu: Option<f64>, disk: Option<f64>) -> AgentSnapshot {
+        AgentSnapshot {
+            agent: name.into(),
+            instances: Vec::new(),
+            up,
+            scrape_age_seconds: None,
+            cpu_percent: cpu,
+            cpu_count: None,
+            memory_percent: Some(10.0),
+            disk_percent: disk,
+            load_per_cpu: None,
+            net_rx_bytes_per_second: None,
+            net_tx_bytes_per_second: None,
+        }
+    }
+
+    #[test]
+    fn worst_first_is_down_then_alerting_then_nearest_a_threshold() {
+        let t = Thresholds::default(); // CPU 80, memory 85, disk 90
+        let mut agents = vec![
+            agent("a-idle", true, Some(5.0), Some(20.0)),
+            agent("b-down", false, None, None),
+            agent("c-disk", true, Some(5.0), Some(89.0)), // 0.99 of the disk threshold
+            agent("d-cpu", true, Some(70.0), Some(20.0)), // 0.875 of the CPU threshold
+            agent("e-alerting", true, Some(1.0), Some(1.0)),
+            agent("f-down", false, None, None),
+            agent("g-idle", true, Some(5.0), Some(20.0)),
+        ];
+        sort_worst_first(&mut agents, |a| usize::from(a == "e-alerting"), &t);
+        let order: Vec<&str> = agents.iter().map(|a| a.agent.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "b-down",
+                "f-down",
+                "e-alerting",
+                "c-disk",
+                "d-cpu",
+                "a-idle",
+                "g-idle"
+            ]
+        );
     }
 }

@@ -6,6 +6,7 @@
 use std::ops::Deref;
 
 use serde_json::{Value, json};
+pub use testkit::fleet_history::SimAgent;
 use testkit::promstack;
 pub use testkit::promstack::Target;
 use vpsmon_receiver::cli::Cli;
@@ -25,6 +26,15 @@ impl Deref for Stack {
 impl Stack {
     pub async fn start(targets: &[Target<'_>]) -> Stack {
         Stack(promstack::Stack::start(targets).await.unwrap())
+    }
+
+    /// Prometheus holding the last hour of `agents` (a TSDB written by promtool) up to `end`.
+    pub async fn start_with_history(agents: &[SimAgent], end: i64) -> Stack {
+        Stack(
+            promstack::Stack::start_with_history(agents, end)
+                .await
+                .unwrap(),
+        )
     }
 
     /// The receiver's config for this stack, plus `extra` YAML.

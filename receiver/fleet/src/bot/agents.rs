@@ -1,38 +1,216 @@
 //! `/agents` and `/cpu` `/mem` `/disk` `/load [agent]`: the fleet now, from one
 //! [`fleet::snapshot`] (nine queries whatever the fleet's size), evaluated at a whole second
-//! that the reply states.
+//! that the reply states. `/agents` of a large fleet is paged (Prev/Next buttons, `ag:<page>`).
+
+use std::cmp::Ordering;
+
+use teloxide::prelude::*;
+use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup};
+use vpsmon_receiver_delivery::config::dashboard::Thresholds;
 
 use crate::fleet::{self, AgentSnapshot, FleetSnapshot, series::Metric};
 use crate::promapi::ApiError;
 
-use super::{Context, as_of, settled_second};
+use super::{Context, MESSAGE_LIMIT, Reply, as_of, auth, settled_second};
 
-/// `/agents`: every agent with up/down, time since its last scrape, CPU, memory and disk.
-pub async fn agents(ctx: &Context) -> Result<String, ApiError> {
+/// The page buttons' `callback_data`: `ag:<page>`, pages counted from 1.
+const PAGE_PREFIX: &str = "ag:";
+/// The most pages a button may name (a fleet of 100,000 agents is about 2,500 pages).
+const MAX_PAGE: usize = 99_999;
+
+/// `/agents`: a summary line, then every agent with up/down, time since its last scrape, CPU,
+/// memory and disk, the unhealthy ones first. A fleet whose list passes one message is shown a
+/// page at a time, with Prev/Next buttons.
+pub async fn agents(ctx: &Context) -> Result<Reply, ApiError> {
     let snap = fleet::snapshot(&ctx.prom, settled_second()).await?;
     if snap.agents.is_empty() {
-        return Ok(no_agents(ctx).await);
+        return Ok(Reply::Text(no_agents(ctx).await));
     }
+    let thresholds = ctx.thresholds.get().await;
+    let p = page(ctx, snap, &thresholds, 1);
+    Ok(match p.keyboard {
+        Some(keyboard) => Reply::Buttons {
+            text: p.text,
+            keyboard,
+        },
+        None => Reply::Text(p.text),
+    })
+}
+
+/// One page of `/agents`.
+struct Page {
+    text: String,
+    /// Prev/Next; `None` when the fleet fits one message.
+    keyboard: Option<InlineKeyboardMarkup>,
+    /// The page shown (from 1), of `pages`.
+    page: usize,
+    pages: usize,
+}
+
+/// Page `page` (from 1; past the last one, the last) of the fleet.
+fn page(ctx: &Context, mut snap: FleetSnapshot, t: &Thresholds, page: usize) -> Page {
+    unhealthy_first(&mut snap.agents, t);
     let up = snap.up_count();
-    let mut s = format!(
-        "{}: {up} up, {} down\n",
+    let over = snap
+        .agents
+        .iter()
+        .filter(|a| a.up && a.badness(0, t).usage > 1.0)
+        .count();
+    let mut head = format!(
+        "{}: {up} up, {} down",
         vpsmon_receiver_delivery::render::count(snap.agents.len(), "agent", "agents"),
         snap.agents.len() - up
     );
-    for a in &snap.agents {
-        s.push_str(&format!(
-            "\n{} {} {} · last scrape {} · CPU {} · mem {} · disk {}",
-            if a.up { "🟢" } else { "🔴" },
-            a.agent,
-            if a.up { "up" } else { "down" },
-            a.scrape_age_seconds.map_or("never".into(), age),
-            percent(a.cpu_percent),
-            percent(a.memory_percent),
-            percent(a.disk_percent),
+    if over > 0 {
+        head.push_str(&format!(", {over} over a threshold"));
+    }
+    let foot = as_of(ctx, snap.time);
+    let lines: Vec<String> = snap.agents.iter().map(line).collect();
+    // Room for the header's " · page 9999/9999, unhealthy first" and the blank lines.
+    let room = MESSAGE_LIMIT.saturating_sub(utf16(&head) + utf16(&foot) + 48);
+    let pages = pages(&lines, room);
+    if pages.len() == 1 {
+        return Page {
+            text: format!("{head}\n\n{}\n\n{foot}", lines.join("\n")),
+            keyboard: None,
+            page: 1,
+            pages: 1,
+        };
+    }
+    let n = pages.len();
+    let page = page.clamp(1, n);
+    let text = format!(
+        "{head} · page {page}/{n}, unhealthy first\n\n{}\n\n{foot}",
+        lines[pages[page - 1].clone()].join("\n")
+    );
+    let mut row = Vec::new();
+    if page > 1 {
+        row.push(InlineKeyboardButton::callback(
+            "« Prev",
+            format!("{PAGE_PREFIX}{}", page - 1),
         ));
     }
-    s.push_str(&format!("\n\n{}", as_of(ctx, snap.time)));
-    Ok(s)
+    if page < n {
+        row.push(InlineKeyboardButton::callback(
+            "Next »",
+            format!("{PAGE_PREFIX}{}", page + 1),
+        ));
+    }
+    Page {
+        text,
+        keyboard: Some(InlineKeyboardMarkup::new([row])),
+        page,
+        pages: n,
+    }
+}
+
+/// Down agents first, then those over a threshold (worst first), then the rest by name.
+fn unhealthy_first(agents: &mut [AgentSnapshot], t: &Thresholds) {
+    agents.sort_by(|a, b| {
+        let (x, y) = (a.badness(0, t), b.badness(0, t));
+        match (x.unhealthy(), y.unhealthy()) {
+            (true, true) => x.worse_first(&y),
+            (true, false) => Ordering::Less,
+            (false, true) => Ordering::Greater,
+            (false, false) => Ordering::Equal,
+        }
+    });
+}
+
+fn line(a: &AgentSnapshot) -> String {
+    format!(
+        "{} {} {} · last scrape {} · CPU {} · mem {} · disk {}",
+        if a.up { "🟢" } else { "🔴" },
+        a.agent,
+        if a.up { "up" } else { "down" },
+        a.scrape_age_seconds.map_or("never".into(), age),
+        percent(a.cpu_percent),
+        percent(a.memory_percent),
+        percent(a.disk_percent),
+    )
+}
+
+/// Length as Telegram counts it (UTF-16 code units: 🟢 is two).
+fn utf16(s: &str) -> usize {
+    s.encode_utf16().count()
+}
+
+/// Packs `lines` in order into pages of at most `room` UTF-16 code units (a line longer than a
+/// page by itself is a page, which `send` cuts).
+fn pages(lines: &[String], room: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut used) = (0, 0);
+    for (i, l) in lines.iter().enumerate() {
+        let len = utf16(l) + 1;
+        if i > start && used + len > room {
+            out.push(start..i);
+            (start, used) = (i, 0);
+        }
+        used += len;
+    }
+    out.push(start..lines.len());
+    out
+}
+
+/// The page a button names, if it is one of the page buttons this bot makes: `ag:` and a page
+/// number from 1 to [`MAX_PAGE`], digits only.
+pub fn page_button(data: &str) -> Option<usize> {
+    let digits = data.strip_prefix(PAGE_PREFIX)?;
+    if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().filter(|p| (1..=MAX_PAGE).contains(p))
+}
+
+/// Whether a button press is for `/agents`' pages (`ag:…`, valid or not).
+pub fn is_page_press(q: &CallbackQuery) -> bool {
+    q.data
+        .as_deref()
+        .is_some_and(|d| d.starts_with(PAGE_PREFIX))
+}
+
+/// A Prev/Next press: the fleet as of now, at the page asked for, in place of the message.
+pub async fn press(bot: &Bot, ctx: &Context, q: CallbackQuery) {
+    let answer = if !auth::allowed(ctx, &q.from) {
+        auth::refuse(ctx, &q.from);
+        auth::NOT_AUTHORIZED.to_string()
+    } else {
+        match q.data.as_deref().and_then(page_button) {
+            None => "This button is not one of this receiver's.".to_string(),
+            Some(asked) => turn(bot, ctx, &q, asked).await,
+        }
+    };
+    if let Err(e) = bot.answer_callback_query(q.id).text(answer).await {
+        tracing::warn!(error = %e, "Telegram bot: answerCallbackQuery failed");
+    }
+}
+
+/// Edits the message to page `asked`; the short answer shown to the presser.
+async fn turn(bot: &Bot, ctx: &Context, q: &CallbackQuery, asked: usize) -> String {
+    let snap = match fleet::snapshot(&ctx.prom, settled_second()).await {
+        Ok(s) if s.agents.is_empty() => return no_agents(ctx).await,
+        Ok(s) => s,
+        Err(e) => return super::truncate(&e.to_string(), 200),
+    };
+    let thresholds = ctx.thresholds.get().await;
+    let p = page(ctx, snap, &thresholds, asked);
+    let Some(m) = q.message.as_ref().and_then(|m| m.regular_message()) else {
+        return "That message is gone: send /agents again.".into();
+    };
+    let mut edit = bot.edit_message_text(m.chat.id, m.id, p.text);
+    // Without a keyboard (the fleet fits one message now) the buttons go.
+    if let Some(k) = p.keyboard {
+        edit = edit.reply_markup(k);
+    }
+    let edit = edit.await;
+    if let Err(e) = edit {
+        tracing::warn!(error = %e, "Telegram bot: cannot show the /agents page");
+    }
+    if p.page < asked {
+        format!("The fleet has {} pages now: page {}.", p.pages, p.page)
+    } else {
+        format!("Page {}/{}.", p.page, p.pages)
+    }
 }
 
 /// `/cpu [agent]` etc.: one agent (by name or address) or every agent.
@@ -130,4 +308,44 @@ pub async fn resolve(ctx: &Context, name: &str) -> Result<Result<String, String>
         Some(a) => Ok(a.agent.clone()),
         None => Err(unknown_agent(name, &snap)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_buttons_are_validated() {
+        assert_eq!(page_button("ag:1"), Some(1));
+        assert_eq!(page_button("ag:25"), Some(25));
+        for bad in [
+            "ag:",
+            "ag:0",
+            "ag:-1",
+            "ag:+2",
+            "ag:1a",
+            "ag:123456",
+            "ag: 2",
+            "s:1h:x",
+            "2",
+        ] {
+            assert_eq!(page_button(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn pages_keep_lines_whole_within_the_room() {
+        let lines: Vec<String> = (0..10).map(|i| format!("line {i}")).collect();
+        // Each line is 6 characters and a newline.
+        let bounds = |room: usize, n: usize| -> Vec<(usize, usize)> {
+            pages(&lines[..n], room)
+                .into_iter()
+                .map(|r| (r.start, r.end))
+                .collect()
+        };
+        assert_eq!(bounds(21, 10), [(0, 3), (3, 6), (6, 9), (9, 10)]);
+        assert_eq!(bounds(1000, 10), [(0, 10)]);
+        // A line longer than a page is a page of its own.
+        assert_eq!(bounds(2, 2), [(0, 1), (1, 2)]);
+    }
 }

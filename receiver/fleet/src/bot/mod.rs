@@ -28,7 +28,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use teloxide::prelude::*;
-use teloxide::types::{BotCommand, InputFile, UpdateKind, User};
+use teloxide::types::{BotCommand, InlineKeyboardMarkup, InputFile, UpdateKind, User};
 
 use crate::promapi::{AlertmanagerClient, PrometheusClient};
 use crate::thresholds::RuleThresholds;
@@ -84,7 +84,15 @@ impl Context {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
     Text(String),
-    Photo { png: Vec<u8>, caption: String },
+    Photo {
+        png: Vec<u8>,
+        caption: String,
+    },
+    /// Text with inline buttons under it (`/agents`' Prev/Next).
+    Buttons {
+        text: String,
+        keyboard: InlineKeyboardMarkup,
+    },
 }
 
 /// The bot, ready to poll.
@@ -183,6 +191,9 @@ async fn handle(bot: &Bot, ctx: &Context, kind: UpdateKind) {
                 send(bot, chat, reply).await;
             }
         }
+        UpdateKind::CallbackQuery(q) if agents::is_page_press(&q) => {
+            agents::press(bot, ctx, q).await
+        }
         UpdateKind::CallbackQuery(q) => buttons::press(bot, ctx, q).await,
         _ => {}
     }
@@ -199,7 +210,7 @@ pub async fn answer(ctx: &Context, user: &User, text: &str) -> Option<Reply> {
     tracing::info!(user = user.id.0, command = %text.split_whitespace().next().unwrap_or(""), "Telegram bot command");
     let reply = match cmd {
         Command::Help => Ok(Reply::Text(help())),
-        Command::Agents => agents::agents(ctx).await.map(Reply::Text),
+        Command::Agents => agents::agents(ctx).await,
         Command::Usage { metric, agent } => agents::usage(ctx, metric, agent.as_deref())
             .await
             .map(Reply::Text),
@@ -248,6 +259,11 @@ async fn send(bot: &Bot, chat: ChatId, reply: Reply) {
             }
             r
         }
+        Reply::Buttons { text, keyboard } => bot
+            .send_message(chat, truncate(&text, MESSAGE_LIMIT))
+            .reply_markup(keyboard)
+            .await
+            .map(|_| ()),
         Reply::Photo { png, caption } => bot
             .send_photo(chat, InputFile::memory(png).file_name("chart.png"))
             .caption(truncate(&caption, CAPTION_LIMIT))

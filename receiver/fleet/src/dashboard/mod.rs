@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, Request, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
@@ -79,7 +80,7 @@ impl Dashboard {
 
     /// The page model at `now`: the fleet as of [`fleet::settled`] (the time the page states) and
     /// the alerts firing now, asked concurrently.
-    pub async fn status(&self, now: DateTime<Utc>) -> view::Status {
+    pub async fn status(&self, now: DateTime<Utc>, query: view::PageQuery) -> view::Status {
         let i = &self.inner;
         let (fleet, alerts, thresholds) = tokio::join!(
             fleet::snapshot(&i.prom, fleet::settled(now)),
@@ -111,6 +112,7 @@ impl Dashboard {
             alerts,
             thresholds,
             i.settings.refresh.as_secs_f64(),
+            query,
         )
     }
 
@@ -149,6 +151,7 @@ fn templates() -> tera::Tera {
     t.add_raw_templates([
         ("base.html", include_str!("templates/base.html")),
         ("card.html", include_str!("templates/card.html")),
+        ("row.html", include_str!("templates/row.html")),
         ("index.html", include_str!("templates/index.html")),
         ("agent.html", include_str!("templates/agent.html")),
         ("not_found.html", include_str!("templates/not_found.html")),
@@ -212,13 +215,44 @@ async fn security_headers(req: Request, next: Next) -> Response {
     resp
 }
 
-async fn index(State(d): State<Dashboard>) -> Response {
-    let status = d.status(Utc::now()).await;
+/// `?q=`, `?sort=`, `?view=` of `/` and `/api/status`; a bad one is a 400 that says which.
+fn page_query(query: Result<Query<Pairs>, QueryRejection>) -> Result<view::PageQuery, String> {
+    let Query(pairs) = query.map_err(|e| e.body_text())?;
+    view::PageQuery::parse(&pairs)
+}
+
+type Pairs = Vec<(String, String)>;
+
+fn bad_request(why: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("vpsmon dashboard: {why}\n"),
+    )
+        .into_response()
+}
+
+async fn index(
+    State(d): State<Dashboard>,
+    query: Result<Query<Pairs>, QueryRejection>,
+) -> Response {
+    let query = match page_query(query) {
+        Ok(q) => q,
+        Err(why) => return bad_request(&why),
+    };
+    let status = d.status(Utc::now(), query).await;
     d.render("index.html", &status)
 }
 
-async fn api_status(State(d): State<Dashboard>) -> Response {
-    let status = d.status(Utc::now()).await;
+async fn api_status(
+    State(d): State<Dashboard>,
+    query: Result<Query<Pairs>, QueryRejection>,
+) -> Response {
+    let query = match page_query(query) {
+        Ok(q) => q,
+        Err(why) => return bad_request(&why),
+    };
+    let status = d.status(Utc::now(), query).await;
     (
         [(header::CONTENT_TYPE, "application/json")],
         serde_json::to_string(&status)

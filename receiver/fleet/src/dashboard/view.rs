@@ -32,6 +32,81 @@ pub struct Status {
     pub empty_fleet: Option<String>,
     /// The summary's labels, singular or plural for its numbers.
     pub words: Words,
+    /// What was asked (`?q=`, `?sort=`, `?view=`), the view resolved.
+    pub query: PageQuery,
+    /// How many agents `vps` holds: those matching `query.q` (`summary` counts all).
+    pub shown: usize,
+}
+
+/// The fleet page's query: `?q=` (a case-insensitive substring of the agent's name or one of its
+/// addresses), `?sort=worst|name`, `?view=cards|rows` (unset: rows above [`ROWS_ABOVE`] agents).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PageQuery {
+    pub q: String,
+    pub sort: Sort,
+    /// `None`: chosen by the fleet's size.
+    pub view: Option<View>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sort {
+    /// Problems first ([`crate::fleet::Badness`]).
+    #[default]
+    Worst,
+    Name,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum View {
+    Cards,
+    Rows,
+}
+
+/// More agents than this and the page shows a compact table row per agent, not a card.
+pub const ROWS_ABOVE: usize = 24;
+/// The longest `?q=` taken: a name or an address is shorter.
+const Q_LIMIT: usize = 200;
+
+impl PageQuery {
+    /// From the URL's query pairs; `Err` says which parameter was wrong and what it takes.
+    pub fn parse(pairs: &[(String, String)]) -> Result<PageQuery, String> {
+        let mut out = PageQuery::default();
+        for (k, v) in pairs {
+            match k.as_str() {
+                "q" if v.chars().count() > Q_LIMIT => {
+                    return Err(format!("q is longer than {Q_LIMIT} characters"));
+                }
+                "q" => out.q = v.trim().to_string(),
+                "sort" => {
+                    out.sort = match v.as_str() {
+                        "worst" | "" => Sort::Worst,
+                        "name" => Sort::Name,
+                        _ => return Err(format!("sort={v:?}: use sort=worst or sort=name")),
+                    }
+                }
+                "view" => {
+                    out.view = match v.as_str() {
+                        "cards" => Some(View::Cards),
+                        "rows" => Some(View::Rows),
+                        "" | "auto" => None,
+                        _ => {
+                            return Err(format!(
+                                "view={v:?}: use view=cards, view=rows or view=auto"
+                            ));
+                        }
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown query parameter {k:?}: the page takes q, sort and view"
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// `agent`/`agents` and `firing alert`/`firing alerts`, as the numbers want them.
@@ -66,6 +141,10 @@ pub struct Vps {
     pub display: Display,
     /// Link to the agent's charts.
     pub href: String,
+    /// Alerts firing for it (by their `agent` label).
+    pub firing_alerts: usize,
+    /// What `?q=` and the filter box look in: the name and addresses, lowercased.
+    pub search: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -179,6 +258,7 @@ pub fn status(
     alerts: Result<Vec<Alert>, ApiError>,
     thresholds: Thresholds,
     refresh_seconds: f64,
+    mut query: PageQuery,
 ) -> Status {
     let mut banners = Vec::new();
     let (time, agents, fleet_known) = match fleet {
@@ -198,9 +278,30 @@ pub fn status(
             (Vec::new(), None)
         }
     };
-    let vps: Vec<Vps> = agents.iter().map(|a| vps(a, time, &thresholds)).collect();
-    let healthy = vps.iter().filter(|v| v.status == "healthy").count();
-    let empty_fleet = match (vps.is_empty(), fleet_known, unscraped) {
+    let mut agents = agents;
+    let mut firing_by: std::collections::HashMap<&str, usize> = Default::default();
+    for a in &alerts {
+        *firing_by.entry(a.agent.as_str()).or_default() += 1;
+    }
+    let firing_for = |agent: &str| firing_by.get(agent).copied().unwrap_or(0);
+    if query.sort == Sort::Worst {
+        crate::fleet::sort_worst_first(&mut agents, firing_for, &thresholds);
+    }
+    let total = agents.len();
+    let healthy = agents.iter().filter(|a| a.up).count();
+    let needle = query.q.to_lowercase();
+    let vps: Vec<Vps> = agents
+        .iter()
+        .map(|a| vps(a, time, &thresholds, firing_for(&a.agent)))
+        .filter(|v| v.search.contains(&needle))
+        .collect();
+    query.view = Some(query.view.unwrap_or(if total > ROWS_ABOVE {
+        View::Rows
+    } else {
+        View::Cards
+    }));
+    let empty_fleet = match (total == 0, fleet_known, unscraped) {
+        (false, _, _) if vps.is_empty() => Some(format!("No agent matches “{}”.", query.q)),
         (false, _, _) => None,
         (true, false, _) => Some("The fleet is unknown until Prometheus answers.".into()),
         (true, true, 0) => Some("No agents yet — add one to the agent list.".into()),
@@ -208,7 +309,7 @@ pub fn status(
     };
     let plural = |n: Option<usize>, one, many| if n == Some(1) { one } else { many };
     let words = Words {
-        agents: plural(Some(vps.len()), "agent", "agents"),
+        agents: plural(Some(total), "agent", "agents"),
         firing_alerts: plural(firing, "firing alert", "firing alerts"),
     };
     Status {
@@ -217,11 +318,13 @@ pub fn status(
         timestamp: time.to_rfc3339_opts(SecondsFormat::Millis, true),
         unix_time: time.timestamp_millis() as f64 / 1000.0,
         summary: Summary {
-            total: vps.len(),
+            total,
             healthy,
-            errors: vps.len() - healthy,
+            errors: total - healthy,
             firing_alerts: firing,
         },
+        shown: vps.len(),
+        query,
         vps,
         alerts,
         banners,
@@ -231,7 +334,7 @@ pub fn status(
     }
 }
 
-fn vps(a: &AgentSnapshot, time: DateTime<Utc>, t: &Thresholds) -> Vps {
+fn vps(a: &AgentSnapshot, time: DateTime<Utc>, t: &Thresholds, firing_alerts: usize) -> Vps {
     let last = a
         .scrape_age_seconds
         .and_then(|s| chrono::TimeDelta::try_milliseconds((s * 1000.0) as i64))
@@ -287,6 +390,12 @@ fn vps(a: &AgentSnapshot, time: DateTime<Utc>, t: &Thresholds) -> Vps {
             }),
         },
         href: format!("/agents/{}", path_segment(&a.agent)),
+        firing_alerts,
+        search: std::iter::once(&a.agent)
+            .chain(&a.instances)
+            .map(|s| s.to_lowercase())
+            .collect::<Vec<_>>()
+            .join(" "),
     }
 }
 
@@ -324,4 +433,40 @@ pub fn path_segment(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(q: &[(&str, &str)]) -> Result<PageQuery, String> {
+        let pairs: Vec<(String, String)> = q
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        PageQuery::parse(&pairs)
+    }
+
+    #[test]
+    fn the_page_query_takes_q_sort_and_view_and_names_what_is_wrong() {
+        let q = parse(&[("q", " Web "), ("sort", "name"), ("view", "rows")]).unwrap();
+        assert_eq!(
+            (q.q.as_str(), q.sort, q.view),
+            ("Web", Sort::Name, Some(View::Rows))
+        );
+        let q = parse(&[]).unwrap();
+        assert_eq!((q.sort, q.view), (Sort::Worst, None));
+        assert_eq!(
+            parse(&[("view", "grid")]).unwrap_err(),
+            r#"view="grid": use view=cards, view=rows or view=auto"#
+        );
+        assert_eq!(
+            parse(&[("sort", "cpu")]).unwrap_err(),
+            r#"sort="cpu": use sort=worst or sort=name"#
+        );
+        assert_eq!(
+            parse(&[("filter", "x")]).unwrap_err(),
+            r#"unknown query parameter "filter": the page takes q, sort and view"#
+        );
+    }
 }

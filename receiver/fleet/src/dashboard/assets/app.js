@@ -29,6 +29,7 @@
     var c = el('article', 'card ' + (up ? 'up' : 'down'));
     c.dataset.agent = v.hostname;
     var h = el('h3');
+    h.dataset.search = v.search;
     var a = el('a', null, v.hostname);
     a.href = v.href;
     h.appendChild(a);
@@ -49,8 +50,78 @@
     age.appendChild(span);
     c.appendChild(age);
     if (v.error) { c.appendChild(el('p', 'err', v.error)); }
+    if (v.firing_alerts > 0) { c.appendChild(el('p', 'err alerts', v.firing_alerts + ' firing')); }
     return c;
   }
+
+  function cell(text, cls, metric) {
+    var td = el('td', cls, text);
+    if (metric) { td.dataset.metric = metric; }
+    return td;
+  }
+
+  // A compact table row per agent (the rows view), as row.html draws it.
+  function row(v) {
+    var up = v.status === 'healthy';
+    var tr = el('tr', 'agent ' + (up ? 'up' : 'down'));
+    tr.dataset.agent = v.hostname;
+    var name = el('td');
+    name.dataset.search = v.search;
+    var a = el('a', null, v.hostname);
+    a.href = v.href;
+    name.appendChild(a);
+    tr.appendChild(name);
+    tr.appendChild(cell(up ? 'up' : 'down', 'state'));
+    tr.appendChild(cell(v.display.cpu, 'm ' + v.levels.cpu, 'cpu'));
+    tr.appendChild(cell(v.display.memory, 'm ' + v.levels.memory, 'memory'));
+    tr.appendChild(cell(v.display.disk, 'm ' + v.levels.disk, 'disk'));
+    tr.appendChild(cell(v.display.load, 'm ' + v.levels.load, 'load'));
+    tr.appendChild(cell(v.display.net_in));
+    tr.appendChild(cell(v.display.net_out));
+    tr.appendChild(cell(v.display.last_scrape));
+    tr.appendChild(cell(v.firing_alerts > 0 ? v.firing_alerts + ' firing' : '', 'alerts'));
+    return tr;
+  }
+
+  // The filter box: hides what does not match at once (the server applies the same `q` on the
+  // next refresh and on a reload, where it is kept in the URL).
+  var filter = document.getElementById('filter');
+  function needle() { return filter ? filter.value.trim().toLowerCase() : ''; }
+  function shownText(n, total, agentsWord, q, sort) {
+    var t = q ? n + ' of ' + total + ' ' + agentsWord + ' match “' + q + '”' : n + ' ' + agentsWord;
+    return sort === 'worst' ? t + ', worst first' : t;
+  }
+  function applyFilter() {
+    var q = needle();
+    var n = 0;
+    // The name's cell or heading holds the text; its row or card is what hides.
+    document.querySelectorAll('[data-search]').forEach(function (e) {
+      var match = e.dataset.search.indexOf(q) >= 0;
+      e.closest('[data-agent]').hidden = !match;
+      if (match) { n += 1; }
+    });
+    var shown = document.getElementById('shown');
+    var params = new URLSearchParams(location.search);
+    if (filter.value.trim()) { params.set('q', filter.value.trim()); } else { params.delete('q'); }
+    history.replaceState(null, '', params.toString() ? '?' + params.toString() : location.pathname);
+    shown.dataset.shown = String(n);
+    shown.textContent = shownText(n, document.getElementById('sum-total').textContent,
+      document.getElementById('sum-total-lbl').textContent, filter.value.trim(),
+      params.get('sort') || 'worst');
+  }
+  // A wider filter needs agents the page does not hold: ask the server once typing pauses.
+  var typing = null;
+  if (filter) {
+    filter.addEventListener('input', function () {
+      applyFilter();
+      clearTimeout(typing);
+      typing = setTimeout(refresh, 500);
+    });
+  }
+  ['sort', 'view'].forEach(function (id) {
+    var s = document.getElementById(id);
+    if (s) { s.addEventListener('change', function () { s.form.submit(); }); }
+  });
 
   function banner(text, service) {
     var p = el('p', 'banner', text);
@@ -78,12 +149,24 @@
     document.getElementById('sum-alerts').textContent = firing === null ? '?' : firing;
     setBox('sum-alerts-box', firing > 0);
 
-    var cards = s.vps.map(card);
+    var rowsBody = document.getElementById('rows');
+    var items = s.vps.map(rowsBody ? row : card);
     if (s.empty_fleet) {
-      cards = [el('p', 'empty', s.empty_fleet)];
+      if (rowsBody) {
+        var etr = el('tr');
+        var etd = el('td', 'empty', s.empty_fleet);
+        etd.colSpan = 10;
+        etr.appendChild(etd);
+        items = [etr];
+      } else {
+        items = [el('p', 'empty', s.empty_fleet)];
+      }
     }
-    var grid = document.getElementById('cards');
-    grid.replaceChildren.apply(grid, cards);
+    var holder = rowsBody || document.getElementById('cards');
+    holder.replaceChildren.apply(holder, items);
+    var shown = document.getElementById('shown');
+    shown.dataset.shown = String(s.shown);
+    shown.textContent = shownText(s.shown, s.summary.total, s.words.agents, s.query.q, s.query.sort);
 
     var rows = s.alerts.map(function (a) {
       var tr = el('tr', 'sev-' + a.severity);
@@ -108,7 +191,11 @@
   }
 
   function refresh() {
-    fetch('/api/status', { cache: 'no-store', credentials: 'same-origin' })
+    var params = new URLSearchParams(location.search);
+    var q = filter ? filter.value.trim() : '';
+    if (q) { params.set('q', q); } else { params.delete('q'); }
+    var qs = params.toString();
+    fetch('/api/status' + (qs ? '?' + qs : ''), { cache: 'no-store', credentials: 'same-origin' })
       .then(function (r) {
         if (!r.ok) { throw new Error('HTTP ' + r.status); }
         return r.json();
