@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
@@ -18,7 +19,7 @@ use vpsmon_common::telemetry::LogFormat;
 use vpsmon_common::{Secret, SecretError, SecretFile};
 
 use crate::cli::Cli;
-pub use crate::notify::slack::config::{FileSlack, SlackConfig};
+pub use crate::notify::slack::config::{FileSlack, SlackConfig, check_webhook_url};
 pub use crate::notify::telegram::config::{FileTelegram, TelegramConfig};
 pub use redact::redacted;
 pub use vpsmon_receiver_telegram::ChatId;
@@ -137,8 +138,42 @@ pub enum Destination {
         webhook_url: Secret,
     },
     Console,
-    /// A generic webhook (ntfy, Gotify, Discord, …): its whole section.
-    Webhook(crate::notify::webhook::config::WebhookConfig),
+    /// A destination of an integration that defines it in its own folder (the generic
+    /// webhook's, and any new integration's); shown as `<its name>: <its section>`.
+    #[serde(untagged, serialize_with = "integration_destination")]
+    Integration(Arc<dyn IntegrationDestination>),
+}
+
+/// An integration's own destination, as loaded from a route (`crate::notify::registry`).
+pub trait IntegrationDestination: fmt::Debug + Send + Sync + 'static {
+    /// Its integration's name (`webhook`).
+    fn kind(&self) -> &'static str;
+    /// Its name within the integration (`ntfy`): the label is `webhook:ntfy`. Never a secret.
+    fn name(&self) -> &str;
+    /// What tells apart two destinations of one name (a URL): hashed into the key of its
+    /// rate limits and de-duplication, never shown.
+    fn identity(&self) -> Option<&str> {
+        None
+    }
+    /// How `--print-config` shows it, secrets as `<redacted>`.
+    fn shown(&self) -> serde_json::Value;
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+impl PartialEq for dyn IntegrationDestination {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind() == other.kind() && self.shown() == other.shown()
+    }
+}
+
+fn integration_destination<S: Serializer>(
+    d: &Arc<dyn IntegrationDestination>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(1))?;
+    m.serialize_entry(d.kind(), &d.shown())?;
+    m.end()
 }
 
 impl Destination {
@@ -152,17 +187,104 @@ impl Destination {
             Destination::Telegram { chat_id, .. } => format!("telegram:{chat_id}"),
             Destination::Slack { name, .. } => format!("slack:{name}"),
             Destination::Console => "console".into(),
-            Destination::Webhook(w) => format!("webhook:{}", w.name),
+            Destination::Integration(d) => format!("{}:{}", d.kind(), d.name()),
         }
     }
-    /// "telegram", "slack", "console" or "webhook".
+    /// Its integration's name: "telegram", "slack", "console", or an integration's own.
     pub fn kind(&self) -> &'static str {
         match self {
             Destination::Telegram { .. } => "telegram",
             Destination::Slack { .. } => "slack",
             Destination::Console => "console",
-            Destination::Webhook(_) => "webhook",
+            Destination::Integration(d) => d.kind(),
         }
+    }
+    /// The label, plus a hash of what tells apart two destinations of one name (a Slack or
+    /// webhook URL): the key of its rate limits and de-duplication.
+    pub fn key(&self, hash: &dyn Fn(&str) -> u64) -> String {
+        let identity = match self {
+            Destination::Slack { webhook_url, .. } => Some(webhook_url.expose()),
+            Destination::Integration(d) => d.identity(),
+            _ => None,
+        };
+        match identity {
+            Some(secret) => format!("{}#{:016x}", self.label(), hash(secret)),
+            None => self.label(),
+        }
+    }
+    /// An integration's own destination of type `T`, if this is one.
+    pub fn integration<T: 'static>(&self) -> Option<&T> {
+        match self {
+            Destination::Integration(d) => d.as_any().downcast_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// A route's destination as written: the integration its key names reads it
+/// (`crate::notify::registry` implements `Deserialize` for it).
+pub struct FileDestination(Box<LoadDestination>);
+
+/// Reads one route destination, given what it may use.
+type LoadDestination = dyn FnOnce(&RouteContext) -> Result<Destination, ConfigError>;
+
+impl FileDestination {
+    pub fn new(
+        load: impl FnOnce(&RouteContext) -> Result<Destination, ConfigError> + 'static,
+    ) -> FileDestination {
+        FileDestination(Box::new(load))
+    }
+}
+
+impl fmt::Debug for FileDestination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FileDestination")
+    }
+}
+
+/// What an integration reading a route's destination may use.
+pub struct RouteContext<'a> {
+    /// The configuration but its routes: the sections (Telegram's bot, Slack's default webhook).
+    pub config: &'a Config,
+    /// The destination's place in its route.
+    pub index: usize,
+    /// `routes.ops[0]`.
+    entry: String,
+    integration: &'static str,
+    key: &'a dyn Fn(&str) -> String,
+}
+
+impl<'a> RouteContext<'a> {
+    /// The same destination, read by `integration`.
+    pub(crate) fn named(&self, integration: &'static str) -> RouteContext<'a> {
+        RouteContext {
+            config: self.config,
+            index: self.index,
+            entry: self.entry.clone(),
+            integration,
+            key: self.key,
+        }
+    }
+
+    /// The destination as errors name it: receiver.yml key `routes.ops[0]`.
+    pub fn entry(&self) -> String {
+        (self.key)(&self.entry)
+    }
+
+    /// A key of its section: `at("method")` is receiver.yml key
+    /// `routes.ops[0].webhook.method`, `at("")` the section itself.
+    pub fn at(&self, sub: &str) -> String {
+        let mut k = format!("{}.{}", self.entry, self.integration);
+        if !sub.is_empty() {
+            k.push('.');
+            k.push_str(sub);
+        }
+        (self.key)(&k)
+    }
+
+    /// An error naming the destination.
+    pub fn invalid(&self, message: impl Into<String>) -> ConfigError {
+        invalid(self.entry(), message)
     }
 }
 
@@ -279,17 +401,7 @@ pub enum ConfigError {
     },
 }
 
-impl From<crate::notify::webhook::config::SectionError> for ConfigError {
-    fn from(e: crate::notify::webhook::config::SectionError) -> ConfigError {
-        use crate::notify::webhook::config::SectionError;
-        match e {
-            SectionError::Invalid { key, message } => ConfigError::Invalid { key, message },
-            SectionError::Secret { key, source } => ConfigError::Secret { key, source },
-        }
-    }
-}
-
-fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
         message: message.into(),
@@ -341,23 +453,6 @@ pub(crate) struct FileWebhookAuth {
 pub(crate) struct FileBasic {
     pub(crate) username: String,
     pub(crate) password_file: PathBuf,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-enum FileDestination {
-    Telegram {
-        chat_id: Option<ChatId>,
-        message_thread_id: Option<i64>,
-    },
-    Slack {
-        #[serde(default)]
-        name: Option<String>,
-        webhook_url_file: Option<PathBuf>,
-        webhook_url: Option<serde::de::IgnoredAny>,
-    },
-    Console,
-    Webhook(crate::notify::webhook::config::FileWebhook),
 }
 
 /// A size in bytes: a number, or a string with a unit (`512KiB`, `1MiB`, `2MB`).
@@ -663,21 +758,62 @@ impl Builder<'_> {
         let telegram = self.telegram()?;
         let (slack, slack_digest_threshold) = self.slack()?;
 
+        let dashboard =
+            dashboard::DashboardConfig::from_file(self.file.dashboard.take(), &|k| self.key(k))?;
+
+        let watchdog = self.watchdog()?;
+
+        let mut config = Config {
+            source: self.path.clone(),
+            listen,
+            webhook_auth,
+            webhook_no_auth,
+            body_limit,
+            telegram,
+            slack,
+            slack_digest_threshold,
+            default_route: Vec::new(),
+            routes: BTreeMap::new(),
+            timezone,
+            templates_dir,
+            delivery_deadline,
+            max_connections,
+            header_timeout,
+            console_file,
+            console_digest_threshold,
+            prometheus_url,
+            alertmanager_url,
+            prometheus_auth,
+            alertmanager_auth,
+            strict_secrets: false,
+            allowed_users,
+            log_format,
+            dashboard,
+            watchdog,
+            warnings: std::mem::take(&mut self.warnings),
+        };
+        self.routes(&mut config)?;
+        Ok(config)
+    }
+
+    /// `default_route` and `routes`, each destination read by its integration with the
+    /// sections of `config`.
+    fn routes(&mut self, config: &mut Config) -> Result<(), ConfigError> {
         let default_route = match self.file.default_route.take() {
-            Some(list) => self.destinations(list, "default_route", &telegram, &slack)?,
+            Some(list) => self.destinations(list, "default_route", config)?,
             None => {
                 let mut d = Vec::new();
                 if let Some(TelegramConfig {
                     chat_id: Some(chat_id),
                     ..
-                }) = &telegram
+                }) = &config.telegram
                 {
                     d.push(Destination::Telegram {
                         chat_id: chat_id.clone(),
                         message_thread_id: None,
                     });
                 }
-                if let Some(s) = &slack {
+                if let Some(s) = &config.slack {
                     d.push(Destination::Slack {
                         name: "default".into(),
                         webhook_url: s.webhook_url.clone(),
@@ -687,7 +823,7 @@ impl Builder<'_> {
             }
         };
         // Nothing to send to still means every alert is seen: on stdout.
-        let default_route = if default_route.is_empty() {
+        config.default_route = if default_route.is_empty() {
             vec![Destination::Console]
         } else {
             default_route
@@ -724,44 +860,11 @@ impl Builder<'_> {
                     "a route needs at least one destination",
                 ));
             }
-            let d = self.destinations(list, &key, &telegram, &slack)?;
+            let d = self.destinations(list, &key, config)?;
             routes.insert(name, d);
         }
-
-        let dashboard =
-            dashboard::DashboardConfig::from_file(self.file.dashboard.take(), &|k| self.key(k))?;
-
-        let watchdog = self.watchdog()?;
-
-        Ok(Config {
-            source: self.path.clone(),
-            listen,
-            webhook_auth,
-            webhook_no_auth,
-            body_limit,
-            telegram,
-            slack,
-            slack_digest_threshold,
-            default_route,
-            routes,
-            timezone,
-            templates_dir,
-            delivery_deadline,
-            max_connections,
-            header_timeout,
-            console_file,
-            console_digest_threshold,
-            prometheus_url,
-            alertmanager_url,
-            prometheus_auth,
-            alertmanager_auth,
-            strict_secrets: false,
-            allowed_users,
-            log_format,
-            dashboard,
-            watchdog,
-            warnings: std::mem::take(&mut self.warnings),
-        })
+        config.routes = routes;
+        Ok(())
     }
 
     fn timezone(&mut self) -> Result<chrono_tz::Tz, ConfigError> {
@@ -1111,7 +1214,7 @@ impl Builder<'_> {
         )?;
         let slack = url
             .map(|(webhook_url, from)| {
-                check_webhook_url(&webhook_url, &from)?;
+                check_webhook_url(&webhook_url).map_err(|m| invalid(&from, m))?;
                 Ok::<_, ConfigError>(SlackConfig { webhook_url })
             })
             .transpose()?;
@@ -1197,104 +1300,21 @@ impl Builder<'_> {
         &self,
         list: Vec<FileDestination>,
         key: &str,
-        telegram: &Option<TelegramConfig>,
-        slack: &Option<SlackConfig>,
+        config: &Config,
     ) -> Result<Vec<Destination>, ConfigError> {
-        let mut out = Vec::with_capacity(list.len());
-        for (i, d) in list.into_iter().enumerate() {
-            let raw = format!("{key}[{i}]");
-            let key = self.key(&raw);
-            let dest = match d {
-                FileDestination::Console => Destination::Console,
-                FileDestination::Webhook(w) => Destination::Webhook(w.load(&|sub| {
-                    if sub.is_empty() {
-                        self.key(&format!("{raw}.webhook"))
-                    } else {
-                        self.key(&format!("{raw}.webhook.{sub}"))
-                    }
-                })?),
-                FileDestination::Telegram {
-                    chat_id,
-                    message_thread_id,
-                } => {
-                    let Some(tg) = telegram else {
-                        return Err(invalid(
-                            key,
-                            "a telegram destination needs a bot token (BOT_TOKEN, BOT_TOKEN_FILE \
-                             or telegram.bot_token_file)",
-                        ));
-                    };
-                    let Some(chat_id) = chat_id.or_else(|| tg.chat_id.clone()) else {
-                        return Err(invalid(
-                            key,
-                            "no chat_id here and no default chat (ALERT_CHAT_ID or telegram.chat_id)",
-                        ));
-                    };
-                    Destination::Telegram {
-                        chat_id,
-                        message_thread_id,
-                    }
-                }
-                FileDestination::Slack {
-                    name,
-                    webhook_url_file,
-                    webhook_url,
-                } => {
-                    if webhook_url.is_some() {
-                        return Err(invalid(
-                            key,
-                            "secrets are not read from the config file; use webhook_url_file",
-                        ));
-                    }
-                    let (webhook_url, default_name) = match webhook_url_file {
-                        Some(p) => {
-                            let url = vpsmon_common::secret::read_file(&p).map_err(|source| {
-                                ConfigError::Secret {
-                                    key: key.clone(),
-                                    source,
-                                }
-                            })?;
-                            check_webhook_url(&url, &key)?;
-                            // The file name, not the URL: the URL is the secret.
-                            let n = p
-                                .file_stem()
-                                .map(|s| s.to_string_lossy().into_owned())
-                                .unwrap_or_else(|| format!("{i}"));
-                            (url, n)
-                        }
-                        None => match slack {
-                            Some(s) => (s.webhook_url.clone(), "default".to_string()),
-                            None => {
-                                return Err(invalid(
-                                    key,
-                                    "a slack destination needs webhook_url_file here, or a default \
-                                     webhook (SLACK_WEBHOOK_URL, SLACK_WEBHOOK_URL_FILE or \
-                                     slack.webhook_url_file)",
-                                ));
-                            }
-                        },
-                    };
-                    Destination::Slack {
-                        name: name.unwrap_or(default_name),
-                        webhook_url,
-                    }
-                }
-            };
-            out.push(dest);
-        }
-        Ok(out)
-    }
-}
-
-fn check_webhook_url(url: &Secret, from: &str) -> Result<(), ConfigError> {
-    let u = url.expose();
-    if u.starts_with("https://") || u.starts_with("http://") {
-        Ok(())
-    } else {
-        Err(invalid(
-            from,
-            "is not an http(s) URL (a Slack incoming webhook looks like https://hooks.slack.com/services/...)",
-        ))
+        let name_key = |k: &str| self.key(k);
+        list.into_iter()
+            .enumerate()
+            .map(|(index, d)| {
+                (d.0)(&RouteContext {
+                    config,
+                    index,
+                    entry: format!("{key}[{index}]"),
+                    integration: "",
+                    key: &name_key,
+                })
+            })
+            .collect()
     }
 }
 
