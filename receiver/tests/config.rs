@@ -858,3 +858,37 @@ fn every_variable_has_the_receiver_prefix_and_the_old_names_still_work() {
         assert!(help.contains(line), "--help lacks {line:?}:\n{help}");
     }
 }
+
+/// `--print-config` ends with the settings a flag or an env var gave and which one (as the
+/// other binaries' `--print-config` names each value's source), never their values.
+#[test]
+fn print_config_names_the_flag_or_variable_of_each_setting_it_was_given() {
+    let out = run(
+        &[
+            "--print-config",
+            "--timezone",
+            "Asia/Taipei",
+            "--webhook-no-auth",
+        ],
+        &[
+            ("RECEIVER_LISTEN", "127.0.0.1:9111"),
+            ("ALERT_CHAT_ID", "-100123"),
+            ("BOT_TOKEN", TOKEN),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.ends_with(
+            "# set by a flag or an env var (the rest: receiver.yml or the default):\n\
+             #   --alert-chat-id: env ALERT_CHAT_ID\n\
+             #   --listen: env RECEIVER_LISTEN\n\
+             #   --timezone: command line\n\
+             #   --webhook-no-auth: command line\n\
+             #   RECEIVER_BOT_TOKEN: env BOT_TOKEN\n"
+        ),
+        "{shown}"
+    );
+    assert!(shown.contains("listen: 127.0.0.1:9111\n"), "{shown}");
+    assert!(!shown.contains("very-secret"), "{shown}");
+}

@@ -12,6 +12,8 @@
 //! The settings themselves (flag, variable, older names) are one table, `crate::cli::vars`,
 //! which `--help` lists too.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use vpsmon_common::config::{Origin, Picked, Source};
@@ -29,15 +31,52 @@ pub fn source_of(origin: &Origin) -> String {
     }
 }
 
-/// The layers of one load: the env lookup and the file's name for its keys.
+/// The layers of one load: the env lookup, the file's name for its keys, and which settings a
+/// flag or a variable gave (for `--print-config`).
 pub struct Layers<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
     path: Option<PathBuf>,
+    given: RefCell<BTreeMap<&'static str, Source>>,
 }
 
 impl<'a> Layers<'a> {
     pub fn new(env: &'a dyn Fn(&str) -> Option<String>, path: Option<PathBuf>) -> Layers<'a> {
-        Layers { env, path }
+        Layers {
+            env,
+            path,
+            given: RefCell::default(),
+        }
+    }
+
+    /// The same layers, with the config file read from `path`.
+    pub fn with_path(self, path: Option<PathBuf>) -> Layers<'a> {
+        Layers { path, ..self }
+    }
+
+    /// `--listen: env RECEIVER_LISTEN`: each setting a flag or a variable gave, and which.
+    pub fn given_settings(&self) -> Vec<String> {
+        self.given
+            .borrow()
+            .iter()
+            .map(|(name, source)| format!("{name}: {source}"))
+            .collect()
+    }
+
+    /// A switch (`--strict-secrets`): `on` when the command line gave it.
+    pub fn switch(&self, s: &Setting, on: bool) -> bool {
+        if on {
+            self.given.borrow_mut().insert(s.named(), Source::Flag);
+        }
+        on
+    }
+
+    fn note<T>(&self, s: &Setting, p: Option<Picked<T>>) -> Option<Picked<T>> {
+        if let Some(p) = &p {
+            self.given
+                .borrow_mut()
+                .insert(s.named(), p.origin.source.clone());
+        }
+        p
     }
 
     /// A key of receiver.yml as errors name it: receiver.yml key `telegram.chat_id`.
@@ -55,7 +94,7 @@ impl<'a> Layers<'a> {
 
     /// `s`'s env var: the `RECEIVER_` one, else the first older name that is set.
     pub fn env(&self, s: &Setting) -> Option<Picked<String>> {
-        s.vars().find_map(|var| {
+        let p = s.vars().find_map(|var| {
             self.var(var).map(|value| Picked {
                 value,
                 origin: Origin {
@@ -63,19 +102,23 @@ impl<'a> Layers<'a> {
                     source: Source::Env(var.to_owned()),
                 },
             })
-        })
+        });
+        self.note(s, p)
     }
 
     /// Flag > env: the value given for `s` outside the file.
     pub fn given<T: From<String>>(&self, s: &Setting, flag: Option<T>) -> Option<Picked<T>> {
         match flag {
-            Some(value) => Some(Picked {
-                value,
-                origin: Origin {
-                    flag: s.named().to_owned(),
-                    source: Source::Flag,
-                },
-            }),
+            Some(value) => self.note(
+                s,
+                Some(Picked {
+                    value,
+                    origin: Origin {
+                        flag: s.named().to_owned(),
+                        source: Source::Flag,
+                    },
+                }),
+            ),
             None => self.env(s).map(|p| Picked {
                 value: T::from(p.value),
                 origin: p.origin,

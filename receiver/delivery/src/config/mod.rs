@@ -100,6 +100,10 @@ pub struct Config {
     /// is set up (the log format is a setting), so the caller logs these.
     #[serde(skip)]
     pub warnings: Vec<String>,
+    /// `--listen: env RECEIVER_LISTEN`: the settings a flag or an env var gave, and which one
+    /// (`--print-config` lists them; never a value).
+    #[serde(skip)]
+    pub given: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -346,14 +350,24 @@ impl Config {
 
     /// The effective configuration as YAML, secrets shown as `<redacted>` (`--print-config`).
     pub fn to_yaml(&self) -> String {
-        serde_saphyr::to_string(self).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
+        let mut out = serde_saphyr::to_string(self)
+            .unwrap_or_else(|e| format!("# cannot print config: {e}\n"));
+        if !self.given.is_empty() {
+            out.push_str(
+                "# set by a flag or an env var (the rest: receiver.yml or the default):\n",
+            );
+            for g in &self.given {
+                out.push_str(&format!("#   {g}\n"));
+            }
+        }
+        out
     }
 
     /// Loads the configuration: the file named by `--config`/`RECEIVER_CONFIG` (if any), then env,
     /// then flags. `env` looks up an environment variable; tests pass their own.
     pub fn load(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let layers = Layers::new(env, None);
-        let strict_secrets = cli.strict_secrets
+        let strict_secrets = layers.switch(&vars::STRICT_SECRETS, cli.strict_secrets)
             || match layers.env(&vars::STRICT_SECRETS) {
                 Some(p) => p.parse(boolean)?,
                 None => false,
@@ -369,7 +383,7 @@ impl Config {
         };
         let b = Builder {
             cli,
-            layers: Layers::new(env, path.clone()),
+            layers: layers.with_path(path.clone()),
             file,
             path,
             warnings: Vec::new(),
@@ -712,7 +726,10 @@ impl Builder<'_> {
         )?;
 
         let webhook_auth = self.webhook_auth()?;
-        let webhook_no_auth = if cli.webhook_no_auth {
+        let webhook_no_auth = if self
+            .layers
+            .switch(&vars::WEBHOOK_NO_AUTH, cli.webhook_no_auth)
+        {
             Some(vars::WEBHOOK_NO_AUTH.flag.to_string())
         } else {
             match self.layers.env(&vars::WEBHOOK_NO_AUTH) {
@@ -766,8 +783,10 @@ impl Builder<'_> {
             dashboard,
             watchdog,
             warnings: std::mem::take(&mut self.warnings),
+            given: Vec::new(),
         };
         self.routes(&mut config)?;
+        config.given = self.layers.given_settings();
         Ok(config)
     }
 
