@@ -793,3 +793,102 @@ fn the_digest_threshold_and_dashboard_url_are_layered_and_checked() {
         "receiver.yml key `dashboard.url`: is not an http:// or https:// URL without credentials (e.g. https://mon.example.com)"
     );
 }
+
+/// Issue 16: every variable is `RECEIVER_` and its flag; the names used before (the seed's
+/// among them) are read when the prefixed one is unset, and errors name the one that was read.
+#[test]
+fn every_variable_has_the_receiver_prefix_and_the_old_names_still_work() {
+    let c = load(
+        &Cli::default(),
+        &[
+            ("RECEIVER_BOT_TOKEN", TOKEN),
+            ("RECEIVER_ALERT_CHAT_ID", "-100777"),
+            ("ALERT_CHAT_ID", "-100111"),
+            ("RECEIVER_ALLOWED_USERS", "42"),
+            ("RECEIVER_TELEGRAM_API_URL", "http://127.0.0.1:8081/"),
+            ("RECEIVER_PROMETHEUS_URL", "http://prom:9090"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.telegram.as_ref().unwrap().token.expose(), TOKEN);
+    assert_eq!(
+        c.telegram.as_ref().unwrap().api_url,
+        "http://127.0.0.1:8081"
+    );
+    let labels: Vec<String> = c.default_route.iter().map(Destination::label).collect();
+    assert_eq!(labels, ["telegram:-100777"], "the prefixed name wins");
+    assert_eq!(c.allowed_users, vec![42]);
+    assert_eq!(c.prometheus_url.as_deref(), Some("http://prom:9090"));
+
+    assert_eq!(
+        error("", &[("RECEIVER_ALLOWED_USERS", "alice")]),
+        "env RECEIVER_ALLOWED_USERS: \"alice\" is not a Telegram user id (a number)"
+    );
+    assert_eq!(
+        error("", &[("ALLOWED_USERS", "bob")]),
+        "env ALLOWED_USERS: \"bob\" is not a Telegram user id (a number)"
+    );
+    assert_eq!(
+        error(
+            "",
+            &[("RECEIVER_BOT_TOKEN", TOKEN), ("BOT_TOKEN_FILE", "/x")]
+        ),
+        "env RECEIVER_BOT_TOKEN: set either RECEIVER_BOT_TOKEN or BOT_TOKEN_FILE, not both"
+    );
+    // A flag still wins over both.
+    let cli = Cli {
+        alert_chat_id: Some("-100555".into()),
+        ..Cli::default()
+    };
+    let c = load(
+        &cli,
+        &[("BOT_TOKEN", TOKEN), ("RECEIVER_ALERT_CHAT_ID", "-100777")],
+    )
+    .unwrap();
+    let labels: Vec<String> = c.default_route.iter().map(Destination::label).collect();
+    assert_eq!(labels, ["telegram:-100555"]);
+
+    let out = run(&["--help"], &[]);
+    let help = text(&out);
+    for line in [
+        "every flag reads RECEIVER_<FLAG> (--alert-chat-id: RECEIVER_ALERT_CHAT_ID)",
+        "  RECEIVER_BOT_TOKEN or BOT_TOKEN\n",
+        "ALERT_CHAT_ID (RECEIVER_ALERT_CHAT_ID)",
+    ] {
+        assert!(help.contains(line), "--help lacks {line:?}:\n{help}");
+    }
+}
+
+/// `--print-config` ends with the settings a flag or an env var gave and which one (as the
+/// other binaries' `--print-config` names each value's source), never their values.
+#[test]
+fn print_config_names_the_flag_or_variable_of_each_setting_it_was_given() {
+    let out = run(
+        &[
+            "--print-config",
+            "--timezone",
+            "Asia/Taipei",
+            "--webhook-no-auth",
+        ],
+        &[
+            ("RECEIVER_LISTEN", "127.0.0.1:9111"),
+            ("ALERT_CHAT_ID", "-100123"),
+            ("BOT_TOKEN", TOKEN),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.ends_with(
+            "# set by a flag or an env var (the rest: receiver.yml or the default):\n\
+             #   --alert-chat-id: env ALERT_CHAT_ID\n\
+             #   --listen: env RECEIVER_LISTEN\n\
+             #   --timezone: command line\n\
+             #   --webhook-no-auth: command line\n\
+             #   RECEIVER_BOT_TOKEN: env BOT_TOKEN\n"
+        ),
+        "{shown}"
+    );
+    assert!(shown.contains("listen: 127.0.0.1:9111\n"), "{shown}");
+    assert!(!shown.contains("very-secret"), "{shown}");
+}

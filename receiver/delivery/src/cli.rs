@@ -1,42 +1,127 @@
-//! Command-line flags. Environment variables are read by [`crate::config::Config::load`], not by
-//! clap, so that the precedence (flags > env > file > defaults) is one explicit piece of code that
-//! tests can drive without touching the process environment. Secret *values* are never flags
-//! (a flag shows in `ps`); they come from env vars or files.
+//! Command-line flags, and [`vars`]: every setting's env var. The variables are read by
+//! [`crate::config::Config::load`] (`config/layers.rs`), not by clap, so that tests can drive the
+//! precedence (flags > env > file > defaults) without touching the process environment. Secret
+//! *values* are never flags (a flag shows in `ps`); they come from env vars or files.
 
 use std::path::PathBuf;
 
 use clap::Parser;
 
-const ENV_HELP: &str = "\
-Environment variables (a flag wins over its variable, a variable over receiver.yml):
-  RECEIVER_CONFIG, RECEIVER_LISTEN, RECEIVER_BODY_LIMIT, RECEIVER_TIMEZONE (else TZ if it is a
-  zone name), RECEIVER_TEMPLATES_DIR, RECEIVER_DELIVERY_DEADLINE, RECEIVER_CONSOLE_FILE,
-  RECEIVER_MAX_CONNECTIONS, RECEIVER_HEADER_TIMEOUT, RECEIVER_CONSOLE_DIGEST_THRESHOLD,
-  RECEIVER_LOG_FORMAT, RUST_LOG (log level, default info)
-  BOT_TOKEN or BOT_TOKEN_FILE        Telegram bot token (secret)
-  ALERT_CHAT_ID                      Telegram chat for alerts (number or @channel)
-  TELEGRAM_API_URL                   Bot API base URL [default: https://api.telegram.org]
-  TELEGRAM_DIGEST_THRESHOLD          more alerts than this: one digest message [default: 20]
-  SLACK_WEBHOOK_URL or SLACK_WEBHOOK_URL_FILE   Slack incoming webhook (secret)
-  SLACK_DIGEST_THRESHOLD             more alerts than this: a Slack digest [default: 20]
-  WEBHOOK_TOKEN_FILE                 bearer token Alertmanager must send (re-read on change)
-  WEBHOOK_BASIC_USER, WEBHOOK_BASIC_PASSWORD_FILE   basic auth Alertmanager must send
-  RECEIVER_WEBHOOK_NO_AUTH=1         serve the webhook without auth (required when none is set)
-  PROMETHEUS_URL, ALERTMANAGER_URL, ALLOWED_USERS (comma-separated Telegram user ids)
-  PROMETHEUS_BEARER_TOKEN_FILE, or PROMETHEUS_BASIC_AUTH_USER and
-  PROMETHEUS_BASIC_AUTH_PASSWORD_FILE        credential sent to Prometheus (re-read on change)
-  ALERTMANAGER_BEARER_TOKEN_FILE, or ALERTMANAGER_BASIC_AUTH_USER and
-  ALERTMANAGER_BASIC_AUTH_PASSWORD_FILE      credential sent to Alertmanager (re-read on change)
-  RECEIVER_STRICT_SECRETS            true: refuse secret files that group or others may read
-  RECEIVER_WATCHDOG_TIMEOUT          no Watchdog heartbeat this long: pipeline broken [default: 5m]
-  HEARTBEAT_URL or RECEIVER_HEARTBEAT_URL_FILE   URL to GET on each heartbeat (secret)
+/// `--help`'s list of variables, from the one table [`vars::ALL`].
+fn env_help() -> String {
+    let older: Vec<String> = vars::ALL
+        .iter()
+        .filter(|s| !s.flag.is_empty() && !s.aliases.is_empty())
+        .map(|s| format!("{} ({})", s.aliases.join(", "), s.env))
+        .collect();
+    let values: Vec<String> = vars::ALL
+        .iter()
+        .filter(|s| s.flag.is_empty())
+        .map(|s| format!("  {} or {}", s.env, s.aliases.join(", ")))
+        .collect();
+    format!(
+        "Environment variables: every flag reads {prefix}<FLAG> (--alert-chat-id: \
+         {prefix}ALERT_CHAT_ID); a flag wins over its variable, a variable over receiver.yml.\n\
+         Older names, read when the {prefix} one is unset: {older}.\n\
+         Secrets given as values (never flags, which ps shows):\n{values}\n\
+         (the bot token, the Slack webhook URL, the heartbeat URL). RECEIVER_TIMEZONE falls back \
+         to TZ if it is a zone name; RUST_LOG sets the log level (default info).\n\n\
+         With no Telegram or Slack configured, alerts are printed to stdout, one line per alert; \
+         with them, an alert that no destination took before the delivery deadline is printed \
+         there too.",
+        prefix = vars::PREFIX,
+        older = older.join(", "),
+        values = values.join("\n"),
+    )
+}
 
-With no Telegram or Slack configured, alerts are printed to stdout, one line per alert; with
-them, an alert that no destination took before the delivery deadline is printed there too.";
+/// Every setting's env var: `RECEIVER_` and its flag, and the names it had before (read when
+/// that one is unset). A new setting is one line here, a field of [`Cli`], and, with a file
+/// key, a field of the file's form; `Config::load` resolves it with `Layers::pick`.
+pub mod vars {
+    /// The prefix of every env var of the receiver.
+    pub const PREFIX: &str = "RECEIVER_";
+
+    /// A setting: its flag (`""` for a secret that has none: a value never goes on a command line,
+    /// which `ps` shows), its env var and the older names of that var.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Setting {
+        pub flag: &'static str,
+        pub env: &'static str,
+        pub aliases: &'static [&'static str],
+    }
+
+    impl Setting {
+        /// Every name of its env var, the `RECEIVER_` one first.
+        pub fn vars(&self) -> impl Iterator<Item = &'static str> + use<> {
+            std::iter::once(self.env).chain(self.aliases.iter().copied())
+        }
+
+        /// How errors name it: its flag, or its variable when it has none.
+        pub fn named(&self) -> &'static str {
+            if self.flag.is_empty() {
+                self.env
+            } else {
+                self.flag
+            }
+        }
+    }
+
+    macro_rules! settings {
+        ($($name:ident = $flag:literal, $env:literal $(, $alias:literal)*;)+) => {
+            $(pub const $name: Setting = Setting {
+                flag: $flag,
+                env: $env,
+                aliases: &[$($alias),*],
+            };)+
+            /// Every setting, in `--help`'s order.
+            pub const ALL: &[Setting] = &[$($name),+];
+        };
+    }
+
+    settings! {
+        CONFIG = "--config", "RECEIVER_CONFIG";
+        LISTEN = "--listen", "RECEIVER_LISTEN";
+        BODY_LIMIT = "--body-limit", "RECEIVER_BODY_LIMIT";
+        TIMEZONE = "--timezone", "RECEIVER_TIMEZONE";
+        TEMPLATES_DIR = "--templates-dir", "RECEIVER_TEMPLATES_DIR";
+        DELIVERY_DEADLINE = "--delivery-deadline", "RECEIVER_DELIVERY_DEADLINE";
+        MAX_CONNECTIONS = "--max-connections", "RECEIVER_MAX_CONNECTIONS";
+        HEADER_TIMEOUT = "--header-timeout", "RECEIVER_HEADER_TIMEOUT";
+        CONSOLE_FILE = "--console-file", "RECEIVER_CONSOLE_FILE";
+        CONSOLE_DIGEST_THRESHOLD = "--console-digest-threshold", "RECEIVER_CONSOLE_DIGEST_THRESHOLD";
+        BOT_TOKEN = "", "RECEIVER_BOT_TOKEN", "BOT_TOKEN";
+        BOT_TOKEN_FILE = "--bot-token-file", "RECEIVER_BOT_TOKEN_FILE", "BOT_TOKEN_FILE";
+        ALERT_CHAT_ID = "--alert-chat-id", "RECEIVER_ALERT_CHAT_ID", "ALERT_CHAT_ID";
+        TELEGRAM_API_URL = "--telegram-api-url", "RECEIVER_TELEGRAM_API_URL", "TELEGRAM_API_URL";
+        TELEGRAM_DIGEST_THRESHOLD = "--telegram-digest-threshold", "RECEIVER_TELEGRAM_DIGEST_THRESHOLD", "TELEGRAM_DIGEST_THRESHOLD";
+        SLACK_WEBHOOK_URL = "", "RECEIVER_SLACK_WEBHOOK_URL", "SLACK_WEBHOOK_URL";
+        SLACK_WEBHOOK_URL_FILE = "--slack-webhook-url-file", "RECEIVER_SLACK_WEBHOOK_URL_FILE", "SLACK_WEBHOOK_URL_FILE";
+        SLACK_DIGEST_THRESHOLD = "--slack-digest-threshold", "RECEIVER_SLACK_DIGEST_THRESHOLD", "SLACK_DIGEST_THRESHOLD";
+        WEBHOOK_TOKEN_FILE = "--webhook-token-file", "RECEIVER_WEBHOOK_TOKEN_FILE", "WEBHOOK_TOKEN_FILE";
+        WEBHOOK_BASIC_USER = "--webhook-basic-user", "RECEIVER_WEBHOOK_BASIC_USER", "WEBHOOK_BASIC_USER";
+        WEBHOOK_BASIC_PASSWORD_FILE = "--webhook-basic-password-file", "RECEIVER_WEBHOOK_BASIC_PASSWORD_FILE", "WEBHOOK_BASIC_PASSWORD_FILE";
+        WEBHOOK_NO_AUTH = "--webhook-no-auth", "RECEIVER_WEBHOOK_NO_AUTH";
+        PROMETHEUS_URL = "--prometheus-url", "RECEIVER_PROMETHEUS_URL", "PROMETHEUS_URL";
+        ALERTMANAGER_URL = "--alertmanager-url", "RECEIVER_ALERTMANAGER_URL", "ALERTMANAGER_URL";
+        PROMETHEUS_BEARER_TOKEN_FILE = "--prometheus-bearer-token-file", "RECEIVER_PROMETHEUS_BEARER_TOKEN_FILE", "PROMETHEUS_BEARER_TOKEN_FILE";
+        PROMETHEUS_BASIC_AUTH_USER = "--prometheus-basic-auth-user", "RECEIVER_PROMETHEUS_BASIC_AUTH_USER", "PROMETHEUS_BASIC_AUTH_USER";
+        PROMETHEUS_BASIC_AUTH_PASSWORD_FILE = "--prometheus-basic-auth-password-file", "RECEIVER_PROMETHEUS_BASIC_AUTH_PASSWORD_FILE", "PROMETHEUS_BASIC_AUTH_PASSWORD_FILE";
+        ALERTMANAGER_BEARER_TOKEN_FILE = "--alertmanager-bearer-token-file", "RECEIVER_ALERTMANAGER_BEARER_TOKEN_FILE", "ALERTMANAGER_BEARER_TOKEN_FILE";
+        ALERTMANAGER_BASIC_AUTH_USER = "--alertmanager-basic-auth-user", "RECEIVER_ALERTMANAGER_BASIC_AUTH_USER", "ALERTMANAGER_BASIC_AUTH_USER";
+        ALERTMANAGER_BASIC_AUTH_PASSWORD_FILE = "--alertmanager-basic-auth-password-file", "RECEIVER_ALERTMANAGER_BASIC_AUTH_PASSWORD_FILE", "ALERTMANAGER_BASIC_AUTH_PASSWORD_FILE";
+        STRICT_SECRETS = "--strict-secrets", "RECEIVER_STRICT_SECRETS";
+        ALLOWED_USERS = "--allowed-users", "RECEIVER_ALLOWED_USERS", "ALLOWED_USERS";
+        LOG_FORMAT = "--log-format", "RECEIVER_LOG_FORMAT";
+        WATCHDOG_TIMEOUT = "--watchdog-timeout", "RECEIVER_WATCHDOG_TIMEOUT";
+        HEARTBEAT_URL = "", "RECEIVER_HEARTBEAT_URL", "HEARTBEAT_URL";
+        HEARTBEAT_URL_FILE = "--heartbeat-url-file", "RECEIVER_HEARTBEAT_URL_FILE";
+    }
+}
 
 /// Alertmanager webhook receiver: delivers alerts to Telegram, Slack or the console.
 #[derive(Debug, Clone, Default, Parser)]
-#[command(name = "vpsmon-receiver", version, after_help = ENV_HELP)]
+#[command(name = "vpsmon-receiver", version, after_help = env_help())]
 pub struct Cli {
     /// YAML config file [env: RECEIVER_CONFIG]
     #[arg(long, value_name = "FILE")]
@@ -82,45 +167,45 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub console_digest_threshold: Option<String>,
 
-    /// File holding the Telegram bot token [env: BOT_TOKEN_FILE, or the token in BOT_TOKEN]
+    /// File holding the Telegram bot token [env: RECEIVER_BOT_TOKEN_FILE or BOT_TOKEN_FILE, or the token in RECEIVER_BOT_TOKEN or BOT_TOKEN]
     #[arg(long, value_name = "FILE")]
     pub bot_token_file: Option<PathBuf>,
 
-    /// Telegram chat that receives alerts: a number or @channel [env: ALERT_CHAT_ID]
+    /// Telegram chat that receives alerts: a number or @channel [env: RECEIVER_ALERT_CHAT_ID or ALERT_CHAT_ID]
     // Group ids are negative (-100123): without this clap takes "-1" for a flag.
     #[arg(long, value_name = "ID", allow_negative_numbers = true)]
     pub alert_chat_id: Option<String>,
 
-    /// Telegram Bot API base URL [env: TELEGRAM_API_URL] [default: https://api.telegram.org]
+    /// Telegram Bot API base URL [env: RECEIVER_TELEGRAM_API_URL or TELEGRAM_API_URL] [default: https://api.telegram.org]
     #[arg(long, value_name = "URL")]
     pub telegram_api_url: Option<String>,
 
     /// More alerts than this in one notification are sent to Telegram as a digest: one summary
-    /// message and the full list as a document [env: TELEGRAM_DIGEST_THRESHOLD] [default: 20]
+    /// message and the full list as a document [env: RECEIVER_TELEGRAM_DIGEST_THRESHOLD or TELEGRAM_DIGEST_THRESHOLD] [default: 20]
     #[arg(long, value_name = "N")]
     pub telegram_digest_threshold: Option<String>,
 
     /// File holding the Slack incoming webhook URL
-    /// [env: SLACK_WEBHOOK_URL_FILE, or the URL in SLACK_WEBHOOK_URL]
+    /// [env: RECEIVER_SLACK_WEBHOOK_URL_FILE or SLACK_WEBHOOK_URL_FILE, or the URL in RECEIVER_SLACK_WEBHOOK_URL or SLACK_WEBHOOK_URL]
     #[arg(long, value_name = "FILE")]
     pub slack_webhook_url_file: Option<PathBuf>,
 
     /// More alerts than this in one notification are sent to Slack as a digest: a summary and
     /// one compact line per alert, in as few posts as Slack's limits allow
-    /// [env: SLACK_DIGEST_THRESHOLD] [default: 20]
+    /// [env: RECEIVER_SLACK_DIGEST_THRESHOLD or SLACK_DIGEST_THRESHOLD] [default: 20]
     #[arg(long, value_name = "N")]
     pub slack_digest_threshold: Option<String>,
 
     /// File holding the bearer token Alertmanager must send; re-read when it changes
-    /// [env: WEBHOOK_TOKEN_FILE]
+    /// [env: RECEIVER_WEBHOOK_TOKEN_FILE or WEBHOOK_TOKEN_FILE]
     #[arg(long, value_name = "FILE")]
     pub webhook_token_file: Option<PathBuf>,
 
-    /// User for basic auth on the webhook [env: WEBHOOK_BASIC_USER]
+    /// User for basic auth on the webhook [env: RECEIVER_WEBHOOK_BASIC_USER or WEBHOOK_BASIC_USER]
     #[arg(long, value_name = "USER")]
     pub webhook_basic_user: Option<String>,
 
-    /// File holding the basic-auth password [env: WEBHOOK_BASIC_PASSWORD_FILE]
+    /// File holding the basic-auth password [env: RECEIVER_WEBHOOK_BASIC_PASSWORD_FILE or WEBHOOK_BASIC_PASSWORD_FILE]
     #[arg(long, value_name = "FILE")]
     pub webhook_basic_password_file: Option<PathBuf>,
 
@@ -130,39 +215,39 @@ pub struct Cli {
     #[arg(long)]
     pub webhook_no_auth: bool,
 
-    /// Prometheus base URL, for links and the bot [env: PROMETHEUS_URL]
+    /// Prometheus base URL, for links and the bot [env: RECEIVER_PROMETHEUS_URL or PROMETHEUS_URL]
     #[arg(long, value_name = "URL")]
     pub prometheus_url: Option<String>,
 
-    /// Alertmanager base URL, for links and the bot [env: ALERTMANAGER_URL]
+    /// Alertmanager base URL, for links and the bot [env: RECEIVER_ALERTMANAGER_URL or ALERTMANAGER_URL]
     #[arg(long, value_name = "URL")]
     pub alertmanager_url: Option<String>,
 
     /// File holding a bearer token sent to Prometheus; re-read when it changes
-    /// [env: PROMETHEUS_BEARER_TOKEN_FILE]
+    /// [env: RECEIVER_PROMETHEUS_BEARER_TOKEN_FILE or PROMETHEUS_BEARER_TOKEN_FILE]
     #[arg(long, value_name = "FILE")]
     pub prometheus_bearer_token_file: Option<PathBuf>,
 
-    /// User for basic auth to Prometheus [env: PROMETHEUS_BASIC_AUTH_USER]
+    /// User for basic auth to Prometheus [env: RECEIVER_PROMETHEUS_BASIC_AUTH_USER or PROMETHEUS_BASIC_AUTH_USER]
     #[arg(long, value_name = "USER")]
     pub prometheus_basic_auth_user: Option<String>,
 
     /// File holding the basic-auth password sent to Prometheus; re-read when it changes
-    /// [env: PROMETHEUS_BASIC_AUTH_PASSWORD_FILE]
+    /// [env: RECEIVER_PROMETHEUS_BASIC_AUTH_PASSWORD_FILE or PROMETHEUS_BASIC_AUTH_PASSWORD_FILE]
     #[arg(long, value_name = "FILE")]
     pub prometheus_basic_auth_password_file: Option<PathBuf>,
 
     /// File holding a bearer token sent to Alertmanager; re-read when it changes
-    /// [env: ALERTMANAGER_BEARER_TOKEN_FILE]
+    /// [env: RECEIVER_ALERTMANAGER_BEARER_TOKEN_FILE or ALERTMANAGER_BEARER_TOKEN_FILE]
     #[arg(long, value_name = "FILE")]
     pub alertmanager_bearer_token_file: Option<PathBuf>,
 
-    /// User for basic auth to Alertmanager [env: ALERTMANAGER_BASIC_AUTH_USER]
+    /// User for basic auth to Alertmanager [env: RECEIVER_ALERTMANAGER_BASIC_AUTH_USER or ALERTMANAGER_BASIC_AUTH_USER]
     #[arg(long, value_name = "USER")]
     pub alertmanager_basic_auth_user: Option<String>,
 
     /// File holding the basic-auth password sent to Alertmanager; re-read when it changes
-    /// [env: ALERTMANAGER_BASIC_AUTH_PASSWORD_FILE]
+    /// [env: RECEIVER_ALERTMANAGER_BASIC_AUTH_PASSWORD_FILE or ALERTMANAGER_BASIC_AUTH_PASSWORD_FILE]
     #[arg(long, value_name = "FILE")]
     pub alertmanager_basic_auth_password_file: Option<PathBuf>,
 
@@ -171,7 +256,7 @@ pub struct Cli {
     #[arg(long)]
     pub strict_secrets: bool,
 
-    /// Telegram user ids allowed to use the bot, comma-separated [env: ALLOWED_USERS]
+    /// Telegram user ids allowed to use the bot, comma-separated [env: RECEIVER_ALLOWED_USERS or ALLOWED_USERS]
     #[arg(long, value_name = "IDS")]
     pub allowed_users: Option<String>,
 
@@ -182,7 +267,7 @@ pub struct Cli {
     pub watchdog_timeout: Option<String>,
 
     /// File holding a URL to GET on each Watchdog heartbeat (healthchecks.io-style)
-    /// [env: RECEIVER_HEARTBEAT_URL_FILE, or the URL in HEARTBEAT_URL]
+    /// [env: RECEIVER_HEARTBEAT_URL_FILE, or the URL in RECEIVER_HEARTBEAT_URL or HEARTBEAT_URL]
     #[arg(long, value_name = "FILE")]
     pub heartbeat_url_file: Option<PathBuf>,
 

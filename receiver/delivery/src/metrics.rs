@@ -44,8 +44,10 @@ impl Metrics {
             messages_split.clone(),
         );
         // Present at 0 from the start, so a rate() over them works before the first split.
-        for integration in ["telegram", "slack", "webhook"] {
-            let _ = messages_split.get_or_create(&IntegrationLabels { integration });
+        for i in crate::notify::INTEGRATIONS.iter().filter(|i| i.splits) {
+            let _ = messages_split.get_or_create(&IntegrationLabels {
+                integration: i.name,
+            });
         }
         let notify = NotifyMetrics::register(&mut registry);
         (

@@ -1,5 +1,7 @@
 //! The receiver's configuration: `receiver.yml`, flags and environment variables, merged with
-//! the precedence **flags > env > file > defaults**.
+//! the precedence **flags > env > file > defaults** by [`layers`], each value knowing where it
+//! came from so that errors name it. Every variable is `RECEIVER_` and its flag, older names
+//! kept (`crate::cli::vars`).
 //!
 //! Secrets (bot token, Slack webhook URL, webhook password/token) come only from env vars or from
 //! files named in the config; an inline secret in `receiver.yml` is refused so that the file can
@@ -10,20 +12,25 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
+use vpsmon_common::config::{Picked, Source};
 use vpsmon_common::secret::redact_url;
 use vpsmon_common::telemetry::LogFormat;
 use vpsmon_common::{Secret, SecretError, SecretFile};
 
 use crate::cli::Cli;
-pub use crate::notify::slack::config::{FileSlack, SlackConfig};
+use crate::cli::vars::{self, Setting};
+pub use crate::notify::slack::config::{FileSlack, SlackConfig, check_webhook_url};
 pub use crate::notify::telegram::config::{FileTelegram, TelegramConfig};
+use layers::{Checked, Layers};
 pub use redact::redacted;
 pub use vpsmon_receiver_telegram::ChatId;
 
 pub mod dashboard;
+pub mod layers;
 pub mod redact;
 pub mod watchdog;
 
@@ -93,6 +100,10 @@ pub struct Config {
     /// is set up (the log format is a setting), so the caller logs these.
     #[serde(skip)]
     pub warnings: Vec<String>,
+    /// `--listen: env RECEIVER_LISTEN`: the settings a flag or an env var gave, and which one
+    /// (`--print-config` lists them; never a value).
+    #[serde(skip)]
+    pub given: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -137,8 +148,42 @@ pub enum Destination {
         webhook_url: Secret,
     },
     Console,
-    /// A generic webhook (ntfy, Gotify, Discord, …): its whole section.
-    Webhook(crate::notify::webhook::config::WebhookConfig),
+    /// A destination of an integration that defines it in its own folder (the generic
+    /// webhook's, and any new integration's); shown as `<its name>: <its section>`.
+    #[serde(untagged, serialize_with = "integration_destination")]
+    Integration(Arc<dyn IntegrationDestination>),
+}
+
+/// An integration's own destination, as loaded from a route (`crate::notify::registry`).
+pub trait IntegrationDestination: fmt::Debug + Send + Sync + 'static {
+    /// Its integration's name (`webhook`).
+    fn kind(&self) -> &'static str;
+    /// Its name within the integration (`ntfy`): the label is `webhook:ntfy`. Never a secret.
+    fn name(&self) -> &str;
+    /// What tells apart two destinations of one name (a URL): hashed into the key of its
+    /// rate limits and de-duplication, never shown.
+    fn identity(&self) -> Option<&str> {
+        None
+    }
+    /// How `--print-config` shows it, secrets as `<redacted>`.
+    fn shown(&self) -> serde_json::Value;
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+impl PartialEq for dyn IntegrationDestination {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind() == other.kind() && self.shown() == other.shown()
+    }
+}
+
+fn integration_destination<S: Serializer>(
+    d: &Arc<dyn IntegrationDestination>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(1))?;
+    m.serialize_entry(d.kind(), &d.shown())?;
+    m.end()
 }
 
 impl Destination {
@@ -152,17 +197,104 @@ impl Destination {
             Destination::Telegram { chat_id, .. } => format!("telegram:{chat_id}"),
             Destination::Slack { name, .. } => format!("slack:{name}"),
             Destination::Console => "console".into(),
-            Destination::Webhook(w) => format!("webhook:{}", w.name),
+            Destination::Integration(d) => format!("{}:{}", d.kind(), d.name()),
         }
     }
-    /// "telegram", "slack", "console" or "webhook".
+    /// Its integration's name: "telegram", "slack", "console", or an integration's own.
     pub fn kind(&self) -> &'static str {
         match self {
             Destination::Telegram { .. } => "telegram",
             Destination::Slack { .. } => "slack",
             Destination::Console => "console",
-            Destination::Webhook(_) => "webhook",
+            Destination::Integration(d) => d.kind(),
         }
+    }
+    /// The label, plus a hash of what tells apart two destinations of one name (a Slack or
+    /// webhook URL): the key of its rate limits and de-duplication.
+    pub fn key(&self, hash: &dyn Fn(&str) -> u64) -> String {
+        let identity = match self {
+            Destination::Slack { webhook_url, .. } => Some(webhook_url.expose()),
+            Destination::Integration(d) => d.identity(),
+            _ => None,
+        };
+        match identity {
+            Some(secret) => format!("{}#{:016x}", self.label(), hash(secret)),
+            None => self.label(),
+        }
+    }
+    /// An integration's own destination of type `T`, if this is one.
+    pub fn integration<T: 'static>(&self) -> Option<&T> {
+        match self {
+            Destination::Integration(d) => d.as_any().downcast_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// A route's destination as written: the integration its key names reads it
+/// (`crate::notify::registry` implements `Deserialize` for it).
+pub struct FileDestination(Box<LoadDestination>);
+
+/// Reads one route destination, given what it may use.
+type LoadDestination = dyn FnOnce(&RouteContext) -> Result<Destination, ConfigError>;
+
+impl FileDestination {
+    pub fn new(
+        load: impl FnOnce(&RouteContext) -> Result<Destination, ConfigError> + 'static,
+    ) -> FileDestination {
+        FileDestination(Box::new(load))
+    }
+}
+
+impl fmt::Debug for FileDestination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FileDestination")
+    }
+}
+
+/// What an integration reading a route's destination may use.
+pub struct RouteContext<'a> {
+    /// The configuration but its routes: the sections (Telegram's bot, Slack's default webhook).
+    pub config: &'a Config,
+    /// The destination's place in its route.
+    pub index: usize,
+    /// `routes.ops[0]`.
+    entry: String,
+    integration: &'static str,
+    key: &'a dyn Fn(&str) -> String,
+}
+
+impl<'a> RouteContext<'a> {
+    /// The same destination, read by `integration`.
+    pub(crate) fn named(&self, integration: &'static str) -> RouteContext<'a> {
+        RouteContext {
+            config: self.config,
+            index: self.index,
+            entry: self.entry.clone(),
+            integration,
+            key: self.key,
+        }
+    }
+
+    /// The destination as errors name it: receiver.yml key `routes.ops[0]`.
+    pub fn entry(&self) -> String {
+        (self.key)(&self.entry)
+    }
+
+    /// A key of its section: `at("method")` is receiver.yml key
+    /// `routes.ops[0].webhook.method`, `at("")` the section itself.
+    pub fn at(&self, sub: &str) -> String {
+        let mut k = format!("{}.{}", self.entry, self.integration);
+        if !sub.is_empty() {
+            k.push('.');
+            k.push_str(sub);
+        }
+        (self.key)(&k)
+    }
+
+    /// An error naming the destination.
+    pub fn invalid(&self, message: impl Into<String>) -> ConfigError {
+        invalid(self.entry(), message)
     }
 }
 
@@ -218,36 +350,40 @@ impl Config {
 
     /// The effective configuration as YAML, secrets shown as `<redacted>` (`--print-config`).
     pub fn to_yaml(&self) -> String {
-        serde_saphyr::to_string(self).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
+        let mut out = serde_saphyr::to_string(self)
+            .unwrap_or_else(|e| format!("# cannot print config: {e}\n"));
+        if !self.given.is_empty() {
+            out.push_str(
+                "# set by a flag or an env var (the rest: receiver.yml or the default):\n",
+            );
+            for g in &self.given {
+                out.push_str(&format!("#   {g}\n"));
+            }
+        }
+        out
     }
 
     /// Loads the configuration: the file named by `--config`/`RECEIVER_CONFIG` (if any), then env,
     /// then flags. `env` looks up an environment variable; tests pass their own.
     pub fn load(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-        let strict_secrets = cli.strict_secrets
-            || match env("RECEIVER_STRICT_SECRETS") {
-                Some(v) => parse_bool(&v).ok_or_else(|| {
-                    invalid(
-                        "env RECEIVER_STRICT_SECRETS",
-                        format!("{v:?}: use true or false"),
-                    )
-                })?,
+        let layers = Layers::new(env, None);
+        let strict_secrets = layers.switch(&vars::STRICT_SECRETS, cli.strict_secrets)
+            || match layers.env(&vars::STRICT_SECRETS) {
+                Some(p) => p.parse(boolean)?,
                 None => false,
             };
         // Before the first secret file is read (and every re-read after).
         vpsmon_common::secret::set_strict(strict_secrets);
-        let path = cli
-            .config
-            .clone()
-            .or_else(|| env("RECEIVER_CONFIG").map(PathBuf::from));
+        let path = layers
+            .given(&vars::CONFIG, cli.config.clone())
+            .map(|p| p.value);
         let file = match &path {
             Some(p) => FileConfig::read(p)?,
             None => FileConfig::default(),
         };
         let b = Builder {
             cli,
-            env: &env,
+            layers: layers.with_path(path.clone()),
             file,
             path,
             warnings: Vec::new(),
@@ -279,17 +415,7 @@ pub enum ConfigError {
     },
 }
 
-impl From<crate::notify::webhook::config::SectionError> for ConfigError {
-    fn from(e: crate::notify::webhook::config::SectionError) -> ConfigError {
-        use crate::notify::webhook::config::SectionError;
-        match e {
-            SectionError::Invalid { key, message } => ConfigError::Invalid { key, message },
-            SectionError::Secret { key, source } => ConfigError::Secret { key, source },
-        }
-    }
-}
-
-fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
         message: message.into(),
@@ -341,23 +467,6 @@ pub(crate) struct FileWebhookAuth {
 pub(crate) struct FileBasic {
     pub(crate) username: String,
     pub(crate) password_file: PathBuf,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-enum FileDestination {
-    Telegram {
-        chat_id: Option<ChatId>,
-        message_thread_id: Option<i64>,
-    },
-    Slack {
-        #[serde(default)]
-        name: Option<String>,
-        webhook_url_file: Option<PathBuf>,
-        webhook_url: Option<serde::de::IgnoredAny>,
-    },
-    Console,
-    Webhook(crate::notify::webhook::config::FileWebhook),
 }
 
 /// A size in bytes: a number, or a string with a unit (`512KiB`, `1MiB`, `2MB`).
@@ -426,68 +535,66 @@ impl FileConfig {
 
 struct Builder<'a> {
     cli: &'a Cli,
-    env: &'a dyn Fn(&str) -> Option<String>,
+    layers: Layers<'a>,
     file: FileConfig,
     path: Option<PathBuf>,
     warnings: Vec<String>,
 }
 
-/// Which layer a value came from, so an error names the flag, variable or file key.
-fn pick<T>(
-    flag: (Option<T>, &str),
-    env: (Option<T>, &str),
-    file: (Option<T>, String),
-) -> Option<(T, String)> {
-    flag.0
-        .map(|v| (v, flag.1.to_string()))
-        .or_else(|| env.0.map(|v| (v, format!("env {}", env.1))))
-        .or_else(|| file.0.map(|v| (v, file.1)))
+/// `"10s"`: a duration above zero.
+fn duration(v: &String) -> Result<Duration, String> {
+    humantime::parse_duration(v.trim())
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{v:?} is not a duration such as 10s or 1m30s"))
+}
+
+/// `"true"` or `"false"` (also 1/0, yes/no, on/off).
+fn boolean(v: &String) -> Result<bool, String> {
+    parse_bool(v).ok_or_else(|| format!("{v:?}: use true or false"))
+}
+
+/// The env var a value was read from.
+fn var_of(p: &Picked<String>) -> String {
+    match &p.origin.source {
+        Source::Env(var) => var.clone(),
+        _ => p.origin.flag.clone(),
+    }
 }
 
 impl Builder<'_> {
     fn key(&self, key: &str) -> String {
-        match &self.path {
-            Some(p) => format!("{} key `{key}`", p.display()),
-            None => format!("config key `{key}`"),
-        }
-    }
-
-    fn env(&self, name: &str) -> Option<String> {
-        (self.env)(name)
+        self.layers.key(key)
     }
 
     fn build(mut self) -> Result<Config, ConfigError> {
         let cli = self.cli;
 
-        let listen = match pick(
-            (cli.listen.clone(), "--listen"),
-            (self.env("RECEIVER_LISTEN"), "RECEIVER_LISTEN"),
-            (self.file.listen.take(), self.key("listen")),
+        let listen = match self.layers.pick(
+            &vars::LISTEN,
+            cli.listen.clone(),
+            self.file.listen.take(),
+            "listen",
         ) {
-            Some((v, from)) => v.parse::<SocketAddr>().map_err(|e| {
-                invalid(
-                    from,
-                    format!("{v:?} is not an address such as 127.0.0.1:9097 ({e})"),
-                )
+            Some(p) => p.parse(|v| {
+                v.parse::<SocketAddr>()
+                    .map_err(|e| format!("{v:?} is not an address such as 127.0.0.1:9097 ({e})"))
             })?,
             None => DEFAULT_LISTEN.parse().expect("valid default"),
         };
 
-        let body_limit = match pick(
-            (cli.body_limit.clone(), "--body-limit"),
-            (self.env("RECEIVER_BODY_LIMIT"), "RECEIVER_BODY_LIMIT"),
-            (None, String::new()),
-        ) {
-            Some((v, from)) => parse_bytes(&v).map_err(|e| invalid(from, e))?,
+        // The file's size is parsed with its line and column (`ByteSize`).
+        let body_limit = match self.layers.given(&vars::BODY_LIMIT, cli.body_limit.clone()) {
+            Some(p) => p.parse(|v| parse_bytes(v))?,
             None => self.file.body_limit.map_or(DEFAULT_BODY_LIMIT, |b| b.0),
         };
 
         let timezone = self.timezone()?;
 
-        let templates_dir = cli
-            .templates_dir
-            .clone()
-            .or_else(|| self.env("RECEIVER_TEMPLATES_DIR").map(PathBuf::from))
+        let templates_dir = self
+            .layers
+            .given(&vars::TEMPLATES_DIR, cli.templates_dir.clone())
+            .map(|p| p.value)
             .or(self.file.templates_dir.take());
         if let Some(dir) = &templates_dir
             && !dir.is_dir()
@@ -498,118 +605,88 @@ impl Builder<'_> {
             ));
         }
 
-        let delivery_deadline = match pick(
-            (cli.delivery_deadline.clone(), "--delivery-deadline"),
-            (
-                self.env("RECEIVER_DELIVERY_DEADLINE"),
-                "RECEIVER_DELIVERY_DEADLINE",
-            ),
-            (
-                self.file.delivery_deadline.take(),
-                self.key("delivery_deadline"),
-            ),
+        let delivery_deadline = match self.layers.pick(
+            &vars::DELIVERY_DEADLINE,
+            cli.delivery_deadline.clone(),
+            self.file.delivery_deadline.take(),
+            "delivery_deadline",
         ) {
-            Some((v, from)) => humantime::parse_duration(v.trim())
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    invalid(
-                        from,
-                        format!("{v:?} is not a duration such as 10s or 1m30s"),
-                    )
-                })?,
+            Some(p) => p.parse(duration)?,
             None => DEFAULT_DELIVERY_DEADLINE,
         };
 
         let defaults = vpsmon_common::serve::Limits::default();
-        let max_connections = match pick(
-            (cli.max_connections.clone(), "--max-connections"),
-            (
-                self.env("RECEIVER_MAX_CONNECTIONS"),
-                "RECEIVER_MAX_CONNECTIONS",
-            ),
-            (
-                self.file.max_connections.take().map(|n| n.to_string()),
-                self.key("max_connections"),
-            ),
+        let max_connections = match self.layers.pick(
+            &vars::MAX_CONNECTIONS,
+            cli.max_connections.clone(),
+            self.file.max_connections.take().map(|n| n.to_string()),
+            "max_connections",
         ) {
-            Some((v, from)) => v
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| invalid(from, format!("{v:?} is not a positive number")))?,
+            Some(p) => p.parse(|v| {
+                v.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("{v:?} is not a positive number"))
+            })?,
             None => defaults.max_connections,
         };
-        let header_timeout = match pick(
-            (cli.header_timeout.clone(), "--header-timeout"),
-            (
-                self.env("RECEIVER_HEADER_TIMEOUT"),
-                "RECEIVER_HEADER_TIMEOUT",
-            ),
-            (self.file.header_timeout.take(), self.key("header_timeout")),
+        let header_timeout = match self.layers.pick(
+            &vars::HEADER_TIMEOUT,
+            cli.header_timeout.clone(),
+            self.file.header_timeout.take(),
+            "header_timeout",
         ) {
-            Some((v, from)) => humantime::parse_duration(v.trim())
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    invalid(
-                        from,
-                        format!("{v:?} is not a duration such as 10s or 1m30s"),
-                    )
-                })?,
+            Some(p) => p.parse(duration)?,
             None => defaults.header_timeout,
         };
 
-        let console_file = cli
-            .console_file
-            .clone()
-            .or_else(|| self.env("RECEIVER_CONSOLE_FILE").map(PathBuf::from))
+        let console_file = self
+            .layers
+            .given(&vars::CONSOLE_FILE, cli.console_file.clone())
+            .map(|p| p.value)
             .or(self.file.console_file.take());
         let file_console_digest_threshold = self.file.console_digest_threshold.take();
         let console_digest_threshold = self.digest_threshold(
-            (
-                cli.console_digest_threshold.clone(),
-                "--console-digest-threshold",
-            ),
-            "RECEIVER_CONSOLE_DIGEST_THRESHOLD",
-            (file_console_digest_threshold, "console_digest_threshold"),
+            &vars::CONSOLE_DIGEST_THRESHOLD,
+            cli.console_digest_threshold.clone(),
+            file_console_digest_threshold,
+            "console_digest_threshold",
         )?;
 
         let prometheus_url = self.url(
+            &vars::PROMETHEUS_URL,
             cli.prometheus_url.clone(),
-            "--prometheus-url",
-            "PROMETHEUS_URL",
             self.file.prometheus_url.clone(),
             "prometheus_url",
         )?;
         let alertmanager_url = self.url(
+            &vars::ALERTMANAGER_URL,
             cli.alertmanager_url.clone(),
-            "--alertmanager-url",
-            "ALERTMANAGER_URL",
             self.file.alertmanager_url.clone(),
             "alertmanager_url",
         )?;
 
-        let allowed_users = match pick(
-            (cli.allowed_users.clone(), "--allowed-users"),
-            (self.env("ALLOWED_USERS"), "ALLOWED_USERS"),
-            (None, String::new()),
-        ) {
-            Some((v, from)) => parse_users(&v).map_err(|e| invalid(from, e))?,
+        // Seed 002 gave the list in env only: the file's is a YAML list.
+        let allowed_users = match self
+            .layers
+            .given(&vars::ALLOWED_USERS, cli.allowed_users.clone())
+        {
+            Some(p) => p.parse(|v| parse_users(v))?,
             None => self.file.allowed_users.take().unwrap_or_default(),
         };
 
-        let log_format = match pick(
-            (cli.log_format.clone(), "--log-format"),
-            (self.env("RECEIVER_LOG_FORMAT"), "RECEIVER_LOG_FORMAT"),
-            (self.file.log_format.take(), self.key("log_format")),
+        let log_format = match self.layers.pick(
+            &vars::LOG_FORMAT,
+            cli.log_format.clone(),
+            self.file.log_format.take(),
+            "log_format",
         ) {
-            Some((v, from)) => match v.trim().to_ascii_lowercase().as_str() {
-                "text" => LogFormat::Text,
-                "json" => LogFormat::Json,
-                _ => return Err(invalid(from, format!("{v:?}: use text or json"))),
-            },
+            Some(p) => p.parse(|v| match v.trim().to_ascii_lowercase().as_str() {
+                "text" => Ok(LogFormat::Text),
+                "json" => Ok(LogFormat::Json),
+                _ => Err(format!("{v:?}: use text or json")),
+            })?,
             None => LogFormat::Text,
         };
 
@@ -619,6 +696,11 @@ impl Builder<'_> {
         );
         let prometheus_auth = self.client_auth(
             "Prometheus",
+            [
+                &vars::PROMETHEUS_BEARER_TOKEN_FILE,
+                &vars::PROMETHEUS_BASIC_AUTH_USER,
+                &vars::PROMETHEUS_BASIC_AUTH_PASSWORD_FILE,
+            ],
             (
                 cli.prometheus_bearer_token_file.clone(),
                 cli.prometheus_basic_auth_user.clone(),
@@ -629,6 +711,11 @@ impl Builder<'_> {
         )?;
         let alertmanager_auth = self.client_auth(
             "Alertmanager",
+            [
+                &vars::ALERTMANAGER_BEARER_TOKEN_FILE,
+                &vars::ALERTMANAGER_BASIC_AUTH_USER,
+                &vars::ALERTMANAGER_BASIC_AUTH_PASSWORD_FILE,
+            ],
             (
                 cli.alertmanager_bearer_token_file.clone(),
                 cli.alertmanager_basic_auth_user.clone(),
@@ -639,21 +726,21 @@ impl Builder<'_> {
         )?;
 
         let webhook_auth = self.webhook_auth()?;
-        let webhook_no_auth = match (cli.webhook_no_auth, self.env("RECEIVER_WEBHOOK_NO_AUTH")) {
-            (true, _) => Some("--webhook-no-auth"),
-            (false, None) => None,
-            (false, Some(v)) => match parse_bool(&v) {
-                Some(true) => Some("env RECEIVER_WEBHOOK_NO_AUTH"),
-                Some(false) => None,
-                None => {
-                    return Err(invalid(
-                        "env RECEIVER_WEBHOOK_NO_AUTH",
-                        format!("{v:?}: use true or false"),
-                    ));
+        let webhook_no_auth = if self
+            .layers
+            .switch(&vars::WEBHOOK_NO_AUTH, cli.webhook_no_auth)
+        {
+            Some(vars::WEBHOOK_NO_AUTH.flag.to_string())
+        } else {
+            match self.layers.env(&vars::WEBHOOK_NO_AUTH) {
+                Some(p) => {
+                    let from = layers::source_of(&p.origin);
+                    p.parse(boolean)?.then_some(from)
                 }
-            },
+                None => None,
+            }
         };
-        if let (Some(from), Some(_)) = (webhook_no_auth, &webhook_auth) {
+        if let (Some(from), Some(_)) = (&webhook_no_auth, &webhook_auth) {
             return Err(invalid(
                 from,
                 "webhook auth is configured too; choose one (remove the opt-out or the auth)",
@@ -663,21 +750,64 @@ impl Builder<'_> {
         let telegram = self.telegram()?;
         let (slack, slack_digest_threshold) = self.slack()?;
 
+        let dashboard =
+            dashboard::DashboardConfig::from_file(self.file.dashboard.take(), &|k| self.key(k))?;
+
+        let watchdog = self.watchdog()?;
+
+        let mut config = Config {
+            source: self.path.clone(),
+            listen,
+            webhook_auth,
+            webhook_no_auth,
+            body_limit,
+            telegram,
+            slack,
+            slack_digest_threshold,
+            default_route: Vec::new(),
+            routes: BTreeMap::new(),
+            timezone,
+            templates_dir,
+            delivery_deadline,
+            max_connections,
+            header_timeout,
+            console_file,
+            console_digest_threshold,
+            prometheus_url,
+            alertmanager_url,
+            prometheus_auth,
+            alertmanager_auth,
+            strict_secrets: false,
+            allowed_users,
+            log_format,
+            dashboard,
+            watchdog,
+            warnings: std::mem::take(&mut self.warnings),
+            given: Vec::new(),
+        };
+        self.routes(&mut config)?;
+        config.given = self.layers.given_settings();
+        Ok(config)
+    }
+
+    /// `default_route` and `routes`, each destination read by its integration with the
+    /// sections of `config`.
+    fn routes(&mut self, config: &mut Config) -> Result<(), ConfigError> {
         let default_route = match self.file.default_route.take() {
-            Some(list) => self.destinations(list, "default_route", &telegram, &slack)?,
+            Some(list) => self.destinations(list, "default_route", config)?,
             None => {
                 let mut d = Vec::new();
                 if let Some(TelegramConfig {
                     chat_id: Some(chat_id),
                     ..
-                }) = &telegram
+                }) = &config.telegram
                 {
                     d.push(Destination::Telegram {
                         chat_id: chat_id.clone(),
                         message_thread_id: None,
                     });
                 }
-                if let Some(s) = &slack {
+                if let Some(s) = &config.slack {
                     d.push(Destination::Slack {
                         name: "default".into(),
                         webhook_url: s.webhook_url.clone(),
@@ -687,7 +817,7 @@ impl Builder<'_> {
             }
         };
         // Nothing to send to still means every alert is seen: on stdout.
-        let default_route = if default_route.is_empty() {
+        config.default_route = if default_route.is_empty() {
             vec![Destination::Console]
         } else {
             default_route
@@ -724,65 +854,29 @@ impl Builder<'_> {
                     "a route needs at least one destination",
                 ));
             }
-            let d = self.destinations(list, &key, &telegram, &slack)?;
+            let d = self.destinations(list, &key, config)?;
             routes.insert(name, d);
         }
-
-        let dashboard =
-            dashboard::DashboardConfig::from_file(self.file.dashboard.take(), &|k| self.key(k))?;
-
-        let watchdog = self.watchdog()?;
-
-        Ok(Config {
-            source: self.path.clone(),
-            listen,
-            webhook_auth,
-            webhook_no_auth,
-            body_limit,
-            telegram,
-            slack,
-            slack_digest_threshold,
-            default_route,
-            routes,
-            timezone,
-            templates_dir,
-            delivery_deadline,
-            max_connections,
-            header_timeout,
-            console_file,
-            console_digest_threshold,
-            prometheus_url,
-            alertmanager_url,
-            prometheus_auth,
-            alertmanager_auth,
-            strict_secrets: false,
-            allowed_users,
-            log_format,
-            dashboard,
-            watchdog,
-            warnings: std::mem::take(&mut self.warnings),
-        })
+        config.routes = routes;
+        Ok(())
     }
 
     fn timezone(&mut self) -> Result<chrono_tz::Tz, ConfigError> {
-        let parse = |v: &str, from: String| {
-            v.trim().parse::<chrono_tz::Tz>().map_err(|_| {
-                invalid(
-                    from,
-                    format!("{v:?} is not an IANA time zone name such as UTC or Asia/Taipei"),
-                )
-            })
-        };
-        if let Some((v, from)) = pick(
-            (self.cli.timezone.clone(), "--timezone"),
-            (self.env("RECEIVER_TIMEZONE"), "RECEIVER_TIMEZONE"),
-            (self.file.timezone.take(), self.key("timezone")),
+        if let Some(p) = self.layers.pick(
+            &vars::TIMEZONE,
+            self.cli.timezone.clone(),
+            self.file.timezone.take(),
+            "timezone",
         ) {
-            return parse(&v, from);
+            return p.parse(|v| {
+                v.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+                    format!("{v:?} is not an IANA time zone name such as UTC or Asia/Taipei")
+                })
+            });
         }
         // Containers commonly set TZ=Asia/Taipei; honour it when it is a zone name. Other TZ
         // forms (":/etc/localtime", POSIX rules) are not zone names and are left to libc.
-        if let Some(tz) = self.env("TZ")
+        if let Some(tz) = self.layers.var("TZ")
             && let Ok(tz) = tz.trim_start_matches(':').parse::<chrono_tz::Tz>()
         {
             return Ok(tz);
@@ -790,40 +884,37 @@ impl Builder<'_> {
         Ok(chrono_tz::UTC)
     }
 
+    /// An http(s) base URL, without its trailing slash.
     fn url(
         &self,
+        setting: &Setting,
         flag: Option<String>,
-        flag_name: &str,
-        env_name: &str,
         file: Option<String>,
         key: &str,
     ) -> Result<Option<String>, ConfigError> {
-        match pick(
-            (flag, flag_name),
-            (self.env(env_name), env_name),
-            (file, self.key(key)),
-        ) {
-            Some((v, from)) => {
-                let v = v.trim().trim_end_matches('/').to_string();
-                if !(v.starts_with("http://") || v.starts_with("https://")) {
-                    return Err(invalid(
-                        from,
-                        format!("{v:?} is not an http:// or https:// URL"),
-                    ));
-                }
-                Ok(Some(v))
-            }
-            None => Ok(None),
-        }
+        self.layers
+            .pick(setting, flag, file, key)
+            .map(|p| {
+                p.parse(|v| {
+                    let v = v.trim().trim_end_matches('/').to_string();
+                    if v.starts_with("http://") || v.starts_with("https://") {
+                        Ok(v)
+                    } else {
+                        Err(format!("{v:?} is not an http:// or https:// URL"))
+                    }
+                })
+            })
+            .transpose()
     }
 
-    /// A secret given as a value in an env var, or as a file by flag, env or config key.
-    /// Setting it two ways at the same level is refused rather than guessed.
+    /// A secret given as a value in an env var (`value`), or as a file by flag, env
+    /// (`file_setting`) or config key. Setting it two ways at the same level is refused rather
+    /// than guessed.
     fn secret(
         &self,
-        flag_file: (Option<PathBuf>, &str),
-        env_value: &str,
-        env_file: &str,
+        flag_file: Option<PathBuf>,
+        value: &Setting,
+        file_setting: &Setting,
         file_key: (Option<PathBuf>, String),
     ) -> Result<Option<(Secret, String)>, ConfigError> {
         let read = |path: &Path, from: String| {
@@ -831,16 +922,19 @@ impl Builder<'_> {
                 .map(|s| Some((s, from.clone())))
                 .map_err(|source| ConfigError::Secret { key: from, source })
         };
-        if let Some(p) = flag_file.0 {
-            return read(&p, flag_file.1.to_string());
+        if let Some(p) = flag_file {
+            return read(&p, file_setting.flag.to_string());
         }
-        match (self.env(env_value), self.env(env_file)) {
-            (Some(_), Some(_)) => Err(invalid(
-                format!("env {env_value}"),
-                format!("set either {env_value} or {env_file}, not both"),
+        match (self.layers.env(value), self.layers.env(file_setting)) {
+            (Some(v), Some(f)) => Err(invalid(
+                layers::source_of(&v.origin),
+                format!("set either {} or {}, not both", var_of(&v), var_of(&f)),
             )),
-            (Some(v), None) => Ok(Some((Secret::new(v.trim()), format!("env {env_value}")))),
-            (None, Some(p)) => read(Path::new(&p), format!("env {env_file}")),
+            (Some(v), None) => Ok(Some((
+                Secret::new(v.value.trim()),
+                layers::source_of(&v.origin),
+            ))),
+            (None, Some(f)) => read(Path::new(&f.value), layers::source_of(&f.origin)),
             (None, None) => match file_key.0 {
                 Some(p) => read(&p, file_key.1),
                 None => Ok(None),
@@ -854,58 +948,59 @@ impl Builder<'_> {
     fn client_auth(
         &mut self,
         service: &str,
+        [bearer_setting, user_setting, password_setting]: [&Setting; 3],
         flags: (Option<PathBuf>, Option<String>, Option<PathBuf>),
         file: Option<FileWebhookAuth>,
         url: Option<&str>,
     ) -> Result<Option<ClientAuth>, ConfigError> {
         let name = service.to_ascii_lowercase();
-        let upper = service.to_ascii_uppercase();
-        let (flag, var) = (
-            |f: &str| format!("--{name}-{f}"),
-            |v: &str| format!("{upper}_{v}"),
+        // The names the messages suggest: the seed's, which most set-ups use.
+        let known = |s: &Setting| s.aliases.first().copied().unwrap_or(s.env);
+        let (bearer_var, user_var, password_var) = (
+            known(bearer_setting),
+            known(user_setting),
+            known(password_setting),
         );
-        let bearer_var = var("BEARER_TOKEN_FILE");
-        let user_var = var("BASIC_AUTH_USER");
-        let password_var = var("BASIC_AUTH_PASSWORD_FILE");
-        let bearer = pick(
-            (flags.0, &flag("bearer-token-file")),
-            (self.env(&bearer_var).map(PathBuf::from), &bearer_var),
-            (None, String::new()),
-        );
-        let user = pick(
-            (flags.1, &flag("basic-auth-user")),
-            (self.env(&user_var), &user_var),
-            (None, String::new()),
-        );
-        let password = pick(
-            (flags.2, &flag("basic-auth-password-file")),
-            (self.env(&password_var).map(PathBuf::from), &password_var),
-            (None, String::new()),
-        );
+        let from = |p: &Picked<_>| layers::source_of(&p.origin);
+        let bearer = self.layers.given(bearer_setting, flags.0);
+        let user = self.layers.given(user_setting, flags.1);
+        let password = self.layers.given(password_setting, flags.2);
         let open = |p: PathBuf, key: String| {
             SecretFile::open(p).map_err(|source| ConfigError::Secret { key, source })
         };
         let auth = match (bearer, user, password) {
-            (Some(_), Some((_, from)), _) | (Some(_), None, Some((_, from))) => {
+            (Some(_), Some(u), _) => {
                 return Err(invalid(
-                    from,
+                    from(&u),
                     format!("choose a bearer token or basic auth for {service}, not both"),
                 ));
             }
-            (Some((p, from)), None, None) => Some(ClientAuth::Bearer(open(p, from)?)),
-            (None, Some((user, _)), Some((p, from))) => Some(ClientAuth::Basic {
-                user,
-                password: open(p, from)?,
-            }),
-            (None, Some((_, from)), None) => {
+            (Some(_), None, Some(p)) => {
                 return Err(invalid(
-                    from,
+                    layers::source_of(&p.origin),
+                    format!("choose a bearer token or basic auth for {service}, not both"),
+                ));
+            }
+            (Some(b), None, None) => {
+                let key = layers::source_of(&b.origin);
+                Some(ClientAuth::Bearer(open(b.value, key)?))
+            }
+            (None, Some(u), Some(p)) => {
+                let key = layers::source_of(&p.origin);
+                Some(ClientAuth::Basic {
+                    user: u.value,
+                    password: open(p.value, key)?,
+                })
+            }
+            (None, Some(u), None) => {
+                return Err(invalid(
+                    from(&u),
                     format!("basic auth for {service} needs a password file too ({password_var})"),
                 ));
             }
-            (None, None, Some((_, from))) => {
+            (None, None, Some(p)) => {
                 return Err(invalid(
-                    from,
+                    layers::source_of(&p.origin),
                     format!("basic auth for {service} needs a user too ({user_var})"),
                 ));
             }
@@ -941,7 +1036,7 @@ impl Builder<'_> {
         {
             if auth.is_some() {
                 return Err(invalid(
-                    var("URL"),
+                    format!("{}_URL", service.to_ascii_uppercase()),
                     format!(
                         "the {service} URL carries credentials (user:password@) and a {service} \
                          credential file is set too: keep the file, drop them from the URL"
@@ -967,18 +1062,22 @@ impl Builder<'_> {
                  RECEIVER_HEARTBEAT_URL_FILE or HEARTBEAT_URL",
             ));
         }
-        let timeout = pick(
-            (self.cli.watchdog_timeout.clone(), "--watchdog-timeout"),
-            (
-                self.env("RECEIVER_WATCHDOG_TIMEOUT"),
-                "RECEIVER_WATCHDOG_TIMEOUT",
-            ),
-            (file.timeout, self.key("watchdog.timeout")),
-        );
+        let timeout = self
+            .layers
+            .pick(
+                &vars::WATCHDOG_TIMEOUT,
+                self.cli.watchdog_timeout.clone(),
+                file.timeout,
+                "watchdog.timeout",
+            )
+            .map(|p| {
+                let from = layers::source_of(&p.origin);
+                (p.value, from)
+            });
         let url = self.secret(
-            (self.cli.heartbeat_url_file.clone(), "--heartbeat-url-file"),
-            "HEARTBEAT_URL",
-            "RECEIVER_HEARTBEAT_URL_FILE",
+            self.cli.heartbeat_url_file.clone(),
+            &vars::HEARTBEAT_URL,
+            &vars::HEARTBEAT_URL_FILE,
             (
                 file.heartbeat_url_file,
                 self.key("watchdog.heartbeat_url_file"),
@@ -990,26 +1089,24 @@ impl Builder<'_> {
     /// A destination's `digest_threshold`: a whole number of alerts, at least 1.
     fn digest_threshold(
         &self,
-        flag: (Option<String>, &str),
-        env: &str,
-        file: (Option<usize>, &str),
+        setting: &Setting,
+        flag: Option<String>,
+        file: Option<usize>,
+        key: &str,
     ) -> Result<usize, ConfigError> {
-        match pick(
-            flag,
-            (self.env(env), env),
-            (file.0.map(|n| n.to_string()), self.key(file.1)),
-        ) {
-            Some((v, from)) => v
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    invalid(
-                        from,
-                        format!("{v:?} is not a number of alerts (a whole number, at least 1)"),
-                    )
-                }),
+        match self
+            .layers
+            .pick(setting, flag, file.map(|n| n.to_string()), key)
+        {
+            Some(p) => p.parse(|v| {
+                v.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        format!("{v:?} is not a number of alerts (a whole number, at least 1)")
+                    })
+            }),
             None => Ok(crate::render::digest::DEFAULT_THRESHOLD),
         }
     }
@@ -1024,35 +1121,32 @@ impl Builder<'_> {
             ));
         }
         let token = self.secret(
-            (self.cli.bot_token_file.clone(), "--bot-token-file"),
-            "BOT_TOKEN",
-            "BOT_TOKEN_FILE",
+            self.cli.bot_token_file.clone(),
+            &vars::BOT_TOKEN,
+            &vars::BOT_TOKEN_FILE,
             (file.bot_token_file, self.key("telegram.bot_token_file")),
         )?;
-        let chat_id = match pick(
-            (self.cli.alert_chat_id.clone(), "--alert-chat-id"),
-            (self.env("ALERT_CHAT_ID"), "ALERT_CHAT_ID"),
-            (None, String::new()),
-        ) {
-            Some((v, from)) => Some(v.parse::<ChatId>().map_err(|e| invalid(from, e))?),
+        // The file's chat id is typed by serde (with its line and column).
+        let chat_id = match self
+            .layers
+            .given(&vars::ALERT_CHAT_ID, self.cli.alert_chat_id.clone())
+        {
+            Some(p) => Some(p.parse(|v| v.parse::<ChatId>().map_err(|e| e.to_string()))?),
             None => file.chat_id,
         };
         let api_url = self
             .url(
+                &vars::TELEGRAM_API_URL,
                 self.cli.telegram_api_url.clone(),
-                "--telegram-api-url",
-                "TELEGRAM_API_URL",
                 file.api_url,
                 "telegram.api_url",
             )?
             .unwrap_or_else(|| DEFAULT_TELEGRAM_API_URL.to_string());
         let digest_threshold = self.digest_threshold(
-            (
-                self.cli.telegram_digest_threshold.clone(),
-                "--telegram-digest-threshold",
-            ),
-            "TELEGRAM_DIGEST_THRESHOLD",
-            (file.digest_threshold, "telegram.digest_threshold"),
+            &vars::TELEGRAM_DIGEST_THRESHOLD,
+            self.cli.telegram_digest_threshold.clone(),
+            file.digest_threshold,
+            "telegram.digest_threshold",
         )?;
         match token {
             Some((token, from)) => {
@@ -1086,12 +1180,10 @@ impl Builder<'_> {
     fn slack(&mut self) -> Result<(Option<SlackConfig>, usize), ConfigError> {
         let file = self.file.slack.take().unwrap_or_default();
         let threshold = self.digest_threshold(
-            (
-                self.cli.slack_digest_threshold.clone(),
-                "--slack-digest-threshold",
-            ),
-            "SLACK_DIGEST_THRESHOLD",
-            (file.digest_threshold, "slack.digest_threshold"),
+            &vars::SLACK_DIGEST_THRESHOLD,
+            self.cli.slack_digest_threshold.clone(),
+            file.digest_threshold,
+            "slack.digest_threshold",
         )?;
         if file.webhook_url.is_some() {
             return Err(invalid(
@@ -1101,17 +1193,14 @@ impl Builder<'_> {
             ));
         }
         let url = self.secret(
-            (
-                self.cli.slack_webhook_url_file.clone(),
-                "--slack-webhook-url-file",
-            ),
-            "SLACK_WEBHOOK_URL",
-            "SLACK_WEBHOOK_URL_FILE",
+            self.cli.slack_webhook_url_file.clone(),
+            &vars::SLACK_WEBHOOK_URL,
+            &vars::SLACK_WEBHOOK_URL_FILE,
             (file.webhook_url_file, self.key("slack.webhook_url_file")),
         )?;
         let slack = url
             .map(|(webhook_url, from)| {
-                check_webhook_url(&webhook_url, &from)?;
+                check_webhook_url(&webhook_url).map_err(|m| invalid(&from, m))?;
                 Ok::<_, ConfigError>(SlackConfig { webhook_url })
             })
             .transpose()?;
@@ -1139,35 +1228,35 @@ impl Builder<'_> {
                 .map_err(|source| ConfigError::Secret { key: from, source })
         };
         if let Some(p) = self.cli.webhook_token_file.clone() {
-            return open(p, "--webhook-token-file".into());
+            return open(p, vars::WEBHOOK_TOKEN_FILE.flag.into());
         }
-        let user = self
-            .cli
-            .webhook_basic_user
-            .clone()
-            .or_else(|| self.env("WEBHOOK_BASIC_USER"));
-        let pass_file = self
-            .cli
-            .webhook_basic_password_file
-            .clone()
-            .or_else(|| self.env("WEBHOOK_BASIC_PASSWORD_FILE").map(PathBuf::from));
-        if let Some(p) = self.env("WEBHOOK_TOKEN_FILE") {
+        let user = self.layers.given(
+            &vars::WEBHOOK_BASIC_USER,
+            self.cli.webhook_basic_user.clone(),
+        );
+        let pass_file = self.layers.given(
+            &vars::WEBHOOK_BASIC_PASSWORD_FILE,
+            self.cli.webhook_basic_password_file.clone(),
+        );
+        if let Some(p) = self.layers.env(&vars::WEBHOOK_TOKEN_FILE) {
+            let from = layers::source_of(&p.origin);
             if user.is_some() || pass_file.is_some() {
                 return Err(invalid(
-                    "env WEBHOOK_TOKEN_FILE",
+                    from,
                     "choose a bearer token or basic auth for the webhook, not both",
                 ));
             }
-            return open(PathBuf::from(p), "env WEBHOOK_TOKEN_FILE".into());
+            return open(PathBuf::from(p.value), from);
         }
         match (user, pass_file) {
             (Some(user), Some(p)) => {
-                let password =
-                    vpsmon_common::secret::read_file(&p).map_err(|source| ConfigError::Secret {
-                        key: "--webhook-basic-password-file / WEBHOOK_BASIC_PASSWORD_FILE".into(),
-                        source,
-                    })?;
-                return Ok(Some(WebhookAuth::Basic { user, password }));
+                let key = layers::source_of(&p.origin);
+                let password = vpsmon_common::secret::read_file(&p.value)
+                    .map_err(|source| ConfigError::Secret { key, source })?;
+                return Ok(Some(WebhookAuth::Basic {
+                    user: user.value,
+                    password,
+                }));
             }
             (Some(_), None) | (None, Some(_)) => {
                 return Err(invalid(
@@ -1197,104 +1286,21 @@ impl Builder<'_> {
         &self,
         list: Vec<FileDestination>,
         key: &str,
-        telegram: &Option<TelegramConfig>,
-        slack: &Option<SlackConfig>,
+        config: &Config,
     ) -> Result<Vec<Destination>, ConfigError> {
-        let mut out = Vec::with_capacity(list.len());
-        for (i, d) in list.into_iter().enumerate() {
-            let raw = format!("{key}[{i}]");
-            let key = self.key(&raw);
-            let dest = match d {
-                FileDestination::Console => Destination::Console,
-                FileDestination::Webhook(w) => Destination::Webhook(w.load(&|sub| {
-                    if sub.is_empty() {
-                        self.key(&format!("{raw}.webhook"))
-                    } else {
-                        self.key(&format!("{raw}.webhook.{sub}"))
-                    }
-                })?),
-                FileDestination::Telegram {
-                    chat_id,
-                    message_thread_id,
-                } => {
-                    let Some(tg) = telegram else {
-                        return Err(invalid(
-                            key,
-                            "a telegram destination needs a bot token (BOT_TOKEN, BOT_TOKEN_FILE \
-                             or telegram.bot_token_file)",
-                        ));
-                    };
-                    let Some(chat_id) = chat_id.or_else(|| tg.chat_id.clone()) else {
-                        return Err(invalid(
-                            key,
-                            "no chat_id here and no default chat (ALERT_CHAT_ID or telegram.chat_id)",
-                        ));
-                    };
-                    Destination::Telegram {
-                        chat_id,
-                        message_thread_id,
-                    }
-                }
-                FileDestination::Slack {
-                    name,
-                    webhook_url_file,
-                    webhook_url,
-                } => {
-                    if webhook_url.is_some() {
-                        return Err(invalid(
-                            key,
-                            "secrets are not read from the config file; use webhook_url_file",
-                        ));
-                    }
-                    let (webhook_url, default_name) = match webhook_url_file {
-                        Some(p) => {
-                            let url = vpsmon_common::secret::read_file(&p).map_err(|source| {
-                                ConfigError::Secret {
-                                    key: key.clone(),
-                                    source,
-                                }
-                            })?;
-                            check_webhook_url(&url, &key)?;
-                            // The file name, not the URL: the URL is the secret.
-                            let n = p
-                                .file_stem()
-                                .map(|s| s.to_string_lossy().into_owned())
-                                .unwrap_or_else(|| format!("{i}"));
-                            (url, n)
-                        }
-                        None => match slack {
-                            Some(s) => (s.webhook_url.clone(), "default".to_string()),
-                            None => {
-                                return Err(invalid(
-                                    key,
-                                    "a slack destination needs webhook_url_file here, or a default \
-                                     webhook (SLACK_WEBHOOK_URL, SLACK_WEBHOOK_URL_FILE or \
-                                     slack.webhook_url_file)",
-                                ));
-                            }
-                        },
-                    };
-                    Destination::Slack {
-                        name: name.unwrap_or(default_name),
-                        webhook_url,
-                    }
-                }
-            };
-            out.push(dest);
-        }
-        Ok(out)
-    }
-}
-
-fn check_webhook_url(url: &Secret, from: &str) -> Result<(), ConfigError> {
-    let u = url.expose();
-    if u.starts_with("https://") || u.starts_with("http://") {
-        Ok(())
-    } else {
-        Err(invalid(
-            from,
-            "is not an http(s) URL (a Slack incoming webhook looks like https://hooks.slack.com/services/...)",
-        ))
+        let name_key = |k: &str| self.key(k);
+        list.into_iter()
+            .enumerate()
+            .map(|(index, d)| {
+                (d.0)(&RouteContext {
+                    config,
+                    index,
+                    entry: format!("{key}[{index}]"),
+                    integration: "",
+                    key: &name_key,
+                })
+            })
+            .collect()
     }
 }
 

@@ -1,7 +1,9 @@
-//! Delivery, on the model of Alertmanager's `notify/`: one module per integration
-//! ([`telegram`], [`slack`], [`console`]), each implementing the small [`Notify`] interface —
-//! render a notification into messages, send one message and say whether a failure is worth
-//! retrying — and one place that wires them up, the [`Dispatcher`].
+//! Delivery, on the model of Alertmanager's `notify/`: one folder per integration
+//! ([`telegram`], [`slack`], [`console`], [`webhook`]), each implementing the small [`Notify`]
+//! interface — render a notification into messages, send one message and say whether a failure
+//! is worth retrying — and describing itself to the rest by [`registry::Integration`]; the one
+//! `integrations![…]` line below registers them, and the [`Dispatcher`] delivers through that
+//! list without naming any.
 //!
 //! For each destination of a route, concurrently, the dispatcher
 //! 1. takes the destination's lock, so that two copies of one notification (an Alertmanager retry
@@ -22,15 +24,15 @@
 //! ([`Deliver::health`]), and nothing is ever posted into a chat about them. When every
 //! destination failed, the alerts are printed to the console meanwhile ([`fallback`]).
 
-pub mod console;
 pub mod dedup;
 mod fallback;
 pub mod metrics;
 pub mod ratelimit;
+pub mod registry;
 pub mod retry;
-pub mod slack;
-pub mod telegram;
-pub mod webhook;
+
+// The integrations: a folder each, registered here and nowhere else.
+registry::integrations![telegram, slack, console, webhook];
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -150,7 +152,7 @@ impl std::fmt::Debug for Message {
 
 /// One integration, sending to one destination.
 pub trait Notify: Send + Sync {
-    /// "telegram", "slack" or "console".
+    /// Its integration's name ([`registry::Integration::NAME`]).
     fn integration(&self) -> &'static str;
     /// The rate limits messages to this destination count against; `None`: unlimited.
     fn pacing(&self) -> Option<&Pacing>;
@@ -216,7 +218,7 @@ struct Target {
     busy: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// Wires the integrations together: the one place that knows every destination kind.
+/// Delivers to every destination of a route through the integrations of [`INTEGRATIONS`].
 pub struct Dispatcher {
     config: Arc<Config>,
     render: Arc<RenderContext>,
@@ -346,64 +348,23 @@ impl Dispatcher {
     /// The integration for a destination, built on first use and kept (with its lock).
     fn target(&self, d: &Destination) -> Result<Arc<Target>, String> {
         let label = d.label();
-        let key = match d {
-            Destination::Slack { webhook_url, .. } => {
-                format!(
-                    "{label}#{:016x}",
-                    self.hasher.hash_one(webhook_url.expose())
-                )
-            }
-            Destination::Webhook(w) => {
-                format!("{label}#{:016x}", self.hasher.hash_one(w.url.expose()))
-            }
-            _ => label.clone(),
-        };
+        let hash = |secret: &str| self.hasher.hash_one(secret);
+        let key = d.key(&hash);
         let mut targets = self.targets.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(t) = targets.get(&key) {
             return Ok(t.clone());
         }
-        let notify: Box<dyn Notify> = match d {
-            Destination::Telegram {
-                chat_id,
-                message_thread_id,
-            } => {
-                let bot = self
-                    .bot
-                    .clone()
-                    .ok_or_else(|| "no Telegram bot token is configured (BOT_TOKEN)".to_string())?;
-                let threshold = self
-                    .config
-                    .telegram
-                    .as_ref()
-                    .map_or(crate::render::digest::DEFAULT_THRESHOLD, |t| {
-                        t.digest_threshold
-                    });
-                Box::new(
-                    telegram::Telegram::new(bot, chat_id, *message_thread_id)
-                        .with_hook(self.hook.clone())
-                        .with_digest(threshold, self.config.dashboard.url.clone()),
-                )
-            }
-            Destination::Slack { webhook_url, .. } => Box::new(
-                slack::Slack::new(
-                    self.client.clone(),
-                    &label,
-                    self.hasher.hash_one(webhook_url.expose()),
-                    webhook_url.clone(),
-                )
-                .with_digest(self.config.slack_digest_threshold),
-            ),
-            Destination::Console => Box::new(
-                console::Console::new(self.config.console_file.clone())
-                    .with_digest(self.config.console_digest_threshold),
-            ),
-            Destination::Webhook(w) => Box::new(webhook::Webhook::new(
-                self.client.clone(),
-                &label,
-                self.hasher.hash_one(w.url.expose()),
-                w.clone(),
-            )),
-        };
+        let notify = registry::notify(
+            d,
+            &registry::NotifyContext {
+                config: &self.config,
+                client: &self.client,
+                label: &label,
+                hash: &hash,
+                telegram_bot: self.bot.as_ref(),
+                telegram_hook: self.hook.as_ref(),
+            },
+        )?;
         let t = Arc::new(Target {
             label,
             key: key.clone(),

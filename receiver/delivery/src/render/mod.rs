@@ -1,8 +1,9 @@
 //! What every integration's rendering shares: the alert view a template sees, the loaded
 //! templates, and time, count and length helpers. Each integration renders in its own folder
 //! (`crate::notify::<integration>::render`: Telegram HTML, Slack blocks, console lines, the
-//! generic webhook's text); this module imports only their `template.rs` leaves (name, default,
-//! escape), so nothing here depends on a renderer.
+//! generic webhook's text); this module knows none of them: each gives its [`Template`] (name,
+//! default, escape) to the list `crate::notify::INTEGRATIONS`, whose templates
+//! `RenderContext::new` (in `crate::notify::registry`) loads.
 //!
 //! Each alert is rendered on its own by a tera template (the defaults are embedded from each
 //! integration's folder; a file of the same name in `templates_dir` replaces one), then the
@@ -27,11 +28,6 @@ use prometheus_client::metrics::family::Family;
 use serde::Serialize;
 
 use crate::config::Config;
-// Each integration's template: name, default and escape, from its folder.
-use crate::notify::console::template as console;
-use crate::notify::slack::template as slack;
-use crate::notify::telegram::template as telegram;
-use crate::notify::webhook::template as webhook;
 use crate::payload::{Alert, Notification, Status};
 use prometheus_client::encoding::EncodeLabelSet;
 
@@ -86,10 +82,8 @@ impl RenderError {
 /// What rendering needs: the time zone, the loaded templates, and the split counter.
 pub struct RenderContext {
     pub tz: Tz,
-    pub(crate) telegram: tera::Tera,
-    pub(crate) slack: tera::Tera,
-    pub(crate) console: tera::Tera,
-    pub(crate) webhook: tera::Tera,
+    /// Every integration's template, by name.
+    templates: std::collections::BTreeMap<&'static str, tera::Tera>,
     messages_split: Family<IntegrationLabels, Counter>,
 }
 
@@ -101,11 +95,30 @@ impl std::fmt::Debug for RenderContext {
     }
 }
 
+/// An integration's alert template: its name (also its file name in `templates_dir`), the
+/// embedded default, and the escape every `{{ value }}` in it gets.
+#[derive(Debug, Clone, Copy)]
+pub struct Template {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub escape: fn(&str) -> String,
+}
+
 impl RenderContext {
-    /// Loads the templates: the embedded defaults, each replaced by `templates_dir/<name>` when
-    /// that file exists. A template that does not parse is an error now, not at the first alert.
-    pub fn new(tz: Tz, templates_dir: Option<&Path>) -> Result<RenderContext, RenderError> {
-        let load = |name: &str, default: &str, escape: fn(&str) -> String| {
+    /// Loads `templates`: each embedded default, replaced by `templates_dir/<name>` when that
+    /// file exists. A template that does not parse is an error now, not at the first alert.
+    pub(crate) fn load(
+        tz: Tz,
+        templates_dir: Option<&Path>,
+        templates: &[Template],
+    ) -> Result<RenderContext, RenderError> {
+        let mut loaded = std::collections::BTreeMap::new();
+        for &Template {
+            name,
+            default,
+            escape,
+        } in templates
+        {
             let text = match templates_dir.map(|d| d.join(name)) {
                 Some(path) if path.exists() => std::fs::read_to_string(&path)
                     .map_err(|source| RenderError::Read { path, source })?,
@@ -117,15 +130,11 @@ impl RenderContext {
             t.set_escape_fn(escape);
             t.add_raw_template(name, &text)
                 .map_err(|e| RenderError::template(name, e))?;
-            Ok::<_, RenderError>(t)
-        };
+            loaded.insert(name, t);
+        }
         Ok(RenderContext {
             tz,
-            telegram: load(telegram::TEMPLATE, telegram::DEFAULT, telegram::escape)?,
-            slack: load(slack::TEMPLATE, slack::DEFAULT, slack::escape)?,
-            console: load(console::TEMPLATE, console::DEFAULT, console::escape)?,
-            // Plain text: the destination's body template escapes for its content type.
-            webhook: load(webhook::TEMPLATE, webhook::DEFAULT, |s| s.to_string())?,
+            templates: loaded,
             messages_split: Family::default(),
         })
     }
@@ -148,15 +157,21 @@ impl RenderContext {
         }
     }
 
+    /// Renders `alert` with the template `name` (an integration's [`Template::name`]).
     pub(crate) fn render_alert(
         &self,
-        tera: &tera::Tera,
         name: &str,
         n: &Notification,
         alert: &Alert,
     ) -> Result<String, RenderError> {
         let ctx = tera::Context::from_serialize(AlertView::new(n, alert, self.tz))
             .map_err(|e| RenderError::template(name, e))?;
+        let Some(tera) = self.templates.get(name) else {
+            return Err(RenderError::Template {
+                name: name.to_string(),
+                message: "no integration registers this template".into(),
+            });
+        };
         tera.render(name, &ctx)
             .map_err(|e| RenderError::template(name, e))
     }

@@ -10,6 +10,9 @@
 pub mod render;
 pub mod template;
 
+use super::registry::{self, NotifyContext};
+use crate::config::{ConfigError, Destination, RouteContext};
+use crate::render::Template;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -121,5 +124,35 @@ impl Notify for Console {
 
     fn notify<'a>(&'a self, message: &'a Message) -> BoxFuture<'a, Result<(), NotifyError>> {
         Box::pin(async move { self.write(&message.text) })
+    }
+}
+
+/// The console, as the list of integrations (`notify/mod.rs`) knows it. Its settings
+/// (`console_file`, `console_digest_threshold`) are top-level.
+pub struct Integration;
+
+impl registry::Integration for Integration {
+    const NAME: &'static str = "console";
+    const TEMPLATE: Template = Template {
+        name: template::TEMPLATE,
+        default: template::DEFAULT,
+        escape: template::escape,
+    };
+    /// One line per alert: never split.
+    const SPLITS: bool = false;
+    type Route = ();
+
+    fn route((): (), _: &RouteContext) -> Result<Destination, ConfigError> {
+        Ok(Destination::Console)
+    }
+
+    fn notify(d: &Destination, cx: &NotifyContext) -> Option<Result<Box<dyn Notify>, String>> {
+        let Destination::Console = d else {
+            return None;
+        };
+        Some(Ok(Box::new(
+            Console::new(cx.config.console_file.clone())
+                .with_digest(cx.config.console_digest_threshold),
+        )))
     }
 }

@@ -11,7 +11,7 @@ pub fn console(n: &Notification, ctx: &RenderContext) -> Result<Vec<String>, Ren
     n.alerts
         .iter()
         .map(|a| {
-            let line = ctx.render_alert(&ctx.console, CONSOLE_TEMPLATE, n, a)?;
+            let line = ctx.render_alert(CONSOLE_TEMPLATE, n, a)?;
             // The template's own newlines (a trailing one from the file) are not part of it.
             Ok(line.replace(['\n', '\r'], " ").trim().to_string())
         })

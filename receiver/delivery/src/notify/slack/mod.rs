@@ -13,6 +13,9 @@ pub mod config;
 pub mod render;
 pub mod template;
 
+use super::registry::{self, NotifyContext};
+use crate::config::{ConfigError, Destination, RouteContext};
+use crate::render::Template;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -148,6 +151,73 @@ pub(crate) fn classify(
         _ => ("", false),
     };
     Err(NotifyError::refused(reason, hint, bug))
+}
+
+/// Slack, as the list of integrations (`notify/mod.rs`) knows it.
+pub struct Integration;
+
+impl registry::Integration for Integration {
+    const NAME: &'static str = "slack";
+    const TEMPLATE: Template = Template {
+        name: template::TEMPLATE,
+        default: template::DEFAULT,
+        escape: template::escape,
+    };
+    const SPLITS: bool = true;
+    type Route = config::FileSlackRoute;
+
+    fn route(file: config::FileSlackRoute, cx: &RouteContext) -> Result<Destination, ConfigError> {
+        if file.webhook_url.is_some() {
+            return Err(cx.invalid(
+                "secrets are not read from the config file; use webhook_url_file",
+            ));
+        }
+        let (webhook_url, default_name) = match file.webhook_url_file {
+            Some(p) => {
+                let url = vpsmon_common::secret::read_file(&p).map_err(|source| {
+                    ConfigError::Secret {
+                        key: cx.entry(),
+                        source,
+                    }
+                })?;
+                config::check_webhook_url(&url).map_err(|m| cx.invalid(m))?;
+                // The file name, not the URL: the URL is the secret.
+                let n = p
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| format!("{}", cx.index));
+                (url, n)
+            }
+            None => match &cx.config.slack {
+                Some(s) => (s.webhook_url.clone(), "default".to_string()),
+                None => {
+                    return Err(cx.invalid(
+                        "a slack destination needs webhook_url_file here, or a default webhook \
+                         (SLACK_WEBHOOK_URL, SLACK_WEBHOOK_URL_FILE or slack.webhook_url_file)",
+                    ));
+                }
+            },
+        };
+        Ok(Destination::Slack {
+            name: file.name.unwrap_or(default_name),
+            webhook_url,
+        })
+    }
+
+    fn notify(d: &Destination, cx: &NotifyContext) -> Option<Result<Box<dyn Notify>, String>> {
+        let Destination::Slack { webhook_url, .. } = d else {
+            return None;
+        };
+        Some(Ok(Box::new(
+            Slack::new(
+                cx.client.clone(),
+                cx.label,
+                (cx.hash)(webhook_url.expose()),
+                webhook_url.clone(),
+            )
+            .with_digest(cx.config.slack_digest_threshold),
+        )))
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ pub fn slack(n: &Notification, ctx: &RenderContext) -> Result<Vec<Part<Value>>, 
     // Sections of each alert.
     let mut alerts: Vec<Vec<String>> = Vec::with_capacity(n.alerts.len());
     for alert in &n.alerts {
-        let text = ctx.render_alert(&ctx.slack, SLACK_TEMPLATE, n, alert)?;
+        let text = ctx.render_alert(SLACK_TEMPLATE, n, alert)?;
         alerts.push(split_mrkdwn(text.trim(), MAX_SECTION_TEXT));
     }
 

@@ -32,3 +32,11 @@ pub struct FileTelegram {
     pub chat_id: Option<ChatId>,
     pub digest_threshold: Option<usize>,
 }
+
+/// A Telegram destination in a route: a chat (default: the alert chat) and a forum topic.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTelegramRoute {
+    pub chat_id: Option<ChatId>,
+    pub message_thread_id: Option<i64>,
+}

@@ -30,6 +30,9 @@
 //! shared Telegram layer (`vpsmon-receiver-telegram`), nothing of the other integrations, and
 //! nothing of the fleet view, which it cannot reach.
 
+use super::registry::{self, NotifyContext};
+use crate::config::{ConfigError, Destination, RouteContext};
+use crate::render::Template;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -466,6 +469,63 @@ pub(crate) fn classify(status: StatusCode, body: &str) -> Result<Option<i64>, No
         _ => ("", false),
     };
     Err(NotifyError::refused(reason, hint, bug))
+}
+
+/// Telegram, as the list of integrations (`notify/mod.rs`) knows it.
+pub struct Integration;
+
+impl registry::Integration for Integration {
+    const NAME: &'static str = "telegram";
+    const TEMPLATE: Template = Template {
+        name: template::TEMPLATE,
+        default: template::DEFAULT,
+        escape: template::escape,
+    };
+    const SPLITS: bool = true;
+    type Route = config::FileTelegramRoute;
+
+    fn route(file: config::FileTelegramRoute, cx: &RouteContext) -> Result<Destination, ConfigError> {
+        let Some(tg) = &cx.config.telegram else {
+            return Err(cx.invalid(
+                "a telegram destination needs a bot token (BOT_TOKEN, BOT_TOKEN_FILE \
+                 or telegram.bot_token_file)",
+            ));
+        };
+        let Some(chat_id) = file.chat_id.or_else(|| tg.chat_id.clone()) else {
+            return Err(cx.invalid(
+                "no chat_id here and no default chat (ALERT_CHAT_ID or telegram.chat_id)",
+            ));
+        };
+        Ok(Destination::Telegram {
+            chat_id,
+            message_thread_id: file.message_thread_id,
+        })
+    }
+
+    fn notify(d: &Destination, cx: &NotifyContext) -> Option<Result<Box<dyn Notify>, String>> {
+        let Destination::Telegram {
+            chat_id,
+            message_thread_id,
+        } = d
+        else {
+            return None;
+        };
+        let Some(bot) = cx.telegram_bot else {
+            return Some(Err("no Telegram bot token is configured (BOT_TOKEN)".to_string()));
+        };
+        let threshold = cx
+            .config
+            .telegram
+            .as_ref()
+            .map_or(crate::render::digest::DEFAULT_THRESHOLD, |t| {
+                t.digest_threshold
+            });
+        Some(Ok(Box::new(
+            Telegram::new(bot.clone(), chat_id, *message_thread_id)
+                .with_hook(cx.telegram_hook.cloned())
+                .with_digest(threshold, cx.config.dashboard.url.clone()),
+        )))
+    }
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub fn telegram(n: &Notification, ctx: &RenderContext) -> Result<Vec<Part<String
     // (text, alert index) pieces, each ≤ budget.
     let mut pieces: Vec<(String, usize)> = Vec::with_capacity(n.alerts.len());
     for (i, alert) in n.alerts.iter().enumerate() {
-        let text = ctx.render_alert(&ctx.telegram, TELEGRAM_TEMPLATE, n, alert)?;
+        let text = ctx.render_alert(TELEGRAM_TEMPLATE, n, alert)?;
         let text = text.trim().to_string();
         let invalid = |e: html::HtmlError| RenderError::Template {
             name: TELEGRAM_TEMPLATE.into(),

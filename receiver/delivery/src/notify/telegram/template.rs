@@ -1,6 +1,6 @@
 //! Telegram's alert template: its name (also its file name in `templates_dir`), the embedded
-//! default, and the escape every `{{ value }}` in it gets. A leaf, so that `crate::render`, which
-//! loads every template, imports nothing else of this folder.
+//! default, and the escape every `{{ value }}` in it gets. Registered by
+//! `Integration::TEMPLATE` in this folder's `mod.rs`.
 
 pub const TEMPLATE: &str = "telegram.html";
 pub const DEFAULT: &str = include_str!("telegram.html");

@@ -13,6 +13,11 @@ pub mod config;
 pub mod render;
 pub mod template;
 
+use std::sync::Arc;
+
+use super::registry::{self, NotifyContext};
+use crate::config::{ConfigError, Destination, IntegrationDestination, RouteContext};
+use crate::render::Template;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -143,6 +148,56 @@ pub(crate) fn classify(
         _ => "check the URL, method, headers and body template",
     };
     Err(NotifyError::refused(reason, hint, false))
+}
+
+/// The generic webhook, as the list of integrations (`notify/mod.rs`) knows it.
+pub struct Integration;
+
+impl registry::Integration for Integration {
+    const NAME: &'static str = "webhook";
+    const TEMPLATE: Template = Template {
+        name: template::TEMPLATE,
+        default: template::DEFAULT,
+        escape: template::escape,
+    };
+    const SPLITS: bool = true;
+    type Route = FileWebhook;
+
+    fn route(file: FileWebhook, cx: &RouteContext) -> Result<Destination, ConfigError> {
+        let loaded = file.load(&|sub| cx.at(sub)).map_err(|e| match e {
+            config::SectionError::Invalid { key, message } => ConfigError::Invalid { key, message },
+            config::SectionError::Secret { key, source } => ConfigError::Secret { key, source },
+        })?;
+        Ok(Destination::Integration(Arc::new(loaded)))
+    }
+
+    fn notify(d: &Destination, cx: &NotifyContext) -> Option<Result<Box<dyn Notify>, String>> {
+        let w: &WebhookConfig = d.integration()?;
+        Some(Ok(Box::new(Webhook::new(
+            cx.client.clone(),
+            cx.label,
+            (cx.hash)(w.url.expose()),
+            w.clone(),
+        ))))
+    }
+}
+
+impl IntegrationDestination for WebhookConfig {
+    fn kind(&self) -> &'static str {
+        <Integration as registry::Integration>::NAME
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn identity(&self) -> Option<&str> {
+        Some(self.url.expose())
+    }
+    fn shown(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
 
 #[cfg(test)]

@@ -85,7 +85,7 @@ pub fn render(
         .alerts
         .iter()
         .map(|a| {
-            ctx.render_alert(&ctx.webhook, TEMPLATE, n, a)
+            ctx.render_alert(TEMPLATE, n, a)
                 .map(|t| t.trim().to_string())
         })
         .collect::<Result<Vec<_>, _>>()?;
