@@ -65,6 +65,15 @@ pub fn verify(
         .is_ok()
 }
 
+/// A fresh nonce: 16 bytes from the kernel's CSPRNG, as 32 hex digits (the agent accepts 16 to
+/// 64 of `A-Z a-z 0-9 - _`).
+pub fn nonce() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(hex(&bytes))
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
