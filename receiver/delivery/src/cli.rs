@@ -23,6 +23,7 @@ Environment variables (a flag wins over its variable, a variable over receiver.y
   WEBHOOK_BASIC_USER, WEBHOOK_BASIC_PASSWORD_FILE   basic auth Alertmanager must send
   RECEIVER_WEBHOOK_NO_AUTH=1         serve the webhook without auth (required when none is set)
   PROMETHEUS_URL, ALERTMANAGER_URL, ALLOWED_USERS (comma-separated Telegram user ids)
+  ACTION_USERS (ids that may run actions), RECEIVER_ACTIONS_FILE (agents' URLs and key files)
   PROMETHEUS_BEARER_TOKEN_FILE, or PROMETHEUS_BASIC_AUTH_USER and
   PROMETHEUS_BASIC_AUTH_PASSWORD_FILE        credential sent to Prometheus (re-read on change)
   ALERTMANAGER_BEARER_TOKEN_FILE, or ALERTMANAGER_BASIC_AUTH_USER and
@@ -174,6 +175,16 @@ pub struct Cli {
     /// Telegram user ids allowed to use the bot, comma-separated [env: ALLOWED_USERS]
     #[arg(long, value_name = "IDS")]
     pub allowed_users: Option<String>,
+
+    /// Telegram user ids allowed to run actions, comma-separated; each must be in
+    /// ALLOWED_USERS [env: ACTION_USERS]
+    #[arg(long, value_name = "IDS")]
+    pub action_users: Option<String>,
+
+    /// The actions file: each agent's URL and action-key file (gen-config writes
+    /// receiver/action-agents.yml) [env: RECEIVER_ACTIONS_FILE]
+    #[arg(long, value_name = "FILE")]
+    pub actions_file: Option<PathBuf>,
 
     /// No Watchdog heartbeat from Alertmanager for this long: tell every destination the
     /// monitoring pipeline is broken; `off` to disable. Set, it is watched from start-up;

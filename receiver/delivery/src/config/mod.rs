@@ -23,6 +23,7 @@ pub use crate::notify::telegram::config::{FileTelegram, TelegramConfig};
 pub use redact::redacted;
 pub use vpsmon_receiver_telegram::ChatId;
 
+pub mod actions;
 pub mod dashboard;
 pub mod redact;
 pub mod watchdog;
@@ -83,6 +84,8 @@ pub struct Config {
     pub strict_secrets: bool,
     /// Telegram user ids allowed to use the bot (issue 6).
     pub allowed_users: Vec<i64>,
+    /// `ACTION_USERS` and `--actions-file` (issue 19).
+    pub actions: actions::ActionsConfig,
     #[serde(serialize_with = "log_format")]
     pub log_format: LogFormat,
     /// The `dashboard:` section (issue 8).
@@ -322,6 +325,8 @@ struct FileConfig {
     prometheus_auth: Option<FileWebhookAuth>,
     alertmanager_auth: Option<FileWebhookAuth>,
     allowed_users: Option<Vec<i64>>,
+    action_users: Option<Vec<i64>>,
+    actions_file: Option<PathBuf>,
     log_format: Option<String>,
     dashboard: Option<dashboard::FileDashboard>,
     watchdog: Option<watchdog::FileWatchdog>,
@@ -599,6 +604,28 @@ impl Builder<'_> {
             Some((v, from)) => parse_users(&v).map_err(|e| invalid(from, e))?,
             None => self.file.allowed_users.take().unwrap_or_default(),
         };
+        let action_users = match pick(
+            (cli.action_users.clone(), "--action-users"),
+            (self.env("ACTION_USERS"), "ACTION_USERS"),
+            (None, String::new()),
+        ) {
+            Some((v, from)) => (parse_users(&v).map_err(|e| invalid(&from, e))?, from),
+            None => (
+                self.file.action_users.take().unwrap_or_default(),
+                self.key("action_users"),
+            ),
+        };
+        let actions_file = pick(
+            (cli.actions_file.clone(), "--actions-file"),
+            (
+                self.env("RECEIVER_ACTIONS_FILE").map(PathBuf::from),
+                "RECEIVER_ACTIONS_FILE",
+            ),
+            (self.file.actions_file.take(), self.key("actions_file")),
+        );
+        let (actions, warning) =
+            actions::ActionsConfig::build(action_users, actions_file, &allowed_users)?;
+        self.warnings.extend(warning);
 
         let log_format = match pick(
             (cli.log_format.clone(), "--log-format"),
@@ -757,6 +784,7 @@ impl Builder<'_> {
             alertmanager_auth,
             strict_secrets: false,
             allowed_users,
+            actions,
             log_format,
             dashboard,
             watchdog,
