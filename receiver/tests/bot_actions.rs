@@ -414,6 +414,17 @@ async fn op_stop_maps_to_stop_port_and_actions_lists_what_may_run() {
         "⛔ web2: refused by the agent (400): parameter \"port\" does not match ^(?:8080|8081)$"
     ));
 
+    // /help shows the action commands when actions are configured.
+    let help = s.ask(ADMIN, "/help").await.visible_text;
+    assert!(
+        help.contains(
+            "\n/run <agent|all|label=value> <action> [param=value…]\n  run an allowlisted action \
+             after a confirmation (aliases /op_exec <agent> <action>, /broadcast <action>, \
+             /op_stop <agent> <port>)\n  e.g. /run web1 restart-unit unit=nginx.service\n"
+        ),
+        "{help}"
+    );
+
     let list = s.ask(ADMIN, "/actions").await;
     assert_eq!(
         list.visible_text,

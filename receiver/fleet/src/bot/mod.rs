@@ -215,7 +215,7 @@ pub async fn answer(ctx: &Context, user: &User, text: &str) -> Option<Reply> {
     };
     tracing::info!(user = user.id.0, command = %text.split_whitespace().next().unwrap_or(""), "Telegram bot command");
     let reply = match cmd {
-        Command::Help => Ok(Reply::Text(help())),
+        Command::Help => Ok(Reply::Text(help(ctx.actions.is_some()))),
         Command::Agents => agents::agents(ctx).await.map(Reply::Text),
         Command::Usage { metric, agent } => agents::usage(ctx, metric, agent.as_deref())
             .await
@@ -243,10 +243,11 @@ pub async fn answer(ctx: &Context, user: &User, text: &str) -> Option<Reply> {
     }))
 }
 
-/// `/help`: every command, with an example.
-pub fn help() -> String {
+/// `/help`: every command, with an example; the action commands when actions are configured.
+pub fn help(with_actions: bool) -> String {
     let mut s = String::from("vpsmon bot: ask the fleet.\n");
-    for (usage, what, example) in commands::HELP.iter().chain(actions::HELP) {
+    let extra = if with_actions { actions::HELP } else { &[] };
+    for (usage, what, example) in commands::HELP.iter().chain(extra) {
         s.push_str(&format!("\n{usage}\n  {what}\n  e.g. {example}\n"));
     }
     s.push_str("\nAn agent is given by name or by address (10.0.0.5 or 10.0.0.5:9100).");
