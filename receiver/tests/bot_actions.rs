@@ -445,3 +445,26 @@ async fn op_stop_maps_to_stop_port_and_actions_lists_what_may_run() {
         "No agent matches web9. Agents with actions: web1, web2."
     );
 }
+
+#[tokio::test]
+async fn a_deleted_key_file_stops_the_bot_signing_for_that_agent() {
+    let s = setup(false).await;
+    // The test's agents share the key file with the bot: deleting it revokes it on both sides.
+    let key = s.agents[0].dir.join("action.key");
+    std::fs::remove_file(&key).unwrap();
+    let m = s.ask(ADMIN, "/run web1 mark").await;
+    assert_eq!(
+        m.visible_text,
+        format!(
+            "No agent answered, nothing to run:\n⚠️ web1: no usable action key (its file {} is \
+             missing, empty or unreadable)",
+            key.display()
+        )
+    );
+    assert_eq!(m.reply_markup, None);
+    assert_eq!(s.agents[0].audit(), "", "nothing was sent to web1");
+    // Back in place: usable again, without a restart.
+    write_secret(&key, &"web1-key-".repeat(8));
+    let m = s.ask(ADMIN, "/run web1 mark").await;
+    assert!(m.reply_markup.is_some(), "{}", m.visible_text);
+}
