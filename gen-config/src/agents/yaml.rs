@@ -153,11 +153,7 @@ fn convert(path: &Path, raw: RawAgent) -> Result<Agent, InputError> {
             let url = match url {
                 None => format!("{}://{address}", scheme.as_str()),
                 Some(u) => {
-                    let v = u.value.trim_end_matches('/');
-                    let rest = v
-                        .strip_prefix("http://")
-                        .or_else(|| v.strip_prefix("https://"));
-                    if rest.is_none_or(|h| h.is_empty() || h.contains(['/', '?', '#', '@'])) {
+                    let Some(v) = vpsmon_common::action_sig::base_url(&u.value) else {
                         return Err(InputError::at(
                             path,
                             line_of(&u),
@@ -166,7 +162,7 @@ fn convert(path: &Path, raw: RawAgent) -> Result<Agent, InputError> {
                                 u.value
                             ),
                         ));
-                    }
+                    };
                     v.to_owned()
                 }
             };

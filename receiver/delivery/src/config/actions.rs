@@ -143,16 +143,12 @@ fn read(path: &Path) -> Result<(usize, Vec<ActionAgent>), String> {
         if !seen.insert(a.name.clone()) {
             return Err(field("name", "listed twice".into()));
         }
-        let url = a.url.trim_end_matches('/');
-        let authority = url
-            .strip_prefix("http://")
-            .or_else(|| url.strip_prefix("https://"));
-        if authority.is_none_or(|h| h.is_empty() || h.contains(['/', '?', '#', '@'])) {
+        let Some(url) = vpsmon_common::action_sig::base_url(&a.url) else {
             return Err(field(
                 "url",
                 format!("{:?} is not http(s)://host:port", a.url),
             ));
-        }
+        };
         let key_path = dir.join(&a.key_file);
         let key = SecretFile::open(&key_path).map_err(|e| field("key_file", e.to_string()))?;
         agents.push(ActionAgent {
