@@ -65,6 +65,26 @@ pub fn verify(
         .is_ok()
 }
 
+/// An agent's action URL as the bot uses it: `http(s)://host:port` with no path, query or
+/// user-info (the signed path is appended to it), one trailing `/` dropped; `None` otherwise.
+/// gen-config writes it and the receiver reads it, so both check it here.
+pub fn base_url(url: &str) -> Option<&str> {
+    let url = url.strip_suffix('/').unwrap_or(url);
+    let host = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
+    (!host.is_empty() && !host.contains(['/', '?', '#', '@'])).then_some(url)
+}
+
+/// A fresh nonce: 16 bytes from the kernel's CSPRNG, as 32 hex digits (the agent accepts 16 to
+/// 64 of `A-Z a-z 0-9 - _`).
+pub fn nonce() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(hex(&bytes))
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -111,6 +131,27 @@ mod tests {
         }
         assert!(!as_signed(b"other", &sig));
         assert!(!as_signed(&key, "zz"));
+    }
+
+    #[test]
+    fn a_base_url_is_scheme_host_and_port_only() {
+        assert_eq!(
+            base_url("http://10.0.0.5:9100/"),
+            Some("http://10.0.0.5:9100")
+        );
+        assert_eq!(
+            base_url("https://a.example:443"),
+            Some("https://a.example:443")
+        );
+        for bad in [
+            "10.0.0.5:9100",
+            "ftp://a:1",
+            "http://",
+            "http://a:1/x",
+            "http://u:p@a:1",
+        ] {
+            assert_eq!(base_url(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -39,6 +39,9 @@ async fn agent() -> Agent {
     argv: [/usr/bin/touch, "{marker}"]
     user: root
   unit:
+    description: touch the marker, given a unit name
+    timeout: 90s
+    all_agents: true
     argv: [/bin/sh, -c, 'touch "$0"', "{marker}", "{{unit}}"]
     params:
       unit: {{ regex: '[a-z0-9-]+\.service' }}
@@ -111,10 +114,14 @@ struct Signed {
 }
 
 fn signed(key: &str, path: &str, body: &str, timestamp: i64) -> Signed {
+    signed_as(key, "POST", path, body, timestamp)
+}
+
+fn signed_as(key: &str, method: &str, path: &str, body: &str, timestamp: i64) -> Signed {
     let (timestamp, nonce) = (timestamp.to_string(), fresh_nonce());
     let signature = sign(
         key.as_bytes(),
-        "POST",
+        method,
         path,
         &timestamp,
         &nonce,
@@ -146,6 +153,23 @@ impl Agent {
         let mut req = reqwest::Client::new()
             .post(format!("{}/api/actions/{action}", self.ours.base))
             .body(body.to_owned());
+        if let Some(s) = sig {
+            req = req
+                .header(TIMESTAMP_HEADER, &s.timestamp)
+                .header(NONCE_HEADER, &s.nonce)
+                .header(SIGNATURE_HEADER, &s.signature);
+        }
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap())
+    }
+
+    /// `GET /api/actions` with these headers: the status and the JSON answer.
+    async fn list(&self, sig: Option<&Signed>, bearer: Option<&str>) -> (u16, Value) {
+        let mut req = reqwest::Client::new().get(format!("{}/api/actions", self.ours.base));
         if let Some(s) = sig {
             req = req
                 .header(TIMESTAMP_HEADER, &s.timestamp)
@@ -593,4 +617,85 @@ async fn a_request_from_before_a_restart_cannot_be_replayed_after_it() {
         401,
         "timestamp before this agent started (a request from before a restart)",
     );
+}
+
+#[tokio::test]
+async fn a_signed_list_shows_the_actions_and_anything_else_is_refused_and_audited() {
+    let a = agent().await;
+    let s = signed_as(KEY, "GET", "/api/actions", "", now());
+    let (status, answer) = a.list(Some(&s), None).await;
+    assert_eq!(status, 200, "{answer}");
+    let list = answer["actions"].as_array().unwrap();
+    let names: Vec<&str> = list.iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["big", "binary", "echo", "hang", "mark", "unit", "whoami"]
+    );
+    assert_eq!(
+        list[5],
+        json!({
+            "name": "unit",
+            "description": "touch the marker, given a unit name",
+            "params": [{"name": "unit", "type": "string", "regex": "^(?:[a-z0-9-]+\\.service)$"}],
+            "timeout_seconds": 90.0,
+            "all_agents": true,
+        })
+    );
+    assert_eq!(
+        list[4],
+        json!({"name": "mark", "description": "", "params": [], "timeout_seconds": 30.0, "all_agents": false})
+    );
+    let last = a.audit().pop().unwrap();
+    assert_eq!(
+        (&last["request"], &last["result"], &last["action"]),
+        (&json!("list"), &json!("listed"), &json!(""))
+    );
+
+    let refused = |answer: (u16, Value), status: u16, reason: &str| {
+        assert_eq!(
+            answer,
+            (status, json!({"error": "refused", "reason": reason}))
+        );
+        let last = a.audit().pop().unwrap();
+        assert_eq!(
+            (&last["request"], &last["result"], &last["reason"]),
+            (&json!("list"), &json!("refused"), &json!(reason)),
+        );
+    };
+    refused(
+        a.list(None, None).await,
+        401,
+        "missing x-vpsmon-signature header",
+    );
+    // The metrics token, as a bearer token and as the key.
+    refused(
+        a.list(None, Some(METRICS_TOKEN)).await,
+        401,
+        "missing x-vpsmon-signature header",
+    );
+    let s = signed_as(METRICS_TOKEN, "GET", "/api/actions", "", now());
+    refused(a.list(Some(&s), None).await, 401, "bad signature");
+    // Signed as a POST: the method is covered.
+    let s = signed_as(KEY, "POST", "/api/actions", "", now());
+    refused(a.list(Some(&s), None).await, 401, "bad signature");
+    // Replayed.
+    let s = signed_as(KEY, "GET", "/api/actions", "", now());
+    assert_eq!(a.list(Some(&s), None).await.0, 200);
+    refused(a.list(Some(&s), None).await, 401, "replayed nonce");
+    assert!(!a.marker().exists());
+    // Refused lists count as refusals of no action; answered ones are no runs.
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", a.ours.base))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("vpsmon_action_runs_total{action=\"\",result=\"refused\"} 5\n"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("listed"), "{metrics}");
 }

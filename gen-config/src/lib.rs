@@ -84,6 +84,13 @@ pub fn generate(list: &AgentList, s: &Settings) -> Result<Vec<OutFile>, Error> {
         content: render::alertmanager::render(s),
         kind: Kind::Alertmanager,
     });
+    if let Some(content) = render::receiver::render(&s.source_name, &list.agents) {
+        files.push(OutFile {
+            rel: render::receiver::PATH.into(),
+            content,
+            kind: Kind::Receiver,
+        });
+    }
     Ok(files)
 }
 

@@ -15,6 +15,8 @@ pub enum Kind {
     PrometheusConfig,
     /// alertmanager.yml: Alertmanager's own reload.
     Alertmanager,
+    /// receiver/action-agents.yml: read by the receiver at its start.
+    Receiver,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,6 +84,11 @@ pub fn stale_files(out_dir: &Path, files: &[OutFile]) -> io::Result<Vec<String>>
         if config_name && !wanted(&rel) && is_generated(&out_dir.join(&rel))? {
             stale.push(rel);
         }
+    }
+    // The receiver's actions file, when no agent has an action key any more.
+    let rel = crate::render::receiver::PATH;
+    if !wanted(rel) && is_generated(&out_dir.join(rel))? {
+        stale.push(rel.to_owned());
     }
     stale.sort();
     Ok(stale)
@@ -168,7 +175,7 @@ pub fn check(out_dir: &Path, files: &[OutFile]) -> io::Result<String> {
 pub fn write(out_dir: &Path, files: &[OutFile]) -> Result<WriteReport, (PathBuf, io::Error)> {
     let mut report = WriteReport::default();
     let order = |f: &OutFile| match f.kind {
-        Kind::Targets => 0,
+        Kind::Targets | Kind::Receiver => 0,
         Kind::Alertmanager => 1,
         Kind::PrometheusConfig
             if f.rel.ends_with(".rules.yml") || f.rel.starts_with("prometheus/rules.d/") =>

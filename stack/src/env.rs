@@ -40,6 +40,7 @@ const COMMON: &[&str] = &[
 const RECEIVER: &[&str] = &[
     "ALERT_CHAT_ID",
     "ALLOWED_USERS",
+    "ACTION_USERS",
     "TELEGRAM_API_URL",
     "BOT_TOKEN_FILE",
     "SLACK_WEBHOOK_URL_FILE",

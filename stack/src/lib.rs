@@ -67,6 +67,17 @@ pub enum Command {
     Down(DownArgs),
     /// Show each part and whether it is up (exit code 0 all up, 3 otherwise).
     Status,
+    /// Create an agent's action key (issue 19) and print what to install on the agent.
+    ActionKey(ActionKeyArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ActionKeyArgs {
+    /// The agent's name, as in agents.yml
+    pub agent: String,
+    /// Replace an existing key (rotation)
+    #[arg(long)]
+    pub rotate: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -176,6 +187,12 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Up(args) => up::run(&state_dir, &args),
         Command::Down(args) => control::down(&state_dir, Duration::from_secs(args.grace)),
         Command::Status => control::status(&state_dir),
+        Command::ActionKey(args) => {
+            let layout = parts::Layout::new(state_dir);
+            let path = secrets::create_action_key(&layout, &args.agent, args.rotate)?;
+            print!("{}", secrets::action_key_instructions(&args.agent, &path));
+            Ok(0)
+        }
     }
 }
 

@@ -207,10 +207,19 @@ fn spec(part: Part, layout: &Layout, programs: &Programs, ports: &Ports) -> Spec
                 os("--webhook-token-file"),
                 layout.webhook_token().into(),
             ],
-            vec![
-                ("PROMETHEUS_URL".to_owned(), base_url(ports.prometheus)),
-                ("ALERTMANAGER_URL".to_owned(), base_url(ports.alertmanager)),
-            ],
+            {
+                let mut env = vec![
+                    ("PROMETHEUS_URL".to_owned(), base_url(ports.prometheus)),
+                    ("ALERTMANAGER_URL".to_owned(), base_url(ports.alertmanager)),
+                ];
+                // Written by gen-config when agents.yml names action keys (`action-key`).
+                let actions = layout.config().join("receiver/action-agents.yml");
+                if actions.is_file() {
+                    let file = actions.display().to_string();
+                    env.push(("RECEIVER_ACTIONS_FILE".to_owned(), file));
+                }
+                env
+            },
             format!("{url}/healthz"),
             url,
         ),

@@ -20,6 +20,8 @@ use crate::parts::Layout;
 
 /// Bytes of randomness in the webhook token (64 hex characters).
 const TOKEN_BYTES: usize = 32;
+/// Bytes of randomness in an action key (64 hex characters; the exporter wants 32 or more).
+const ACTION_KEY_BYTES: usize = 32;
 
 /// The secrets given as values that the receiver gets as files instead.
 const AS_FILES: [(&str, &str, &str); 2] = [
@@ -79,6 +81,66 @@ pub fn receiver_secret_files(
     Ok(vars)
 }
 
+/// Where `./vpsmon action-key <agent>` keeps the agent's action key (issue 19).
+pub fn action_key_path(layout: &Layout, agent: &str) -> std::path::PathBuf {
+    layout
+        .secrets()
+        .join("action-keys")
+        .join(format!("{agent}.key"))
+}
+
+/// Creates the agent's action key: 32 bytes from the kernel's RNG as 64 hex characters, 0600.
+/// An existing key is replaced only with `rotate` (the agent and the receiver re-read the file,
+/// so replacing it revokes the old key at once on the side that has the new one).
+pub fn create_action_key(layout: &Layout, agent: &str, rotate: bool) -> Result<std::path::PathBuf> {
+    let valid = !agent.is_empty()
+        && agent
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && !agent.starts_with('.');
+    if !valid {
+        bail!("agent name {agent:?}: use letters, digits, '.', '_' and '-' (as in agents.yml)");
+    }
+    secrets_dir(layout)?;
+    let path = action_key_path(layout, agent);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("chmod 0700 {}", dir.display()))?;
+    if path.exists() && !rotate {
+        bail!(
+            "{} exists: agent {agent} has a key already (--rotate replaces it)",
+            path.display()
+        );
+    }
+    write_secret(&path, random_hex(ACTION_KEY_BYTES)?.as_bytes())?;
+    Ok(path)
+}
+
+/// What to do with a new key, printed by `action-key`; it names the file, never its content.
+pub fn action_key_instructions(agent: &str, path: &Path) -> String {
+    let p = path.display();
+    format!(
+        "Wrote a new action key for {agent}: {p} (0600).\n\
+         \n\
+         1. On {agent}, install the same file, readable by the exporter's user only:\n\
+         \x20    scp {p} root@{agent}:/etc/vpsmon/action.key\n\
+         \x20    ssh root@{agent} 'chmod 600 /etc/vpsmon/action.key'\n\
+         \x20  and start the exporter with the actions it may run (docs/deploy.md has examples):\n\
+         \x20    vpsmon-exporter --actions.config=/etc/vpsmon/actions.yml \\\n\
+         \x20      --actions.key-file=/etc/vpsmon/action.key \\\n\
+         \x20      --actions.audit-log=/var/log/vpsmon-actions.log\n\
+         \n\
+         2. In agents.yml, under {agent}:\n\
+         \x20    action_key_file: {p}\n\
+         \x20  then ./vpsmon up (or vpsmon-gen-config) writes receiver/action-agents.yml for the\n\
+         \x20  receiver (--actions-file), and ACTION_USERS says who may run actions.\n\
+         \n\
+         Rotation: ./vpsmon action-key {agent} --rotate, then copy the file again. Both sides\n\
+         re-read it; deleting it on the agent revokes the key.\n"
+    )
+}
+
 fn secrets_dir(layout: &Layout) -> Result<()> {
     let dir = layout.secrets();
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
@@ -119,6 +181,40 @@ mod tests {
 
     fn mode(p: &Path) -> u32 {
         std::fs::metadata(p).unwrap().mode() & 0o777
+    }
+
+    #[test]
+    fn an_action_key_is_64_hex_0600_and_replaced_only_when_rotating() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().to_owned());
+        let path = create_action_key(&layout, "web1", false).unwrap();
+        assert_eq!(path, dir.path().join("secrets/action-keys/web1.key"));
+        let key = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(key.len(), 64);
+        assert!(key.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        let err = create_action_key(&layout, "web1", false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} exists: agent web1 has a key already (--rotate replaces it)",
+                path.display()
+            )
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), key);
+        create_action_key(&layout, "web1", true).unwrap();
+        let rotated = std::fs::read_to_string(&path).unwrap();
+        assert_ne!(rotated, key);
+        assert_eq!(mode(&path), 0o600);
+        let err = create_action_key(&layout, "../x", false).unwrap_err();
+        assert!(err.to_string().starts_with("agent name \"../x\""), "{err}");
+        let told = action_key_instructions("web1", &path);
+        assert!(
+            told.contains("--actions.key-file=/etc/vpsmon/action.key"),
+            "{told}"
+        );
+        assert!(!told.contains(&rotated), "the key itself is never printed");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! ```yaml
 //! actions:
 //!   restart-unit:
+//!     description: restart a web server   # shown by the bot's /actions
 //!     argv: [/usr/bin/systemctl, restart, "{unit}"]
 //!     params:
 //!       unit: { regex: 'nginx\.service|caddy\.service' }
@@ -66,6 +67,8 @@ pub enum Arg {
 #[derive(Debug, Clone)]
 pub struct Action {
     pub name: String,
+    /// What the bot shows next to the name; empty when not given.
+    pub description: String,
     pub argv: Vec<Arg>,
     pub params: BTreeMap<String, Param>,
     pub user: RunAs,
@@ -90,6 +93,8 @@ struct RawFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAction {
+    #[serde(default)]
+    description: String,
     argv: Vec<String>,
     #[serde(default)]
     params: BTreeMap<String, RawParam>,
@@ -250,6 +255,7 @@ fn check(name: &str, a: RawAction) -> Result<Action, (String, String)> {
     }
     Ok(Action {
         name: name.to_owned(),
+        description: a.description,
         argv,
         params,
         user,
@@ -349,9 +355,9 @@ mod tests {
         let actions = load_text(yaml).unwrap();
         assert_eq!(
             actions.keys().collect::<Vec<_>>(),
-            ["disk", "logs", "restart-unit", "stop-port"]
+            ["disk", "logs", "restart-unit", "stop_port"]
         );
-        let port = &actions["stop-port"].params["port"];
+        let port = &actions["stop_port"].params["port"];
         assert_eq!(port.kind, ParamType::Integer);
         assert!(port.regex.is_match("8080") && !port.regex.is_match("80800"));
         assert_eq!(actions["restart-unit"].timeout, Duration::from_secs(90));

@@ -1,5 +1,6 @@
 //! Safe chat actions, the agent's side (issue 19): named commands from `--actions.config`, run
-//! on a signed `POST /api/actions/{name}`, each request audited and counted.
+//! on a signed `POST /api/actions/{name}` and listed on a signed `GET /api/actions` (for the
+//! bot's `/actions` and previews), each request audited and counted.
 //!
 //! Owns: the action list (`config`), running a command (`run`), the signature, nonce and
 //! timestamp checks, the audit log and `vpsmon_action_runs_total`. May import `common` (the
@@ -27,7 +28,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -171,12 +172,15 @@ impl Actions {
             // Not the URL's name: anyone could fill the label set with made-up ones.
             false => "",
         };
-        self.runs
-            .get_or_create(&RunLabels {
-                action: action.to_owned(),
-                result: entry.result.to_owned(),
-            })
-            .inc();
+        // A list that was answered ran nothing; a refused one is counted like any refusal.
+        if entry.result != LISTED {
+            self.runs
+                .get_or_create(&RunLabels {
+                    action: action.to_owned(),
+                    result: entry.result.to_owned(),
+                })
+                .inc();
+        }
         let mut line = serde_json::to_string(entry).unwrap_or_default();
         line.push('\n');
         let mut file = self.audit.lock().unwrap_or_else(|e| e.into_inner());
@@ -228,10 +232,15 @@ impl Nonces {
     }
 }
 
+/// The audit result of an answered `GET /api/actions`.
+const LISTED: &str = "listed";
+
 /// One audit-log line.
 #[derive(Debug, serde::Serialize)]
 struct AuditEntry<'a> {
     time: String,
+    /// `run` (`POST /api/actions/{name}`) or `list` (`GET /api/actions`, whose action is "").
+    request: &'static str,
     requested_by: Option<&'a str>,
     action: &'a str,
     params: Option<&'a BTreeMap<String, String>>,
@@ -291,6 +300,7 @@ struct RunRequest {
 /// The routes, for `http::app` to merge when actions are configured.
 pub fn router(actions: Arc<Actions>) -> Router {
     Router::new()
+        .route("/api/actions", get(list))
         .route("/api/actions/{name}", post(handler))
         .with_state(actions)
 }
@@ -400,6 +410,68 @@ fn bind(action: &Action, params: &BTreeMap<String, String>) -> Result<Vec<String
         .collect())
 }
 
+/// `GET /api/actions`: the configured actions as the bot shows them, signed like a run (with
+/// an empty body), refused and audited the same way otherwise.
+async fn list(
+    State(actions): State<Arc<Actions>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let mut entry = AuditEntry {
+        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        request: "list",
+        requested_by: None,
+        action: "",
+        params: None,
+        result: "refused",
+        reason: None,
+        exit_code: None,
+        duration_ms: None,
+        output_bytes: None,
+    };
+    let checked = match body {
+        Ok(body) if body.is_empty() => authenticate(&actions, &method, uri.path(), &headers, &body),
+        _ => Err(Refusal::bad("a list request has an empty body")),
+    };
+    if let Err(r) = checked {
+        entry.reason = Some(r.reason.clone());
+        actions.record(&entry);
+        return r.into_response();
+    }
+    entry.result = LISTED;
+    actions.record(&entry);
+    let list: Vec<_> = actions
+        .actions
+        .values()
+        .map(|a| {
+            let params: Vec<_> = a
+                .params
+                .iter()
+                .map(|(name, p)| {
+                    serde_json::json!({
+                        "name": name,
+                        "type": match p.kind {
+                            ParamType::String => "string",
+                            ParamType::Integer => "integer",
+                        },
+                        "regex": p.regex.as_str(),
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "name": a.name,
+                "description": a.description,
+                "params": params,
+                "timeout_seconds": a.timeout.as_secs_f64(),
+                "all_agents": a.all_agents,
+            })
+        })
+        .collect();
+    Json(serde_json::json!({ "actions": list })).into_response()
+}
+
 async fn handler(
     State(actions): State<Arc<Actions>>,
     UrlPath(name): UrlPath<String>,
@@ -410,6 +482,7 @@ async fn handler(
 ) -> Response {
     let mut entry = AuditEntry {
         time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        request: "run",
         requested_by: None,
         action: &name,
         params: None,

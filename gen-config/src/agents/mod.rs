@@ -21,8 +21,19 @@ pub struct Agent {
     /// Extra target labels from agents.yml (never contains `agent`).
     pub labels: BTreeMap<String, String>,
     pub scrape: ScrapeSettings,
+    /// Actions from the chat (issue 19): where the receiver reaches the agent's actions.
+    pub action: Option<ActionAccess>,
     /// Where the agent was defined, for error messages.
     pub line: usize,
+}
+
+/// The receiver's way to the agent's actions: the exporter's URL and the action-key file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActionAccess {
+    /// `http(s)://host:port`: `action_url`, else the scrape scheme and address.
+    pub url: String,
+    /// Absolute: a relative `action_key_file` resolves against agents.yml's directory.
+    pub key_file: String,
 }
 
 /// How an agent is scraped. Agents with equal settings share one scrape job.

@@ -27,6 +27,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Vec<Agent>, InputError> {
             address,
             labels: Default::default(),
             scrape: ScrapeSettings::default(),
+            action: None,
             line,
         });
     }

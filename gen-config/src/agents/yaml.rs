@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::{
-    Agent, CfAccess, InputError, Scheme, ScrapeSettings, Tls, check_label_name, check_name,
-    normalize_address,
+    ActionAccess, Agent, CfAccess, InputError, Scheme, ScrapeSettings, Tls, check_label_name,
+    check_name, normalize_address,
 };
 use crate::duration::PromDuration;
 use crate::settings::{check_load, check_min_agents, check_percent};
@@ -29,6 +29,12 @@ struct RawAgent {
     tls: Option<Tls>,
     #[serde(default)]
     cf_access: Option<CfAccess>,
+    /// The agent's action key (issue 19), for the receiver; relative to agents.yml.
+    #[serde(default)]
+    action_key_file: Option<String>,
+    /// Where the receiver sends actions, when not the scrape address (`http(s)://host:port`).
+    #[serde(default)]
+    action_url: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -133,16 +139,52 @@ fn convert(path: &Path, raw: RawAgent) -> Result<Agent, InputError> {
         check_label_name(&name, &key.value).map_err(|r| InputError::at(path, line_of(key), r))?;
     }
     let labels: BTreeMap<String, String> = labels.into_iter().map(|(k, v)| (k.value, v)).collect();
+    let scheme = raw.scheme.unwrap_or_default();
+    let action = match (raw.action_key_file, raw.action_url) {
+        (None, None) => None,
+        (None, Some(u)) => {
+            return Err(InputError::at(
+                path,
+                line_of(&u),
+                format!("agent {name:?}: action_url needs action_key_file"),
+            ));
+        }
+        (Some(key), url) => {
+            let url = match url {
+                None => format!("{}://{address}", scheme.as_str()),
+                Some(u) => {
+                    let Some(v) = vpsmon_common::action_sig::base_url(&u.value) else {
+                        return Err(InputError::at(
+                            path,
+                            line_of(&u),
+                            format!(
+                                "agent {name:?}: action_url {:?} is not http(s)://host:port",
+                                u.value
+                            ),
+                        ));
+                    };
+                    v.to_owned()
+                }
+            };
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let key_file = std::path::absolute(dir.join(&key))
+                .unwrap_or_else(|_| dir.join(&key))
+                .display()
+                .to_string();
+            Some(ActionAccess { url, key_file })
+        }
+    };
     Ok(Agent {
         name,
         address,
         labels,
         scrape: ScrapeSettings {
-            scheme: raw.scheme.unwrap_or_default(),
+            scheme,
             bearer_token_file: raw.bearer_token_file,
             tls: raw.tls,
             cf_access: raw.cf_access,
         },
+        action,
         line,
     })
 }

@@ -3,6 +3,7 @@
 
 pub mod alertmanager;
 pub mod prometheus;
+pub mod receiver;
 pub mod rules;
 pub mod targets;
 

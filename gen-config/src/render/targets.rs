@@ -109,6 +109,7 @@ mod tests {
             address: format!("{name}.example.com:9100"),
             labels: BTreeMap::new(),
             scrape,
+            action: None,
             line: 1,
         }
     }

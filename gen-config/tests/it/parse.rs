@@ -96,7 +96,7 @@ fn yaml_errors_name_file_line_and_reason() {
     let cases: &[(&str, &str)] = &[
         (
             "agents:\n  - name: a\n    address: 10.0.0.1:9100\n    bogus: 1\n",
-            "agents.yml:4: unknown field `bogus`, expected one of name, address, labels, scheme, bearer_token_file, tls, cf_access",
+            "agents.yml:4: unknown field `bogus`, expected one of name, address, labels, scheme, bearer_token_file, tls, cf_access, action_key_file, action_url",
         ),
         (
             "- name: a\n  address: 10.0.0.1:9100\n  tls:\n    ca: x\n",
@@ -162,6 +162,14 @@ fn yaml_errors_name_file_line_and_reason() {
             "- name: a\n  address: x:1\n   bad: [\n",
             "agents.yml:3: mapping values are not allowed in this context",
         ),
+        (
+            "- name: a\n  address: 10.0.0.1:9100\n  action_url: http://10.8.0.1:9100\n",
+            "agents.yml:3: agent \"a\": action_url needs action_key_file",
+        ),
+        (
+            "- name: a\n  address: 10.0.0.1:9100\n  action_key_file: a.key\n  action_url: 10.8.0.1:9100\n",
+            "agents.yml:4: agent \"a\": action_url \"10.8.0.1:9100\" is not http(s)://host:port",
+        ),
     ];
     for (content, want) in cases {
         assert_eq!(
@@ -175,7 +183,7 @@ fn yaml_errors_name_file_line_and_reason() {
 #[test]
 fn format_is_told_apart_by_content_when_the_extension_says_nothing() {
     // A YAML list without a .yml extension is still read as YAML: its error is a YAML one.
-    let want = "agents.list:3: unknown field `bogus`, expected one of name, address, labels, scheme, bearer_token_file, tls, cf_access";
+    let want = "agents.list:3: unknown field `bogus`, expected one of name, address, labels, scheme, bearer_token_file, tls, cf_access, action_key_file, action_url";
     assert_eq!(
         error_for(
             "agents.list",

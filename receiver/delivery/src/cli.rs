@@ -112,6 +112,8 @@ pub mod vars {
         ALERTMANAGER_BASIC_AUTH_PASSWORD_FILE = "--alertmanager-basic-auth-password-file", "RECEIVER_ALERTMANAGER_BASIC_AUTH_PASSWORD_FILE", "ALERTMANAGER_BASIC_AUTH_PASSWORD_FILE";
         STRICT_SECRETS = "--strict-secrets", "RECEIVER_STRICT_SECRETS";
         ALLOWED_USERS = "--allowed-users", "RECEIVER_ALLOWED_USERS", "ALLOWED_USERS";
+        ACTION_USERS = "--action-users", "RECEIVER_ACTION_USERS", "ACTION_USERS";
+        ACTIONS_FILE = "--actions-file", "RECEIVER_ACTIONS_FILE";
         LOG_FORMAT = "--log-format", "RECEIVER_LOG_FORMAT";
         WATCHDOG_TIMEOUT = "--watchdog-timeout", "RECEIVER_WATCHDOG_TIMEOUT";
         HEARTBEAT_URL = "", "RECEIVER_HEARTBEAT_URL", "HEARTBEAT_URL";
@@ -259,6 +261,16 @@ pub struct Cli {
     /// Telegram user ids allowed to use the bot, comma-separated [env: RECEIVER_ALLOWED_USERS or ALLOWED_USERS]
     #[arg(long, value_name = "IDS")]
     pub allowed_users: Option<String>,
+
+    /// Telegram user ids allowed to run actions, comma-separated; each must be in
+    /// ALLOWED_USERS [env: RECEIVER_ACTION_USERS or ACTION_USERS]
+    #[arg(long, value_name = "IDS")]
+    pub action_users: Option<String>,
+
+    /// The actions file: each agent's URL and action-key file (gen-config writes
+    /// receiver/action-agents.yml) [env: RECEIVER_ACTIONS_FILE]
+    #[arg(long, value_name = "FILE")]
+    pub actions_file: Option<PathBuf>,
 
     /// No Watchdog heartbeat from Alertmanager for this long: tell every destination the
     /// monitoring pipeline is broken; `off` to disable. Set, it is watched from start-up;

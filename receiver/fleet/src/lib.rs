@@ -9,6 +9,7 @@
 //! configuration, the payload, time and count formatting, the server's origin check), the
 //! shared Telegram layer and `vpsmon-common`; delivery never imports it.
 
+pub mod action_client;
 pub mod alert_extras;
 pub mod bot;
 pub mod chart;

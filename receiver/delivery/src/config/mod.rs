@@ -29,6 +29,7 @@ use layers::{Checked, Layers};
 pub use redact::redacted;
 pub use vpsmon_receiver_telegram::ChatId;
 
+pub mod actions;
 pub mod dashboard;
 pub mod layers;
 pub mod redact;
@@ -90,6 +91,8 @@ pub struct Config {
     pub strict_secrets: bool,
     /// Telegram user ids allowed to use the bot (issue 6).
     pub allowed_users: Vec<i64>,
+    /// `ACTION_USERS` and `--actions-file` (issue 19).
+    pub actions: actions::ActionsConfig,
     #[serde(serialize_with = "log_format")]
     pub log_format: LogFormat,
     /// The `dashboard:` section (issue 8).
@@ -448,6 +451,8 @@ struct FileConfig {
     prometheus_auth: Option<FileWebhookAuth>,
     alertmanager_auth: Option<FileWebhookAuth>,
     allowed_users: Option<Vec<i64>>,
+    action_users: Option<Vec<i64>>,
+    actions_file: Option<PathBuf>,
     log_format: Option<String>,
     dashboard: Option<dashboard::FileDashboard>,
     watchdog: Option<watchdog::FileWatchdog>,
@@ -675,6 +680,34 @@ impl Builder<'_> {
             Some(p) => p.parse(|v| parse_users(v))?,
             None => self.file.allowed_users.take().unwrap_or_default(),
         };
+        let action_users = match self
+            .layers
+            .given(&vars::ACTION_USERS, cli.action_users.clone())
+        {
+            Some(p) => {
+                let from = layers::source_of(&p.origin);
+                (p.parse(|v| parse_users(v))?, from)
+            }
+            None => (
+                self.file.action_users.take().unwrap_or_default(),
+                self.key("action_users"),
+            ),
+        };
+        let actions_file = self
+            .layers
+            .pick(
+                &vars::ACTIONS_FILE,
+                cli.actions_file.clone(),
+                self.file.actions_file.take(),
+                "actions_file",
+            )
+            .map(|p| {
+                let from = layers::source_of(&p.origin);
+                (p.value, from)
+            });
+        let (actions, warning) =
+            actions::ActionsConfig::build(action_users, actions_file, &allowed_users)?;
+        self.warnings.extend(warning);
 
         let log_format = match self.layers.pick(
             &vars::LOG_FORMAT,
@@ -779,6 +812,7 @@ impl Builder<'_> {
             alertmanager_auth,
             strict_secrets: false,
             allowed_users,
+            actions,
             log_format,
             dashboard,
             watchdog,

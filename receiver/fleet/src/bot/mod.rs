@@ -5,13 +5,15 @@
 //! - [`auth`]: the `ALLOWED_USERS` allowlist.
 //! - one file per command group, each `parse → ask Prometheus/Alertmanager → reply`:
 //!   [`agents`] (`/agents`, `/cpu` `/mem` `/disk` `/load`), [`chart`] (`/chart`),
-//!   [`alerts`] (`/alerts`, `/silences`, `/silence`), [`ports`] (`/ports`), and [`buttons`]
-//!   (the silence buttons under alert messages).
+//!   [`alerts`] (`/alerts`, `/silences`, `/silence`), [`ports`] (`/ports`), [`buttons`]
+//!   (the silence buttons under alert messages), and [`actions`] (`/actions`, `/run` and the
+//!   seed's `/op_exec`, `/broadcast`, `/op_stop`: HTML replies, `ACTION_USERS` only).
 //!
 //! Replies are plain text (no parse mode), so agent names and alert text can never break the
 //! markup. A failed Prometheus or Alertmanager call is answered with its
 //! [`ApiError`](crate::promapi::ApiError) text: which service, its URL, and why.
 
+pub mod actions;
 pub mod agents;
 pub mod alert_chart;
 pub mod alerts;
@@ -55,6 +57,8 @@ pub struct Context {
     pub buttons: Option<buttons::ButtonKey>,
     /// Who was last told "Not authorized.", and when.
     pub refusals: Arc<auth::Refusals>,
+    /// `None` without an actions file naming agents.
+    pub actions: Option<Arc<actions::Actions>>,
 }
 
 impl Context {
@@ -76,6 +80,7 @@ impl Context {
                 .as_ref()
                 .map(|t| buttons::ButtonKey::from_token(&t.token)),
             refusals: Arc::default(),
+            actions: actions::Actions::from_config(&config.actions),
         }
     }
 }
@@ -187,12 +192,24 @@ async fn handle(bot: &Bot, ctx: &Context, kind: UpdateKind) {
                 }
                 return;
             }
+            if let Some(cmd) = actions::parse(text) {
+                match cmd {
+                    Ok(cmd) => actions::command(bot, ctx, user, chat, cmd).await,
+                    Err(usage) => send(bot, chat, Reply::Text(usage)).await,
+                }
+                return;
+            }
             if let Some(reply) = answer(ctx, user, text).await {
                 send(bot, chat, reply).await;
             }
         }
         UpdateKind::CallbackQuery(q) if agents::is_page_press(&q) => {
             agents::press(bot, ctx, q).await
+        }
+        UpdateKind::CallbackQuery(q)
+            if q.data.as_deref().is_some_and(actions::is_action_button) =>
+        {
+            actions::press(bot, ctx, q).await
         }
         UpdateKind::CallbackQuery(q) => buttons::press(bot, ctx, q).await,
         _ => {}
@@ -209,7 +226,7 @@ pub async fn answer(ctx: &Context, user: &User, text: &str) -> Option<Reply> {
     };
     tracing::info!(user = user.id.0, command = %text.split_whitespace().next().unwrap_or(""), "Telegram bot command");
     let reply = match cmd {
-        Command::Help => Ok(Reply::Text(help())),
+        Command::Help => Ok(Reply::Text(help(ctx.actions.is_some()))),
         Command::Agents => agents::agents(ctx).await,
         Command::Usage { metric, agent } => agents::usage(ctx, metric, agent.as_deref())
             .await
@@ -237,10 +254,11 @@ pub async fn answer(ctx: &Context, user: &User, text: &str) -> Option<Reply> {
     }))
 }
 
-/// `/help`: every command, with an example.
-pub fn help() -> String {
+/// `/help`: every command, with an example; the action commands when actions are configured.
+pub fn help(with_actions: bool) -> String {
     let mut s = String::from("vpsmon bot: ask the fleet.\n");
-    for (usage, what, example) in commands::HELP {
+    let extra = if with_actions { actions::HELP } else { &[] };
+    for (usage, what, example) in commands::HELP.iter().chain(extra) {
         s.push_str(&format!("\n{usage}\n  {what}\n  e.g. {example}\n"));
     }
     s.push_str("\nAn agent is given by name or by address (10.0.0.5 or 10.0.0.5:9100).");
