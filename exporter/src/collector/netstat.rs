@@ -5,7 +5,7 @@
 //! The regex is matched once per field name and remembered: the names are the kernel's and do
 //! not change between scrapes, so a scrape does no regex work.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -100,7 +100,7 @@ pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> 
         snmp: procfs.join("net/snmp"),
         snmp6: procfs.join("net/snmp6"),
         fields: compile_regex(FIELDS.name, config.options.value(&FIELDS))?,
-        matched: Mutex::new(HashMap::new()),
+        matched: Mutex::new(Vec::new()),
     }))
 }
 
@@ -109,8 +109,8 @@ struct NetstatCollector {
     snmp: PathBuf,
     snmp6: PathBuf,
     fields: Regex,
-    /// `Proto_Field` -> whether `fields` matches it.
-    matched: Mutex<HashMap<String, bool>>,
+    /// `Proto_Field` and whether `fields` matches it, in the files' order (see `select`).
+    matched: Mutex<Vec<(String, bool)>>,
 }
 
 /// One exported sample, owned (the files' buffers are returned to the pool between reads).
@@ -123,8 +123,17 @@ struct Sample<'p> {
 }
 
 impl NetstatCollector {
-    /// Adds the matching statistics of `stats` to `out`.
-    fn select<'p>(&self, path: &'p Path, stats: &[Stat<'_>], out: &mut Vec<Sample<'p>>) {
+    /// Adds the matching statistics of `stats` to `out`. `at` counts the statistics seen so far
+    /// this scrape: the kernel lists them in the same order every time, so the decision for
+    /// the n-th is remembered at index n and only checked to be for the same name (a string
+    /// compare in a sequential walk instead of hashing ~450 names into a map each scrape).
+    fn select<'p>(
+        &self,
+        path: &'p Path,
+        stats: &[Stat<'_>],
+        at: &mut usize,
+        out: &mut Vec<Sample<'p>>,
+    ) {
         let mut matched = self.matched.lock().unwrap_or_else(|p| p.into_inner());
         let mut key = String::new();
         for s in stats {
@@ -132,14 +141,19 @@ impl NetstatCollector {
             key.push_str(s.protocol);
             key.push('_');
             key.push_str(s.name);
-            let wanted = match matched.get(key.as_str()) {
-                Some(&w) => w,
-                None => {
+            let wanted = match matched.get(*at) {
+                Some((k, w)) if *k == key => *w,
+                _ => {
                     let w = self.fields.is_match(&key);
-                    matched.insert(key.clone(), w);
+                    if let Some(slot) = matched.get_mut(*at) {
+                        *slot = (key.clone(), w);
+                    } else {
+                        matched.push((key.clone(), w));
+                    }
                     w
                 }
             };
+            *at += 1;
             if wanted {
                 out.push(Sample {
                     path,
@@ -154,13 +168,14 @@ impl NetstatCollector {
     fn read_pairs<'p>(
         &self,
         path: &'p Path,
+        at: &mut usize,
         out: &mut Vec<Sample<'p>>,
         errors: &mut Vec<CollectError>,
     ) -> Result<(), CollectError> {
         read_with(path, |data| {
             let (mut stats, mut bad) = (Vec::new(), Vec::new());
             parse_pairs(data, &mut stats, &mut bad);
-            self.select(path, &stats, out);
+            self.select(path, &stats, at, out);
             errors.extend(bad.into_iter().map(|e| CollectError::parse(path, e)));
             Ok(())
         })
@@ -171,13 +186,14 @@ impl Collector for NetstatCollector {
     fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
         let mut samples = Vec::new();
         let mut errors = Vec::new();
-        self.read_pairs(&self.netstat, &mut samples, &mut errors)?;
-        self.read_pairs(&self.snmp, &mut samples, &mut errors)?;
+        let mut at = 0;
+        self.read_pairs(&self.netstat, &mut at, &mut samples, &mut errors)?;
+        self.read_pairs(&self.snmp, &mut at, &mut samples, &mut errors)?;
         // No snmp6 on a kernel without IPv6.
         match read_with(&self.snmp6, |data| {
             let mut stats = Vec::new();
             parse_snmp6(data, &mut stats);
-            self.select(&self.snmp6, &stats, &mut samples);
+            self.select(&self.snmp6, &stats, &mut at, &mut samples);
             Ok(())
         }) {
             Err(CollectError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
@@ -246,6 +262,40 @@ Ip6XYZ
             config.options.set(&FIELDS, vec![f.to_owned()]);
         }
         scrape_of("netstat", build(&config).unwrap())
+    }
+
+    /// The decisions remembered by position are checked by name: statistics in another order
+    /// than the last scrape's (another kernel's files) are selected by their names.
+    #[test]
+    fn selection_follows_names_when_the_order_changes() {
+        let config = config_for(Path::new("/nonexistent"));
+        let collector = NetstatCollector {
+            netstat: PathBuf::new(),
+            snmp: PathBuf::new(),
+            snmp6: PathBuf::new(),
+            fields: compile_regex(FIELDS.name, config.options.value(&FIELDS)).unwrap(),
+            matched: Mutex::new(Vec::new()),
+        };
+        let stat = |protocol, name| Stat {
+            protocol,
+            name,
+            value: "1",
+        };
+        let select = |stats: &[Stat<'_>]| {
+            let (mut at, mut out) = (0, Vec::new());
+            collector.select(Path::new("snmp"), stats, &mut at, &mut out);
+            out.into_iter().map(|s| s.key).collect::<Vec<_>>()
+        };
+        let first = [stat("Tcp", "InErrs"), stat("Tcp", "MaxConn")];
+        assert_eq!(select(&first), ["Tcp_InErrs"]);
+        assert_eq!(select(&first), ["Tcp_InErrs"]);
+        let moved = [
+            stat("Tcp", "MaxConn"),
+            stat("Tcp", "InErrs"),
+            stat("Udp", "NoPorts"),
+        ];
+        assert_eq!(select(&moved), ["Tcp_InErrs", "Udp_NoPorts"]);
+        assert_eq!(select(&moved[..1]), Vec::<String>::new());
     }
 
     #[test]

@@ -95,21 +95,41 @@ pub(crate) fn read_attr_once(path: &Path) -> io::Result<String> {
     Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
 }
 
+/// Reads the whole file into `buf` with open, read until a 0-byte read, close: std's
+/// `read_to_string` adds a statx and an lseek per file for a size hint that procfs answers with
+/// 0 anyway. A short read does not mean the end: procfs' seq_files answer a page at a time.
 fn read_into(path: &Path, buf: &mut String) -> io::Result<()> {
-    if buf.capacity() < 4096 {
-        buf.reserve(4096);
-    }
-    match File::open(path)?.read_to_string(buf) {
-        // Left empty by read_to_string. Read again as bytes; only this rare case pays for it.
-        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-            let mut bytes = Vec::new();
-            File::open(path)?.read_to_end(&mut bytes)?;
-            buf.push_str(&String::from_utf8_lossy(&bytes));
-            tracing::debug!(path = %path.display(), "not UTF-8; invalid bytes read as U+FFFD");
-            Ok(())
+    use std::os::fd::AsRawFd;
+    let file = File::open(path)?;
+    let mut bytes = std::mem::take(buf).into_bytes();
+    bytes.clear();
+    let result = loop {
+        if bytes.capacity() - bytes.len() < 1024 {
+            bytes.reserve(bytes.capacity().max(4096));
         }
-        other => other.map(|_| ()),
-    }
+        let spare = bytes.spare_capacity_mut();
+        // SAFETY: spare is writable for its length; read(2) initialises the n bytes it returns.
+        let n = unsafe { libc::read(file.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
+        match usize::try_from(n) {
+            Ok(0) => break Ok(()),
+            // SAFETY: the kernel wrote n bytes after the initialised ones.
+            Ok(n) => unsafe { bytes.set_len(bytes.len() + n) },
+            Err(_) => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    break Err(e);
+                }
+            }
+        }
+    };
+    *buf = match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(path = %path.display(), "not UTF-8; invalid bytes read as U+FFFD");
+            String::from_utf8_lossy(e.as_bytes()).into_owned()
+        }
+    };
+    result
 }
 
 /// A file's contents, or the kind and text of the error reading it.
@@ -261,9 +281,28 @@ pub(crate) fn read_attr<'b>(path: &Path, buf: &'b mut Vec<u8>) -> io::Result<&'b
 }
 
 fn read_file_trimmed(file: File, buf: &mut Vec<u8>) -> io::Result<&str> {
+    use std::os::fd::AsRawFd;
     buf.clear();
-    // sysfs attributes are at most a page; `take` bounds a file that is not one.
-    file.take(4096).read_to_end(buf)?;
+    // A sysfs attribute is at most a page and comes whole in one read (kernfs fills the
+    // reader's buffer from one show()), so no second read to see the end; a file that is not
+    // one is cut at a page, as before.
+    buf.reserve(4096);
+    let spare = &mut buf.spare_capacity_mut()[..4096];
+    let n = loop {
+        // SAFETY: spare is writable for its length; read(2) initialises the n bytes it returns.
+        let n = unsafe { libc::read(file.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
+        match usize::try_from(n) {
+            Ok(n) => break n,
+            Err(_) => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    };
+    // SAFETY: the kernel wrote the first n bytes.
+    unsafe { buf.set_len(n) };
     let s = std::str::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     Ok(s.trim())
 }
