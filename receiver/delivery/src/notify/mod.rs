@@ -345,6 +345,18 @@ impl Dispatcher {
         self
     }
 
+    /// What the integrations' senders take beyond the config ([`registry::NotifyContext::wired`]).
+    fn wired(&self) -> Vec<Arc<dyn std::any::Any + Send + Sync>> {
+        let telegram = self.bot.as_ref().map(|bot| telegram::Wiring {
+            bot: bot.clone(),
+            hook: self.hook.clone(),
+        });
+        telegram
+            .into_iter()
+            .map(|w| Arc::new(w) as Arc<dyn std::any::Any + Send + Sync>)
+            .collect()
+    }
+
     /// The integration for a destination, built on first use and kept (with its lock).
     fn target(&self, d: &Destination) -> Result<Arc<Target>, String> {
         let label = d.label();
@@ -361,8 +373,7 @@ impl Dispatcher {
                 client: &self.client,
                 label: &label,
                 hash: &hash,
-                telegram_bot: self.bot.as_ref(),
-                telegram_hook: self.hook.as_ref(),
+                wired: &self.wired(),
             },
         )?;
         let t = Arc::new(Target {

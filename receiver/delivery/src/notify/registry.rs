@@ -17,12 +17,12 @@
 //! (`Deserialize` for [`FileDestination`], [`RenderContext::new`]) lives here so that
 //! `crate::config` and `crate::render` need nothing of `notify`: imports run one way.
 
+use std::any::Any;
 use std::sync::Arc;
 
 use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, Visitor};
 
 use super::Notify;
-use super::telegram::{Bot, MessageHook, Photos};
 use crate::config::{Config, ConfigError, Destination, FileDestination, RouteContext};
 use crate::render::{RenderContext, RenderError, Template};
 
@@ -55,10 +55,18 @@ pub struct NotifyContext<'a> {
     /// Hashes a secret (a URL) into the number that tells apart two destinations of one name
     /// in rate-limit buckets; never shown.
     pub hash: &'a dyn Fn(&str) -> u64,
-    /// Telegram's bot: one per receiver, since its rate limits span chats.
-    pub telegram_bot: Option<&'a Arc<Bot>>,
-    /// The fleet view's additions to Telegram messages (wired in `main`).
-    pub telegram_hook: Option<&'a (Arc<dyn MessageHook>, Arc<Photos>)>,
+    /// What the receiver wired in for an integration beyond its config (Telegram: its one bot,
+    /// whose rate limits span chats, and the fleet view's additions wired in `main`), each
+    /// stored as its own type: an integration takes its own with [`NotifyContext::wired`], so
+    /// this list names none of them.
+    pub wired: &'a [Arc<dyn Any + Send + Sync>],
+}
+
+impl NotifyContext<'_> {
+    /// The wired-in value of type `T`, if the receiver has one.
+    pub fn wired<T: Any>(&self) -> Option<&T> {
+        self.wired.iter().find_map(|w| w.downcast_ref::<T>())
+    }
 }
 
 /// An integration's [`Integration::notify`].
@@ -352,8 +360,7 @@ mod tests {
                 client: &client,
                 label: "webhook:ntfy",
                 hash: &|_| 0,
-                telegram_bot: None,
-                telegram_hook: None,
+                wired: &[],
             },
         )
         .unwrap();

@@ -510,7 +510,7 @@ impl registry::Integration for Integration {
         else {
             return None;
         };
-        let Some(bot) = cx.telegram_bot else {
+        let Some(Wiring { bot, hook }) = cx.wired::<Wiring>() else {
             return Some(Err("no Telegram bot token is configured (BOT_TOKEN)".to_string()));
         };
         let threshold = cx
@@ -522,10 +522,17 @@ impl registry::Integration for Integration {
             });
         Some(Ok(Box::new(
             Telegram::new(bot.clone(), chat_id, *message_thread_id)
-                .with_hook(cx.telegram_hook.cloned())
+                .with_hook(hook.clone())
                 .with_digest(threshold, cx.config.dashboard.url.clone()),
         )))
     }
+}
+
+/// What the dispatcher hands Telegram's senders (through [`NotifyContext::wired`]): the one bot
+/// of the receiver and the fleet view's additions, if `main` wired them.
+pub struct Wiring {
+    pub bot: Arc<Bot>,
+    pub hook: Option<(Arc<dyn MessageHook>, Arc<Photos>)>,
 }
 
 #[cfg(test)]
