@@ -1516,6 +1516,61 @@ async fn a_few_notifications_at_once_still_go_one_by_one() {
     assert!(tg.documents().is_empty());
 }
 
+/// A storm lasts while its backlog does: notifications that queue up while a digest is still
+/// being sent go out together at the next slot, even fewer than the threshold (here in full,
+/// as one message), and the storm ends with the first turn that finds one waiting alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tail_of_a_storm_goes_out_together_and_then_the_storm_ends() {
+    let tg = FakeTelegram::start().await;
+    let mut env = telegram_env(&tg);
+    env.push(("TELEGRAM_DIGEST_THRESHOLD", "3".into()));
+    let rx = Receiver::start(&telegram_yaml(-100888, "20s"), &env).await;
+    // The digest's document takes 3 s to be answered, so the tail queues up meanwhile.
+    tg.push_fault_for("sendDocument", Fault::SlowSuccess(Duration::from_secs(3)));
+    let storm: Vec<Value> = (0..10).map(|i| agent_down(i, "firing")).collect();
+    let tail: Vec<Value> = (10..12).map(|i| agent_down(i, "firing")).collect();
+    let during = async {
+        let started = Instant::now();
+        while !tg
+            .messages()
+            .iter()
+            .any(|m| m.visible_text.contains("· digest:"))
+        {
+            assert!(started.elapsed() < WAIT, "no digest");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        rx.post_all("/alerts", &tail).await
+    };
+    let (first, second) = tokio::join!(rx.post_all("/alerts", &storm), during);
+    for (code, body) in first.into_iter().chain(second) {
+        assert_eq!(code, 200, "{body}");
+    }
+    let last = tg.messages().pop().unwrap();
+    assert!(
+        last.visible_text.starts_with("🔥 2 firing\n\n")
+            || last.visible_text.starts_with("🔥 3 firing\n\n"),
+        "{}",
+        last.visible_text
+    );
+    for i in [10, 11] {
+        assert!(
+            last.visible_text.contains(&format!("Agent: web-{i}\n")),
+            "{}",
+            last.visible_text
+        );
+    }
+    assert_eq!(tg.documents().len(), 1);
+
+    let (code, body) = rx.post("/alerts", &agent_down(12, "firing")).await;
+    assert_eq!(code, 200, "{body}");
+    let last = tg.messages().pop().unwrap();
+    assert!(
+        last.visible_text.starts_with(&alone(12, "firing")),
+        "{}",
+        last.visible_text
+    );
+}
+
 /// Two notifications a minute apart never wait together: two ordinary messages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_a_minute_apart_are_two_ordinary_messages() {
