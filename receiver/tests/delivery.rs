@@ -1571,6 +1571,40 @@ async fn the_tail_of_a_storm_goes_out_together_and_then_the_storm_ends() {
     );
 }
 
+/// A storm that trickles in never has many notifications waiting at once: the alerts the chat
+/// got over the last minute count toward the threshold, so two waiting right after three went
+/// out one by one are carried together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_sent_in_the_last_minute_count_toward_a_storm() {
+    let tg = FakeTelegram::start().await;
+    let mut env = telegram_env(&tg);
+    env.push(("TELEGRAM_DIGEST_THRESHOLD", "3".into()));
+    let rx = Receiver::start(&telegram_yaml(-100888, "10s"), &env).await;
+    for i in 0..3 {
+        let (code, body) = rx.post("/alerts", &agent_down(i, "firing")).await;
+        assert_eq!(code, 200, "{body}");
+    }
+    let two: Vec<Value> = (3..5).map(|i| agent_down(i, "firing")).collect();
+    for (code, body) in rx.post_all("/alerts", &two).await {
+        assert_eq!(code, 200, "{body}");
+    }
+    let messages = tg.messages();
+    assert_eq!(messages.len(), 4, "{messages:#?}");
+    for (i, m) in messages[..3].iter().enumerate() {
+        assert!(
+            m.visible_text.starts_with(&alone(i, "firing")),
+            "{}",
+            m.visible_text
+        );
+    }
+    let last = &messages[3].visible_text;
+    assert!(last.starts_with("🔥 2 firing\n\n"), "{last}");
+    for i in [3, 4] {
+        assert!(last.contains(&format!("Agent: web-{i}\n")), "{last}");
+    }
+    assert!(tg.documents().is_empty());
+}
+
 /// Two notifications a minute apart never wait together: two ordinary messages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_a_minute_apart_are_two_ordinary_messages() {

@@ -4,10 +4,12 @@
 //! cannot all arrive within a deadline. Notifications to one destination already wait their
 //! turn (its lock, then its next send slot); here, whoever's turn it is looks at everyone
 //! waiting, and when they hold more alerts between them than the destination's
-//! `digest_threshold`, the next slot carries them all, rendered as one notification: a digest.
+//! `digest_threshold` (counting the alerts it got over the last minute too, when more than one
+//! is waiting), the next slot carries them all, rendered as one notification: a digest when
+//! they are more than the threshold, else their alerts in full, packed into few messages.
 //!
 //! - Below the threshold nothing changes: each notification goes on its own, in its turn, with
-//!   its own silence buttons (which silence exactly the alerts of their message) and charts.
+//!   its own silence buttons and charts.
 //! - The one whose turn it is waits for the destination's next send slot before it decides —
 //!   the time its message would wait anyway — so those who arrive meanwhile join the digest.
 //! - A storm lasts while its backlog does: after a digest, each turn carries everyone waiting
@@ -24,7 +26,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedMutexGuard, oneshot};
 
@@ -38,7 +40,14 @@ pub(super) struct Waiting {
     next_id: AtomicU64,
     /// A digest went, and no turn since found its notification waiting alone.
     storm: AtomicBool,
+    /// When alerts went to the destination, and how many, over the last [`RECENT`].
+    sent: Mutex<VecDeque<(Instant, usize)>>,
 }
+
+/// How far back alerts already sent count toward a storm: a group chat's limit is counted per
+/// minute, and a storm that trickles in (Alertmanager flushes groups as Prometheus finds each
+/// agent down) never has many notifications waiting at the same instant.
+const RECENT: Duration = Duration::from_secs(60);
 
 /// One notification waiting, and where to send its fate.
 struct Ticket {
@@ -79,6 +88,23 @@ impl Waiting {
         for t in tickets.into_iter().rev() {
             queue.push_front(t);
         }
+    }
+
+    /// Alerts sent over the last [`RECENT`] before `now`.
+    fn recent(&self, now: Instant) -> usize {
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        while sent
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) > RECENT)
+        {
+            sent.pop_front();
+        }
+        sent.iter().map(|(_, n)| n).sum()
+    }
+
+    fn note_sent(&self, alerts: usize) {
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        sent.push_back((Instant::now(), alerts));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Ticket>> {
@@ -158,12 +184,13 @@ impl Dispatcher {
             .iter()
             .flat_map(|(_, p)| p.keys.iter().map(|k| k.0))
             .collect();
+        let recent = target.waiting.recent(Instant::now());
         let storm = if alerts.len() > threshold {
             true
         } else if waiting.len() <= 1 {
             false
         } else {
-            target.waiting.storm.load(Ordering::Relaxed)
+            target.waiting.storm.load(Ordering::Relaxed) || recent + alerts.len() > threshold
         };
         target.waiting.storm.store(storm, Ordering::Relaxed);
         let (carried, rest): (Vec<_>, Vec<_>) = if storm {
@@ -194,7 +221,11 @@ impl Dispatcher {
                 "notifications waiting for the same send slot go out together"
             );
         }
+        let alerts = pending.n.alerts.len();
         let fate = self.send_pending(target, busy, pending, deadline).await;
+        if matches!(fate, Fate::Done) {
+            target.waiting.note_sent(alerts);
+        }
         for t in tickets {
             let _ = t.answer.send(fate.clone());
         }
