@@ -47,17 +47,24 @@ impl Receiver {
 
     /// POSTs a webhook as Alertmanager does; the status and JSON body it gets.
     async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        let json = serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text }));
-        (status, json)
+        post(&self.http, format!("{}{path}", self.url), body).await
+    }
+
+    /// POSTs every body at once, as Alertmanager flushes many groups together; the answers in
+    /// the order of `bodies`.
+    async fn post_all(&self, path: &str, bodies: &[Value]) -> Vec<(u16, Value)> {
+        let mut set = tokio::task::JoinSet::new();
+        for (i, body) in bodies.iter().enumerate() {
+            let (http, url, body) = (
+                self.http.clone(),
+                format!("{}{path}", self.url),
+                body.clone(),
+            );
+            set.spawn(async move { (i, post(&http, url, &body).await) });
+        }
+        let mut answers: Vec<(usize, (u16, Value))> = set.join_all().await;
+        answers.sort_by_key(|a| a.0);
+        answers.into_iter().map(|a| a.1).collect()
     }
 
     async fn metrics(&self) -> String {
@@ -70,6 +77,14 @@ impl Receiver {
             .await
             .unwrap()
     }
+}
+
+async fn post(http: &reqwest::Client, url: String, body: &Value) -> (u16, Value) {
+    let resp = http.post(url).json(body).send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let json = serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text }));
+    (status, json)
 }
 
 impl Drop for Receiver {
@@ -1355,4 +1370,336 @@ async fn a_storm_on_slack_is_a_summary_and_a_compact_line_per_alert_in_one_post(
     );
     let text = posts[0].body.to_string();
     assert_each_once(&marks([text.as_str()]), 400);
+}
+
+/// Agent `web-i` down (or back), as Alertmanager sends it with gen-config's grouping by
+/// `[alertname, agent]`: a group, and a notification, of its own.
+fn agent_down(i: usize, status: &str) -> Value {
+    let mut a = alert(i, status);
+    a["labels"]["alertname"] = json!("AgentDown");
+    a["labels"]["severity"] = json!("critical");
+    json!({
+        "version": "4",
+        "groupKey": format!("{{}}:{{agent=\"web-{i}\", alertname=\"AgentDown\"}}"),
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": "vpsmon",
+        "groupLabels": {"agent": format!("web-{i}"), "alertname": "AgentDown"},
+        "commonLabels": a["labels"].clone(),
+        "commonAnnotations": a["annotations"].clone(),
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [a],
+    })
+}
+
+/// How agent `web-i`'s notification reads when it goes alone, as before issue 18.
+fn alone(i: usize, status: &str) -> String {
+    let mark = if status == "firing" { "🔥" } else { "✅" };
+    format!(
+        "{mark} {} · AgentDown\nAgent: web-{i}\nSeverity: critical\nSummary: mark-{i:04}-end\n\
+         Started: 2026-11-21 10:00:00 UTC\n",
+        status.to_ascii_uppercase()
+    )
+}
+
+/// Issue 18's benchmark: 50 of 500 agents stop at once, which is 50 notifications of one
+/// AgentDown each; one message each, a group chat (20 a minute) could not take them in time.
+/// Those waiting for the chat's next send slot go out in it as one digest: at most 3 messages
+/// and the document, every agent exactly once, every webhook answered 200 on its first post.
+async fn notifications_waiting_together_are_one_digest(status: &str) {
+    let tg = FakeTelegram::start().await;
+    tg.enforce_rate_limits(true);
+    let rx = Receiver::start(&telegram_yaml(-100888, "10s"), &telegram_env(&tg)).await;
+    let storm: Vec<Value> = (0..50).map(|i| agent_down(i, status)).collect();
+
+    for (i, (code, body)) in rx.post_all("/alerts", &storm).await.iter().enumerate() {
+        assert_eq!(*code, 200, "web-{i}, on its first post: {body}");
+    }
+    let sends: Vec<_> = tg
+        .requests()
+        .into_iter()
+        .filter(|r| r.method.starts_with("send"))
+        .collect();
+    assert!(
+        sends.iter().all(|r| r.status == 200),
+        "the receiver outpaced Telegram: {sends:?}"
+    );
+    let (messages, documents) = (tg.messages(), tg.documents());
+    assert!(messages.len() <= 3, "{messages:#?}");
+    assert_eq!(documents.len(), 1, "{sends:?}");
+
+    // The digest's summary is the message just before its document; what went before the
+    // others were waiting went alone, as it always did.
+    let doc = String::from_utf8(documents[0].bytes.clone()).unwrap();
+    let carried = marks([doc.as_str()]).len();
+    let headline = if status == "firing" {
+        format!("🔥 {carried} firing")
+    } else {
+        format!("✅ {carried} resolved")
+    };
+    let (summary, before) = messages.split_last().unwrap();
+    assert!(documents[0].message_id > summary.message_id);
+    assert!(
+        summary.visible_text.starts_with(&format!(
+            "{headline} · digest: every alert is in the attached file\n\n\
+             AgentDown critical: {carried}\n\n{carried} agents: web-"
+        )) && summary
+            .visible_text
+            .ends_with(&format!(" and {} more", carried - 5)),
+        "{}",
+        summary.visible_text
+    );
+    for m in before {
+        let agent = m.visible_text.split("Agent: web-").nth(1).unwrap();
+        let i: usize = agent[..agent.find('\n').unwrap()].parse().unwrap();
+        assert!(
+            m.visible_text.starts_with(&alone(i, status)),
+            "{}",
+            m.visible_text
+        );
+    }
+    assert!(
+        doc.starts_with(&format!(
+            "vpsmon alert digest: {headline} ({carried} alerts)\nreceiver: vpsmon\n\
+             group: {{alertname=\"AgentDown\"}}\n"
+        )),
+        "what the groups share heads the document: {doc}"
+    );
+    let chat = before
+        .iter()
+        .map(|m| m.visible_text.as_str())
+        .chain([doc.as_str()]);
+    assert_each_once(&marks(chat), 50);
+
+    // Alertmanager's retries of them all send nothing again.
+    for (code, body) in rx.post_all("/alerts", &storm).await {
+        assert_eq!(code, 200, "{body}");
+    }
+    assert_eq!(
+        (tg.messages().len(), tg.documents().len()),
+        (messages.len(), 1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_agents_down_at_once_reach_a_group_as_one_digest() {
+    notifications_waiting_together_are_one_digest("firing").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_agents_back_at_once_reach_a_group_as_one_digest() {
+    notifications_waiting_together_are_one_digest("resolved").await;
+}
+
+/// Waiting notifications that hold no more alerts than the threshold between them still go
+/// one by one, each with its own message (and its own silence buttons).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_few_notifications_at_once_still_go_one_by_one() {
+    let tg = FakeTelegram::start().await;
+    tg.enforce_rate_limits(true);
+    let rx = Receiver::start(&telegram_yaml(-100888, "10s"), &telegram_env(&tg)).await;
+    let few: Vec<Value> = (0..5).map(|i| agent_down(i, "firing")).collect();
+    for (code, body) in rx.post_all("/alerts", &few).await {
+        assert_eq!(code, 200, "{body}");
+    }
+    let mut agents: Vec<usize> = tg
+        .messages()
+        .iter()
+        .map(|m| {
+            (0..5)
+                .find(|&i| m.visible_text.starts_with(&alone(i, "firing")))
+                .unwrap_or_else(|| panic!("not one alert alone: {}", m.visible_text))
+        })
+        .collect();
+    agents.sort();
+    assert_eq!(agents, [0, 1, 2, 3, 4]);
+    assert!(tg.documents().is_empty());
+}
+
+/// A storm lasts while its backlog does: notifications that queue up while a digest is still
+/// being sent go out together at the next slot, even fewer than the threshold (here in full,
+/// as one message), and the storm ends with the first turn that finds one waiting alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tail_of_a_storm_goes_out_together_and_then_the_storm_ends() {
+    let tg = FakeTelegram::start().await;
+    let mut env = telegram_env(&tg);
+    env.push(("TELEGRAM_DIGEST_THRESHOLD", "3".into()));
+    let rx = Receiver::start(&telegram_yaml(-100888, "20s"), &env).await;
+    // The digest's document takes 3 s to be answered, so the tail queues up meanwhile.
+    tg.push_fault_for("sendDocument", Fault::SlowSuccess(Duration::from_secs(3)));
+    let storm: Vec<Value> = (0..10).map(|i| agent_down(i, "firing")).collect();
+    let tail: Vec<Value> = (10..12).map(|i| agent_down(i, "firing")).collect();
+    let during = async {
+        let started = Instant::now();
+        while !tg
+            .messages()
+            .iter()
+            .any(|m| m.visible_text.contains("· digest:"))
+        {
+            assert!(started.elapsed() < WAIT, "no digest");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        rx.post_all("/alerts", &tail).await
+    };
+    let (first, second) = tokio::join!(rx.post_all("/alerts", &storm), during);
+    for (code, body) in first.into_iter().chain(second) {
+        assert_eq!(code, 200, "{body}");
+    }
+    let last = tg.messages().pop().unwrap();
+    assert!(
+        last.visible_text.starts_with("🔥 2 firing\n\n")
+            || last.visible_text.starts_with("🔥 3 firing\n\n"),
+        "{}",
+        last.visible_text
+    );
+    for i in [10, 11] {
+        assert!(
+            last.visible_text.contains(&format!("Agent: web-{i}\n")),
+            "{}",
+            last.visible_text
+        );
+    }
+    assert_eq!(tg.documents().len(), 1);
+
+    let (code, body) = rx.post("/alerts", &agent_down(12, "firing")).await;
+    assert_eq!(code, 200, "{body}");
+    let last = tg.messages().pop().unwrap();
+    assert!(
+        last.visible_text.starts_with(&alone(12, "firing")),
+        "{}",
+        last.visible_text
+    );
+}
+
+/// A storm that trickles in never has many notifications waiting at once: the alerts the chat
+/// got over the last minute count toward the threshold, so two waiting right after three went
+/// out one by one are carried together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_sent_in_the_last_minute_count_toward_a_storm() {
+    let tg = FakeTelegram::start().await;
+    let mut env = telegram_env(&tg);
+    env.push(("TELEGRAM_DIGEST_THRESHOLD", "3".into()));
+    let rx = Receiver::start(&telegram_yaml(-100888, "10s"), &env).await;
+    for i in 0..3 {
+        let (code, body) = rx.post("/alerts", &agent_down(i, "firing")).await;
+        assert_eq!(code, 200, "{body}");
+    }
+    let two: Vec<Value> = (3..5).map(|i| agent_down(i, "firing")).collect();
+    for (code, body) in rx.post_all("/alerts", &two).await {
+        assert_eq!(code, 200, "{body}");
+    }
+    let messages = tg.messages();
+    assert_eq!(messages.len(), 4, "{messages:#?}");
+    for (i, m) in messages[..3].iter().enumerate() {
+        assert!(
+            m.visible_text.starts_with(&alone(i, "firing")),
+            "{}",
+            m.visible_text
+        );
+    }
+    let last = &messages[3].visible_text;
+    assert!(last.starts_with("🔥 2 firing\n\n"), "{last}");
+    for i in [3, 4] {
+        assert!(last.contains(&format!("Agent: web-{i}\n")), "{last}");
+    }
+    assert!(tg.documents().is_empty());
+}
+
+/// Two notifications a minute apart never wait together: two ordinary messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_a_minute_apart_are_two_ordinary_messages() {
+    let tg = FakeTelegram::start().await;
+    tg.enforce_rate_limits(true);
+    let rx = Receiver::start(&telegram_yaml(-100888, "10s"), &telegram_env(&tg)).await;
+    let (code, body) = rx.post("/alerts", &agent_down(0, "firing")).await;
+    assert_eq!(code, 200, "{body}");
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let (code, body) = rx.post("/alerts", &agent_down(1, "firing")).await;
+    assert_eq!(code, 200, "{body}");
+    let messages = tg.messages();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    for (i, m) in messages.iter().enumerate() {
+        assert!(
+            m.visible_text.starts_with(&alone(i, "firing")),
+            "{}",
+            m.visible_text
+        );
+    }
+    assert!(tg.documents().is_empty());
+}
+
+/// A digest that fails fails every notification it carried: each is answered 503, and
+/// Alertmanager's retries deliver them all, each agent once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_digest_fails_every_notification_it_carried() {
+    let tg = FakeTelegram::start().await;
+    let rx = Receiver::start(&telegram_yaml(-100888, "10s"), &telegram_env(&tg)).await;
+    tg.push_fault_for(
+        "sendDocument",
+        Fault::Error {
+            code: 400,
+            description: "Bad Request: chat not found".into(),
+        },
+    );
+    let storm: Vec<Value> = (0..50).map(|i| agent_down(i, "firing")).collect();
+    let answers = rx.post_all("/alerts", &storm).await;
+    let sent_alone = marks(alone_texts(&tg).iter().map(String::as_str));
+    for (i, (code, body)) in answers.iter().enumerate() {
+        if sent_alone.contains_key(&format!("mark-{i:04}-end")) {
+            assert_eq!(*code, 200, "{body}");
+        } else {
+            assert_eq!(*code, 503, "web-{i} was in the failed digest: {body}");
+            assert_eq!(
+                body["reason"],
+                "Telegram 400: Bad Request: chat not found (check chat_id, and that the bot was added to the chat) (1 of 2 messages delivered before)"
+            );
+        }
+    }
+    assert!(sent_alone.len() < 50, "nothing was carried: {sent_alone:?}");
+    assert!(tg.documents().is_empty());
+
+    for (code, body) in rx.post_all("/alerts", &storm).await {
+        assert_eq!(code, 200, "{body}");
+    }
+    let documents = tg.documents();
+    assert_eq!(documents.len(), 1);
+    let doc = String::from_utf8(documents[0].bytes.clone()).unwrap();
+    let alone = alone_texts(&tg);
+    assert_each_once(
+        &marks(alone.iter().map(String::as_str).chain([doc.as_str()])),
+        50,
+    );
+}
+
+/// The texts of the messages that are not a digest's summary.
+fn alone_texts(tg: &FakeTelegram) -> Vec<String> {
+    tg.messages()
+        .into_iter()
+        .filter(|m| !m.visible_text.contains("· digest:"))
+        .map(|m| m.visible_text)
+        .collect()
+}
+
+/// Slack: the same 50 notifications, at Slack's one post a second, are at most 3 posts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_agents_down_at_once_reach_slack_as_one_digest() {
+    let slack = FakeSlack::start().await;
+    slack.enforce_rate_limit(true);
+    let yaml = "default_route:\n  - slack: {}\n";
+    let rx = Receiver::start(yaml, &[("SLACK_WEBHOOK_URL", slack.webhook_url())]).await;
+    let storm: Vec<Value> = (0..50).map(|i| agent_down(i, "firing")).collect();
+    for (i, (code, body)) in rx.post_all("/alerts", &storm).await.iter().enumerate() {
+        assert_eq!(*code, 200, "web-{i}, on its first post: {body}");
+    }
+    assert!(slack.requests().iter().all(|r| r.status == 200));
+    let posts = slack.posts();
+    assert!(posts.len() <= 3, "{} posts", posts.len());
+    let digests: Vec<_> = posts
+        .iter()
+        .filter_map(|p| p.visible_text())
+        .filter(|t| t.ends_with(": AgentDown (digest)"))
+        .collect();
+    assert_eq!(digests.len(), 1, "{digests:?}");
+    let texts: Vec<String> = posts.iter().map(|p| p.body.to_string()).collect();
+    assert_each_once(&marks(texts.iter().map(String::as_str)), 50);
 }

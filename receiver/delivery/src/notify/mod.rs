@@ -8,6 +8,8 @@
 //! For each destination of a route, concurrently, the dispatcher
 //! 1. takes the destination's lock, so that two copies of one notification (an Alertmanager retry
 //!    racing the first attempt, or two Alertmanagers of a cluster) are handled one after the other;
+//!    for a chat, the notifications waiting there go out together as one digest when they hold
+//!    more alerts between them than its digest threshold ([`coalesce`]);
 //! 2. drops the alerts the destination already received ([`dedup`]);
 //! 3. renders the rest and sends message after message, each paced by the service's rate limits
 //!    ([`ratelimit`]) and retried with backoff, or after a 429's retry-after, until the deadline
@@ -24,6 +26,7 @@
 //! ([`Deliver::health`]), and nothing is ever posted into a chat about them. When every
 //! destination failed, the alerts are printed to the console meanwhile ([`fallback`]).
 
+mod coalesce;
 pub mod dedup;
 mod fallback;
 pub mod metrics;
@@ -160,6 +163,12 @@ pub trait Notify: Send + Sync {
     fn render(&self, n: &Notification, ctx: &RenderContext) -> Result<Vec<Message>, RenderError>;
     /// Sends one message, once: retrying is the dispatcher's business.
     fn notify<'a>(&'a self, message: &'a Message) -> BoxFuture<'a, Result<(), NotifyError>>;
+    /// Notifications waiting together for this destination's next send slot that hold more
+    /// alerts than this between them go out as one digest ([`coalesce`]); `None` (the default):
+    /// each notification goes on its own.
+    fn coalesce_threshold(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Delivery settings; [`Default`] has the documented defaults.
@@ -216,6 +225,8 @@ struct Target {
     /// Held for the whole delivery of one notification, and past the deadline by a message
     /// still awaiting its answer (the next notification then learns its fate).
     busy: Arc<tokio::sync::Mutex<()>>,
+    /// Notifications waiting for `busy`, for [`coalesce`] to carry together.
+    waiting: coalesce::Waiting,
 }
 
 /// Delivers to every destination of a route through the integrations of [`INTEGRATIONS`].
@@ -248,6 +259,7 @@ impl Drop for InFlight<'_> {
 }
 
 /// How one destination fared.
+#[derive(Clone)]
 enum Fate {
     Done,
     Failed { kind: FailKind, reason: String },
@@ -381,6 +393,7 @@ impl Dispatcher {
             key: key.clone(),
             notify,
             busy: Arc::new(tokio::sync::Mutex::new(())),
+            waiting: coalesce::Waiting::default(),
         });
         targets.insert(key, t.clone());
         Ok(t)
@@ -567,65 +580,83 @@ impl Dispatcher {
         n: &Notification,
         deadline: Instant,
     ) -> Fate {
+        // Chat destinations carry the notifications that wait together as one digest.
+        if let Some(threshold) = target.notify.coalesce_threshold() {
+            return self.deliver_coalesced(target, n, deadline, threshold).await;
+        }
         let Ok(busy) =
             tokio::time::timeout_at(deadline.into(), Arc::clone(&target.busy).lock_owned()).await
         else {
-            self.metrics
-                .count(&target.label, DeliveryResult::failed_transient);
-            return Fate::Failed {
-                kind: FailKind::Transient,
-                reason: "an earlier notification to this destination was still being delivered at the deadline".into(),
-            };
+            return self.still_busy(target);
         };
+        let pending = self.pending(target, n);
+        self.note_skipped(target, &pending);
+        self.send_pending(target, busy, pending, deadline).await
+    }
 
-        let keys: Vec<dedup::Key> = n
-            .alerts
-            .iter()
-            .map(|a| self.alert_key(&target.key, n, a))
-            .collect();
-        let now = Instant::now();
-        let pending: Vec<usize> = (0..n.alerts.len())
-            .filter(|&i| !self.dedup.contains(keys[i], now))
-            .collect();
-        let skipped = n.alerts.len() - pending.len();
-        if skipped > 0 {
-            self.metrics
-                .deduplicated
-                .get_or_create(&metrics::DestinationLabels {
-                    destination: target.label.clone(),
-                })
-                .inc_by(skipped as u64);
-            tracing::info!(
-                destination = %target.label,
-                group_key = %n.group_key,
-                skipped,
-                pending = pending.len(),
-                "alerts already delivered to this destination are not sent again"
-            );
+    /// The answer when the destination's lock did not come before the deadline.
+    fn still_busy(&self, target: &Target) -> Fate {
+        self.metrics
+            .count(&target.label, DeliveryResult::failed_transient);
+        Fate::Failed {
+            kind: FailKind::Transient,
+            reason: "an earlier notification to this destination was still being delivered at the deadline".into(),
         }
-        if pending.is_empty() {
+    }
+
+    /// The alerts of `n` that `target` has not received yet.
+    fn pending(&self, target: &Target, n: &Notification) -> Pending {
+        let now = Instant::now();
+        let mut rest = n.clone();
+        rest.alerts.clear();
+        let mut keys = Vec::with_capacity(n.alerts.len());
+        for a in &n.alerts {
+            let key = self.alert_key(&target.key, n, a);
+            if !self.dedup.contains(key, now) {
+                rest.alerts.push(a.clone());
+                keys.push((key, n.dedup_window));
+            }
+        }
+        Pending {
+            skipped: n.alerts.len() - rest.alerts.len(),
+            n: rest,
+            keys,
+        }
+    }
+
+    /// Counts and logs the alerts left out of `pending` as already delivered.
+    fn note_skipped(&self, target: &Target, pending: &Pending) {
+        if pending.skipped == 0 {
+            return;
+        }
+        self.metrics
+            .deduplicated
+            .get_or_create(&metrics::DestinationLabels {
+                destination: target.label.clone(),
+            })
+            .inc_by(pending.skipped as u64);
+        tracing::info!(
+            destination = %target.label,
+            group_key = %pending.n.group_key,
+            skipped = pending.skipped,
+            pending = pending.n.alerts.len(),
+            "alerts already delivered to this destination are not sent again"
+        );
+    }
+
+    /// Renders what `target` is missing and sends it, message after message, holding `busy`.
+    async fn send_pending(
+        &self,
+        target: &Arc<Target>,
+        busy: tokio::sync::OwnedMutexGuard<()>,
+        pending: Pending,
+        deadline: Instant,
+    ) -> Fate {
+        let Pending { n, keys, .. } = pending;
+        if n.alerts.is_empty() {
             return Fate::Done;
         }
-
-        // Render only what is missing; indices are mapped back to `n.alerts`.
-        let rendered = if pending.len() == n.alerts.len() {
-            target.notify.render(n, &self.render)
-        } else {
-            let mut rest = n.clone();
-            rest.alerts = pending.iter().map(|&i| n.alerts[i].clone()).collect();
-            target.notify.render(&rest, &self.render).map(|messages| {
-                messages
-                    .into_iter()
-                    .map(|mut m| {
-                        for i in &mut m.alert_indices {
-                            *i = pending[*i];
-                        }
-                        m
-                    })
-                    .collect()
-            })
-        };
-        let messages = match rendered {
+        let messages = match target.notify.render(&n, &self.render) {
             Ok(m) => m,
             Err(e) => {
                 self.metrics
@@ -644,7 +675,7 @@ impl Dispatcher {
         for (k, message) in messages.iter().enumerate() {
             // An alert split over several messages counts as delivered with its last.
             let later = &messages[k + 1..];
-            let done: Vec<dedup::Key> = message
+            let done: Vec<(dedup::Key, Option<Duration>)> = message
                 .alert_indices
                 .iter()
                 .filter(|i| !later.iter().any(|m| m.alert_indices.contains(i)))
@@ -677,17 +708,11 @@ impl Dispatcher {
                 }
             };
             match sent {
-                Ok(()) => record_delivered(
-                    &self.metrics,
-                    &self.dedup,
-                    &target.label,
-                    done,
-                    n.dedup_window,
-                ),
+                Ok(()) => record_delivered(&self.metrics, &self.dedup, &target.label, done),
                 Err(Failure::InFlight(attempt)) => {
                     self.metrics
                         .count(&target.label, DeliveryResult::failed_transient);
-                    self.finish_in_flight(target, busy, attempt, done, n.dedup_window);
+                    self.finish_in_flight(target, busy, attempt, done);
                     return Fate::Failed {
                         kind: FailKind::Transient,
                         reason: format!(
@@ -724,7 +749,7 @@ impl Dispatcher {
             destination = %target.label,
             integration = target.notify.integration(),
             group_key = %n.group_key,
-            alerts = pending.len(),
+            alerts = n.alerts.len(),
             messages = total,
             "delivered"
         );
@@ -740,8 +765,7 @@ impl Dispatcher {
         target: &Arc<Target>,
         busy: tokio::sync::OwnedMutexGuard<()>,
         attempt: Pin<Box<Fut>>,
-        done: Vec<dedup::Key>,
-        window: Option<Duration>,
+        done: Vec<(dedup::Key, Option<Duration>)>,
     ) where
         Fut: Future<Output = Result<(), NotifyError>> + Send + 'static,
     {
@@ -757,7 +781,7 @@ impl Dispatcher {
             let _busy = busy;
             match tokio::time::timeout(wait, attempt).await {
                 Ok(Ok(())) => {
-                    record_delivered(&metrics, &dedup, &label, done, window);
+                    record_delivered(&metrics, &dedup, &label, done);
                     tracing::info!(destination = %label, "a message answered after the delivery deadline was delivered; the retry will not send it again");
                 }
                 Ok(Err(err)) => {
@@ -829,18 +853,38 @@ impl Deliver for Dispatcher {
     }
 }
 
-/// A message went out: count it, and remember the alerts it finished so no retry sends them
-/// again.
+/// A message went out: count it, and remember the alerts it finished, each for its
+/// notification's window, so no retry sends them again.
 fn record_delivered(
     metrics: &NotifyMetrics,
     dedup: &Dedup,
     label: &str,
-    done: Vec<dedup::Key>,
-    window: Option<Duration>,
+    done: Vec<(dedup::Key, Option<Duration>)>,
 ) {
     metrics.count(label, DeliveryResult::sent);
-    dedup.record(done, Instant::now(), window);
+    let now = Instant::now();
+    // Notifications carried together ([`coalesce`]) may ask for different windows.
+    let mut windows: Vec<Option<Duration>> = Vec::new();
+    for (_, w) in &done {
+        if !windows.contains(w) {
+            windows.push(*w);
+        }
+    }
+    for w in windows {
+        dedup.record(done.iter().filter(|d| d.1 == w).map(|d| d.0), now, w);
+    }
     metrics.dedup_entries.set(dedup.len() as i64);
+}
+
+/// The alerts of a notification that a destination has not received yet.
+struct Pending {
+    /// The notification with only those alerts: several merged into one when [`coalesce`]
+    /// carries them together.
+    n: Notification,
+    /// Per alert of `n`: its de-duplication key and the window to remember it for.
+    keys: Vec<(dedup::Key, Option<Duration>)>,
+    /// Alerts left out because the destination has them already.
+    skipped: usize,
 }
 
 /// `("telegram:-1", "chat not found")`, or for several: labels joined, reasons prefixed.

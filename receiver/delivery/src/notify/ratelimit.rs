@@ -100,13 +100,7 @@ impl RateLimiter {
         deadline: Instant,
     ) -> Result<Instant, TooLate> {
         let mut tat = self.tat.lock().unwrap_or_else(|e| e.into_inner());
-        let mut slot = now;
-        for b in buckets {
-            if let Some(&t) = tat.get(&b.key) {
-                let earliest = t.checked_sub(b.rate.tolerance()).unwrap_or(now);
-                slot = slot.max(earliest);
-            }
-        }
+        let slot = earliest(&tat, buckets, now);
         if slot > deadline {
             return Err(TooLate { earliest: slot });
         }
@@ -115,6 +109,13 @@ impl RateLimiter {
             *t = (*t).max(slot) + b.rate.interval;
         }
         Ok(slot)
+    }
+
+    /// The earliest instant at or after `now` that every bucket allows, reserving nothing: how
+    /// long a message would wait for its slot.
+    pub fn earliest(&self, buckets: &[Bucket], now: Instant) -> Instant {
+        let tat = self.tat.lock().unwrap_or_else(|e| e.into_inner());
+        earliest(&tat, buckets, now)
     }
 
     /// A message reserved for `slot` actually left at `sent` (the task woke late, the machine was
@@ -140,6 +141,17 @@ impl RateLimiter {
         let t = tat.entry(bucket.key.clone()).or_insert(floor);
         *t = (*t).max(floor);
     }
+}
+
+fn earliest(tat: &HashMap<String, Instant>, buckets: &[Bucket], now: Instant) -> Instant {
+    let mut slot = now;
+    for b in buckets {
+        if let Some(&t) = tat.get(&b.key) {
+            let earliest = t.checked_sub(b.rate.tolerance()).unwrap_or(now);
+            slot = slot.max(earliest);
+        }
+    }
+    slot
 }
 
 #[cfg(test)]
@@ -231,6 +243,17 @@ mod tests {
         let err = l.reserve(&[chat()], t0, t0 + S / 2).unwrap_err();
         assert_eq!(err.earliest, t0 + S);
         // The refusal took nothing: the next caller with time to spare gets the same slot.
+        assert_eq!(l.reserve(&[chat()], t0, t0 + 5 * S), Ok(t0 + S));
+    }
+
+    #[test]
+    fn the_earliest_slot_is_told_without_reserving_it() {
+        let l = RateLimiter::new();
+        let t0 = Instant::now();
+        assert_eq!(l.earliest(&[chat()], t0), t0);
+        assert_eq!(l.reserve(&[chat()], t0, t0), Ok(t0));
+        assert_eq!(l.earliest(&[chat()], t0), t0 + S);
+        assert_eq!(l.earliest(&[chat()], t0), t0 + S, "nothing was reserved");
         assert_eq!(l.reserve(&[chat()], t0, t0 + 5 * S), Ok(t0 + S));
     }
 

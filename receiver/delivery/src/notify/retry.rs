@@ -65,7 +65,8 @@ impl Pacing {
             shared: Vec::new(),
         }
     }
-    fn all(&self) -> Vec<Bucket> {
+    /// Every bucket a message counts against, its own first.
+    pub fn all(&self) -> Vec<Bucket> {
         let mut all = Vec::with_capacity(1 + self.shared.len());
         all.push(self.own.clone());
         all.extend(self.shared.iter().cloned());

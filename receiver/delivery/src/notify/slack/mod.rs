@@ -109,6 +109,11 @@ impl Notify for Slack {
     fn notify<'a>(&'a self, message: &'a Message) -> BoxFuture<'a, Result<(), NotifyError>> {
         Box::pin(self.send(&message.text))
     }
+
+    /// Notifications waiting together for this chat are a storm past the same threshold.
+    fn coalesce_threshold(&self) -> Option<usize> {
+        Some(self.digest_threshold)
+    }
 }
 
 /// Sorts Slack's answer into success, retry later, or give up.

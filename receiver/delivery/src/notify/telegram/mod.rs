@@ -381,6 +381,11 @@ impl Notify for Telegram {
     fn notify<'a>(&'a self, message: &'a Message) -> BoxFuture<'a, Result<(), NotifyError>> {
         Box::pin(self.send(message))
     }
+
+    /// Notifications waiting together for this chat are a storm past the same threshold.
+    fn coalesce_threshold(&self) -> Option<usize> {
+        Some(self.digest_threshold)
+    }
 }
 
 /// Telegram's answer envelope: `{"ok":true,"result":…}` or
