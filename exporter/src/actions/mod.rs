@@ -252,6 +252,24 @@ struct AuditEntry<'a> {
     output_bytes: Option<u64>,
 }
 
+impl<'a> AuditEntry<'a> {
+    /// The entry of a request just received: refused until it proves otherwise.
+    fn refused(request: &'static str, action: &'a str) -> AuditEntry<'a> {
+        AuditEntry {
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            request,
+            requested_by: None,
+            action,
+            params: None,
+            result: "refused",
+            reason: None,
+            exit_code: None,
+            duration_ms: None,
+            output_bytes: None,
+        }
+    }
+}
+
 /// A refused request: its status and the reason the audit log and the answer give.
 #[derive(Debug)]
 struct Refusal {
@@ -419,18 +437,7 @@ async fn list(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let mut entry = AuditEntry {
-        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        request: "list",
-        requested_by: None,
-        action: "",
-        params: None,
-        result: "refused",
-        reason: None,
-        exit_code: None,
-        duration_ms: None,
-        output_bytes: None,
-    };
+    let mut entry = AuditEntry::refused("list", "");
     let checked = match body {
         Ok(body) if body.is_empty() => authenticate(&actions, &method, uri.path(), &headers, &body),
         _ => Err(Refusal::bad("a list request has an empty body")),
@@ -480,18 +487,7 @@ async fn handler(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let mut entry = AuditEntry {
-        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        request: "run",
-        requested_by: None,
-        action: &name,
-        params: None,
-        result: "refused",
-        reason: None,
-        exit_code: None,
-        duration_ms: None,
-        output_bytes: None,
-    };
+    let mut entry = AuditEntry::refused("run", &name);
     let refuse = |entry: &mut AuditEntry<'_>, refusal: Refusal| {
         entry.reason = Some(refusal.reason.clone());
         actions.record(entry);
