@@ -232,27 +232,33 @@ fn bad_request(why: &str) -> Response {
         .into_response()
 }
 
+/// The fleet as the page and `/api/status` show it for `query`; a bad query is a 400 naming it.
+async fn status_for(
+    d: &Dashboard,
+    query: Result<Query<Pairs>, QueryRejection>,
+) -> Result<view::Status, Response> {
+    let query = page_query(query).map_err(|why| bad_request(&why))?;
+    Ok(d.status(Utc::now(), query).await)
+}
+
 async fn index(
     State(d): State<Dashboard>,
     query: Result<Query<Pairs>, QueryRejection>,
 ) -> Response {
-    let query = match page_query(query) {
-        Ok(q) => q,
-        Err(why) => return bad_request(&why),
-    };
-    let status = d.status(Utc::now(), query).await;
-    d.render("index.html", &status)
+    match status_for(&d, query).await {
+        Ok(status) => d.render("index.html", &status),
+        Err(bad) => bad,
+    }
 }
 
 async fn api_status(
     State(d): State<Dashboard>,
     query: Result<Query<Pairs>, QueryRejection>,
 ) -> Response {
-    let query = match page_query(query) {
-        Ok(q) => q,
-        Err(why) => return bad_request(&why),
+    let status = match status_for(&d, query).await {
+        Ok(status) => status,
+        Err(bad) => return bad,
     };
-    let status = d.status(Utc::now(), query).await;
     (
         [(header::CONTENT_TYPE, "application/json")],
         serde_json::to_string(&status)
