@@ -6,6 +6,7 @@
 
 mod device_filter;
 mod encode;
+mod held;
 mod netlink;
 mod read;
 
@@ -686,6 +687,7 @@ impl Scraper {
             cell.take()
         });
         self.last_len.store(body.len(), Relaxed);
+        held::sweep();
         body.into_bytes()
     }
 }

@@ -3,10 +3,11 @@
 
 use std::cell::RefCell;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 
 use super::filesystem::Measured;
+use super::held;
 use super::{CollectError, ParseError, Prefetched};
 
 /// Buffers larger than this are not kept (a huge file should not pin its memory).
@@ -42,9 +43,9 @@ pub(crate) fn read_with<T>(
 /// Go's `filepath.Glob("<prefix>[0-9]*")` returns them (node_exporter's order: `cpu10` before
 /// `cpu2`).
 pub(crate) fn numbered_entries(dir: &Path, prefix: &str) -> io::Result<Vec<String>> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)?
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().into_string().ok())
+    let mut names: Vec<String> = held::list_dir(dir)?
+        .into_iter()
+        .filter_map(|e| e.name.into_string().ok())
         .filter(|n| {
             n.strip_prefix(prefix)
                 .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
@@ -90,38 +91,44 @@ pub(crate) fn read_trimmed(path: &Path) -> Result<String, CollectError> {
 /// do: some drivers (hwmon) answer EAGAIN forever, and a read loop would spin on them.
 /// Invalid UTF-8 becomes U+FFFD; the caller trims.
 pub(crate) fn read_attr_once(path: &Path) -> io::Result<String> {
-    let mut buf = [0u8; 128];
-    let n = File::open(path)?.read(&mut buf)?;
-    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 128];
+    let n = held::read(
+        path,
+        None,
+        || File::open(path),
+        |fd, positional| held::read_at(fd, &mut buf, 0, positional),
+    )?;
+    // SAFETY: the kernel initialised the first n bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
+    Ok(String::from_utf8_lossy(bytes).into_owned())
 }
 
-/// Reads the whole file into `buf` with open, read until a 0-byte read, close: std's
-/// `read_to_string` adds a statx and an lseek per file for a size hint that procfs answers with
-/// 0 anyway. A short read does not mean the end: procfs' seq_files answer a page at a time.
+/// Reads the whole file into `buf` with read until a 0-byte read, through a descriptor held
+/// across scrapes (`held`): std's `read_to_string` adds a statx and an lseek per file for a
+/// size hint that procfs answers with 0 anyway. A short read does not mean the end: procfs'
+/// seq_files answer a page at a time.
 fn read_into(path: &Path, buf: &mut String) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let file = File::open(path)?;
     let mut bytes = std::mem::take(buf).into_bytes();
-    bytes.clear();
-    let result = loop {
-        if bytes.capacity() - bytes.len() < 1024 {
-            bytes.reserve(bytes.capacity().max(4096));
-        }
-        let spare = bytes.spare_capacity_mut();
-        // SAFETY: spare is writable for its length; read(2) initialises the n bytes it returns.
-        let n = unsafe { libc::read(file.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
-        match usize::try_from(n) {
-            Ok(0) => break Ok(()),
-            // SAFETY: the kernel wrote n bytes after the initialised ones.
-            Ok(n) => unsafe { bytes.set_len(bytes.len() + n) },
-            Err(_) => {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    break Err(e);
+    let result = held::read(
+        path,
+        None,
+        || File::open(path),
+        |fd, positional| {
+            bytes.clear();
+            loop {
+                if bytes.capacity() - bytes.len() < 1024 {
+                    bytes.reserve(bytes.capacity().max(4096));
                 }
+                let len = bytes.len();
+                let n = held::read_at(fd, bytes.spare_capacity_mut(), len, positional)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                // SAFETY: the kernel wrote n bytes after the initialised ones.
+                unsafe { bytes.set_len(len + n) };
             }
-        }
-    };
+        },
+    );
     *buf = match String::from_utf8(bytes) {
         Ok(s) => s,
         Err(e) => {
@@ -142,7 +149,13 @@ pub(crate) struct Shared {
     files: std::cell::RefCell<Vec<(std::path::PathBuf, SharedRead)>>,
     /// The prefetch of the collector being updated, if it has one.
     prefetched: std::cell::RefCell<Option<Prefetched>>,
+    /// Every link's RTM_NEWLINK body from one RTM_GETLINK dump, which netdev, netclass and arp
+    /// (for its devices' names) all read.
+    links: std::cell::OnceCell<SharedLinks>,
 }
+
+/// The link dump's message bodies, or the kind and text of its error.
+type SharedLinks = Result<Vec<Vec<u8>>, (io::ErrorKind, String)>;
 
 impl Shared {
     /// Hands the next collector its prefetch (see `Collector::prefetch`).
@@ -156,6 +169,26 @@ impl Shared {
         prefetched.map(|p| match p {
             Prefetched::Filesystem(m) => m,
         })
+    }
+
+    /// Hands `f` the body of every link's RTM_NEWLINK message, from one RTM_GETLINK dump made
+    /// on the first call of this scrape.
+    pub(crate) fn with_links<T>(&self, f: impl FnOnce(&[Vec<u8>]) -> T) -> io::Result<T> {
+        let links = self.links.get_or_init(|| {
+            // struct ifinfomsg: family (AF_UNSPEC: every link), padding, type, index, flags,
+            // change.
+            let request = [0u8; 16];
+            let mut bodies = Vec::new();
+            super::netlink::dump(libc::RTM_GETLINK, &request, libc::RTM_NEWLINK, |body| {
+                bodies.push(body.to_vec())
+            })
+            .map(|()| bodies)
+            .map_err(|e| (e.kind(), e.to_string()))
+        });
+        match links {
+            Ok(bodies) => Ok(f(bodies)),
+            Err((kind, message)) => Err(io::Error::new(*kind, message.clone())),
+        }
     }
 
     /// As [`read_with`], but the file is read only on the first call of this scrape.
@@ -226,13 +259,34 @@ pub(crate) fn attr_absent(e: &io::Error) -> bool {
     ) || matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP))
 }
 
-/// A sysfs device directory held open, so that reading its attributes by name (openat)
-/// does not walk the path again, symlink (`class/net/eth0 -> ../../devices/...`) included,
-/// for each of them.
-pub(crate) struct AttrDir(std::os::fd::OwnedFd);
+/// A sysfs device directory whose attributes are read by name: opened once (O_PATH) when a
+/// file is not already held, so that reading several attributes does not walk the path again,
+/// symlink (`class/net/eth0 -> ../../devices/...`) included, for each of them. `id` is the
+/// device's identity for [`held`] (its ifindex), `None` for files not to hold.
+pub(crate) struct AttrDir<'p> {
+    path: &'p Path,
+    id: Option<u64>,
+    dir: Option<std::os::fd::OwnedFd>,
+    /// The directory was not there (the device went away since it was listed).
+    gone: bool,
+}
 
-impl AttrDir {
-    pub(crate) fn open(path: &Path) -> io::Result<AttrDir> {
+impl<'p> AttrDir<'p> {
+    pub(crate) fn new(path: &'p Path, id: Option<u64>) -> AttrDir<'p> {
+        AttrDir {
+            path,
+            id,
+            dir: None,
+            gone: false,
+        }
+    }
+
+    /// Whether the directory was missing when a file had to be opened.
+    pub(crate) fn gone(&self) -> bool {
+        self.gone
+    }
+
+    fn open_dir(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
         use std::os::unix::ffi::OsStrExt;
         let c = std::ffi::CString::new(path.as_os_str().as_bytes())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -247,62 +301,73 @@ impl AttrDir {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: fd is a fresh descriptor nothing else owns.
-        Ok(AttrDir(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }))
+        Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
     }
 
-    /// Reads attribute `name` into `buf`, trimmed as [`read_attr`].
-    pub(crate) fn read<'b>(
-        &self,
-        name: &std::ffi::CStr,
-        buf: &'b mut Vec<u8>,
-    ) -> io::Result<&'b str> {
+    fn open(&mut self, name: &std::ffi::CStr) -> io::Result<File> {
         use std::os::fd::AsRawFd;
-        // SAFETY: name is NUL-terminated and self.0 an open directory descriptor.
-        let fd = unsafe {
-            libc::openat(
-                self.0.as_raw_fd(),
-                name.as_ptr(),
-                libc::O_RDONLY | libc::O_CLOEXEC,
-            )
-        };
+        if self.dir.is_none() {
+            match Self::open_dir(self.path) {
+                Ok(d) => self.dir = Some(d),
+                Err(e) => {
+                    self.gone = e.kind() == io::ErrorKind::NotFound;
+                    return Err(e);
+                }
+            }
+        }
+        let dir = self.dir.as_ref().map_or(-1, AsRawFd::as_raw_fd);
+        // SAFETY: name is NUL-terminated and dir an open directory descriptor.
+        let fd = unsafe { libc::openat(dir, name.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: fd is a fresh descriptor nothing else owns.
-        let file: File = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
-        read_file_trimmed(file, buf)
+        Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+    }
+
+    /// Reads attribute `name` into `buf`, trimmed as [`read_attr`].
+    pub(crate) fn read<'b>(
+        &mut self,
+        name: &std::ffi::CStr,
+        buf: &'b mut Vec<u8>,
+    ) -> io::Result<&'b str> {
+        let path = self.path.join(name.to_string_lossy().as_ref());
+        let n = held::read(
+            &path,
+            self.id,
+            || self.open(name),
+            |fd, positional| read_page(fd, positional, buf),
+        )?;
+        trimmed(buf, n)
     }
 }
 
 /// Reads one sysfs attribute file into `buf`, trimmed as procfs's `SysReadFile` does. Such
 /// files are tiny and read by the dozen per device, so no pooled buffer or String per file.
 pub(crate) fn read_attr<'b>(path: &Path, buf: &'b mut Vec<u8>) -> io::Result<&'b str> {
-    read_file_trimmed(File::open(path)?, buf)
+    let n = held::read(
+        path,
+        None,
+        || File::open(path),
+        |fd, positional| read_page(fd, positional, buf),
+    )?;
+    trimmed(buf, n)
 }
 
-fn read_file_trimmed(file: File, buf: &mut Vec<u8>) -> io::Result<&str> {
-    use std::os::fd::AsRawFd;
+/// One read of at most a page into `buf`: a sysfs attribute is at most a page and comes whole
+/// in one read (kernfs fills the reader's buffer from one show()), so no second read to see
+/// the end; a file that is not one is cut at a page, as before.
+fn read_page(fd: std::os::fd::RawFd, positional: bool, buf: &mut Vec<u8>) -> io::Result<usize> {
     buf.clear();
-    // A sysfs attribute is at most a page and comes whole in one read (kernfs fills the
-    // reader's buffer from one show()), so no second read to see the end; a file that is not
-    // one is cut at a page, as before.
     buf.reserve(4096);
-    let spare = &mut buf.spare_capacity_mut()[..4096];
-    let n = loop {
-        // SAFETY: spare is writable for its length; read(2) initialises the n bytes it returns.
-        let n = unsafe { libc::read(file.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
-        match usize::try_from(n) {
-            Ok(n) => break n,
-            Err(_) => {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
-            }
-        }
-    };
+    let n = held::read_at(fd, &mut buf.spare_capacity_mut()[..4096], 0, positional)?;
     // SAFETY: the kernel wrote the first n bytes.
     unsafe { buf.set_len(n) };
-    let s = std::str::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    Ok(n)
+}
+
+fn trimmed(buf: &[u8], n: usize) -> io::Result<&str> {
+    let s = std::str::from_utf8(&buf[..n])
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     Ok(s.trim())
 }

@@ -1,0 +1,401 @@
+//! Descriptors of procfs and sysfs files held open from one scrape to the next.
+//!
+//! Opening a file is a good part of what a cold scrape costs: the kernel walks the path
+//! (`/proc/net/*` through the `self` symlink and the network namespace, `/sys/block/vda/...`
+//! through its symlink into `/sys/devices`), checks permissions at each step, and allocates
+//! the open file, for some 80 files a scrape. These files are generated when they are read, so
+//! a descriptor kept open reads fresh figures every time: a read at offset 0 makes procfs'
+//! and sysfs' seq_files run their `show` again (`seq_read_iter` restarts its iterator at 0).
+//! Nothing read is kept, only the way to the file.
+//!
+//! Only procfs and sysfs files are held (checked with fstatfs when opened): a regular file
+//! (udev's database, utmp, a textfile, a fixture tree) is replaced by rename, and a held
+//! descriptor would go on reading the old one. A held descriptor whose object went away (a
+//! disk or CPU removed) fails with ENODEV; any failure drops it, and the path is opened again.
+//! Paths under `class/net/` are held only by the caller that knows the device's ifindex (the
+//! network class collector): a network device can be renamed, and the name's next owner must
+//! not be read through the old device's files. A descriptor not used for two scrapes (its
+//! device is gone, or a collector no longer reads it) is closed by [`sweep`]; at most
+//! [`MAX_HELD`] are held, so the open-file limit stays the server's.
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The most descriptors held; past it, files are opened and closed as before.
+pub(crate) const MAX_HELD: usize = 256;
+
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+const SYSFS_MAGIC: i64 = 0x6265_6572;
+
+/// A held file of some path: the identity its caller gave it (an ifindex, or 0), and whether a
+/// read is using it now (then a concurrent scrape opens its own, and no sweep closes it).
+struct Slot {
+    id: u64,
+    file: File,
+    /// The scrape that last read it.
+    used: u64,
+    busy: bool,
+}
+
+/// FNV-1a: the keys are short paths this process chose, so SipHash's defence against
+/// chosen keys buys nothing here, and it cost more than the lookups.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// By path (a lookup by `&Path` allocates nothing), the slots of its objects.
+type Map = HashMap<PathBuf, Vec<Slot>, std::hash::BuildHasherDefault<Fnv>>;
+
+#[derive(Default)]
+struct Store {
+    map: Map,
+    /// Slots in `map`.
+    len: usize,
+}
+
+static HELD: Mutex<Option<Store>> = Mutex::new(None);
+/// The number of the current scrape, advanced by [`sweep`].
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// The held descriptor of `path` for `id`, marked busy until [`give_back`].
+fn borrow(path: &Path, id: u64) -> Option<RawFd> {
+    let mut held = HELD.lock().ok()?;
+    let slot = held
+        .as_mut()?
+        .map
+        .get_mut(path)?
+        .iter_mut()
+        .find(|s| s.id == id && !s.busy)?;
+    slot.busy = true;
+    Some(slot.file.as_raw_fd())
+}
+
+/// Ends a [`borrow`]: the descriptor is kept, as used in this scrape, or closed.
+fn give_back(path: &Path, id: u64, keep: bool) {
+    let Ok(mut held) = HELD.lock() else { return };
+    let Some(store) = held.as_mut() else { return };
+    let Some(slots) = store.map.get_mut(path) else {
+        return;
+    };
+    if let Some(i) = slots.iter().position(|s| s.id == id && s.busy) {
+        if keep {
+            slots[i].busy = false;
+            slots[i].used = EPOCH.load(Ordering::Relaxed);
+        } else {
+            slots.swap_remove(i);
+            store.len -= 1;
+        }
+    }
+}
+
+/// Holds `file` as `path`'s for `id`, if there is room and it is not held already.
+fn put(path: &Path, id: u64, file: File) {
+    let Ok(mut held) = HELD.lock() else { return };
+    let store = held.get_or_insert_with(Store::default);
+    if store.len >= MAX_HELD {
+        return;
+    }
+    let slots = store.map.entry(path.to_owned()).or_default();
+    if slots.iter().all(|s| s.id != id) {
+        slots.push(Slot {
+            id,
+            file,
+            used: EPOCH.load(Ordering::Relaxed),
+            busy: false,
+        });
+        store.len += 1;
+    }
+}
+
+/// Whether `file` is generated by the kernel on each read (procfs, sysfs).
+fn generated(file: &File) -> bool {
+    // SAFETY: statfs is plain data; fstatfs fills it for an open descriptor.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: the descriptor is open for the duration of the call.
+    let rc = unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) };
+    #[allow(clippy::unnecessary_cast)] // f_type's width differs between libcs.
+    let kind = st.f_type as i64;
+    rc == 0 && (kind == PROC_SUPER_MAGIC || kind == SYSFS_MAGIC)
+}
+
+/// Whether a path names a network device's file through its (renameable) name: something
+/// under `class/net/<device>`.
+fn under_class_net(path: &Path) -> bool {
+    let mut parts = path.components().map(|c| c.as_os_str());
+    while let Some(p) = parts.next() {
+        let mut rest = parts.clone();
+        if p == "class" && rest.next().is_some_and(|n| n == "net") && rest.next().is_some() {
+            return true;
+        }
+    }
+    false
+}
+
+/// Reads `path` with `read`, given a descriptor and whether it may read at an offset (pread):
+/// through the descriptor held from an earlier scrape if there is one, else a fresh one from
+/// `open`, which is then held if it is a procfs or sysfs file that reads at offsets. `id` tells
+/// apart two objects that had the same path in turn (a network device's ifindex); `None` for a
+/// path that holds only when it cannot name another object later (see the module's doc).
+pub(crate) fn read<T>(
+    path: &Path,
+    id: Option<u64>,
+    open: impl FnOnce() -> io::Result<File>,
+    mut read: impl FnMut(RawFd, bool) -> io::Result<T>,
+) -> io::Result<T> {
+    let slot = id.unwrap_or(0);
+    // Only what may be held is ever held: no need to ask before looking.
+    if let Some(fd) = borrow(path, slot) {
+        let result = read(fd, true);
+        give_back(path, slot, result.is_ok());
+        if result.is_ok() {
+            return result;
+        }
+        // Gone (ENODEV) or failing: walk the path again.
+    }
+    let file = open()?;
+    match read(file.as_raw_fd(), true) {
+        Ok(v) => {
+            if (id.is_some() || !under_class_net(path)) && generated(&file) {
+                put(path, slot, file);
+            }
+            Ok(v)
+        }
+        // A file that does not read at offsets: read it as a stream, and do not hold it.
+        Err(e) if e.raw_os_error() == Some(libc::ESPIPE) => read(file.as_raw_fd(), false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Ends a scrape: closes the descriptors no read used in this scrape or the one before.
+pub(crate) fn sweep() {
+    let epoch = EPOCH.fetch_add(1, Ordering::Relaxed);
+    if let Ok(mut held) = HELD.lock()
+        && let Some(store) = held.as_mut()
+    {
+        let mut len = 0;
+        store.map.retain(|_, slots| {
+            slots.retain(|s| s.busy || s.used + 1 >= epoch);
+            len += slots.len();
+            !slots.is_empty()
+        });
+        store.len = len;
+    }
+}
+
+/// Whether `path` (with id 0) is held (for tests).
+#[cfg(test)]
+pub(crate) fn holds(path: &Path) -> bool {
+    HELD.lock()
+        .unwrap()
+        .as_ref()
+        .and_then(|h| h.map.get(path))
+        .is_some_and(|slots| slots.iter().any(|s| s.id == 0))
+}
+
+/// `pread` or `read` of `fd` at `offset` into `buf`, retried on EINTR.
+pub(crate) fn read_at(
+    fd: RawFd,
+    buf: &mut [std::mem::MaybeUninit<u8>],
+    offset: usize,
+    positional: bool,
+) -> io::Result<usize> {
+    loop {
+        // SAFETY: buf is writable for its length; the kernel initialises the n bytes it returns.
+        let n = unsafe {
+            if positional {
+                libc::pread(
+                    fd,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    offset as libc::off_t,
+                )
+            } else {
+                libc::read(fd, buf.as_mut_ptr().cast(), buf.len())
+            }
+        };
+        match usize::try_from(n) {
+            Ok(n) => return Ok(n),
+            Err(_) => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// A directory entry: its name and its `d_type` (`libc::DT_*`; DT_UNKNOWN where the filesystem
+/// does not say).
+pub(crate) struct DirEntry {
+    pub(crate) name: OsString,
+    pub(crate) kind: u8,
+}
+
+/// The entries of directory `path` but `.` and `..`, in the directory's order, through a
+/// descriptor held across scrapes (rewound for each listing): listing with `std::fs::read_dir`
+/// costs a path walk, an open, an fstat and a close more each time. A sysfs directory that is
+/// removed while held (a module unloaded) lists nothing but its dots, like an empty one: a
+/// held directory that lists nothing is opened again by its path.
+pub(crate) fn list_dir(path: &Path) -> io::Result<Vec<DirEntry>> {
+    if let Some(fd) = borrow(path, 0) {
+        let listed = entries(fd).ok().filter(|e| !e.is_empty());
+        give_back(path, 0, listed.is_some());
+        if let Some(listed) = listed {
+            return Ok(listed);
+        }
+    }
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(path)?;
+    let listed = entries(dir.as_raw_fd())?;
+    if !under_class_net(path) && generated(&dir) {
+        put(path, 0, dir);
+    }
+    Ok(listed)
+}
+
+/// Rewinds `dir` and reads every entry with getdents64.
+fn entries(fd: RawFd) -> io::Result<Vec<DirEntry>> {
+    // struct linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name (NUL-ended).
+    const NAME: usize = 19;
+    // SAFETY: lseek on an open descriptor.
+    if unsafe { libc::lseek(fd, 0, libc::SEEK_SET) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut out = Vec::new();
+    // u64s: the records are 8-byte aligned.
+    let mut buf = [0u64; 1024];
+    loop {
+        // SAFETY: buf is writable for its size in bytes.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                fd,
+                buf.as_mut_ptr(),
+                std::mem::size_of_val(&buf),
+            )
+        };
+        let n = match usize::try_from(n) {
+            Ok(0) => return Ok(out),
+            Ok(n) => n,
+            Err(_) => {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+        };
+        // SAFETY: the kernel initialised the first n bytes of buf.
+        let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
+        let mut off = 0;
+        while off + NAME <= n {
+            let reclen = usize::from(u16::from_ne_bytes([bytes[off + 16], bytes[off + 17]]));
+            if reclen < NAME || off + reclen > n {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "getdents64: a malformed record",
+                ));
+            }
+            let kind = bytes[off + 18];
+            let name = &bytes[off + NAME..off + reclen];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            if name != b"." && name != b".." {
+                out.push(DirEntry {
+                    name: OsStr::from_bytes(name).to_owned(),
+                    kind,
+                });
+            }
+            off += reclen;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collector::read_with;
+
+    /// `rchar` of /proc/self/io counts this process' reads, that of the file itself included:
+    /// read again through the held descriptor, it has grown.
+    fn rchar() -> u64 {
+        read_with(Path::new("/proc/self/io"), |d| {
+            Ok(d.lines()
+                .find_map(|l| l.strip_prefix("rchar: "))
+                .and_then(|v| v.parse().ok())
+                .expect("rchar in /proc/self/io"))
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_held_proc_file_reads_fresh_figures_each_time() {
+        let mut last = rchar();
+        for _ in 0..3 {
+            let now = rchar();
+            assert!(now > last, "rchar {now} after {last}: a stale read");
+            last = now;
+        }
+    }
+
+    #[test]
+    fn a_regular_file_replaced_by_rename_is_read_anew() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("value");
+        std::fs::write(&path, "1\n").unwrap();
+        assert_eq!(crate::collector::read_u64(&path).unwrap(), 1);
+        assert!(!holds(&path), "a file on a disk is not held");
+        let next = dir.path().join("value.new");
+        std::fs::write(&next, "2\n").unwrap();
+        std::fs::rename(&next, &path).unwrap();
+        assert_eq!(crate::collector::read_u64(&path).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_held_directory_lists_what_is_there_now() {
+        let fds = || list_dir(Path::new("/proc/self/fd")).unwrap().len();
+        let before = fds();
+        let opened = File::open("/proc/self/stat").unwrap();
+        assert_eq!(fds(), before + 1);
+        drop(opened);
+        assert_eq!(fds(), before);
+    }
+
+    #[test]
+    fn network_device_files_are_held_only_with_their_ifindex() {
+        assert!(under_class_net(Path::new("/sys/class/net/eth0/mtu")));
+        assert!(under_class_net(Path::new("/host/sys/class/net/eth0")));
+        assert!(!under_class_net(Path::new("/sys/class/net")));
+        assert!(!under_class_net(Path::new(
+            "/sys/class/hwmon/hwmon0/temp1_input"
+        )));
+        assert!(!under_class_net(Path::new("/proc/net/dev")));
+    }
+}
