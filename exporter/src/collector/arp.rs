@@ -76,10 +76,10 @@ struct ArpCollector {
 }
 
 impl Collector for ArpCollector {
-    fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+    fn update(&self, shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
         let mut bad = Vec::new();
         let counts: BTreeMap<String, u64> = if self.netlink {
-            neighbours_per_device().map_err(|source| CollectError::Read {
+            neighbours_per_device(shared).map_err(|source| CollectError::Read {
                 path: PathBuf::from("rtnetlink RTM_GETNEIGH"),
                 source,
             })?
@@ -100,8 +100,9 @@ impl Collector for ArpCollector {
     }
 }
 
-/// IPv4 neighbours without NUD_NOARP, counted per interface name, from an RTM_GETNEIGH dump.
-fn neighbours_per_device() -> std::io::Result<BTreeMap<String, u64>> {
+/// IPv4 neighbours without NUD_NOARP, counted per interface name, from an RTM_GETNEIGH dump;
+/// the names from the scrape's link dump (an index not in it, a link made since, is asked for).
+fn neighbours_per_device(shared: &Shared) -> std::io::Result<BTreeMap<String, u64>> {
     // struct ndmsg: family, 3 bytes of padding, ifindex, state, flags, type.
     let mut request = [0u8; 12];
     request[0] = libc::AF_INET as u8;
@@ -109,9 +110,20 @@ fn neighbours_per_device() -> std::io::Result<BTreeMap<String, u64>> {
     netlink::dump(libc::RTM_GETNEIGH, &request, libc::RTM_NEWNEIGH, |body| {
         count_neighbour(body, &mut per_index)
     })?;
+    let names: BTreeMap<u32, String> = if per_index.is_empty() {
+        BTreeMap::new()
+    } else {
+        shared
+            .with_links(|bodies| bodies.iter().filter_map(|b| netlink::link_name(b)).collect())
+            .unwrap_or_default()
+    };
     let mut out = BTreeMap::new();
     for (index, n) in per_index {
-        *out.entry(netlink::interface_name(index)).or_insert(0) += n;
+        let name = match names.get(&index) {
+            Some(name) => name.clone(),
+            None => netlink::interface_name(index),
+        };
+        *out.entry(name).or_insert(0) += n;
     }
     Ok(out)
 }
@@ -193,7 +205,7 @@ mod tests {
             .into_iter()
             .map(|(d, n)| (d.to_owned(), n))
             .collect();
-        assert_eq!(neighbours_per_device().unwrap(), from_proc);
+        assert_eq!(neighbours_per_device(&Shared::default()).unwrap(), from_proc);
     }
 
     #[test]

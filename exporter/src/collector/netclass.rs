@@ -363,16 +363,20 @@ type AttrErrors = Vec<(PathBuf, io::Error)>;
 /// Reads the attributes of `link` it does not know yet from the interface's directory.
 /// `None`: the device vanished since it was listed. `errors` gets the attributes that could
 /// not be read for another reason (EIO...): they are left out, the rest of the device kept.
-fn read_iface(dir: &Path, link: Link, buf: &mut Vec<u8>, errors: &mut AttrErrors) -> Option<Iface> {
-    let attrs = match AttrDir::open(dir) {
-        Ok(d) => d,
-        // Gone since it was listed.
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
-        Err(e) => {
-            errors.push((dir.to_owned(), e));
-            return None;
-        }
-    };
+///
+/// `held`: the files may be held open across scrapes, the device being known by its ifindex
+/// (from the dump), so that a device renamed, or another one given its name, is read afresh.
+fn read_iface(
+    dir: &Path,
+    link: Link,
+    held: bool,
+    buf: &mut Vec<u8>,
+    errors: &mut AttrErrors,
+) -> Option<Iface> {
+    let id = link.iface.numeric[IFINDEX]
+        .filter(|_| held)
+        .and_then(|i| u64::try_from(i).ok());
+    let mut attrs = AttrDir::new(dir, id);
     let Link {
         mut iface,
         numeric_known,
@@ -399,7 +403,8 @@ fn read_iface(dir: &Path, link: Link, buf: &mut Vec<u8>, errors: &mut AttrErrors
             *slot = read(file, buf).unwrap_or_default();
         }
     }
-    Some(iface)
+    // Gone since it was listed.
+    (!attrs.gone()).then_some(iface)
 }
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
@@ -426,10 +431,10 @@ struct NetclassCollector {
 type Read = (Vec<Iface>, AttrErrors);
 
 impl NetclassCollector {
-    fn read(&self) -> Result<Read, CollectError> {
+    fn read(&self, shared: &Shared) -> Result<Read, CollectError> {
         let entries = self.entries()?;
         if self.netlink
-            && let Some(read) = self.read_netlink(&entries)
+            && let Some(read) = self.read_netlink(shared, &entries)
         {
             return Ok(read);
         }
@@ -438,13 +443,17 @@ impl NetclassCollector {
 
     /// The names of the device entries of class/net, sorted.
     fn entries(&self) -> Result<Vec<OsString>, CollectError> {
-        let entries =
-            std::fs::read_dir(&self.dir).map_err(|e| CollectError::listing(&self.dir, e))?;
+        let entries = super::held::list_dir(&self.dir)
+            .map_err(|e| CollectError::listing(&self.dir, e))?;
         let mut names: Vec<OsString> = entries
-            .flatten()
+            .into_iter()
             // `bonding_masters` is a file; devices are symlinks (or directories in fixtures).
-            .filter(|e| !e.file_type().is_ok_and(|t| t.is_file()))
-            .map(|e| e.file_name())
+            .filter(|e| match e.kind {
+                libc::DT_REG => false,
+                libc::DT_UNKNOWN => !self.dir.join(&e.name).is_file(),
+                _ => true,
+            })
+            .map(|e| e.name)
             .collect();
         names.sort_unstable();
         Ok(names)
@@ -467,7 +476,7 @@ impl NetclassCollector {
                 },
                 ..Link::default()
             };
-            ifaces.extend(read_iface(&self.dir.join(&raw_name), link, &mut buf, &mut errors));
+            ifaces.extend(read_iface(&self.dir.join(&raw_name), link, false, &mut buf, &mut errors));
         }
         ifaces.sort_by(|a, b| a.name.cmp(&b.name));
         Ok((ifaces, errors))
@@ -476,14 +485,10 @@ impl NetclassCollector {
     /// One RTM_GETLINK dump, and from sysfs only what it lacks (4 files a device, 6 if it is
     /// up, instead of 22). `None` (read sysfs instead) if the dump fails or lists other
     /// devices than class/net (a /sys of another network namespace).
-    fn read_netlink(&self, entries: &[OsString]) -> Option<Read> {
-        // struct ifinfomsg: family (AF_UNSPEC: every link), padding, type, index, flags, change.
-        let request = [0u8; 16];
-        let mut links = Vec::new();
-        netlink::dump(libc::RTM_GETLINK, &request, libc::RTM_NEWLINK, |body| {
-            links.extend(parse_link(body))
-        })
-        .ok()?;
+    fn read_netlink(&self, shared: &Shared, entries: &[OsString]) -> Option<Read> {
+        let mut links: Vec<Link> = shared
+            .with_links(|bodies| bodies.iter().filter_map(|b| parse_link(b)).collect())
+            .ok()?;
         links.sort_unstable_by(|a, b| a.raw_name.cmp(&b.raw_name));
         if !links.iter().map(|l| &l.raw_name).eq(entries) {
             return None;
@@ -502,7 +507,7 @@ impl NetclassCollector {
                 ethtool.speed_duplex(&mut link);
             }
             let dir = self.dir.join(&link.raw_name);
-            ifaces.extend(read_iface(&dir, link, &mut buf, &mut errors));
+            ifaces.extend(read_iface(&dir, link, true, &mut buf, &mut errors));
         }
         ifaces.sort_by(|a, b| a.name.cmp(&b.name));
         Some((ifaces, errors))
@@ -569,8 +574,8 @@ impl Ethtool {
 }
 
 impl Collector for NetclassCollector {
-    fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
-        let (ifaces, errors) = self.read()?;
+    fn update(&self, shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+        let (ifaces, errors) = self.read(shared)?;
         encode(&ifaces, self.ignore_invalid_speed, enc)?;
         // The devices' other attributes are out; the failure is still reported.
         match errors.into_iter().next() {
@@ -789,9 +794,15 @@ mod tests {
             ignore_invalid_speed: false,
         };
         let entries = collector.entries().unwrap();
-        let (from_netlink, netlink_errors) = collector
-            .read_netlink(&entries)
-            .expect("the dump lists the devices of /sys/class/net");
+        let read_netlink = || {
+            collector
+                .read_netlink(&Shared::default(), &entries)
+                .expect("the dump lists the devices of /sys/class/net")
+        };
+        // The second read goes through the files the first one left held open.
+        let (first, _) = read_netlink();
+        let (from_netlink, netlink_errors) = read_netlink();
+        assert_eq!(first.len(), from_netlink.len());
         let (mut from_sysfs, sysfs_errors) = collector.read_sysfs(entries).unwrap();
         assert!(netlink_errors.is_empty() && sysfs_errors.is_empty());
         assert!(from_sysfs.iter().any(|i| i.name == "lo"), "{from_sysfs:?}");

@@ -273,15 +273,9 @@ pub fn parse_link(body: &[u8]) -> Option<(String, [u64; 24])> {
     Some((name?, stats.or(stats32)?))
 }
 
-/// Every link's statistics, from an RTM_GETLINK dump.
-fn link_stats() -> io::Result<Vec<(String, [u64; 24])>> {
-    // struct ifinfomsg: family (AF_UNSPEC: every link), padding, type, index, flags, change.
-    let request = [0u8; 16];
-    let mut out = Vec::new();
-    netlink::dump(libc::RTM_GETLINK, &request, libc::RTM_NEWLINK, |body| {
-        out.extend(parse_link(body))
-    })?;
-    Ok(out)
+/// Every link's statistics, from the scrape's RTM_GETLINK dump.
+fn link_stats(shared: &Shared) -> io::Result<Vec<(String, [u64; 24])>> {
+    shared.with_links(|bodies| bodies.iter().filter_map(|b| parse_link(b)).collect())
 }
 
 pub(super) const SPEC: CollectorSpec = CollectorSpec {
@@ -404,9 +398,9 @@ impl NetdevCollector {
 }
 
 impl Collector for NetdevCollector {
-    fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+    fn update(&self, shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
         if self.netlink {
-            let links = link_stats().map_err(|source| CollectError::Read {
+            let links = link_stats(shared).map_err(|source| CollectError::Read {
                 path: PathBuf::from("rtnetlink RTM_GETLINK"),
                 source,
             })?;
@@ -764,7 +758,7 @@ ibr10:30:       0       0    0    0    0     0          0         0        0    
     fn netlink_lists_the_links_of_proc_net_dev_with_counters_at_least_as_high() {
         let proc_dev = std::fs::read_to_string("/proc/net/dev").unwrap();
         let from_proc = parse_netdev(&proc_dev).unwrap();
-        let links = link_stats().unwrap();
+        let links = link_stats(&Shared::default()).unwrap();
         let mut names: Vec<&str> = links.iter().map(|(n, _)| n.as_str()).collect();
         let mut proc_names: Vec<&str> = from_proc.iter().map(|d| d.device).collect();
         names.sort_unstable();

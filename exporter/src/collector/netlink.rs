@@ -4,10 +4,111 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Size of a `struct nlmsghdr`.
 const HDR: usize = 16;
-const SEQ: u32 = 1;
+/// Dump datagrams are at most a few pages; MSG_TRUNC tells if one was larger anyway.
+const RECV_BUF: usize = 64 * 1024;
+
+/// The socket and receive buffer of the last dump, kept for the next one: a scrape makes
+/// three dumps (netclass, netdev, arp), and creating a netlink socket for each, and a buffer,
+/// cost more than the dumps of a small host. A dump that failed may leave replies queued, so
+/// its socket is closed rather than kept; replies carry their request's sequence number, and
+/// any other is skipped.
+struct Socket {
+    fd: OwnedFd,
+    buf: Vec<u8>,
+}
+
+static KEPT: Mutex<Option<Socket>> = Mutex::new(None);
+static NEXT_SEQ: AtomicU32 = AtomicU32::new(1);
+
+impl Socket {
+    fn open() -> io::Result<Socket> {
+        // SAFETY: plain socket(2); the result is checked and owned below.
+        let fd = check(unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_ROUTE,
+            )
+        })?;
+        // SAFETY: fd is a fresh descriptor nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // A kernel that does not answer must not hang the scrape.
+        let timeout = libc::timeval {
+            tv_sec: 2,
+            tv_usec: 0,
+        };
+        // SAFETY: the option value is a timeval of the size given.
+        check(unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&timeout as *const libc::timeval).cast(),
+                size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        })?;
+        Ok(Socket {
+            fd,
+            buf: Vec::with_capacity(RECV_BUF),
+        })
+    }
+
+    fn dump(
+        &mut self,
+        seq: u32,
+        kind: u16,
+        request: &[u8],
+        reply: u16,
+        each: &mut impl FnMut(&[u8]),
+    ) -> io::Result<()> {
+        let len = HDR + request.len();
+        let mut req = [0u8; 64];
+        let req = req
+            .get_mut(..len)
+            .ok_or_else(|| invalid("request too long"))?;
+        req[0..4].copy_from_slice(&(len as u32).to_ne_bytes());
+        req[4..6].copy_from_slice(&kind.to_ne_bytes());
+        let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
+        req[6..8].copy_from_slice(&flags.to_ne_bytes());
+        req[8..12].copy_from_slice(&seq.to_ne_bytes());
+        req[HDR..].copy_from_slice(request);
+        // SAFETY: req is a valid buffer of the length given; sent to the kernel (no address).
+        let sent = unsafe { libc::send(self.fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
+        if sent < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        loop {
+            self.buf.clear();
+            let spare = self.buf.spare_capacity_mut();
+            // SAFETY: spare is writable for its length; the kernel initialises what it returns.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    spare.as_mut_ptr().cast(),
+                    spare.len(),
+                    libc::MSG_TRUNC,
+                )
+            };
+            let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+            if n == 0 {
+                return Err(invalid("socket closed before NLMSG_DONE"));
+            }
+            if n > spare.len() {
+                return Err(invalid("a reply larger than 64 KiB"));
+            }
+            // SAFETY: the kernel wrote n bytes.
+            unsafe { self.buf.set_len(n) };
+            if parse_messages(&self.buf, reply, seq, each)? {
+                return Ok(());
+            }
+        }
+    }
+}
 
 /// Sends a `kind` dump request whose body is `request` (the family's header struct, e.g.
 /// ndmsg or ifinfomsg) and calls `each` with the body of every `reply` message.
@@ -17,68 +118,19 @@ pub(crate) fn dump(
     reply: u16,
     mut each: impl FnMut(&[u8]),
 ) -> io::Result<()> {
-    // SAFETY: plain socket(2); the result is checked and owned below.
-    let fd = check(unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        )
-    })?;
-    // SAFETY: fd is a fresh descriptor nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // A kernel that does not answer must not hang the scrape.
-    let timeout = libc::timeval {
-        tv_sec: 2,
-        tv_usec: 0,
+    let kept = KEPT.lock().ok().and_then(|mut k| k.take());
+    let mut socket = match kept {
+        Some(s) => s,
+        None => Socket::open()?,
     };
-    // SAFETY: the option value is a timeval of the size given.
-    check(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&timeout as *const libc::timeval).cast(),
-            size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    })?;
-    let len = HDR + request.len();
-    let mut req = vec![0u8; len];
-    req[0..4].copy_from_slice(&(len as u32).to_ne_bytes());
-    req[4..6].copy_from_slice(&kind.to_ne_bytes());
-    let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
-    req[6..8].copy_from_slice(&flags.to_ne_bytes());
-    req[8..12].copy_from_slice(&SEQ.to_ne_bytes());
-    req[HDR..].copy_from_slice(request);
-    // SAFETY: req is a valid buffer of the length given; sent to the kernel (no address).
-    let sent = unsafe { libc::send(fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
-    if sent < 0 {
-        return Err(io::Error::last_os_error());
+    let seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed);
+    let result = socket.dump(seq, kind, request, reply, &mut each);
+    if result.is_ok()
+        && let Ok(mut k) = KEPT.lock()
+    {
+        *k = Some(socket);
     }
-
-    // Dump datagrams are at most a few pages; MSG_TRUNC tells if one was larger anyway.
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        // SAFETY: buf is writable for its length.
-        let n = unsafe {
-            libc::recv(
-                fd.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_TRUNC,
-            )
-        };
-        let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
-        if n == 0 {
-            return Err(invalid("socket closed before NLMSG_DONE"));
-        }
-        if n > buf.len() {
-            return Err(invalid("a reply larger than 64 KiB"));
-        }
-        if parse_messages(&buf[..n], reply, &mut each)? {
-            return Ok(());
-        }
-    }
+    result
 }
 
 fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
@@ -101,10 +153,12 @@ pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// Hands the `reply` messages of one datagram to `each`; true at NLMSG_DONE.
+/// Hands the `reply` messages of request `seq` in one datagram to `each` (messages of another
+/// request are skipped); true at its NLMSG_DONE.
 pub(crate) fn parse_messages(
     b: &[u8],
     reply: u16,
+    seq: u32,
     each: &mut impl FnMut(&[u8]),
 ) -> io::Result<bool> {
     let mut off = 0;
@@ -115,6 +169,10 @@ pub(crate) fn parse_messages(
         }
         let kind = u16_at(b, off + 4);
         let body = &b[off + HDR..off + len];
+        if u32_at(b, off + 8) != seq {
+            off += align(len);
+            continue;
+        }
         match libc::c_int::from(kind) {
             libc::NLMSG_DONE => return Ok(true),
             libc::NLMSG_ERROR => {
@@ -158,6 +216,16 @@ pub(crate) fn attributes(b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
 }
 
 /// The name of interface `index`; `if<index>` if it went away since the dump.
+/// The index and name of the link an RTM_NEWLINK `body` describes (name lossy UTF-8).
+pub(crate) fn link_name(body: &[u8]) -> Option<(u32, String)> {
+    const IFINFOMSG: usize = 16;
+    const IFLA_IFNAME: u16 = 3;
+    let index = u32_at(body.get(..IFINFOMSG)?, 4);
+    let (_, name) = attributes(&body[IFINFOMSG..]).find(|(kind, _)| *kind == IFLA_IFNAME)?;
+    let name = name.split(|&b| b == 0).next().unwrap_or_default();
+    Some((index, String::from_utf8_lossy(name).into_owned()))
+}
+
 pub(crate) fn interface_name(index: u32) -> String {
     let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
     // SAFETY: buf holds IF_NAMESIZE bytes, as if_indextoname requires.
@@ -190,23 +258,36 @@ mod tests {
         b.extend(message(29, b"zz"));
         b.extend(message(28, b"d"));
         let mut seen = Vec::new();
-        assert!(!parse_messages(&b, 28, &mut |m: &[u8]| seen.push(m.to_vec())).unwrap());
+        assert!(!parse_messages(&b, 28, 0, &mut |m: &[u8]| seen.push(m.to_vec())).unwrap());
         assert_eq!(seen, [b"abc".to_vec(), b"d".to_vec()]);
         let done = message(libc::NLMSG_DONE as u16, &[]);
-        assert!(parse_messages(&done, 28, &mut |_: &[u8]| {}).unwrap());
+        assert!(parse_messages(&done, 28, 0, &mut |_: &[u8]| {}).unwrap());
         let err = message(libc::NLMSG_ERROR as u16, &(-libc::EPERM).to_ne_bytes());
         assert_eq!(
-            parse_messages(&err, 28, &mut |_: &[u8]| {})
+            parse_messages(&err, 28, 0, &mut |_: &[u8]| {})
                 .unwrap_err()
                 .raw_os_error(),
             Some(libc::EPERM)
         );
         assert_eq!(
-            parse_messages(&b[..18], 28, &mut |_: &[u8]| {})
+            parse_messages(&b[..18], 28, 0, &mut |_: &[u8]| {})
                 .unwrap_err()
                 .to_string(),
             "netlink: truncated message"
         );
+
+        // A late reply to an earlier request (sequence 7), then this one's (8).
+        let with_seq = |kind: u16, body: &[u8], seq: u32| {
+            let mut m = message(kind, body);
+            m[8..12].copy_from_slice(&seq.to_ne_bytes());
+            m
+        };
+        let mut b = with_seq(28, b"old", 7);
+        b.extend(with_seq(libc::NLMSG_DONE as u16, &[], 7));
+        b.extend(with_seq(28, b"new", 8));
+        let mut seen = Vec::new();
+        assert!(!parse_messages(&b, 28, 8, &mut |m: &[u8]| seen.push(m.to_vec())).unwrap());
+        assert_eq!(seen, [b"new".to_vec()]);
 
         // Two attributes, the first padded to 4 bytes, then a malformed length.
         let mut a = vec![7, 0, 3, 0, b'l', b'o', 0, 0];
@@ -214,5 +295,23 @@ mod tests {
         a.extend([2, 0]);
         let attrs: Vec<_> = attributes(&a).collect();
         assert_eq!(attrs, [(3, &b"lo\0"[..]), (9, &[1, 2][..])]);
+    }
+
+    /// The kept socket answers one dump after another.
+    #[test]
+    fn dumps_in_a_row_reuse_the_socket_and_see_their_own_replies() {
+        let names = || {
+            let mut n = Vec::new();
+            let request = [0u8; 16];
+            dump(libc::RTM_GETLINK, &request, libc::RTM_NEWLINK, |body| {
+                n.push(body.len())
+            })
+            .unwrap();
+            n.len()
+        };
+        for _ in 0..4 {
+            assert!(names() >= 1, "no link, not even lo");
+        }
+        assert!(KEPT.lock().unwrap().is_some());
     }
 }
