@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use testkit::debian::{SUITE, minimal_root};
-use testkit::procs::{Proc, free_port, require_binary, wait_http_ok};
+use testkit::procs::{NamespaceInit, Proc, free_port, require_binary, wait_http_ok};
 
 /// The cargo target directory this test binary was built in.
 fn target_dir() -> PathBuf {
@@ -144,25 +144,4 @@ exec chroot --userspec="$1" "$0" /vpsmon-exporter --web.listen-address="127.0.0.
         assert!(!text.contains("WARN"), "as {user}: a warning:\n{text}");
     }
     println!("whole test: {:.1} s", started.elapsed().as_secs_f64());
-}
-
-/// Kills the pid namespace's PID 1 (unshare's child, the exporter after its execs) when dropped,
-/// failure included. `chroot --userspec` changes credentials, which clears the parent-death
-/// signal `--kill-child` set, so killing unshare alone would leave the exporter running.
-struct NamespaceInit(u32);
-
-impl Drop for NamespaceInit {
-    fn drop(&mut self) {
-        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.0))
-            .unwrap_or_default();
-        for pid in children
-            .split_whitespace()
-            .filter_map(|p| p.parse::<i32>().ok())
-        {
-            // SAFETY: kill(2) with a pid read from the kernel; no memory is involved.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-            }
-        }
-    }
 }

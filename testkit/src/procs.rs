@@ -152,6 +152,44 @@ impl Drop for Proc {
     }
 }
 
+/// The PID 1 of namespaces made by `unshare --pid --fork` (pid: unshare's): killed when dropped,
+/// failure included. Killing unshare alone is not enough where the child changed credentials
+/// (`chroot --userspec`), which clears the parent-death signal `--kill-child` set.
+pub struct NamespaceInit(pub u32);
+
+impl NamespaceInit {
+    /// unshare's children (its one child, the namespace's PID 1), as this pid namespace
+    /// numbers them.
+    fn children(&self) -> Vec<u32> {
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.0))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+
+    /// The namespace's PID 1, as this pid namespace numbers it.
+    pub fn child(&self) -> u32 {
+        *self
+            .children()
+            .first()
+            .expect("unshare has forked the namespace's first process")
+    }
+}
+
+impl Drop for NamespaceInit {
+    fn drop(&mut self) {
+        for pid in self.children() {
+            if let Ok(pid) = i32::try_from(pid) {
+                // SAFETY: kill(2) with a pid read from the kernel; no memory is involved.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
 /// Polls `url` until it answers 2xx, the process dies, or `timeout` passes.
 pub async fn wait_http_ok(proc: &mut Proc, url: &str, timeout: Duration) -> Result<()> {
     let client = reqwest::Client::builder()

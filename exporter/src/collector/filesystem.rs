@@ -200,6 +200,48 @@ pub(crate) struct FilesystemCollector {
     mount_points_exclude: Regex,
     fs_types_exclude: Regex,
     runner: StatRunner,
+    /// The mounts file held open to learn when the mount table changes, and the rows read.
+    watch: Mutex<Option<MountWatch>>,
+}
+
+/// The kernel says when a mount namespace's table changes: polling its mounts file gives
+/// POLLPRI (and POLLERR) once after each mount, unmount, remount or move since the last poll,
+/// counted from the file's opening (`mounts_poll` in fs/proc_namespace.c; how systemd and
+/// libmount watch mounts). The rows of an unchanged table are reused, so that the kernel does
+/// not format every mount (their options, cgroup's included) on each scrape to say the same.
+/// The file is opened before the table is read, so a change while reading is seen next time.
+struct MountWatch {
+    path: PathBuf,
+    file: std::fs::File,
+    rows: Vec<Row>,
+}
+
+impl MountWatch {
+    /// Opens `path` to watch it, if it is a procfs mounts file (not a fixture's copy).
+    fn open(path: &Path) -> Option<std::fs::File> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::File::open(path).ok()?;
+        // SAFETY: statfs is plain data; fstatfs fills it for an open descriptor.
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        // SAFETY: the descriptor is open for the duration of the call.
+        let rc = unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) };
+        const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+        #[allow(clippy::unnecessary_cast)] // f_type's width differs between libcs.
+        (rc == 0 && st.f_type as i64 == PROC_SUPER_MAGIC).then_some(file)
+    }
+
+    /// Whether the table may have changed since the last call (or the opening).
+    fn changed(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut pfd = libc::pollfd {
+            fd: self.file.as_raw_fd(),
+            events: libc::POLLPRI,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; a timeout of 0 does not block.
+        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+        n < 0 || pfd.revents & (libc::POLLPRI | libc::POLLERR | libc::POLLNVAL) != 0
+    }
 }
 
 impl FilesystemCollector {
@@ -220,6 +262,7 @@ impl FilesystemCollector {
                 options.value(&FS_TYPES_EXCLUDE),
             )?,
             runner: StatRunner::new(stat, mount_timeout(options)?),
+            watch: Mutex::new(None),
         })
     }
 
@@ -257,9 +300,38 @@ impl FilesystemCollector {
 }
 
 impl FilesystemCollector {
-    /// The mounts to report this scrape, read from the mounts file.
+    /// The mounts to report this scrape: those read last time if the table has not changed
+    /// since ([`MountWatch`]), else read from the mounts file.
     fn plan(&self) -> Result<Vec<Row>, CollectError> {
+        let mut watch = self.watch.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = watch.as_ref()
+            && !w.changed()
+        {
+            return Ok(w.rows.clone());
+        }
+        // Opened before reading: a change from here on shows at the next poll.
+        let mut opened = watch
+            .take()
+            .map(|w| (w.path, w.file))
+            .or_else(|| self.mounts.iter().find_map(|p| Some((p.clone(), MountWatch::open(p)?))));
+        let mut read_from = PathBuf::new();
+        let rows = self.read_rows(&mut read_from)?;
+        if let Some((path, file)) = opened.take()
+            && path == read_from
+        {
+            *watch = Some(MountWatch {
+                path,
+                file,
+                rows: rows.clone(),
+            });
+        }
+        Ok(rows)
+    }
+
+    /// The mounts to report, read from the mounts file (whose path goes to `read_from`).
+    fn read_rows(&self, read_from: &mut PathBuf) -> Result<Vec<Row>, CollectError> {
         self.read_mounts(|path, data| {
+            path.clone_into(read_from);
             let mounts = parse_mounts(data).map_err(|e| CollectError::parse(path, e))?;
             let mut rows: Vec<Row> = Vec::new();
             for m in &mounts {
@@ -368,6 +440,7 @@ fn is_at_or_above(ancestor: &str, path: &str) -> bool {
 
 /// One mount to report.
 #[derive(Debug)]
+#[derive(Clone)]
 struct Row {
     device: String,
     /// As the host sees it (`--path.rootfs` stripped).
