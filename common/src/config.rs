@@ -60,6 +60,8 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.source {
             Source::Flag => write!(f, "{}", self.flag),
+            // A setting without a flag (a secret value) is named by the variable it was read from.
+            Source::Env(var) if *var == self.flag => write!(f, "{var}"),
             Source::Env(var) => write!(f, "{} (from {var})", self.flag),
             Source::File(key) => write!(f, "{} (from {key})", self.flag),
             Source::Default(None) => write!(f, "{} (default)", self.flag),

@@ -18,18 +18,7 @@ use std::path::PathBuf;
 
 use vpsmon_common::config::{Origin, Picked, Source};
 
-use super::ConfigError;
 use crate::cli::vars::Setting;
-
-/// How the receiver's errors name a value's source: the flag (`--listen`), the variable
-/// (`env RECEIVER_LISTEN`) or the file's key (receiver.yml key `listen`).
-pub fn source_of(origin: &Origin) -> String {
-    match &origin.source {
-        Source::Env(var) => format!("env {var}"),
-        Source::File(key) => key.clone(),
-        Source::Flag | Source::Default(_) => origin.flag.clone(),
-    }
-}
 
 /// The layers of one load: the env lookup, the file's name for its keys, and which settings a
 /// flag or a variable gave (for `--print-config`).
@@ -98,7 +87,8 @@ impl<'a> Layers<'a> {
             self.var(var).map(|value| Picked {
                 value,
                 origin: Origin {
-                    flag: s.named().to_owned(),
+                    // A setting without a flag (a secret value) is named by the variable read.
+                    flag: if s.flag.is_empty() { var } else { s.flag }.to_owned(),
                     source: Source::Env(var.to_owned()),
                 },
             })
@@ -147,20 +137,6 @@ impl<'a> Layers<'a> {
     }
 }
 
-/// Checking a picked value: an error names where it came from, as the receiver's errors do.
-pub trait Checked<T> {
-    fn parse<U>(self, f: impl FnOnce(&T) -> Result<U, String>) -> Result<U, ConfigError>;
-}
-
-impl<T> Checked<T> for Picked<T> {
-    fn parse<U>(self, f: impl FnOnce(&T) -> Result<U, String>) -> Result<U, ConfigError> {
-        f(&self.value).map_err(|message| ConfigError::Invalid {
-            key: source_of(&self.origin),
-            message,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,15 +171,18 @@ mod tests {
         let p = layers
             .pick(&LISTEN, None, Some("nowhere".to_string()), "listen")
             .unwrap();
-        assert_eq!(source_of(&p.origin), "receiver.yml key `listen`");
+        assert_eq!(
+            p.origin.to_string(),
+            "--listen (from receiver.yml key `listen`)"
+        );
         let p = layers.pick::<String>(&ALERT_CHAT_ID, None, None, "telegram.chat_id");
         assert_eq!(p.as_ref().map(|p| p.value.as_str()), Some("-1001"));
         assert_eq!(
             p.unwrap()
-                .parse(|v| v.parse::<u8>().map_err(|e| e.to_string()))
+                .check(|v| v.parse::<u8>().map_err(|e| e.to_string()))
                 .unwrap_err()
                 .to_string(),
-            "env ALERT_CHAT_ID: invalid digit found in string"
+            "--alert-chat-id (from ALERT_CHAT_ID): invalid digit found in string"
         );
         let env = |k: &str| match k {
             "ALERT_CHAT_ID" => Some("-1001".to_string()),

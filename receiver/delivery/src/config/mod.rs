@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
-use vpsmon_common::config::{Picked, Source};
+use vpsmon_common::config::{Origin, Picked, Source};
 use vpsmon_common::secret::redact_url;
 use vpsmon_common::telemetry::LogFormat;
 use vpsmon_common::{Secret, SecretError, SecretFile};
@@ -25,7 +25,7 @@ use crate::cli::Cli;
 use crate::cli::vars::{self, Setting};
 pub use crate::notify::slack::config::{FileSlack, SlackConfig, check_webhook_url};
 pub use crate::notify::telegram::config::{FileTelegram, TelegramConfig};
-use layers::{Checked, Layers};
+use layers::Layers;
 pub use redact::redacted;
 pub use vpsmon_receiver_telegram::ChatId;
 
@@ -372,7 +372,7 @@ impl Config {
         let layers = Layers::new(env, None);
         let strict_secrets = layers.switch(&vars::STRICT_SECRETS, cli.strict_secrets)
             || match layers.env(&vars::STRICT_SECRETS) {
-                Some(p) => p.parse(boolean)?,
+                Some(p) => p.check(boolean)?,
                 None => false,
             };
         // Before the first secret file is read (and every re-read after).
@@ -410,6 +410,9 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("{key}: {message}")]
     Invalid { key: String, message: String },
+    /// A setting's value that cannot be used: `--listen (from RECEIVER_LISTEN): …`.
+    #[error(transparent)]
+    Setting(#[from] vpsmon_common::config::ConfigError),
     #[error("{key}: {source}")]
     Secret {
         key: String,
@@ -547,7 +550,7 @@ struct Builder<'a> {
 }
 
 /// `"10s"`: a duration above zero.
-fn duration(v: &String) -> Result<Duration, String> {
+fn duration(v: String) -> Result<Duration, String> {
     humantime::parse_duration(v.trim())
         .ok()
         .filter(|d| !d.is_zero())
@@ -555,8 +558,8 @@ fn duration(v: &String) -> Result<Duration, String> {
 }
 
 /// `"true"` or `"false"` (also 1/0, yes/no, on/off).
-fn boolean(v: &String) -> Result<bool, String> {
-    parse_bool(v).ok_or_else(|| format!("{v:?}: use true or false"))
+fn boolean(v: String) -> Result<bool, String> {
+    parse_bool(&v).ok_or_else(|| format!("{v:?}: use true or false"))
 }
 
 /// The env var a value was read from.
@@ -572,6 +575,16 @@ impl Builder<'_> {
         self.layers.key(key)
     }
 
+    /// A setting read from the file's `key`, as errors name it:
+    /// --bot-token-file (from receiver.yml key `telegram.bot_token_file`).
+    fn file_origin(&self, s: &Setting, key: &str) -> String {
+        Origin {
+            flag: s.named().to_owned(),
+            source: Source::File(self.key(key)),
+        }
+        .to_string()
+    }
+
     fn build(mut self) -> Result<Config, ConfigError> {
         let cli = self.cli;
 
@@ -581,7 +594,7 @@ impl Builder<'_> {
             self.file.listen.take(),
             "listen",
         ) {
-            Some(p) => p.parse(|v| {
+            Some(p) => p.check(|v| {
                 v.parse::<SocketAddr>()
                     .map_err(|e| format!("{v:?} is not an address such as 127.0.0.1:9097 ({e})"))
             })?,
@@ -590,7 +603,7 @@ impl Builder<'_> {
 
         // The file's size is parsed with its line and column (`ByteSize`).
         let body_limit = match self.layers.given(&vars::BODY_LIMIT, cli.body_limit.clone()) {
-            Some(p) => p.parse(|v| parse_bytes(v))?,
+            Some(p) => p.check(|v| parse_bytes(&v))?,
             None => self.file.body_limit.map_or(DEFAULT_BODY_LIMIT, |b| b.0),
         };
 
@@ -598,17 +611,22 @@ impl Builder<'_> {
 
         let templates_dir = self
             .layers
-            .given(&vars::TEMPLATES_DIR, cli.templates_dir.clone())
-            .map(|p| p.value)
-            .or(self.file.templates_dir.take());
-        if let Some(dir) = &templates_dir
-            && !dir.is_dir()
-        {
-            return Err(invalid(
+            .pick(
+                &vars::TEMPLATES_DIR,
+                cli.templates_dir.clone(),
+                self.file.templates_dir.take(),
                 "templates_dir",
-                format!("{} is not a directory", dir.display()),
-            ));
-        }
+            )
+            .map(|p| {
+                p.check(|dir| {
+                    if dir.is_dir() {
+                        Ok(dir)
+                    } else {
+                        Err(format!("{} is not a directory", dir.display()))
+                    }
+                })
+            })
+            .transpose()?;
 
         let delivery_deadline = match self.layers.pick(
             &vars::DELIVERY_DEADLINE,
@@ -616,7 +634,7 @@ impl Builder<'_> {
             self.file.delivery_deadline.take(),
             "delivery_deadline",
         ) {
-            Some(p) => p.parse(duration)?,
+            Some(p) => p.check(duration)?,
             None => DEFAULT_DELIVERY_DEADLINE,
         };
 
@@ -627,7 +645,7 @@ impl Builder<'_> {
             self.file.max_connections.take().map(|n| n.to_string()),
             "max_connections",
         ) {
-            Some(p) => p.parse(|v| {
+            Some(p) => p.check(|v| {
                 v.trim()
                     .parse::<usize>()
                     .ok()
@@ -642,7 +660,7 @@ impl Builder<'_> {
             self.file.header_timeout.take(),
             "header_timeout",
         ) {
-            Some(p) => p.parse(duration)?,
+            Some(p) => p.check(duration)?,
             None => defaults.header_timeout,
         };
 
@@ -677,7 +695,7 @@ impl Builder<'_> {
             .layers
             .given(&vars::ALLOWED_USERS, cli.allowed_users.clone())
         {
-            Some(p) => p.parse(|v| parse_users(v))?,
+            Some(p) => p.check(|v| parse_users(&v))?,
             None => self.file.allowed_users.take().unwrap_or_default(),
         };
         let action_users = match self
@@ -685,12 +703,12 @@ impl Builder<'_> {
             .given(&vars::ACTION_USERS, cli.action_users.clone())
         {
             Some(p) => {
-                let from = layers::source_of(&p.origin);
-                (p.parse(|v| parse_users(v))?, from)
+                let from = p.origin.to_string();
+                (p.check(|v| parse_users(&v))?, from)
             }
             None => (
                 self.file.action_users.take().unwrap_or_default(),
-                self.key("action_users"),
+                self.file_origin(&vars::ACTION_USERS, "action_users"),
             ),
         };
         let actions_file = self
@@ -702,7 +720,7 @@ impl Builder<'_> {
                 "actions_file",
             )
             .map(|p| {
-                let from = layers::source_of(&p.origin);
+                let from = p.origin.to_string();
                 (p.value, from)
             });
         let (actions, warning) =
@@ -715,7 +733,7 @@ impl Builder<'_> {
             self.file.log_format.take(),
             "log_format",
         ) {
-            Some(p) => p.parse(|v| match v.trim().to_ascii_lowercase().as_str() {
+            Some(p) => p.check(|v| match v.trim().to_ascii_lowercase().as_str() {
                 "text" => Ok(LogFormat::Text),
                 "json" => Ok(LogFormat::Json),
                 _ => Err(format!("{v:?}: use text or json")),
@@ -740,7 +758,7 @@ impl Builder<'_> {
                 cli.prometheus_basic_auth_password_file.clone(),
             ),
             prometheus_file_auth,
-            prometheus_url.as_deref(),
+            prometheus_url.as_ref(),
         )?;
         let alertmanager_auth = self.client_auth(
             "Alertmanager",
@@ -755,7 +773,7 @@ impl Builder<'_> {
                 cli.alertmanager_basic_auth_password_file.clone(),
             ),
             alertmanager_file_auth,
-            alertmanager_url.as_deref(),
+            alertmanager_url.as_ref(),
         )?;
 
         let webhook_auth = self.webhook_auth()?;
@@ -767,8 +785,8 @@ impl Builder<'_> {
         } else {
             match self.layers.env(&vars::WEBHOOK_NO_AUTH) {
                 Some(p) => {
-                    let from = layers::source_of(&p.origin);
-                    p.parse(boolean)?.then_some(from)
+                    let from = p.origin.to_string();
+                    p.check(boolean)?.then_some(from)
                 }
                 None => None,
             }
@@ -806,8 +824,8 @@ impl Builder<'_> {
             header_timeout,
             console_file,
             console_digest_threshold,
-            prometheus_url,
-            alertmanager_url,
+            prometheus_url: prometheus_url.map(|p| p.value),
+            alertmanager_url: alertmanager_url.map(|p| p.value),
             prometheus_auth,
             alertmanager_auth,
             strict_secrets: false,
@@ -902,11 +920,11 @@ impl Builder<'_> {
             self.file.timezone.take(),
             "timezone",
         ) {
-            return p.parse(|v| {
+            return Ok(p.check(|v| {
                 v.trim().parse::<chrono_tz::Tz>().map_err(|_| {
                     format!("{v:?} is not an IANA time zone name such as UTC or Asia/Taipei")
                 })
-            });
+            })?);
         }
         // Containers commonly set TZ=Asia/Taipei; honour it when it is a zone name. Other TZ
         // forms (":/etc/localtime", POSIX rules) are not zone names and are left to libc.
@@ -925,11 +943,12 @@ impl Builder<'_> {
         flag: Option<String>,
         file: Option<String>,
         key: &str,
-    ) -> Result<Option<String>, ConfigError> {
+    ) -> Result<Option<Picked<String>>, ConfigError> {
         self.layers
             .pick(setting, flag, file, key)
             .map(|p| {
-                p.parse(|v| {
+                let origin = p.origin.clone();
+                p.check(|v| {
                     let v = v.trim().trim_end_matches('/').to_string();
                     if v.starts_with("http://") || v.starts_with("https://") {
                         Ok(v)
@@ -937,8 +956,10 @@ impl Builder<'_> {
                         Err(format!("{v:?} is not an http:// or https:// URL"))
                     }
                 })
+                .map(|value| Picked { value, origin })
             })
             .transpose()
+            .map_err(Into::into)
     }
 
     /// A secret given as a value in an env var (`value`), or as a file by flag, env
@@ -961,14 +982,11 @@ impl Builder<'_> {
         }
         match (self.layers.env(value), self.layers.env(file_setting)) {
             (Some(v), Some(f)) => Err(invalid(
-                layers::source_of(&v.origin),
+                v.origin.to_string(),
                 format!("set either {} or {}, not both", var_of(&v), var_of(&f)),
             )),
-            (Some(v), None) => Ok(Some((
-                Secret::new(v.value.trim()),
-                layers::source_of(&v.origin),
-            ))),
-            (None, Some(f)) => read(Path::new(&f.value), layers::source_of(&f.origin)),
+            (Some(v), None) => Ok(Some((Secret::new(v.value.trim()), v.origin.to_string()))),
+            (None, Some(f)) => read(Path::new(&f.value), f.origin.to_string()),
             (None, None) => match file_key.0 {
                 Some(p) => read(&p, file_key.1),
                 None => Ok(None),
@@ -985,7 +1003,7 @@ impl Builder<'_> {
         [bearer_setting, user_setting, password_setting]: [&Setting; 3],
         flags: (Option<PathBuf>, Option<String>, Option<PathBuf>),
         file: Option<FileWebhookAuth>,
-        url: Option<&str>,
+        url: Option<&Picked<String>>,
     ) -> Result<Option<ClientAuth>, ConfigError> {
         let name = service.to_ascii_lowercase();
         // The names the messages suggest: the seed's, which most set-ups use.
@@ -995,7 +1013,7 @@ impl Builder<'_> {
             known(user_setting),
             known(password_setting),
         );
-        let from = |p: &Picked<_>| layers::source_of(&p.origin);
+        let from = |p: &Picked<_>| p.origin.to_string();
         let bearer = self.layers.given(bearer_setting, flags.0);
         let user = self.layers.given(user_setting, flags.1);
         let password = self.layers.given(password_setting, flags.2);
@@ -1011,16 +1029,16 @@ impl Builder<'_> {
             }
             (Some(_), None, Some(p)) => {
                 return Err(invalid(
-                    layers::source_of(&p.origin),
+                    p.origin.to_string(),
                     format!("choose a bearer token or basic auth for {service}, not both"),
                 ));
             }
             (Some(b), None, None) => {
-                let key = layers::source_of(&b.origin);
+                let key = b.origin.to_string();
                 Some(ClientAuth::Bearer(open(b.value, key)?))
             }
             (None, Some(u), Some(p)) => {
-                let key = layers::source_of(&p.origin);
+                let key = p.origin.to_string();
                 Some(ClientAuth::Basic {
                     user: u.value,
                     password: open(p.value, key)?,
@@ -1034,7 +1052,7 @@ impl Builder<'_> {
             }
             (None, None, Some(p)) => {
                 return Err(invalid(
-                    layers::source_of(&p.origin),
+                    p.origin.to_string(),
                     format!("basic auth for {service} needs a user too ({user_var})"),
                 ));
             }
@@ -1053,24 +1071,27 @@ impl Builder<'_> {
                     ..
                 }) => Some(ClientAuth::Bearer(open(
                     p,
-                    self.key(&format!("{name}_auth.bearer_token_file")),
+                    self.file_origin(bearer_setting, &format!("{name}_auth.bearer_token_file")),
                 )?)),
                 Some(FileWebhookAuth { basic: Some(b), .. }) => Some(ClientAuth::Basic {
                     user: b.username,
                     password: open(
                         b.password_file,
-                        self.key(&format!("{name}_auth.basic.password_file")),
+                        self.file_origin(
+                            password_setting,
+                            &format!("{name}_auth.basic.password_file"),
+                        ),
                     )?,
                 }),
                 Some(_) | None => None,
             },
         };
         if let Some(url) = url
-            && redact_url(url) != url
+            && redact_url(&url.value) != url.value
         {
             if auth.is_some() {
                 return Err(invalid(
-                    format!("{}_URL", service.to_ascii_uppercase()),
+                    url.origin.to_string(),
                     format!(
                         "the {service} URL carries credentials (user:password@) and a {service} \
                          credential file is set too: keep the file, drop them from the URL"
@@ -1105,7 +1126,7 @@ impl Builder<'_> {
                 "watchdog.timeout",
             )
             .map(|p| {
-                let from = layers::source_of(&p.origin);
+                let from = p.origin.to_string();
                 (p.value, from)
             });
         let url = self.secret(
@@ -1114,7 +1135,7 @@ impl Builder<'_> {
             &vars::HEARTBEAT_URL_FILE,
             (
                 file.heartbeat_url_file,
-                self.key("watchdog.heartbeat_url_file"),
+                self.file_origin(&vars::HEARTBEAT_URL_FILE, "watchdog.heartbeat_url_file"),
             ),
         )?;
         watchdog::WatchdogConfig::new(timeout, url)
@@ -1132,7 +1153,7 @@ impl Builder<'_> {
             .layers
             .pick(setting, flag, file.map(|n| n.to_string()), key)
         {
-            Some(p) => p.parse(|v| {
+            Some(p) => Ok(p.check(|v| {
                 v.trim()
                     .parse::<usize>()
                     .ok()
@@ -1140,7 +1161,7 @@ impl Builder<'_> {
                     .ok_or_else(|| {
                         format!("{v:?} is not a number of alerts (a whole number, at least 1)")
                     })
-            }),
+            })?),
             None => Ok(crate::render::digest::DEFAULT_THRESHOLD),
         }
     }
@@ -1158,14 +1179,17 @@ impl Builder<'_> {
             self.cli.bot_token_file.clone(),
             &vars::BOT_TOKEN,
             &vars::BOT_TOKEN_FILE,
-            (file.bot_token_file, self.key("telegram.bot_token_file")),
+            (
+                file.bot_token_file,
+                self.file_origin(&vars::BOT_TOKEN_FILE, "telegram.bot_token_file"),
+            ),
         )?;
         // The file's chat id is typed by serde (with its line and column).
         let chat_id = match self
             .layers
             .given(&vars::ALERT_CHAT_ID, self.cli.alert_chat_id.clone())
         {
-            Some(p) => Some(p.parse(|v| v.parse::<ChatId>().map_err(|e| e.to_string()))?),
+            Some(p) => Some(p.check(|v| v.parse::<ChatId>().map_err(|e| e.to_string()))?),
             None => file.chat_id,
         };
         let api_url = self
@@ -1175,7 +1199,7 @@ impl Builder<'_> {
                 file.api_url,
                 "telegram.api_url",
             )?
-            .unwrap_or_else(|| DEFAULT_TELEGRAM_API_URL.to_string());
+            .map_or_else(|| DEFAULT_TELEGRAM_API_URL.to_string(), |p| p.value);
         let digest_threshold = self.digest_threshold(
             &vars::TELEGRAM_DIGEST_THRESHOLD,
             self.cli.telegram_digest_threshold.clone(),
@@ -1230,7 +1254,10 @@ impl Builder<'_> {
             self.cli.slack_webhook_url_file.clone(),
             &vars::SLACK_WEBHOOK_URL,
             &vars::SLACK_WEBHOOK_URL_FILE,
-            (file.webhook_url_file, self.key("slack.webhook_url_file")),
+            (
+                file.webhook_url_file,
+                self.file_origin(&vars::SLACK_WEBHOOK_URL_FILE, "slack.webhook_url_file"),
+            ),
         )?;
         let slack = url
             .map(|(webhook_url, from)| {
@@ -1273,7 +1300,7 @@ impl Builder<'_> {
             self.cli.webhook_basic_password_file.clone(),
         );
         if let Some(p) = self.layers.env(&vars::WEBHOOK_TOKEN_FILE) {
-            let from = layers::source_of(&p.origin);
+            let from = p.origin.to_string();
             if user.is_some() || pass_file.is_some() {
                 return Err(invalid(
                     from,
@@ -1284,7 +1311,7 @@ impl Builder<'_> {
         }
         match (user, pass_file) {
             (Some(user), Some(p)) => {
-                let key = layers::source_of(&p.origin);
+                let key = p.origin.to_string();
                 let password = vpsmon_common::secret::read_file(&p.value)
                     .map_err(|source| ConfigError::Secret { key, source })?;
                 return Ok(Some(WebhookAuth::Basic {
@@ -1292,9 +1319,9 @@ impl Builder<'_> {
                     password,
                 }));
             }
-            (Some(_), None) | (None, Some(_)) => {
+            (Some(Picked { origin, .. }), None) | (None, Some(Picked { origin, .. })) => {
                 return Err(invalid(
-                    "--webhook-basic-user / --webhook-basic-password-file",
+                    origin.to_string(),
                     "basic auth needs both a user (WEBHOOK_BASIC_USER) and a password file \
                      (WEBHOOK_BASIC_PASSWORD_FILE)",
                 ));
@@ -1302,10 +1329,16 @@ impl Builder<'_> {
             (None, None) => {}
         }
         if let Some(p) = file_bearer {
-            return open(p, self.key("webhook_auth.bearer_token_file"));
+            return open(
+                p,
+                self.file_origin(&vars::WEBHOOK_TOKEN_FILE, "webhook_auth.bearer_token_file"),
+            );
         }
         if let Some(b) = file_basic {
-            let key = self.key("webhook_auth.basic.password_file");
+            let key = self.file_origin(
+                &vars::WEBHOOK_BASIC_PASSWORD_FILE,
+                "webhook_auth.basic.password_file",
+            );
             let password = vpsmon_common::secret::read_file(&b.password_file)
                 .map_err(|source| ConfigError::Secret { key, source })?;
             return Ok(Some(WebhookAuth::Basic {
