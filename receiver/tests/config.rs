@@ -863,13 +863,22 @@ fn every_variable_has_the_receiver_prefix_and_the_old_names_still_work() {
     }
 }
 
-/// `--print-config` ends with the settings a flag or an env var gave and which one (as the
-/// other binaries' `--print-config` names each value's source), never their values.
+/// `--print-config` ends with the settings a flag or an env var gave, in the form every binary's
+/// `--print-config` lists them (`--flag=value  (source)`), a secret value `<redacted>`.
 #[test]
 fn print_config_names_the_flag_or_variable_of_each_setting_it_was_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "receiver.yml",
+        "listen: 127.0.0.1:9000\ndelivery_deadline: 30s\n",
+    );
+    let file = file.to_str().unwrap();
     let out = run(
         &[
             "--print-config",
+            "--config",
+            file,
             "--timezone",
             "Asia/Taipei",
             "--webhook-no-auth",
@@ -883,14 +892,16 @@ fn print_config_names_the_flag_or_variable_of_each_setting_it_was_given() {
     assert!(out.status.success(), "{}", text(&out));
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(
-        shown.ends_with(
-            "# set by a flag or an env var (the rest: receiver.yml or the default):\n\
-             #   --alert-chat-id: env ALERT_CHAT_ID\n\
-             #   --listen: env RECEIVER_LISTEN\n\
-             #   --timezone: command line\n\
-             #   --webhook-no-auth: command line\n\
-             #   RECEIVER_BOT_TOKEN: env BOT_TOKEN\n"
-        ),
+        shown.ends_with(&format!(
+            "# where the settings came from (the rest: receiver.yml or the default):\n\
+             #   --config={file}  (command line)\n\
+             #   --listen=127.0.0.1:9111  (env RECEIVER_LISTEN)\n\
+             #   --timezone=Asia/Taipei  (command line)\n\
+             #   --delivery-deadline=30s  ({file} key `delivery_deadline`)\n\
+             #   RECEIVER_BOT_TOKEN=<redacted>  (env BOT_TOKEN)\n\
+             #   --alert-chat-id=-100123  (env ALERT_CHAT_ID)\n\
+             #   --webhook-no-auth=true  (command line)\n"
+        )),
         "{shown}"
     );
     assert!(shown.contains("listen: 127.0.0.1:9111\n"), "{shown}");

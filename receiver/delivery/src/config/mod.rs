@@ -1,7 +1,9 @@
 //! The receiver's configuration: `receiver.yml`, flags and environment variables, merged with
-//! the precedence **flags > env > file > defaults** by [`layers`], each value knowing where it
-//! came from so that errors name it. Every variable is `RECEIVER_` and its flag, older names
-//! kept (`crate::cli::vars`).
+//! the precedence **flags > env > file > defaults** by the idiom every binary shares
+//! ([`vpsmon_common::config::Layers::lookup`] over the table `crate::cli::vars`), each value
+//! knowing where it came from so that errors name it. Every variable is `RECEIVER_` and its
+//! flag, older names kept. The env layer is a lookup rather than clap's `env`, so that tests
+//! hand it their variables without touching the process environment.
 //!
 //! Secrets (bot token, Slack webhook URL, webhook password/token) come only from env vars or from
 //! files named in the config; an inline secret in `receiver.yml` is refused so that the file can
@@ -16,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
-use vpsmon_common::config::{Origin, Picked, Source};
+use vpsmon_common::config::{Layers, Origin, Picked, Source};
 use vpsmon_common::secret::redact_url;
 use vpsmon_common::telemetry::LogFormat;
 use vpsmon_common::{Secret, SecretError, SecretFile};
@@ -25,13 +27,11 @@ use crate::cli::Cli;
 use crate::cli::vars::{self, Setting};
 pub use crate::notify::slack::config::{FileSlack, SlackConfig, check_webhook_url};
 pub use crate::notify::telegram::config::{FileTelegram, TelegramConfig};
-use layers::Layers;
 pub use redact::redacted;
 pub use vpsmon_receiver_telegram::ChatId;
 
 pub mod actions;
 pub mod dashboard;
-pub mod layers;
 pub mod redact;
 pub mod watchdog;
 
@@ -103,8 +103,9 @@ pub struct Config {
     /// is set up (the log format is a setting), so the caller logs these.
     #[serde(skip)]
     pub warnings: Vec<String>,
-    /// `--listen: env RECEIVER_LISTEN`: the settings a flag or an env var gave, and which one
-    /// (`--print-config` lists them; never a value).
+    /// `--listen=127.0.0.1:9111  (env RECEIVER_LISTEN)`: each setting a flag, an env var or a
+    /// receiver.yml key gave, and which, as every binary's `--print-config` lists them (secret
+    /// values `<redacted>`).
     #[serde(skip)]
     pub given: Vec<String>,
 }
@@ -357,7 +358,7 @@ impl Config {
             .unwrap_or_else(|e| format!("# cannot print config: {e}\n"));
         if !self.given.is_empty() {
             out.push_str(
-                "# set by a flag or an env var (the rest: receiver.yml or the default):\n",
+                "# where the settings came from (the rest: receiver.yml or the default):\n",
             );
             for g in &self.given {
                 out.push_str(&format!("#   {g}\n"));
@@ -369,7 +370,7 @@ impl Config {
     /// Loads the configuration: the file named by `--config`/`RECEIVER_CONFIG` (if any), then env,
     /// then flags. `env` looks up an environment variable; tests pass their own.
     pub fn load(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let layers = Layers::new(env, None);
+        let layers = Layers::lookup(vars::ALL, env);
         let strict_secrets = layers.switch(&vars::STRICT_SECRETS, cli.strict_secrets)
             || match layers.env(&vars::STRICT_SECRETS) {
                 Some(p) => p.check(boolean)?,
@@ -378,7 +379,7 @@ impl Config {
         // Before the first secret file is read (and every re-read after).
         vpsmon_common::secret::set_strict(strict_secrets);
         let path = layers
-            .given(&vars::CONFIG, cli.config.clone())
+            .flag_or_env(&vars::CONFIG, cli.config.clone())
             .map(|p| p.value);
         let file = match &path {
             Some(p) => FileConfig::read(p)?,
@@ -386,9 +387,8 @@ impl Config {
         };
         let b = Builder {
             cli,
-            layers: layers.with_path(path.clone()),
+            src: Sources { layers, path },
             file,
-            path,
             warnings: Vec::new(),
         };
         let mut config = b.build()?;
@@ -543,10 +543,15 @@ impl FileConfig {
 
 struct Builder<'a> {
     cli: &'a Cli,
-    layers: Layers<'a>,
+    src: Sources<'a>,
     file: FileConfig,
-    path: Option<PathBuf>,
     warnings: Vec<String>,
+}
+
+/// The flag and env layers, and the file's name for its keys: what a value's source is named by.
+struct Sources<'a> {
+    layers: Layers<'a>,
+    path: Option<PathBuf>,
 }
 
 /// `"10s"`: a duration above zero.
@@ -570,9 +575,26 @@ fn var_of(p: &Picked<String>) -> String {
     }
 }
 
-impl Builder<'_> {
+impl Sources<'_> {
+    /// A key of receiver.yml as errors name it: receiver.yml key `telegram.chat_id`.
     fn key(&self, key: &str) -> String {
-        self.layers.key(key)
+        match &self.path {
+            Some(p) => format!("{} key `{key}`", p.display()),
+            None => format!("config key `{key}`"),
+        }
+    }
+
+    /// Flag > env > file (`key`, a key of receiver.yml): the value and where it came from;
+    /// `None`: the default applies.
+    fn pick<T: From<String> + AsRef<std::ffi::OsStr>>(
+        &self,
+        s: &Setting,
+        flag: Option<T>,
+        file: Option<T>,
+        key: &str,
+    ) -> Option<Picked<T>> {
+        self.layers
+            .flag_env_file(s, flag, file.map(|v| (v, self.key(key))))
     }
 
     /// A setting read from the file's `key`, as errors name it:
@@ -584,11 +606,13 @@ impl Builder<'_> {
         }
         .to_string()
     }
+}
 
+impl Builder<'_> {
     fn build(mut self) -> Result<Config, ConfigError> {
         let cli = self.cli;
 
-        let listen = match self.layers.pick(
+        let listen = match self.src.pick(
             &vars::LISTEN,
             cli.listen.clone(),
             self.file.listen.take(),
@@ -602,7 +626,11 @@ impl Builder<'_> {
         };
 
         // The file's size is parsed with its line and column (`ByteSize`).
-        let body_limit = match self.layers.given(&vars::BODY_LIMIT, cli.body_limit.clone()) {
+        let body_limit = match self
+            .src
+            .layers
+            .flag_or_env(&vars::BODY_LIMIT, cli.body_limit.clone())
+        {
             Some(p) => p.check(|v| parse_bytes(&v))?,
             None => self.file.body_limit.map_or(DEFAULT_BODY_LIMIT, |b| b.0),
         };
@@ -610,7 +638,7 @@ impl Builder<'_> {
         let timezone = self.timezone()?;
 
         let templates_dir = self
-            .layers
+            .src
             .pick(
                 &vars::TEMPLATES_DIR,
                 cli.templates_dir.clone(),
@@ -628,7 +656,7 @@ impl Builder<'_> {
             })
             .transpose()?;
 
-        let delivery_deadline = match self.layers.pick(
+        let delivery_deadline = match self.src.pick(
             &vars::DELIVERY_DEADLINE,
             cli.delivery_deadline.clone(),
             self.file.delivery_deadline.take(),
@@ -639,7 +667,7 @@ impl Builder<'_> {
         };
 
         let defaults = vpsmon_common::serve::Limits::default();
-        let max_connections = match self.layers.pick(
+        let max_connections = match self.src.pick(
             &vars::MAX_CONNECTIONS,
             cli.max_connections.clone(),
             self.file.max_connections.take().map(|n| n.to_string()),
@@ -654,7 +682,7 @@ impl Builder<'_> {
             })?,
             None => defaults.max_connections,
         };
-        let header_timeout = match self.layers.pick(
+        let header_timeout = match self.src.pick(
             &vars::HEADER_TIMEOUT,
             cli.header_timeout.clone(),
             self.file.header_timeout.take(),
@@ -665,10 +693,14 @@ impl Builder<'_> {
         };
 
         let console_file = self
-            .layers
-            .given(&vars::CONSOLE_FILE, cli.console_file.clone())
-            .map(|p| p.value)
-            .or(self.file.console_file.take());
+            .src
+            .pick(
+                &vars::CONSOLE_FILE,
+                cli.console_file.clone(),
+                self.file.console_file.take(),
+                "console_file",
+            )
+            .map(|p| p.value);
         let file_console_digest_threshold = self.file.console_digest_threshold.take();
         let console_digest_threshold = self.digest_threshold(
             &vars::CONSOLE_DIGEST_THRESHOLD,
@@ -692,15 +724,17 @@ impl Builder<'_> {
 
         // Seed 002 gave the list in env only: the file's is a YAML list.
         let allowed_users = match self
+            .src
             .layers
-            .given(&vars::ALLOWED_USERS, cli.allowed_users.clone())
+            .flag_or_env(&vars::ALLOWED_USERS, cli.allowed_users.clone())
         {
             Some(p) => p.check(|v| parse_users(&v))?,
             None => self.file.allowed_users.take().unwrap_or_default(),
         };
         let action_users = match self
+            .src
             .layers
-            .given(&vars::ACTION_USERS, cli.action_users.clone())
+            .flag_or_env(&vars::ACTION_USERS, cli.action_users.clone())
         {
             Some(p) => {
                 let from = p.origin.to_string();
@@ -708,11 +742,11 @@ impl Builder<'_> {
             }
             None => (
                 self.file.action_users.take().unwrap_or_default(),
-                self.file_origin(&vars::ACTION_USERS, "action_users"),
+                self.src.file_origin(&vars::ACTION_USERS, "action_users"),
             ),
         };
         let actions_file = self
-            .layers
+            .src
             .pick(
                 &vars::ACTIONS_FILE,
                 cli.actions_file.clone(),
@@ -727,7 +761,7 @@ impl Builder<'_> {
             actions::ActionsConfig::build(action_users, actions_file, &allowed_users)?;
         self.warnings.extend(warning);
 
-        let log_format = match self.layers.pick(
+        let log_format = match self.src.pick(
             &vars::LOG_FORMAT,
             cli.log_format.clone(),
             self.file.log_format.take(),
@@ -778,12 +812,13 @@ impl Builder<'_> {
 
         let webhook_auth = self.webhook_auth()?;
         let webhook_no_auth = if self
+            .src
             .layers
             .switch(&vars::WEBHOOK_NO_AUTH, cli.webhook_no_auth)
         {
             Some(vars::WEBHOOK_NO_AUTH.flag.to_string())
         } else {
-            match self.layers.env(&vars::WEBHOOK_NO_AUTH) {
+            match self.src.layers.env(&vars::WEBHOOK_NO_AUTH) {
                 Some(p) => {
                     let from = p.origin.to_string();
                     p.check(boolean)?.then_some(from)
@@ -801,13 +836,14 @@ impl Builder<'_> {
         let telegram = self.telegram()?;
         let (slack, slack_digest_threshold) = self.slack()?;
 
-        let dashboard =
-            dashboard::DashboardConfig::from_file(self.file.dashboard.take(), &|k| self.key(k))?;
+        let dashboard = dashboard::DashboardConfig::from_file(self.file.dashboard.take(), &|k| {
+            self.src.key(k)
+        })?;
 
         let watchdog = self.watchdog()?;
 
         let mut config = Config {
-            source: self.path.clone(),
+            source: self.src.path.clone(),
             listen,
             webhook_auth,
             webhook_no_auth,
@@ -838,7 +874,7 @@ impl Builder<'_> {
             given: Vec::new(),
         };
         self.routes(&mut config)?;
-        config.given = self.layers.given_settings();
+        config.given = self.src.layers.print().lines().map(str::to_owned).collect();
         Ok(config)
     }
 
@@ -880,13 +916,13 @@ impl Builder<'_> {
             let key = format!("routes.{name}");
             if name == DEFAULT_ROUTE {
                 return Err(invalid(
-                    self.key(&key),
+                    self.src.key(&key),
                     "the route `default` is `default_route`; give this route another name",
                 ));
             }
             if name == vpsmon_common::webhook::WATCHDOG_ROUTE {
                 return Err(invalid(
-                    self.key(&key),
+                    self.src.key(&key),
                     "the route `watchdog` is the Watchdog heartbeat's (/alerts/watchdog); give this route another name",
                 ));
             }
@@ -896,13 +932,13 @@ impl Builder<'_> {
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
             {
                 return Err(invalid(
-                    self.key(&key),
+                    self.src.key(&key),
                     "a route name may use only letters, digits, '-', '_' and '.' (it is a URL path segment)",
                 ));
             }
             if list.is_empty() {
                 return Err(invalid(
-                    self.key(&key),
+                    self.src.key(&key),
                     "a route needs at least one destination",
                 ));
             }
@@ -914,7 +950,7 @@ impl Builder<'_> {
     }
 
     fn timezone(&mut self) -> Result<chrono_tz::Tz, ConfigError> {
-        if let Some(p) = self.layers.pick(
+        if let Some(p) = self.src.pick(
             &vars::TIMEZONE,
             self.cli.timezone.clone(),
             self.file.timezone.take(),
@@ -928,7 +964,7 @@ impl Builder<'_> {
         }
         // Containers commonly set TZ=Asia/Taipei; honour it when it is a zone name. Other TZ
         // forms (":/etc/localtime", POSIX rules) are not zone names and are left to libc.
-        if let Some(tz) = self.layers.var("TZ")
+        if let Some(tz) = self.src.layers.var("TZ")
             && let Ok(tz) = tz.trim_start_matches(':').parse::<chrono_tz::Tz>()
         {
             return Ok(tz);
@@ -944,7 +980,7 @@ impl Builder<'_> {
         file: Option<String>,
         key: &str,
     ) -> Result<Option<Picked<String>>, ConfigError> {
-        self.layers
+        self.src
             .pick(setting, flag, file, key)
             .map(|p| {
                 let origin = p.origin.clone();
@@ -980,7 +1016,10 @@ impl Builder<'_> {
         if let Some(p) = flag_file {
             return read(&p, file_setting.flag.to_string());
         }
-        match (self.layers.env(value), self.layers.env(file_setting)) {
+        match (
+            self.src.layers.env(value),
+            self.src.layers.env(file_setting),
+        ) {
             (Some(v), Some(f)) => Err(invalid(
                 v.origin.to_string(),
                 format!("set either {} or {}, not both", var_of(&v), var_of(&f)),
@@ -1014,9 +1053,9 @@ impl Builder<'_> {
             known(password_setting),
         );
         let from = |p: &Picked<_>| p.origin.to_string();
-        let bearer = self.layers.given(bearer_setting, flags.0);
-        let user = self.layers.given(user_setting, flags.1);
-        let password = self.layers.given(password_setting, flags.2);
+        let bearer = self.src.layers.flag_or_env(bearer_setting, flags.0);
+        let user = self.src.layers.flag_or_env(user_setting, flags.1);
+        let password = self.src.layers.flag_or_env(password_setting, flags.2);
         let open = |p: PathBuf, key: String| {
             SecretFile::open(p).map_err(|source| ConfigError::Secret { key, source })
         };
@@ -1062,7 +1101,7 @@ impl Builder<'_> {
                     basic: Some(_),
                 }) => {
                     return Err(invalid(
-                        self.key(&format!("{name}_auth")),
+                        self.src.key(&format!("{name}_auth")),
                         "choose bearer_token_file or basic, not both",
                     ));
                 }
@@ -1071,13 +1110,14 @@ impl Builder<'_> {
                     ..
                 }) => Some(ClientAuth::Bearer(open(
                     p,
-                    self.file_origin(bearer_setting, &format!("{name}_auth.bearer_token_file")),
+                    self.src
+                        .file_origin(bearer_setting, &format!("{name}_auth.bearer_token_file")),
                 )?)),
                 Some(FileWebhookAuth { basic: Some(b), .. }) => Some(ClientAuth::Basic {
                     user: b.username,
                     password: open(
                         b.password_file,
-                        self.file_origin(
+                        self.src.file_origin(
                             password_setting,
                             &format!("{name}_auth.basic.password_file"),
                         ),
@@ -1112,13 +1152,13 @@ impl Builder<'_> {
         let file = self.file.watchdog.take().unwrap_or_default();
         if file.heartbeat_url.is_some() {
             return Err(invalid(
-                self.key("watchdog.heartbeat_url"),
+                self.src.key("watchdog.heartbeat_url"),
                 "secrets are not read from the config file; use watchdog.heartbeat_url_file, \
                  RECEIVER_HEARTBEAT_URL_FILE or HEARTBEAT_URL",
             ));
         }
         let timeout = self
-            .layers
+            .src
             .pick(
                 &vars::WATCHDOG_TIMEOUT,
                 self.cli.watchdog_timeout.clone(),
@@ -1135,7 +1175,8 @@ impl Builder<'_> {
             &vars::HEARTBEAT_URL_FILE,
             (
                 file.heartbeat_url_file,
-                self.file_origin(&vars::HEARTBEAT_URL_FILE, "watchdog.heartbeat_url_file"),
+                self.src
+                    .file_origin(&vars::HEARTBEAT_URL_FILE, "watchdog.heartbeat_url_file"),
             ),
         )?;
         watchdog::WatchdogConfig::new(timeout, url)
@@ -1150,7 +1191,7 @@ impl Builder<'_> {
         key: &str,
     ) -> Result<usize, ConfigError> {
         match self
-            .layers
+            .src
             .pick(setting, flag, file.map(|n| n.to_string()), key)
         {
             Some(p) => Ok(p.check(|v| {
@@ -1170,7 +1211,7 @@ impl Builder<'_> {
         let file = self.file.telegram.take().unwrap_or_default();
         if file.bot_token.is_some() {
             return Err(invalid(
-                self.key("telegram.bot_token"),
+                self.src.key("telegram.bot_token"),
                 "secrets are not read from the config file; use telegram.bot_token_file, \
                  BOT_TOKEN_FILE or BOT_TOKEN",
             ));
@@ -1181,13 +1222,15 @@ impl Builder<'_> {
             &vars::BOT_TOKEN_FILE,
             (
                 file.bot_token_file,
-                self.file_origin(&vars::BOT_TOKEN_FILE, "telegram.bot_token_file"),
+                self.src
+                    .file_origin(&vars::BOT_TOKEN_FILE, "telegram.bot_token_file"),
             ),
         )?;
         // The file's chat id is typed by serde (with its line and column).
         let chat_id = match self
+            .src
             .layers
-            .given(&vars::ALERT_CHAT_ID, self.cli.alert_chat_id.clone())
+            .flag_or_env(&vars::ALERT_CHAT_ID, self.cli.alert_chat_id.clone())
         {
             Some(p) => Some(p.check(|v| v.parse::<ChatId>().map_err(|e| e.to_string()))?),
             None => file.chat_id,
@@ -1245,7 +1288,7 @@ impl Builder<'_> {
         )?;
         if file.webhook_url.is_some() {
             return Err(invalid(
-                self.key("slack.webhook_url"),
+                self.src.key("slack.webhook_url"),
                 "secrets are not read from the config file; use slack.webhook_url_file, \
                  SLACK_WEBHOOK_URL_FILE or SLACK_WEBHOOK_URL",
             ));
@@ -1256,7 +1299,8 @@ impl Builder<'_> {
             &vars::SLACK_WEBHOOK_URL_FILE,
             (
                 file.webhook_url_file,
-                self.file_origin(&vars::SLACK_WEBHOOK_URL_FILE, "slack.webhook_url_file"),
+                self.src
+                    .file_origin(&vars::SLACK_WEBHOOK_URL_FILE, "slack.webhook_url_file"),
             ),
         )?;
         let slack = url
@@ -1276,7 +1320,7 @@ impl Builder<'_> {
                 basic: Some(_),
             }) => {
                 return Err(invalid(
-                    self.key("webhook_auth"),
+                    self.src.key("webhook_auth"),
                     "choose bearer_token_file or basic, not both",
                 ));
             }
@@ -1291,15 +1335,15 @@ impl Builder<'_> {
         if let Some(p) = self.cli.webhook_token_file.clone() {
             return open(p, vars::WEBHOOK_TOKEN_FILE.flag.into());
         }
-        let user = self.layers.given(
+        let user = self.src.layers.flag_or_env(
             &vars::WEBHOOK_BASIC_USER,
             self.cli.webhook_basic_user.clone(),
         );
-        let pass_file = self.layers.given(
+        let pass_file = self.src.layers.flag_or_env(
             &vars::WEBHOOK_BASIC_PASSWORD_FILE,
             self.cli.webhook_basic_password_file.clone(),
         );
-        if let Some(p) = self.layers.env(&vars::WEBHOOK_TOKEN_FILE) {
+        if let Some(p) = self.src.layers.env(&vars::WEBHOOK_TOKEN_FILE) {
             let from = p.origin.to_string();
             if user.is_some() || pass_file.is_some() {
                 return Err(invalid(
@@ -1331,11 +1375,12 @@ impl Builder<'_> {
         if let Some(p) = file_bearer {
             return open(
                 p,
-                self.file_origin(&vars::WEBHOOK_TOKEN_FILE, "webhook_auth.bearer_token_file"),
+                self.src
+                    .file_origin(&vars::WEBHOOK_TOKEN_FILE, "webhook_auth.bearer_token_file"),
             );
         }
         if let Some(b) = file_basic {
-            let key = self.file_origin(
+            let key = self.src.file_origin(
                 &vars::WEBHOOK_BASIC_PASSWORD_FILE,
                 "webhook_auth.basic.password_file",
             );
@@ -1355,7 +1400,7 @@ impl Builder<'_> {
         key: &str,
         config: &Config,
     ) -> Result<Vec<Destination>, ConfigError> {
-        let name_key = |k: &str| self.key(k);
+        let name_key = |k: &str| self.src.key(k);
         list.into_iter()
             .enumerate()
             .map(|(index, d)| {
