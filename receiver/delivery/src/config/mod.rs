@@ -39,7 +39,6 @@ pub mod watchdog;
 pub const DEFAULT_ROUTE: &str = "default";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9097";
 pub const DEFAULT_BODY_LIMIT: usize = vpsmon_common::webhook::BODY_LIMIT_DEFAULT;
-pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
 pub const DEFAULT_DELIVERY_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The effective configuration.
@@ -548,9 +547,10 @@ struct Builder<'a> {
     warnings: Vec<String>,
 }
 
-/// The flag and env layers, and the file's name for its keys: what a value's source is named by.
-struct Sources<'a> {
-    layers: Layers<'a>,
+/// The flag and env layers, and the file's name for its keys: what a section reads its settings
+/// through (`notify::telegram::config`), each value named by its source.
+pub(crate) struct Sources<'a> {
+    pub(crate) layers: Layers<'a>,
     path: Option<PathBuf>,
 }
 
@@ -567,6 +567,12 @@ fn boolean(v: String) -> Result<bool, String> {
     parse_bool(&v).ok_or_else(|| format!("{v:?}: use true or false"))
 }
 
+/// The variable a message suggests for `s`: the seed's name, which most set-ups use, else its
+/// `RECEIVER_` one.
+fn known(s: &Setting) -> &'static str {
+    s.aliases.first().copied().unwrap_or(s.env)
+}
+
 /// The env var a value was read from.
 fn var_of(p: &Picked<String>) -> String {
     match &p.origin.source {
@@ -577,7 +583,7 @@ fn var_of(p: &Picked<String>) -> String {
 
 impl Sources<'_> {
     /// A key of receiver.yml as errors name it: receiver.yml key `telegram.chat_id`.
-    fn key(&self, key: &str) -> String {
+    pub(crate) fn key(&self, key: &str) -> String {
         match &self.path {
             Some(p) => format!("{} key `{key}`", p.display()),
             None => format!("config key `{key}`"),
@@ -586,7 +592,7 @@ impl Sources<'_> {
 
     /// Flag > env > file (`key`, a key of receiver.yml): the value and where it came from;
     /// `None`: the default applies.
-    fn pick<T: From<String> + AsRef<std::ffi::OsStr>>(
+    pub(crate) fn pick<T: From<String> + AsRef<std::ffi::OsStr>>(
         &self,
         s: &Setting,
         flag: Option<T>,
@@ -599,12 +605,115 @@ impl Sources<'_> {
 
     /// A setting read from the file's `key`, as errors name it:
     /// --bot-token-file (from receiver.yml key `telegram.bot_token_file`).
-    fn file_origin(&self, s: &Setting, key: &str) -> String {
+    pub(crate) fn file_origin(&self, s: &Setting, key: &str) -> String {
         Origin {
             flag: s.named().to_owned(),
             source: Source::File(self.key(key)),
         }
         .to_string()
+    }
+
+    /// An http(s) base URL, without its trailing slash.
+    pub(crate) fn url(
+        &self,
+        setting: &Setting,
+        flag: Option<String>,
+        file: Option<String>,
+        key: &str,
+    ) -> Result<Option<Picked<String>>, ConfigError> {
+        self.pick(setting, flag, file, key)
+            .map(|p| {
+                let origin = p.origin.clone();
+                p.check(|v| {
+                    let v = v.trim().trim_end_matches('/').to_string();
+                    if v.starts_with("http://") || v.starts_with("https://") {
+                        Ok(v)
+                    } else {
+                        Err(format!("{v:?} is not an http:// or https:// URL"))
+                    }
+                })
+                .map(|value| Picked { value, origin })
+            })
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    /// A secret given as a value in an env var (`value`), or as a file by flag, env
+    /// (`file_setting`) or config key. Setting it two ways at the same level is refused rather
+    /// than guessed.
+    pub(crate) fn secret(
+        &self,
+        flag_file: Option<PathBuf>,
+        value: &Setting,
+        file_setting: &Setting,
+        file_key: (Option<PathBuf>, String),
+    ) -> Result<Option<(Secret, String)>, ConfigError> {
+        let read = |path: &Path, from: String| {
+            vpsmon_common::secret::read_file(path)
+                .map(|s| Some((s, from.clone())))
+                .map_err(|source| ConfigError::Secret { key: from, source })
+        };
+        if let Some(p) = flag_file {
+            return read(&p, file_setting.flag.to_string());
+        }
+        match (self.layers.env(value), self.layers.env(file_setting)) {
+            (Some(v), Some(f)) => Err(invalid(
+                v.origin.to_string(),
+                format!("set either {} or {}, not both", var_of(&v), var_of(&f)),
+            )),
+            (Some(v), None) => Ok(Some((Secret::new(v.value.trim()), v.origin.to_string()))),
+            (None, Some(f)) => read(Path::new(&f.value), f.origin.to_string()),
+            (None, None) => match file_key.0 {
+                Some(p) => read(&p, file_key.1),
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// A section's secret (`key`, `telegram.bot_token`): refused written in the file, where only
+    /// its file (`<key>_file`) is read; else read as [`Sources::secret`] does.
+    pub(crate) fn section_secret(
+        &self,
+        key: &str,
+        inline: bool,
+        flag_file: Option<PathBuf>,
+        [value, file_setting]: [&Setting; 2],
+        file: Option<PathBuf>,
+    ) -> Result<Option<(Secret, String)>, ConfigError> {
+        if inline {
+            return Err(invalid(
+                self.key(key),
+                format!(
+                    "secrets are not read from the config file; use {key}_file, {} or {}",
+                    known(file_setting),
+                    known(value)
+                ),
+            ));
+        }
+        let file_key = self.file_origin(file_setting, &format!("{key}_file"));
+        self.secret(flag_file, value, file_setting, (file, file_key))
+    }
+
+    /// A destination's `digest_threshold`: a whole number of alerts, at least 1.
+    pub(crate) fn digest_threshold(
+        &self,
+        setting: &Setting,
+        flag: Option<String>,
+        file: Option<usize>,
+        key: &str,
+    ) -> Result<usize, ConfigError> {
+        match self.pick(setting, flag, file.map(|n| n.to_string()), key) {
+            Some(p) => Ok(p.check(|v| {
+                v.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        format!("{v:?} is not a number of alerts (a whole number, at least 1)")
+                    })
+            })?),
+            None => Ok(crate::render::digest::DEFAULT_THRESHOLD),
+        }
     }
 }
 
@@ -702,20 +811,20 @@ impl Builder<'_> {
             )
             .map(|p| p.value);
         let file_console_digest_threshold = self.file.console_digest_threshold.take();
-        let console_digest_threshold = self.digest_threshold(
+        let console_digest_threshold = self.src.digest_threshold(
             &vars::CONSOLE_DIGEST_THRESHOLD,
             cli.console_digest_threshold.clone(),
             file_console_digest_threshold,
             "console_digest_threshold",
         )?;
 
-        let prometheus_url = self.url(
+        let prometheus_url = self.src.url(
             &vars::PROMETHEUS_URL,
             cli.prometheus_url.clone(),
             self.file.prometheus_url.clone(),
             "prometheus_url",
         )?;
-        let alertmanager_url = self.url(
+        let alertmanager_url = self.src.url(
             &vars::ALERTMANAGER_URL,
             cli.alertmanager_url.clone(),
             self.file.alertmanager_url.clone(),
@@ -833,8 +942,14 @@ impl Builder<'_> {
             ));
         }
         let webhook_no_auth = webhook_no_auth.is_some();
-        let telegram = self.telegram()?;
-        let (slack, slack_digest_threshold) = self.slack()?;
+        let telegram = TelegramConfig::load(
+            &self.src,
+            cli,
+            self.file.telegram.take(),
+            &mut self.warnings,
+        )?;
+        let (slack, slack_digest_threshold) =
+            SlackConfig::load(&self.src, cli, self.file.slack.take())?;
 
         let dashboard = dashboard::DashboardConfig::from_file(self.file.dashboard.take(), &|k| {
             self.src.key(k)
@@ -972,67 +1087,6 @@ impl Builder<'_> {
         Ok(chrono_tz::UTC)
     }
 
-    /// An http(s) base URL, without its trailing slash.
-    fn url(
-        &self,
-        setting: &Setting,
-        flag: Option<String>,
-        file: Option<String>,
-        key: &str,
-    ) -> Result<Option<Picked<String>>, ConfigError> {
-        self.src
-            .pick(setting, flag, file, key)
-            .map(|p| {
-                let origin = p.origin.clone();
-                p.check(|v| {
-                    let v = v.trim().trim_end_matches('/').to_string();
-                    if v.starts_with("http://") || v.starts_with("https://") {
-                        Ok(v)
-                    } else {
-                        Err(format!("{v:?} is not an http:// or https:// URL"))
-                    }
-                })
-                .map(|value| Picked { value, origin })
-            })
-            .transpose()
-            .map_err(Into::into)
-    }
-
-    /// A secret given as a value in an env var (`value`), or as a file by flag, env
-    /// (`file_setting`) or config key. Setting it two ways at the same level is refused rather
-    /// than guessed.
-    fn secret(
-        &self,
-        flag_file: Option<PathBuf>,
-        value: &Setting,
-        file_setting: &Setting,
-        file_key: (Option<PathBuf>, String),
-    ) -> Result<Option<(Secret, String)>, ConfigError> {
-        let read = |path: &Path, from: String| {
-            vpsmon_common::secret::read_file(path)
-                .map(|s| Some((s, from.clone())))
-                .map_err(|source| ConfigError::Secret { key: from, source })
-        };
-        if let Some(p) = flag_file {
-            return read(&p, file_setting.flag.to_string());
-        }
-        match (
-            self.src.layers.env(value),
-            self.src.layers.env(file_setting),
-        ) {
-            (Some(v), Some(f)) => Err(invalid(
-                v.origin.to_string(),
-                format!("set either {} or {}, not both", var_of(&v), var_of(&f)),
-            )),
-            (Some(v), None) => Ok(Some((Secret::new(v.value.trim()), v.origin.to_string()))),
-            (None, Some(f)) => read(Path::new(&f.value), f.origin.to_string()),
-            (None, None) => match file_key.0 {
-                Some(p) => read(&p, file_key.1),
-                None => Ok(None),
-            },
-        }
-    }
-
     /// The credential for Prometheus or Alertmanager (`service`): a bearer token file, or a user
     /// and password file, from flags, env (flag beats env field by field) or the
     /// `<service>_auth` key, which has the form of `webhook_auth`.
@@ -1045,8 +1099,6 @@ impl Builder<'_> {
         url: Option<&Picked<String>>,
     ) -> Result<Option<ClientAuth>, ConfigError> {
         let name = service.to_ascii_lowercase();
-        // The names the messages suggest: the seed's, which most set-ups use.
-        let known = |s: &Setting| s.aliases.first().copied().unwrap_or(s.env);
         let (bearer_var, user_var, password_var) = (
             known(bearer_setting),
             known(user_setting),
@@ -1169,7 +1221,7 @@ impl Builder<'_> {
                 let from = p.origin.to_string();
                 (p.value, from)
             });
-        let url = self.secret(
+        let url = self.src.secret(
             self.cli.heartbeat_url_file.clone(),
             &vars::HEARTBEAT_URL,
             &vars::HEARTBEAT_URL_FILE,
@@ -1180,136 +1232,6 @@ impl Builder<'_> {
             ),
         )?;
         watchdog::WatchdogConfig::new(timeout, url)
-    }
-
-    /// A destination's `digest_threshold`: a whole number of alerts, at least 1.
-    fn digest_threshold(
-        &self,
-        setting: &Setting,
-        flag: Option<String>,
-        file: Option<usize>,
-        key: &str,
-    ) -> Result<usize, ConfigError> {
-        match self
-            .src
-            .pick(setting, flag, file.map(|n| n.to_string()), key)
-        {
-            Some(p) => Ok(p.check(|v| {
-                v.trim()
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| {
-                        format!("{v:?} is not a number of alerts (a whole number, at least 1)")
-                    })
-            })?),
-            None => Ok(crate::render::digest::DEFAULT_THRESHOLD),
-        }
-    }
-
-    fn telegram(&mut self) -> Result<Option<TelegramConfig>, ConfigError> {
-        let file = self.file.telegram.take().unwrap_or_default();
-        if file.bot_token.is_some() {
-            return Err(invalid(
-                self.src.key("telegram.bot_token"),
-                "secrets are not read from the config file; use telegram.bot_token_file, \
-                 BOT_TOKEN_FILE or BOT_TOKEN",
-            ));
-        }
-        let token = self.secret(
-            self.cli.bot_token_file.clone(),
-            &vars::BOT_TOKEN,
-            &vars::BOT_TOKEN_FILE,
-            (
-                file.bot_token_file,
-                self.src
-                    .file_origin(&vars::BOT_TOKEN_FILE, "telegram.bot_token_file"),
-            ),
-        )?;
-        // The file's chat id is typed by serde (with its line and column).
-        let chat_id = match self
-            .src
-            .layers
-            .flag_or_env(&vars::ALERT_CHAT_ID, self.cli.alert_chat_id.clone())
-        {
-            Some(p) => Some(p.check(|v| v.parse::<ChatId>().map_err(|e| e.to_string()))?),
-            None => file.chat_id,
-        };
-        let api_url = self
-            .url(
-                &vars::TELEGRAM_API_URL,
-                self.cli.telegram_api_url.clone(),
-                file.api_url,
-                "telegram.api_url",
-            )?
-            .map_or_else(|| DEFAULT_TELEGRAM_API_URL.to_string(), |p| p.value);
-        let digest_threshold = self.digest_threshold(
-            &vars::TELEGRAM_DIGEST_THRESHOLD,
-            self.cli.telegram_digest_threshold.clone(),
-            file.digest_threshold,
-            "telegram.digest_threshold",
-        )?;
-        match token {
-            Some((token, from)) => {
-                if !token.expose().contains(':') || token.expose().contains(char::is_whitespace) {
-                    // Never echo the value: say what shape it should have.
-                    return Err(invalid(
-                        from,
-                        "does not look like a Telegram bot token (<bot id>:<secret> from @BotFather)",
-                    ));
-                }
-                Ok(Some(TelegramConfig {
-                    token,
-                    api_url,
-                    chat_id,
-                    digest_threshold,
-                }))
-            }
-            None if chat_id.is_some() => {
-                self.warnings.push(
-                    "an alert chat (ALERT_CHAT_ID or telegram.chat_id) is set but no bot token \
-                     (BOT_TOKEN, BOT_TOKEN_FILE or telegram.bot_token_file): Telegram is off"
-                        .into(),
-                );
-                Ok(None)
-            }
-            None => Ok(None),
-        }
-    }
-
-    /// The default webhook, and the digest threshold of every Slack destination.
-    fn slack(&mut self) -> Result<(Option<SlackConfig>, usize), ConfigError> {
-        let file = self.file.slack.take().unwrap_or_default();
-        let threshold = self.digest_threshold(
-            &vars::SLACK_DIGEST_THRESHOLD,
-            self.cli.slack_digest_threshold.clone(),
-            file.digest_threshold,
-            "slack.digest_threshold",
-        )?;
-        if file.webhook_url.is_some() {
-            return Err(invalid(
-                self.src.key("slack.webhook_url"),
-                "secrets are not read from the config file; use slack.webhook_url_file, \
-                 SLACK_WEBHOOK_URL_FILE or SLACK_WEBHOOK_URL",
-            ));
-        }
-        let url = self.secret(
-            self.cli.slack_webhook_url_file.clone(),
-            &vars::SLACK_WEBHOOK_URL,
-            &vars::SLACK_WEBHOOK_URL_FILE,
-            (
-                file.webhook_url_file,
-                self.src
-                    .file_origin(&vars::SLACK_WEBHOOK_URL_FILE, "slack.webhook_url_file"),
-            ),
-        )?;
-        let slack = url
-            .map(|(webhook_url, from)| {
-                check_webhook_url(&webhook_url).map_err(|m| invalid(&from, m))?;
-                Ok::<_, ConfigError>(SlackConfig { webhook_url })
-            })
-            .transpose()?;
-        Ok((slack, threshold))
     }
 
     fn webhook_auth(&mut self) -> Result<Option<WebhookAuth>, ConfigError> {
