@@ -313,7 +313,7 @@ impl<'a> Layers<'a> {
             .expect("a default is always there")
     }
 
-    /// `var`'s value as `flag`'s, named by the variable; noted for `--print-config`.
+    /// `var`'s value as `flag`'s, its origin naming the variable (an older name included).
     fn read_var(&self, flag: &str, var: &str) -> Option<Picked<String>> {
         let value = self.var(var)?;
         let origin = Origin {
