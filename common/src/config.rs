@@ -1,22 +1,35 @@
 //! One configuration idiom for every binary: **flag > env > file > default**, typed, and every
 //! value knowing where it came from, so that an error names its source
-//! (`--listen (from RECEIVER_LISTEN): …`) and `--print-config` shows it, secrets redacted.
+//! (`--listen (from RECEIVER_LISTEN): …`) and `--print-config` shows it (`--flag=value  (source)`
+//! lines), secrets redacted. [`Layers`] is that one idea; it takes its flag and env layers in
+//! one of two ways, and resolves, names and lists them the same way either way.
 //!
-//! The flag and env layers are clap's (`#[arg(long, env = "PREFIX_NAME")]`): clap parses and
-//! types them, [`Layers`] asks clap which of the two gave a value. A binary with a file layer
-//! (gen-config's agents.yml `rules:`) or computed defaults (a profile) resolves each such value
-//! with [`Layers::pick`]. [`parse`] runs clap and names the env var in its value errors.
+//! **clap's env** (the exporter, gen-config, stack): [`Layers::new`] over clap's matches.
+//! 1. give each `#[arg]` its `env = "<PREFIX>_<NAME>"`; parse with [`parse`] (a command with
+//!    [`print_config_arg`]), which names the env var in clap's value errors;
+//! 2. resolve every value that has a file layer or a computed default (gen-config's agents.yml
+//!    `rules:`, a profile) with one [`Layers::pick`], and old variable names with
+//!    [`Layers::alias`];
+//! 3. print [`Layers::print`] when [`Layers::print_config_asked`]. Secret values are redacted by
+//!    `hide_env_values` on their arg or by [`Layers::secret`].
 //!
-//! A binary adopts it in four steps: give each `#[arg]` its `env = "<PREFIX>_<NAME>"`; parse with
-//! [`parse`] (a command with [`print_config_arg`]); resolve every value that has a file layer or
-//! a computed default with one [`Layers::pick`] (`.check(parse)?` for typed checks, so the error
-//! names the source), and old variable names with [`Layers::alias`]; print [`Layers::print`]
-//! when [`Layers::print_config_asked`]. Secret values are redacted by `hide_env_values` on their
-//! arg or by [`Layers::secret`].
+//! **a table and an env lookup** (the receiver): [`Layers::lookup`] over a `&[Setting]` table
+//! (flag, `<PREFIX>_` variable, older names) and a lookup function: `|n| std::env::var(n).ok()`
+//! in `main`, a closure over the test's own variables in tests, so they never touch the process
+//! env. clap parses only the flags (no `env`).
+//! 1. one [`Setting`] per setting in the binary's table;
+//! 2. resolve each with [`Layers::flag_env_file`] (flag value, file value and its key) or
+//!    [`Layers::flag_or_env`], a switch with [`Layers::switch`], a flag-less secret value with
+//!    [`Layers::env`]; `None` leaves the default to the caller;
+//! 3. print [`Layers::print`]: the settings in the table's order; flag-less ones (secret
+//!    values) are `<redacted>`.
+//!
+//! Either way, check a value with [`Picked::check`], so that its error ([`ConfigError`]) names
+//! the setting and its source.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -60,6 +73,8 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.source {
             Source::Flag => write!(f, "{}", self.flag),
+            // A setting without a flag (a secret value) is named by the variable it was read from.
+            Source::Env(var) if *var == self.flag => write!(f, "{var}"),
             Source::Env(var) => write!(f, "{} (from {var})", self.flag),
             Source::File(key) => write!(f, "{} (from {key})", self.flag),
             Source::Default(None) => write!(f, "{} (default)", self.flag),
@@ -103,23 +118,75 @@ impl<T> Picked<T> {
     }
 }
 
-/// The layers of one parsed command line: which flag or env var gave each value, the values
-/// resolved from a file or a computed default, and the `--print-config` listing of them all.
+/// A setting of a binary whose env layer is a lookup (the receiver's table, `vars`): its flag
+/// (`""` for a secret value, which never goes on a command line that `ps` shows), its env var
+/// (`<PREFIX>_<FLAG>`) and the older names of that var, read when it is unset.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    pub flag: &'static str,
+    pub env: &'static str,
+    pub aliases: &'static [&'static str],
+}
+
+impl Setting {
+    /// Every name of its env var, the prefixed one first.
+    pub fn vars(&self) -> impl Iterator<Item = &'static str> + use<> {
+        std::iter::once(self.env).chain(self.aliases.iter().copied())
+    }
+
+    /// How errors and `--print-config` name it: its flag, or its variable when it has none.
+    pub fn named(&self) -> &'static str {
+        if self.flag.is_empty() {
+            self.env
+        } else {
+            self.flag
+        }
+    }
+}
+
+/// Where the flag and env layers come from.
+enum Given<'a> {
+    /// clap parsed both (`#[arg(long, env = …)]`).
+    Clap {
+        cmd: &'a Command,
+        matches: &'a ArgMatches,
+    },
+    /// The binary's clap parsed the flags; the env vars of its `settings` are read through `env`
+    /// (the process env in `main`, a closure in tests).
+    Lookup {
+        settings: &'a [Setting],
+        env: &'a dyn Fn(&str) -> Option<String>,
+    },
+}
+
+/// The layers of one start: which flag or env var gave each value, the values resolved from a
+/// file or a computed default, and the `--print-config` listing of them all.
 pub struct Layers<'a> {
-    cmd: &'a Command,
-    matches: &'a ArgMatches,
-    /// Settings resolved beyond clap (file, profile), by flag, for `--print-config`.
+    given: Given<'a>,
+    /// Settings resolved beyond clap (file, profile, looked-up env), by flag, for
+    /// `--print-config`.
     picked: RefCell<BTreeMap<String, (String, Source)>>,
-    /// Ids whose values are never printed, besides those clap hides from `--help`.
+    /// Ids whose values are never printed, besides those clap hides from `--help` and the
+    /// flag-less settings of a table.
     secret: Vec<&'static str>,
 }
 
 impl<'a> Layers<'a> {
     /// `cmd` is the command (or subcommand) `matches` were parsed with.
     pub fn new(cmd: &'a Command, matches: &'a ArgMatches) -> Layers<'a> {
+        Layers::with(Given::Clap { cmd, matches })
+    }
+
+    /// Layers over a table of settings whose env vars `env` looks up (a blank value is unset).
+    /// The flags are the caller's clap values, handed to [`Layers::flag_or_env`] and
+    /// [`Layers::flag_env_file`].
+    pub fn lookup(settings: &'a [Setting], env: &'a dyn Fn(&str) -> Option<String>) -> Layers<'a> {
+        Layers::with(Given::Lookup { settings, env })
+    }
+
+    fn with(given: Given<'a>) -> Layers<'a> {
         Layers {
-            cmd,
-            matches,
+            given,
             picked: RefCell::default(),
             secret: Vec::new(),
         }
@@ -134,14 +201,17 @@ impl<'a> Layers<'a> {
 
     /// Whether `--print-config` ([`print_config_arg`]) was given.
     pub fn print_config_asked(&self) -> bool {
-        matches!(
-            self.matches.try_get_one::<bool>(PRINT_CONFIG),
-            Ok(Some(true))
-        )
+        let Given::Clap { matches, .. } = self.given else {
+            return false;
+        };
+        matches!(matches.try_get_one::<bool>(PRINT_CONFIG), Ok(Some(true)))
     }
 
     fn arg(&self, id: &str) -> Option<&'a Arg> {
-        self.cmd.get_arguments().find(|a| a.get_id() == id)
+        match self.given {
+            Given::Clap { cmd, .. } => cmd.get_arguments().find(|a| a.get_id() == id),
+            Given::Lookup { .. } => None,
+        }
     }
 
     fn flag(&self, id: &str) -> String {
@@ -151,9 +221,21 @@ impl<'a> Layers<'a> {
         }
     }
 
-    /// The flag or env var that gave `id` a value, if either did.
+    /// An env var's value, from the process env or the lookup; set but blank counts as unset
+    /// for a lookup.
+    pub fn var(&self, name: &str) -> Option<String> {
+        match self.given {
+            Given::Clap { .. } => std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
+            Given::Lookup { env, .. } => env(name).filter(|v| !v.trim().is_empty()),
+        }
+    }
+
+    /// The flag or env var that gave `id` a value, if either did (clap's layers).
     pub fn given(&self, id: &str) -> Option<Origin> {
-        let source = match self.matches.value_source(id)? {
+        let Given::Clap { matches, .. } = self.given else {
+            return None;
+        };
+        let source = match matches.value_source(id)? {
             ValueSource::CommandLine => Source::Flag,
             ValueSource::EnvVariable => Source::Env(
                 self.arg(id)
@@ -177,6 +259,42 @@ impl<'a> Layers<'a> {
         })
     }
 
+    /// Flag > env > file > default, the one precedence both kinds of layers resolve with:
+    /// the first of `given` (flag or env), `file` (the value and its key) and `default` (the
+    /// value and, if not the built-in one, whose). Noted for `--print-config` as `shown`.
+    fn resolve<T>(
+        &self,
+        flag: String,
+        given: Option<Picked<T>>,
+        file: Option<(T, String)>,
+        default: Option<(T, Option<String>)>,
+        shown: impl Fn(&T) -> String,
+    ) -> Option<Picked<T>> {
+        let picked = given
+            .or_else(|| {
+                file.map(|(value, key)| Picked {
+                    value,
+                    origin: Origin {
+                        flag: flag.clone(),
+                        source: Source::File(key),
+                    },
+                })
+            })
+            .or_else(|| {
+                default.map(|(value, which)| Picked {
+                    value,
+                    origin: Origin {
+                        flag: flag.clone(),
+                        source: Source::Default(which),
+                    },
+                })
+            })?;
+        self.picked
+            .borrow_mut()
+            .insert(flag, (shown(&picked.value), picked.origin.source.clone()));
+        Some(picked)
+    }
+
     /// Flag > env > file > default. `given` is clap's typed value of `id` (`Some` when a flag
     /// or env var set it); `file` the file's value and its key (`agents.yml: rules.x`);
     /// `default` the default and, if it is not the built-in one, whose it is (`profile fast`).
@@ -187,19 +305,22 @@ impl<'a> Layers<'a> {
         file: Option<(T, String)>,
         default: (T, Option<String>),
     ) -> Picked<T> {
-        let (value, source) = match (given, file) {
-            (Some(v), _) => (v, self.origin(id).source),
-            (None, Some((v, key))) => (v, Source::File(key)),
-            (None, None) => (default.0, Source::Default(default.1)),
-        };
-        let flag = self.flag(id);
-        self.picked
-            .borrow_mut()
-            .insert(flag.clone(), (value.to_string(), source.clone()));
-        Picked {
+        let given = given.map(|value| Picked {
             value,
-            origin: Origin { flag, source },
-        }
+            origin: self.origin(id),
+        });
+        self.resolve(self.flag(id), given, file, Some(default), T::to_string)
+            .expect("a default is always there")
+    }
+
+    /// `var`'s value as `flag`'s, its origin naming the variable (an older name included).
+    fn read_var(&self, flag: &str, var: &str) -> Option<Picked<String>> {
+        let value = self.var(var)?;
+        let origin = Origin {
+            flag: flag.to_owned(),
+            source: Source::Env(var.to_owned()),
+        };
+        Some(Picked { value, origin })
     }
 
     /// An older name of `id`'s env var (a seed's `BOT_TOKEN`), read only when neither the flag
@@ -209,55 +330,123 @@ impl<'a> Layers<'a> {
         if self.given(id).is_some() {
             return None;
         }
-        let value = std::env::var_os(var)?.to_string_lossy().into_owned();
-        let origin = Origin {
-            flag: self.flag(id),
-            source: Source::Env(var.to_owned()),
+        let p = self.read_var(&self.flag(id), var)?;
+        self.resolve(self.flag(id), Some(p), None, None, String::clone)
+    }
+
+    /// `s`'s env var: the prefixed one, else the first older name that is set ([`Layers::alias`]
+    /// for a table). A setting without a flag is named by the variable read.
+    pub fn env(&self, s: &Setting) -> Option<Picked<String>> {
+        self.flag_env_file(s, None, None)
+    }
+
+    /// Flag > env for a table's setting: `flag` is the caller's clap value of `s`'s flag.
+    pub fn flag_or_env<T: From<String> + AsRef<OsStr>>(
+        &self,
+        s: &Setting,
+        flag: Option<T>,
+    ) -> Option<Picked<T>> {
+        self.flag_env_file(s, flag, None)
+    }
+
+    /// Flag > env > file for a table's setting: `file` is the file's value and its key as
+    /// errors name it. `None`: the default applies (the caller's; not listed).
+    pub fn flag_env_file<T: From<String> + AsRef<OsStr>>(
+        &self,
+        s: &Setting,
+        flag: Option<T>,
+        file: Option<(T, String)>,
+    ) -> Option<Picked<T>> {
+        let given = match flag {
+            Some(value) => Some(Picked {
+                value,
+                origin: Origin {
+                    flag: s.named().to_owned(),
+                    source: Source::Flag,
+                },
+            }),
+            None => s
+                .vars()
+                .find_map(|var| self.read_var(if s.flag.is_empty() { var } else { s.flag }, var))
+                .map(|p| Picked {
+                    value: T::from(p.value),
+                    origin: p.origin,
+                }),
         };
-        self.picked
-            .borrow_mut()
-            .insert(origin.flag.clone(), (value.clone(), origin.source.clone()));
-        Some(Picked { value, origin })
+        let shown = |v: &T| v.as_ref().to_string_lossy().into_owned();
+        self.resolve(s.named().to_owned(), given, file, None, shown)
+    }
+
+    /// A table's switch (`--strict-secrets`): `on` when the command line gave it.
+    pub fn switch(&self, s: &Setting, on: bool) -> bool {
+        let given = on.then(|| Picked {
+            value: "true".to_owned(),
+            origin: Origin {
+                flag: s.named().to_owned(),
+                source: Source::Flag,
+            },
+        });
+        self.resolve(s.named().to_owned(), given, None, None, String::clone)
+            .is_some()
     }
 
     /// `--print-config`'s listing: one `--flag=value  (source)` line per setting, in the
-    /// command's order, then the settings resolved beyond clap; secrets as `<redacted>`.
+    /// command's (or table's) order, then the settings resolved beyond clap; secrets as
+    /// `<redacted>`, a URL's credentials too.
     pub fn print(&self) -> String {
         let mut picked = self.picked.borrow().clone();
         let mut out = String::new();
-        for arg in self.cmd.get_arguments() {
-            let id = arg.get_id().as_str();
-            let Some(long) = arg.get_long() else { continue };
-            if id == PRINT_CONFIG
-                || matches!(arg.get_action(), ArgAction::Help | ArgAction::Version)
-            {
-                continue;
-            }
-            let flag = format!("--{long}");
-            let (value, source) = match picked.remove(&flag) {
-                Some(p) => p,
-                None => {
-                    let Ok(Some(raw)) = self.matches.try_get_raw(id) else {
-                        continue;
-                    };
-                    let values: Vec<_> = raw.map(|v| v.to_string_lossy().into_owned()).collect();
-                    // A `--no-x` switch left off says nothing its `--x` does not.
-                    if self.given(id).is_none() && long.starts_with("no-") {
-                        continue;
-                    }
-                    (values.join(","), self.origin(id).source)
-                }
-            };
-            let secret = arg.is_hide_env_values_set() || self.secret.contains(&id);
+        let mut line = |flag: &str, value: String, source: Source, secret: bool| {
             let value = if secret && !value.is_empty() {
                 "<redacted>".to_owned()
             } else {
-                value
+                crate::secret::redact_url(&value)
             };
             out.push_str(&format!("{flag}={value}  ({source})\n"));
+        };
+        match self.given {
+            Given::Clap { cmd, matches } => {
+                for arg in cmd.get_arguments() {
+                    let id = arg.get_id().as_str();
+                    let Some(long) = arg.get_long() else { continue };
+                    if id == PRINT_CONFIG
+                        || matches!(arg.get_action(), ArgAction::Help | ArgAction::Version)
+                    {
+                        continue;
+                    }
+                    let flag = format!("--{long}");
+                    let (value, source) = match picked.remove(&flag) {
+                        Some(p) => p,
+                        None => {
+                            let Ok(Some(raw)) = matches.try_get_raw(id) else {
+                                continue;
+                            };
+                            let values: Vec<_> =
+                                raw.map(|v| v.to_string_lossy().into_owned()).collect();
+                            // A `--no-x` switch left off says nothing its `--x` does not.
+                            if self.given(id).is_none() && long.starts_with("no-") {
+                                continue;
+                            }
+                            (values.join(","), self.origin(id).source)
+                        }
+                    };
+                    let secret = arg.is_hide_env_values_set() || self.secret.contains(&id);
+                    line(&flag, value, source, secret);
+                }
+            }
+            Given::Lookup { settings, .. } => {
+                for s in settings {
+                    let Some((value, source)) = picked.remove(s.named()) else {
+                        continue;
+                    };
+                    let secret = s.flag.is_empty() || self.secret.contains(&s.named());
+                    line(s.named(), value, source, secret);
+                }
+            }
         }
         for (flag, (value, source)) in picked {
-            out.push_str(&format!("{flag}={value}  ({source})\n"));
+            let secret = self.secret.iter().any(|id| self.flag(id) == flag);
+            line(&flag, value, source, secret);
         }
         out
     }
@@ -393,6 +582,111 @@ mod tests {
         assert_eq!(
             layers.print(),
             "--listen=127.0.0.1:9097  (default)\n--threshold=80  (default of profile fast)\n"
+        );
+    }
+
+    const LISTEN: Setting = Setting {
+        flag: "--listen",
+        env: "T_LISTEN",
+        aliases: &[],
+    };
+    const CHAT: Setting = Setting {
+        flag: "--alert-chat-id",
+        env: "T_ALERT_CHAT_ID",
+        aliases: &["ALERT_CHAT_ID"],
+    };
+    const TOKEN: Setting = Setting {
+        flag: "",
+        env: "T_BOT_TOKEN",
+        aliases: &["BOT_TOKEN"],
+    };
+    const SWITCH: Setting = Setting {
+        flag: "--no-auth",
+        env: "T_NO_AUTH",
+        aliases: &[],
+    };
+    const TABLE: &[Setting] = &[LISTEN, CHAT, TOKEN, SWITCH];
+
+    fn lookup<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn a_table_resolves_flag_over_env_over_file_and_names_the_source() {
+        let env = lookup(&[("T_LISTEN", "[::1]:1"), ("ALERT_CHAT_ID", "-1001")]);
+        let layers = Layers::lookup(TABLE, &env);
+        let file = |v: &str| Some((v.to_string(), "receiver.yml key `listen`".to_string()));
+        let from_flag = layers.flag_env_file(&LISTEN, Some("a:1".to_string()), file("b:1"));
+        assert_eq!(from_flag.unwrap().origin.to_string(), "--listen");
+        let from_env = layers.flag_env_file(&LISTEN, None, file("b:1")).unwrap();
+        assert_eq!(from_env.value, "[::1]:1");
+        assert_eq!(from_env.origin.to_string(), "--listen (from T_LISTEN)");
+        // Blank is unset: the file's value, named by its key.
+        let env = lookup(&[("T_LISTEN", " ")]);
+        let layers = Layers::lookup(TABLE, &env);
+        let from_file = layers
+            .flag_env_file(&LISTEN, None, file("nowhere"))
+            .unwrap();
+        assert_eq!(
+            from_file
+                .check(|v| v.parse::<std::net::SocketAddr>().map_err(|e| e.to_string()))
+                .unwrap_err()
+                .to_string(),
+            "--listen (from receiver.yml key `listen`): invalid socket address syntax"
+        );
+        assert!(
+            layers
+                .flag_env_file::<String>(&LISTEN, None, None)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_table_reads_the_older_name_when_the_prefixed_one_is_unset() {
+        let env = lookup(&[("ALERT_CHAT_ID", "-1001"), ("BOT_TOKEN", "1:secret")]);
+        let layers = Layers::lookup(TABLE, &env);
+        let old = layers.env(&CHAT).unwrap();
+        assert_eq!(
+            old.check(|v| v.parse::<u8>().map_err(|e| e.to_string()))
+                .unwrap_err()
+                .to_string(),
+            "--alert-chat-id (from ALERT_CHAT_ID): invalid digit found in string"
+        );
+        // A setting without a flag is named by the variable read.
+        assert_eq!(layers.env(&TOKEN).unwrap().origin.to_string(), "BOT_TOKEN");
+        let env = lookup(&[("ALERT_CHAT_ID", "-1001"), ("T_ALERT_CHAT_ID", "-1002")]);
+        let layers = Layers::lookup(TABLE, &env);
+        let new = layers.env(&CHAT).unwrap();
+        assert_eq!(new.value, "-1002");
+        assert_eq!(
+            new.origin.to_string(),
+            "--alert-chat-id (from T_ALERT_CHAT_ID)"
+        );
+    }
+
+    #[test]
+    fn a_tables_listing_is_in_its_order_with_secrets_and_url_credentials_redacted() {
+        let env = lookup(&[
+            ("BOT_TOKEN", "1:very-secret"),
+            ("T_ALERT_CHAT_ID", "-1002"),
+            ("T_LISTEN", "http://user:pass@host:1"),
+        ]);
+        let layers = Layers::lookup(TABLE, &env);
+        assert!(layers.switch(&SWITCH, true));
+        assert!(layers.env(&TOKEN).is_some());
+        assert!(layers.flag_or_env::<String>(&CHAT, None).is_some());
+        assert!(layers.flag_or_env::<String>(&LISTEN, None).is_some());
+        assert!(!layers.print_config_asked());
+        assert_eq!(
+            layers.print(),
+            "--listen=http://<redacted>@host:1  (env T_LISTEN)\n\
+             --alert-chat-id=-1002  (env T_ALERT_CHAT_ID)\n\
+             T_BOT_TOKEN=<redacted>  (env BOT_TOKEN)\n\
+             --no-auth=true  (command line)\n"
         );
     }
 

@@ -206,16 +206,16 @@ fn errors_name_the_file_line_key_flag_or_variable() {
     );
     assert_eq!(
         error("listen: nowhere\n", &[]),
-        "receiver.yml key `listen`: \"nowhere\" is not an address such as 127.0.0.1:9097 \
+        "--listen (from receiver.yml key `listen`): \"nowhere\" is not an address such as 127.0.0.1:9097 \
          (invalid socket address syntax)"
     );
     assert_eq!(
         error("", &[("RECEIVER_TIMEZONE", "Mars/Olympus")]),
-        "env RECEIVER_TIMEZONE: \"Mars/Olympus\" is not an IANA time zone name such as UTC or Asia/Taipei"
+        "--timezone (from RECEIVER_TIMEZONE): \"Mars/Olympus\" is not an IANA time zone name such as UTC or Asia/Taipei"
     );
     assert_eq!(
         error("", &[("ALERT_CHAT_ID", "my chat"), ("BOT_TOKEN", TOKEN)]),
-        "env ALERT_CHAT_ID: \"my chat\" is not a Telegram chat id (a number such as -1001234567890, or @channelname)"
+        "--alert-chat-id (from ALERT_CHAT_ID): \"my chat\" is not a Telegram chat id (a number such as -1001234567890, or @channelname)"
     );
     assert_eq!(
         error("routes:\n  ops:\n    - telegram: { chat_id: 5 }\n", &[]),
@@ -236,17 +236,19 @@ fn errors_name_the_file_line_key_flag_or_variable() {
     let e = error("", &[("BOT_TOKEN", "not-a-token-leaked")]);
     assert_eq!(
         e,
-        "env BOT_TOKEN: does not look like a Telegram bot token (<bot id>:<secret> from @BotFather)"
+        "BOT_TOKEN: does not look like a Telegram bot token (<bot id>:<secret> from @BotFather)"
     );
     let e = error("", &[("BOT_TOKEN_FILE", "/nonexistent/bot.token")]);
     assert!(
-        e.starts_with("env BOT_TOKEN_FILE: cannot read secret file /nonexistent/bot.token"),
+        e.starts_with(
+            "--bot-token-file (from BOT_TOKEN_FILE): cannot read secret file /nonexistent/bot.token"
+        ),
         "{e}"
     );
     let e = error("", &[("BOT_TOKEN", TOKEN), ("BOT_TOKEN_FILE", "/x")]);
     assert_eq!(
         e,
-        "env BOT_TOKEN: set either BOT_TOKEN or BOT_TOKEN_FILE, not both"
+        "BOT_TOKEN: set either BOT_TOKEN or BOT_TOKEN_FILE, not both"
     );
     let e = error("body_limit: 5XB\n", &[]);
     assert!(
@@ -369,12 +371,12 @@ fn prometheus_and_alertmanager_credentials_are_checked_and_named() {
     );
     assert_eq!(
         error("", &[("PROMETHEUS_BASIC_AUTH_USER", "admin")]),
-        "env PROMETHEUS_BASIC_AUTH_USER: basic auth for Prometheus needs a password file too \
+        "--prometheus-basic-auth-user (from PROMETHEUS_BASIC_AUTH_USER): basic auth for Prometheus needs a password file too \
          (PROMETHEUS_BASIC_AUTH_PASSWORD_FILE)"
     );
     assert_eq!(
         error("", &[("ALERTMANAGER_BASIC_AUTH_PASSWORD_FILE", pass)]),
-        "env ALERTMANAGER_BASIC_AUTH_PASSWORD_FILE: basic auth for Alertmanager needs a user \
+        "--alertmanager-basic-auth-password-file (from ALERTMANAGER_BASIC_AUTH_PASSWORD_FILE): basic auth for Alertmanager needs a user \
          too (ALERTMANAGER_BASIC_AUTH_USER)"
     );
     assert_eq!(
@@ -385,7 +387,7 @@ fn prometheus_and_alertmanager_credentials_are_checked_and_named() {
                 ("PROMETHEUS_BASIC_AUTH_USER", "admin")
             ]
         ),
-        "env PROMETHEUS_BASIC_AUTH_USER: choose a bearer token or basic auth for Prometheus, \
+        "--prometheus-basic-auth-user (from PROMETHEUS_BASIC_AUTH_USER): choose a bearer token or basic auth for Prometheus, \
          not both"
     );
     assert_eq!(
@@ -396,7 +398,7 @@ fn prometheus_and_alertmanager_credentials_are_checked_and_named() {
                 ("PROMETHEUS_BEARER_TOKEN_FILE", pass)
             ]
         ),
-        "PROMETHEUS_URL: the Prometheus URL carries credentials (user:password@) and a \
+        "--prometheus-url (from PROMETHEUS_URL): the Prometheus URL carries credentials (user:password@) and a \
          Prometheus credential file is set too: keep the file, drop them from the URL"
     );
     let e = error(
@@ -405,7 +407,7 @@ fn prometheus_and_alertmanager_credentials_are_checked_and_named() {
     );
     assert!(
         e.starts_with(
-            "env ALERTMANAGER_BEARER_TOKEN_FILE: cannot read secret file /nonexistent/am.token"
+            "--alertmanager-bearer-token-file (from ALERTMANAGER_BEARER_TOKEN_FILE): cannot read secret file /nonexistent/am.token"
         ),
         "{e}"
     );
@@ -446,14 +448,16 @@ fn a_secret_file_others_may_read_is_warned_about_and_refused_when_strict() {
         );
         assert_eq!(
             String::from_utf8_lossy(&out.stderr),
-            format!("vpsmon-receiver: env WEBHOOK_TOKEN_FILE: {too_open}\n")
+            format!(
+                "vpsmon-receiver: --webhook-token-file (from WEBHOOK_TOKEN_FILE): {too_open}\n"
+            )
         );
     }
     let out = run(&["--print-config"], &[("RECEIVER_STRICT_SECRETS", "maybe")]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "vpsmon-receiver: env RECEIVER_STRICT_SECRETS: \"maybe\": use true or false\n"
+        "vpsmon-receiver: --strict-secrets (from RECEIVER_STRICT_SECRETS): \"maybe\": use true or false\n"
     );
 
     mode(0o600);
@@ -745,14 +749,14 @@ fn the_digest_threshold_and_dashboard_url_are_layered_and_checked() {
             "telegram: { digest_threshold: 0 }\n",
             &[("BOT_TOKEN", TOKEN)]
         ),
-        "receiver.yml key `telegram.digest_threshold`: \"0\" is not a number of alerts (a whole number, at least 1)"
+        "--telegram-digest-threshold (from receiver.yml key `telegram.digest_threshold`): \"0\" is not a number of alerts (a whole number, at least 1)"
     );
     assert_eq!(
         error(
             "",
             &[("BOT_TOKEN", TOKEN), ("TELEGRAM_DIGEST_THRESHOLD", "many")]
         ),
-        "env TELEGRAM_DIGEST_THRESHOLD: \"many\" is not a number of alerts (a whole number, at least 1)"
+        "--telegram-digest-threshold (from TELEGRAM_DIGEST_THRESHOLD): \"many\" is not a number of alerts (a whole number, at least 1)"
     );
     assert_eq!(
         load(&Cli::default(), &[]).unwrap().console_digest_threshold,
@@ -773,7 +777,7 @@ fn the_digest_threshold_and_dashboard_url_are_layered_and_checked() {
     );
     assert_eq!(
         error("slack: { digest_threshold: 0 }\n", &[]),
-        "receiver.yml key `slack.digest_threshold`: \"0\" is not a number of alerts (a whole number, at least 1)"
+        "--slack-digest-threshold (from receiver.yml key `slack.digest_threshold`): \"0\" is not a number of alerts (a whole number, at least 1)"
     );
     assert_eq!(
         load(&Cli::default(), &[("SLACK_DIGEST_THRESHOLD", "7")])
@@ -783,7 +787,7 @@ fn the_digest_threshold_and_dashboard_url_are_layered_and_checked() {
     );
     assert_eq!(
         error("console_digest_threshold: 0\n", &[]),
-        "receiver.yml key `console_digest_threshold`: \"0\" is not a number of alerts (a whole number, at least 1)"
+        "--console-digest-threshold (from receiver.yml key `console_digest_threshold`): \"0\" is not a number of alerts (a whole number, at least 1)"
     );
     assert_eq!(
         error(
@@ -822,18 +826,18 @@ fn every_variable_has_the_receiver_prefix_and_the_old_names_still_work() {
 
     assert_eq!(
         error("", &[("RECEIVER_ALLOWED_USERS", "alice")]),
-        "env RECEIVER_ALLOWED_USERS: \"alice\" is not a Telegram user id (a number)"
+        "--allowed-users (from RECEIVER_ALLOWED_USERS): \"alice\" is not a Telegram user id (a number)"
     );
     assert_eq!(
         error("", &[("ALLOWED_USERS", "bob")]),
-        "env ALLOWED_USERS: \"bob\" is not a Telegram user id (a number)"
+        "--allowed-users (from ALLOWED_USERS): \"bob\" is not a Telegram user id (a number)"
     );
     assert_eq!(
         error(
             "",
             &[("RECEIVER_BOT_TOKEN", TOKEN), ("BOT_TOKEN_FILE", "/x")]
         ),
-        "env RECEIVER_BOT_TOKEN: set either RECEIVER_BOT_TOKEN or BOT_TOKEN_FILE, not both"
+        "RECEIVER_BOT_TOKEN: set either RECEIVER_BOT_TOKEN or BOT_TOKEN_FILE, not both"
     );
     // A flag still wins over both.
     let cli = Cli {
@@ -859,13 +863,22 @@ fn every_variable_has_the_receiver_prefix_and_the_old_names_still_work() {
     }
 }
 
-/// `--print-config` ends with the settings a flag or an env var gave and which one (as the
-/// other binaries' `--print-config` names each value's source), never their values.
+/// `--print-config` ends with the settings a flag or an env var gave, in the form every binary's
+/// `--print-config` lists them (`--flag=value  (source)`), a secret value `<redacted>`.
 #[test]
 fn print_config_names_the_flag_or_variable_of_each_setting_it_was_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "receiver.yml",
+        "listen: 127.0.0.1:9000\ndelivery_deadline: 30s\n",
+    );
+    let file = file.to_str().unwrap();
     let out = run(
         &[
             "--print-config",
+            "--config",
+            file,
             "--timezone",
             "Asia/Taipei",
             "--webhook-no-auth",
@@ -879,14 +892,16 @@ fn print_config_names_the_flag_or_variable_of_each_setting_it_was_given() {
     assert!(out.status.success(), "{}", text(&out));
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(
-        shown.ends_with(
-            "# set by a flag or an env var (the rest: receiver.yml or the default):\n\
-             #   --alert-chat-id: env ALERT_CHAT_ID\n\
-             #   --listen: env RECEIVER_LISTEN\n\
-             #   --timezone: command line\n\
-             #   --webhook-no-auth: command line\n\
-             #   RECEIVER_BOT_TOKEN: env BOT_TOKEN\n"
-        ),
+        shown.ends_with(&format!(
+            "# where the settings came from (the rest: receiver.yml or the default):\n\
+             #   --config={file}  (command line)\n\
+             #   --listen=127.0.0.1:9111  (env RECEIVER_LISTEN)\n\
+             #   --timezone=Asia/Taipei  (command line)\n\
+             #   --delivery-deadline=30s  ({file} key `delivery_deadline`)\n\
+             #   RECEIVER_BOT_TOKEN=<redacted>  (env BOT_TOKEN)\n\
+             #   --alert-chat-id=-100123  (env ALERT_CHAT_ID)\n\
+             #   --webhook-no-auth=true  (command line)\n"
+        )),
         "{shown}"
     );
     assert!(shown.contains("listen: 127.0.0.1:9111\n"), "{shown}");

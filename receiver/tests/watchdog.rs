@@ -294,7 +294,7 @@ fn the_watchdog_settings_and_their_errors() {
     let err = load(&Cli::default(), &[("HEARTBEAT_URL", SECRET)]).unwrap_err();
     assert_eq!(
         err,
-        "env HEARTBEAT_URL: is not an http(s) URL (a healthchecks.io ping URL looks like https://hc-ping.com/<uuid>)"
+        "HEARTBEAT_URL: is not an http(s) URL (a healthchecks.io ping URL looks like https://hc-ping.com/<uuid>)"
     );
     let url_file = dir.path().join("hc.url");
     std::fs::write(&url_file, format!("https://hc-ping.com/{SECRET}\n")).unwrap();

@@ -72,7 +72,7 @@ fn the_opt_out_together_with_a_token_is_a_config_error() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "vpsmon-receiver: env RECEIVER_WEBHOOK_NO_AUTH: \"maybe\": use true or false\n"
+        "vpsmon-receiver: --webhook-no-auth (from RECEIVER_WEBHOOK_NO_AUTH): \"maybe\": use true or false\n"
     );
 }
 

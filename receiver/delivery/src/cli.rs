@@ -1,6 +1,7 @@
 //! Command-line flags, and [`vars`]: every setting's env var. The variables are read by
-//! [`crate::config::Config::load`] (`config/layers.rs`), not by clap, so that tests can drive the
-//! precedence (flags > env > file > defaults) without touching the process environment. Secret
+//! [`crate::config::Config::load`] through `vpsmon_common::config::Layers::lookup`, not by clap,
+//! so that tests can drive the precedence (flags > env > file > defaults) without touching the
+//! process environment. Secret
 //! *values* are never flags (a flag shows in `ps`); they come from env vars or files.
 
 use std::path::PathBuf;
@@ -37,35 +38,12 @@ fn env_help() -> String {
 
 /// Every setting's env var: `RECEIVER_` and its flag, and the names it had before (read when
 /// that one is unset). A new setting is one line here, a field of [`Cli`], and, with a file
-/// key, a field of the file's form; `Config::load` resolves it with `Layers::pick`.
+/// key, a field of the file's form; `Config::load` resolves it with `Layers::flag_env_file`.
 pub mod vars {
     /// The prefix of every env var of the receiver.
     pub const PREFIX: &str = "RECEIVER_";
 
-    /// A setting: its flag (`""` for a secret that has none: a value never goes on a command line,
-    /// which `ps` shows), its env var and the older names of that var.
-    #[derive(Debug, Clone, Copy)]
-    pub struct Setting {
-        pub flag: &'static str,
-        pub env: &'static str,
-        pub aliases: &'static [&'static str],
-    }
-
-    impl Setting {
-        /// Every name of its env var, the `RECEIVER_` one first.
-        pub fn vars(&self) -> impl Iterator<Item = &'static str> + use<> {
-            std::iter::once(self.env).chain(self.aliases.iter().copied())
-        }
-
-        /// How errors name it: its flag, or its variable when it has none.
-        pub fn named(&self) -> &'static str {
-            if self.flag.is_empty() {
-                self.env
-            } else {
-                self.flag
-            }
-        }
-    }
+    pub use vpsmon_common::config::Setting;
 
     macro_rules! settings {
         ($($name:ident = $flag:literal, $env:literal $(, $alias:literal)*;)+) => {
@@ -291,4 +269,26 @@ pub struct Cli {
     /// would log go to stderr as `warning: ...` lines
     #[arg(long)]
     pub print_config: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::vars::{ALL, PREFIX};
+
+    #[test]
+    fn every_variable_has_the_prefix_and_names_its_flag() {
+        for s in ALL {
+            assert!(s.env.starts_with(PREFIX), "{s:?}");
+            if !s.flag.is_empty() {
+                let from_flag = format!(
+                    "{PREFIX}{}",
+                    s.flag
+                        .trim_start_matches("--")
+                        .to_ascii_uppercase()
+                        .replace('-', "_")
+                );
+                assert_eq!(s.env, from_flag);
+            }
+        }
+    }
 }

@@ -171,7 +171,7 @@ mod tests {
         allowed: &[i64],
     ) -> Result<(ActionsConfig, Option<String>), String> {
         ActionsConfig::build(
-            (users.to_vec(), "env ACTION_USERS".into()),
+            (users.to_vec(), "--action-users (from ACTION_USERS)".into()),
             file.map(|f| (f.to_owned(), "--actions-file".into())),
             allowed,
         )
@@ -182,17 +182,17 @@ mod tests {
     fn action_users_must_be_allowed_users_and_need_an_actions_file() {
         assert_eq!(
             build(&[1, 7, 8], None, &[1, 2]).unwrap_err(),
-            "env ACTION_USERS: 7, 8 are not in ALLOWED_USERS (an action user must also be \
+            "--action-users (from ACTION_USERS): 7, 8 are not in ALLOWED_USERS (an action user must also be \
              allowed to use the bot)"
         );
         assert_eq!(
             build(&[7], None, &[1]).unwrap_err(),
-            "env ACTION_USERS: 7 is not in ALLOWED_USERS (an action user must also be allowed \
+            "--action-users (from ACTION_USERS): 7 is not in ALLOWED_USERS (an action user must also be allowed \
              to use the bot)"
         );
         assert_eq!(
             build(&[1], None, &[1]).unwrap_err(),
-            "env ACTION_USERS: action users are set, but no actions file (--actions-file, \
+            "--action-users (from ACTION_USERS): action users are set, but no actions file (--actions-file, \
              RECEIVER_ACTIONS_FILE) says which agents to reach with which key"
         );
         let (none, warning) = build(&[], None, &[1]).unwrap();

@@ -1,7 +1,9 @@
 //! The receiver's configuration: `receiver.yml`, flags and environment variables, merged with
-//! the precedence **flags > env > file > defaults** by [`layers`], each value knowing where it
-//! came from so that errors name it. Every variable is `RECEIVER_` and its flag, older names
-//! kept (`crate::cli::vars`).
+//! the precedence **flags > env > file > defaults** by the idiom every binary shares
+//! ([`vpsmon_common::config::Layers::lookup`] over the table `crate::cli::vars`), each value
+//! knowing where it came from so that errors name it. Every variable is `RECEIVER_` and its
+//! flag, older names kept. The env layer is a lookup rather than clap's `env`, so that tests
+//! hand it their variables without touching the process environment.
 //!
 //! Secrets (bot token, Slack webhook URL, webhook password/token) come only from env vars or from
 //! files named in the config; an inline secret in `receiver.yml` is refused so that the file can
@@ -16,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
-use vpsmon_common::config::{Picked, Source};
+use vpsmon_common::config::{Layers, Origin, Picked, Source};
 use vpsmon_common::secret::redact_url;
 use vpsmon_common::telemetry::LogFormat;
 use vpsmon_common::{Secret, SecretError, SecretFile};
@@ -25,13 +27,11 @@ use crate::cli::Cli;
 use crate::cli::vars::{self, Setting};
 pub use crate::notify::slack::config::{FileSlack, SlackConfig, check_webhook_url};
 pub use crate::notify::telegram::config::{FileTelegram, TelegramConfig};
-use layers::{Checked, Layers};
 pub use redact::redacted;
 pub use vpsmon_receiver_telegram::ChatId;
 
 pub mod actions;
 pub mod dashboard;
-pub mod layers;
 pub mod redact;
 pub mod watchdog;
 
@@ -39,7 +39,6 @@ pub mod watchdog;
 pub const DEFAULT_ROUTE: &str = "default";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9097";
 pub const DEFAULT_BODY_LIMIT: usize = vpsmon_common::webhook::BODY_LIMIT_DEFAULT;
-pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
 pub const DEFAULT_DELIVERY_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The effective configuration.
@@ -103,8 +102,9 @@ pub struct Config {
     /// is set up (the log format is a setting), so the caller logs these.
     #[serde(skip)]
     pub warnings: Vec<String>,
-    /// `--listen: env RECEIVER_LISTEN`: the settings a flag or an env var gave, and which one
-    /// (`--print-config` lists them; never a value).
+    /// `--listen=127.0.0.1:9111  (env RECEIVER_LISTEN)`: each setting a flag, an env var or a
+    /// receiver.yml key gave, and which, as every binary's `--print-config` lists them (secret
+    /// values `<redacted>`).
     #[serde(skip)]
     pub given: Vec<String>,
 }
@@ -357,7 +357,7 @@ impl Config {
             .unwrap_or_else(|e| format!("# cannot print config: {e}\n"));
         if !self.given.is_empty() {
             out.push_str(
-                "# set by a flag or an env var (the rest: receiver.yml or the default):\n",
+                "# where the settings came from (the rest: receiver.yml or the default):\n",
             );
             for g in &self.given {
                 out.push_str(&format!("#   {g}\n"));
@@ -369,16 +369,16 @@ impl Config {
     /// Loads the configuration: the file named by `--config`/`RECEIVER_CONFIG` (if any), then env,
     /// then flags. `env` looks up an environment variable; tests pass their own.
     pub fn load(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let layers = Layers::new(env, None);
+        let layers = Layers::lookup(vars::ALL, env);
         let strict_secrets = layers.switch(&vars::STRICT_SECRETS, cli.strict_secrets)
             || match layers.env(&vars::STRICT_SECRETS) {
-                Some(p) => p.parse(boolean)?,
+                Some(p) => p.check(boolean)?,
                 None => false,
             };
         // Before the first secret file is read (and every re-read after).
         vpsmon_common::secret::set_strict(strict_secrets);
         let path = layers
-            .given(&vars::CONFIG, cli.config.clone())
+            .flag_or_env(&vars::CONFIG, cli.config.clone())
             .map(|p| p.value);
         let file = match &path {
             Some(p) => FileConfig::read(p)?,
@@ -386,9 +386,8 @@ impl Config {
         };
         let b = Builder {
             cli,
-            layers: layers.with_path(path.clone()),
+            src: Sources { layers, path },
             file,
-            path,
             warnings: Vec::new(),
         };
         let mut config = b.build()?;
@@ -410,6 +409,9 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("{key}: {message}")]
     Invalid { key: String, message: String },
+    /// A setting's value that cannot be used: `--listen (from RECEIVER_LISTEN): …`.
+    #[error(transparent)]
+    Setting(#[from] vpsmon_common::config::ConfigError),
     #[error("{key}: {source}")]
     Secret {
         key: String,
@@ -540,14 +542,20 @@ impl FileConfig {
 
 struct Builder<'a> {
     cli: &'a Cli,
-    layers: Layers<'a>,
+    src: Sources<'a>,
     file: FileConfig,
-    path: Option<PathBuf>,
     warnings: Vec<String>,
 }
 
+/// The flag and env layers, and the file's name for its keys: what a section reads its settings
+/// through (`notify::telegram::config`), each value named by its source.
+pub(crate) struct Sources<'a> {
+    pub(crate) layers: Layers<'a>,
+    path: Option<PathBuf>,
+}
+
 /// `"10s"`: a duration above zero.
-fn duration(v: &String) -> Result<Duration, String> {
+fn duration(v: String) -> Result<Duration, String> {
     humantime::parse_duration(v.trim())
         .ok()
         .filter(|d| !d.is_zero())
@@ -555,8 +563,14 @@ fn duration(v: &String) -> Result<Duration, String> {
 }
 
 /// `"true"` or `"false"` (also 1/0, yes/no, on/off).
-fn boolean(v: &String) -> Result<bool, String> {
-    parse_bool(v).ok_or_else(|| format!("{v:?}: use true or false"))
+fn boolean(v: String) -> Result<bool, String> {
+    parse_bool(&v).ok_or_else(|| format!("{v:?}: use true or false"))
+}
+
+/// The variable a message suggests for `s`: the seed's name, which most set-ups use, else its
+/// `RECEIVER_` one.
+fn known(s: &Setting) -> &'static str {
+    s.aliases.first().copied().unwrap_or(s.env)
 }
 
 /// The env var a value was read from.
@@ -567,21 +581,153 @@ fn var_of(p: &Picked<String>) -> String {
     }
 }
 
-impl Builder<'_> {
-    fn key(&self, key: &str) -> String {
-        self.layers.key(key)
+impl Sources<'_> {
+    /// A key of receiver.yml as errors name it: receiver.yml key `telegram.chat_id`.
+    pub(crate) fn key(&self, key: &str) -> String {
+        match &self.path {
+            Some(p) => format!("{} key `{key}`", p.display()),
+            None => format!("config key `{key}`"),
+        }
     }
 
+    /// Flag > env > file (`key`, a key of receiver.yml): the value and where it came from;
+    /// `None`: the default applies.
+    pub(crate) fn pick<T: From<String> + AsRef<std::ffi::OsStr>>(
+        &self,
+        s: &Setting,
+        flag: Option<T>,
+        file: Option<T>,
+        key: &str,
+    ) -> Option<Picked<T>> {
+        self.layers
+            .flag_env_file(s, flag, file.map(|v| (v, self.key(key))))
+    }
+
+    /// A setting read from the file's `key`, as errors name it:
+    /// --bot-token-file (from receiver.yml key `telegram.bot_token_file`).
+    pub(crate) fn file_origin(&self, s: &Setting, key: &str) -> String {
+        Origin {
+            flag: s.named().to_owned(),
+            source: Source::File(self.key(key)),
+        }
+        .to_string()
+    }
+
+    /// An http(s) base URL, without its trailing slash.
+    pub(crate) fn url(
+        &self,
+        setting: &Setting,
+        flag: Option<String>,
+        file: Option<String>,
+        key: &str,
+    ) -> Result<Option<Picked<String>>, ConfigError> {
+        self.pick(setting, flag, file, key)
+            .map(|p| {
+                let origin = p.origin.clone();
+                p.check(|v| {
+                    let v = v.trim().trim_end_matches('/').to_string();
+                    if v.starts_with("http://") || v.starts_with("https://") {
+                        Ok(v)
+                    } else {
+                        Err(format!("{v:?} is not an http:// or https:// URL"))
+                    }
+                })
+                .map(|value| Picked { value, origin })
+            })
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    /// A secret given as a value in an env var (`value`), or as a file by flag, env
+    /// (`file_setting`) or config key. Setting it two ways at the same level is refused rather
+    /// than guessed.
+    pub(crate) fn secret(
+        &self,
+        flag_file: Option<PathBuf>,
+        value: &Setting,
+        file_setting: &Setting,
+        file_key: (Option<PathBuf>, String),
+    ) -> Result<Option<(Secret, String)>, ConfigError> {
+        let read = |path: &Path, from: String| {
+            vpsmon_common::secret::read_file(path)
+                .map(|s| Some((s, from.clone())))
+                .map_err(|source| ConfigError::Secret { key: from, source })
+        };
+        if let Some(p) = flag_file {
+            return read(&p, file_setting.flag.to_string());
+        }
+        match (self.layers.env(value), self.layers.env(file_setting)) {
+            (Some(v), Some(f)) => Err(invalid(
+                v.origin.to_string(),
+                format!("set either {} or {}, not both", var_of(&v), var_of(&f)),
+            )),
+            (Some(v), None) => Ok(Some((Secret::new(v.value.trim()), v.origin.to_string()))),
+            (None, Some(f)) => read(Path::new(&f.value), f.origin.to_string()),
+            (None, None) => match file_key.0 {
+                Some(p) => read(&p, file_key.1),
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// A section's secret (`key`, `telegram.bot_token`): refused written in the file, where only
+    /// its file (`<key>_file`) is read; else read as [`Sources::secret`] does.
+    pub(crate) fn section_secret(
+        &self,
+        key: &str,
+        inline: bool,
+        flag_file: Option<PathBuf>,
+        [value, file_setting]: [&Setting; 2],
+        file: Option<PathBuf>,
+    ) -> Result<Option<(Secret, String)>, ConfigError> {
+        if inline {
+            return Err(invalid(
+                self.key(key),
+                format!(
+                    "secrets are not read from the config file; use {key}_file, {} or {}",
+                    known(file_setting),
+                    known(value)
+                ),
+            ));
+        }
+        let file_key = self.file_origin(file_setting, &format!("{key}_file"));
+        self.secret(flag_file, value, file_setting, (file, file_key))
+    }
+
+    /// A destination's `digest_threshold`: a whole number of alerts, at least 1.
+    pub(crate) fn digest_threshold(
+        &self,
+        setting: &Setting,
+        flag: Option<String>,
+        file: Option<usize>,
+        key: &str,
+    ) -> Result<usize, ConfigError> {
+        match self.pick(setting, flag, file.map(|n| n.to_string()), key) {
+            Some(p) => Ok(p.check(|v| {
+                v.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        format!("{v:?} is not a number of alerts (a whole number, at least 1)")
+                    })
+            })?),
+            None => Ok(crate::render::digest::DEFAULT_THRESHOLD),
+        }
+    }
+}
+
+impl Builder<'_> {
     fn build(mut self) -> Result<Config, ConfigError> {
         let cli = self.cli;
 
-        let listen = match self.layers.pick(
+        let listen = match self.src.pick(
             &vars::LISTEN,
             cli.listen.clone(),
             self.file.listen.take(),
             "listen",
         ) {
-            Some(p) => p.parse(|v| {
+            Some(p) => p.check(|v| {
                 v.parse::<SocketAddr>()
                     .map_err(|e| format!("{v:?} is not an address such as 127.0.0.1:9097 ({e})"))
             })?,
@@ -589,45 +735,54 @@ impl Builder<'_> {
         };
 
         // The file's size is parsed with its line and column (`ByteSize`).
-        let body_limit = match self.layers.given(&vars::BODY_LIMIT, cli.body_limit.clone()) {
-            Some(p) => p.parse(|v| parse_bytes(v))?,
+        let body_limit = match self
+            .src
+            .layers
+            .flag_or_env(&vars::BODY_LIMIT, cli.body_limit.clone())
+        {
+            Some(p) => p.check(|v| parse_bytes(&v))?,
             None => self.file.body_limit.map_or(DEFAULT_BODY_LIMIT, |b| b.0),
         };
 
         let timezone = self.timezone()?;
 
         let templates_dir = self
-            .layers
-            .given(&vars::TEMPLATES_DIR, cli.templates_dir.clone())
-            .map(|p| p.value)
-            .or(self.file.templates_dir.take());
-        if let Some(dir) = &templates_dir
-            && !dir.is_dir()
-        {
-            return Err(invalid(
+            .src
+            .pick(
+                &vars::TEMPLATES_DIR,
+                cli.templates_dir.clone(),
+                self.file.templates_dir.take(),
                 "templates_dir",
-                format!("{} is not a directory", dir.display()),
-            ));
-        }
+            )
+            .map(|p| {
+                p.check(|dir| {
+                    if dir.is_dir() {
+                        Ok(dir)
+                    } else {
+                        Err(format!("{} is not a directory", dir.display()))
+                    }
+                })
+            })
+            .transpose()?;
 
-        let delivery_deadline = match self.layers.pick(
+        let delivery_deadline = match self.src.pick(
             &vars::DELIVERY_DEADLINE,
             cli.delivery_deadline.clone(),
             self.file.delivery_deadline.take(),
             "delivery_deadline",
         ) {
-            Some(p) => p.parse(duration)?,
+            Some(p) => p.check(duration)?,
             None => DEFAULT_DELIVERY_DEADLINE,
         };
 
         let defaults = vpsmon_common::serve::Limits::default();
-        let max_connections = match self.layers.pick(
+        let max_connections = match self.src.pick(
             &vars::MAX_CONNECTIONS,
             cli.max_connections.clone(),
             self.file.max_connections.take().map(|n| n.to_string()),
             "max_connections",
         ) {
-            Some(p) => p.parse(|v| {
+            Some(p) => p.check(|v| {
                 v.trim()
                     .parse::<usize>()
                     .ok()
@@ -636,36 +791,40 @@ impl Builder<'_> {
             })?,
             None => defaults.max_connections,
         };
-        let header_timeout = match self.layers.pick(
+        let header_timeout = match self.src.pick(
             &vars::HEADER_TIMEOUT,
             cli.header_timeout.clone(),
             self.file.header_timeout.take(),
             "header_timeout",
         ) {
-            Some(p) => p.parse(duration)?,
+            Some(p) => p.check(duration)?,
             None => defaults.header_timeout,
         };
 
         let console_file = self
-            .layers
-            .given(&vars::CONSOLE_FILE, cli.console_file.clone())
-            .map(|p| p.value)
-            .or(self.file.console_file.take());
+            .src
+            .pick(
+                &vars::CONSOLE_FILE,
+                cli.console_file.clone(),
+                self.file.console_file.take(),
+                "console_file",
+            )
+            .map(|p| p.value);
         let file_console_digest_threshold = self.file.console_digest_threshold.take();
-        let console_digest_threshold = self.digest_threshold(
+        let console_digest_threshold = self.src.digest_threshold(
             &vars::CONSOLE_DIGEST_THRESHOLD,
             cli.console_digest_threshold.clone(),
             file_console_digest_threshold,
             "console_digest_threshold",
         )?;
 
-        let prometheus_url = self.url(
+        let prometheus_url = self.src.url(
             &vars::PROMETHEUS_URL,
             cli.prometheus_url.clone(),
             self.file.prometheus_url.clone(),
             "prometheus_url",
         )?;
-        let alertmanager_url = self.url(
+        let alertmanager_url = self.src.url(
             &vars::ALERTMANAGER_URL,
             cli.alertmanager_url.clone(),
             self.file.alertmanager_url.clone(),
@@ -674,27 +833,29 @@ impl Builder<'_> {
 
         // Seed 002 gave the list in env only: the file's is a YAML list.
         let allowed_users = match self
+            .src
             .layers
-            .given(&vars::ALLOWED_USERS, cli.allowed_users.clone())
+            .flag_or_env(&vars::ALLOWED_USERS, cli.allowed_users.clone())
         {
-            Some(p) => p.parse(|v| parse_users(v))?,
+            Some(p) => p.check(|v| parse_users(&v))?,
             None => self.file.allowed_users.take().unwrap_or_default(),
         };
         let action_users = match self
+            .src
             .layers
-            .given(&vars::ACTION_USERS, cli.action_users.clone())
+            .flag_or_env(&vars::ACTION_USERS, cli.action_users.clone())
         {
             Some(p) => {
-                let from = layers::source_of(&p.origin);
-                (p.parse(|v| parse_users(v))?, from)
+                let from = p.origin.to_string();
+                (p.check(|v| parse_users(&v))?, from)
             }
             None => (
                 self.file.action_users.take().unwrap_or_default(),
-                self.key("action_users"),
+                self.src.file_origin(&vars::ACTION_USERS, "action_users"),
             ),
         };
         let actions_file = self
-            .layers
+            .src
             .pick(
                 &vars::ACTIONS_FILE,
                 cli.actions_file.clone(),
@@ -702,20 +863,20 @@ impl Builder<'_> {
                 "actions_file",
             )
             .map(|p| {
-                let from = layers::source_of(&p.origin);
+                let from = p.origin.to_string();
                 (p.value, from)
             });
         let (actions, warning) =
             actions::ActionsConfig::build(action_users, actions_file, &allowed_users)?;
         self.warnings.extend(warning);
 
-        let log_format = match self.layers.pick(
+        let log_format = match self.src.pick(
             &vars::LOG_FORMAT,
             cli.log_format.clone(),
             self.file.log_format.take(),
             "log_format",
         ) {
-            Some(p) => p.parse(|v| match v.trim().to_ascii_lowercase().as_str() {
+            Some(p) => p.check(|v| match v.trim().to_ascii_lowercase().as_str() {
                 "text" => Ok(LogFormat::Text),
                 "json" => Ok(LogFormat::Json),
                 _ => Err(format!("{v:?}: use text or json")),
@@ -740,7 +901,7 @@ impl Builder<'_> {
                 cli.prometheus_basic_auth_password_file.clone(),
             ),
             prometheus_file_auth,
-            prometheus_url.as_deref(),
+            prometheus_url.as_ref(),
         )?;
         let alertmanager_auth = self.client_auth(
             "Alertmanager",
@@ -755,20 +916,21 @@ impl Builder<'_> {
                 cli.alertmanager_basic_auth_password_file.clone(),
             ),
             alertmanager_file_auth,
-            alertmanager_url.as_deref(),
+            alertmanager_url.as_ref(),
         )?;
 
         let webhook_auth = self.webhook_auth()?;
         let webhook_no_auth = if self
+            .src
             .layers
             .switch(&vars::WEBHOOK_NO_AUTH, cli.webhook_no_auth)
         {
             Some(vars::WEBHOOK_NO_AUTH.flag.to_string())
         } else {
-            match self.layers.env(&vars::WEBHOOK_NO_AUTH) {
+            match self.src.layers.env(&vars::WEBHOOK_NO_AUTH) {
                 Some(p) => {
-                    let from = layers::source_of(&p.origin);
-                    p.parse(boolean)?.then_some(from)
+                    let from = p.origin.to_string();
+                    p.check(boolean)?.then_some(from)
                 }
                 None => None,
             }
@@ -780,16 +942,23 @@ impl Builder<'_> {
             ));
         }
         let webhook_no_auth = webhook_no_auth.is_some();
-        let telegram = self.telegram()?;
-        let (slack, slack_digest_threshold) = self.slack()?;
+        let telegram = TelegramConfig::load(
+            &self.src,
+            cli,
+            self.file.telegram.take(),
+            &mut self.warnings,
+        )?;
+        let (slack, slack_digest_threshold) =
+            SlackConfig::load(&self.src, cli, self.file.slack.take())?;
 
-        let dashboard =
-            dashboard::DashboardConfig::from_file(self.file.dashboard.take(), &|k| self.key(k))?;
+        let dashboard = dashboard::DashboardConfig::from_file(self.file.dashboard.take(), &|k| {
+            self.src.key(k)
+        })?;
 
         let watchdog = self.watchdog()?;
 
         let mut config = Config {
-            source: self.path.clone(),
+            source: self.src.path.clone(),
             listen,
             webhook_auth,
             webhook_no_auth,
@@ -806,8 +975,8 @@ impl Builder<'_> {
             header_timeout,
             console_file,
             console_digest_threshold,
-            prometheus_url,
-            alertmanager_url,
+            prometheus_url: prometheus_url.map(|p| p.value),
+            alertmanager_url: alertmanager_url.map(|p| p.value),
             prometheus_auth,
             alertmanager_auth,
             strict_secrets: false,
@@ -820,7 +989,7 @@ impl Builder<'_> {
             given: Vec::new(),
         };
         self.routes(&mut config)?;
-        config.given = self.layers.given_settings();
+        config.given = self.src.layers.print().lines().map(str::to_owned).collect();
         Ok(config)
     }
 
@@ -862,13 +1031,13 @@ impl Builder<'_> {
             let key = format!("routes.{name}");
             if name == DEFAULT_ROUTE {
                 return Err(invalid(
-                    self.key(&key),
+                    self.src.key(&key),
                     "the route `default` is `default_route`; give this route another name",
                 ));
             }
             if name == vpsmon_common::webhook::WATCHDOG_ROUTE {
                 return Err(invalid(
-                    self.key(&key),
+                    self.src.key(&key),
                     "the route `watchdog` is the Watchdog heartbeat's (/alerts/watchdog); give this route another name",
                 ));
             }
@@ -878,13 +1047,13 @@ impl Builder<'_> {
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
             {
                 return Err(invalid(
-                    self.key(&key),
+                    self.src.key(&key),
                     "a route name may use only letters, digits, '-', '_' and '.' (it is a URL path segment)",
                 ));
             }
             if list.is_empty() {
                 return Err(invalid(
-                    self.key(&key),
+                    self.src.key(&key),
                     "a route needs at least one destination",
                 ));
             }
@@ -896,84 +1065,26 @@ impl Builder<'_> {
     }
 
     fn timezone(&mut self) -> Result<chrono_tz::Tz, ConfigError> {
-        if let Some(p) = self.layers.pick(
+        if let Some(p) = self.src.pick(
             &vars::TIMEZONE,
             self.cli.timezone.clone(),
             self.file.timezone.take(),
             "timezone",
         ) {
-            return p.parse(|v| {
+            return Ok(p.check(|v| {
                 v.trim().parse::<chrono_tz::Tz>().map_err(|_| {
                     format!("{v:?} is not an IANA time zone name such as UTC or Asia/Taipei")
                 })
-            });
+            })?);
         }
         // Containers commonly set TZ=Asia/Taipei; honour it when it is a zone name. Other TZ
         // forms (":/etc/localtime", POSIX rules) are not zone names and are left to libc.
-        if let Some(tz) = self.layers.var("TZ")
+        if let Some(tz) = self.src.layers.var("TZ")
             && let Ok(tz) = tz.trim_start_matches(':').parse::<chrono_tz::Tz>()
         {
             return Ok(tz);
         }
         Ok(chrono_tz::UTC)
-    }
-
-    /// An http(s) base URL, without its trailing slash.
-    fn url(
-        &self,
-        setting: &Setting,
-        flag: Option<String>,
-        file: Option<String>,
-        key: &str,
-    ) -> Result<Option<String>, ConfigError> {
-        self.layers
-            .pick(setting, flag, file, key)
-            .map(|p| {
-                p.parse(|v| {
-                    let v = v.trim().trim_end_matches('/').to_string();
-                    if v.starts_with("http://") || v.starts_with("https://") {
-                        Ok(v)
-                    } else {
-                        Err(format!("{v:?} is not an http:// or https:// URL"))
-                    }
-                })
-            })
-            .transpose()
-    }
-
-    /// A secret given as a value in an env var (`value`), or as a file by flag, env
-    /// (`file_setting`) or config key. Setting it two ways at the same level is refused rather
-    /// than guessed.
-    fn secret(
-        &self,
-        flag_file: Option<PathBuf>,
-        value: &Setting,
-        file_setting: &Setting,
-        file_key: (Option<PathBuf>, String),
-    ) -> Result<Option<(Secret, String)>, ConfigError> {
-        let read = |path: &Path, from: String| {
-            vpsmon_common::secret::read_file(path)
-                .map(|s| Some((s, from.clone())))
-                .map_err(|source| ConfigError::Secret { key: from, source })
-        };
-        if let Some(p) = flag_file {
-            return read(&p, file_setting.flag.to_string());
-        }
-        match (self.layers.env(value), self.layers.env(file_setting)) {
-            (Some(v), Some(f)) => Err(invalid(
-                layers::source_of(&v.origin),
-                format!("set either {} or {}, not both", var_of(&v), var_of(&f)),
-            )),
-            (Some(v), None) => Ok(Some((
-                Secret::new(v.value.trim()),
-                layers::source_of(&v.origin),
-            ))),
-            (None, Some(f)) => read(Path::new(&f.value), layers::source_of(&f.origin)),
-            (None, None) => match file_key.0 {
-                Some(p) => read(&p, file_key.1),
-                None => Ok(None),
-            },
-        }
     }
 
     /// The credential for Prometheus or Alertmanager (`service`): a bearer token file, or a user
@@ -985,20 +1096,18 @@ impl Builder<'_> {
         [bearer_setting, user_setting, password_setting]: [&Setting; 3],
         flags: (Option<PathBuf>, Option<String>, Option<PathBuf>),
         file: Option<FileWebhookAuth>,
-        url: Option<&str>,
+        url: Option<&Picked<String>>,
     ) -> Result<Option<ClientAuth>, ConfigError> {
         let name = service.to_ascii_lowercase();
-        // The names the messages suggest: the seed's, which most set-ups use.
-        let known = |s: &Setting| s.aliases.first().copied().unwrap_or(s.env);
         let (bearer_var, user_var, password_var) = (
             known(bearer_setting),
             known(user_setting),
             known(password_setting),
         );
-        let from = |p: &Picked<_>| layers::source_of(&p.origin);
-        let bearer = self.layers.given(bearer_setting, flags.0);
-        let user = self.layers.given(user_setting, flags.1);
-        let password = self.layers.given(password_setting, flags.2);
+        let from = |p: &Picked<_>| p.origin.to_string();
+        let bearer = self.src.layers.flag_or_env(bearer_setting, flags.0);
+        let user = self.src.layers.flag_or_env(user_setting, flags.1);
+        let password = self.src.layers.flag_or_env(password_setting, flags.2);
         let open = |p: PathBuf, key: String| {
             SecretFile::open(p).map_err(|source| ConfigError::Secret { key, source })
         };
@@ -1011,16 +1120,16 @@ impl Builder<'_> {
             }
             (Some(_), None, Some(p)) => {
                 return Err(invalid(
-                    layers::source_of(&p.origin),
+                    p.origin.to_string(),
                     format!("choose a bearer token or basic auth for {service}, not both"),
                 ));
             }
             (Some(b), None, None) => {
-                let key = layers::source_of(&b.origin);
+                let key = b.origin.to_string();
                 Some(ClientAuth::Bearer(open(b.value, key)?))
             }
             (None, Some(u), Some(p)) => {
-                let key = layers::source_of(&p.origin);
+                let key = p.origin.to_string();
                 Some(ClientAuth::Basic {
                     user: u.value,
                     password: open(p.value, key)?,
@@ -1034,7 +1143,7 @@ impl Builder<'_> {
             }
             (None, None, Some(p)) => {
                 return Err(invalid(
-                    layers::source_of(&p.origin),
+                    p.origin.to_string(),
                     format!("basic auth for {service} needs a user too ({user_var})"),
                 ));
             }
@@ -1044,7 +1153,7 @@ impl Builder<'_> {
                     basic: Some(_),
                 }) => {
                     return Err(invalid(
-                        self.key(&format!("{name}_auth")),
+                        self.src.key(&format!("{name}_auth")),
                         "choose bearer_token_file or basic, not both",
                     ));
                 }
@@ -1053,24 +1162,28 @@ impl Builder<'_> {
                     ..
                 }) => Some(ClientAuth::Bearer(open(
                     p,
-                    self.key(&format!("{name}_auth.bearer_token_file")),
+                    self.src
+                        .file_origin(bearer_setting, &format!("{name}_auth.bearer_token_file")),
                 )?)),
                 Some(FileWebhookAuth { basic: Some(b), .. }) => Some(ClientAuth::Basic {
                     user: b.username,
                     password: open(
                         b.password_file,
-                        self.key(&format!("{name}_auth.basic.password_file")),
+                        self.src.file_origin(
+                            password_setting,
+                            &format!("{name}_auth.basic.password_file"),
+                        ),
                     )?,
                 }),
                 Some(_) | None => None,
             },
         };
         if let Some(url) = url
-            && redact_url(url) != url
+            && redact_url(&url.value) != url.value
         {
             if auth.is_some() {
                 return Err(invalid(
-                    format!("{}_URL", service.to_ascii_uppercase()),
+                    url.origin.to_string(),
                     format!(
                         "the {service} URL carries credentials (user:password@) and a {service} \
                          credential file is set too: keep the file, drop them from the URL"
@@ -1091,13 +1204,13 @@ impl Builder<'_> {
         let file = self.file.watchdog.take().unwrap_or_default();
         if file.heartbeat_url.is_some() {
             return Err(invalid(
-                self.key("watchdog.heartbeat_url"),
+                self.src.key("watchdog.heartbeat_url"),
                 "secrets are not read from the config file; use watchdog.heartbeat_url_file, \
                  RECEIVER_HEARTBEAT_URL_FILE or HEARTBEAT_URL",
             ));
         }
         let timeout = self
-            .layers
+            .src
             .pick(
                 &vars::WATCHDOG_TIMEOUT,
                 self.cli.watchdog_timeout.clone(),
@@ -1105,140 +1218,20 @@ impl Builder<'_> {
                 "watchdog.timeout",
             )
             .map(|p| {
-                let from = layers::source_of(&p.origin);
+                let from = p.origin.to_string();
                 (p.value, from)
             });
-        let url = self.secret(
+        let url = self.src.secret(
             self.cli.heartbeat_url_file.clone(),
             &vars::HEARTBEAT_URL,
             &vars::HEARTBEAT_URL_FILE,
             (
                 file.heartbeat_url_file,
-                self.key("watchdog.heartbeat_url_file"),
+                self.src
+                    .file_origin(&vars::HEARTBEAT_URL_FILE, "watchdog.heartbeat_url_file"),
             ),
         )?;
         watchdog::WatchdogConfig::new(timeout, url)
-    }
-
-    /// A destination's `digest_threshold`: a whole number of alerts, at least 1.
-    fn digest_threshold(
-        &self,
-        setting: &Setting,
-        flag: Option<String>,
-        file: Option<usize>,
-        key: &str,
-    ) -> Result<usize, ConfigError> {
-        match self
-            .layers
-            .pick(setting, flag, file.map(|n| n.to_string()), key)
-        {
-            Some(p) => p.parse(|v| {
-                v.trim()
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| {
-                        format!("{v:?} is not a number of alerts (a whole number, at least 1)")
-                    })
-            }),
-            None => Ok(crate::render::digest::DEFAULT_THRESHOLD),
-        }
-    }
-
-    fn telegram(&mut self) -> Result<Option<TelegramConfig>, ConfigError> {
-        let file = self.file.telegram.take().unwrap_or_default();
-        if file.bot_token.is_some() {
-            return Err(invalid(
-                self.key("telegram.bot_token"),
-                "secrets are not read from the config file; use telegram.bot_token_file, \
-                 BOT_TOKEN_FILE or BOT_TOKEN",
-            ));
-        }
-        let token = self.secret(
-            self.cli.bot_token_file.clone(),
-            &vars::BOT_TOKEN,
-            &vars::BOT_TOKEN_FILE,
-            (file.bot_token_file, self.key("telegram.bot_token_file")),
-        )?;
-        // The file's chat id is typed by serde (with its line and column).
-        let chat_id = match self
-            .layers
-            .given(&vars::ALERT_CHAT_ID, self.cli.alert_chat_id.clone())
-        {
-            Some(p) => Some(p.parse(|v| v.parse::<ChatId>().map_err(|e| e.to_string()))?),
-            None => file.chat_id,
-        };
-        let api_url = self
-            .url(
-                &vars::TELEGRAM_API_URL,
-                self.cli.telegram_api_url.clone(),
-                file.api_url,
-                "telegram.api_url",
-            )?
-            .unwrap_or_else(|| DEFAULT_TELEGRAM_API_URL.to_string());
-        let digest_threshold = self.digest_threshold(
-            &vars::TELEGRAM_DIGEST_THRESHOLD,
-            self.cli.telegram_digest_threshold.clone(),
-            file.digest_threshold,
-            "telegram.digest_threshold",
-        )?;
-        match token {
-            Some((token, from)) => {
-                if !token.expose().contains(':') || token.expose().contains(char::is_whitespace) {
-                    // Never echo the value: say what shape it should have.
-                    return Err(invalid(
-                        from,
-                        "does not look like a Telegram bot token (<bot id>:<secret> from @BotFather)",
-                    ));
-                }
-                Ok(Some(TelegramConfig {
-                    token,
-                    api_url,
-                    chat_id,
-                    digest_threshold,
-                }))
-            }
-            None if chat_id.is_some() => {
-                self.warnings.push(
-                    "an alert chat (ALERT_CHAT_ID or telegram.chat_id) is set but no bot token \
-                     (BOT_TOKEN, BOT_TOKEN_FILE or telegram.bot_token_file): Telegram is off"
-                        .into(),
-                );
-                Ok(None)
-            }
-            None => Ok(None),
-        }
-    }
-
-    /// The default webhook, and the digest threshold of every Slack destination.
-    fn slack(&mut self) -> Result<(Option<SlackConfig>, usize), ConfigError> {
-        let file = self.file.slack.take().unwrap_or_default();
-        let threshold = self.digest_threshold(
-            &vars::SLACK_DIGEST_THRESHOLD,
-            self.cli.slack_digest_threshold.clone(),
-            file.digest_threshold,
-            "slack.digest_threshold",
-        )?;
-        if file.webhook_url.is_some() {
-            return Err(invalid(
-                self.key("slack.webhook_url"),
-                "secrets are not read from the config file; use slack.webhook_url_file, \
-                 SLACK_WEBHOOK_URL_FILE or SLACK_WEBHOOK_URL",
-            ));
-        }
-        let url = self.secret(
-            self.cli.slack_webhook_url_file.clone(),
-            &vars::SLACK_WEBHOOK_URL,
-            &vars::SLACK_WEBHOOK_URL_FILE,
-            (file.webhook_url_file, self.key("slack.webhook_url_file")),
-        )?;
-        let slack = url
-            .map(|(webhook_url, from)| {
-                check_webhook_url(&webhook_url).map_err(|m| invalid(&from, m))?;
-                Ok::<_, ConfigError>(SlackConfig { webhook_url })
-            })
-            .transpose()?;
-        Ok((slack, threshold))
     }
 
     fn webhook_auth(&mut self) -> Result<Option<WebhookAuth>, ConfigError> {
@@ -1249,7 +1242,7 @@ impl Builder<'_> {
                 basic: Some(_),
             }) => {
                 return Err(invalid(
-                    self.key("webhook_auth"),
+                    self.src.key("webhook_auth"),
                     "choose bearer_token_file or basic, not both",
                 ));
             }
@@ -1264,16 +1257,16 @@ impl Builder<'_> {
         if let Some(p) = self.cli.webhook_token_file.clone() {
             return open(p, vars::WEBHOOK_TOKEN_FILE.flag.into());
         }
-        let user = self.layers.given(
+        let user = self.src.layers.flag_or_env(
             &vars::WEBHOOK_BASIC_USER,
             self.cli.webhook_basic_user.clone(),
         );
-        let pass_file = self.layers.given(
+        let pass_file = self.src.layers.flag_or_env(
             &vars::WEBHOOK_BASIC_PASSWORD_FILE,
             self.cli.webhook_basic_password_file.clone(),
         );
-        if let Some(p) = self.layers.env(&vars::WEBHOOK_TOKEN_FILE) {
-            let from = layers::source_of(&p.origin);
+        if let Some(p) = self.src.layers.env(&vars::WEBHOOK_TOKEN_FILE) {
+            let from = p.origin.to_string();
             if user.is_some() || pass_file.is_some() {
                 return Err(invalid(
                     from,
@@ -1284,7 +1277,7 @@ impl Builder<'_> {
         }
         match (user, pass_file) {
             (Some(user), Some(p)) => {
-                let key = layers::source_of(&p.origin);
+                let key = p.origin.to_string();
                 let password = vpsmon_common::secret::read_file(&p.value)
                     .map_err(|source| ConfigError::Secret { key, source })?;
                 return Ok(Some(WebhookAuth::Basic {
@@ -1292,9 +1285,9 @@ impl Builder<'_> {
                     password,
                 }));
             }
-            (Some(_), None) | (None, Some(_)) => {
+            (Some(Picked { origin, .. }), None) | (None, Some(Picked { origin, .. })) => {
                 return Err(invalid(
-                    "--webhook-basic-user / --webhook-basic-password-file",
+                    origin.to_string(),
                     "basic auth needs both a user (WEBHOOK_BASIC_USER) and a password file \
                      (WEBHOOK_BASIC_PASSWORD_FILE)",
                 ));
@@ -1302,10 +1295,17 @@ impl Builder<'_> {
             (None, None) => {}
         }
         if let Some(p) = file_bearer {
-            return open(p, self.key("webhook_auth.bearer_token_file"));
+            return open(
+                p,
+                self.src
+                    .file_origin(&vars::WEBHOOK_TOKEN_FILE, "webhook_auth.bearer_token_file"),
+            );
         }
         if let Some(b) = file_basic {
-            let key = self.key("webhook_auth.basic.password_file");
+            let key = self.src.file_origin(
+                &vars::WEBHOOK_BASIC_PASSWORD_FILE,
+                "webhook_auth.basic.password_file",
+            );
             let password = vpsmon_common::secret::read_file(&b.password_file)
                 .map_err(|source| ConfigError::Secret { key, source })?;
             return Ok(Some(WebhookAuth::Basic {
@@ -1322,7 +1322,7 @@ impl Builder<'_> {
         key: &str,
         config: &Config,
     ) -> Result<Vec<Destination>, ConfigError> {
-        let name_key = |k: &str| self.key(k);
+        let name_key = |k: &str| self.src.key(k);
         list.into_iter()
             .enumerate()
             .map(|(index, d)| {

@@ -1,19 +1,54 @@
 //! Slack's config section: the default incoming webhook (`slack:` in receiver.yml,
-//! `SLACK_WEBHOOK_URL`) as written and as loaded. `crate::config` reads it with the other layers
-//! (flag > env > file) and checks it.
+//! `SLACK_WEBHOOK_URL`) as written and as loaded. [`SlackConfig::load`] reads and checks its
+//! settings, flag > env > file, through `crate::config`'s layers, which calls it once.
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use vpsmon_common::Secret;
 
+use crate::cli::{Cli, vars};
 use crate::config::redact::redacted;
+use crate::config::{ConfigError, Sources, invalid};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SlackConfig {
     /// The incoming webhook (`SLACK_WEBHOOK_URL`) used by Slack destinations that name none.
     #[serde(serialize_with = "redacted")]
     pub webhook_url: Secret,
+}
+
+impl SlackConfig {
+    /// The default webhook (`--slack-webhook-url-file`, or the URL in `SLACK_WEBHOOK_URL`), and
+    /// the digest threshold of every Slack destination (`--slack-digest-threshold`), each flag >
+    /// env > `slack:` in receiver.yml.
+    pub(crate) fn load(
+        src: &Sources,
+        cli: &Cli,
+        file: Option<FileSlack>,
+    ) -> Result<(Option<SlackConfig>, usize), ConfigError> {
+        let file = file.unwrap_or_default();
+        let threshold = src.digest_threshold(
+            &vars::SLACK_DIGEST_THRESHOLD,
+            cli.slack_digest_threshold.clone(),
+            file.digest_threshold,
+            "slack.digest_threshold",
+        )?;
+        let url = src.section_secret(
+            "slack.webhook_url",
+            file.webhook_url.is_some(),
+            cli.slack_webhook_url_file.clone(),
+            [&vars::SLACK_WEBHOOK_URL, &vars::SLACK_WEBHOOK_URL_FILE],
+            file.webhook_url_file,
+        )?;
+        let slack = url
+            .map(|(webhook_url, from)| {
+                check_webhook_url(&webhook_url).map_err(|m| invalid(&from, m))?;
+                Ok::<_, ConfigError>(SlackConfig { webhook_url })
+            })
+            .transpose()?;
+        Ok((slack, threshold))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

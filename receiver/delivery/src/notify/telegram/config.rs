@@ -1,6 +1,6 @@
 //! Telegram's config section: the bot (`telegram:` in receiver.yml, `BOT_TOKEN`, `ALERT_CHAT_ID`,
-//! `TELEGRAM_API_URL`) as written and as loaded. `crate::config` reads it with the other layers
-//! (flag > env > file) and checks it.
+//! `TELEGRAM_API_URL`) as written and as loaded. [`TelegramConfig::load`] reads and checks its
+//! settings, flag > env > file, through `crate::config`'s layers, which calls it once.
 
 use std::path::PathBuf;
 
@@ -8,7 +8,11 @@ use serde::{Deserialize, Serialize};
 use vpsmon_common::Secret;
 use vpsmon_receiver_telegram::ChatId;
 
+use crate::cli::{Cli, vars};
 use crate::config::redact::redacted;
+use crate::config::{ConfigError, Sources, invalid};
+
+pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TelegramConfig {
@@ -20,6 +24,75 @@ pub struct TelegramConfig {
     pub chat_id: Option<ChatId>,
     /// A notification of more alerts than this becomes a digest (`render::digest`).
     pub digest_threshold: usize,
+}
+
+impl TelegramConfig {
+    /// The bot: `telegram:` in receiver.yml, `--bot-token-file` (or the token in `BOT_TOKEN`),
+    /// `--alert-chat-id`, `--telegram-api-url` and `--telegram-digest-threshold`, each flag > env
+    /// > file. `None`: no bot token (an alert chat without one is a warning).
+    pub(crate) fn load(
+        src: &Sources,
+        cli: &Cli,
+        file: Option<FileTelegram>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<TelegramConfig>, ConfigError> {
+        let file = file.unwrap_or_default();
+        let token = src.section_secret(
+            "telegram.bot_token",
+            file.bot_token.is_some(),
+            cli.bot_token_file.clone(),
+            [&vars::BOT_TOKEN, &vars::BOT_TOKEN_FILE],
+            file.bot_token_file,
+        )?;
+        // The file's chat id is typed by serde (with its line and column).
+        let chat_id = match src
+            .layers
+            .flag_or_env(&vars::ALERT_CHAT_ID, cli.alert_chat_id.clone())
+        {
+            Some(p) => Some(p.check(|v| v.parse::<ChatId>().map_err(|e| e.to_string()))?),
+            None => file.chat_id,
+        };
+        let api_url = src
+            .url(
+                &vars::TELEGRAM_API_URL,
+                cli.telegram_api_url.clone(),
+                file.api_url,
+                "telegram.api_url",
+            )?
+            .map_or_else(|| DEFAULT_TELEGRAM_API_URL.to_string(), |p| p.value);
+        let digest_threshold = src.digest_threshold(
+            &vars::TELEGRAM_DIGEST_THRESHOLD,
+            cli.telegram_digest_threshold.clone(),
+            file.digest_threshold,
+            "telegram.digest_threshold",
+        )?;
+        match token {
+            Some((token, from)) => {
+                if !token.expose().contains(':') || token.expose().contains(char::is_whitespace) {
+                    // Never echo the value: say what shape it should have.
+                    return Err(invalid(
+                        from,
+                        "does not look like a Telegram bot token (<bot id>:<secret> from @BotFather)",
+                    ));
+                }
+                Ok(Some(TelegramConfig {
+                    token,
+                    api_url,
+                    chat_id,
+                    digest_threshold,
+                }))
+            }
+            None if chat_id.is_some() => {
+                warnings.push(
+                    "an alert chat (ALERT_CHAT_ID or telegram.chat_id) is set but no bot token \
+                     (BOT_TOKEN, BOT_TOKEN_FILE or telegram.bot_token_file): Telegram is off"
+                        .into(),
+                );
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
