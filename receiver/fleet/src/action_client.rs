@@ -20,6 +20,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const RUN_GRACE: Duration = Duration::from_secs(30);
 /// An action's timeout when the list did not say (the agent's maximum).
 pub const MAX_ACTION_TIMEOUT: Duration = Duration::from_secs(600);
+/// The largest answer read from an agent. An agent caps an action's output at 1 MiB at most
+/// (`max_output`), which JSON escaping can grow up to six times; a larger answer is not one an
+/// exporter sends, and is refused rather than held in memory.
+pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
 
 /// One parameter of an action, as the agent lists it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -194,9 +198,22 @@ impl ActionClient {
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .timeout(timeout)
             .body(body);
-        let resp = request.send().await.map_err(|e| fail(&e, timeout))?;
+        let mut resp = request.send().await.map_err(|e| fail(&e, timeout))?;
         let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.map_err(|e| fail(&e, timeout))?.to_vec();
+        let too_large = || ActionError::Bad {
+            status,
+            detail: format!("an answer larger than {} MiB, not read", MAX_ANSWER >> 20),
+        };
+        if resp.content_length().is_some_and(|n| n > MAX_ANSWER as u64) {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| fail(&e, timeout))? {
+            if bytes.len() + chunk.len() > MAX_ANSWER {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         if (200..300).contains(&status) {
             return Ok((status, bytes));
         }
@@ -228,4 +245,83 @@ fn fail(e: &reqwest::Error, timeout: Duration) -> ActionError {
         cause = next;
     }
     ActionError::Unreachable(cause.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use vpsmon_common::SecretFile;
+
+    /// A compromised agent that answers every request with `len` bytes (chunked, so with no
+    /// Content-Length to refuse up front): the client stops reading past [`MAX_ANSWER`].
+    async fn oversized_agent(len: usize) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = conn.read(&mut request).await;
+                    let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                                transfer-encoding: chunked\r\n\r\n";
+                    if conn.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let chunk = vec![b' '; 1 << 20];
+                    let mut sent = 0;
+                    while sent < len {
+                        let n = chunk.len().min(len - sent);
+                        let framed =
+                            [format!("{n:x}\r\n").as_bytes(), &chunk[..n], b"\r\n"].concat();
+                        if conn.write_all(&framed).await.is_err() {
+                            return;
+                        }
+                        sent += n;
+                    }
+                    let _ = conn.write_all(b"0\r\n\r\n").await;
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn an_answer_larger_than_the_cap_is_refused_not_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("action.key");
+        std::fs::write(&key, "k".repeat(64)).unwrap();
+        let agent = |url: String| ActionAgent {
+            name: "web1".into(),
+            url,
+            key: SecretFile::open(&key).unwrap(),
+            labels: BTreeMap::new(),
+        };
+        let client = ActionClient::new(&ActionsConfig {
+            users: vec![1],
+            file: None,
+            concurrency: 2,
+            agents: Vec::new(),
+        });
+        let err = client
+            .list(&agent(oversized_agent(MAX_ANSWER + (1 << 20)).await))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ActionError::Bad {
+                status: 200,
+                detail: "an answer larger than 16 MiB, not read".into()
+            }
+        );
+        // Under the cap the answer is read whole (and then found not to be a list).
+        let err = client
+            .list(&agent(oversized_agent(1 << 20).await))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ActionError::Bad { status: 200, detail } if detail.contains("EOF")),
+            "{err:?}"
+        );
+    }
 }
