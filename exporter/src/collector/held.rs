@@ -261,7 +261,7 @@ pub(crate) struct DirEntry {
 /// descriptor held across scrapes (rewound for each listing): listing with `std::fs::read_dir`
 /// costs a path walk, an open, an fstat and a close more each time. A sysfs directory that is
 /// removed while held (a module unloaded) lists nothing but its dots, like an empty one: a
-/// held directory that lists nothing is opened again by its path.
+/// held directory that lists nothing is opened again by its path, and an empty one not held.
 pub(crate) fn list_dir(path: &Path) -> io::Result<Vec<DirEntry>> {
     if let Some(fd) = borrow(path, 0) {
         let listed = entries(fd).ok().filter(|e| !e.is_empty());
@@ -275,7 +275,8 @@ pub(crate) fn list_dir(path: &Path) -> io::Result<Vec<DirEntry>> {
         .custom_flags(libc::O_DIRECTORY)
         .open(path)?;
     let listed = entries(dir.as_raw_fd())?;
-    if !under_class_net(path) && generated(&dir) {
+    // An empty directory is not held: held, it would be opened again each time anyway.
+    if !listed.is_empty() && !under_class_net(path) && generated(&dir) {
         put(path, 0, dir);
     }
     Ok(listed)
