@@ -229,6 +229,61 @@ async fn an_empty_fleet_reads_sensibly() {
     assert_eq!(v["banners"], json!([]));
 }
 
+/// Over a phone's link the pages go gzipped when the browser asks (every browser does), and
+/// read the same once inflated; a client that does not ask gets them plain.
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_are_gzipped_for_a_browser_that_asks() {
+    use std::io::Read;
+    let stack = Stack::start(&[Target::up("web1"), Target::up("web2")]).await;
+    stack.wait_scraped(2, 0).await;
+    for path in ["/", "/api/status", "/assets/app.js", "/agents/web1"] {
+        let state = vpsmon_receiver::state(stack.config("")).unwrap();
+        let resp = app(state)
+            .oneshot(
+                Request::get(path)
+                    .header(header::ACCEPT_ENCODING, "gzip, deflate, br")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            resp.headers()
+                .get(header::CONTENT_ENCODING)
+                .map(|v| v.as_bytes()),
+            Some(&b"gzip"[..]),
+            "{path}"
+        );
+        assert!(
+            resp.headers().contains_key(header::CONTENT_SECURITY_POLICY),
+            "{path}"
+        );
+        let gzipped = axum::body::to_bytes(resp.into_body(), 10 << 20)
+            .await
+            .unwrap();
+        let mut inflated = String::new();
+        flate2::read::GzDecoder::new(&gzipped[..])
+            .read_to_string(&mut inflated)
+            .unwrap();
+        let plain = get(stack.config(""), path, None).await;
+        assert_eq!(plain.headers.get(header::CONTENT_ENCODING), None, "{path}");
+        if path.starts_with("/assets/") {
+            assert_eq!(inflated, plain.body, "{path}");
+        } else {
+            // Generated per request (ages, times): the same agent, as a user reads it.
+            assert!(inflated.contains("web1"), "{path}: {inflated}");
+            assert!(plain.body.contains("web1"), "{path}: {}", plain.body);
+        }
+        assert!(
+            gzipped.len() < plain.body.len(),
+            "{path}: {} >= {}",
+            gzipped.len(),
+            plain.body.len()
+        );
+    }
+}
+
 /// A new stack: the agent list has an agent, Prometheus has not scraped it yet (no `up` series).
 /// The page says it waits for the first scrape, not that the list is empty.
 #[tokio::test(flavor = "multi_thread")]
