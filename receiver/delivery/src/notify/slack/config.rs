@@ -72,6 +72,16 @@ pub fn check_webhook_url(url: &Secret) -> Result<(), &'static str> {
     }
 }
 
+/// A Slack destination, loaded: an incoming webhook and the name logs and metrics give it
+/// (`slack:<name>`). `--print-config` shows it as serde gives it, the URL `<redacted>`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlackDestination {
+    /// A short name for logs, metrics and error bodies: the URL itself is a secret.
+    pub name: String,
+    #[serde(serialize_with = "redacted")]
+    pub webhook_url: Secret,
+}
+
 /// A Slack destination in a route: its own webhook (a file), or the default one.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -106,6 +106,14 @@ pub struct FileTelegram {
     pub digest_threshold: Option<usize>,
 }
 
+/// A Telegram destination, loaded: a chat and, in a forum, one topic. `--print-config` shows it
+/// as serde gives it (`chat_id`, `message_thread_id`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TelegramDestination {
+    pub chat_id: ChatId,
+    pub message_thread_id: Option<i64>,
+}
+
 /// A Telegram destination in a route: a chat (default: the alert chat) and a forum topic.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
