@@ -732,7 +732,7 @@ fn the_digest_threshold_and_dashboard_url_are_layered_and_checked() {
         40,
         "env beats file"
     );
-    cli.telegram_digest_threshold = Some("50".into());
+    cli.telegram.telegram_digest_threshold = Some("50".into());
     assert_eq!(
         threshold(&cli, &[("TELEGRAM_DIGEST_THRESHOLD", "40")]),
         50,
@@ -843,10 +843,8 @@ fn every_variable_has_the_receiver_prefix_and_the_old_names_still_work() {
         "RECEIVER_BOT_TOKEN: set either RECEIVER_BOT_TOKEN or BOT_TOKEN_FILE, not both"
     );
     // A flag still wins over both.
-    let cli = Cli {
-        alert_chat_id: Some("-100555".into()),
-        ..Cli::default()
-    };
+    let mut cli = Cli::default();
+    cli.telegram.alert_chat_id = Some("-100555".into());
     let c = load(
         &cli,
         &[("BOT_TOKEN", TOKEN), ("RECEIVER_ALERT_CHAT_ID", "-100777")],

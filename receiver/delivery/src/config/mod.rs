@@ -930,12 +930,12 @@ impl Builder<'_> {
         let webhook_no_auth = webhook_no_auth.is_some();
         let telegram = TelegramConfig::load(
             &self.src,
-            cli,
+            &cli.telegram,
             self.file.telegram.take(),
             &mut self.warnings,
         )?;
         let (slack, slack_digest_threshold) =
-            SlackConfig::load(&self.src, cli, self.file.slack.take())?;
+            SlackConfig::load(&self.src, &cli.slack, self.file.slack.take())?;
 
         let dashboard = dashboard::DashboardConfig::from_file(self.file.dashboard.take(), &|k| {
             self.src.key(k)

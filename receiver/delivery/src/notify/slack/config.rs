@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use vpsmon_common::Secret;
 
-use crate::cli::{Cli, vars};
+use crate::cli::vars;
 use crate::config::redact::redacted;
 use crate::config::{ConfigError, Sources, invalid};
 
@@ -24,7 +24,7 @@ impl SlackConfig {
     /// env > `slack:` in receiver.yml.
     pub(crate) fn load(
         src: &Sources,
-        cli: &Cli,
+        cli: &Flags,
         file: Option<FileSlack>,
     ) -> Result<(Option<SlackConfig>, usize), ConfigError> {
         let file = file.unwrap_or_default();
@@ -49,6 +49,23 @@ impl SlackConfig {
             .transpose()?;
         Ok((slack, threshold))
     }
+}
+
+// Slack's flags, flattened into `crate::cli::Cli` where they stand in `--help`; their env vars
+// are rows of `crate::cli::vars`.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[group(skip)]
+pub struct Flags {
+    /// File holding the Slack incoming webhook URL
+    /// [env: RECEIVER_SLACK_WEBHOOK_URL_FILE or SLACK_WEBHOOK_URL_FILE, or the URL in RECEIVER_SLACK_WEBHOOK_URL or SLACK_WEBHOOK_URL]
+    #[arg(long, value_name = "FILE")]
+    pub slack_webhook_url_file: Option<PathBuf>,
+
+    /// More alerts than this in one notification are sent to Slack as a digest: a summary and
+    /// one compact line per alert, in as few posts as Slack's limits allow
+    /// [env: RECEIVER_SLACK_DIGEST_THRESHOLD or SLACK_DIGEST_THRESHOLD] [default: 20]
+    #[arg(long, value_name = "N")]
+    pub slack_digest_threshold: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
