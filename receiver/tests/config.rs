@@ -4,10 +4,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use vpsmon_receiver::cli::Cli;
 use vpsmon_receiver::config::{ChatId, Config, ConfigError, Destination, WebhookAuth};
+use vpsmon_receiver::notify::slack::SlackDestination;
+use vpsmon_receiver::notify::telegram::TelegramDestination;
 
 const BIN: &str = env!("CARGO_BIN_EXE_vpsmon-receiver");
 const TOKEN: &str = "123456:AAH-very-secret-bot-token";
@@ -112,10 +115,10 @@ fn the_seeds_env_alone_configures_telegram() {
     assert_eq!(tg.api_url, "https://api.telegram.org");
     assert_eq!(
         c.default_route,
-        vec![Destination::Telegram {
+        vec![Destination::Integration(Arc::new(TelegramDestination {
             chat_id: ChatId::Id(-1001234567890),
             message_thread_id: None
-        }]
+        }))]
     );
     assert_eq!(c.allowed_users, vec![123456789, 987654321]);
 
@@ -169,11 +172,11 @@ fn secrets_from_files_and_routes_from_the_file() {
         labels(c.route(Some("ops")).unwrap()),
         ["telegram:-100555/7", "slack:ops-slack"]
     );
-    match &c.routes["ops"][1] {
-        Destination::Slack { webhook_url, .. } => {
+    match c.routes["ops"][1].integration::<SlackDestination>() {
+        Some(SlackDestination { webhook_url, .. }) => {
             assert_eq!(webhook_url.expose(), "https://hooks.slack.com/services/OPS")
         }
-        other => panic!("{other:?}"),
+        None => panic!("{:?}", c.routes["ops"][1]),
     }
     assert!(matches!(c.webhook_auth, Some(WebhookAuth::Bearer(_))));
     // ALERT_CHAT_ID (env) overrides the file's chat for destinations that name none.
@@ -729,7 +732,7 @@ fn the_digest_threshold_and_dashboard_url_are_layered_and_checked() {
         40,
         "env beats file"
     );
-    cli.telegram_digest_threshold = Some("50".into());
+    cli.telegram.telegram_digest_threshold = Some("50".into());
     assert_eq!(
         threshold(&cli, &[("TELEGRAM_DIGEST_THRESHOLD", "40")]),
         50,
@@ -840,10 +843,8 @@ fn every_variable_has_the_receiver_prefix_and_the_old_names_still_work() {
         "RECEIVER_BOT_TOKEN: set either RECEIVER_BOT_TOKEN or BOT_TOKEN_FILE, not both"
     );
     // A flag still wins over both.
-    let cli = Cli {
-        alert_chat_id: Some("-100555".into()),
-        ..Cli::default()
-    };
+    let mut cli = Cli::default();
+    cli.telegram.alert_chat_id = Some("-100555".into());
     let c = load(
         &cli,
         &[("BOT_TOKEN", TOKEN), ("RECEIVER_ALERT_CHAT_ID", "-100777")],

@@ -147,34 +147,12 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub console_digest_threshold: Option<String>,
 
-    /// File holding the Telegram bot token [env: RECEIVER_BOT_TOKEN_FILE or BOT_TOKEN_FILE, or the token in RECEIVER_BOT_TOKEN or BOT_TOKEN]
-    #[arg(long, value_name = "FILE")]
-    pub bot_token_file: Option<PathBuf>,
+    // Telegram's and Slack's flags, declared in their folders (`notify/<name>/config.rs`).
+    #[command(flatten)]
+    pub telegram: crate::notify::telegram::config::Flags,
 
-    /// Telegram chat that receives alerts: a number or @channel [env: RECEIVER_ALERT_CHAT_ID or ALERT_CHAT_ID]
-    // Group ids are negative (-100123): without this clap takes "-1" for a flag.
-    #[arg(long, value_name = "ID", allow_negative_numbers = true)]
-    pub alert_chat_id: Option<String>,
-
-    /// Telegram Bot API base URL [env: RECEIVER_TELEGRAM_API_URL or TELEGRAM_API_URL] [default: https://api.telegram.org]
-    #[arg(long, value_name = "URL")]
-    pub telegram_api_url: Option<String>,
-
-    /// More alerts than this in one notification are sent to Telegram as a digest: one summary
-    /// message and the full list as a document [env: RECEIVER_TELEGRAM_DIGEST_THRESHOLD or TELEGRAM_DIGEST_THRESHOLD] [default: 20]
-    #[arg(long, value_name = "N")]
-    pub telegram_digest_threshold: Option<String>,
-
-    /// File holding the Slack incoming webhook URL
-    /// [env: RECEIVER_SLACK_WEBHOOK_URL_FILE or SLACK_WEBHOOK_URL_FILE, or the URL in RECEIVER_SLACK_WEBHOOK_URL or SLACK_WEBHOOK_URL]
-    #[arg(long, value_name = "FILE")]
-    pub slack_webhook_url_file: Option<PathBuf>,
-
-    /// More alerts than this in one notification are sent to Slack as a digest: a summary and
-    /// one compact line per alert, in as few posts as Slack's limits allow
-    /// [env: RECEIVER_SLACK_DIGEST_THRESHOLD or SLACK_DIGEST_THRESHOLD] [default: 20]
-    #[arg(long, value_name = "N")]
-    pub slack_digest_threshold: Option<String>,
+    #[command(flatten)]
+    pub slack: crate::notify::slack::config::Flags,
 
     /// File holding the bearer token Alertmanager must send; re-read when it changes
     /// [env: RECEIVER_WEBHOOK_TOKEN_FILE or WEBHOOK_TOKEN_FILE]

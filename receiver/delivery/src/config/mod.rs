@@ -140,19 +140,10 @@ pub enum ClientAuth {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Destination {
-    Telegram {
-        chat_id: ChatId,
-        message_thread_id: Option<i64>,
-    },
-    Slack {
-        /// A short name for logs, metrics and error bodies: the URL itself is a secret.
-        name: String,
-        #[serde(serialize_with = "redacted")]
-        webhook_url: Secret,
-    },
     Console,
-    /// A destination of an integration that defines it in its own folder (the generic
-    /// webhook's, and any new integration's); shown as `<its name>: <its section>`.
+    /// A destination of an integration that defines it in its own folder (Telegram's chat,
+    /// Slack's webhook, the generic webhook's endpoint, and any new integration's); shown as
+    /// `<its name>: <its section>`.
     #[serde(untagged, serialize_with = "integration_destination")]
     Integration(Arc<dyn IntegrationDestination>),
 }
@@ -161,8 +152,9 @@ pub enum Destination {
 pub trait IntegrationDestination: fmt::Debug + Send + Sync + 'static {
     /// Its integration's name (`webhook`).
     fn kind(&self) -> &'static str;
-    /// Its name within the integration (`ntfy`): the label is `webhook:ntfy`. Never a secret.
-    fn name(&self) -> &str;
+    /// Its name within the integration (`ntfy`, a chat `-100123/7`): the label is
+    /// `webhook:ntfy`. Never a secret.
+    fn name(&self) -> String;
     /// What tells apart two destinations of one name (a URL): hashed into the key of its
     /// rate limits and de-duplication, never shown.
     fn identity(&self) -> Option<&str> {
@@ -175,7 +167,10 @@ pub trait IntegrationDestination: fmt::Debug + Send + Sync + 'static {
 
 impl PartialEq for dyn IntegrationDestination {
     fn eq(&self, other: &Self) -> bool {
-        self.kind() == other.kind() && self.shown() == other.shown()
+        // `shown()` redacts secrets: the identity tells apart two webhooks of one name.
+        self.kind() == other.kind()
+            && self.shown() == other.shown()
+            && self.identity() == other.identity()
     }
 }
 
@@ -193,21 +188,13 @@ impl Destination {
     /// How the destination is named in logs, metrics labels and error bodies. Never a secret.
     pub fn label(&self) -> String {
         match self {
-            Destination::Telegram {
-                chat_id,
-                message_thread_id: Some(t),
-            } => format!("telegram:{chat_id}/{t}"),
-            Destination::Telegram { chat_id, .. } => format!("telegram:{chat_id}"),
-            Destination::Slack { name, .. } => format!("slack:{name}"),
             Destination::Console => "console".into(),
             Destination::Integration(d) => format!("{}:{}", d.kind(), d.name()),
         }
     }
-    /// Its integration's name: "telegram", "slack", "console", or an integration's own.
+    /// Its integration's name: "console", or an integration's own ("telegram", "slack", …).
     pub fn kind(&self) -> &'static str {
         match self {
-            Destination::Telegram { .. } => "telegram",
-            Destination::Slack { .. } => "slack",
             Destination::Console => "console",
             Destination::Integration(d) => d.kind(),
         }
@@ -216,9 +203,8 @@ impl Destination {
     /// webhook URL): the key of its rate limits and de-duplication.
     pub fn key(&self, hash: &dyn Fn(&str) -> u64) -> String {
         let identity = match self {
-            Destination::Slack { webhook_url, .. } => Some(webhook_url.expose()),
             Destination::Integration(d) => d.identity(),
-            _ => None,
+            Destination::Console => None,
         };
         match identity {
             Some(secret) => format!("{}#{:016x}", self.label(), hash(secret)),
@@ -944,12 +930,12 @@ impl Builder<'_> {
         let webhook_no_auth = webhook_no_auth.is_some();
         let telegram = TelegramConfig::load(
             &self.src,
-            cli,
+            &cli.telegram,
             self.file.telegram.take(),
             &mut self.warnings,
         )?;
         let (slack, slack_digest_threshold) =
-            SlackConfig::load(&self.src, cli, self.file.slack.take())?;
+            SlackConfig::load(&self.src, &cli.slack, self.file.slack.take())?;
 
         let dashboard = dashboard::DashboardConfig::from_file(self.file.dashboard.take(), &|k| {
             self.src.key(k)
@@ -998,26 +984,9 @@ impl Builder<'_> {
     fn routes(&mut self, config: &mut Config) -> Result<(), ConfigError> {
         let default_route = match self.file.default_route.take() {
             Some(list) => self.destinations(list, "default_route", config)?,
-            None => {
-                let mut d = Vec::new();
-                if let Some(TelegramConfig {
-                    chat_id: Some(chat_id),
-                    ..
-                }) = &config.telegram
-                {
-                    d.push(Destination::Telegram {
-                        chat_id: chat_id.clone(),
-                        message_thread_id: None,
-                    });
-                }
-                if let Some(s) = &config.slack {
-                    d.push(Destination::Slack {
-                        name: "default".into(),
-                        webhook_url: s.webhook_url.clone(),
-                    });
-                }
-                d
-            }
+            // No routes in the file: what each integration's section implies, in registration
+            // order (`Integration::default_destination`).
+            None => crate::notify::registry::default_route(config),
         };
         // Nothing to send to still means every alert is seen: on stdout.
         config.default_route = if default_route.is_empty() {

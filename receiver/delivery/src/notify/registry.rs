@@ -11,9 +11,9 @@
 //! is a folder and a word in that line.
 //!
 //! An integration's destination is a [`Destination::Integration`]: its own type behind
-//! [`IntegrationDestination`]. (The seed's Telegram, Slack and console destinations stay
-//! variants of [`Destination`], which the configuration's API names; their integrations build
-//! and parse them all the same.) What this module implements for other modules' types
+//! [`IntegrationDestination`] (the console, which has no settings, is [`Destination::Console`]).
+//! With no routes in receiver.yml, each integration may give the default route a destination
+//! built from its section ([`Integration::default_destination`]). What this module implements for other modules' types
 //! (`Deserialize` for [`FileDestination`], [`RenderContext::new`]) lives here so that
 //! `crate::config` and `crate::render` need nothing of `notify`: imports run one way.
 
@@ -43,6 +43,11 @@ pub trait Integration {
     fn route(file: Self::Route, cx: &RouteContext) -> Result<Destination, ConfigError>;
     /// Its sender for `d`; `None` when `d` is another integration's.
     fn notify(d: &Destination, cx: &NotifyContext) -> Option<Result<Box<dyn Notify>, String>>;
+    /// Its destination in the default route when receiver.yml has no routes (Telegram's alert
+    /// chat, Slack's default webhook), built from its section of `config`; `None`: none.
+    fn default_destination(_config: &Config) -> Option<Destination> {
+        None
+    }
 }
 
 /// What the dispatcher has to build a sender with.
@@ -78,6 +83,7 @@ pub struct Entry {
     pub template: Template,
     pub splits: bool,
     notify: BuildNotify,
+    default_destination: fn(&Config) -> Option<Destination>,
 }
 
 impl Entry {
@@ -87,6 +93,7 @@ impl Entry {
             template: I::TEMPLATE,
             splits: I::SPLITS,
             notify: I::notify,
+            default_destination: I::default_destination,
         }
     }
 }
@@ -97,6 +104,15 @@ pub fn notify(d: &Destination, cx: &NotifyContext) -> Result<Box<dyn Notify>, St
         .iter()
         .find_map(|i| (i.notify)(d, cx))
         .unwrap_or_else(|| Err(format!("no integration delivers to {}", d.label())))
+}
+
+/// The default route when receiver.yml has none: each integration's own default destination, in
+/// registration order (empty: the caller falls back to the console).
+pub fn default_route(config: &Config) -> Vec<Destination> {
+    super::INTEGRATIONS
+        .iter()
+        .filter_map(|i| (i.default_destination)(config))
+        .collect()
 }
 
 /// A route's destination as written: the integration named by its key reads the rest.

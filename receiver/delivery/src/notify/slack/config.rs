@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use vpsmon_common::Secret;
 
-use crate::cli::{Cli, vars};
+use crate::cli::vars;
 use crate::config::redact::redacted;
 use crate::config::{ConfigError, Sources, invalid};
 
@@ -24,7 +24,7 @@ impl SlackConfig {
     /// env > `slack:` in receiver.yml.
     pub(crate) fn load(
         src: &Sources,
-        cli: &Cli,
+        cli: &Flags,
         file: Option<FileSlack>,
     ) -> Result<(Option<SlackConfig>, usize), ConfigError> {
         let file = file.unwrap_or_default();
@@ -51,6 +51,23 @@ impl SlackConfig {
     }
 }
 
+// Slack's flags, flattened into `crate::cli::Cli` where they stand in `--help`; their env vars
+// are rows of `crate::cli::vars`.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[group(skip)]
+pub struct Flags {
+    /// File holding the Slack incoming webhook URL
+    /// [env: RECEIVER_SLACK_WEBHOOK_URL_FILE or SLACK_WEBHOOK_URL_FILE, or the URL in RECEIVER_SLACK_WEBHOOK_URL or SLACK_WEBHOOK_URL]
+    #[arg(long, value_name = "FILE")]
+    pub slack_webhook_url_file: Option<PathBuf>,
+
+    /// More alerts than this in one notification are sent to Slack as a digest: a summary and
+    /// one compact line per alert, in as few posts as Slack's limits allow
+    /// [env: RECEIVER_SLACK_DIGEST_THRESHOLD or SLACK_DIGEST_THRESHOLD] [default: 20]
+    #[arg(long, value_name = "N")]
+    pub slack_digest_threshold: Option<String>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSlack {
@@ -70,6 +87,16 @@ pub fn check_webhook_url(url: &Secret) -> Result<(), &'static str> {
             "is not an http(s) URL (a Slack incoming webhook looks like https://hooks.slack.com/services/...)",
         )
     }
+}
+
+/// A Slack destination, loaded: an incoming webhook and the name logs and metrics give it
+/// (`slack:<name>`). `--print-config` shows it as serde gives it, the URL `<redacted>`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlackDestination {
+    /// A short name for logs, metrics and error bodies: the URL itself is a secret.
+    pub name: String,
+    #[serde(serialize_with = "redacted")]
+    pub webhook_url: Secret,
 }
 
 /// A Slack destination in a route: its own webhook (a file), or the default one.

@@ -10,11 +10,14 @@
 //! `crate::config`), nothing of the other integrations.
 
 pub mod config;
+pub use config::SlackDestination;
 pub mod render;
 pub mod template;
 
 use super::registry::{self, NotifyContext};
-use crate::config::{ConfigError, Destination, RouteContext};
+use std::sync::Arc;
+
+use crate::config::{Config, ConfigError, Destination, IntegrationDestination, RouteContext};
 use crate::render::Template;
 use std::time::Duration;
 
@@ -203,16 +206,14 @@ impl registry::Integration for Integration {
                 }
             },
         };
-        Ok(Destination::Slack {
+        Ok(Destination::Integration(Arc::new(SlackDestination {
             name: file.name.unwrap_or(default_name),
             webhook_url,
-        })
+        })))
     }
 
     fn notify(d: &Destination, cx: &NotifyContext) -> Option<Result<Box<dyn Notify>, String>> {
-        let Destination::Slack { webhook_url, .. } = d else {
-            return None;
-        };
+        let SlackDestination { webhook_url, .. } = d.integration()?;
         Some(Ok(Box::new(
             Slack::new(
                 cx.client.clone(),
@@ -222,6 +223,34 @@ impl registry::Integration for Integration {
             )
             .with_digest(cx.config.slack_digest_threshold),
         )))
+    }
+
+    /// The default webhook (`SLACK_WEBHOOK_URL`) is in the default route, as `slack:default`.
+    fn default_destination(config: &Config) -> Option<Destination> {
+        let s = config.slack.as_ref()?;
+        Some(Destination::Integration(Arc::new(SlackDestination {
+            name: "default".into(),
+            webhook_url: s.webhook_url.clone(),
+        })))
+    }
+}
+
+impl IntegrationDestination for SlackDestination {
+    fn kind(&self) -> &'static str {
+        <Integration as registry::Integration>::NAME
+    }
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    /// Two webhooks given one name keep their own rate limits and de-duplication.
+    fn identity(&self) -> Option<&str> {
+        Some(self.webhook_url.expose())
+    }
+    fn shown(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 

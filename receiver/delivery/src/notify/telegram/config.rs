@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use vpsmon_common::Secret;
 use vpsmon_receiver_telegram::ChatId;
 
-use crate::cli::{Cli, vars};
+use crate::cli::vars;
 use crate::config::redact::redacted;
 use crate::config::{ConfigError, Sources, invalid};
 
@@ -32,7 +32,7 @@ impl TelegramConfig {
     /// > file. `None`: no bot token (an alert chat without one is a warning).
     pub(crate) fn load(
         src: &Sources,
-        cli: &Cli,
+        cli: &Flags,
         file: Option<FileTelegram>,
         warnings: &mut Vec<String>,
     ) -> Result<Option<TelegramConfig>, ConfigError> {
@@ -95,6 +95,30 @@ impl TelegramConfig {
     }
 }
 
+// Telegram's flags, flattened into `crate::cli::Cli` where they stand in `--help`; their env
+// vars are rows of `crate::cli::vars`.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[group(skip)]
+pub struct Flags {
+    /// File holding the Telegram bot token [env: RECEIVER_BOT_TOKEN_FILE or BOT_TOKEN_FILE, or the token in RECEIVER_BOT_TOKEN or BOT_TOKEN]
+    #[arg(long, value_name = "FILE")]
+    pub bot_token_file: Option<PathBuf>,
+
+    /// Telegram chat that receives alerts: a number or @channel [env: RECEIVER_ALERT_CHAT_ID or ALERT_CHAT_ID]
+    // Group ids are negative (-100123): without this clap takes "-1" for a flag.
+    #[arg(long, value_name = "ID", allow_negative_numbers = true)]
+    pub alert_chat_id: Option<String>,
+
+    /// Telegram Bot API base URL [env: RECEIVER_TELEGRAM_API_URL or TELEGRAM_API_URL] [default: https://api.telegram.org]
+    #[arg(long, value_name = "URL")]
+    pub telegram_api_url: Option<String>,
+
+    /// More alerts than this in one notification are sent to Telegram as a digest: one summary
+    /// message and the full list as a document [env: RECEIVER_TELEGRAM_DIGEST_THRESHOLD or TELEGRAM_DIGEST_THRESHOLD] [default: 20]
+    #[arg(long, value_name = "N")]
+    pub telegram_digest_threshold: Option<String>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileTelegram {
@@ -104,6 +128,14 @@ pub struct FileTelegram {
     pub api_url: Option<String>,
     pub chat_id: Option<ChatId>,
     pub digest_threshold: Option<usize>,
+}
+
+/// A Telegram destination, loaded: a chat and, in a forum, one topic. `--print-config` shows it
+/// as serde gives it (`chat_id`, `message_thread_id`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TelegramDestination {
+    pub chat_id: ChatId,
+    pub message_thread_id: Option<i64>,
 }
 
 /// A Telegram destination in a route: a chat (default: the alert chat) and a forum topic.

@@ -31,7 +31,7 @@
 //! nothing of the fleet view, which it cannot reach.
 
 use super::registry::{self, NotifyContext};
-use crate::config::{ConfigError, Destination, RouteContext};
+use crate::config::{Config, ConfigError, Destination, IntegrationDestination, RouteContext};
 use crate::render::Template;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,6 +45,7 @@ use teloxide::types::{LinkPreviewOptions, MessageId, ParseMode, Recipient, Reply
 pub use vpsmon_receiver_telegram::Bot;
 
 pub mod config;
+pub use config::TelegramDestination;
 pub mod html;
 pub mod render;
 pub mod template;
@@ -501,20 +502,17 @@ impl registry::Integration for Integration {
                 "no chat_id here and no default chat (ALERT_CHAT_ID or telegram.chat_id)",
             ));
         };
-        Ok(Destination::Telegram {
+        Ok(Destination::Integration(Arc::new(TelegramDestination {
             chat_id,
             message_thread_id: file.message_thread_id,
-        })
+        })))
     }
 
     fn notify(d: &Destination, cx: &NotifyContext) -> Option<Result<Box<dyn Notify>, String>> {
-        let Destination::Telegram {
+        let TelegramDestination {
             chat_id,
             message_thread_id,
-        } = d
-        else {
-            return None;
-        };
+        } = d.integration()?;
         let Some(Wiring { bot, hook }) = cx.wired::<Wiring>() else {
             return Some(Err("no Telegram bot token is configured (BOT_TOKEN)".to_string()));
         };
@@ -530,6 +528,35 @@ impl registry::Integration for Integration {
                 .with_hook(hook.clone())
                 .with_digest(threshold, cx.config.dashboard.url.clone()),
         )))
+    }
+
+    /// The seed's set-up: with a bot token and an alert chat (`BOT_TOKEN`, `ALERT_CHAT_ID`), the
+    /// default route sends to that chat.
+    fn default_destination(config: &Config) -> Option<Destination> {
+        let chat_id = config.telegram.as_ref()?.chat_id.clone()?;
+        Some(Destination::Integration(Arc::new(TelegramDestination {
+            chat_id,
+            message_thread_id: None,
+        })))
+    }
+}
+
+impl IntegrationDestination for TelegramDestination {
+    fn kind(&self) -> &'static str {
+        <Integration as registry::Integration>::NAME
+    }
+    /// The chat, and its topic after a slash: `telegram:-100123/7`.
+    fn name(&self) -> String {
+        match self.message_thread_id {
+            Some(t) => format!("{}/{t}", self.chat_id),
+            None => self.chat_id.to_string(),
+        }
+    }
+    fn shown(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 

@@ -186,8 +186,8 @@ impl IntegrationDestination for WebhookConfig {
     fn kind(&self) -> &'static str {
         <Integration as registry::Integration>::NAME
     }
-    fn name(&self) -> &str {
-        &self.name
+    fn name(&self) -> String {
+        self.name.clone()
     }
     fn identity(&self) -> Option<&str> {
         Some(self.url.expose())
