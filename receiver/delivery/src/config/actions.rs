@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use vpsmon_common::SecretFile;
 
-use super::{ConfigError, from_file, invalid};
+use super::error::{ConfigError, invalid};
+use super::redact::from_file;
 
 pub const DEFAULT_CONCURRENCY: usize = 8;
 const MAX_CONCURRENCY: usize = 64;

@@ -15,7 +15,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize, Serializer};
 use vpsmon_common::SecretFile;
 
-use crate::config::{ConfigError, FileWebhookAuth, WebhookAuth};
+use crate::config::auth::{FileWebhookAuth, WebhookAuth};
+use crate::config::error::ConfigError;
 
 /// How long one API request may take by default; a dashboard that waits longer feels broken.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);

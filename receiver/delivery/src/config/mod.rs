@@ -11,17 +11,14 @@
 //! `<redacted>`, and [`Config::to_yaml`] (what `--print-config` shows) redacts them too.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
 
-use serde::{Deserialize, Serialize, Serializer};
-use vpsmon_common::config::{Layers, Origin, Picked, Source};
+use serde::Deserialize;
+use vpsmon_common::SecretFile;
+use vpsmon_common::config::{Layers, Picked};
 use vpsmon_common::secret::redact_url;
 use vpsmon_common::telemetry::LogFormat;
-use vpsmon_common::{Secret, SecretError, SecretFile};
 
 use crate::cli::Cli;
 use crate::cli::vars::{self, Setting};
@@ -31,327 +28,23 @@ pub use redact::redacted;
 pub use vpsmon_receiver_telegram::ChatId;
 
 pub mod actions;
+pub mod auth;
 pub mod dashboard;
+pub mod error;
+pub mod model;
 pub mod redact;
+pub(crate) mod sources;
 pub mod watchdog;
 
-/// The route `POST /alerts` uses. Named routes are `POST /alerts/{name}`.
-pub const DEFAULT_ROUTE: &str = "default";
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:9097";
-pub const DEFAULT_BODY_LIMIT: usize = vpsmon_common::webhook::BODY_LIMIT_DEFAULT;
-pub const DEFAULT_DELIVERY_DEADLINE: Duration = Duration::from_secs(10);
-
-/// The effective configuration.
-#[derive(Debug, Clone, Serialize)]
-pub struct Config {
-    /// Where the file came from, for messages; not a setting.
-    #[serde(skip)]
-    pub source: Option<PathBuf>,
-    pub listen: SocketAddr,
-    pub webhook_auth: Option<WebhookAuth>,
-    /// `--webhook-no-auth`: the operator chose to run the webhook without auth (else the
-    /// receiver refuses to start without it).
-    pub webhook_no_auth: bool,
-    /// Largest accepted webhook body in bytes; larger gets 413.
-    pub body_limit: usize,
-    pub telegram: Option<TelegramConfig>,
-    pub slack: Option<SlackConfig>,
-    /// `slack.digest_threshold`: more alerts than this in one notification, and every Slack
-    /// destination (the default webhook's or a route's own) gets a digest.
-    pub slack_digest_threshold: usize,
-    /// Destinations of `POST /alerts`.
-    pub default_route: Vec<Destination>,
-    /// Destinations of `POST /alerts/{name}`.
-    pub routes: BTreeMap<String, Vec<Destination>>,
-    #[serde(serialize_with = "display")]
-    pub timezone: chrono_tz::Tz,
-    pub templates_dir: Option<PathBuf>,
-    #[serde(serialize_with = "human_duration")]
-    pub delivery_deadline: Duration,
-    /// Connections open at once; past it the oldest idle one is closed.
-    pub max_connections: usize,
-    /// Time to send a request's header; also how long a keep-alive connection may idle.
-    #[serde(serialize_with = "human_duration")]
-    pub header_timeout: Duration,
-    /// The console destination also appends its lines to this file.
-    pub console_file: Option<PathBuf>,
-    /// More alerts than this in one notification: the console prints a digest.
-    pub console_digest_threshold: usize,
-    /// May carry `user:password@` (sent as basic auth); shown with it redacted.
-    #[serde(serialize_with = "url_redacted")]
-    pub prometheus_url: Option<String>,
-    #[serde(serialize_with = "url_redacted")]
-    pub alertmanager_url: Option<String>,
-    /// The credential sent to Prometheus (`--prometheus-bearer-token-file`, ...).
-    pub prometheus_auth: Option<ClientAuth>,
-    /// The credential sent to Alertmanager.
-    pub alertmanager_auth: Option<ClientAuth>,
-    /// Secret files that group or others may read are refused (`--strict-secrets`).
-    pub strict_secrets: bool,
-    /// Telegram user ids allowed to use the bot (issue 6).
-    pub allowed_users: Vec<i64>,
-    /// `ACTION_USERS` and `--actions-file` (issue 19).
-    pub actions: actions::ActionsConfig,
-    #[serde(serialize_with = "log_format")]
-    pub log_format: LogFormat,
-    /// The `dashboard:` section (issue 8).
-    pub dashboard: dashboard::DashboardConfig,
-    /// The `watchdog:` section: the pipeline's heartbeat (issue 15).
-    pub watchdog: watchdog::WatchdogConfig,
-    /// Settings that are valid but probably not what was meant. Loading happens before logging
-    /// is set up (the log format is a setting), so the caller logs these.
-    #[serde(skip)]
-    pub warnings: Vec<String>,
-    /// `--listen=127.0.0.1:9111  (env RECEIVER_LISTEN)`: each setting a flag, an env var or a
-    /// receiver.yml key gave, and which, as every binary's `--print-config` lists them (secret
-    /// values `<redacted>`).
-    #[serde(skip)]
-    pub given: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WebhookAuth {
-    /// `Authorization: Bearer <token>`; the file is re-read when it changes (rotation).
-    Bearer(#[serde(serialize_with = "secret_file")] SecretFile),
-    Basic {
-        user: String,
-        #[serde(serialize_with = "redacted")]
-        password: Secret,
-    },
-}
-
-/// A credential the fleet view sends to Prometheus or Alertmanager; the files are re-read when
-/// they change (rotation).
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClientAuth {
-    /// `Authorization: Bearer <token>`.
-    Bearer(#[serde(serialize_with = "from_file")] SecretFile),
-    /// `Authorization: Basic base64(user:password)`.
-    Basic {
-        user: String,
-        #[serde(serialize_with = "from_file")]
-        password: SecretFile,
-    },
-}
-
-/// Where a notification goes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Destination {
-    Console,
-    /// A destination of an integration that defines it in its own folder (Telegram's chat,
-    /// Slack's webhook, the generic webhook's endpoint, and any new integration's); shown as
-    /// `<its name>: <its section>`.
-    #[serde(untagged, serialize_with = "integration_destination")]
-    Integration(Arc<dyn IntegrationDestination>),
-}
-
-/// An integration's own destination, as loaded from a route (`crate::notify::registry`).
-pub trait IntegrationDestination: fmt::Debug + Send + Sync + 'static {
-    /// Its integration's name (`webhook`).
-    fn kind(&self) -> &'static str;
-    /// Its name within the integration (`ntfy`, a chat `-100123/7`): the label is
-    /// `webhook:ntfy`. Never a secret.
-    fn name(&self) -> String;
-    /// What tells apart two destinations of one name (a URL): hashed into the key of its
-    /// rate limits and de-duplication, never shown.
-    fn identity(&self) -> Option<&str> {
-        None
-    }
-    /// How `--print-config` shows it, secrets as `<redacted>`.
-    fn shown(&self) -> serde_json::Value;
-    fn as_any(&self) -> &dyn std::any::Any;
-}
-
-impl PartialEq for dyn IntegrationDestination {
-    fn eq(&self, other: &Self) -> bool {
-        // `shown()` redacts secrets: the identity tells apart two webhooks of one name.
-        self.kind() == other.kind()
-            && self.shown() == other.shown()
-            && self.identity() == other.identity()
-    }
-}
-
-fn integration_destination<S: Serializer>(
-    d: &Arc<dyn IntegrationDestination>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let mut m = s.serialize_map(Some(1))?;
-    m.serialize_entry(d.kind(), &d.shown())?;
-    m.end()
-}
-
-impl Destination {
-    /// How the destination is named in logs, metrics labels and error bodies. Never a secret.
-    pub fn label(&self) -> String {
-        match self {
-            Destination::Console => "console".into(),
-            Destination::Integration(d) => format!("{}:{}", d.kind(), d.name()),
-        }
-    }
-    /// Its integration's name: "console", or an integration's own ("telegram", "slack", …).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Destination::Console => "console",
-            Destination::Integration(d) => d.kind(),
-        }
-    }
-    /// The label, plus a hash of what tells apart two destinations of one name (a Slack or
-    /// webhook URL): the key of its rate limits and de-duplication.
-    pub fn key(&self, hash: &dyn Fn(&str) -> u64) -> String {
-        let identity = match self {
-            Destination::Integration(d) => d.identity(),
-            Destination::Console => None,
-        };
-        match identity {
-            Some(secret) => format!("{}#{:016x}", self.label(), hash(secret)),
-            None => self.label(),
-        }
-    }
-    /// An integration's own destination of type `T`, if this is one.
-    pub fn integration<T: 'static>(&self) -> Option<&T> {
-        match self {
-            Destination::Integration(d) => d.as_any().downcast_ref(),
-            _ => None,
-        }
-    }
-}
-
-/// A route's destination as written: the integration its key names reads it
-/// (`crate::notify::registry` implements `Deserialize` for it).
-pub struct FileDestination(Box<LoadDestination>);
-
-/// Reads one route destination, given what it may use.
-type LoadDestination = dyn FnOnce(&RouteContext) -> Result<Destination, ConfigError>;
-
-impl FileDestination {
-    pub fn new(
-        load: impl FnOnce(&RouteContext) -> Result<Destination, ConfigError> + 'static,
-    ) -> FileDestination {
-        FileDestination(Box::new(load))
-    }
-}
-
-impl fmt::Debug for FileDestination {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("FileDestination")
-    }
-}
-
-/// What an integration reading a route's destination may use.
-pub struct RouteContext<'a> {
-    /// The configuration but its routes: the sections (Telegram's bot, Slack's default webhook).
-    pub config: &'a Config,
-    /// The destination's place in its route.
-    pub index: usize,
-    /// `routes.ops[0]`.
-    entry: String,
-    integration: &'static str,
-    key: &'a dyn Fn(&str) -> String,
-}
-
-impl<'a> RouteContext<'a> {
-    /// The same destination, read by `integration`.
-    pub(crate) fn named(&self, integration: &'static str) -> RouteContext<'a> {
-        RouteContext {
-            config: self.config,
-            index: self.index,
-            entry: self.entry.clone(),
-            integration,
-            key: self.key,
-        }
-    }
-
-    /// The destination as errors name it: receiver.yml key `routes.ops[0]`.
-    pub fn entry(&self) -> String {
-        (self.key)(&self.entry)
-    }
-
-    /// A key of its section: `at("method")` is receiver.yml key
-    /// `routes.ops[0].webhook.method`, `at("")` the section itself.
-    pub fn at(&self, sub: &str) -> String {
-        let mut k = format!("{}.{}", self.entry, self.integration);
-        if !sub.is_empty() {
-            k.push('.');
-            k.push_str(sub);
-        }
-        (self.key)(&k)
-    }
-
-    /// An error naming the destination.
-    pub fn invalid(&self, message: impl Into<String>) -> ConfigError {
-        invalid(self.entry(), message)
-    }
-}
+pub(crate) use auth::FileWebhookAuth;
+pub use auth::{ClientAuth, WebhookAuth};
+pub use error::ConfigError;
+pub(crate) use error::invalid;
+pub use model::*;
+pub(crate) use sources::Sources;
+use sources::{boolean, duration, known};
 
 impl Config {
-    /// The destinations of a route: `None` is `POST /alerts`. `None` result: no such route.
-    pub fn route(&self, name: Option<&str>) -> Option<&[Destination]> {
-        match name {
-            None | Some(DEFAULT_ROUTE) => Some(&self.default_route),
-            // The Watchdog's own route: its heartbeats are consumed (crate::watchdog), anything
-            // else posted there goes where `POST /alerts` would, so nothing is lost.
-            Some(vpsmon_common::webhook::WATCHDOG_ROUTE) => Some(&self.default_route),
-            Some(name) => self.routes.get(name).map(Vec::as_slice),
-        }
-    }
-
-    /// Everything a start warns about: the loading [`Config::warnings`] and what the settings
-    /// together imply. One list, so that `--print-config` shows what a start would log.
-    pub fn start_warnings(&self) -> Vec<String> {
-        let mut w = self.warnings.clone();
-        if self.webhook_auth.is_none() {
-            w.push(if self.webhook_no_auth {
-                format!(
-                    "the webhook has no auth (--webhook-no-auth): anyone who can reach {} can post alerts",
-                    self.listen
-                )
-            } else {
-                "the webhook has no auth and no opt-out: the receiver refuses to start (set \
-                 --webhook-token-file, basic auth, or --webhook-no-auth)"
-                    .into()
-            });
-        }
-        let only_console = self
-            .default_route
-            .iter()
-            .chain(self.routes.values().flatten())
-            .all(|d| *d == Destination::Console);
-        if only_console {
-            w.push(
-                "no Telegram or Slack is configured: alerts are only printed to the console \
-                 (stdout)"
-                    .into(),
-            );
-        }
-        if self.telegram.is_some() && self.allowed_users.is_empty() {
-            w.push(
-                "Telegram bot: ALLOWED_USERS is empty, so nobody can use the bot (a stranger \
-                 gets \"Not authorized.\" once an hour in a private chat, nothing in a group)"
-                    .into(),
-            );
-        }
-        w
-    }
-
-    /// The effective configuration as YAML, secrets shown as `<redacted>` (`--print-config`).
-    pub fn to_yaml(&self) -> String {
-        let mut out = serde_saphyr::to_string(self)
-            .unwrap_or_else(|e| format!("# cannot print config: {e}\n"));
-        if !self.given.is_empty() {
-            out.push_str(
-                "# where the settings came from (the rest: receiver.yml or the default):\n",
-            );
-            for g in &self.given {
-                out.push_str(&format!("#   {g}\n"));
-            }
-        }
-        out
-    }
-
     /// Loads the configuration: the file named by `--config`/`RECEIVER_CONFIG` (if any), then env,
     /// then flags. `env` looks up an environment variable; tests pass their own.
     pub fn load(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
@@ -379,37 +72,6 @@ impl Config {
         let mut config = b.build()?;
         config.strict_secrets = strict_secrets;
         Ok(config)
-    }
-}
-
-/// A configuration error, naming the file, key, flag or variable that is wrong.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("{key}: {message}")]
-    Invalid { key: String, message: String },
-    /// A setting's value that cannot be used: `--listen (from RECEIVER_LISTEN): …`.
-    #[error(transparent)]
-    Setting(#[from] vpsmon_common::config::ConfigError),
-    #[error("{key}: {source}")]
-    Secret {
-        key: String,
-        #[source]
-        source: SecretError,
-    },
-}
-
-pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.into(),
-        message: message.into(),
     }
 }
 
@@ -444,22 +106,6 @@ struct FileConfig {
     log_format: Option<String>,
     dashboard: Option<dashboard::FileDashboard>,
     watchdog: Option<watchdog::FileWatchdog>,
-}
-
-/// Also the form of `dashboard.auth` (crate::dashboard::settings), `prometheus_auth` and
-/// `alertmanager_auth`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct FileWebhookAuth {
-    pub(crate) bearer_token_file: Option<PathBuf>,
-    pub(crate) basic: Option<FileBasic>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct FileBasic {
-    pub(crate) username: String,
-    pub(crate) password_file: PathBuf,
 }
 
 /// A size in bytes: a number, or a string with a unit (`512KiB`, `1MiB`, `2MB`).
@@ -531,176 +177,6 @@ struct Builder<'a> {
     src: Sources<'a>,
     file: FileConfig,
     warnings: Vec<String>,
-}
-
-/// The flag and env layers, and the file's name for its keys: what a section reads its settings
-/// through (`notify::telegram::config`), each value named by its source.
-pub(crate) struct Sources<'a> {
-    pub(crate) layers: Layers<'a>,
-    path: Option<PathBuf>,
-}
-
-/// `"10s"`: a duration above zero.
-fn duration(v: String) -> Result<Duration, String> {
-    humantime::parse_duration(v.trim())
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("{v:?} is not a duration such as 10s or 1m30s"))
-}
-
-/// `"true"` or `"false"` (also 1/0, yes/no, on/off).
-fn boolean(v: String) -> Result<bool, String> {
-    parse_bool(&v).ok_or_else(|| format!("{v:?}: use true or false"))
-}
-
-/// The variable a message suggests for `s`: the seed's name, which most set-ups use, else its
-/// `RECEIVER_` one.
-fn known(s: &Setting) -> &'static str {
-    s.aliases.first().copied().unwrap_or(s.env)
-}
-
-/// The env var a value was read from.
-fn var_of(p: &Picked<String>) -> String {
-    match &p.origin.source {
-        Source::Env(var) => var.clone(),
-        _ => p.origin.flag.clone(),
-    }
-}
-
-impl Sources<'_> {
-    /// A key of receiver.yml as errors name it: receiver.yml key `telegram.chat_id`.
-    pub(crate) fn key(&self, key: &str) -> String {
-        match &self.path {
-            Some(p) => format!("{} key `{key}`", p.display()),
-            None => format!("config key `{key}`"),
-        }
-    }
-
-    /// Flag > env > file (`key`, a key of receiver.yml): the value and where it came from;
-    /// `None`: the default applies.
-    pub(crate) fn pick<T: From<String> + AsRef<std::ffi::OsStr>>(
-        &self,
-        s: &Setting,
-        flag: Option<T>,
-        file: Option<T>,
-        key: &str,
-    ) -> Option<Picked<T>> {
-        self.layers
-            .flag_env_file(s, flag, file.map(|v| (v, self.key(key))))
-    }
-
-    /// A setting read from the file's `key`, as errors name it:
-    /// --bot-token-file (from receiver.yml key `telegram.bot_token_file`).
-    pub(crate) fn file_origin(&self, s: &Setting, key: &str) -> String {
-        Origin {
-            flag: s.named().to_owned(),
-            source: Source::File(self.key(key)),
-        }
-        .to_string()
-    }
-
-    /// An http(s) base URL, without its trailing slash.
-    pub(crate) fn url(
-        &self,
-        setting: &Setting,
-        flag: Option<String>,
-        file: Option<String>,
-        key: &str,
-    ) -> Result<Option<Picked<String>>, ConfigError> {
-        self.pick(setting, flag, file, key)
-            .map(|p| {
-                let origin = p.origin.clone();
-                p.check(|v| {
-                    let v = v.trim().trim_end_matches('/').to_string();
-                    if v.starts_with("http://") || v.starts_with("https://") {
-                        Ok(v)
-                    } else {
-                        Err(format!("{v:?} is not an http:// or https:// URL"))
-                    }
-                })
-                .map(|value| Picked { value, origin })
-            })
-            .transpose()
-            .map_err(Into::into)
-    }
-
-    /// A secret given as a value in an env var (`value`), or as a file by flag, env
-    /// (`file_setting`) or config key. Setting it two ways at the same level is refused rather
-    /// than guessed.
-    pub(crate) fn secret(
-        &self,
-        flag_file: Option<PathBuf>,
-        value: &Setting,
-        file_setting: &Setting,
-        file_key: (Option<PathBuf>, String),
-    ) -> Result<Option<(Secret, String)>, ConfigError> {
-        let read = |path: &Path, from: String| {
-            vpsmon_common::secret::read_file(path)
-                .map(|s| Some((s, from.clone())))
-                .map_err(|source| ConfigError::Secret { key: from, source })
-        };
-        if let Some(p) = flag_file {
-            return read(&p, file_setting.flag.to_string());
-        }
-        match (self.layers.env(value), self.layers.env(file_setting)) {
-            (Some(v), Some(f)) => Err(invalid(
-                v.origin.to_string(),
-                format!("set either {} or {}, not both", var_of(&v), var_of(&f)),
-            )),
-            (Some(v), None) => Ok(Some((Secret::new(v.value.trim()), v.origin.to_string()))),
-            (None, Some(f)) => read(Path::new(&f.value), f.origin.to_string()),
-            (None, None) => match file_key.0 {
-                Some(p) => read(&p, file_key.1),
-                None => Ok(None),
-            },
-        }
-    }
-
-    /// A section's secret (`key`, `telegram.bot_token`): refused written in the file, where only
-    /// its file (`<key>_file`) is read; else read as [`Sources::secret`] does.
-    pub(crate) fn section_secret(
-        &self,
-        key: &str,
-        inline: bool,
-        flag_file: Option<PathBuf>,
-        [value, file_setting]: [&Setting; 2],
-        file: Option<PathBuf>,
-    ) -> Result<Option<(Secret, String)>, ConfigError> {
-        if inline {
-            return Err(invalid(
-                self.key(key),
-                format!(
-                    "secrets are not read from the config file; use {key}_file, {} or {}",
-                    known(file_setting),
-                    known(value)
-                ),
-            ));
-        }
-        let file_key = self.file_origin(file_setting, &format!("{key}_file"));
-        self.secret(flag_file, value, file_setting, (file, file_key))
-    }
-
-    /// A destination's `digest_threshold`: a whole number of alerts, at least 1.
-    pub(crate) fn digest_threshold(
-        &self,
-        setting: &Setting,
-        flag: Option<String>,
-        file: Option<usize>,
-        key: &str,
-    ) -> Result<usize, ConfigError> {
-        match self.pick(setting, flag, file.map(|n| n.to_string()), key) {
-            Some(p) => Ok(p.check(|v| {
-                v.trim()
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| {
-                        format!("{v:?} is not a number of alerts (a whole number, at least 1)")
-                    })
-            })?),
-            None => Ok(crate::render::digest::DEFAULT_THRESHOLD),
-        }
-    }
 }
 
 impl Builder<'_> {
@@ -1316,44 +792,4 @@ fn parse_users(v: &str) -> Result<Vec<i64>, String> {
                 .map_err(|_| format!("{s:?} is not a Telegram user id (a number)"))
         })
         .collect()
-}
-
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Some(true),
-        "false" | "0" | "no" | "off" => Some(false),
-        _ => None,
-    }
-}
-
-fn url_redacted<S: Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
-    match url {
-        Some(u) => s.serialize_some(&redact_url(u)),
-        None => s.serialize_none(),
-    }
-}
-
-fn secret_file<S: Serializer>(f: &SecretFile, s: S) -> Result<S::Ok, S::Error> {
-    // The path is not secret and helps the reader; the content is.
-    s.serialize_str(&format!("token file {}", f.path().display()))
-}
-
-fn from_file<S: Serializer>(f: &SecretFile, s: S) -> Result<S::Ok, S::Error> {
-    // The path helps the reader and is not secret; the content is.
-    s.serialize_str(&format!("<redacted> (from {})", f.path().display()))
-}
-
-fn display<S: Serializer, T: fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&v.to_string())
-}
-
-fn human_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&humantime::format_duration(*d).to_string())
-}
-
-fn log_format<S: Serializer>(f: &LogFormat, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(match f {
-        LogFormat::Text => "text",
-        LogFormat::Json => "json",
-    })
 }

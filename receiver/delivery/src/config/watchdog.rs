@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize, Serializer};
 use vpsmon_common::Secret;
 
-use super::ConfigError;
+use super::error::ConfigError;
 
 /// No heartbeat for this long means the pipeline is broken: five of gen-config's 1m repeats.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);

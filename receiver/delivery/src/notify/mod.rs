@@ -46,7 +46,7 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, Destination};
+use crate::config::model::{Config, Destination};
 use crate::payload::Notification;
 use crate::render::{RenderContext, RenderError};
 

@@ -23,7 +23,8 @@ use std::sync::Arc;
 use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, Visitor};
 
 use super::Notify;
-use crate::config::{Config, ConfigError, Destination, FileDestination, RouteContext};
+use crate::config::error::ConfigError;
+use crate::config::model::{Config, Destination, FileDestination, RouteContext};
 use crate::render::{RenderContext, RenderError, Template};
 
 /// One integration, as its folder describes it.
@@ -139,7 +140,7 @@ macro_rules! integrations {
         fn route_form<'de, A: serde::de::MapAccess<'de>>(
             name: &str,
             map: &mut A,
-        ) -> Result<Option<crate::config::FileDestination>, A::Error> {
+        ) -> Result<Option<crate::config::model::FileDestination>, A::Error> {
             $(if name == <$name::Integration as registry::Integration>::NAME {
                 return map.next_value().map(|f| Some(registry::route::<$name::Integration>(f)));
             })+
@@ -149,7 +150,7 @@ macro_rules! integrations {
         /// A destination written as the bare word `name` (`- console`): one without settings.
         fn route_word<E: serde::de::Error>(
             name: &str,
-        ) -> Result<Option<crate::config::FileDestination>, E> {
+        ) -> Result<Option<crate::config::model::FileDestination>, E> {
             use serde::Deserialize as _;
             $(if name == <$name::Integration as registry::Integration>::NAME {
                 let unit = serde::de::value::UnitDeserializer::<E>::new();

@@ -27,7 +27,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::model::Config;
 use crate::payload::{Alert, Notification, Status};
 use prometheus_client::encoding::EncodeLabelSet;
 

@@ -9,7 +9,8 @@ use vpsmon_common::Secret;
 
 use crate::cli::vars;
 use crate::config::redact::redacted;
-use crate::config::{ConfigError, Sources, invalid};
+use crate::config::error::{ConfigError, invalid};
+use crate::config::sources::Sources;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SlackConfig {

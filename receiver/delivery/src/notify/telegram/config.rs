@@ -10,7 +10,8 @@ use vpsmon_receiver_telegram::ChatId;
 
 use crate::cli::vars;
 use crate::config::redact::redacted;
-use crate::config::{ConfigError, Sources, invalid};
+use crate::config::error::{ConfigError, invalid};
+use crate::config::sources::Sources;
 
 pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
 
