@@ -159,6 +159,21 @@ fn assert_each_once(seen: &BTreeMap<String, usize>, n: usize) {
     assert_eq!(seen.len(), n, "unexpected marks: {seen:?}");
 }
 
+/// The send* requests Telegram got, asserting none was refused (a 429 would mean the receiver
+/// outpaced it).
+fn sends_all_accepted(tg: &FakeTelegram) -> Vec<testkit::telegram::TgRequest> {
+    let sends: Vec<_> = tg
+        .requests()
+        .into_iter()
+        .filter(|r| r.method.starts_with("send"))
+        .collect();
+    assert!(
+        sends.iter().all(|r| r.status == 200),
+        "the receiver outpaced Telegram: {sends:?}"
+    );
+    sends
+}
+
 fn telegram_env(tg: &FakeTelegram) -> Vec<(&'static str, String)> {
     vec![
         ("BOT_TOKEN", tg.token().to_string()),
@@ -1149,15 +1164,7 @@ async fn a_storm_is_one_summary_and_one_document(status: &str, headline: &str) {
 
     let (code, body) = rx.post("/alerts", &storm(status)).await;
     assert_eq!(code, 200, "answered on the first post: {body}");
-    let sends: Vec<_> = tg
-        .requests()
-        .into_iter()
-        .filter(|r| r.method.starts_with("send"))
-        .collect();
-    assert!(
-        sends.iter().all(|r| r.status == 200),
-        "the receiver outpaced Telegram: {sends:?}"
-    );
+    let sends = sends_all_accepted(&tg);
     let (messages, documents) = (tg.messages(), tg.documents());
     assert!(messages.len() + documents.len() <= 3, "{sends:?}");
     assert_eq!(messages.len(), 1);
@@ -1415,15 +1422,7 @@ async fn notifications_waiting_together_are_one_digest(status: &str) {
     for (i, (code, body)) in rx.post_all("/alerts", &storm).await.iter().enumerate() {
         assert_eq!(*code, 200, "web-{i}, on its first post: {body}");
     }
-    let sends: Vec<_> = tg
-        .requests()
-        .into_iter()
-        .filter(|r| r.method.starts_with("send"))
-        .collect();
-    assert!(
-        sends.iter().all(|r| r.status == 200),
-        "the receiver outpaced Telegram: {sends:?}"
-    );
+    let sends = sends_all_accepted(&tg);
     let (messages, documents) = (tg.messages(), tg.documents());
     assert!(messages.len() <= 3, "{messages:#?}");
     assert_eq!(documents.len(), 1, "{sends:?}");

@@ -219,15 +219,8 @@ struct MountWatch {
 impl MountWatch {
     /// Opens `path` to watch it, if it is a procfs mounts file (not a fixture's copy).
     fn open(path: &Path) -> Option<std::fs::File> {
-        use std::os::fd::AsRawFd;
         let file = std::fs::File::open(path).ok()?;
-        // SAFETY: statfs is plain data; fstatfs fills it for an open descriptor.
-        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-        // SAFETY: the descriptor is open for the duration of the call.
-        let rc = unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) };
-        const PROC_SUPER_MAGIC: i64 = 0x9fa0;
-        #[allow(clippy::unnecessary_cast)] // f_type's width differs between libcs.
-        (rc == 0 && st.f_type as i64 == PROC_SUPER_MAGIC).then_some(file)
+        super::held::generated(&file).then_some(file)
     }
 
     /// Whether the table may have changed since the last call (or the opening).
