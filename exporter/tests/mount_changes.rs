@@ -4,7 +4,8 @@
 //!
 //! The real binary runs as PID 1 of new mount and pid namespaces with its own /proc, so that
 //! `/proc/1/mounts` is its namespace's table, and the test mounts a tmpfs into that namespace
-//! with nsenter. Needs root (unshare, nsenter, mount); CI runs it as root. Without root the test
+//! with nsenter. The same set-up proves that a source remembered missing (`collector/absent.rs`)
+//! shows at the next scrape once a mount makes it appear. Needs root (unshare, nsenter, mount); CI runs it as root. Without root the test
 //! fails saying so: a skipped check would prove nothing.
 
 use std::path::{Path, PathBuf};
@@ -37,20 +38,10 @@ fn in_namespace(nsenter: &Path, pid: u32, args: &[&str]) {
     assert!(status.success(), "nsenter {args:?}: {status}");
 }
 
-#[tokio::test]
-async fn a_mount_a_remount_and_an_unmount_each_show_in_the_next_scrape() {
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "this test needs root (unshare, nsenter and mount in a new mount namespace); CI runs it \
-         as root: run it with `sudo -E cargo test -p vpsmon-exporter --test mount_changes`"
-    );
+/// The exporter with `args`, as PID 1 of new mount and pid namespaces with its own /proc: its
+/// process, the namespace (killed when dropped), the exporter's pid as seen here and its URL.
+async fn in_own_namespaces(dir: &Path, args: &[&str]) -> (Proc, NamespaceInit, u32, String) {
     let unshare = require_binary("UNSHARE_BIN", &["unshare"], "util-linux");
-    let nsenter = require_binary("NSENTER_BIN", &["nsenter"], "util-linux");
-    let dir = tempfile::tempdir().unwrap();
-    let point: PathBuf = dir.path().join("mnt");
-    std::fs::create_dir(&point).unwrap();
     let port = free_port();
     let mut cmd = Command::new(&unshare);
     cmd.args([
@@ -63,9 +54,9 @@ async fn a_mount_a_remount_and_an_unmount_each_show_in_the_next_scrape() {
         env!("CARGO_BIN_EXE_vpsmon-exporter"),
         &format!("--web.listen-address=127.0.0.1:{port}"),
         "--collector.disable-defaults",
-        "--collector.filesystem",
     ]);
-    let log = dir.path().join("exporter.log");
+    cmd.args(args);
+    let log = dir.join("exporter.log");
     let mut proc = Proc::spawn("vpsmon-exporter (own namespaces)", cmd, &log).unwrap();
     let init = NamespaceInit(proc.pid());
     let base = format!("http://127.0.0.1:{port}");
@@ -73,6 +64,28 @@ async fn a_mount_a_remount_and_an_unmount_each_show_in_the_next_scrape() {
         .await
         .unwrap();
     let exporter = init.child();
+    (proc, init, exporter, base)
+}
+
+fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "this test needs root (unshare, nsenter and mount in a new mount namespace); CI runs it \
+         as root: run it with `sudo -E cargo test -p vpsmon-exporter --test mount_changes`"
+    );
+}
+
+#[tokio::test]
+async fn a_mount_a_remount_and_an_unmount_each_show_in_the_next_scrape() {
+    require_root();
+    let nsenter = require_binary("NSENTER_BIN", &["nsenter"], "util-linux");
+    let dir = tempfile::tempdir().unwrap();
+    let point: PathBuf = dir.path().join("mnt");
+    std::fs::create_dir(&point).unwrap();
+    let (_proc, init, exporter, base) =
+        in_own_namespaces(dir.path(), &["--collector.filesystem"]).await;
 
     // Two scrapes of an unchanged table: the second from the rows kept.
     for _ in 0..2 {
@@ -107,5 +120,52 @@ async fn a_mount_a_remount_and_an_unmount_each_show_in_the_next_scrape() {
 
     in_namespace(&nsenter, exporter, &["umount", point_s]);
     assert_eq!(lines_about(&base, &point).await, Vec::<String>::new());
+    drop(init);
+}
+
+async fn scrape_body(base: &str) -> String {
+    reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// A source the exporter found missing and remembered (`collector/absent.rs`) is looked up
+/// again once the mount table changes: selinuxfs mounted after the exporter started shows at
+/// the next scrape.
+#[tokio::test]
+async fn a_source_that_a_mount_makes_appear_is_exported_at_the_next_scrape() {
+    require_root();
+    let nsenter = require_binary("NSENTER_BIN", &["nsenter"], "util-linux");
+    assert!(
+        !Path::new("/sys/fs/selinux/enforce").exists(),
+        "this host has selinuxfs: the test needs a host without it"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (_proc, init, exporter, base) =
+        in_own_namespaces(dir.path(), &["--collector.selinux"]).await;
+
+    // Twice: the second answer comes from what was remembered.
+    for _ in 0..2 {
+        let body = scrape_body(&base).await;
+        assert!(body.contains("node_selinux_enabled 0"), "{body}");
+        assert!(!body.contains("node_selinux_current_mode"), "{body}");
+    }
+    // In the exporter's mount namespace only: a tmpfs over /sys/fs with an `enforce` file,
+    // as mounting selinuxfs would give.
+    let status = Command::new(&nsenter)
+        .args(["-t", &exporter.to_string(), "-m", "--", "sh", "-c"])
+        .arg(
+            "mount -t tmpfs -o size=1m vpsmon-test /sys/fs && mkdir /sys/fs/selinux && \
+             echo 1 > /sys/fs/selinux/enforce",
+        )
+        .status()
+        .unwrap();
+    assert!(status.success(), "nsenter mount: {status}");
+    let body = scrape_body(&base).await;
+    assert!(body.contains("node_selinux_enabled 1"), "{body}");
+    assert!(body.contains("node_selinux_current_mode 1"), "{body}");
     drop(init);
 }

@@ -132,9 +132,10 @@ fn value(path: &Path) -> Result<u64, CollectError> {
 
 /// Sorted entries of `dir` named `prefix` and a digit (Go's Glob `prefix[0-9]*`).
 fn numbered(dir: &Path, prefix: &str) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
+    let mut names: Vec<String> = super::held::list_dir(dir)
         .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+            d.into_iter()
+                .filter_map(|e| e.name.into_string().ok())
                 .filter(|n| {
                     n.strip_prefix(prefix)
                         .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
@@ -404,9 +405,10 @@ impl Collector for BcacheCollector {
         _shared: &Shared,
         enc: &mut DescriptorEncoder<'_>,
     ) -> Result<(), CollectError> {
-        let mut sets: Vec<String> = std::fs::read_dir(&self.root)
+        let mut sets: Vec<String> = super::held::list_dir(&self.root)
             .map(|d| {
-                d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                d.into_iter()
+                    .filter_map(|e| e.name.into_string().ok())
                     .filter(|n| n.contains('-'))
                     .collect()
             })

@@ -184,17 +184,17 @@ fn optional<T>(
 }
 
 fn sorted_dir(dir: &Path) -> Result<Vec<(String, bool)>, CollectError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| CollectError::Read {
+    let entries = super::held::list_dir(dir).map_err(|source| CollectError::Read {
         path: dir.to_owned(),
         source,
     })?;
     let mut out: Vec<(String, bool)> = entries
-        .filter_map(Result::ok)
+        .into_iter()
         .filter_map(|e| {
             // A symlink to a directory (a device) counts as one, as Go's IsDir on sysfs does not;
             // metadata() follows it.
-            let is_dir = e.path().is_dir();
-            Some((e.file_name().into_string().ok()?, is_dir))
+            let is_dir = super::absent::is_dir(&dir.join(&e.name));
+            Some((e.name.into_string().ok()?, is_dir))
         })
         .collect();
     out.sort();
@@ -226,7 +226,7 @@ fn read_fs(dir: &Path, uuid: &str, f: &mut Families) -> Result<(), CollectError>
     })?;
     let mut counters = Vec::new();
     let counters_dir = dir.join("counters");
-    if counters_dir.is_dir() {
+    if super::absent::is_dir(&counters_dir) {
         for (name, is_dir) in sorted_dir(&counters_dir)? {
             if !is_dir {
                 let v = optional(&counters_dir.join(&name), 0, parse_counter)?;

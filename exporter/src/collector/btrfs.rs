@@ -115,14 +115,14 @@ fn read_value(path: &Path) -> Result<u64, CollectError> {
 
 /// Sorted names of the entries of `dir`; only directories when `dirs_only`.
 fn list(dir: &Path, dirs_only: bool) -> Result<Vec<String>, CollectError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| CollectError::Read {
+    let entries = super::held::list_dir(dir).map_err(|source| CollectError::Read {
         path: dir.to_owned(),
         source,
     })?;
     let mut names: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter(|e| !dirs_only || e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| e.file_name().into_string().ok())
+        .into_iter()
+        .filter(|e| !dirs_only || e.kind == libc::DT_DIR)
+        .filter_map(|e| e.name.into_string().ok())
         .collect();
     names.sort();
     Ok(names)

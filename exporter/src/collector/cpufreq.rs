@@ -117,7 +117,7 @@ impl CpufreqCollector {
                 continue;
             }
             let dir = self.cpus.join(&name).join("cpufreq");
-            if !dir.is_dir() {
+            if !super::absent::is_dir(&dir) {
                 continue;
             }
             out.push(read_cpufreq(&dir, num.to_owned())?);

@@ -34,8 +34,9 @@ fn active(state: &str) -> bool {
 }
 
 fn sorted_names(dir: &Path) -> io::Result<Vec<String>> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+    let mut names: Vec<String> = super::held::list_dir(dir)?
+        .into_iter()
+        .filter_map(|e| e.name.into_string().ok())
         .collect();
     names.sort();
     Ok(names)

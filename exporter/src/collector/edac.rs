@@ -47,11 +47,12 @@ fn numbered<'a>(name: &'a str, prefix: &str) -> Option<&'a str> {
 
 /// Entries of `dir` (sorted, as Go's Glob) whose number `numbered(_, prefix)` gives.
 fn numbered_entries(dir: &Path, prefix: &str) -> Vec<(String, String)> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(entries) = super::held::list_dir(dir) else {
         return Vec::new();
     };
     let mut out: Vec<(String, String)> = entries
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .into_iter()
+        .filter_map(|e| e.name.into_string().ok())
         .filter_map(|n| Some((numbered(&n, prefix)?.to_owned(), n)))
         .map(|(num, n)| (n, num))
         .collect();
@@ -84,9 +85,10 @@ fn read_controller(dir: &Path, number: &str) -> Result<Controller, CollectError>
             ue: read_u64(&dir.join("ue_count"))?,
             channels: Vec::new(),
         };
-        let mut files: Vec<String> = std::fs::read_dir(&dir)
+        let mut files: Vec<String> = super::held::list_dir(&dir)
             .map(|e| {
-                e.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                e.into_iter()
+                    .filter_map(|e| e.name.into_string().ok())
                     .collect()
             })
             .unwrap_or_default();

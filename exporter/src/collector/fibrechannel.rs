@@ -159,7 +159,7 @@ fn host(dir: &Path, name: &str, out: &mut SortedFamilies) -> Result<(), CollectE
 
 impl Collector for FibreChannelCollector {
     fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
-        let entries = match std::fs::read_dir(&self.class) {
+        let entries = match super::held::list_dir(&self.class) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(CollectError::NoData(format!(
@@ -175,8 +175,8 @@ impl Collector for FibreChannelCollector {
             }
         };
         let mut names: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().into_string().ok())
+            .into_iter()
+            .filter_map(|e| e.name.into_string().ok())
             .collect();
         names.sort();
         let mut out = SortedFamilies::default();

@@ -225,15 +225,7 @@ impl MountWatch {
 
     /// Whether the table may have changed since the last call (or the opening).
     fn changed(&self) -> bool {
-        use std::os::fd::AsRawFd;
-        let mut pfd = libc::pollfd {
-            fd: self.file.as_raw_fd(),
-            events: libc::POLLPRI,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd; a timeout of 0 does not block.
-        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
-        n < 0 || pfd.revents & (libc::POLLPRI | libc::POLLERR | libc::POLLNVAL) != 0
+        super::absent::pollpri(&self.file)
     }
 }
 

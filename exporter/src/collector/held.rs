@@ -25,9 +25,11 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::absent;
 
 /// The most descriptors held; past it, files are opened and closed as before.
 pub(crate) const MAX_HELD: usize = 256;
@@ -68,8 +70,13 @@ impl std::hash::Hasher for Fnv {
     }
 }
 
-/// By path (a lookup by `&Path` allocates nothing), the slots of its objects.
-type Map = HashMap<PathBuf, Vec<Slot>, std::hash::BuildHasherDefault<Fnv>>;
+/// By path, as bytes (a lookup by `&[u8]` allocates nothing, and hashes the bytes at once where
+/// `Path`'s hash goes component by component), the slots of its objects.
+type Map = HashMap<Vec<u8>, Vec<Slot>, std::hash::BuildHasherDefault<Fnv>>;
+
+fn key(path: &Path) -> &[u8] {
+    path.as_os_str().as_bytes()
+}
 
 #[derive(Default)]
 struct Store {
@@ -88,7 +95,7 @@ fn borrow(path: &Path, id: u64) -> Option<RawFd> {
     let slot = held
         .as_mut()?
         .map
-        .get_mut(path)?
+        .get_mut(key(path))?
         .iter_mut()
         .find(|s| s.id == id && !s.busy)?;
     slot.busy = true;
@@ -99,7 +106,7 @@ fn borrow(path: &Path, id: u64) -> Option<RawFd> {
 fn give_back(path: &Path, id: u64, keep: bool) {
     let Ok(mut held) = HELD.lock() else { return };
     let Some(store) = held.as_mut() else { return };
-    let Some(slots) = store.map.get_mut(path) else {
+    let Some(slots) = store.map.get_mut(key(path)) else {
         return;
     };
     if let Some(i) = slots.iter().position(|s| s.id == id && s.busy) {
@@ -120,7 +127,7 @@ fn put(path: &Path, id: u64, file: File) {
     if store.len >= MAX_HELD {
         return;
     }
-    let slots = store.map.entry(path.to_owned()).or_default();
+    let slots = store.map.entry(key(path).to_owned()).or_default();
     if slots.iter().all(|s| s.id != id) {
         slots.push(Slot {
             id,
@@ -171,24 +178,41 @@ pub(crate) fn read<T>(
     // Only what may be held is ever held: no need to ask before looking.
     if let Some(fd) = borrow(path, slot) {
         let result = read(fd, true);
-        give_back(path, slot, result.is_ok());
-        if result.is_ok() {
+        let gone = result.as_ref().is_err_and(object_gone);
+        give_back(path, slot, !gone);
+        if !gone {
             return result;
         }
-        // Gone (ENODEV) or failing: walk the path again.
+        // Its object went away: walk the path again.
     }
-    let file = open()?;
+    if let Some(e) = absent::missing(path) {
+        return Err(e);
+    }
+    let file = absent::note(path, open())?;
     match read(file.as_raw_fd(), true) {
-        Ok(v) => {
-            if (id.is_some() || !under_class_net(path)) && generated(&file) {
-                put(path, slot, file);
-            }
-            Ok(v)
-        }
         // A file that does not read at offsets: read it as a stream, and do not hold it.
         Err(e) if e.raw_os_error() == Some(libc::ESPIPE) => read(file.as_raw_fd(), false),
-        Err(e) => Err(e),
+        // An error of the file's own (a link that is down has no `speed`: EINVAL) is its
+        // answer this time: the file is held all the same, and read again next scrape.
+        result => {
+            if !result.as_ref().is_err_and(object_gone)
+                && (id.is_some() || !under_class_net(path))
+                && generated(&file)
+            {
+                put(path, slot, file);
+            }
+            result
+        }
     }
+}
+
+/// Whether a read failed because the file's object went away (a device removed: sysfs
+/// answers ENODEV), not because of what the file had to say.
+fn object_gone(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENODEV | libc::ESRCH | libc::EBADF | libc::ENOENT)
+    )
 }
 
 /// Ends a scrape: closes the descriptors no read used in this scrape or the one before.
@@ -213,7 +237,7 @@ pub(crate) fn holds(path: &Path) -> bool {
     HELD.lock()
         .unwrap()
         .as_ref()
-        .and_then(|h| h.map.get(path))
+        .and_then(|h| h.map.get(key(path)))
         .is_some_and(|slots| slots.iter().any(|s| s.id == 0))
 }
 
@@ -270,13 +294,24 @@ pub(crate) fn list_dir(path: &Path) -> io::Result<Vec<DirEntry>> {
             return Ok(listed);
         }
     }
-    let dir = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY)
-        .open(path)?;
+    match absent::known(path) {
+        Some(absent::Found::Missing(errno)) => return Err(io::Error::from_raw_os_error(errno)),
+        Some(absent::Found::Empty) => return Ok(Vec::new()),
+        Some(absent::Found::Elsewhere) | None => {}
+    }
+    let dir = absent::note(
+        path,
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY)
+            .open(path),
+    )?;
     let listed = entries(dir.as_raw_fd())?;
-    // An empty directory is not held: held, it would be opened again each time anyway.
-    if !listed.is_empty() && !under_class_net(path) && generated(&dir) {
+    // An empty directory is not held (a removed one lists empty too, and is opened again):
+    // it is remembered as empty until the kernel announces a change (`absent`).
+    if listed.is_empty() {
+        absent::remember(path, absent::Found::Empty);
+    } else if !under_class_net(path) && generated(&dir) {
         put(path, 0, dir);
     }
     Ok(listed)

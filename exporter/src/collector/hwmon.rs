@@ -370,7 +370,7 @@ fn base_name(dir: &Path) -> Option<String> {
 
 impl Collector for HwmonCollector {
     fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
-        let entries = match std::fs::read_dir(&self.class) {
+        let entries = match super::held::list_dir(&self.class) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(CollectError::NoData(format!(
@@ -390,7 +390,10 @@ impl Collector for HwmonCollector {
         let mut chips = Vec::new();
         let mut counts: HashMap<String, usize> = HashMap::new();
         let mut name_counts: HashMap<(String, String), usize> = HashMap::new();
-        let mut dirs: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+        let mut dirs: Vec<PathBuf> = entries
+            .into_iter()
+            .map(|e| self.class.join(e.name))
+            .collect();
         dirs.sort();
         for dir in dirs {
             if !std::fs::metadata(&dir).is_ok_and(|m| m.is_dir()) {

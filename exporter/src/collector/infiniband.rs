@@ -228,9 +228,9 @@ impl Reader {
 
 /// The names of a directory's entries, sorted; non-UTF-8 names are read lossily.
 fn entries(dir: &Path) -> io::Result<Vec<String>> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)?
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+    let mut names: Vec<String> = super::held::list_dir(dir)?
+        .into_iter()
+        .map(|e| e.name.to_string_lossy().into_owned())
         .collect();
     names.sort_unstable();
     Ok(names)

@@ -215,12 +215,13 @@ struct MdadmCollector {
 impl MdadmCollector {
     /// The `md*` entries of `<sysfs>/block` that have an `md` directory, sorted.
     fn md_devices(&self) -> Vec<String> {
-        let Ok(dir) = std::fs::read_dir(&self.block) else {
+        let Ok(dir) = super::held::list_dir(&self.block) else {
             return Vec::new();
         };
         let mut names: Vec<String> = dir
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.starts_with("md") && self.block.join(n).join("md").is_dir())
+            .into_iter()
+            .filter_map(|e| e.name.into_string().ok())
+            .filter(|n| n.starts_with("md") && super::absent::is_dir(&self.block.join(n).join("md")))
             .collect();
         names.sort();
         names

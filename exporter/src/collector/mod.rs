@@ -4,6 +4,7 @@
 //! A [`Scraper`] is built once at start-up from a [`Config`]; every call to
 //! [`Scraper::scrape`] reads the enabled collectors' files and returns one OpenMetrics body.
 
+mod absent;
 mod device_filter;
 mod encode;
 mod held;
@@ -664,20 +665,27 @@ impl Scraper {
     /// runtime thread: no hand-off to another thread but the statvfs one. Needs a tokio runtime
     /// with timers.
     pub async fn scrape_async(&self) -> Vec<u8> {
+        absent::begin();
         let mut prefetched = Vec::new();
         for (i, entry) in self.all.entries.iter().enumerate() {
             if let Some(prefetch) = entry.collector.prefetch() {
                 prefetched.push((i, prefetch.await));
             }
         }
-        // Taken by `All::encode` within the `scrape` below, on this thread.
+        // Taken by `All::encode` within the `encode` below, on this thread.
         PREFETCHED.set(prefetched);
-        self.scrape()
+        self.encode()
     }
 
     /// One full collection as an OpenMetrics text body. Never fails: a failing collector is
     /// reported through `node_scrape_collector_success{collector} 0`. Blocks while statvfs runs.
     pub fn scrape(&self) -> Vec<u8> {
+        absent::begin();
+        self.encode()
+    }
+
+    /// Runs the collectors and encodes what they found.
+    fn encode(&self) -> Vec<u8> {
         use std::sync::atomic::Ordering::Relaxed;
         let body = BODY.with(|cell| {
             *cell.borrow_mut() = String::with_capacity(self.last_len.load(Relaxed) + 1024);

@@ -514,16 +514,35 @@ impl NetclassCollector {
     }
 }
 
-/// A socket for SIOCETHTOOL ioctls, one per scrape.
-struct Ethtool(std::os::fd::OwnedFd);
+/// The socket for SIOCETHTOOL ioctls: an unbound UDP socket, made at the first scrape and
+/// kept (creating one costs more than the ioctls on it). -1 until then.
+static ETHTOOL_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// The kept SIOCETHTOOL socket.
+struct Ethtool(std::os::fd::RawFd);
 
 impl Ethtool {
-    /// `None` if no socket can be had (then sysfs is read).
+    /// `None` if no socket can be had (then sysfs is read; the next scrape tries again).
     fn open() -> Option<Ethtool> {
-        // SAFETY: plain socket(2); the result is checked and owned below.
+        use std::sync::atomic::Ordering;
+        let kept = ETHTOOL_FD.load(Ordering::Acquire);
+        if kept >= 0 {
+            return Some(Ethtool(kept));
+        }
+        // SAFETY: plain socket(2); the result is checked below.
         let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-        // SAFETY: fd is a fresh descriptor nothing else owns.
-        (fd >= 0).then(|| Ethtool(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }))
+        if fd < 0 {
+            return None;
+        }
+        match ETHTOOL_FD.compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => Some(Ethtool(fd)),
+            // Another scrape kept one first: use that, and close this one.
+            Err(theirs) => {
+                // SAFETY: fd is this call's own, used by nothing else.
+                unsafe { libc::close(fd) };
+                Some(Ethtool(theirs))
+            }
+        }
     }
 
     /// Fills `link`'s speed and duplex as sysfs' files show them for a running device
@@ -532,7 +551,6 @@ impl Ethtool {
     /// get_link_ksettings, or it failed). Refused (EPERM, EACCES: a security module) leaves
     /// them to sysfs.
     fn speed_duplex(&self, link: &mut Link) {
-        use std::os::fd::AsRawFd;
         const ETHTOOL_GSET: u32 = 1;
         let name = link.raw_name.as_bytes();
         // SAFETY: ifreq is plain data (a name and a union of integers and pointers).
@@ -549,7 +567,7 @@ impl Ethtool {
         cmd[..4].copy_from_slice(&ETHTOOL_GSET.to_ne_bytes());
         ifr.ifr_ifru.ifru_data = cmd.as_mut_ptr().cast();
         // SAFETY: ifr names the device and points at a buffer of struct ethtool_cmd's size.
-        let rc = unsafe { libc::ioctl(self.0.as_raw_fd(), libc::SIOCETHTOOL, &mut ifr) };
+        let rc = unsafe { libc::ioctl(self.0, libc::SIOCETHTOOL, &mut ifr) };
         let (speed, duplex) = if rc == 0 {
             let speed =
                 u32::from(netlink::u16_at(&cmd, 12)) | u32::from(netlink::u16_at(&cmd, 28)) << 16;

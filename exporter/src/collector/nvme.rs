@@ -55,12 +55,13 @@ fn read_device(dir: &Path, name: &str) -> Result<NvmeDevice, CollectError> {
         cntlid: read("cntlid")?,
         namespaces: Vec::new(),
     };
-    let entries = std::fs::read_dir(dir).map_err(|source| CollectError::Read {
+    let entries = super::held::list_dir(dir).map_err(|source| CollectError::Read {
         path: dir.to_owned(),
         source,
     })?;
     let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .into_iter()
+        .filter_map(|e| e.name.into_string().ok())
         .filter(|n| namespace_id(n).is_some())
         .collect();
     names.sort();
@@ -134,7 +135,7 @@ impl Collector for NvmeCollector {
         _shared: &Shared,
         enc: &mut DescriptorEncoder<'_>,
     ) -> Result<(), CollectError> {
-        let entries = match std::fs::read_dir(&self.class) {
+        let entries = match super::held::list_dir(&self.class) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(CollectError::NoData(format!(
@@ -150,7 +151,8 @@ impl Collector for NvmeCollector {
             }
         };
         let mut names: Vec<String> = entries
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .into_iter()
+            .filter_map(|e| e.name.into_string().ok())
             .collect();
         names.sort();
         // A controller whose files cannot be read is left out and reported; the others stay.

@@ -188,7 +188,7 @@ fn supply(dir: &Path, name: &str, out: &mut SortedFamilies) -> Result<(), Collec
 
 impl Collector for PowerSupplyCollector {
     fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
-        let entries = match std::fs::read_dir(&self.class) {
+        let entries = match super::held::list_dir(&self.class) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(CollectError::NoData(format!(
@@ -204,8 +204,8 @@ impl Collector for PowerSupplyCollector {
             }
         };
         let mut names: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().into_string().ok())
+            .into_iter()
+            .filter_map(|e| e.name.into_string().ok())
             .filter(|n| !self.ignored.is_match(n))
             .collect();
         names.sort();

@@ -102,7 +102,7 @@ fn read_uint(path: &Path) -> Result<u64, CollectError> {
 
 /// The zones of `class`: each subdirectory with a `name` file.
 pub fn zones(class: &Path) -> Result<Vec<Zone>, CollectError> {
-    let entries = std::fs::read_dir(class).map_err(|source| match source.kind() {
+    let entries = super::held::list_dir(class).map_err(|source| match source.kind() {
         ErrorKind::NotFound | ErrorKind::PermissionDenied => {
             CollectError::NoData(format!("{}: {source}", class.display()))
         }
@@ -111,7 +111,7 @@ pub fn zones(class: &Path) -> Result<Vec<Zone>, CollectError> {
             source,
         },
     })?;
-    let mut dirs: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    let mut dirs: Vec<_> = entries.into_iter().map(|e| class.join(e.name)).collect();
     dirs.sort();
     let mut counts = HashMap::new();
     let mut out = Vec::new();

@@ -55,7 +55,9 @@ impl Collector for SelinuxCollector {
         enc: &mut DescriptorEncoder<'_>,
     ) -> Result<(), CollectError> {
         // No selinuxfs (every Debian/Ubuntu VPS): enabled 0 and nothing else, success 1.
-        let Ok(enforce) = std::fs::read_to_string(&self.enforce) else {
+        // Through `read_with`: a missing file is remembered (`absent`) until selinuxfs is
+        // mounted.
+        let Ok(enforce) = super::read_with(&self.enforce, |d| Ok(d.to_owned())) else {
             single_gauge(
                 enc,
                 "node_selinux_enabled",

@@ -130,7 +130,7 @@ impl Collector for TapestatsCollector {
         _shared: &Shared,
         enc: &mut DescriptorEncoder<'_>,
     ) -> Result<(), CollectError> {
-        let entries = match std::fs::read_dir(&self.class) {
+        let entries = match super::held::list_dir(&self.class) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(CollectError::NoData(format!(
@@ -146,7 +146,8 @@ impl Collector for TapestatsCollector {
             }
         };
         let mut tapes: Vec<String> = entries
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .into_iter()
+            .filter_map(|e| e.name.into_string().ok())
             .filter(|n| is_tape(n) && !self.ignored.is_match(n))
             .collect();
         tapes.sort();

@@ -113,7 +113,7 @@ struct WatchdogCollector {
 
 impl WatchdogCollector {
     fn devices(&self) -> Result<Vec<Watchdog>, CollectError> {
-        let entries = match std::fs::read_dir(&self.dir) {
+        let entries = match super::held::list_dir(&self.dir) {
             Ok(e) => e,
             // No watchdog class (or not readable): node_exporter's ErrNoData.
             Err(e)
@@ -135,8 +135,8 @@ impl WatchdogCollector {
             }
         };
         let mut names: Vec<String> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .into_iter()
+            .map(|e| e.name.to_string_lossy().into_owned())
             .collect();
         names.sort_unstable();
         names

@@ -128,10 +128,11 @@ impl Collector for XfsCollector {
         _shared: &Shared,
         enc: &mut DescriptorEncoder<'_>,
     ) -> Result<(), CollectError> {
-        let mut devices: Vec<String> = std::fs::read_dir(&self.root)
+        let mut devices: Vec<String> = super::held::list_dir(&self.root)
             .map(|d| {
-                d.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                    .filter(|n| self.root.join(n).join("stats/stats").is_file())
+                d.into_iter()
+                    .filter_map(|e| e.name.into_string().ok())
+                    .filter(|n| super::absent::is_file(&self.root.join(n).join("stats/stats")))
                     .collect()
             })
             .unwrap_or_default();

@@ -162,11 +162,12 @@ impl ZfsCollector {
         let mut out = Vec::new();
         for pool in pools {
             let dir = self.base.join(pool);
-            let Ok(entries) = std::fs::read_dir(&dir) else {
+            let Ok(entries) = super::held::list_dir(&dir) else {
                 continue;
             };
             let mut names: Vec<String> = entries
-                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .into_iter()
+                .filter_map(|e| e.name.into_string().ok())
                 .filter(|n| matches(n))
                 .collect();
             names.sort();
@@ -197,13 +198,13 @@ impl Collector for ZfsCollector {
         _shared: &Shared,
         enc: &mut DescriptorEncoder<'_>,
     ) -> Result<(), CollectError> {
-        let entries = std::fs::read_dir(&self.base).map_err(|e| {
+        let entries = super::held::list_dir(&self.base).map_err(|e| {
             CollectError::NoData(format!("{}: {e} (ZFS not loaded)", self.base.display()))
         })?;
         let mut pools: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .filter_map(|e| e.file_name().into_string().ok())
+            .into_iter()
+            .filter(|e| e.kind == libc::DT_DIR)
+            .filter_map(|e| e.name.into_string().ok())
             .collect();
         pools.sort();
         let mut first_error = None;

@@ -1,0 +1,153 @@
+//! A source the host does not have (no selinuxfs, no bcache, no IPVS) is looked up once and
+//! then remembered as missing, until the kernel announces a change: a uevent, or a change of
+//! the exporter's mount table (`collector/absent.rs`). This proves, with the real binary and
+//! strace, that nothing is looked up again while the kernel is quiet and that a uevent makes
+//! the next scrape look again. tests/mount_changes.rs proves that a source a mount makes
+//! appear is exported at the very next scrape.
+//!
+//! Needs root (strace -p, writing a device's `uevent`); CI runs it as root. Without root the
+//! test fails saying so: a skipped check would prove nothing.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use testkit::procs::{Proc, free_port, require_binary, wait_http_ok};
+
+async fn scrape(base: &str) -> String {
+    let resp = reqwest::get(format!("{base}/metrics")).await.unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    resp.text().await.unwrap()
+}
+
+/// The sources below that this host does not have; the test needs at least one.
+fn missing_sources() -> Vec<&'static str> {
+    let missing: Vec<&str> = [
+        "/sys/fs/selinux/enforce",
+        "/sys/fs/bcache",
+        "/proc/net/ip_vs_stats",
+    ]
+    .into_iter()
+    .filter(|p| !Path::new(p).exists())
+    .collect();
+    assert!(
+        !missing.is_empty(),
+        "this host has selinuxfs, bcache and IPVS: none is missing to test with"
+    );
+    missing
+}
+
+/// The lookups (open, stat) of `paths` that the exporter `pid` makes during one scrape of
+/// `base`, as strace sees them.
+async fn lookups_during_a_scrape(
+    strace: &Path,
+    pid: u32,
+    base: &str,
+    paths: &[&str],
+) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("strace.txt");
+    let mut child = Command::new(strace)
+        .args([
+            "-f",
+            "-e",
+            "trace=openat,open,stat,statx,newfstatat,lstat",
+            "-o",
+        ])
+        .arg(&out)
+        .args(["-p", &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // strace says "Process N attached" on stderr once it is; wait for that line.
+    let stderr = child.stderr.take().unwrap();
+    let attached = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let found = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("attached"));
+        // Keep draining, so that strace never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        found
+    });
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), attached)
+            .await
+            .expect("strace attached within 10 s")
+            .unwrap(),
+        "strace did not attach to {pid}"
+    );
+    scrape(base).await;
+    // SAFETY: kill(2) of our own child; strace detaches on SIGINT and writes what it saw.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    child.wait().unwrap();
+    let seen = std::fs::read_to_string(&out).unwrap();
+    seen.lines()
+        .filter(|l| paths.iter().any(|p| l.contains(&format!("\"{p}\""))))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn assert_each_looked_up(paths: &[&str], lookups: &[String], when: &str) {
+    for p in paths {
+        assert!(
+            lookups.iter().any(|l| l.contains(p)),
+            "{p} was not looked up {when}: {lookups:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn missing_sources_are_looked_up_again_after_a_uevent_and_not_while_the_kernel_is_quiet() {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "this test needs root (strace -p, a device's uevent file); CI runs it as root: run it \
+         with `sudo -E cargo test -p vpsmon-exporter --test absent_sources`"
+    );
+    let strace = require_binary("STRACE_BIN", &["strace"], "strace");
+    let missing = missing_sources();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vpsmon-exporter"));
+    cmd.args([
+        &format!("--web.listen-address=127.0.0.1:{port}"),
+        "--collector.disable-defaults",
+        "--collector.selinux",
+        "--collector.bcache",
+        "--collector.ipvs",
+    ]);
+    let mut proc = Proc::spawn("vpsmon-exporter", cmd, &dir.path().join("exporter.log")).unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_http_ok(&mut proc, &format!("{base}/ping"), Duration::from_secs(30))
+        .await
+        .unwrap();
+    let pid = proc.pid();
+
+    // The first scrape looks and remembers.
+    let first = lookups_during_a_scrape(&strace, pid, &base, &missing).await;
+    assert_each_looked_up(&missing, &first, "in the first scrape");
+    // Nothing changed: nothing is looked up again, and the scrape says the same.
+    let quiet = lookups_during_a_scrape(&strace, pid, &base, &missing).await;
+    assert_eq!(
+        quiet,
+        Vec::<String>::new(),
+        "looked up while nothing changed"
+    );
+    assert!(scrape(&base).await.contains("node_selinux_enabled 0"));
+
+    // A uevent (as when a module is loaded or a device added): the next scrape looks again.
+    std::fs::write("/sys/class/net/lo/uevent", "change").unwrap();
+    let after = lookups_during_a_scrape(&strace, pid, &base, &missing).await;
+    assert_each_looked_up(&missing, &after, "again after a uevent");
+    let quiet = lookups_during_a_scrape(&strace, pid, &base, &missing).await;
+    assert_eq!(
+        quiet,
+        Vec::<String>::new(),
+        "looked up again with no new uevent"
+    );
+}
