@@ -5,7 +5,6 @@
 //! The regex is matched once per field name and remembered: the names are the kernel's and do
 //! not change between scrapes, so a scrape does no regex work.
 
-use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -100,7 +99,7 @@ pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> 
         snmp: procfs.join("net/snmp"),
         snmp6: procfs.join("net/snmp6"),
         fields: compile_regex(FIELDS.name, config.options.value(&FIELDS))?,
-        matched: Mutex::new(Vec::new()),
+        known: Mutex::new(Known::default()),
     }))
 }
 
@@ -109,64 +108,104 @@ struct NetstatCollector {
     snmp: PathBuf,
     snmp6: PathBuf,
     fields: Regex,
-    /// `Proto_Field` and whether `fields` matches it, in the files' order (see `select`).
-    matched: Mutex<Vec<(String, bool)>>,
+    known: Mutex<Known>,
 }
 
-/// One exported sample, owned (the files' buffers are returned to the pool between reads).
+/// What was decided about the statistics the files list, remembered between scrapes: the
+/// kernel lists them in the same order every time, so the decision for the n-th is kept at
+/// index n and only checked to be for the same protocol and field (two short compares in a
+/// sequential walk, instead of building ~450 names, matching or hashing them each scrape).
+#[derive(Default)]
+struct Known {
+    /// Per statistic seen: its protocol and field, and the series it is exported as (if
+    /// `fields` matches it).
+    stats: Vec<(Box<str>, Box<str>, Option<usize>)>,
+    /// Per series: `node_netstat_<Proto>_<Field>` and its HELP. A field listed twice (two
+    /// blocks of one protocol) is one series.
+    series: Vec<(String, String)>,
+}
+
+impl Known {
+    /// The series statistic `at` (`s`) is exported as, if any, deciding it if it is new.
+    fn series_of(&mut self, at: usize, s: &Stat<'_>, fields: &Regex) -> Option<usize> {
+        if let Some((p, n, series)) = self.stats.get(at)
+            && **p == *s.protocol
+            && **n == *s.name
+        {
+            return *series;
+        }
+        let key = format!("{}_{}", s.protocol, s.name);
+        let series = fields.is_match(&key).then(|| {
+            let name = format!("node_netstat_{key}");
+            match self.series.iter().position(|(n, _)| *n == name) {
+                Some(i) => i,
+                None => {
+                    let help = format!("Statistic {}{}.", s.protocol, s.name);
+                    self.series.push((name, help));
+                    self.series.len() - 1
+                }
+            }
+        });
+        let entry = (s.protocol.into(), s.name.into(), series);
+        if at < self.stats.len() {
+            self.stats[at] = entry;
+        } else {
+            self.stats.push(entry);
+        }
+        series
+    }
+}
+
+/// One exported sample: its series, the file it came from (for an error) and its value.
 struct Sample<'p> {
-    /// The file it came from, for an error.
+    series: usize,
     path: &'p Path,
-    key: String,
-    help: String,
-    value: String,
+    value: Result<Value, String>,
+}
+
+enum Value {
+    Int(i64),
+    Float(f64),
+}
+
+impl Value {
+    fn parse(s: &str) -> Result<Value, String> {
+        if let Ok(v) = s.parse::<i64>() {
+            Ok(Value::Int(v))
+        } else if let Ok(v) = s.parse::<f64>() {
+            Ok(Value::Float(v))
+        } else {
+            Err(s.to_owned())
+        }
+    }
 }
 
 impl NetstatCollector {
-    /// Adds the matching statistics of `stats` to `out`. `at` counts the statistics seen so far
-    /// this scrape: the kernel lists them in the same order every time, so the decision for
-    /// the n-th is remembered at index n and only checked to be for the same name (a string
-    /// compare in a sequential walk instead of hashing ~450 names into a map each scrape).
+    /// Adds the matching statistics of `stats` to `out`; `at` counts the statistics seen so
+    /// far this scrape.
     fn select<'p>(
         &self,
+        known: &mut Known,
         path: &'p Path,
         stats: &[Stat<'_>],
         at: &mut usize,
         out: &mut Vec<Sample<'p>>,
     ) {
-        let mut matched = self.matched.lock().unwrap_or_else(|p| p.into_inner());
-        let mut key = String::new();
         for s in stats {
-            key.clear();
-            key.push_str(s.protocol);
-            key.push('_');
-            key.push_str(s.name);
-            let wanted = match matched.get(*at) {
-                Some((k, w)) if *k == key => *w,
-                _ => {
-                    let w = self.fields.is_match(&key);
-                    if let Some(slot) = matched.get_mut(*at) {
-                        *slot = (key.clone(), w);
-                    } else {
-                        matched.push((key.clone(), w));
-                    }
-                    w
-                }
-            };
-            *at += 1;
-            if wanted {
+            if let Some(series) = known.series_of(*at, s, &self.fields) {
                 out.push(Sample {
+                    series,
                     path,
-                    key: key.clone(),
-                    help: format!("Statistic {}{}.", s.protocol, s.name),
-                    value: s.value.to_owned(),
+                    value: Value::parse(s.value),
                 });
             }
+            *at += 1;
         }
     }
 
     fn read_pairs<'p>(
         &self,
+        known: &mut Known,
         path: &'p Path,
         at: &mut usize,
         out: &mut Vec<Sample<'p>>,
@@ -175,7 +214,7 @@ impl NetstatCollector {
         read_with(path, |data| {
             let (mut stats, mut bad) = (Vec::new(), Vec::new());
             parse_pairs(data, &mut stats, &mut bad);
-            self.select(path, &stats, at, out);
+            self.select(known, path, &stats, at, out);
             errors.extend(bad.into_iter().map(|e| CollectError::parse(path, e)));
             Ok(())
         })
@@ -184,16 +223,18 @@ impl NetstatCollector {
 
 impl Collector for NetstatCollector {
     fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        let known = &mut *known;
         let mut samples = Vec::new();
         let mut errors = Vec::new();
         let mut at = 0;
-        self.read_pairs(&self.netstat, &mut at, &mut samples, &mut errors)?;
-        self.read_pairs(&self.snmp, &mut at, &mut samples, &mut errors)?;
+        self.read_pairs(known, &self.netstat, &mut at, &mut samples, &mut errors)?;
+        self.read_pairs(known, &self.snmp, &mut at, &mut samples, &mut errors)?;
         // No snmp6 on a kernel without IPv6.
         match read_with(&self.snmp6, |data| {
             let mut stats = Vec::new();
             parse_snmp6(data, &mut stats);
-            self.select(&self.snmp6, &stats, &mut at, &mut samples);
+            self.select(known, &self.snmp6, &stats, &mut at, &mut samples);
             Ok(())
         }) {
             Err(CollectError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
@@ -201,23 +242,24 @@ impl Collector for NetstatCollector {
         }
         // A field seen twice keeps its last value (node_exporter's map keeps the last block
         // of a protocol): one series per name, or Prometheus would reject the scrape.
-        let mut seen = HashSet::new();
+        let mut seen = vec![false; known.series.len()];
         let mut keep = vec![false; samples.len()];
         for (i, s) in samples.iter().enumerate().rev() {
-            keep[i] = seen.insert(s.key.as_str());
+            keep[i] = !std::mem::replace(&mut seen[s.series], true);
         }
         for (s, _) in samples.iter().zip(&keep).filter(|(_, k)| **k) {
-            let name = format!("node_netstat_{}", s.key);
-            if let Ok(v) = s.value.parse::<i64>() {
-                untyped_family(enc, &name, &s.help)?.encode_gauge(&v)?;
-            } else if let Ok(v) = s.value.parse::<f64>() {
-                untyped_family(enc, &name, &s.help)?.encode_gauge(&v)?;
-            } else {
-                errors.push(CollectError::Record {
+            let (name, help) = &known.series[s.series];
+            match &s.value {
+                Ok(Value::Int(v)) => untyped_family(enc, name, help)?.encode_gauge(v)?,
+                Ok(Value::Float(v)) => untyped_family(enc, name, help)?.encode_gauge(v)?,
+                Err(value) => errors.push(CollectError::Record {
                     path: s.path.to_owned(),
                     offset: 0,
-                    message: format!("{}: {:?} is not a number", s.key, s.value),
-                });
+                    message: format!(
+                        "{}: {value:?} is not a number",
+                        name.trim_start_matches("node_netstat_")
+                    ),
+                }),
             }
         }
         match errors.into_iter().next() {
@@ -274,7 +316,7 @@ Ip6XYZ
             snmp: PathBuf::new(),
             snmp6: PathBuf::new(),
             fields: compile_regex(FIELDS.name, config.options.value(&FIELDS)).unwrap(),
-            matched: Mutex::new(Vec::new()),
+            known: Mutex::new(Known::default()),
         };
         let stat = |protocol, name| Stat {
             protocol,
@@ -283,8 +325,11 @@ Ip6XYZ
         };
         let select = |stats: &[Stat<'_>]| {
             let (mut at, mut out) = (0, Vec::new());
-            collector.select(Path::new("snmp"), stats, &mut at, &mut out);
-            out.into_iter().map(|s| s.key).collect::<Vec<_>>()
+            let mut known = collector.known.lock().unwrap();
+            collector.select(&mut known, Path::new("snmp"), stats, &mut at, &mut out);
+            out.into_iter()
+                .map(|s| known.series[s.series].0.trim_start_matches("node_netstat_").to_owned())
+                .collect::<Vec<_>>()
         };
         let first = [stat("Tcp", "InErrs"), stat("Tcp", "MaxConn")];
         assert_eq!(select(&first), ["Tcp_InErrs"]);
