@@ -8,12 +8,13 @@
 # (the dashboard's browser test). systemd-analyze checks the hardened units; debootstrap makes
 # the minimal Debian root on which no default collector of the exporter may fail
 # (exporter/tests/stock_machine.rs) and the compose test's base image; strace watches the
-# exporter skip the lookups of sources it remembers missing (exporter/tests/absent_sources.rs). Does nothing
+# exporter skip the lookups of sources it remembers missing (exporter/tests/absent_sources.rs);
+# iproute2 makes the veth pair whose changes exporter/tests/link_changes.rs scrapes. Does nothing
 # when they are all present; `install-deps.sh PKG...` installs just the packages named.
 set -euo pipefail
 
-packages=(prometheus prometheus-alertmanager prometheus-node-exporter victoria-metrics docker-compose podman runc iptables chromium systemd debootstrap strace)
-binaries=(prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter victoria-metrics docker-compose podman runc iptables chromium systemd-analyze debootstrap strace)
+packages=(prometheus prometheus-alertmanager prometheus-node-exporter victoria-metrics docker-compose podman runc iptables chromium systemd debootstrap strace iproute2)
+binaries=(prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter victoria-metrics docker-compose podman runc iptables chromium systemd-analyze debootstrap strace ip)
 
 # With arguments: install exactly those packages (./vpsmon passes the ones the stack lacks).
 if [ "$#" -gt 0 ]; then

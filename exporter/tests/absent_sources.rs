@@ -12,13 +12,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use testkit::procs::{Proc, free_port, require_binary, wait_http_ok};
+use testkit::procs::require_binary;
 
-async fn scrape(base: &str) -> String {
-    let resp = reqwest::get(format!("{base}/metrics")).await.unwrap();
-    assert!(resp.status().is_success(), "{}", resp.status());
-    resp.text().await.unwrap()
-}
+mod support;
 
 /// The sources below that this host does not have; the test needs at least one.
 fn missing_sources() -> Vec<&'static str> {
@@ -80,7 +76,7 @@ async fn lookups_during_a_scrape(
             .unwrap(),
         "strace did not attach to {pid}"
     );
-    scrape(base).await;
+    support::scrape(base).await;
     // SAFETY: kill(2) of our own child; strace detaches on SIGINT and writes what it saw.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     child.wait().unwrap();
@@ -112,21 +108,15 @@ async fn missing_sources_are_looked_up_again_after_a_uevent_and_not_while_the_ke
     let strace = require_binary("STRACE_BIN", &["strace"], "strace");
     let missing = missing_sources();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vpsmon-exporter"));
-    cmd.args([
-        &format!("--web.listen-address=127.0.0.1:{port}"),
+    let args = [
         "--collector.disable-defaults",
         "--collector.selinux",
         "--collector.bcache",
         "--collector.ipvs",
-    ]);
-    let mut proc = Proc::spawn("vpsmon-exporter", cmd, &dir.path().join("exporter.log")).unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    wait_http_ok(&mut proc, &format!("{base}/ping"), Duration::from_secs(30))
-        .await
-        .unwrap();
-    let pid = proc.pid();
+    ];
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let running = support::start_ours(dir.path(), &args).await;
+    let (base, pid) = (running.base.clone(), running.proc.pid());
 
     // The first scrape looks and remembers.
     let first = lookups_during_a_scrape(&strace, pid, &base, &missing).await;
@@ -138,7 +128,11 @@ async fn missing_sources_are_looked_up_again_after_a_uevent_and_not_while_the_ke
         Vec::<String>::new(),
         "looked up while nothing changed"
     );
-    assert!(scrape(&base).await.contains("node_selinux_enabled 0"));
+    assert!(
+        support::scrape(&base)
+            .await
+            .contains("node_selinux_enabled 0")
+    );
 
     // A uevent (as when a module is loaded or a device added): the next scrape looks again.
     std::fs::write("/sys/class/net/lo/uevent", "change").unwrap();

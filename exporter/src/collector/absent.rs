@@ -32,6 +32,8 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::netlink;
+
 /// Everything remembered is forgotten this long after it was first remembered.
 pub(crate) const RECHECK: Duration = Duration::from_secs(300);
 /// The most paths remembered.
@@ -86,7 +88,7 @@ pub(crate) fn begin() {
         return;
     };
     // Both are drained (a change is consumed) whatever the other says.
-    let uevent = watch.uevent_arrived();
+    let uevent = netlink::announced(&watch.uevents);
     let mounted = watch.mounts_changed();
     if uevent || mounted || watch.since.elapsed() >= RECHECK {
         watch.paths.clear();
@@ -201,42 +203,6 @@ impl Watch {
         })
     }
 
-    /// Whether anything came on the uevent socket (or it failed), draining it. A busy host's
-    /// queue is bounded by the socket's buffer; so is this loop.
-    fn uevent_arrived(&self) -> bool {
-        let mut any = false;
-        for _ in 0..4096 {
-            match self.receive() {
-                Some(changed) => any |= changed,
-                None => return any,
-            }
-        }
-        true
-    }
-
-    /// Takes one datagram off the socket: `None` if there was none, `Some(true)` for one (or a
-    /// failure: ENOBUFS says some were lost), `Some(false)` for an interrupted call.
-    fn receive(&self) -> Option<bool> {
-        let mut byte = [0u8; 1];
-        // SAFETY: one writable byte; MSG_TRUNC drops the rest of the datagram.
-        let n = unsafe {
-            libc::recv(
-                self.uevents.as_raw_fd(),
-                byte.as_mut_ptr().cast(),
-                1,
-                libc::MSG_DONTWAIT | libc::MSG_TRUNC,
-            )
-        };
-        if n >= 0 {
-            return Some(true);
-        }
-        match io::Error::last_os_error().raw_os_error() {
-            Some(libc::EAGAIN) => None,
-            Some(libc::EINTR) => Some(false),
-            _ => Some(true),
-        }
-    }
-
     /// Whether the mount table changed since the last call.
     fn mounts_changed(&self) -> bool {
         pollpri(&self.mounts)
@@ -256,22 +222,11 @@ pub(crate) fn pollpri(mounts: &File) -> bool {
     n < 0 || pfd.revents & (libc::POLLPRI | libc::POLLERR | libc::POLLNVAL) != 0
 }
 
-/// A non-blocking socket that receives the kernel's uevents, with a small buffer: when it
-/// overflows between two scrapes, the next read says ENOBUFS, which counts as a change.
+/// A socket that receives the kernel's uevents (group 1; 2 is udev's own rebroadcast), with a
+/// small buffer: when it overflows between two scrapes, the next read says ENOBUFS, which
+/// counts as a change.
 fn uevent_socket() -> io::Result<OwnedFd> {
-    // SAFETY: plain socket(2); the result is checked and owned below.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            libc::NETLINK_KOBJECT_UEVENT,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = netlink::subscribe(libc::NETLINK_KOBJECT_UEVENT, 1)?;
     let size: libc::c_int = 16 * 1024;
     // SAFETY: the option value is a c_int of the size given.
     unsafe {
@@ -283,22 +238,6 @@ fn uevent_socket() -> io::Result<OwnedFd> {
             size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
-    // SAFETY: sockaddr_nl is plain data; zero is a valid value for every field.
-    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    // Group 1: the kernel's uevents (2 is udev's own rebroadcast).
-    addr.nl_groups = 1;
-    // SAFETY: addr is a sockaddr_nl of the size given.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&addr as *const libc::sockaddr_nl).cast(),
-            size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
     Ok(fd)
 }
 

@@ -8,6 +8,7 @@ mod absent;
 mod device_filter;
 mod encode;
 mod held;
+mod links;
 mod netlink;
 mod read;
 

@@ -133,6 +133,63 @@ pub(crate) fn dump(
     result
 }
 
+/// A non-blocking netlink socket of `protocol` bound to the multicast `groups`, on which the
+/// kernel announces changes (links, uevents); read with [`announced`].
+pub(crate) fn subscribe(protocol: libc::c_int, groups: u32) -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2); the result is checked and owned below.
+    let fd = check(unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            protocol,
+        )
+    })?;
+    // SAFETY: fd is a fresh descriptor nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: sockaddr_nl is plain data; zero is a valid value for every field.
+    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    addr.nl_groups = groups;
+    // SAFETY: addr is a sockaddr_nl of the size given.
+    check(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_nl).cast(),
+            size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    })?;
+    Ok(fd)
+}
+
+/// Whether anything came on a [`subscribe`]d socket since the last call (or it failed:
+/// ENOBUFS says announcements were lost), draining it. The queue is bounded by the socket's
+/// buffer; so is this loop.
+pub(crate) fn announced(fd: &OwnedFd) -> bool {
+    let mut byte = [0u8; 1];
+    let mut any = false;
+    for _ in 0..4096 {
+        // SAFETY: one writable byte; MSG_TRUNC drops the rest of the datagram.
+        let n = unsafe {
+            libc::recv(
+                fd.as_raw_fd(),
+                byte.as_mut_ptr().cast(),
+                1,
+                libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+            )
+        };
+        if n >= 0 {
+            any = true;
+            continue;
+        }
+        match io::Error::last_os_error().raw_os_error() {
+            Some(libc::EAGAIN) => return any,
+            Some(libc::EINTR) => {}
+            _ => any = true,
+        }
+    }
+    true
+}
+
 fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret < 0 {
         Err(io::Error::last_os_error())

@@ -154,8 +154,8 @@ pub(crate) struct Shared {
     links: std::cell::OnceCell<SharedLinks>,
 }
 
-/// The link dump's message bodies, or the kind and text of its error.
-type SharedLinks = Result<Vec<Vec<u8>>, (io::ErrorKind, String)>;
+/// The link dump's message bodies (`links`), or the kind and text of its error.
+type SharedLinks = Result<std::sync::Arc<Vec<Vec<u8>>>, (io::ErrorKind, String)>;
 
 impl Shared {
     /// Hands the next collector its prefetch (see `Collector::prefetch`).
@@ -171,20 +171,12 @@ impl Shared {
         })
     }
 
-    /// Hands `f` the body of every link's RTM_NEWLINK message, from one RTM_GETLINK dump made
-    /// on the first call of this scrape.
+    /// Hands `f` the body of every link's RTM_NEWLINK message with this moment's counters
+    /// ([`super::links`]), had on the first call of this scrape.
     pub(crate) fn with_links<T>(&self, f: impl FnOnce(&[Vec<u8>]) -> T) -> io::Result<T> {
-        let links = self.links.get_or_init(|| {
-            // struct ifinfomsg: family (AF_UNSPEC: every link), padding, type, index, flags,
-            // change.
-            let request = [0u8; 16];
-            let mut bodies = Vec::new();
-            super::netlink::dump(libc::RTM_GETLINK, &request, libc::RTM_NEWLINK, |body| {
-                bodies.push(body.to_vec())
-            })
-            .map(|()| bodies)
-            .map_err(|e| (e.kind(), e.to_string()))
-        });
+        let links = self
+            .links
+            .get_or_init(|| super::links::current().map_err(|e| (e.kind(), e.to_string())));
         match links {
             Ok(bodies) => Ok(f(bodies)),
             Err((kind, message)) => Err(io::Error::new(*kind, message.clone())),
