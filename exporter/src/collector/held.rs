@@ -37,11 +37,13 @@ pub(crate) const MAX_HELD: usize = 256;
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 const SYSFS_MAGIC: i64 = 0x6265_6572;
 
-/// A held file of some path: the identity its caller gave it (an ifindex, or 0), and whether a
+/// A held file: its path, the identity its caller gave it (an ifindex, or 0), and whether a
 /// read is using it now (then a concurrent scrape opens its own, and no sweep closes it).
 struct Slot {
+    key: Box<[u8]>,
     id: u64,
-    file: File,
+    /// `None` once dropped (a failed read): removed by the next [`sweep`].
+    file: Option<File>,
     /// The scrape that last read it.
     used: u64,
     busy: bool,
@@ -70,53 +72,78 @@ impl std::hash::Hasher for Fnv {
     }
 }
 
-/// By path, as bytes (a lookup by `&[u8]` allocates nothing, and hashes the bytes at once where
-/// `Path`'s hash goes component by component), the slots of its objects.
-type Map = HashMap<Vec<u8>, Vec<Slot>, std::hash::BuildHasherDefault<Fnv>>;
-
 fn key(path: &Path) -> &[u8] {
     path.as_os_str().as_bytes()
 }
 
+/// The held files, in the order they were first held, which is the order a scrape reads them
+/// in: the next read is looked for where the last one was found, and only when it is not
+/// there by path in `index`. A scrape then walks the slots in order (the CPU prefetches them)
+/// instead of probing a hash table twice per file, each probe a few cold cache lines.
 #[derive(Default)]
 struct Store {
-    map: Map,
-    /// Slots in `map`.
-    len: usize,
+    slots: Vec<Slot>,
+    /// By path, as bytes, the positions of its slots in `slots`.
+    index: HashMap<Box<[u8]>, Vec<usize>, std::hash::BuildHasherDefault<Fnv>>,
+    /// Where the next read is expected.
+    next: usize,
+    /// A slot was dropped since the last sweep.
+    dropped: bool,
+}
+
+impl Store {
+    fn usable(&self, at: usize, key: &[u8], id: u64) -> bool {
+        self.slots
+            .get(at)
+            .is_some_and(|s| s.id == id && !s.busy && s.file.is_some() && *s.key == *key)
+    }
+
+    /// Rebuilds `index` from `slots`.
+    fn reindex(&mut self) {
+        self.index.clear();
+        for (i, s) in self.slots.iter().enumerate() {
+            self.index.entry(s.key.clone()).or_default().push(i);
+        }
+    }
 }
 
 static HELD: Mutex<Option<Store>> = Mutex::new(None);
 /// The number of the current scrape, advanced by [`sweep`].
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 
-/// The held descriptor of `path` for `id`, marked busy until [`give_back`].
-fn borrow(path: &Path, id: u64) -> Option<RawFd> {
+/// The held descriptor of `path` for `id` and its slot, marked busy until [`give_back`].
+fn borrow(path: &Path, id: u64) -> Option<(RawFd, usize)> {
     let mut held = HELD.lock().ok()?;
-    let slot = held
-        .as_mut()?
-        .map
-        .get_mut(key(path))?
-        .iter_mut()
-        .find(|s| s.id == id && !s.busy)?;
+    let store = held.as_mut()?;
+    let key = key(path);
+    let at = if store.usable(store.next, key, id) {
+        store.next
+    } else {
+        *store
+            .index
+            .get(key)?
+            .iter()
+            .find(|&&i| store.usable(i, key, id))?
+    };
+    store.next = at + 1;
+    let slot = &mut store.slots[at];
     slot.busy = true;
-    Some(slot.file.as_raw_fd())
+    Some((slot.file.as_ref()?.as_raw_fd(), at))
 }
 
-/// Ends a [`borrow`]: the descriptor is kept, as used in this scrape, or closed.
-fn give_back(path: &Path, id: u64, keep: bool) {
+/// Ends a [`borrow`] of slot `at`: the descriptor is kept, as used in this scrape, or closed.
+fn give_back(at: usize, keep: bool) {
     let Ok(mut held) = HELD.lock() else { return };
     let Some(store) = held.as_mut() else { return };
-    let Some(slots) = store.map.get_mut(key(path)) else {
+    let Some(slot) = store.slots.get_mut(at) else {
         return;
     };
-    if let Some(i) = slots.iter().position(|s| s.id == id && s.busy) {
-        if keep {
-            slots[i].busy = false;
-            slots[i].used = EPOCH.load(Ordering::Relaxed);
-        } else {
-            slots.swap_remove(i);
-            store.len -= 1;
-        }
+    slot.busy = false;
+    if keep {
+        slot.used = EPOCH.load(Ordering::Relaxed);
+    } else {
+        slot.file = None;
+        store.dropped = true;
     }
 }
 
@@ -124,19 +151,26 @@ fn give_back(path: &Path, id: u64, keep: bool) {
 fn put(path: &Path, id: u64, file: File) {
     let Ok(mut held) = HELD.lock() else { return };
     let store = held.get_or_insert_with(Store::default);
-    if store.len >= MAX_HELD {
+    if store.slots.len() >= MAX_HELD {
         return;
     }
-    let slots = store.map.entry(key(path).to_owned()).or_default();
-    if slots.iter().all(|s| s.id != id) {
-        slots.push(Slot {
-            id,
-            file,
-            used: EPOCH.load(Ordering::Relaxed),
-            busy: false,
-        });
-        store.len += 1;
+    let key = key(path);
+    let positions = store.index.entry(key.into()).or_default();
+    if positions
+        .iter()
+        .any(|&i| store.slots[i].id == id && store.slots[i].file.is_some())
+    {
+        return;
     }
+    positions.push(store.slots.len());
+    store.slots.push(Slot {
+        key: key.into(),
+        id,
+        file: Some(file),
+        used: EPOCH.load(Ordering::Relaxed),
+        busy: false,
+    });
+    store.next = store.slots.len();
 }
 
 /// Whether `file` is generated by the kernel on each read (procfs, sysfs).
@@ -176,10 +210,10 @@ pub(crate) fn read<T>(
 ) -> io::Result<T> {
     let slot = id.unwrap_or(0);
     // Only what may be held is ever held: no need to ask before looking.
-    if let Some(fd) = borrow(path, slot) {
+    if let Some((fd, at)) = borrow(path, slot) {
         let result = read(fd, true);
         let gone = result.as_ref().is_err_and(object_gone);
-        give_back(path, slot, !gone);
+        give_back(at, !gone);
         if !gone {
             return result;
         }
@@ -221,24 +255,29 @@ pub(crate) fn sweep() {
     if let Ok(mut held) = HELD.lock()
         && let Some(store) = held.as_mut()
     {
-        let mut len = 0;
-        store.map.retain(|_, slots| {
-            slots.retain(|s| s.busy || s.used + 1 >= epoch);
-            len += slots.len();
-            !slots.is_empty()
-        });
-        store.len = len;
+        store.next = 0;
+        // A read in progress (a concurrent scrape) holds its slot's position: positions change
+        // only when no read is in progress; the stale slots wait for the next sweep.
+        if store.slots.iter().any(|s| s.busy) {
+            return;
+        }
+        let stale = |s: &Slot| s.file.is_none() || s.used + 1 < epoch;
+        if store.dropped || store.slots.iter().any(stale) {
+            store.slots.retain(|s| !stale(s));
+            store.reindex();
+            store.dropped = false;
+        }
     }
 }
 
 /// Whether `path` (with id 0) is held (for tests).
 #[cfg(test)]
 pub(crate) fn holds(path: &Path) -> bool {
-    HELD.lock()
-        .unwrap()
-        .as_ref()
-        .and_then(|h| h.map.get(key(path)))
-        .is_some_and(|slots| slots.iter().any(|s| s.id == 0))
+    HELD.lock().unwrap().as_ref().is_some_and(|h| {
+        h.slots
+            .iter()
+            .any(|s| *s.key == *key(path) && s.id == 0 && s.file.is_some())
+    })
 }
 
 /// `pread` or `read` of `fd` at `offset` into `buf`, retried on EINTR.
@@ -287,9 +326,9 @@ pub(crate) struct DirEntry {
 /// removed while held (a module unloaded) lists nothing but its dots, like an empty one: a
 /// held directory that lists nothing is opened again by its path, and an empty one not held.
 pub(crate) fn list_dir(path: &Path) -> io::Result<Vec<DirEntry>> {
-    if let Some(fd) = borrow(path, 0) {
+    if let Some((fd, at)) = borrow(path, 0) {
         let listed = entries(fd).ok().filter(|e| !e.is_empty());
-        give_back(path, 0, listed.is_some());
+        give_back(at, listed.is_some());
         if let Some(listed) = listed {
             return Ok(listed);
         }
@@ -398,6 +437,29 @@ mod tests {
             let now = rchar();
             assert!(now > last, "rchar {now} after {last}: a stale read");
             last = now;
+        }
+    }
+
+    /// Reads are looked for where the last one was found: in another order than the last
+    /// scrape's, each path still reads its own file.
+    #[test]
+    fn held_files_read_in_another_order_read_their_own_contents() {
+        let first_word = |p: &str| {
+            read_with(Path::new(p), |d| {
+                Ok(d.split_whitespace().next().unwrap_or_default().to_owned())
+            })
+            .unwrap()
+        };
+        for order in [
+            ["status", "limits"],
+            ["limits", "status"],
+            ["status", "limits"],
+        ] {
+            for file in order {
+                let want = if file == "status" { "Name:" } else { "Limit" };
+                assert_eq!(first_word(&format!("/proc/self/{file}")), want);
+            }
+            sweep();
         }
     }
 
