@@ -121,9 +121,11 @@ impl AppState {
 
 /// The router. Auth guards /metrics and /api/health only: /ping is the tunnel's liveness check.
 pub fn app(state: AppState) -> Router {
+    // /metrics gzips its own body (http/metrics.rs), once per scrape however many ask: it is
+    // left out of the compression layer, which would only wrap its body to pass it through.
     let mut protected = Router::new()
         .route("/metrics", get(metrics::handler))
-        .route("/api/health", get(health::handler));
+        .route("/api/health", get(health::handler).layer(compression()));
     if state.auth.is_enabled() {
         protected = protected.route_layer(axum::middleware::from_fn_with_state(
             state.auth.clone(),
@@ -140,15 +142,9 @@ pub fn app(state: AppState) -> Router {
     let main = Router::new()
         .merge(protected)
         .route("/ping", get(ping))
-        .route("/", get(landing))
+        .route("/", get(landing).layer(compression()))
         .fallback(not_found)
         .with_state(state)
-        .layer(
-            // Level 1: on a ~100 KB body most of the size win for a fraction of the CPU of 6.
-            CompressionLayer::new()
-                .gzip(true)
-                .quality(CompressionLevel::Fastest),
-        )
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -158,6 +154,13 @@ pub fn app(state: AppState) -> Router {
         Some(actions) => actions.merge(main),
         None => main,
     }
+}
+
+/// gzip at level 1 for a client that asks, on the routes that do not compress their own body.
+fn compression() -> CompressionLayer {
+    CompressionLayer::new()
+        .gzip(true)
+        .quality(CompressionLevel::Fastest)
 }
 
 /// The collector with `vpsmon_action_runs_total` added before the body's `# EOF`.
