@@ -96,7 +96,7 @@ pub(crate) fn read_attr_once(path: &Path) -> io::Result<String> {
         path,
         None,
         || File::open(path),
-        |fd, positional| held::read_at(fd, &mut buf, 0, positional),
+        |fd, positional, _| held::read_at(fd, &mut buf, 0, positional),
     )?;
     // SAFETY: the kernel initialised the first n bytes.
     let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
@@ -113,19 +113,24 @@ fn read_into(path: &Path, buf: &mut String) -> io::Result<()> {
         path,
         None,
         || File::open(path),
-        |fd, positional| {
+        |fd, positional, whole| {
             bytes.clear();
             loop {
                 if bytes.capacity() - bytes.len() < 1024 {
                     bytes.reserve(bytes.capacity().max(4096));
                 }
                 let len = bytes.len();
+                let asked = bytes.capacity() - len;
                 let n = held::read_at(fd, bytes.spare_capacity_mut(), len, positional)?;
                 if n == 0 {
                     return Ok(());
                 }
                 // SAFETY: the kernel wrote n bytes after the initialised ones.
                 unsafe { bytes.set_len(len + n) };
+                // A file that returns itself whole needs no read at its end.
+                if whole && n < asked {
+                    return Ok(());
+                }
             }
         },
     );
@@ -328,7 +333,7 @@ impl<'p> AttrDir<'p> {
             &path,
             self.id,
             || self.open(name),
-            |fd, positional| read_page(fd, positional, buf),
+            |fd, positional, _| read_page(fd, positional, buf),
         )?;
         trimmed(buf, n)
     }
@@ -341,7 +346,7 @@ pub(crate) fn read_attr<'b>(path: &Path, buf: &'b mut Vec<u8>) -> io::Result<&'b
         path,
         None,
         || File::open(path),
-        |fd, positional| read_page(fd, positional, buf),
+        |fd, positional, _| read_page(fd, positional, buf),
     )?;
     trimmed(buf, n)
 }
