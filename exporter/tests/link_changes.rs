@@ -1,6 +1,7 @@
 //! The exporter keeps the link dump from one scrape to the next and asks only for fresh
-//! counters while the kernel announces no link change (`collector/links.rs`). This proves,
-//! with the real binary and a real veth pair, that a link created, changed (MTU, alias, up) or
+//! counters while the kernel announces no link change (`collector/links.rs`), and netclass
+//! keeps the sysfs attributes that change only with such a change. This proves, with the real
+//! binary and a real veth pair, that a link created, changed (MTU, alias, address, up) or
 //! deleted shows in the very next scrape.
 //!
 //! Needs root (ip link add); CI runs it as root. Without root the test fails saying so: a
@@ -88,9 +89,21 @@ async fn a_link_created_changed_or_deleted_shows_in_the_next_scrape() {
     // Unchanged: the kept dump, the same lines.
     assert_eq!(lines_about(&base, &name).await.len(), created.len());
 
+    // A veth's address is random (addr_assign_type 1) until one is set (3): a file the dump
+    // lacks, kept between scrapes until the kernel announces the change.
+    assert!(
+        created.contains(&format!(
+            "node_network_address_assign_type{{device=\"{name}\"}} 1"
+        )),
+        "{created:#?}"
+    );
     ip(
         &ip_bin,
         &["link", "set", &name, "mtu", "1400", "alias", "vpsmon-test"],
+    );
+    ip(
+        &ip_bin,
+        &["link", "set", &name, "address", "02:00:5e:00:53:01"],
     );
     ip(&ip_bin, &["link", "set", &peer, "up"]);
     ip(&ip_bin, &["link", "set", &name, "up"]);
@@ -117,6 +130,12 @@ async fn a_link_created_changed_or_deleted_shows_in_the_next_scrape() {
     );
     assert!(
         changed.contains(&format!("node_network_up{{device=\"{name}\"}} 1")),
+        "{changed:#?}"
+    );
+    assert!(
+        changed.contains(&format!(
+            "node_network_address_assign_type{{device=\"{name}\"}} 3"
+        )),
         "{changed:#?}"
     );
 

@@ -37,6 +37,16 @@ struct Kept {
 }
 
 static KEPT: Mutex<Option<Kept>> = Mutex::new(None);
+/// Full dumps made so far: what was learnt of the links since the last one still holds while
+/// it is unchanged ([`generation`]).
+static DUMPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Changes when the links are dumped afresh (the kernel announced a change, or nothing is
+/// kept): what a collector learnt of a link (its sysfs attributes that only change with an
+/// announcement) may be kept while this stays the same.
+pub(crate) fn generation() -> u64 {
+    DUMPS.load(std::sync::atomic::Ordering::Acquire)
+}
 
 /// Every link's RTM_NEWLINK body, with this moment's counters.
 pub(crate) fn current() -> io::Result<Arc<Vec<Vec<u8>>>> {
@@ -51,6 +61,7 @@ pub(crate) fn current() -> io::Result<Arc<Vec<Vec<u8>>>> {
     // Listening first: a change made during the dump is announced to the next scrape.
     let watch = netlink::subscribe(libc::NETLINK_ROUTE, libc::RTMGRP_LINK as u32);
     let bodies = Arc::new(dump_links()?);
+    DUMPS.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     if let Ok(watch) = watch {
         *kept = Some(Kept {
             watch,

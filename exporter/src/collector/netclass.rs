@@ -360,6 +360,19 @@ pub fn parse_link(body: &[u8]) -> Option<Link> {
 /// Attribute files that could not be read for a reason other than being absent.
 type AttrErrors = Vec<(PathBuf, io::Error)>;
 
+/// The attributes the link dump lacks that change only with a change the kernel announces on
+/// RTNLGRP_LINK: `addr_assign_type` (a new MAC address), `dev_id` and `name_assign_type`
+/// (fixed when the device is made).
+const KEPT_ATTRS: [usize; 3] = [0, 5, 12];
+
+/// Those attributes' values by (ifindex, attribute), read while the links' dump was of
+/// generation `generation` ([`super::links::generation`]), kept until it changes.
+#[derive(Default)]
+struct Kept {
+    generation: u64,
+    values: std::collections::HashMap<(u64, usize), Option<i64>>,
+}
+
 /// Reads the attributes of `link` it does not know yet from the interface's directory.
 /// `None`: the device vanished since it was listed. `errors` gets the attributes that could
 /// not be read for another reason (EIO...): they are left out, the rest of the device kept.
@@ -372,6 +385,7 @@ fn read_iface(
     held: bool,
     buf: &mut Vec<u8>,
     errors: &mut AttrErrors,
+    mut kept: Option<&mut Kept>,
 ) -> Option<Iface> {
     let id = link.iface.numeric[IFINDEX]
         .filter(|_| held)
@@ -383,24 +397,44 @@ fn read_iface(
         text_known,
         ..
     } = link;
-    let mut read = |file: &CStr, buf: &mut Vec<u8>| -> Option<String> {
+    // The value, or None if the file is absent or failed; failures are reported in `errors`
+    // (and the bool is false: nothing to keep).
+    let mut read = |file: &CStr, buf: &mut Vec<u8>| -> (Option<String>, bool) {
         match attrs.read(file, buf) {
-            Ok(s) => Some(s.to_owned()),
-            Err(e) if attr_absent(&e) => None,
+            Ok(s) => (Some(s.to_owned()), true),
+            Err(e) if attr_absent(&e) => (None, true),
             Err(e) => {
                 errors.push((dir.join(file.to_string_lossy().as_ref()), e));
-                None
+                (None, false)
             }
         }
     };
-    for ((slot, (file, ..)), known) in iface.numeric.iter_mut().zip(NUMERIC).zip(numeric_known) {
-        if !known {
-            *slot = read(file, buf).and_then(|s| parse_sysfs_int(&s));
+    for (i, ((slot, (file, ..)), known)) in iface
+        .numeric
+        .iter_mut()
+        .zip(NUMERIC)
+        .zip(numeric_known)
+        .enumerate()
+    {
+        if known {
+            continue;
+        }
+        let keep = id.filter(|_| KEPT_ATTRS.contains(&i));
+        if let (Some(id), Some(kept)) = (keep, kept.as_deref())
+            && let Some(v) = kept.values.get(&(id, i))
+        {
+            *slot = *v;
+            continue;
+        }
+        let (value, clean) = read(file, buf);
+        *slot = value.and_then(|s| parse_sysfs_int(&s));
+        if let (Some(id), Some(kept), true) = (keep, kept.as_deref_mut(), clean) {
+            kept.values.insert((id, i), *slot);
         }
     }
     for ((slot, file), known) in iface.text.iter_mut().zip(TEXT).zip(text_known) {
         if !known {
-            *slot = read(file, buf).unwrap_or_default();
+            *slot = read(file, buf).0.unwrap_or_default();
         }
     }
     // Gone since it was listed.
@@ -416,19 +450,33 @@ pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> 
         netlink: config.paths.sysfs == Path::new("/sys"),
         ignored: compile_regex(IGNORED_DEVICES.name, options.value(&IGNORED_DEVICES))?,
         ignore_invalid_speed: options.switch(&IGNORE_INVALID_SPEED),
+        kept: std::sync::Mutex::new(Kept::default()),
     }))
 }
 
-#[derive(Clone)]
 struct NetclassCollector {
     dir: PathBuf,
     netlink: bool,
     ignored: Regex,
     ignore_invalid_speed: bool,
+    kept: std::sync::Mutex<Kept>,
 }
 
 /// Every interface not ignored, sorted by name, plus the attributes that failed.
 type Read = (Vec<Iface>, AttrErrors);
+
+/// A copy with nothing kept (tests build variants of one collector).
+impl Clone for NetclassCollector {
+    fn clone(&self) -> Self {
+        NetclassCollector {
+            dir: self.dir.clone(),
+            netlink: self.netlink,
+            ignored: self.ignored.clone(),
+            ignore_invalid_speed: self.ignore_invalid_speed,
+            kept: std::sync::Mutex::new(Kept::default()),
+        }
+    }
+}
 
 impl NetclassCollector {
     fn read(&self, shared: &Shared) -> Result<Read, CollectError> {
@@ -476,7 +524,14 @@ impl NetclassCollector {
                 },
                 ..Link::default()
             };
-            ifaces.extend(read_iface(&self.dir.join(&raw_name), link, false, &mut buf, &mut errors));
+            ifaces.extend(read_iface(
+                &self.dir.join(&raw_name),
+                link,
+                false,
+                &mut buf,
+                &mut errors,
+                None,
+            ));
         }
         ifaces.sort_by(|a, b| a.name.cmp(&b.name));
         Ok((ifaces, errors))
@@ -497,6 +552,15 @@ impl NetclassCollector {
         let mut errors = Vec::new();
         let mut buf = Vec::with_capacity(256);
         let ethtool = Ethtool::open();
+        // Read after the links: a dump made for this scrape has already counted.
+        let generation = super::links::generation();
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.generation != generation {
+            *kept = Kept {
+                generation,
+                ..Kept::default()
+            };
+        }
         for mut link in links {
             if self.ignored.is_match(&link.iface.name) {
                 continue;
@@ -507,7 +571,14 @@ impl NetclassCollector {
                 ethtool.speed_duplex(&mut link);
             }
             let dir = self.dir.join(&link.raw_name);
-            ifaces.extend(read_iface(&dir, link, true, &mut buf, &mut errors));
+            ifaces.extend(read_iface(
+                &dir,
+                link,
+                true,
+                &mut buf,
+                &mut errors,
+                Some(&mut kept),
+            ));
         }
         ifaces.sort_by(|a, b| a.name.cmp(&b.name));
         Some((ifaces, errors))
@@ -810,6 +881,7 @@ mod tests {
             netlink: true,
             ignored: Regex::new("^$").unwrap(),
             ignore_invalid_speed: false,
+            kept: std::sync::Mutex::new(Kept::default()),
         };
         let entries = collector.entries().unwrap();
         let read_netlink = || {
