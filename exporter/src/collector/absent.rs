@@ -21,7 +21,9 @@
 //!   with statfs): a textfile directory, udev's database, utmp or a fixture tree on a disk is
 //!   looked up every time.
 //!
-//! At most [`MAX_REMEMBERED`] paths are kept; past that, lookups are made as before.
+//! At most [`MAX_REMEMBERED`] paths are kept; past that, lookups are made as before. The same
+//! signals keep a sysfs directory's listing (`held::list_dir`, [`generation`]): a class gains a
+//! device, a CPU comes online or a filesystem is mounted with a uevent or a mount.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -72,6 +74,17 @@ enum State {
 }
 
 static STATE: Mutex<State> = Mutex::new(State::Unopened);
+/// Times everything was forgotten: what is learnt of procfs and sysfs between two of them
+/// (a directory's listing, in `held`) holds while this stays the same.
+static FORGOTTEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The number of the stretch, since the kernel last announced a change, in which what was
+/// found of sysfs still holds; `None` where changes cannot be watched (then nothing holds
+/// from one scrape to the next).
+pub(crate) fn generation() -> Option<u64> {
+    let state = STATE.lock().ok()?;
+    matches!(*state, State::On(_)).then(|| FORGOTTEN.load(std::sync::atomic::Ordering::Acquire))
+}
 
 /// Starts a scrape: forgets everything if the kernel announced a change since the last start,
 /// or [`RECHECK`] has passed.
@@ -93,6 +106,7 @@ pub(crate) fn begin() {
     if uevent || mounted || watch.since.elapsed() >= RECHECK {
         watch.paths.clear();
         watch.since = Instant::now();
+        FORGOTTEN.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 

@@ -42,8 +42,11 @@ const SYSFS_MAGIC: i64 = 0x6265_6572;
 struct Slot {
     key: Box<[u8]>,
     id: u64,
-    /// A read shorter than asked for returns the whole file ([`whole_when_short`]).
+    /// A file: a read shorter than asked for returns the whole file ([`whole_when_short`]).
+    /// A directory: it is on sysfs, so its listing may be kept (`absent::generation`).
     whole: bool,
+    /// A sysfs directory: its last listing, and the `absent::generation` it was made in.
+    listing: Option<(u64, Vec<DirEntry>)>,
     /// `None` once dropped (a failed read): removed by the next [`sweep`].
     file: Option<File>,
     /// The scrape that last read it.
@@ -150,6 +153,22 @@ fn give_back(at: usize, keep: bool) {
     }
 }
 
+/// The listing kept in slot `at` (borrowed), if it was made in `generation`.
+fn listing(at: usize, generation: u64) -> Option<Vec<DirEntry>> {
+    let held = HELD.lock().ok()?;
+    let (g, listed) = held.as_ref()?.slots.get(at)?.listing.as_ref()?;
+    (*g == generation).then(|| listed.clone())
+}
+
+/// Keeps `listed` in slot `at` (borrowed) as made in `generation`.
+fn keep_listing(at: usize, generation: u64, listed: &[DirEntry]) {
+    if let Ok(mut held) = HELD.lock()
+        && let Some(slot) = held.as_mut().and_then(|s| s.slots.get_mut(at))
+    {
+        slot.listing = Some((generation, listed.to_vec()));
+    }
+}
+
 /// Holds `file` as `path`'s for `id`, if there is room and it is not held already.
 fn put(path: &Path, id: u64, file: File, whole: bool) {
     let Ok(mut held) = HELD.lock() else { return };
@@ -170,6 +189,7 @@ fn put(path: &Path, id: u64, file: File, whole: bool) {
         key: key.into(),
         id,
         whole,
+        listing: None,
         file: Some(file),
         used: EPOCH.load(Ordering::Relaxed),
         busy: false,
@@ -370,6 +390,7 @@ pub(crate) fn read_at(
 
 /// A directory entry: its name and its `d_type` (`libc::DT_*`; DT_UNKNOWN where the filesystem
 /// does not say).
+#[derive(Clone)]
 pub(crate) struct DirEntry {
     pub(crate) name: OsString,
     pub(crate) kind: u8,
@@ -381,8 +402,17 @@ pub(crate) struct DirEntry {
 /// removed while held (a module unloaded) lists nothing but its dots, like an empty one: a
 /// held directory that lists nothing is opened again by its path, and an empty one not held.
 pub(crate) fn list_dir(path: &Path) -> io::Result<Vec<DirEntry>> {
-    if let Some((fd, at, _)) = borrow(path, 0) {
+    if let Some((fd, at, sysfs)) = borrow(path, 0) {
+        // Listed since the kernel last announced a change: still what it lists.
+        let generation = absent::generation().filter(|_| sysfs);
+        if let Some(kept) = generation.and_then(|g| listing(at, g)) {
+            give_back(at, true);
+            return Ok(kept);
+        }
         let listed = entries(fd).ok().filter(|e| !e.is_empty());
+        if let (Some(g), Some(listed)) = (generation, &listed) {
+            keep_listing(at, g, listed);
+        }
         give_back(at, listed.is_some());
         if let Some(listed) = listed {
             return Ok(listed);
@@ -405,8 +435,12 @@ pub(crate) fn list_dir(path: &Path) -> io::Result<Vec<DirEntry>> {
     // it is remembered as empty until the kernel announces a change (`absent`).
     if listed.is_empty() {
         absent::remember(path, absent::Found::Empty);
-    } else if !under_class_net(path) && generated(&dir) {
-        put(path, 0, dir, false);
+    } else if !under_class_net(path)
+        && let Some(magic) = fs_magic(&dir)
+        && (magic == PROC_SUPER_MAGIC || magic == SYSFS_MAGIC)
+    {
+        // For a directory, `whole` says its listing may be kept (sysfs: see `absent`).
+        put(path, 0, dir, magic == SYSFS_MAGIC);
     }
     Ok(listed)
 }
