@@ -22,17 +22,18 @@ struct Socket {
     buf: Vec<u8>,
 }
 
-static KEPT: Mutex<Option<Socket>> = Mutex::new(None);
+/// The kept sockets: rtnetlink's, and sock_diag's (udp_queues).
+static KEPT: Mutex<[Option<Socket>; 2]> = Mutex::new([None, None]);
 static NEXT_SEQ: AtomicU32 = AtomicU32::new(1);
 
 impl Socket {
-    fn open() -> io::Result<Socket> {
+    fn open(protocol: libc::c_int) -> io::Result<Socket> {
         // SAFETY: plain socket(2); the result is checked and owned below.
         let fd = check(unsafe {
             libc::socket(
                 libc::AF_NETLINK,
                 libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
+                protocol,
             )
         })?;
         // SAFETY: fd is a fresh descriptor nothing else owns.
@@ -67,7 +68,7 @@ impl Socket {
         each: &mut impl FnMut(&[u8]),
     ) -> io::Result<()> {
         let len = HDR + request.len();
-        let mut req = [0u8; 64];
+        let mut req = [0u8; 96];
         let req = req
             .get_mut(..len)
             .ok_or_else(|| invalid("request too long"))?;
@@ -116,19 +117,31 @@ pub(crate) fn dump(
     kind: u16,
     request: &[u8],
     reply: u16,
+    each: impl FnMut(&[u8]),
+) -> io::Result<()> {
+    dump_on(libc::NETLINK_ROUTE, kind, request, reply, each)
+}
+
+/// [`dump`] over a netlink `protocol` other than rtnetlink (`NETLINK_SOCK_DIAG`).
+pub(crate) fn dump_on(
+    protocol: libc::c_int,
+    kind: u16,
+    request: &[u8],
+    reply: u16,
     mut each: impl FnMut(&[u8]),
 ) -> io::Result<()> {
-    let kept = KEPT.lock().ok().and_then(|mut k| k.take());
+    let i = usize::from(protocol != libc::NETLINK_ROUTE);
+    let kept = KEPT.lock().ok().and_then(|mut k| k[i].take());
     let mut socket = match kept {
         Some(s) => s,
-        None => Socket::open()?,
+        None => Socket::open(protocol)?,
     };
     let seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed);
     let result = socket.dump(seq, kind, request, reply, &mut each);
     if result.is_ok()
         && let Ok(mut k) = KEPT.lock()
     {
-        *k = Some(socket);
+        k[i] = Some(socket);
     }
     result
 }
@@ -369,6 +382,6 @@ mod tests {
         for _ in 0..4 {
             assert!(names() >= 1, "no link, not even lo");
         }
-        assert!(KEPT.lock().unwrap().is_some());
+        assert!(KEPT.lock().unwrap()[0].is_some());
     }
 }

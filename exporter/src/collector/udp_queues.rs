@@ -3,6 +3,14 @@
 //!
 //! node_exporter's procfs parses every column of every socket; only `tx_queue:rx_queue` (the
 //! fifth) is needed, so only it is parsed. No file at all (no IP stack) is ErrNoData.
+//!
+//! Reading the machine's own `/proc`, the same sums come from a sock_diag dump instead
+//! (`SOCK_DIAG_BY_FAMILY`, UDP, every state): udp_diag reports each socket's
+//! `udp_rqueue_get` and `sk_wmem_alloc_get`, the very figures /proc/net/udp prints as
+//! rx_queue and tx_queue, of the same sockets (the namespace's udp_table, one family). A file
+//! makes the kernel walk the whole UDP hash table for its first read and again for the read
+//! that finds its end; a dump walks it once. Where the dump fails (a kernel without
+//! udp_diag), the files are read from then on.
 
 use std::path::PathBuf;
 
@@ -52,20 +60,88 @@ pub fn parse_udp_queues(data: &str, bad: &mut Vec<ParseError>) -> (u64, u64) {
 }
 
 pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> {
+    let procfs = &config.paths.procfs;
     Ok(Box::new(UdpQueuesCollector {
         paths: [
-            ("v4", config.paths.procfs.join("net/udp")),
-            ("v6", config.paths.procfs.join("net/udp6")),
+            ("v4", procfs.join("net/udp")),
+            ("v6", procfs.join("net/udp6")),
         ],
+        // The dump describes this process' network namespace, which only its own /proc shows
+        // (a fixture tree, or a host's /proc mounted elsewhere, is read as files).
+        diag: std::sync::atomic::AtomicBool::new(procfs == std::path::Path::new("/proc")),
+        // /proc/net/udp6 is missing where IPv6 is off at boot (and node_exporter then has no
+        // v6 series): the families are the files there are.
+        families: [("v4", libc::AF_INET, "net/udp"), ("v6", libc::AF_INET6, "net/udp6")]
+            .into_iter()
+            .filter(|(_, _, file)| procfs.join(file).exists())
+            .map(|(ip, family, _)| (ip, family as u8))
+            .collect(),
     }))
 }
 
 struct UdpQueuesCollector {
     paths: [(&'static str, PathBuf); 2],
+    /// Ask sock_diag rather than read the files (cleared when a dump fails).
+    diag: std::sync::atomic::AtomicBool,
+    /// The address families to ask about, with their `ip` label.
+    families: Vec<(&'static str, u8)>,
+}
+
+/// (tx, rx) summed over the UDP sockets of address family `family`, from a sock_diag dump.
+fn diag_sums(family: u8) -> std::io::Result<(u64, u64)> {
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    // struct inet_diag_req_v2: family, protocol, ext, pad, states (every one), then a zero
+    // inet_diag_sockid (48 bytes): no filter.
+    let mut request = [0u8; 56];
+    request[0] = family;
+    request[1] = libc::IPPROTO_UDP as u8;
+    request[4..8].copy_from_slice(&u32::MAX.to_ne_bytes());
+    let (mut tx, mut rx) = (0u64, 0u64);
+    // struct inet_diag_msg: family, state, timer, retrans, inet_diag_sockid (48), expires,
+    // rqueue at 56, wqueue at 60, uid, inode.
+    super::netlink::dump_on(
+        libc::NETLINK_SOCK_DIAG,
+        SOCK_DIAG_BY_FAMILY,
+        &request,
+        SOCK_DIAG_BY_FAMILY,
+        |msg| {
+            if msg.len() >= 64 {
+                rx = rx.saturating_add(u64::from(super::netlink::u32_at(msg, 56)));
+                tx = tx.saturating_add(u64::from(super::netlink::u32_at(msg, 60)));
+            }
+        },
+    )?;
+    Ok((tx, rx))
+}
+
+impl UdpQueuesCollector {
+    /// The sums over sock_diag. `None` if a dump fails: the files are read instead, from then
+    /// on.
+    fn from_diag(&self) -> Option<Vec<(&'static str, (u64, u64))>> {
+        use std::sync::atomic::Ordering;
+        if !self.diag.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut sums = Vec::new();
+        for &(ip, family) in &self.families {
+            match diag_sums(family) {
+                Ok(sum) => sums.push((ip, sum)),
+                Err(e) => {
+                    tracing::debug!(error = %e, "udp_queues: no sock_diag, reading /proc/net/udp{{,6}}");
+                    self.diag.store(false, Ordering::Relaxed);
+                    return None;
+                }
+            }
+        }
+        (!sums.is_empty()).then_some(sums)
+    }
 }
 
 impl Collector for UdpQueuesCollector {
     fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+        if let Some(sums) = self.from_diag() {
+            return encode(enc, sums);
+        }
         let mut sums = Vec::new();
         let mut errors = Vec::new();
         let mut missing = None;
@@ -85,20 +161,28 @@ impl Collector for UdpQueuesCollector {
             // Both files missing.
             return missing.map_or(Ok(()), Err);
         }
-        let mut family = gauge_family(
-            enc,
-            "node_udp_queues",
-            "Number of allocated memory in the kernel for UDP datagrams in bytes.",
-        )?;
-        for (ip, (tx, rx)) in sums {
-            gauge(&mut family, &[("ip", ip), ("queue", "tx")], tx)?;
-            gauge(&mut family, &[("ip", ip), ("queue", "rx")], rx)?;
-        }
+        encode(enc, sums)?;
         match errors.into_iter().next() {
             Some(e) => Err(e),
             None => Ok(()),
         }
     }
+}
+
+fn encode(
+    enc: &mut DescriptorEncoder<'_>,
+    sums: Vec<(&'static str, (u64, u64))>,
+) -> Result<(), CollectError> {
+    let mut family = gauge_family(
+        enc,
+        "node_udp_queues",
+        "Number of allocated memory in the kernel for UDP datagrams in bytes.",
+    )?;
+    for (ip, (tx, rx)) in sums {
+        gauge(&mut family, &[("ip", ip), ("queue", "tx")], tx)?;
+        gauge(&mut family, &[("ip", ip), ("queue", "rx")], rx)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -111,6 +195,47 @@ mod tests {
     fn scrape(files: &[(&str, &[u8])]) -> String {
         let dir = tree(files);
         scrape_of("udp_queues", build(&config_for(dir.path())).unwrap())
+    }
+
+    /// The file sums of `path` on this host.
+    fn file_sums(path: &str) -> (u64, u64) {
+        let mut bad = Vec::new();
+        let sums = parse_udp_queues(&std::fs::read_to_string(path).unwrap(), &mut bad);
+        assert!(bad.is_empty(), "{bad:?}");
+        sums
+    }
+
+    /// sock_diag and /proc/net/udp{,6} count the same sockets and the same bytes: a socket
+    /// with datagrams queued shows in both, by the same amounts (other processes' sockets may
+    /// move between the two reads, so a few tries are allowed).
+    #[test]
+    fn sock_diag_gives_the_sums_of_the_files_on_this_host() {
+        let queued = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for _ in 0..4 {
+            sender.send_to(&[7u8; 300], queued.local_addr().unwrap()).unwrap();
+        }
+        let v6 = std::net::UdpSocket::bind("[::1]:0").ok();
+        if let Some(v6) = &v6 {
+            v6.send_to(&[7u8; 300], v6.local_addr().unwrap()).unwrap();
+        }
+        for (family, path, held) in [
+            (libc::AF_INET as u8, "/proc/net/udp", true),
+            (libc::AF_INET6 as u8, "/proc/net/udp6", v6.is_some()),
+        ] {
+            if !held {
+                continue;
+            }
+            let mut last = None;
+            let same = (0..5).any(|_| {
+                let (diag, file) = (diag_sums(family).unwrap(), file_sums(path));
+                last = Some((diag, file));
+                diag == file
+            });
+            let (diag, file) = last.unwrap();
+            assert!(same, "{path}: sock_diag {diag:?}, file {file:?}");
+            assert!(diag.1 >= 300, "{path}: the queued datagrams are not counted: {diag:?}");
+        }
     }
 
     #[test]
