@@ -117,7 +117,7 @@ fn diag_sums(family: u8) -> std::io::Result<(u64, u64)> {
 impl UdpQueuesCollector {
     /// The sums over sock_diag. `None` if a dump fails: the files are read instead, from then
     /// on.
-    fn from_diag(&self) -> Option<Vec<(&'static str, (u64, u64))>> {
+    fn sums_over_diag(&self) -> Option<Vec<(&'static str, (u64, u64))>> {
         use std::sync::atomic::Ordering;
         if !self.diag.load(Ordering::Relaxed) {
             return None;
@@ -139,7 +139,7 @@ impl UdpQueuesCollector {
 
 impl Collector for UdpQueuesCollector {
     fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
-        if let Some(sums) = self.from_diag() {
+        if let Some(sums) = self.sums_over_diag() {
             return encode(enc, sums);
         }
         let mut sums = Vec::new();
