@@ -123,6 +123,19 @@ struct Known {
     /// Per series: `node_netstat_<Proto>_<Field>` and its HELP. A field listed twice (two
     /// blocks of one protocol) is one series.
     series: Vec<(String, String)>,
+    /// Per pair of lines of netstat and snmp, in order, as last seen ([`Pair`]).
+    pairs: Vec<Pair>,
+}
+
+/// A pair of lines (`Proto: names...` / `Proto: values...`) as last seen: while its line of
+/// names is the same, the values line is only split, and the exported columns taken from it.
+#[derive(Default)]
+struct Pair {
+    names: Box<str>,
+    /// The fields it has (its values line has as many, after the protocol).
+    fields: usize,
+    /// The exported columns (1 is the first field) and their series, in column order.
+    picks: Vec<(usize, usize)>,
 }
 
 impl Known {
@@ -203,22 +216,111 @@ impl NetstatCollector {
         }
     }
 
+    /// Adds the matching statistics of netstat or snmp (`data`, read from `path`) to `out`.
+    /// `pair` counts the pairs of lines seen so far this scrape, `at` the statistics.
+    #[allow(clippy::too_many_arguments)] // the walk's state, threaded through two files
+    fn select_pairs<'p>(
+        &self,
+        known: &mut Known,
+        path: &'p Path,
+        data: &str,
+        pair: &mut usize,
+        at: &mut usize,
+        out: &mut Vec<Sample<'p>>,
+        errors: &mut Vec<CollectError>,
+    ) {
+        let mut lines = data.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+        while let Some((i, names)) = lines.next() {
+            let Some((_, values)) = lines.next() else {
+                let e = ParseError::new(i + 1, "a line of names without its line of values");
+                errors.push(CollectError::parse(path, e));
+                break;
+            };
+            let p = *pair;
+            *pair += 1;
+            if let Some(seen) = known.pairs.get(p)
+                && *seen.names == *names
+            {
+                let kept = out.len();
+                if take_picks(seen, path, values, out) {
+                    *at += seen.fields;
+                    continue;
+                }
+                // The values line does not fit the names: decided afresh below.
+                out.truncate(kept);
+            }
+            let (mut stats, mut bad) = (Vec::new(), Vec::new());
+            let two = format!("{names}\n{values}\n");
+            parse_pairs(&two, &mut stats, &mut bad);
+            let mut seen = Pair {
+                names: names.into(),
+                fields: stats.len(),
+                picks: Vec::new(),
+            };
+            if bad.is_empty() {
+                for (col, s) in stats.iter().enumerate() {
+                    if let Some(series) = known.series_of(*at + col, s, &self.fields) {
+                        seen.picks.push((col + 1, series));
+                    }
+                }
+                take_picks(&seen, path, values, out);
+                *at += seen.fields;
+            } else {
+                // Never matches again: a line of names is never empty.
+                seen.names = "".into();
+            }
+            errors.extend(
+                bad.into_iter()
+                    .map(|e| CollectError::parse(path, ParseError::new(i + 1, e.message))),
+            );
+            if p < known.pairs.len() {
+                known.pairs[p] = seen;
+            } else {
+                known.pairs.push(seen);
+            }
+        }
+    }
+
     fn read_pairs<'p>(
         &self,
         known: &mut Known,
         path: &'p Path,
+        pair: &mut usize,
         at: &mut usize,
         out: &mut Vec<Sample<'p>>,
         errors: &mut Vec<CollectError>,
     ) -> Result<(), CollectError> {
         read_with(path, |data| {
-            let (mut stats, mut bad) = (Vec::new(), Vec::new());
-            parse_pairs(data, &mut stats, &mut bad);
-            self.select(known, path, &stats, at, out);
-            errors.extend(bad.into_iter().map(|e| CollectError::parse(path, e)));
+            self.select_pairs(known, path, data, pair, at, out, errors);
             Ok(())
         })
     }
+}
+
+/// Adds the columns `seen` exports from `values` to `out`; false if the line does not have
+/// its protocol and field count.
+fn take_picks<'p>(seen: &Pair, path: &'p Path, values: &str, out: &mut Vec<Sample<'p>>) -> bool {
+    let mut picks = seen.picks.iter().peekable();
+    let mut tokens = values.split_ascii_whitespace();
+    let proto = seen.names.split_ascii_whitespace().next();
+    if tokens.next() != proto {
+        return false;
+    }
+    let mut count = 0;
+    for (col, token) in tokens.enumerate() {
+        count += 1;
+        if let Some(&&(want, series)) = picks.peek()
+            && want == col + 1
+        {
+            picks.next();
+            out.push(Sample {
+                series,
+                path,
+                value: Value::parse(token),
+            });
+        }
+    }
+    count == seen.fields
 }
 
 impl Collector for NetstatCollector {
@@ -227,9 +329,9 @@ impl Collector for NetstatCollector {
         let known = &mut *known;
         let mut samples = Vec::new();
         let mut errors = Vec::new();
-        let mut at = 0;
-        self.read_pairs(known, &self.netstat, &mut at, &mut samples, &mut errors)?;
-        self.read_pairs(known, &self.snmp, &mut at, &mut samples, &mut errors)?;
+        let (mut at, mut pair) = (0, 0);
+        self.read_pairs(known, &self.netstat, &mut pair, &mut at, &mut samples, &mut errors)?;
+        self.read_pairs(known, &self.snmp, &mut pair, &mut at, &mut samples, &mut errors)?;
         // No snmp6 on a kernel without IPv6.
         match read_with(&self.snmp6, |data| {
             let mut stats = Vec::new();
@@ -271,7 +373,7 @@ impl Collector for NetstatCollector {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{config_for, samples, scrape_of, tree};
+    use super::super::testutil::{config_for, samples, scrape_of, scraper_of, tree};
     use super::*;
 
     const NETSTAT: &str = "TcpExt: SyncookiesSent SyncookiesRecv ListenOverflows ListenDrops TCPTimeouts PruneCalled
@@ -423,6 +525,46 @@ Ip6XYZ
             None,
         );
         assert_eq!(samples(&body), ["node_netstat_Udp_NoPorts 120"]);
+        assert!(body.contains("node_scrape_collector_success{collector=\"netstat\"} 0\n"));
+    }
+
+    /// One scraper over files that change between scrapes: new values are read through the
+    /// remembered pairs, and a pair whose names change (a field added, a values line cut
+    /// short) is decided afresh, as a first scrape would.
+    #[test]
+    fn later_scrapes_read_new_values_and_follow_changed_lines() {
+        let dir = tree(&[
+            ("proc/net/netstat", NETSTAT.as_bytes()),
+            ("proc/net/snmp", SNMP.as_bytes()),
+        ]);
+        let scraper = scraper_of("netstat", build(&config_for(dir.path())).unwrap());
+        let scrape = || String::from_utf8(scraper.scrape()).unwrap();
+        let first = scrape();
+        assert!(first.contains("node_netstat_Tcp_InErrs 5\n"), "{first}");
+        assert_eq!(samples(&scrape()), samples(&first));
+
+        let snmp = dir.path().join("proc/net/snmp");
+        std::fs::write(&snmp, SNMP.replace("Tcp: 1 -1 3556 11 5", "Tcp: 1 -1 3557 12 6")).unwrap();
+        let body = scrape();
+        assert!(body.contains("node_netstat_Tcp_InErrs 6\n"), "{body}");
+        assert!(body.contains("node_netstat_Tcp_CurrEstab 12\n"), "{body}");
+        assert!(body.contains("node_netstat_Tcp_ActiveOpens 3557\n"), "{body}");
+
+        // A field inserted before InErrs: the columns move.
+        let moved = SNMP
+            .replace("Tcp: RtoAlgorithm MaxConn", "Tcp: RtoAlgorithm OutRsts MaxConn")
+            .replace("Tcp: 1 -1 3556 11 5", "Tcp: 1 9 -1 3556 11 5");
+        std::fs::write(&snmp, moved).unwrap();
+        let body = scrape();
+        assert!(body.contains("node_netstat_Tcp_InErrs 5\n"), "{body}");
+        assert!(body.contains("node_netstat_Tcp_OutRsts 9\n"), "{body}");
+
+        // The same names with a values line cut short: that pair is reported and left out.
+        let short = SNMP.replace("Tcp: 1 -1 3556 11 5", "Tcp: 1 -1 3556");
+        std::fs::write(&snmp, short).unwrap();
+        let body = scrape();
+        assert!(!body.contains("node_netstat_Tcp_"), "{body}");
+        assert!(body.contains("node_netstat_Udp_NoPorts 120\n"), "{body}");
         assert!(body.contains("node_scrape_collector_success{collector=\"netstat\"} 0\n"));
     }
 
