@@ -42,9 +42,9 @@ const SYSFS_MAGIC: i64 = 0x6265_6572;
 struct Slot {
     key: Box<[u8]>,
     id: u64,
-    /// A file: a read shorter than asked for returns the whole file ([`whole_when_short`]).
-    /// A directory: it is on sysfs, so its listing may be kept (`absent::generation`).
-    whole: bool,
+    /// A file: how a read returns it ([`shape_of`]). A directory: [`Shape::Whole`] when it
+    /// is on sysfs, so its listing may be kept (`absent::generation`).
+    shape: Shape,
     /// A sysfs directory: its last listing, and the `absent::generation` it was made in.
     listing: Option<(u64, Vec<DirEntry>)>,
     /// `None` once dropped (a failed read): removed by the next [`sweep`].
@@ -116,9 +116,9 @@ static HELD: Mutex<Option<Store>> = Mutex::new(None);
 /// The number of the current scrape, advanced by [`sweep`].
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 
-/// The held descriptor of `path` for `id`, its slot and whether a short read returns the whole
-/// file, marked busy until [`give_back`].
-fn borrow(path: &Path, id: u64) -> Option<(RawFd, usize, bool)> {
+/// The held descriptor of `path` for `id`, its slot and its [`Shape`], marked busy until
+/// [`give_back`].
+fn borrow(path: &Path, id: u64) -> Option<(RawFd, usize, Shape)> {
     let mut held = HELD.lock().ok()?;
     let store = held.as_mut()?;
     let key = key(path);
@@ -134,7 +134,7 @@ fn borrow(path: &Path, id: u64) -> Option<(RawFd, usize, bool)> {
     store.next = at + 1;
     let slot = &mut store.slots[at];
     slot.busy = true;
-    Some((slot.file.as_ref()?.as_raw_fd(), at, slot.whole))
+    Some((slot.file.as_ref()?.as_raw_fd(), at, slot.shape))
 }
 
 /// Ends a [`borrow`] of slot `at`: the descriptor is kept, as used in this scrape, or closed.
@@ -170,7 +170,7 @@ fn keep_listing(at: usize, generation: u64, listed: &[DirEntry]) {
 }
 
 /// Holds `file` as `path`'s for `id`, if there is room and it is not held already.
-fn put(path: &Path, id: u64, file: File, whole: bool) {
+fn put(path: &Path, id: u64, file: File, shape: Shape) {
     let Ok(mut held) = HELD.lock() else { return };
     let store = held.get_or_insert_with(Store::default);
     if store.slots.len() >= MAX_HELD {
@@ -188,7 +188,7 @@ fn put(path: &Path, id: u64, file: File, whole: bool) {
     store.slots.push(Slot {
         key: key.into(),
         id,
-        whole,
+        shape,
         listing: None,
         file: Some(file),
         used: EPOCH.load(Ordering::Relaxed),
@@ -230,8 +230,21 @@ const SINGLE_RECORD: &[&str] = &[
     "uptime",
 ];
 
-/// Whether a read of `path` (a held procfs or sysfs file, on fs `magic`) that returns fewer
-/// bytes than asked for has returned the whole file, so that no read at its end is needed:
+/// How a read at offset 0 returns a held file.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Shape {
+    /// A page of records at a time (diskstats, net/dev, net/udp...): read until a read
+    /// returns nothing.
+    Paged,
+    /// Whole, when the read asks for more than it holds: a shorter read is its end.
+    Whole,
+    /// A /proc/sys file: whole as above, but the kernel allocates (and zeroes) as much as the
+    /// read asks for, so ask for little, and ask again from the start for more only when that
+    /// was filled (an integer vector would not continue at an offset).
+    Sysctl,
+}
+
+/// The [`Shape`] of `path`, a held procfs or sysfs file on fs `magic`:
 /// - a sysfs attribute is one `show` of at most a page, or a binary attribute read as asked;
 /// - a /proc/sys file is answered whole by its handler, and nothing at an offset past it;
 /// - a one-record procfs file ([`SINGLE_RECORD`]: meminfo, stat, net/snmp, pressure/*...) is
@@ -239,12 +252,12 @@ const SINGLE_RECORD: &[&str] = &[
 ///
 /// Other procfs files (diskstats, net/dev, net/udp...) return a page of records at a time: a
 /// short read is not their end.
-fn whole_when_short(path: &Path, magic: i64) -> bool {
+fn shape_of(path: &Path, magic: i64) -> Shape {
     if magic == SYSFS_MAGIC {
-        return true;
+        return Shape::Whole;
     }
     if magic != PROC_SUPER_MAGIC {
-        return false;
+        return Shape::Paged;
     }
     let parent = path.parent().and_then(Path::file_name);
     let name = path.file_name().and_then(|n| n.to_str());
@@ -255,7 +268,13 @@ fn whole_when_short(path: &Path, magic: i64) -> bool {
             Some("cpu" | "memory" | "io" | "irq") => parent.is_some_and(|p| p == "pressure"),
             _ => true,
         };
-    in_sys || one_record
+    if in_sys {
+        Shape::Sysctl
+    } else if one_record {
+        Shape::Whole
+    } else {
+        Shape::Paged
+    }
 }
 
 /// Whether a path names a network device's file through its (renameable) name: something
@@ -280,12 +299,12 @@ pub(crate) fn read<T>(
     path: &Path,
     id: Option<u64>,
     open: impl FnOnce() -> io::Result<File>,
-    mut read: impl FnMut(RawFd, bool, bool) -> io::Result<T>,
+    mut read: impl FnMut(RawFd, bool, Shape) -> io::Result<T>,
 ) -> io::Result<T> {
     let slot = id.unwrap_or(0);
     // Only what may be held is ever held: no need to ask before looking.
-    if let Some((fd, at, whole)) = borrow(path, slot) {
-        let result = read(fd, true, whole);
+    if let Some((fd, at, shape)) = borrow(path, slot) {
+        let result = read(fd, true, shape);
         let gone = result.as_ref().is_err_and(object_gone);
         give_back(at, !gone);
         if !gone {
@@ -297,9 +316,11 @@ pub(crate) fn read<T>(
         return Err(e);
     }
     let file = absent::note(path, open())?;
-    match read(file.as_raw_fd(), true, false) {
+    match read(file.as_raw_fd(), true, Shape::Paged) {
         // A file that does not read at offsets: read it as a stream, and do not hold it.
-        Err(e) if e.raw_os_error() == Some(libc::ESPIPE) => read(file.as_raw_fd(), false, false),
+        Err(e) if e.raw_os_error() == Some(libc::ESPIPE) => {
+            read(file.as_raw_fd(), false, Shape::Paged)
+        }
         // An error of the file's own (a link that is down has no `speed`: EINVAL) is its
         // answer this time: the file is held all the same, and read again next scrape.
         result => {
@@ -308,7 +329,7 @@ pub(crate) fn read<T>(
                 && let Some(magic) = fs_magic(&file)
                 && (magic == PROC_SUPER_MAGIC || magic == SYSFS_MAGIC)
             {
-                put(path, slot, file, whole_when_short(path, magic));
+                put(path, slot, file, shape_of(path, magic));
             }
             result
         }
@@ -402,9 +423,9 @@ pub(crate) struct DirEntry {
 /// removed while held (a module unloaded) lists nothing but its dots, like an empty one: a
 /// held directory that lists nothing is opened again by its path, and an empty one not held.
 pub(crate) fn list_dir(path: &Path) -> io::Result<Vec<DirEntry>> {
-    if let Some((fd, at, sysfs)) = borrow(path, 0) {
+    if let Some((fd, at, shape)) = borrow(path, 0) {
         // Listed since the kernel last announced a change: still what it lists.
-        let generation = absent::generation().filter(|_| sysfs);
+        let generation = absent::generation().filter(|_| shape == Shape::Whole);
         if let Some(kept) = generation.and_then(|g| listing(at, g)) {
             give_back(at, true);
             return Ok(kept);
@@ -439,8 +460,14 @@ pub(crate) fn list_dir(path: &Path) -> io::Result<Vec<DirEntry>> {
         && let Some(magic) = fs_magic(&dir)
         && (magic == PROC_SUPER_MAGIC || magic == SYSFS_MAGIC)
     {
-        // For a directory, `whole` says its listing may be kept (sysfs: see `absent`).
-        put(path, 0, dir, magic == SYSFS_MAGIC);
+        // For a directory, the shape says whether its listing may be kept (sysfs: see
+        // `absent`).
+        let shape = if magic == SYSFS_MAGIC {
+            Shape::Whole
+        } else {
+            Shape::Paged
+        };
+        put(path, 0, dir, shape);
     }
     Ok(listed)
 }

@@ -10,6 +10,11 @@ use super::filesystem::Measured;
 use super::held;
 use super::{CollectError, ParseError, Prefetched};
 
+/// What a first read of a /proc/sys file asks for (the kernel allocates and zeroes as much).
+/// Tests ask for 16 bytes, so that real sysctl files longer than that take the path that asks
+/// again for more.
+const SYSCTL_ASK: usize = if cfg!(test) { 16 } else { 256 };
+
 /// Buffers larger than this are not kept (a huge file should not pin its memory).
 const KEEP_CAPACITY: usize = 256 * 1024;
 
@@ -103,33 +108,47 @@ pub(crate) fn read_attr_once(path: &Path) -> io::Result<String> {
     Ok(String::from_utf8_lossy(bytes).into_owned())
 }
 
-/// Reads the whole file into `buf` with read until a 0-byte read, through a descriptor held
-/// across scrapes (`held`): std's `read_to_string` adds a statx and an lseek per file for a
-/// size hint that procfs answers with 0 anyway. A short read does not mean the end: procfs'
-/// seq_files answer a page at a time.
+/// Reads the whole file into `buf` through a descriptor held across scrapes (`held`): std's
+/// `read_to_string` adds a statx and an lseek per file for a size hint that procfs answers
+/// with 0 anyway. How the file comes back decides when it has all been read ([`held::Shape`]):
+/// a paged procfs file (a short read is not its end) until a read returns nothing, a file the
+/// kernel returns whole at the first short read.
 fn read_into(path: &Path, buf: &mut String) -> io::Result<()> {
     let mut bytes = std::mem::take(buf).into_bytes();
     let result = held::read(
         path,
         None,
         || File::open(path),
-        |fd, positional, whole| {
+        |fd, positional, shape| {
             bytes.clear();
+            // A /proc/sys file: the kernel allocates what is asked for; values are short.
+            let mut limit = if shape == held::Shape::Sysctl {
+                SYSCTL_ASK
+            } else {
+                usize::MAX
+            };
             loop {
                 if bytes.capacity() - bytes.len() < 1024 {
                     bytes.reserve(bytes.capacity().max(4096));
                 }
                 let len = bytes.len();
-                let asked = bytes.capacity() - len;
-                let n = held::read_at(fd, bytes.spare_capacity_mut(), len, positional)?;
+                let spare = bytes.spare_capacity_mut();
+                let asked = spare.len().min(limit);
+                let n = held::read_at(fd, &mut spare[..asked], len, positional)?;
                 if n == 0 {
                     return Ok(());
                 }
                 // SAFETY: the kernel wrote n bytes after the initialised ones.
                 unsafe { bytes.set_len(len + n) };
-                // A file that returns itself whole needs no read at its end.
-                if whole && n < asked {
-                    return Ok(());
+                match shape {
+                    // A file that returns itself whole needs no read at its end.
+                    held::Shape::Whole | held::Shape::Sysctl if n < asked => return Ok(()),
+                    // Filled: the value may be longer; ask for more, from the start.
+                    held::Shape::Sysctl => {
+                        bytes.clear();
+                        limit = limit.saturating_mul(8);
+                    }
+                    _ => {}
                 }
             }
         },
@@ -367,4 +386,38 @@ fn trimmed(buf: &[u8], n: usize) -> io::Result<&str> {
     let s = std::str::from_utf8(&buf[..n])
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     Ok(s.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// /proc/sys files read whole: one longer than the first ask (16 bytes in tests) is asked
+    /// for again, from its start, with room for all of it, every time.
+    #[test]
+    fn sysctl_files_longer_than_the_first_ask_are_read_whole() {
+        let paths = [
+            "/proc/sys/kernel/random/boot_id",
+            "/proc/sys/net/core/netdev_rss_key",
+            "/proc/sys/kernel/ostype",
+            // Integer vectors, which answer nothing at an offset: asked for again from 0.
+            "/proc/sys/net/ipv4/tcp_rmem",
+            "/proc/sys/net/ipv4/tcp_wmem",
+        ];
+        let mut longer = 0;
+        for path in paths {
+            let Ok(want) = std::fs::read_to_string(path) else {
+                continue;
+            };
+            longer += usize::from(want.len() > SYSCTL_ASK);
+            for _ in 0..3 {
+                let got = read_with(Path::new(path), |d| Ok(d.to_owned())).unwrap();
+                assert_eq!(got, want, "{path}");
+            }
+        }
+        assert!(
+            longer > 0,
+            "no sysctl file longer than {SYSCTL_ASK} bytes among {paths:?}"
+        );
+    }
 }
