@@ -183,15 +183,18 @@ pub struct Link {
 }
 
 // Indices into NUMERIC and TEXT of what the dump carries.
+const ADDR_ASSIGN_TYPE: usize = 0;
 const CARRIER: usize = 1;
 const CARRIER_CHANGES: usize = 2;
 const CARRIER_UP: usize = 3;
 const CARRIER_DOWN: usize = 4;
+const DEV_ID: usize = 5;
 const DORMANT: usize = 6;
 const IFINDEX: usize = 8;
 const IFLINK: usize = 9;
 const LINK_MODE: usize = 10;
 const MTU: usize = 11;
+const NAME_ASSIGN_TYPE: usize = 12;
 const GROUP: usize = 13;
 const TX_QUEUE_LEN: usize = 15;
 const TYPE: usize = 16;
@@ -363,7 +366,7 @@ type AttrErrors = Vec<(PathBuf, io::Error)>;
 /// The attributes the link dump lacks that change only with a change the kernel announces on
 /// RTNLGRP_LINK: `addr_assign_type` (a new MAC address), `dev_id` and `name_assign_type`
 /// (fixed when the device is made).
-const KEPT_ATTRS: [usize; 3] = [0, 5, 12];
+const KEPT_ATTRS: [usize; 3] = [ADDR_ASSIGN_TYPE, DEV_ID, NAME_ASSIGN_TYPE];
 
 /// Those attributes' values by (ifindex, attribute), read while the links' dump was of
 /// generation `generation` ([`super::links::generation`]), kept until it changes.
