@@ -100,9 +100,7 @@ pub(crate) fn begin() {
     let State::On(watch) = &mut *state else {
         return;
     };
-    // Both are drained (a change is consumed) whatever the other says.
-    let uevent = netlink::announced(&watch.uevents);
-    let mounted = watch.mounts_changed();
+    let (uevent, mounted) = watch.changes();
     if uevent || mounted || watch.since.elapsed() >= RECHECK {
         watch.paths.clear();
         watch.since = Instant::now();
@@ -217,9 +215,32 @@ impl Watch {
         })
     }
 
-    /// Whether the mount table changed since the last call.
-    fn mounts_changed(&self) -> bool {
-        pollpri(&self.mounts)
+    /// Whether a uevent came, and whether the mount table changed, since the last call: one
+    /// poll of both (a scrape usually finds neither); what came is drained, so a change is
+    /// reported once.
+    fn changes(&self) -> (bool, bool) {
+        let mut fds = [
+            libc::pollfd {
+                fd: self.uevents.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: self.mounts.as_raw_fd(),
+                events: libc::POLLPRI,
+                revents: 0,
+            },
+        ];
+        // SAFETY: two valid pollfds; a timeout of 0 does not block.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, 0) };
+        if n == 0 {
+            return (false, false);
+        }
+        let failed = n < 0;
+        let bad = libc::POLLERR | libc::POLLNVAL;
+        let uevent = (failed || fds[0].revents != 0) && netlink::announced(&self.uevents);
+        let mounted = failed || fds[1].revents & (libc::POLLPRI | bad) != 0;
+        (uevent || (fds[0].revents & bad != 0), mounted)
     }
 }
 
