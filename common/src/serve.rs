@@ -32,6 +32,8 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
+mod lane;
+
 /// A connection's read buffer, which also bounds a request's header. hyper's default (~400 KB)
 /// lets each connection hold that much of a body not yet read (hyper reads ahead of the handler),
 /// so a few hundred waiting uploads would hold a hundred MB.
@@ -79,6 +81,33 @@ impl BodyTimeout {
     }
 }
 
+/// A response being made by a [`FastRoute`].
+pub type FastAnswer = Pin<Box<dyn Future<Output = axum::response::Response> + Send>>;
+
+/// One route answered without the router: a server's hot path (the exporter's `GET /metrics`,
+/// scraped every 15 s), where the router's matching and layers cost a tenth of the request.
+/// It sees every request first and takes only the ones it answers in full; the rest, and
+/// anything it does not expect, go to the app as before.
+pub trait FastRoute: Send + Sync + 'static {
+    /// The answer to the request `head` when this route takes it, else `None`. Runs on the
+    /// runtime: it must not block.
+    fn answer(&self, head: &Head<'_>) -> Option<FastAnswer>;
+
+    /// The same answer, made on a fast-lane thread (see `lane`), which it may block while it
+    /// waits. Called within the runtime's context (its timers and `Handle::current` work).
+    fn answer_blocking(&self, head: &Head<'_>) -> Option<axum::http::Response<Bytes>>;
+}
+
+/// What a [`FastRoute`] sees of a request.
+#[derive(Debug)]
+pub struct Head<'a> {
+    pub method: &'a axum::http::Method,
+    pub uri: &'a axum::http::Uri,
+    pub headers: &'a axum::http::HeaderMap,
+    /// Whether a body follows the header (a `Content-Length` above 0, or chunks).
+    pub has_body: bool,
+}
+
 /// Serves `app` on `listener` within `limits` until `shutdown` completes, then stops accepting,
 /// closes idle connections and waits for the requests in progress to be answered.
 pub async fn serve(
@@ -87,8 +116,20 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, app, None, limits, shutdown).await
+}
+
+/// [`serve`], with `fast` asked before `app` on every request.
+pub async fn serve_with(
+    listener: TcpListener,
+    app: Router,
+    fast: Option<Arc<dyn FastRoute>>,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (stop, stopping) = watch::channel(false);
     let open = Arc::new(Mutex::new(Open::default()));
+    let lanes = Arc::new(lane::Lanes::default());
     let mut tasks = JoinSet::new();
     let mut last_accept_warning: Option<Instant> = None;
     tokio::pin!(shutdown);
@@ -117,21 +158,82 @@ pub async fn serve(
             tracing::debug!("connection limit reached; closing a new connection");
             continue;
         };
-        tasks.spawn(connection(
-            stream,
-            app.clone(),
-            limits,
-            Registered {
-                open: Arc::clone(&open),
-                conn,
-            },
-            stopping.clone(),
-        ));
+        let registered = Registered {
+            open: Arc::clone(&open),
+            conn,
+        };
+        let slot = fast.as_ref().and_then(|_| lanes.take());
+        let (stream, handed) = match (fast.as_ref(), slot) {
+            (Some(route), Some(slot)) => {
+                match to_lane(stream, route, &registered, limits, &stopping, slot) {
+                    Ok(handed) => (None, Some(handed)),
+                    Err(stream) => (stream, None),
+                }
+            }
+            _ => (Some(stream), None),
+        };
+        let (app, fast, stopping) = (app.clone(), fast.clone(), stopping.clone());
+        tasks.spawn(async move {
+            // A lane's connection is the lane's until it ends or hands over to hyper.
+            let io = match (stream, handed) {
+                (Some(stream), _) => Prefixed::new(stream, Vec::new()),
+                (None, Some(handed)) => match handed.await {
+                    Ok(Some(off)) => match back(off.stream) {
+                        Some(stream) => Prefixed::new(stream, off.read),
+                        None => return,
+                    },
+                    _ => return,
+                },
+                (None, None) => return,
+            };
+            connection(io, app, fast, limits, registered, stopping).await;
+        });
     }
     let _ = stop.send(true);
+    // Idle lanes block in `recv`: shut them down; a lane answering finishes, then sees the stop.
+    for conn in open.lock().unwrap().conns.values() {
+        if conn.busy.load(Ordering::Acquire) == 0 {
+            conn.shut_lane();
+        }
+    }
     drop(listener);
     while tasks.join_next().await.is_some() {}
     Ok(())
+}
+
+/// Moves `stream` to a fast-lane thread; the receiver gets the connection back if hyper is to
+/// serve the rest of it. `Err` holds the stream to serve on the runtime instead (`None` if it
+/// was lost on the way, which only a failing `fcntl` can do).
+fn to_lane(
+    stream: TcpStream,
+    route: &Arc<dyn FastRoute>,
+    registered: &Registered,
+    limits: Limits,
+    stopping: &watch::Receiver<bool>,
+    slot: lane::Slot,
+) -> Result<tokio::sync::oneshot::Receiver<Option<lane::HandOff>>, Option<TcpStream>> {
+    let std_stream = stream.into_std().map_err(|_| None)?;
+    if std_stream.set_nonblocking(false).is_err() {
+        return Err(back(std_stream));
+    }
+    let (done, handed) = tokio::sync::oneshot::channel();
+    let lane = lane::Lane {
+        route: Arc::clone(route),
+        conn: Arc::clone(&registered.conn.1),
+        limits,
+        stopping: stopping.clone(),
+        runtime: tokio::runtime::Handle::current(),
+    };
+    lane::start(std_stream, lane, slot, done).map_err(back)?;
+    Ok(handed)
+}
+
+/// A socket back on the runtime, if it can be.
+fn back(stream: std::net::TcpStream) -> Option<TcpStream> {
+    stream
+        .set_nonblocking(true)
+        .and_then(|()| TcpStream::from_std(stream))
+        .ok()
 }
 
 /// Errors of one incoming connection (it was reset before we took it), not of the listener.
@@ -150,6 +252,17 @@ struct Conn {
     busy: AtomicUsize,
     /// Asks the connection to close now.
     evict: Notify,
+    /// A duplicate of the socket while a fast lane serves it: shut down to close the lane.
+    lane: Mutex<Option<std::net::TcpStream>>,
+}
+
+impl Conn {
+    /// Closes the connection if a lane serves it (its blocked read then returns).
+    fn shut_lane(&self) {
+        if let Some(s) = self.lane.lock().unwrap().as_ref() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
 }
 
 /// The open connections, oldest first.
@@ -171,6 +284,7 @@ impl Open {
                 .map(|(id, _)| *id)?;
             if let Some(c) = self.conns.remove(&idle) {
                 c.evict.notify_one();
+                c.shut_lane();
             }
         }
         let id = self.next_id;
@@ -210,8 +324,9 @@ impl Drop for Busy {
 }
 
 async fn connection(
-    stream: TcpStream,
+    stream: Prefixed,
     app: Router,
+    fast: Option<Arc<dyn FastRoute>>,
     limits: Limits,
     registered: Registered,
     mut stopping: watch::Receiver<bool>,
@@ -219,10 +334,24 @@ async fn connection(
     let conn = Arc::clone(&registered.conn.1);
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let busy = Busy::new(&conn);
-        let request = request.map(|b| Body::new(DeadlineBody::new(b, limits.body_timeout)));
+        let fast = fast.as_ref().and_then(|f| {
+            f.answer(&Head {
+                method: request.method(),
+                uri: request.uri(),
+                headers: request.headers(),
+                has_body: !http_body::Body::is_end_stream(request.body()),
+            })
+        });
         let app = app.clone();
         async move {
-            let response = app.oneshot(request).await?;
+            let response = match fast {
+                Some(answer) => answer.await,
+                None => {
+                    let request =
+                        request.map(|b| Body::new(DeadlineBody::new(b, limits.body_timeout)));
+                    app.oneshot(request).await?
+                }
+            };
             // The request stays busy until its response body is written (hyper drops the body
             // then), so a long /metrics answer is never evicted half-way.
             Ok::<_, Infallible>(response.map(|body| {
@@ -299,5 +428,67 @@ impl http_body::Body for DeadlineBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// A connection's socket, with the bytes a fast lane read from it before handing it over
+/// served first.
+struct Prefixed {
+    read: Bytes,
+    stream: TcpStream,
+}
+
+impl Prefixed {
+    fn new(stream: TcpStream, read: Vec<u8>) -> Prefixed {
+        Prefixed {
+            read: Bytes::from(read),
+            stream,
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for Prefixed {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if !this.read.is_empty() {
+            let n = this.read.len().min(buf.remaining());
+            buf.put_slice(&this.read.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Prefixed {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }

@@ -1220,3 +1220,164 @@ async fn idle_connections_neither_lock_out_a_scrape_nor_stay_open() {
     let log = proc.log_text();
     assert!(!log.contains("Too many open files"), "{log}");
 }
+
+/// One answer read off a raw connection: status, headers (names lowercased), body.
+fn read_answer(
+    reader: &mut std::io::BufReader<std::net::TcpStream>,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use std::io::BufRead;
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    let code = status
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {status:?}"));
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':').unwrap();
+        headers.push((name.to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+    let mut body = Vec::new();
+    if let Some(len) = header("content-length") {
+        body.resize(len.parse().unwrap(), 0);
+        reader.read_exact(&mut body).unwrap();
+    } else {
+        assert_eq!(
+            header("transfer-encoding").map(String::as_str),
+            Some("chunked"),
+            "{headers:?}"
+        );
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size).unwrap();
+            let size = usize::from_str_radix(size.trim_end(), 16).unwrap();
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk).unwrap();
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    }
+    (code, headers, body)
+}
+
+/// Scrapes are answered on a thread of their own per connection (the fast lane), and whatever
+/// else comes on such a connection is served by the router as on any other: the same answers,
+/// pipelined requests included, across more connections than there are lanes.
+#[tokio::test]
+async fn a_scrape_connection_answers_like_the_router_whatever_comes_on_it() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = write_secret(dir.path(), "token", "lane-token");
+    let port = testkit::procs::free_port();
+    let mut cmd = std::process::Command::new(exporter_bin());
+    cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg(format!("--web.auth-token-file={}", token_file.display()))
+        .args(["--collector.disable-defaults", "--collector.loadavg"]);
+    let mut proc =
+        testkit::procs::Proc::spawn("vpsmon-exporter", cmd, &dir.path().join("log")).unwrap();
+    testkit::procs::wait_http_ok(
+        &mut proc,
+        &format!("http://127.0.0.1:{port}/ping"),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+
+    let pid = proc.pid();
+    let checks = tokio::task::spawn_blocking(move || {
+        let connect = || {
+            let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            (s.try_clone().unwrap(), std::io::BufReader::new(s))
+        };
+        let scrape = "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer lane-token\r\n\r\n";
+        // More connections than lanes, all open at once, each kept alive over several requests.
+        let mut conns: Vec<_> = (0..12).map(|_| connect()).collect();
+        for (w, r) in &mut conns {
+            for _ in 0..2 {
+                w.write_all(scrape.as_bytes()).unwrap();
+                let (code, headers, body) = read_answer(r);
+                assert_eq!(code, 200);
+                let body = String::from_utf8(body).unwrap();
+                assert!(body.contains("\nnode_load1 "), "{body}");
+                assert!(headers.iter().any(|(n, _)| n == "date"), "{headers:?}");
+                assert!(
+                    headers.iter().any(|(n, v)| n == "content-type" && v.starts_with("text/plain")),
+                    "{headers:?}"
+                );
+            }
+        }
+        // Eight of them have a lane (a thread of its own); the other four are served by hyper.
+        let lanes = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .filter(|t| {
+                let comm = t.as_ref().unwrap().path().join("comm");
+                std::fs::read_to_string(comm).is_ok_and(|c| c.trim() == "fast-lane")
+            })
+            .count();
+        assert_eq!(lanes, 8);
+        let (w, r) = &mut conns[0];
+        // No credentials: refused as the router refuses, and the connection stays usable.
+        w.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let (code, _, body) = read_answer(r);
+        assert_eq!(code, 401, "{}", String::from_utf8_lossy(&body));
+        // gzip as asked.
+        w.write_all(
+            b"GET /metrics HTTP/1.1\r\nAuthorization: Bearer lane-token\r\nAccept-Encoding: gzip\r\n\r\n",
+        )
+        .unwrap();
+        let (code, headers, body) = read_answer(r);
+        assert_eq!(code, 200);
+        assert!(headers.contains(&("content-encoding".into(), "gzip".into())), "{headers:?}");
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&body[..]).read_to_string(&mut text).unwrap();
+        assert!(text.contains("\nnode_load1 "), "{text}");
+        // A scrape and a request for another path in one write: both answered, in order, the
+        // second by the router; the connection then goes on with scrapes.
+        w.write_all(format!("{scrape}GET /ping HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .unwrap();
+        let (code, _, body) = read_answer(r);
+        assert_eq!(code, 200);
+        assert!(String::from_utf8(body).unwrap().contains("node_load1"));
+        let (code, _, body) = read_answer(r);
+        assert_eq!(code, 200);
+        let ping: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(ping["status"], "ok");
+        w.write_all(scrape.as_bytes()).unwrap();
+        assert_eq!(read_answer(r).0, 200);
+        // A scrape with a body is not a plain scrape: the router answers it.
+        let (w, r) = &mut conns[1];
+        w.write_all(
+            b"GET /metrics HTTP/1.1\r\nAuthorization: Bearer lane-token\r\nContent-Length: 5000\r\n\r\n",
+        )
+        .unwrap();
+        w.write_all(&[b'x'; 5000]).unwrap();
+        assert_eq!(read_answer(r).0, 413);
+        // `Connection: close` is honoured: the answer, then the end of the stream.
+        let (w, r) = &mut conns[2];
+        w.write_all(
+            b"GET /metrics HTTP/1.1\r\nAuthorization: Bearer lane-token\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+        let (code, headers, _) = read_answer(r);
+        assert_eq!(code, 200);
+        assert!(headers.contains(&("connection".into(), "close".into())), "{headers:?}");
+        let mut rest = Vec::new();
+        r.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty(), "{rest:?}");
+    })
+    .await;
+    if let Err(e) = checks {
+        panic!("{e}; log:\n{}", proc.log_text());
+    }
+}

@@ -1,7 +1,9 @@
 //! `GET /metrics`: one collection shared by every scrape that arrives while it runs
-//! (single-flight), run as its own task on the runtime thread (reading /proc does not block;
-//! only statvfs can, and that is awaited, see [`Scraper::scrape_async`]), and a cap on the
-//! requests in flight so a scrape storm gets 503 instead of piling up.
+//! (single-flight), and a cap on the requests in flight so a scrape storm gets 503 instead of
+//! piling up. A scrape is answered on its connection's fast-lane thread when it has one
+//! ([`MetricsRoute`], `vpsmon_common::serve`'s lanes), collecting right there; otherwise the
+//! collection runs as its own task on the runtime thread (reading /proc does not block; only
+//! statvfs can, and that is awaited, see [`Scraper::scrape_async`]).
 //!
 //! gzip is done here rather than by tower-http's streaming layer: one `GzEncoder` pass over the
 //! finished body costs about half as much CPU, and scrapes sharing a collection share its gzip.
@@ -12,10 +14,11 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flate2::{Compress, Compression, FlushCompress, Status};
 use tokio::sync::watch;
+use vpsmon_common::serve::{FastAnswer, FastRoute, Head};
 
 use super::{AppState, HttpError};
 use crate::collector::{OPENMETRICS_CONTENT_TYPE, Scraper, TEXT_CONTENT_TYPE, to_text_format};
@@ -265,6 +268,47 @@ impl Gate {
     }
 }
 
+impl Gate {
+    /// [`Gate::join`] for a thread that may block: a running collection is waited for (within
+    /// the request timeout); otherwise this thread collects, and scrapes arriving meanwhile
+    /// share what it finds. Needs the runtime's context (for the timeout).
+    fn join_blocking(
+        self: &Arc<Self>,
+        collector: &Arc<dyn Collect>,
+    ) -> Result<(Permit<'_>, Arc<Scrape>), HttpError> {
+        let mut inner = self.lock();
+        Self::admit(&mut inner, self.max)?;
+        let permit = Permit { gate: self };
+        if let Some(flight) = &inner.current {
+            let mut flight = flight.clone();
+            drop(inner);
+            let runtime = tokio::runtime::Handle::current();
+            let waited = runtime.block_on(tokio::time::timeout(super::REQUEST_TIMEOUT, async {
+                flight
+                    .wait_for(Option::is_some)
+                    .await
+                    .ok()
+                    .and_then(|s| s.clone())
+            }));
+            return match waited {
+                Ok(Some(scrape)) => Ok((permit, scrape)),
+                Ok(None) => Err(HttpError::Internal("the collection did not finish".into())),
+                Err(_) => Err(HttpError::Internal(
+                    "the collection did not finish within the request timeout".into(),
+                )),
+            };
+        }
+        let (tx, rx) = watch::channel(None);
+        inner.current = Some(rx);
+        drop(inner);
+        let done = Done(Arc::clone(self));
+        let scrape = Arc::new(Scrape::new(collector.collect()));
+        drop(done);
+        let _ = tx.send(Some(Arc::clone(&scrape)));
+        Ok((permit, scrape))
+    }
+}
+
 /// Clears the gate's running collection when dropped, also when the collection panicked (its
 /// waiters then get 500 and the next scrape starts a new one).
 struct Done(Arc<Gate>);
@@ -298,6 +342,28 @@ pub async fn handler(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
+    respond(state, Wants::of(&headers)).await
+}
+
+/// What a scrape's headers ask for, read before the collection so that the request's headers
+/// need not be kept while it runs.
+#[derive(Debug, Clone, Copy)]
+struct Wants {
+    format: Format,
+    gzip: bool,
+}
+
+impl Wants {
+    fn of(headers: &HeaderMap) -> Wants {
+        Wants {
+            format: negotiate(headers),
+            gzip: accepts_gzip(headers),
+        }
+    }
+}
+
+/// Joins (or starts) the collection and answers from it as `wants` asks.
+async fn respond(state: AppState, wants: Wants) -> Result<Response, HttpError> {
     let (_permit, mut flight) = state.gate.join(&state.collector)?;
     let scrape = flight
         .wait_for(Option::is_some)
@@ -305,32 +371,99 @@ pub async fn handler(
         .map_err(|_| HttpError::Internal("the collection did not finish".into()))?
         .clone()
         .ok_or_else(|| HttpError::Internal("the collection did not finish".into()))?;
-    let format = negotiate(&headers);
-    let content_type = HeaderValue::from_static(format.content_type());
-    let vary = HeaderValue::from_static("accept, accept-encoding");
-    let gzipped = if accepts_gzip(&headers) {
+    Ok(answer_from(&scrape, wants).map(Body::from))
+}
+
+/// The answer to a scrape that wants `wants`, from its collection.
+fn answer_from(scrape: &Scrape, wants: Wants) -> axum::http::Response<Bytes> {
+    let format = wants.format;
+    let gzipped = if wants.gzip {
         scrape.gzip(format)
     } else {
         None
     };
-    let response = if let Some(gz) = gzipped {
-        (
-            [
-                (header::CONTENT_TYPE, content_type),
-                (header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
-                (header::VARY, vary),
-            ],
-            Body::from(gz),
-        )
-            .into_response()
-    } else {
-        (
-            [(header::CONTENT_TYPE, content_type), (header::VARY, vary)],
-            Body::from(scrape.body(format)),
-        )
-            .into_response()
-    };
-    Ok(response)
+    let mut response = axum::http::Response::new(Bytes::new());
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    if gzipped.is_some() {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("accept, accept-encoding"),
+    );
+    *response.body_mut() = gzipped.unwrap_or_else(|| scrape.body(format));
+    response
+}
+
+/// [`respond`] on a fast-lane thread: the collection runs right here when none is running, and
+/// a running one is waited for (within the request timeout).
+fn respond_blocking(
+    state: &AppState,
+    wants: Wants,
+) -> Result<axum::http::Response<Bytes>, HttpError> {
+    let (_permit, scrape) = state.gate.join_blocking(&state.collector)?;
+    Ok(answer_from(&scrape, wants))
+}
+
+/// `GET /metrics` answered ahead of the router (`vpsmon_common::serve::FastRoute`): the same
+/// credentials check, request timeout and answer as the routed handler, without the router's
+/// path matching, layers and header-map copy on every scrape. A request with a body (or any
+/// other method or path) goes to the router, which refuses or serves it as before.
+pub struct MetricsRoute {
+    pub state: AppState,
+}
+
+impl MetricsRoute {
+    /// Whether the route takes `head`; `Err` is the refusal of a scrape without valid
+    /// credentials (as the router's auth layer answers it).
+    fn takes(&self, head: &Head<'_>) -> Option<Result<Wants, Response>> {
+        if head.method != Method::GET || head.uri.path() != "/metrics" || head.has_body {
+            return None;
+        }
+        if let Err(err) = self.state.auth.check(head.headers) {
+            tracing::debug!(path = "/metrics", reason = %err, "refused request");
+            return Some(Err(err.into_response()));
+        }
+        Some(Ok(Wants::of(head.headers)))
+    }
+}
+
+impl FastRoute for MetricsRoute {
+    fn answer(&self, head: &Head<'_>) -> Option<FastAnswer> {
+        let wants = match self.takes(head)? {
+            Ok(wants) => wants,
+            Err(refused) => return Some(Box::pin(async move { refused })),
+        };
+        let state = self.state.clone();
+        Some(Box::pin(async move {
+            match tokio::time::timeout(super::REQUEST_TIMEOUT, respond(state, wants)).await {
+                Ok(Ok(response)) => response,
+                Ok(Err(e)) => e.into_response(),
+                // As the router's TimeoutLayer answers.
+                Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+            }
+        }))
+    }
+
+    fn answer_blocking(&self, head: &Head<'_>) -> Option<axum::http::Response<Bytes>> {
+        let response = match self.takes(head)? {
+            Ok(wants) => match respond_blocking(&self.state, wants) {
+                Ok(response) => return Some(response),
+                Err(e) => e.into_response(),
+            },
+            Err(refused) => refused,
+        };
+        // The refusals' bodies are whole (JSON) and taken at once.
+        let (parts, body) = response.into_parts();
+        let body = tokio::runtime::Handle::current()
+            .block_on(axum::body::to_bytes(body, usize::MAX))
+            .unwrap_or_default();
+        Some(axum::http::Response::from_parts(parts, body))
+    }
 }
 
 #[cfg(test)]

@@ -206,7 +206,10 @@ pub async fn run(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    vpsmon_common::serve::serve(listener, app(state), limits, shutdown).await
+    let fast = Arc::new(metrics::MetricsRoute {
+        state: state.clone(),
+    });
+    vpsmon_common::serve::serve_with(listener, app(state), Some(fast), limits, shutdown).await
 }
 
 /// The current time as RFC 3339 in UTC with milliseconds (`2026-01-02T03:04:05.678Z`).
@@ -280,12 +283,14 @@ pub fn state_from_settings(settings: &Settings) -> Result<AppState, StartError> 
     .with_actions(actions))
 }
 
-/// The binary's server: a single-threaded runtime (a scrape is a few /proc reads, done on the
-/// runtime thread; statvfs runs on the filesystem collector's own thread and /api/health on the
-/// small blocking pool), bound to `--web.listen-address`, stopped by SIGINT/SIGTERM.
+/// The binary's server: a single-threaded runtime (a scrape is a few /proc reads, done on its
+/// connection's fast-lane thread, or else on the runtime thread; statvfs runs on the filesystem
+/// collector's own thread and /api/health on the small blocking pool), bound to
+/// `--web.listen-address`, stopped by SIGINT/SIGTERM.
 pub fn serve_blocking(settings: Settings) -> Result<(), StartError> {
     // glibc gives every thread that allocates its own arena (~130 KiB resident each); the
-    // blocking pool's few allocations do not need that. One arena keeps RSS flat.
+    // blocking pool and the fast lanes (one scrape at a time) do not need that. One arena
+    // keeps RSS flat.
     #[cfg(target_env = "gnu")]
     // SAFETY: mallopt only tunes the allocator; called before any other thread exists.
     unsafe {
