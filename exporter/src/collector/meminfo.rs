@@ -27,6 +27,8 @@ pub struct MemField<'a> {
 /// duplicate is logged.
 pub fn parse_meminfo(data: &str) -> Result<Vec<MemField<'_>>, ParseError> {
     let mut out: Vec<MemField<'_>> = Vec::with_capacity(64);
+    // Per hash of a name, 1 + the index in `out` of the first name with it (0: none yet).
+    let mut first = [0u8; 256];
     for (i, line) in data.lines().enumerate() {
         let n = i + 1;
         if line.trim().is_empty() {
@@ -51,11 +53,21 @@ pub fn parse_meminfo(data: &str) -> Result<Vec<MemField<'_>>, ParseError> {
             Some(unit) => return Err(ParseError::new(n, format!("{name}: unknown unit {unit:?}"))),
         };
         let name = name.trim();
-        // Linear: meminfo has about 60 lines, and a compare mostly stops at the length.
-        if let Some(seen) = out.iter_mut().find(|f| f.name == name) {
+        // A name's first line, by a hash of the name: a look at one earlier line, and a search
+        // of all of them only when two names share a slot (or there are over 255 lines).
+        let slot = &mut first[usize::from(name_hash(name))];
+        let earlier = match *slot {
+            0 => None,
+            s if out[usize::from(s) - 1].name == name => Some(usize::from(s) - 1),
+            _ => out.iter().position(|f| f.name == name),
+        };
+        if let Some(seen) = earlier {
             tracing::warn!(line = n, field = name, "meminfo: duplicate field, last value kept");
-            *seen = MemField { name, value, bytes };
+            out[seen] = MemField { name, value, bytes };
             continue;
+        }
+        if *slot == 0 {
+            *slot = u8::try_from(out.len() + 1).unwrap_or(0);
         }
         out.push(MemField { name, value, bytes });
     }
@@ -63,6 +75,18 @@ pub fn parse_meminfo(data: &str) -> Result<Vec<MemField<'_>>, ParseError> {
         return Err(ParseError::new(0, "no fields"));
     }
     Ok(out)
+}
+
+/// A byte of a meminfo name's length and ends: the ~60 names of a kernel mostly differ in it.
+fn name_hash(name: &str) -> u8 {
+    let b = name.as_bytes();
+    let (first, last) = (b.first().copied().unwrap_or(0), b.last().copied().unwrap_or(0));
+    let mid = b.get(b.len() / 2).copied().unwrap_or(0);
+    (b.len() as u8)
+        .wrapping_mul(31)
+        .wrapping_add(first.wrapping_mul(7))
+        .wrapping_add(mid.wrapping_mul(3))
+        .wrapping_add(last)
 }
 
 /// The value of one field (bytes for `kB` fields), if present.
@@ -257,6 +281,26 @@ DirectMap1G:     1048576 kB
         );
         assert_eq!(body.matches("# TYPE node_memory_MemTotal_bytes gauge\n").count(), 1);
         assert!(body.contains("node_scrape_collector_success{collector=\"meminfo\"} 1\n"));
+    }
+
+    /// Hundreds of names, many sharing a slot of the duplicate check, some repeated: each
+    /// comes once, at its first position, with its last value.
+    #[test]
+    fn duplicates_are_found_among_many_names() {
+        let mut text = String::new();
+        let mut expected: Vec<(String, u64)> = Vec::new();
+        for i in 0..400u64 {
+            // Every seventh line repeats an earlier name.
+            let name = if i % 7 == 6 { format!("F{}", i / 3) } else { format!("F{i}") };
+            text.push_str(&format!("{name}: {i}\n"));
+            match expected.iter_mut().find(|(n, _)| *n == name) {
+                Some(seen) => seen.1 = i,
+                None => expected.push((name, i)),
+            }
+        }
+        let fields = parse_meminfo(&text).unwrap();
+        let got: Vec<(String, u64)> = fields.iter().map(|f| (f.name.to_owned(), f.value)).collect();
+        assert_eq!(got, expected);
     }
 
     #[test]
