@@ -400,6 +400,11 @@ impl BcacheCollector {
 }
 
 impl Collector for BcacheCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(
         &self,
         _shared: &Shared,

@@ -409,6 +409,11 @@ struct BcachefsCollector {
 }
 
 impl Collector for BcachefsCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(
         &self,
         _shared: &Shared,

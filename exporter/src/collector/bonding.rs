@@ -55,6 +55,11 @@ fn read_master(dir: &Path, master: &str) -> Result<(u64, u64), CollectError> {
 }
 
 impl Collector for BondingCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
         let masters_path = self.dir.join("bonding_masters");
         let masters = read(&masters_path).map_err(CollectError::absent_is_no_data)?;

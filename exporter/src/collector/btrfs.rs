@@ -365,6 +365,11 @@ fn btrfs_mounts(data: &str) -> Vec<(String, String)> {
 }
 
 impl Collector for BtrfsCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(
         &self,
         _shared: &Shared,

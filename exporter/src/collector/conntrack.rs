@@ -132,6 +132,11 @@ fn read_number(path: &Path) -> Result<u64, CollectError> {
 }
 
 impl Collector for ConntrackCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
         let count = read_number(&self.count)?;
         let max = read_number(&self.max)?;

@@ -97,6 +97,11 @@ struct DmiCollector {
 }
 
 impl Collector for DmiCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(
         &self,
         _shared: &Shared,

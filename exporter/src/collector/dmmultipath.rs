@@ -100,6 +100,11 @@ struct DmMultipathCollector {
 }
 
 impl Collector for DmMultipathCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(
         &self,
         _shared: &Shared,

@@ -134,6 +134,11 @@ struct EdacCollector {
 }
 
 impl Collector for EdacCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(
         &self,
         _shared: &Shared,

@@ -158,6 +158,11 @@ fn host(dir: &Path, name: &str, out: &mut SortedFamilies) -> Result<(), CollectE
 }
 
 impl Collector for FibreChannelCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
         let entries = match super::held::list_dir(&self.class) {
             Ok(e) => e,

@@ -202,6 +202,11 @@ pub(crate) fn generated(file: &File) -> bool {
     kernel_fs(file).is_some()
 }
 
+/// Whether `dir` is the root of, or in, a procfs or sysfs (the kernel's, not a copy).
+pub(crate) fn is_kernel_dir(dir: &Path) -> bool {
+    File::open(dir).is_ok_and(|d| kernel_fs(&d).is_some())
+}
+
 /// The filesystem `file` is on (statfs' f_type), if it is procfs or sysfs.
 fn kernel_fs(file: &File) -> Option<i64> {
     fs_magic(file).filter(|&m| m == PROC_SUPER_MAGIC || m == SYSFS_MAGIC)

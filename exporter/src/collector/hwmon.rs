@@ -369,6 +369,11 @@ fn base_name(dir: &Path) -> Option<String> {
 }
 
 impl Collector for HwmonCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
         let entries = match super::held::list_dir(&self.class) {
             Ok(e) => e,

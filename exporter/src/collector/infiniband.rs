@@ -286,6 +286,11 @@ impl InfinibandCollector {
 }
 
 impl Collector for InfinibandCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
         let Readings {
             devices,

@@ -203,6 +203,11 @@ const TOTALS: [(&str, &str); 5] = [
 ];
 
 impl Collector for IpvsCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
         let totals = read_with(&self.stats, |data| {
             parse_stats(data).map_err(|e| CollectError::parse(&self.stats, e))

@@ -229,6 +229,11 @@ impl MdadmCollector {
 }
 
 impl Collector for MdadmCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(
         &self,
         _shared: &Shared,

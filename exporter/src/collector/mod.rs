@@ -426,6 +426,14 @@ pub enum CollectError {
     /// (success == 0) must not fire on every machine without that hardware (issue 15).
     #[error("no data: {0}")]
     NoData(String),
+    /// [`CollectError::NoData`] for a file or directory that is not there, kept unformatted:
+    /// the ~15 collectors of absent hardware say so on every scrape, and the message is only
+    /// wanted at debug level.
+    #[error("no data: {}: {source}", path.display())]
+    Absent {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl CollectError {
@@ -440,7 +448,7 @@ impl CollectError {
             CollectError::Read { path, source }
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
-                CollectError::NoData(format!("{}: {source}", path.display()))
+                CollectError::Absent { path, source }
             }
             other => other,
         }
@@ -475,6 +483,15 @@ pub(crate) trait Collector: Send + Sync {
     /// /proc and have none.
     fn prefetch(&self) -> Option<Prefetch<'_>> {
         None
+    }
+
+    /// Whether all this collector reads is procfs and sysfs, where what is absent only appears
+    /// with a uevent or a mount (a module loaded, a device or filesystem added): then a scrape
+    /// that found nothing (no data, or no series) holds until [`absent::generation`] changes,
+    /// and the next scrapes skip it. On a host without ZFS, bonding, InfiniBand and the like,
+    /// the twenty collectors of absent hardware cost as much as five that report.
+    fn kernel_only(&self) -> bool {
+        false
     }
 
     /// Whether this collector runs after all the others, so that [`with_body`] shows it every
@@ -540,11 +557,28 @@ struct Entry {
     name: &'static str,
     collector: Box<dyn Collector>,
     last_warn: Mutex<Option<Instant>>,
+    /// For a [`Collector::kernel_only`] collector that found nothing: the generation of absent
+    /// paths it found nothing in, and why (`None`: it ran fine and wrote no series).
+    nothing: Mutex<Option<(u64, Option<String>)>>,
+}
+
+impl Entry {
+    fn new(name: &'static str, collector: Box<dyn Collector>) -> Entry {
+        Entry {
+            name,
+            collector,
+            last_warn: Mutex::new(None),
+            nothing: Mutex::new(None),
+        }
+    }
 }
 
 /// Everything a scrape runs, registered as one prometheus-client collector.
 struct All {
     entries: Vec<Entry>,
+    /// `--path.procfs` and `--path.sysfs` are the kernel's (not a copy, as in tests), so that
+    /// [`Collector::kernel_only`] results may be kept.
+    on_kernel_fs: bool,
 }
 
 impl std::fmt::Debug for All {
@@ -562,6 +596,12 @@ impl prometheus_client::collector::Collector for All {
         for (i, p) in PREFETCHED.take() {
             prefetched[i] = Some(p);
         }
+        // Read once: begin() has run, and what it says holds for this whole scrape.
+        let generation = if self.on_kernel_fs {
+            absent::generation()
+        } else {
+            None
+        };
         // Those that must see the others' families (textfile) run after all of them.
         for last in [false, true] {
             for (i, entry) in self.entries.iter().enumerate() {
@@ -569,12 +609,39 @@ impl prometheus_client::collector::Collector for All {
                     continue;
                 }
                 let start = Instant::now();
+                let keep = generation.filter(|_| entry.collector.kernel_only());
+                if let Some(g) = keep {
+                    let nothing = entry.nothing.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some((seen, why)) = &*nothing
+                        && *seen == g
+                    {
+                        if let Some(why) = why {
+                            tracing::debug!(collector = entry.name, reason = %why, "collector has no data");
+                        }
+                        outcomes[i] = (start.elapsed().as_secs_f64(), true);
+                        continue;
+                    }
+                }
+                let written = keep.map(|_| with_body(|b| b.len()));
                 let prefetched = prefetched[i].take();
                 let took = prefetched.as_ref().map_or(Duration::ZERO, Prefetched::took);
                 shared.set_prefetched(prefetched);
                 let result = entry.collector.update(&shared, &mut enc);
-                let ok = matches!(result, Ok(()) | Err(CollectError::NoData(_)));
+                let ok = matches!(
+                    result,
+                    Ok(()) | Err(CollectError::NoData(_) | CollectError::Absent { .. })
+                );
                 outcomes[i] = ((start.elapsed() + took).as_secs_f64(), ok);
+                if let Some(g) = keep {
+                    let nothing = match &result {
+                        Err(e @ (CollectError::NoData(_) | CollectError::Absent { .. })) => {
+                            Some((g, Some(e.to_string())))
+                        }
+                        Ok(()) if written == Some(with_body(|b| b.len())) => Some((g, None)),
+                        _ => None,
+                    };
+                    *entry.nothing.lock().unwrap_or_else(|p| p.into_inner()) = nothing;
+                }
                 if let Err(err) = result {
                     entry.warn(&err);
                 }
@@ -587,8 +654,8 @@ impl prometheus_client::collector::Collector for All {
 
 impl Entry {
     fn warn(&self, err: &CollectError) {
-        if let CollectError::NoData(why) = err {
-            tracing::debug!(collector = self.name, reason = %why, "collector has no data");
+        if let CollectError::NoData(_) | CollectError::Absent { .. } = err {
+            tracing::debug!(collector = self.name, reason = %err, "collector has no data");
             return;
         }
         let mut last = self.last_warn.lock().unwrap_or_else(|p| p.into_inner());
@@ -634,17 +701,18 @@ impl Scraper {
         }
         let mut entries = Vec::new();
         for spec in SPECS.iter().filter(|s| config.enabled.contains(s.name)) {
-            entries.push(Entry {
-                name: spec.name,
-                collector: (spec.build)(&config)?,
-                last_warn: Mutex::new(None),
-            });
+            entries.push(Entry::new(spec.name, (spec.build)(&config)?));
         }
-        Ok(Self::from_entries(config, entries))
+        let on_kernel_fs =
+            held::is_kernel_dir(&config.paths.procfs) && held::is_kernel_dir(&config.paths.sysfs);
+        Ok(Self::from_entries(config, entries, on_kernel_fs))
     }
 
-    fn from_entries(config: Config, entries: Vec<Entry>) -> Scraper {
-        let all = Arc::new(All { entries });
+    fn from_entries(config: Config, entries: Vec<Entry>, on_kernel_fs: bool) -> Scraper {
+        let all = Arc::new(All {
+            entries,
+            on_kernel_fs,
+        });
         let mut registry = Registry::default();
         registry.register_collector(Box::new(Arc::clone(&all)));
         Scraper {
@@ -764,12 +832,8 @@ pub(crate) mod testutil {
 
     /// A scraper running only `collector`, reported under `name`.
     pub(crate) fn scraper_of(name: &'static str, collector: Box<dyn Collector>) -> Scraper {
-        let entry = Entry {
-            name,
-            collector,
-            last_warn: Mutex::new(None),
-        };
-        Scraper::from_entries(Config::default(), vec![entry])
+        // The collector may read a fixture tree whatever the default paths say: nothing kept.
+        Scraper::from_entries(Config::default(), vec![Entry::new(name, collector)], false)
     }
 
     /// One scrape of `collector` alone.
@@ -817,6 +881,97 @@ pub(crate) mod testutil {
 mod tests {
     use super::testutil::{config_for, logs_of, scraper_of, tree};
     use super::*;
+
+    /// A collector of procfs and sysfs that found nothing is not run again until the kernel
+    /// announces a change (then it is); one that found series runs on every scrape.
+    #[test]
+    fn a_kernel_only_collector_that_found_nothing_waits_for_a_change() {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        struct Probe {
+            calls: Arc<AtomicUsize>,
+            series: bool,
+        }
+        impl Collector for Probe {
+            fn update(
+                &self,
+                _: &Shared,
+                enc: &mut DescriptorEncoder<'_>,
+            ) -> Result<(), CollectError> {
+                self.calls.fetch_add(1, SeqCst);
+                if self.series {
+                    encode::single_gauge(enc, "probe_up", "A probe.", 1u64)?;
+                    return Ok(());
+                }
+                Err(CollectError::NoData("no probe hardware".into()))
+            }
+            fn kernel_only(&self) -> bool {
+                true
+            }
+        }
+        let (none, some) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let entries = vec![
+            Entry::new(
+                "none",
+                Box::new(Probe {
+                    calls: Arc::clone(&none),
+                    series: false,
+                }),
+            ),
+            Entry::new(
+                "some",
+                Box::new(Probe {
+                    calls: Arc::clone(&some),
+                    series: true,
+                }),
+            ),
+        ];
+        let scraper = Scraper::from_entries(Config::default(), entries, true);
+        let first = String::from_utf8(scraper.scrape()).unwrap();
+        let before = absent::generation();
+        let mut body = String::new();
+        for _ in 0..3 {
+            body = String::from_utf8(scraper.scrape()).unwrap();
+        }
+        let after = absent::generation();
+        assert_eq!(
+            some.load(SeqCst),
+            4,
+            "a collector with series runs every time"
+        );
+        for b in [&first, &body] {
+            assert!(
+                b.contains("node_scrape_collector_success{collector=\"none\"} 1\n"),
+                "{b}"
+            );
+            assert!(b.contains("probe_up 1\n"), "{b}");
+        }
+        let Some(before) = before else {
+            // Changes cannot be watched here: nothing is kept.
+            assert_eq!(none.load(SeqCst), 4);
+            return;
+        };
+        let changes = after.unwrap() - before;
+        // Each announcement (another process may make one) costs at most one run.
+        assert!(
+            none.load(SeqCst) <= 1 + changes as usize,
+            "{} runs",
+            none.load(SeqCst)
+        );
+        if changes == 0 {
+            assert_eq!(none.load(SeqCst), 1);
+        }
+        // A uevent (as a module load or a new device makes) lets it look again.
+        if std::fs::write("/sys/class/net/lo/uevent", "change").is_err() {
+            return; // not root
+        }
+        let ran = none.load(SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while none.load(SeqCst) == ran && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            scraper.scrape();
+        }
+        assert_eq!(none.load(SeqCst), ran + 1, "not run again after a uevent");
+    }
 
     #[test]
     fn specs_are_unique_and_default_config_enables_the_defaults() {

@@ -259,6 +259,11 @@ struct NfsCollector {
 }
 
 impl Collector for NfsCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
         let s = read_with(&self.path, |data| {
             parse_nfs(data).map_err(|e| CollectError::parse(&self.path, e))

@@ -150,6 +150,11 @@ struct NfsdCollector {
 }
 
 impl Collector for NfsdCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
         let s = read_with(&self.path, |data| {
             parse_nfsd(data).map_err(|e| CollectError::parse(&self.path, e))

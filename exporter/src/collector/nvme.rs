@@ -130,6 +130,11 @@ const NS_FAMILIES: [NsFamily; 4] = [
 ];
 
 impl Collector for NvmeCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(
         &self,
         _shared: &Shared,

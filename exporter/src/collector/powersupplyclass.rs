@@ -187,6 +187,11 @@ fn supply(dir: &Path, name: &str, out: &mut SortedFamilies) -> Result<(), Collec
 }
 
 impl Collector for PowerSupplyCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
         let entries = match super::held::list_dir(&self.class) {
             Ok(e) => e,

@@ -125,6 +125,11 @@ fn is_not_supported(e: &std::io::Error) -> bool {
 }
 
 impl Collector for PressureCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(
         &self,
         _shared: &Shared,

@@ -132,6 +132,11 @@ pub fn zones(class: &Path) -> Result<Vec<Zone>, CollectError> {
 }
 
 impl Collector for RaplCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
         let mut out = SortedFamilies::default();
         for zone in zones(&self.class)? {

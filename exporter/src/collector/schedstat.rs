@@ -78,6 +78,11 @@ const NS_PER_SEC: f64 = 1e9;
 type Value = fn(&CpuSched) -> f64;
 
 impl Collector for SchedstatCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(
         &self,
         _shared: &Shared,

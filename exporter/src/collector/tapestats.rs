@@ -125,6 +125,11 @@ struct TapestatsCollector {
 }
 
 impl Collector for TapestatsCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(
         &self,
         _shared: &Shared,

@@ -93,6 +93,11 @@ fn cooling_devices(class: &Path) -> Result<Vec<(String, String, i64, i64)>, Coll
 }
 
 impl Collector for ThermalZoneCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
         let mut zones = zones(&self.class)?;
         let mut devices = cooling_devices(&self.class)?;

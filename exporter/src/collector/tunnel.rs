@@ -175,15 +175,14 @@ pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> 
 /// A scraper that renders `poller`'s snapshot and runs nothing in the background: tests drive
 /// the poller with [`Poller::check_once`] and look at what a scrape would show.
 pub fn scraper_of(poller: &Poller) -> Scraper {
-    let entry = Entry {
-        name: "tunnel",
-        collector: Box::new(TunnelCollector {
+    let entry = Entry::new(
+        "tunnel",
+        Box::new(TunnelCollector {
             shared: poller.shared(),
             _background: None,
         }),
-        last_warn: std::sync::Mutex::new(None),
-    };
-    Scraper::from_entries(Config::default(), vec![entry])
+    );
+    Scraper::from_entries(Config::default(), vec![entry], false)
 }
 
 struct TunnelCollector {

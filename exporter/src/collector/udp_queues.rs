@@ -151,7 +151,9 @@ impl Collector for UdpQueuesCollector {
                 Ok(sum) => sums.push((*ip, sum)),
                 // No IPv4 or no IPv6: nothing for it, as node_exporter.
                 Err(e) => match e.absent_is_no_data() {
-                    no_data @ CollectError::NoData { .. } => missing = Some(no_data),
+                    no_data @ (CollectError::NoData(_) | CollectError::Absent { .. }) => {
+                        missing = Some(no_data)
+                    }
                     e => return Err(e),
                 },
             }

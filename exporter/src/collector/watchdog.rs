@@ -147,6 +147,11 @@ impl WatchdogCollector {
 }
 
 impl Collector for WatchdogCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(
         &self,
         _shared: &Shared,

@@ -123,6 +123,11 @@ struct XfsCollector {
 }
 
 impl Collector for XfsCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(
         &self,
         _shared: &Shared,

@@ -193,6 +193,11 @@ fn each<T>(
 }
 
 impl Collector for ZfsCollector {
+    /// procfs and sysfs only: nothing found holds until a uevent or a mount.
+    fn kernel_only(&self) -> bool {
+        true
+    }
+
     fn update(
         &self,
         _shared: &Shared,
