@@ -96,6 +96,10 @@ pub trait FastRoute: Send + Sync + 'static {
     /// The same answer, made on a fast-lane thread (see `lane`), which it may block while it
     /// waits. Called within the runtime's context (its timers and `Handle::current` work).
     fn answer_blocking(&self, head: &Head<'_>) -> Option<axum::http::Response<Bytes>>;
+
+    /// The headers [`FastRoute::answer_blocking`] reads: a lane keeps only these in
+    /// [`Head::headers`] (copying each header costs an allocation).
+    fn headers(&self) -> &'static [axum::http::HeaderName];
 }
 
 /// What a [`FastRoute`] sees of a request.

@@ -129,7 +129,10 @@ fn serve(mut stream: TcpStream, lane: &Lane) -> Option<HandOff> {
     {
         return None;
     }
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    // Zeroed once; only the pages a header reaches are ever touched.
+    let mut buf = vec![0u8; READ_BUFFER];
+    let mut filled = 0;
+    let keep = lane.route.headers();
     loop {
         if *lane.stopping.borrow() {
             return None;
@@ -138,32 +141,28 @@ fn serve(mut stream: TcpStream, lane: &Lane) -> Option<HandOff> {
         let deadline = Instant::now() + header_timeout;
         let mut shortened = false;
         let parsed = loop {
-            if !buf.is_empty() {
-                match parse(&buf) {
+            if filled > 0 {
+                match parse(&buf[..filled], keep) {
                     Parsed::Complete(request) => break request,
                     Parsed::Partial => {}
-                    Parsed::NotOurs => return Some(HandOff { stream, read: buf }),
+                    Parsed::NotOurs => return Some(hand_off(stream, buf, filled)),
                 }
             }
-            if buf.len() >= READ_BUFFER {
+            if filled == READ_BUFFER {
                 // hyper refuses a header this large with 431.
-                return Some(HandOff { stream, read: buf });
+                return Some(hand_off(stream, buf, filled));
             }
-            if !buf.is_empty() {
+            if filled > 0 {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
                     return None;
                 }
                 shortened = true;
             }
-            let start = buf.len();
-            buf.resize(READ_BUFFER.min(start.max(2048) * 2), 0);
-            let n = stream.read(&mut buf[start..]);
-            buf.truncate(start + *n.as_ref().unwrap_or(&0));
-            match n {
+            match stream.read(&mut buf[filled..]) {
                 // Closed, timed out (an idle keep-alive connection too), shut down or reset.
                 Ok(0) | Err(_) => return None,
-                Ok(_) => {}
+                Ok(n) => filled += n,
             }
         };
         if shortened && stream.set_read_timeout(Some(header_timeout)).is_err() {
@@ -177,9 +176,10 @@ fn serve(mut stream: TcpStream, lane: &Lane) -> Option<HandOff> {
         };
         let busy = Busy::new(&lane.conn);
         let Some(response) = lane.route.answer_blocking(&head) else {
-            return Some(HandOff { stream, read: buf });
+            return Some(hand_off(stream, buf, filled));
         };
-        buf.drain(..parsed.len);
+        buf.copy_within(parsed.len..filled, 0);
+        filled -= parsed.len;
         let written = write_response(&mut stream, response, parsed.close);
         drop(busy);
         if written.is_err() || parsed.close {
@@ -187,6 +187,12 @@ fn serve(mut stream: TcpStream, lane: &Lane) -> Option<HandOff> {
             return None;
         }
     }
+}
+
+/// The connection, with the `filled` bytes read and not yet answered, for hyper.
+fn hand_off(stream: TcpStream, mut buf: Vec<u8>, filled: usize) -> HandOff {
+    buf.truncate(filled);
+    HandOff { stream, read: buf }
 }
 
 /// A request the lane may answer.
@@ -207,7 +213,9 @@ enum Parsed {
     NotOurs,
 }
 
-fn parse(buf: &[u8]) -> Parsed {
+/// Parses the request at the start of `buf`; of its headers, those named in `keep` are kept
+/// (the route reads no others), the rest only checked.
+fn parse(buf: &[u8], keep: &[HeaderName]) -> Parsed {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut slots);
     let len = match req.parse(buf) {
@@ -225,23 +233,18 @@ fn parse(buf: &[u8]) -> Parsed {
     if uri.scheme().is_some() || !path.starts_with('/') {
         return Parsed::NotOurs;
     }
-    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    let mut headers = HeaderMap::new();
     let mut close = false;
     for h in req.headers.iter() {
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(h.name.as_bytes()),
-            HeaderValue::from_bytes(h.value),
-        ) else {
-            return Parsed::NotOurs;
-        };
-        if name == header::TRANSFER_ENCODING
-            || name == header::EXPECT
-            || name == header::UPGRADE
-            || (name == header::CONTENT_LENGTH && h.value != b"0")
+        let is = |name: &HeaderName| h.name.eq_ignore_ascii_case(name.as_str());
+        if is(&header::TRANSFER_ENCODING)
+            || is(&header::EXPECT)
+            || is(&header::UPGRADE)
+            || (is(&header::CONTENT_LENGTH) && h.value != b"0")
         {
             return Parsed::NotOurs;
         }
-        if name == header::CONNECTION {
+        if is(&header::CONNECTION) {
             for token in h.value.split(|b| *b == b',') {
                 let token = token.trim_ascii();
                 if token.eq_ignore_ascii_case(b"close") {
@@ -251,7 +254,19 @@ fn parse(buf: &[u8]) -> Parsed {
                 }
             }
         }
-        headers.append(name, value);
+        // httparse has checked the name's characters; the value is checked as hyper does.
+        if let Some(name) = keep.iter().find(|k| is(k)) {
+            let Ok(value) = HeaderValue::from_bytes(h.value) else {
+                return Parsed::NotOurs;
+            };
+            headers.append(name.clone(), value);
+        } else if h
+            .value
+            .iter()
+            .any(|&b| (b < b' ' && b != b'\t') || b == 0x7f)
+        {
+            return Parsed::NotOurs;
+        }
     }
     Parsed::Complete(Box::new(Request {
         method,
@@ -318,8 +333,10 @@ fn write_response(
 mod tests {
     use super::*;
 
+    static KEEP: [HeaderName; 2] = [header::ACCEPT_ENCODING, header::CONTENT_LENGTH];
+
     fn complete(raw: &str) -> Request {
-        match parse(raw.as_bytes()) {
+        match parse(raw.as_bytes(), &KEEP) {
             Parsed::Complete(r) => *r,
             Parsed::Partial => panic!("partial: {raw:?}"),
             Parsed::NotOurs => panic!("not ours: {raw:?}"),
@@ -327,7 +344,7 @@ mod tests {
     }
 
     fn not_ours(raw: &str) -> bool {
-        matches!(parse(raw.as_bytes()), Parsed::NotOurs)
+        matches!(parse(raw.as_bytes(), &KEEP), Parsed::NotOurs)
     }
 
     #[test]
@@ -349,9 +366,13 @@ mod tests {
                 == 1
         );
         assert!(matches!(
-            parse(b"GET /metrics HTTP/1.1\r\nHost"),
+            parse(b"GET /metrics HTTP/1.1\r\nHost", &KEEP),
             Parsed::Partial
         ));
+        // Only the headers the route reads are kept.
+        let r = complete("GET /m HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n");
+        assert_eq!(r.headers.len(), 1);
+        assert!(!r.headers.contains_key("host"));
 
         // A body, chunks, a 100-continue, an upgrade, HTTP/1.0, an absolute or odd target, a
         // malformed line: hyper answers these (or refuses them) as for any connection.
@@ -364,6 +385,7 @@ mod tests {
             "GET http://host/metrics HTTP/1.1\r\n\r\n",
             "GET * HTTP/1.1\r\n\r\n",
             "GET /metrics HTTP/1.1\r\nBad Header: x\r\n\r\n",
+            "GET /metrics HTTP/1.1\r\nX-Odd: a\x01b\r\n\r\n",
             "NOT A REQUEST\r\n\r\n",
         ] {
             assert!(not_ours(raw), "{raw:?}");

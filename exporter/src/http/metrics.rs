@@ -449,6 +449,15 @@ impl FastRoute for MetricsRoute {
         }))
     }
 
+    fn headers(&self) -> &'static [axum::http::HeaderName] {
+        static READ: [axum::http::HeaderName; 3] = [
+            header::AUTHORIZATION,
+            header::ACCEPT,
+            header::ACCEPT_ENCODING,
+        ];
+        &READ
+    }
+
     fn answer_blocking(&self, head: &Head<'_>) -> Option<axum::http::Response<Bytes>> {
         let response = match self.takes(head)? {
             Ok(wants) => match respond_blocking(&self.state, wants) {
