@@ -602,13 +602,15 @@ impl prometheus_client::collector::Collector for All {
         } else {
             None
         };
+        // One clock reading per collector: where one ends, the next starts.
+        let mut now = Instant::now();
         // Those that must see the others' families (textfile) run after all of them.
         for last in [false, true] {
             for (i, entry) in self.entries.iter().enumerate() {
                 if entry.collector.runs_last() != last {
                     continue;
                 }
-                let start = Instant::now();
+                let start = now;
                 let keep = generation.filter(|_| entry.collector.kernel_only());
                 if let Some(g) = keep {
                     let nothing = entry.nothing.lock().unwrap_or_else(|p| p.into_inner());
@@ -618,7 +620,8 @@ impl prometheus_client::collector::Collector for All {
                         if let Some(why) = why {
                             tracing::debug!(collector = entry.name, reason = %why, "collector has no data");
                         }
-                        outcomes[i] = (start.elapsed().as_secs_f64(), true);
+                        now = Instant::now();
+                        outcomes[i] = ((now - start).as_secs_f64(), true);
                         continue;
                     }
                 }
@@ -631,7 +634,8 @@ impl prometheus_client::collector::Collector for All {
                     result,
                     Ok(()) | Err(CollectError::NoData(_) | CollectError::Absent { .. })
                 );
-                outcomes[i] = ((start.elapsed() + took).as_secs_f64(), ok);
+                now = Instant::now();
+                outcomes[i] = ((now - start + took).as_secs_f64(), ok);
                 if let Some(g) = keep {
                     let nothing = match &result {
                         Err(e @ (CollectError::NoData(_) | CollectError::Absent { .. })) => {
