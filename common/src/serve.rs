@@ -49,6 +49,10 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Time to receive a request's whole body, from the end of its header.
     pub body_timeout: Duration,
+    /// How long a fast lane's connection, once it has had an answer, may wait for the first
+    /// byte of its next request (then the header timeout runs). Longer than a scrape interval
+    /// (15 s to 1 min), so that a scraper keeps one connection instead of opening one per scrape.
+    pub keep_alive: Duration,
 }
 
 impl Default for Limits {
@@ -57,6 +61,7 @@ impl Default for Limits {
             max_connections: 512,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
+            keep_alive: Duration::from_secs(120),
         }
     }
 }

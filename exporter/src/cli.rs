@@ -124,6 +124,17 @@ pub struct Flags {
     )]
     pub header_timeout: Duration,
 
+    /// How long a scraper's connection, once answered, may wait idle for its next scrape (then
+    /// it is closed); longer than the scrape interval, so Prometheus keeps one connection.
+    #[arg(
+        long = "web.keep-alive-timeout",
+        env = "VPSMON_WEB_KEEP_ALIVE_TIMEOUT",
+        default_value = "2m",
+        value_parser = parse_duration,
+        value_name = "DURATION"
+    )]
+    pub keep_alive_timeout: Duration,
+
     /// procfs mount point.
     #[arg(
         long = "path.procfs",

@@ -1303,10 +1303,16 @@ async fn a_scrape_connection_answers_like_the_router_whatever_comes_on_it() {
         let scrape = "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer lane-token\r\n\r\n";
         // More connections than lanes, all open at once, each kept alive over several requests.
         let mut conns: Vec<_> = (0..12).map(|_| connect()).collect();
+        // Which connection is on a lane shows in the framing only: a lane sends the length,
+        // hyper this body in chunks.
+        let mut on_lane = Vec::new();
         for (w, r) in &mut conns {
-            for _ in 0..2 {
+            for round in 0..2 {
                 w.write_all(scrape.as_bytes()).unwrap();
                 let (code, headers, body) = read_answer(r);
+                if round == 0 {
+                    on_lane.push(headers.iter().any(|(n, _)| n == "content-length"));
+                }
                 assert_eq!(code, 200);
                 let body = String::from_utf8(body).unwrap();
                 assert!(body.contains("\nnode_load1 "), "{body}");
@@ -1326,7 +1332,52 @@ async fn a_scrape_connection_answers_like_the_router_whatever_comes_on_it() {
             })
             .count();
         assert_eq!(lanes, 8);
-        let (w, r) = &mut conns[0];
+        assert_eq!(on_lane.iter().filter(|l| **l).count(), 8, "{on_lane:?}");
+        // The same request gets the same answer on a lane and from hyper: status, the headers a
+        // client reads, and the body (a refusal's JSON; the metrics' families).
+        let lanes: Vec<usize> = (0..on_lane.len()).filter(|&i| on_lane[i]).collect();
+        let lane = lanes[0];
+        let other = on_lane.iter().position(|l| !*l).unwrap();
+        let om = "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3";
+        for request in [
+            "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".to_owned(),
+            "GET /metrics HTTP/1.1\r\nAuthorization: Bearer wrong\r\n\r\n".to_owned(),
+            scrape.to_owned(),
+            format!("GET /metrics HTTP/1.1\r\nAuthorization: Bearer lane-token\r\nAccept: {om}\r\nAccept-Encoding: gzip\r\n\r\n"),
+        ] {
+            let mut answers = Vec::new();
+            for i in [lane, other] {
+                let (w, r) = &mut conns[i];
+                w.write_all(request.as_bytes()).unwrap();
+                let (code, headers, body) = read_answer(r);
+                let header = |name: &str| {
+                    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+                };
+                let kept = ["content-type", "content-encoding", "vary", "www-authenticate"]
+                    .map(header);
+                let body = if header("content-encoding").is_some() {
+                    let mut text = String::new();
+                    flate2::read::GzDecoder::new(&body[..]).read_to_string(&mut text).unwrap();
+                    text
+                } else {
+                    String::from_utf8(body).unwrap()
+                };
+                let families: Vec<String> = if code == 200 {
+                    body.lines().filter(|l| l.starts_with("# TYPE")).map(str::to_owned).collect()
+                } else {
+                    vec![body]
+                };
+                answers.push((code, kept, families));
+            }
+            assert_eq!(answers[0], answers[1], "{request:?}");
+        }
+        // A header that arrives in two parts is still one request.
+        let (w, r) = &mut conns[lane];
+        w.write_all(b"GET /metrics HTTP/1.1\r\nAuthorization: Bea").unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        w.write_all(b"rer lane-token\r\n\r\n").unwrap();
+        assert_eq!(read_answer(r).0, 200);
+        let (w, r) = &mut conns[lanes[0]];
         // No credentials: refused as the router refuses, and the connection stays usable.
         w.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         let (code, _, body) = read_answer(r);
@@ -1356,7 +1407,7 @@ async fn a_scrape_connection_answers_like_the_router_whatever_comes_on_it() {
         w.write_all(scrape.as_bytes()).unwrap();
         assert_eq!(read_answer(r).0, 200);
         // A scrape with a body is not a plain scrape: the router answers it.
-        let (w, r) = &mut conns[1];
+        let (w, r) = &mut conns[lanes[1]];
         w.write_all(
             b"GET /metrics HTTP/1.1\r\nAuthorization: Bearer lane-token\r\nContent-Length: 5000\r\n\r\n",
         )
@@ -1364,7 +1415,7 @@ async fn a_scrape_connection_answers_like_the_router_whatever_comes_on_it() {
         w.write_all(&[b'x'; 5000]).unwrap();
         assert_eq!(read_answer(r).0, 413);
         // `Connection: close` is honoured: the answer, then the end of the stream.
-        let (w, r) = &mut conns[2];
+        let (w, r) = &mut conns[lanes[2]];
         w.write_all(
             b"GET /metrics HTTP/1.1\r\nAuthorization: Bearer lane-token\r\nConnection: close\r\n\r\n",
         )
@@ -1380,4 +1431,83 @@ async fn a_scrape_connection_answers_like_the_router_whatever_comes_on_it() {
     if let Err(e) = checks {
         panic!("{e}; log:\n{}", proc.log_text());
     }
+}
+
+/// A scraper's connection outlives the header timeout between scrapes (Prometheus keeps one
+/// connection at a 15 s interval), a connection that sends nothing does not; past
+/// `--web.max-connections` an idle lane is closed to make room, and a stop closes idle lanes at
+/// once rather than after their keep-alive.
+#[tokio::test]
+async fn lanes_keep_a_scraper_connection_and_give_way() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let port = testkit::procs::free_port();
+    let mut cmd = std::process::Command::new(exporter_bin());
+    cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(["--web.header-timeout=1s", "--web.keep-alive-timeout=60s"])
+        .args(["--web.max-connections=3", "--collector.disable-defaults"])
+        .arg("--collector.loadavg");
+    let mut proc =
+        testkit::procs::Proc::spawn("vpsmon-exporter", cmd, &dir.path().join("log")).unwrap();
+    testkit::procs::wait_http_ok(
+        &mut proc,
+        &format!("http://127.0.0.1:{port}/ping"),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    let checks = tokio::task::spawn_blocking(move || {
+        let scrape = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+        let connect = || {
+            let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            (s.try_clone().unwrap(), std::io::BufReader::new(s))
+        };
+        let closed = |r: &mut std::io::BufReader<std::net::TcpStream>| {
+            let mut rest = Vec::new();
+            matches!(r.read_to_end(&mut rest), Ok(0))
+        };
+        // Silent from the start: closed after the 1 s header timeout.
+        let (_w, mut silent) = connect();
+        let start = std::time::Instant::now();
+        assert!(closed(&mut silent));
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(5), "closed after {took:?}");
+        // Answered, then idle for longer than the header timeout: still open, still answered.
+        let (mut w, mut r) = connect();
+        w.write_all(scrape).unwrap();
+        assert_eq!(read_answer(&mut r).0, 200);
+        std::thread::sleep(Duration::from_millis(2500));
+        w.write_all(scrape).unwrap();
+        assert_eq!(read_answer(&mut r).0, 200);
+        // Two more idle scrapers make three connections, the limit: a fourth closes the oldest.
+        let (mut w2, mut r2) = connect();
+        w2.write_all(scrape).unwrap();
+        assert_eq!(read_answer(&mut r2).0, 200);
+        let (mut w3, mut r3) = connect();
+        w3.write_all(scrape).unwrap();
+        assert_eq!(read_answer(&mut r3).0, 200);
+        let (mut w4, mut r4) = connect();
+        w4.write_all(scrape).unwrap();
+        assert_eq!(read_answer(&mut r4).0, 200);
+        assert!(closed(&mut r), "the oldest idle lane was not closed");
+        (w2, r2, w3, r3, w4, r4)
+    })
+    .await;
+    let kept = match checks {
+        Ok(kept) => kept,
+        Err(e) => panic!("{e}; log:\n{}", proc.log_text()),
+    };
+    // Three idle lanes with a minute of keep-alive left: a stop ends them at once.
+    let start = std::time::Instant::now();
+    proc.signal(15);
+    assert_eq!(
+        proc.wait_exit(Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        proc.log_text()
+    );
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(3), "stopped after {took:?}");
+    drop(kept);
 }

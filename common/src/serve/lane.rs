@@ -10,11 +10,12 @@
 //! or malformed) is handed, with every byte read so far, to hyper on the runtime, which serves
 //! the rest of that connection as it serves any other.
 //!
-//! The lane keeps the server's bounds: the header of a request (and an idle keep-alive wait)
-//! must arrive within [`Limits::header_timeout`]; a client that does not read its answer is
-//! dropped after [`Limits::body_timeout`]; the read buffer is [`READ_BUFFER`]; the accept loop
-//! may close an idle lane to make room (it shuts the socket down), and a stop closes idle lanes
-//! and lets a request in progress finish.
+//! The lane keeps the server's bounds: the header of a request must arrive within
+//! [`Limits::header_timeout`] (the first request's from the connection's start; a later one's
+//! from its first byte, after at most [`Limits::keep_alive`] of waiting for it); an answer must
+//! be taken within [`Limits::body_timeout`]; the read buffer is [`READ_BUFFER`]; the accept
+//! loop may close an idle lane to make room (it shuts the socket down), and a stop closes idle
+//! lanes and lets a request in progress finish.
 
 use std::io::{IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -33,8 +34,9 @@ use super::{Busy, Conn, FastRoute, Head, Limits, READ_BUFFER};
 /// no more threads than this.
 pub(super) const LANE_THREADS: usize = 8;
 
-/// A lane's stack: a scrape runs on it (the collectors and the encoder, no recursion).
-const STACK: usize = 512 * 1024;
+/// A lane's stack: a scrape runs on it. As much as a main thread's would have in a small
+/// container; only the pages used are ever resident.
+const STACK: usize = 2 * 1024 * 1024;
 
 /// Headers a fast request may have; one with more goes to hyper.
 const MAX_HEADERS: usize = 48;
@@ -120,26 +122,31 @@ pub(super) fn start(
 /// Reads and answers requests until the client closes, a bound is passed, the server stops, or a
 /// request is not the route's (then returned, with the connection, for hyper).
 fn serve(mut stream: TcpStream, lane: &Lane) -> Option<HandOff> {
-    let header_timeout = lane.limits.header_timeout.max(Duration::from_millis(1));
+    let floor = |d: Duration| d.max(Duration::from_millis(1));
+    let header_timeout = floor(lane.limits.header_timeout);
+    // An answered connection may wait longer for its next request than a new one for its first.
+    let keep_alive = floor(lane.limits.keep_alive.max(header_timeout));
+    let write_limit = floor(lane.limits.body_timeout);
     if stream.set_read_timeout(Some(header_timeout)).is_err()
-        || stream
-            .set_write_timeout(Some(lane.limits.body_timeout.max(Duration::from_millis(1))))
-            .is_err()
+        || stream.set_write_timeout(Some(write_limit)).is_err()
         || stream.set_nodelay(true).is_err()
     {
         return None;
     }
+    // The timeout set on the socket now, so that it is only changed when it must be.
+    let mut timeout = header_timeout;
     // Zeroed once; only the pages a header reaches are ever touched.
     let mut buf = vec![0u8; READ_BUFFER];
     let mut filled = 0;
+    let mut answered = false;
     let keep = lane.route.headers();
     loop {
         if *lane.stopping.borrow() {
             return None;
         }
-        // The header (or the wait for the next request) within the header timeout.
-        let deadline = Instant::now() + header_timeout;
-        let mut shortened = false;
+        // The header within the header timeout, from the connection's start or (once answered)
+        // from the first byte of the next request.
+        let mut deadline = (!answered || filled > 0).then(|| Instant::now() + header_timeout);
         let parsed = loop {
             if filled > 0 {
                 match parse(&buf[..filled], keep) {
@@ -152,22 +159,35 @@ fn serve(mut stream: TcpStream, lane: &Lane) -> Option<HandOff> {
                 // hyper refuses a header this large with 431.
                 return Some(hand_off(stream, buf, filled));
             }
-            if filled > 0 {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            // Nothing read yet: the full wait (so the socket's timeout only changes once, when
+            // the first answer turns the header timeout into the keep-alive); a partial header:
+            // what is left of its deadline.
+            let wait = match (filled, deadline) {
+                (0, _) if answered => keep_alive,
+                (0, _) => header_timeout,
+                (_, Some(d)) => d.saturating_duration_since(Instant::now()),
+                (_, None) => header_timeout,
+            };
+            if wait.is_zero() {
+                return None;
+            }
+            if wait != timeout {
+                if stream.set_read_timeout(Some(wait)).is_err() {
                     return None;
                 }
-                shortened = true;
+                timeout = wait;
             }
             match stream.read(&mut buf[filled..]) {
-                // Closed, timed out (an idle keep-alive connection too), shut down or reset.
+                // Closed, timed out (an idle connection too), shut down or reset.
                 Ok(0) | Err(_) => return None,
-                Ok(n) => filled += n,
+                Ok(n) => {
+                    if filled == 0 && deadline.is_none() {
+                        deadline = Some(Instant::now() + header_timeout);
+                    }
+                    filled += n;
+                }
             }
         };
-        if shortened && stream.set_read_timeout(Some(header_timeout)).is_err() {
-            return None;
-        }
         let head = Head {
             method: &parsed.method,
             uri: &parsed.uri,
@@ -180,8 +200,9 @@ fn serve(mut stream: TcpStream, lane: &Lane) -> Option<HandOff> {
         };
         buf.copy_within(parsed.len..filled, 0);
         filled -= parsed.len;
-        let written = write_response(&mut stream, response, parsed.close);
+        let written = write_response(&mut stream, response, parsed.close, write_limit);
         drop(busy);
+        answered = true;
         if written.is_err() || parsed.close {
             let _ = stream.shutdown(Shutdown::Write);
             return None;
@@ -277,12 +298,17 @@ fn parse(buf: &[u8], keep: &[HeaderName]) -> Parsed {
     }))
 }
 
-/// Writes `response` as HTTP/1.1 with a `Content-Length` and a `Date`, as hyper would.
+/// Writes `response` as HTTP/1.1 with a `Content-Length` and a `Date`, as hyper would, within
+/// `limit` for the whole of it (a client that takes its answer a byte at a time is dropped).
+/// The socket's write timeout is `limit` when called; it is shortened only after a partial
+/// write, and set back after.
 fn write_response(
     stream: &mut TcpStream,
     response: http::Response<Bytes>,
     close: bool,
+    limit: Duration,
 ) -> std::io::Result<()> {
+    let deadline = Instant::now() + limit;
     let (parts, body) = response.into_parts();
     let mut head = Vec::with_capacity(256);
     head.extend_from_slice(b"HTTP/1.1 ");
@@ -316,7 +342,16 @@ fn write_response(
     let mut parts = [&head[..], &body[..]];
     let mut done = 0usize;
     let total = head.len() + body.len();
+    let mut shortened = false;
     while done < total {
+        if done > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+            stream.set_write_timeout(Some(left))?;
+            shortened = true;
+        }
         let (h, b) = (parts[0], parts[1]);
         let n = stream.write_vectored(&[IoSlice::new(h), IoSlice::new(b)])?;
         if n == 0 {
@@ -325,6 +360,9 @@ fn write_response(
         done += n;
         let from_head = n.min(h.len());
         parts = [&h[from_head..], &b[n - from_head..]];
+    }
+    if shortened {
+        stream.set_write_timeout(Some(limit))?;
     }
     Ok(())
 }
@@ -414,7 +452,7 @@ mod tests {
             client.read_to_end(&mut all).unwrap();
             all
         });
-        write_response(&mut server, response, true).unwrap();
+        write_response(&mut server, response, true, Duration::from_secs(30)).unwrap();
         server.shutdown(Shutdown::Write).unwrap();
         let all = reader.join().unwrap();
         let split = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap();

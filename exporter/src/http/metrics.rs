@@ -275,7 +275,7 @@ impl Gate {
     fn join_blocking(
         self: &Arc<Self>,
         collector: &Arc<dyn Collect>,
-    ) -> Result<(Permit<'_>, Arc<Scrape>), HttpError> {
+    ) -> Result<Joined<'_>, HttpError> {
         let mut inner = self.lock();
         Self::admit(&mut inner, self.max)?;
         let permit = Permit { gate: self };
@@ -291,22 +291,32 @@ impl Gate {
                     .and_then(|s| s.clone())
             }));
             return match waited {
-                Ok(Some(scrape)) => Ok((permit, scrape)),
+                Ok(Some(scrape)) => Ok(Joined::Ready(permit, scrape)),
                 Ok(None) => Err(HttpError::Internal("the collection did not finish".into())),
-                Err(_) => Err(HttpError::Internal(
-                    "the collection did not finish within the request timeout".into(),
-                )),
+                Err(_) => Ok(Joined::TimedOut),
             };
         }
         let (tx, rx) = watch::channel(None);
         inner.current = Some(rx);
         drop(inner);
         let done = Done(Arc::clone(self));
+        let start = std::time::Instant::now();
         let scrape = Arc::new(Scrape::new(collector.collect()));
         drop(done);
         let _ = tx.send(Some(Arc::clone(&scrape)));
-        Ok((permit, scrape))
+        if start.elapsed() > super::REQUEST_TIMEOUT {
+            return Ok(Joined::TimedOut);
+        }
+        Ok(Joined::Ready(permit, scrape))
     }
+}
+
+/// What a scrape on a lane got from the gate.
+enum Joined<'a> {
+    Ready(Permit<'a>, Arc<Scrape>),
+    /// The collection took longer than the request timeout (the router's layer answers 503
+    /// then; so does the lane).
+    TimedOut,
 }
 
 /// Clears the gate's running collection when dropped, also when the collection panicked (its
@@ -405,8 +415,12 @@ fn respond_blocking(
     state: &AppState,
     wants: Wants,
 ) -> Result<axum::http::Response<Bytes>, HttpError> {
-    let (_permit, scrape) = state.gate.join_blocking(&state.collector)?;
-    Ok(answer_from(&scrape, wants))
+    match state.gate.join_blocking(&state.collector)? {
+        Joined::Ready(_permit, scrape) => Ok(answer_from(&scrape, wants)),
+        Joined::TimedOut => Ok(StatusCode::SERVICE_UNAVAILABLE
+            .into_response()
+            .map(|_| Bytes::new())),
+    }
 }
 
 /// `GET /metrics` answered ahead of the router (`vpsmon_common::serve::FastRoute`): the same

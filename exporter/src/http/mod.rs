@@ -332,6 +332,7 @@ pub fn serve_blocking(settings: Settings) -> Result<(), StartError> {
         let limits = Limits {
             max_connections: settings.flags.max_connections,
             header_timeout: settings.flags.header_timeout,
+            keep_alive: settings.flags.keep_alive_timeout,
             ..Limits::default()
         };
         run(listener, state, limits, vpsmon_common::shutdown::signal()).await?;
