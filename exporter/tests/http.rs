@@ -1221,6 +1221,21 @@ async fn idle_connections_neither_lock_out_a_scrape_nor_stay_open() {
     assert!(!log.contains("Too many open files"), "{log}");
 }
 
+/// The binary with loadavg alone and `args`, on a free loopback port, answering /ping.
+async fn loadavg_exporter(dir: &Path, args: &[&str]) -> (testkit::procs::Proc, u16) {
+    let port = testkit::procs::free_port();
+    let mut cmd = std::process::Command::new(exporter_bin());
+    cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(["--collector.disable-defaults", "--collector.loadavg"])
+        .args(args);
+    let mut proc = testkit::procs::Proc::spawn("vpsmon-exporter", cmd, &dir.join("log")).unwrap();
+    let ping = format!("http://127.0.0.1:{port}/ping");
+    testkit::procs::wait_http_ok(&mut proc, &ping, Duration::from_secs(30))
+        .await
+        .unwrap();
+    (proc, port)
+}
+
 /// One answer read off a raw connection: status, headers (names lowercased), body.
 fn read_answer(
     reader: &mut std::io::BufReader<std::net::TcpStream>,
@@ -1278,20 +1293,8 @@ async fn a_scrape_connection_answers_like_the_router_whatever_comes_on_it() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let token_file = write_secret(dir.path(), "token", "lane-token");
-    let port = testkit::procs::free_port();
-    let mut cmd = std::process::Command::new(exporter_bin());
-    cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg(format!("--web.auth-token-file={}", token_file.display()))
-        .args(["--collector.disable-defaults", "--collector.loadavg"]);
-    let mut proc =
-        testkit::procs::Proc::spawn("vpsmon-exporter", cmd, &dir.path().join("log")).unwrap();
-    testkit::procs::wait_http_ok(
-        &mut proc,
-        &format!("http://127.0.0.1:{port}/ping"),
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let token_flag = format!("--web.auth-token-file={}", token_file.display());
+    let (proc, port) = loadavg_exporter(dir.path(), &[&token_flag]).await;
 
     let pid = proc.pid();
     let checks = tokio::task::spawn_blocking(move || {
@@ -1441,21 +1444,12 @@ async fn a_scrape_connection_answers_like_the_router_whatever_comes_on_it() {
 async fn lanes_keep_a_scraper_connection_and_give_way() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
-    let port = testkit::procs::free_port();
-    let mut cmd = std::process::Command::new(exporter_bin());
-    cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .args(["--web.header-timeout=1s", "--web.keep-alive-timeout=60s"])
-        .args(["--web.max-connections=3", "--collector.disable-defaults"])
-        .arg("--collector.loadavg");
-    let mut proc =
-        testkit::procs::Proc::spawn("vpsmon-exporter", cmd, &dir.path().join("log")).unwrap();
-    testkit::procs::wait_http_ok(
-        &mut proc,
-        &format!("http://127.0.0.1:{port}/ping"),
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let limits = [
+        "--web.header-timeout=1s",
+        "--web.keep-alive-timeout=60s",
+        "--web.max-connections=3",
+    ];
+    let (mut proc, port) = loadavg_exporter(dir.path(), &limits).await;
     let checks = tokio::task::spawn_blocking(move || {
         let scrape = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
         let connect = || {
