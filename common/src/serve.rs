@@ -10,6 +10,10 @@
 //!   with no request in progress is closed to make room, so a well-behaved client is still served
 //!   while others sit idle (and the process never reaches its open-files limit),
 //! - an `accept` error backs off instead of spinning, and a stop lets requests in progress finish.
+//!
+//! With a [`FastRoute`] ([`serve_with`]), its requests skip the router, and up to 8 connections
+//! at a time are served on a thread of their own that answers them without the runtime (the
+//! fast lane, `serve/lane.rs`), handing anything else to hyper.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
