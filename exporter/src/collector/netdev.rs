@@ -328,6 +328,16 @@ pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> 
         (false, true) => PROC_KEYS.iter().map(|k| detailed_key(k)).collect(),
         (false, false) => PROC_KEYS.to_vec(),
     };
+    // Each family's name and HELP, made once rather than on every scrape.
+    let families = keys
+        .iter()
+        .map(|key| {
+            (
+                format!("node_network_{key}"),
+                format!("Network device statistic {key}."),
+            )
+        })
+        .collect();
     Ok(Box::new(NetdevCollector {
         path: config.paths.procfs.join("net/dev"),
         class_net: config.paths.sysfs.join("class/net"),
@@ -336,7 +346,7 @@ pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> 
         detailed,
         label_ifalias: options.switch(&LABEL_IFALIAS),
         netlink,
-        keys,
+        families,
     }))
 }
 
@@ -348,8 +358,9 @@ struct NetdevCollector {
     detailed: bool,
     label_ifalias: bool,
     netlink: bool,
-    /// The families' keys (`node_network_<key>_total`), in the order of a device's values.
-    keys: Vec<&'static str>,
+    /// The families' names (`node_network_<key>_total`) and HELP, in the order of a device's
+    /// values.
+    families: Vec<(String, String)>,
 }
 
 impl NetdevCollector {
@@ -368,7 +379,6 @@ impl NetdevCollector {
     /// Writes one counter family per key, `rows` holding each device's values in key order.
     fn encode_stats(
         &self,
-        keys: &[&str],
         rows: &[(&str, Vec<u64>)],
         enc: &mut DescriptorEncoder<'_>,
     ) -> Result<(), CollectError> {
@@ -385,10 +395,8 @@ impl NetdevCollector {
                 l
             })
             .collect();
-        for (k, key) in keys.iter().enumerate() {
-            let name = format!("node_network_{key}");
-            let help = format!("Network device statistic {key}.");
-            let mut family = counter_family(enc, &name, &help)?;
+        for (k, (name, help)) in self.families.iter().enumerate() {
+            let mut family = counter_family(enc, name, help)?;
             for ((_, values), labels) in rows.iter().zip(&labels) {
                 counter(&mut family, labels, values[k])?;
             }
@@ -409,7 +417,7 @@ impl Collector for NetdevCollector {
                 .filter(|(name, _)| !self.filter.ignored(name))
                 .map(|(name, s)| (name.as_str(), if self.detailed { s.to_vec() } else { legacy(s) }))
                 .collect();
-            self.encode_stats(&self.keys, &rows, enc)?;
+            self.encode_stats(&rows, enc)?;
         } else {
             read_with(&self.path, |data| {
                 let devs = parse_netdev(data).map_err(|e| CollectError::parse(&self.path, e))?;
@@ -418,7 +426,7 @@ impl Collector for NetdevCollector {
                     .filter(|d| !self.filter.ignored(d.device))
                     .map(|d| (d.device, [d.receive, d.transmit].concat()))
                     .collect();
-                self.encode_stats(&self.keys, &rows, enc)
+                self.encode_stats(&rows, enc)
             })?;
         }
         if self.address_info {
