@@ -66,9 +66,10 @@ fn page(ctx: &Context, mut snap: FleetSnapshot, t: &Thresholds, page: usize) -> 
     }
     let foot = as_of(ctx, snap.time);
     let lines: Vec<String> = snap.agents.iter().map(line).collect();
+    let sizes = sizes(&snap.agents, &lines);
     // Room for the header's " · page 9999/9999, unhealthy first" and the blank lines.
     let room = MESSAGE_LIMIT.saturating_sub(utf16(&head) + utf16(&foot) + 48);
-    let pages = pages(&lines, room);
+    let pages = pages(&sizes, room);
     if pages.len() == 1 {
         return Page {
             text: format!("{head}\n\n{}\n\n{foot}", lines.join("\n")),
@@ -118,15 +119,48 @@ fn unhealthy_first(agents: &mut [AgentSnapshot], t: &Thresholds) {
 }
 
 fn line(a: &AgentSnapshot) -> String {
+    line_with(
+        a,
+        &a.scrape_age_seconds.map_or("never".into(), age),
+        [a.cpu_percent, a.memory_percent, a.disk_percent].map(percent),
+    )
+}
+
+/// `a`'s line with the parts that change from one snapshot to the next (the scrape's age and
+/// the three percentages) as wide as they get. Pages are cut by these widths, so that a press
+/// on Next shows the agent after the last one of the page before, although every age has
+/// moved on since: cut by the lines as they are, "9.8s ago" becoming "10.3s ago" moved the
+/// boundary and an agent fell between two pages.
+fn widest_line(a: &AgentSnapshot) -> String {
+    let widest = |n| "0".repeat(n);
+    line_with(
+        a,
+        &widest(AGE_WIDTH),
+        [(); 3].map(|_| widest(PERCENT_WIDTH)),
+    )
+}
+
+/// The UTF-16 sizes pages are cut by: each line's [`widest_line`] (or the line itself, were
+/// it ever wider).
+fn sizes(agents: &[AgentSnapshot], lines: &[String]) -> Vec<usize> {
+    agents
+        .iter()
+        .zip(lines)
+        .map(|(a, l)| utf16(l).max(utf16(&widest_line(a))))
+        .collect()
+}
+
+/// The widest [`age`]: "99999d 23h ago", a scrape 270 years back.
+const AGE_WIDTH: usize = 14;
+/// The widest [`percent`]: "no value" ("100.0%" is shorter).
+const PERCENT_WIDTH: usize = 8;
+
+fn line_with(a: &AgentSnapshot, age: &str, [cpu, mem, disk]: [String; 3]) -> String {
     format!(
-        "{} {} {} · last scrape {} · CPU {} · mem {} · disk {}",
+        "{} {} {} · last scrape {age} · CPU {cpu} · mem {mem} · disk {disk}",
         if a.up { "🟢" } else { "🔴" },
         a.agent,
         if a.up { "up" } else { "down" },
-        a.scrape_age_seconds.map_or("never".into(), age),
-        percent(a.cpu_percent),
-        percent(a.memory_percent),
-        percent(a.disk_percent),
     )
 }
 
@@ -135,20 +169,20 @@ fn utf16(s: &str) -> usize {
     s.encode_utf16().count()
 }
 
-/// Packs `lines` in order into pages of at most `room` UTF-16 code units (a line longer than a
-/// page by itself is a page, which `send` cuts).
-fn pages(lines: &[String], room: usize) -> Vec<std::ops::Range<usize>> {
+/// Packs lines of `sizes` UTF-16 code units, in order, into pages of at most `room` (a line
+/// longer than a page by itself is a page, which `send` cuts).
+fn pages(sizes: &[usize], room: usize) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let (mut start, mut used) = (0, 0);
-    for (i, l) in lines.iter().enumerate() {
-        let len = utf16(l) + 1;
+    for (i, size) in sizes.iter().enumerate() {
+        let len = size + 1;
         if i > start && used + len > room {
             out.push(start..i);
             (start, used) = (i, 0);
         }
         used += len;
     }
-    out.push(start..lines.len());
+    out.push(start..sizes.len());
     out
 }
 
@@ -270,14 +304,20 @@ pub fn percent(v: Option<f64>) -> String {
     v.map_or("no value".into(), |v| format!("{v:.1}%"))
 }
 
+/// How long ago, to a tenth of a second under a minute, then in the two largest units:
+/// "42.5s ago", "7m 5s ago", "3h 12m ago", "12d 4h ago". Never wider than [`AGE_WIDTH`].
 fn age(seconds: f64) -> String {
     if seconds < 60.0 {
-        format!("{seconds:.1}s ago")
+        return format!("{:.1}s ago", seconds.max(0.0));
+    }
+    let s = seconds.min(99_999.0 * 86_400.0) as u64;
+    let (d, h, m) = (s / 86_400, s / 3_600 % 24, s / 60 % 60);
+    if d > 0 {
+        format!("{d}d {h}h ago")
+    } else if h > 0 {
+        format!("{h}h {m}m ago")
     } else {
-        format!(
-            "{} ago",
-            humantime::format_duration(std::time::Duration::from_secs(seconds as u64))
-        )
+        format!("{m}m {}s ago", s % 60)
     }
 }
 
@@ -335,8 +375,8 @@ mod tests {
 
     #[test]
     fn pages_keep_lines_whole_within_the_room() {
-        let lines: Vec<String> = (0..10).map(|i| format!("line {i}")).collect();
-        // Each line is 6 characters and a newline.
+        // Lines of 6 characters and a newline.
+        let lines = [6; 10];
         let bounds = |room: usize, n: usize| -> Vec<(usize, usize)> {
             pages(&lines[..n], room)
                 .into_iter()
@@ -347,5 +387,74 @@ mod tests {
         assert_eq!(bounds(1000, 10), [(0, 10)]);
         // A line longer than a page is a page of its own.
         assert_eq!(bounds(2, 2), [(0, 1), (1, 2)]);
+    }
+
+    fn agent(i: usize, age: Option<f64>, usage: Option<f64>) -> AgentSnapshot {
+        AgentSnapshot {
+            agent: format!("node-{}", "x".repeat(i % 7)),
+            instances: vec![],
+            up: !i.is_multiple_of(5),
+            scrape_age_seconds: age,
+            cpu_percent: usage,
+            cpu_count: None,
+            memory_percent: usage,
+            disk_percent: usage,
+            load_per_cpu: None,
+            net_rx_bytes_per_second: None,
+            net_tx_bytes_per_second: None,
+        }
+    }
+
+    #[test]
+    fn pages_are_cut_in_the_same_places_however_the_ages_and_figures_move() {
+        let cut = |age: Option<f64>, usage: Option<f64>| {
+            let agents: Vec<AgentSnapshot> = (0..400).map(|i| agent(i, age, usage)).collect();
+            let lines: Vec<String> = agents.iter().map(line).collect();
+            let pages = pages(&sizes(&agents, &lines), 3000);
+            // Every page still fits the room with the lines as they are.
+            for p in &pages {
+                let text = lines[p.clone()].join("\n");
+                assert!(utf16(&text) <= 3000, "{} > 3000", utf16(&text));
+            }
+            pages
+        };
+        let first = cut(Some(9.8), Some(5.0));
+        assert!(first.len() > 3, "{first:?}");
+        for (age, usage) in [
+            (Some(10.3), Some(5.0)),
+            (Some(61.0), Some(100.0)),
+            (Some(3_601.0), None),
+            (Some(86_400.0 * 400.0), Some(55.5)),
+            (None, None),
+        ] {
+            assert_eq!(cut(age, usage), first, "age {age:?}, usage {usage:?}");
+        }
+    }
+
+    #[test]
+    fn ages_are_two_units_and_never_wider_than_their_room() {
+        for (seconds, want) in [
+            (0.0, "0.0s ago"),
+            (-0.4, "0.0s ago"),
+            (42.46, "42.5s ago"),
+            (59.94, "59.9s ago"),
+            (60.0, "1m 0s ago"),
+            (425.0, "7m 5s ago"),
+            (3_599.0, "59m 59s ago"),
+            (3_600.0, "1h 0m ago"),
+            (11_545.0, "3h 12m ago"),
+            (86_399.0, "23h 59m ago"),
+            (1_051_200.0, "12d 4h ago"),
+            (1e12, "99999d 0h ago"),
+        ] {
+            assert_eq!(age(seconds), want, "{seconds}");
+        }
+        for s in (0..200_000u64).step_by(7).chain([8_639_999_999]) {
+            assert!(age(s as f64).len() <= AGE_WIDTH, "{s}: {}", age(s as f64));
+        }
+        assert_eq!(
+            [None, Some(100.0), Some(999.9)].map(|v| percent(v).len()),
+            [PERCENT_WIDTH, 6, 6]
+        );
     }
 }
