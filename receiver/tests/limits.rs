@@ -89,28 +89,30 @@ fn notification(group_key: &str, receiver: &str, padding: usize) -> Value {
 }
 
 /// Item 10: 1,100 connections that send nothing neither lock out a health check (the oldest
-/// idle ones make room) nor stay open past the header timeout (3 s here).
+/// idle ones make room) nor stay open past the header timeout (8 s here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_neither_lock_out_a_health_check_nor_stay_open() {
-    let receiver = Receiver::start(&[("RECEIVER_HEADER_TIMEOUT", "3s".to_string())]).await;
+    let receiver = Receiver::start(&[("RECEIVER_HEADER_TIMEOUT", "8s".to_string())]).await;
     let mut idle = IdleConnections::open(([127, 0, 0, 1], receiver.port).into(), 1100).await;
-    let answer = tokio::time::timeout(Duration::from_secs(1), async {
+    // Well under the header timeout: locked out, the answer would come only once the idle
+    // connections time out; the slack is for a loaded CI machine.
+    let answer = tokio::time::timeout(Duration::from_secs(4), async {
         let resp = reqwest::get(format!("{}/healthz", receiver.url)).await?;
         Ok::<_, reqwest::Error>((resp.status(), resp.text().await?))
     })
     .await;
     let (status, body) = answer
-        .unwrap_or_else(|_| panic!("no answer within 1 s; log:\n{}", receiver.proc.log_text()))
+        .unwrap_or_else(|_| panic!("no answer within 4 s; log:\n{}", receiver.proc.log_text()))
         .unwrap();
     assert_eq!(
         (status.as_u16(), body.as_str()),
         (200, "{\"status\":\"ok\"}")
     );
 
-    let open = idle.wait_closed(Duration::from_secs(10)).await;
+    let open = idle.wait_closed(Duration::from_secs(16)).await;
     assert_eq!(
         open, 0,
-        "idle connections left open past the 3 s header timeout"
+        "idle connections left open past the 8 s header timeout"
     );
     let log = receiver.proc.log_text();
     assert!(!log.contains("Too many open files"), "{log}");
