@@ -101,7 +101,9 @@ async fn start_receiver(tg: &FakeTelegram, dir: &Path, url_file: &Path) -> (Proc
         .arg(format!("127.0.0.1:{port}"))
         .arg("--config")
         .arg(receiver_yml(dir))
-        .args(["--watchdog-timeout", "2s"])
+        // Counted from the receiver's start: long enough that a slow start on a loaded machine
+        // is not taken for silence before the test's first heartbeat.
+        .args(["--watchdog-timeout", "4s"])
         .env("RECEIVER_HEARTBEAT_URL_FILE", url_file)
         .env("WEBHOOK_TOKEN_FILE", &token_file)
         .env("BOT_TOKEN", tg.token())
