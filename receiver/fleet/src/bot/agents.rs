@@ -56,19 +56,27 @@ fn page(ctx: &Context, mut snap: FleetSnapshot, t: &Thresholds, page: usize) -> 
         .iter()
         .filter(|a| a.up && a.badness(0, t).usage > 1.0)
         .count();
-    let mut head = format!(
-        "{}: {up} up, {} down",
-        vpsmon_receiver_delivery::render::count(snap.agents.len(), "agent", "agents"),
-        snap.agents.len() - up
-    );
-    if over > 0 {
-        head.push_str(&format!(", {over} over a threshold"));
-    }
+    let n = snap.agents.len();
+    let head = |up: usize, down: usize, over: usize| {
+        let mut head = format!(
+            "{}: {up} up, {down} down",
+            vpsmon_receiver_delivery::render::count(n, "agent", "agents"),
+        );
+        if over > 0 {
+            head.push_str(&format!(", {over} over a threshold"));
+        }
+        head
+    };
+    let (widest_head, head) = (head(n, n, n), head(up, n - up, over));
     let foot = as_of(ctx, snap.time);
     let lines: Vec<String> = snap.agents.iter().map(line).collect();
     let sizes = sizes(&snap.agents, &lines);
-    // Room for the header's " · page 9999/9999, unhealthy first" and the blank lines.
-    let room = MESSAGE_LIMIT.saturating_sub(utf16(&head) + utf16(&foot) + 48);
+    // As the lines, the header and the footer are counted at their widest (every count at the
+    // fleet's size, the "over a threshold" clause, a time zone's name of up to 8), so that the
+    // cuts do not move when a count or the clock's zone does. 48 is the room for the header's
+    // " · page 99999/99999, unhealthy first" and the blank lines.
+    let foot_room = utf16(&foot).max(utf16("as of 00:00:00 ") + 8);
+    let room = MESSAGE_LIMIT.saturating_sub(utf16(&widest_head) + foot_room + 48);
     let pages = pages(&sizes, room);
     if pages.len() == 1 {
         return Page {
@@ -126,15 +134,21 @@ fn line(a: &AgentSnapshot) -> String {
     )
 }
 
-/// `a`'s line with the parts that change from one snapshot to the next (the scrape's age and
-/// the three percentages) as wide as they get. Pages are cut by these widths, so that a press
+/// `a`'s line with the parts that change from one snapshot to the next (up or down, the
+/// scrape's age and the three percentages) as wide as they get. Pages are cut by these widths, so that a press
 /// on Next shows the agent after the last one of the page before, although every age has
 /// moved on since: cut by the lines as they are, "9.8s ago" becoming "10.3s ago" moved the
 /// boundary and an agent fell between two pages.
 fn widest_line(a: &AgentSnapshot) -> String {
     let widest = |n| "0".repeat(n);
+    // Measured as down ("down" is wider than "up"), so that an agent going down does not move
+    // the cuts either.
+    let down = AgentSnapshot {
+        up: false,
+        ..a.clone()
+    };
     line_with(
-        a,
+        &down,
         &widest(AGE_WIDTH),
         [(); 3].map(|_| widest(PERCENT_WIDTH)),
     )
@@ -150,7 +164,7 @@ fn sizes(agents: &[AgentSnapshot], lines: &[String]) -> Vec<usize> {
         .collect()
 }
 
-/// The widest [`age`]: "99999d 23h ago", a scrape 270 years back.
+/// The widest [`age`] can be: "99999d 23h ago" (it stops at 99999 days, 270 years).
 const AGE_WIDTH: usize = 14;
 /// The widest [`percent`]: "no value" ("100.0%" is shorter).
 const PERCENT_WIDTH: usize = 8;
@@ -389,11 +403,11 @@ mod tests {
         assert_eq!(bounds(2, 2), [(0, 1), (1, 2)]);
     }
 
-    fn agent(i: usize, age: Option<f64>, usage: Option<f64>) -> AgentSnapshot {
+    fn agent(i: usize, up: bool, age: Option<f64>, usage: Option<f64>) -> AgentSnapshot {
         AgentSnapshot {
             agent: format!("node-{}", "x".repeat(i % 7)),
             instances: vec![],
-            up: !i.is_multiple_of(5),
+            up,
             scrape_age_seconds: age,
             cpu_percent: usage,
             cpu_count: None,
@@ -407,8 +421,11 @@ mod tests {
 
     #[test]
     fn pages_are_cut_in_the_same_places_however_the_ages_and_figures_move() {
-        let cut = |age: Option<f64>, usage: Option<f64>| {
-            let agents: Vec<AgentSnapshot> = (0..400).map(|i| agent(i, age, usage)).collect();
+        // `down_every`: every so many agents is down (1: all, 0: none).
+        let cut = |down_every: usize, age: Option<f64>, usage: Option<f64>| {
+            let agents: Vec<AgentSnapshot> = (0..400)
+                .map(|i| agent(i, down_every == 0 || i % down_every != 0, age, usage))
+                .collect();
             let lines: Vec<String> = agents.iter().map(line).collect();
             let pages = pages(&sizes(&agents, &lines), 3000);
             // Every page still fits the room with the lines as they are.
@@ -418,16 +435,20 @@ mod tests {
             }
             pages
         };
-        let first = cut(Some(9.8), Some(5.0));
+        let first = cut(5, Some(9.8), Some(5.0));
         assert!(first.len() > 3, "{first:?}");
-        for (age, usage) in [
-            (Some(10.3), Some(5.0)),
-            (Some(61.0), Some(100.0)),
-            (Some(3_601.0), None),
-            (Some(86_400.0 * 400.0), Some(55.5)),
-            (None, None),
+        for (down_every, age, usage) in [
+            (5, Some(10.3), Some(5.0)),
+            (5, Some(61.0), Some(100.0)),
+            (3, Some(3_601.0), None),
+            (0, Some(86_400.0 * 400.0), Some(55.5)),
+            (1, None, None),
         ] {
-            assert_eq!(cut(age, usage), first, "age {age:?}, usage {usage:?}");
+            assert_eq!(
+                cut(down_every, age, usage),
+                first,
+                "down every {down_every}, age {age:?}, usage {usage:?}"
+            );
         }
     }
 
