@@ -90,7 +90,7 @@ async fn wait_text(tg: &FakeTelegram, chat: i64, text: &str, log: &Path) -> usiz
     }
 }
 
-/// The receiver binary with the two routes of [`receiver_yml`], a 2 s watchdog timeout (set
+/// The receiver binary with the two routes of [`receiver_yml`], a 4 s watchdog timeout (set
 /// explicitly: watched from the start) and `url_file` as its heartbeat URL; its base URL.
 async fn start_receiver(tg: &FakeTelegram, dir: &Path, url_file: &Path) -> (Proc, String) {
     let token_file = dir.join("webhook.token");
@@ -216,9 +216,11 @@ async fn heartbeats_are_never_shown_and_silence_is_told_once_to_every_destinatio
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_destination_is_told_when_it_works_again_and_the_others_only_once() {
     let tg = FakeTelegram::start().await;
+    // Well past the watchdog's 4 s, so that its first message to OPS is refused even after a
+    // slow start.
     tg.fail_chat_until(
         OPS,
-        Duration::from_secs(8),
+        Duration::from_secs(12),
         Fault::Error {
             code: 400,
             description: "Bad Request: chat not found".into(),
@@ -237,6 +239,20 @@ async fn a_failing_destination_is_told_when_it_works_again_and_the_others_only_o
         "{all:?}"
     );
     wait_text(&tg, OPS, broken, &log).await;
+    // OPS was asked while it refused, and told once it worked again.
+    let refused = tg
+        .requests_for("sendMessage")
+        .iter()
+        .filter(|r| {
+            let chat = &r.params["chat_id"];
+            let chat = chat.as_i64().or_else(|| chat.as_str()?.parse().ok());
+            chat == Some(OPS) && r.status == 400
+        })
+        .count();
+    assert!(
+        refused >= 1,
+        "OPS never refused: the retry was not exercised"
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(texts(&tg, ALERTS).len(), 1, "{:?}", texts(&tg, ALERTS));
     assert_eq!(texts(&tg, OPS).len(), 1, "{:?}", texts(&tg, OPS));
