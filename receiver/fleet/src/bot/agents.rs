@@ -128,27 +128,24 @@ fn unhealthy_first(agents: &mut [AgentSnapshot], t: &Thresholds) {
 
 fn line(a: &AgentSnapshot) -> String {
     line_with(
-        a,
+        &a.agent,
+        a.up,
         &a.scrape_age_seconds.map_or("never".into(), age),
         [a.cpu_percent, a.memory_percent, a.disk_percent].map(percent),
     )
 }
 
 /// `a`'s line with the parts that change from one snapshot to the next (up or down, the
-/// scrape's age and the three percentages) as wide as they get. Pages are cut by these widths, so that a press
-/// on Next shows the agent after the last one of the page before, although every age has
-/// moved on since: cut by the lines as they are, "9.8s ago" becoming "10.3s ago" moved the
-/// boundary and an agent fell between two pages.
+/// scrape's age and the three percentages) as wide as they get: down ("down" is wider than
+/// "up"), [`AGE_WIDTH`], [`PERCENT_WIDTH`]. Pages are cut by these widths, so that a press on
+/// Next shows the agent after the last one of the page before, although every age has moved
+/// on since: cut by the lines as they are, "9.8s ago" becoming "10.3s ago" moved the boundary
+/// and an agent fell between two pages.
 fn widest_line(a: &AgentSnapshot) -> String {
     let widest = |n| "0".repeat(n);
-    // Measured as down ("down" is wider than "up"), so that an agent going down does not move
-    // the cuts either.
-    let down = AgentSnapshot {
-        up: false,
-        ..a.clone()
-    };
     line_with(
-        &down,
+        &a.agent,
+        false,
         &widest(AGE_WIDTH),
         [(); 3].map(|_| widest(PERCENT_WIDTH)),
     )
@@ -169,12 +166,11 @@ const AGE_WIDTH: usize = 14;
 /// The widest [`percent`]: "no value" ("100.0%" is shorter).
 const PERCENT_WIDTH: usize = 8;
 
-fn line_with(a: &AgentSnapshot, age: &str, [cpu, mem, disk]: [String; 3]) -> String {
+fn line_with(agent: &str, up: bool, age: &str, [cpu, mem, disk]: [String; 3]) -> String {
     format!(
-        "{} {} {} · last scrape {age} · CPU {cpu} · mem {mem} · disk {disk}",
-        if a.up { "🟢" } else { "🔴" },
-        a.agent,
-        if a.up { "up" } else { "down" },
+        "{} {agent} {} · last scrape {age} · CPU {cpu} · mem {mem} · disk {disk}",
+        if up { "🟢" } else { "🔴" },
+        if up { "up" } else { "down" },
     )
 }
 
