@@ -9,7 +9,6 @@ use prometheus_client::encoding::DescriptorEncoder;
 use super::encode::single_gauge;
 use super::{
     CollectError, Collector, CollectorSpec, Config, ConfigError, ParseError, Shared, parse_num,
-    read_with,
 };
 
 pub(super) const SPEC: CollectorSpec = CollectorSpec {
@@ -23,6 +22,9 @@ pub(super) const SPEC: CollectorSpec = CollectorSpec {
 /// The per-protocol fields node_exporter exports, in its order (`inuse` is always there).
 const FIELDS: [&str; 6] = ["inuse", "orphan", "tw", "alloc", "mem", "memory"];
 const MEM: usize = 4;
+
+/// `inuse` in [`Protocol::fields`].
+pub(super) const INUSE: usize = 0;
 
 /// One protocol line: `TCP: inuse 4 orphan 0 tw 4 alloc 17 mem 1`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,11 +115,12 @@ struct SockstatCollector {
 }
 
 impl Collector for SockstatCollector {
-    fn update(&self, _shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
+    fn update(&self, shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
         let mut errors = Vec::new();
         let mut seen: Vec<String> = Vec::new();
         for (ipv6, path) in self.paths.iter().enumerate() {
-            let result = read_with(path, |data| {
+            // Through `shared`: udp_queues reads the UDP lines of the same files.
+            let result = shared.read_with(path, |data| {
                 let mut bad = Vec::new();
                 let stat = parse_sockstat(data, &mut bad);
                 errors.extend(bad.into_iter().map(|e| CollectError::parse(path, e)));
