@@ -514,8 +514,49 @@ struct BodyWriter<'a>(&'a std::cell::RefCell<String>);
 
 impl std::fmt::Write for BodyWriter<'_> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.borrow_mut().push_str(s);
+        append(&mut self.0.borrow_mut(), s);
         Ok(())
+    }
+}
+
+/// `body.push_str(s)`, with the short pieces the encoder writes most (`{`, `="`, a label's
+/// name or value, a number: a scrape has ~15,000 of them) copied inline: a call to memcpy for
+/// each cost about 3% of a scrape's CPU.
+#[inline(always)]
+fn append(body: &mut String, s: &str) {
+    let n = s.len();
+    if n > 32 || body.capacity() - body.len() < 32 {
+        body.push_str(s);
+        return;
+    }
+    // SAFETY: `n` bytes of `s` are read, each copy of 1, 2, 4, 8 or 16 bytes lying within
+    // `s` (the two copies of one size overlap when `n` is not twice that size); they are
+    // written after the body's end, where at least 32 >= n bytes of capacity are free, and
+    // the length then grows by `n`: the body ends with `s`'s bytes, whole UTF-8.
+    unsafe {
+        let v = body.as_mut_vec();
+        let dst = v.as_mut_ptr().add(v.len());
+        let src = s.as_ptr();
+        fn copy<T>(src: *const u8, dst: *mut u8, n: usize) {
+            let size = std::mem::size_of::<T>();
+            // SAFETY: the caller's: `size <= n <= 2 * size`, both ranges valid for `n` bytes.
+            unsafe {
+                dst.cast::<T>()
+                    .write_unaligned(src.cast::<T>().read_unaligned());
+                dst.add(n - size)
+                    .cast::<T>()
+                    .write_unaligned(src.add(n - size).cast::<T>().read_unaligned());
+            }
+        }
+        match n {
+            0 => {}
+            1 => *dst = *src,
+            2..=3 => copy::<u16>(src, dst, n),
+            4..=7 => copy::<u32>(src, dst, n),
+            8..=15 => copy::<u64>(src, dst, n),
+            _ => copy::<u128>(src, dst, n),
+        }
+        v.set_len(v.len() + n);
     }
 }
 
@@ -885,6 +926,30 @@ pub(crate) mod testutil {
 mod tests {
     use super::testutil::{config_for, logs_of, scraper_of, tree};
     use super::*;
+
+    /// Every length the inline copy takes (0 to 32 bytes), and longer, appended after bodies
+    /// of every fill, with as little room as 32 bytes left or less: the body is what
+    /// `push_str` makes.
+    #[test]
+    fn append_is_push_str() {
+        let text = "héllo={\"wörld\"} 12345678901234567890 abcdefghijklmnopqrstuvwxyz";
+        let pieces: Vec<&str> = (0..=text.len())
+            .flat_map(|a| (a..=text.len()).map(move |b| (a, b)))
+            .filter_map(|(a, b)| text.get(a..b))
+            .collect();
+        for start in 0..40 {
+            for room in [0, 1, 31, 32, 33, 64] {
+                for piece in &pieces {
+                    let mut body = String::with_capacity(start + room);
+                    body.push_str(&"x".repeat(start));
+                    let mut expected = body.clone();
+                    append(&mut body, piece);
+                    expected.push_str(piece);
+                    assert_eq!(body, expected, "{piece:?} after {start} bytes, room {room}");
+                }
+            }
+        }
+    }
 
     /// A collector of procfs and sysfs that found nothing is not run again until the kernel
     /// announces a change (then it is); one that found series runs on every scrape.
