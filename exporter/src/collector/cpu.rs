@@ -361,6 +361,7 @@ pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> 
         cpus,
         isolated: isolated.iter().map(u32::to_string).collect(),
         state: Mutex::new(State::default()),
+        cpu_files: Mutex::new(Vec::new()),
     }))
 }
 
@@ -373,6 +374,8 @@ struct CpuCollector {
     /// The isolated CPUs' numbers, rendered.
     isolated: Vec<String>,
     state: Mutex<State>,
+    /// What `sys_cpus` reads, for the CPUs it last found.
+    cpu_files: Mutex<Vec<CpuFiles>>,
 }
 
 /// Parses a kernel CPU list (`1,3-5,9`; empty when there is none).
@@ -414,37 +417,63 @@ struct SysCpus {
     online: Vec<(String, bool)>,
 }
 
+/// The files [`sys_cpus`] reads of one CPU, their paths joined once per listing.
+struct CpuFiles {
+    /// `cpu<N>`.
+    name: String,
+    online: PathBuf,
+    core_throttles: PathBuf,
+    package_throttles: PathBuf,
+    package_id: PathBuf,
+    core_id: PathBuf,
+}
+
+impl CpuFiles {
+    fn of(cpus: &std::path::Path, name: String) -> CpuFiles {
+        let dir = cpus.join(&name);
+        CpuFiles {
+            online: dir.join("online"),
+            core_throttles: dir.join("thermal_throttle/core_throttle_count"),
+            package_throttles: dir.join("thermal_throttle/package_throttle_count"),
+            package_id: dir.join("topology/physical_package_id"),
+            core_id: dir.join("topology/core_id"),
+            name,
+        }
+    }
+}
+
 /// Walks the CPU directories once, in name order as node_exporter globs them. Thermal throttle
 /// counts are kept per (package, core) and per package from the first CPU of each; a CPU
 /// without `thermal_throttle` (every VM) costs two failed opens and no topology read.
-fn sys_cpus(cpus: &std::path::Path) -> SysCpus {
+fn sys_cpus(cpus: &std::path::Path, kept: &Mutex<Vec<CpuFiles>>) -> SysCpus {
     let mut cores = std::collections::BTreeMap::new();
     let mut packages = std::collections::BTreeMap::new();
     let mut online = Vec::new();
     let Ok(names) = super::read::numbered_entries(cpus, "cpu") else {
         return SysCpus::default();
     };
+    let mut files = kept.lock().unwrap_or_else(|p| p.into_inner());
+    if !files.iter().map(|f| &f.name).eq(names.iter()) {
+        *files = names.into_iter().map(|n| CpuFiles::of(cpus, n)).collect();
+    }
     let mut with_online = true;
-    for (i, name) in names.iter().enumerate() {
-        let dir = cpus.join(name);
+    for (i, cpu) in files.iter().enumerate() {
         if with_online {
-            let state = super::read_with(&dir.join("online"), |d| Ok(d.trim() == "1"));
+            let state = super::read_with(&cpu.online, |d| Ok(d.trim() == "1"));
             match state {
                 // No `online` on the first CPU: the kernel cannot offline CPUs here.
                 Err(CollectError::Read { .. }) if i == 0 => with_online = false,
                 // Unreadable or missing on another CPU: node_exporter says 0.
-                s => online.push((name["cpu".len()..].to_owned(), s.unwrap_or(false))),
+                s => online.push((cpu.name["cpu".len()..].to_owned(), s.unwrap_or(false))),
             }
         }
-        let core_count = read_count(&dir.join("thermal_throttle/core_throttle_count"));
-        let package_count = read_count(&dir.join("thermal_throttle/package_throttle_count"));
+        let core_count = read_count(&cpu.core_throttles);
+        let package_count = read_count(&cpu.package_throttles);
         if core_count.is_none() && package_count.is_none() {
             continue;
         }
-        let (Some(package), Some(core)) = (
-            read_count(&dir.join("topology/physical_package_id")),
-            read_count(&dir.join("topology/core_id")),
-        ) else {
+        let (Some(package), Some(core)) = (read_count(&cpu.package_id), read_count(&cpu.core_id))
+        else {
             continue;
         };
         if let Some(c) = core_count {
@@ -550,7 +579,7 @@ impl Collector for CpuCollector {
                 cores,
                 packages,
                 online,
-            } = sys_cpus(&self.cpus);
+            } = sys_cpus(&self.cpus, &self.cpu_files);
             if !cores.is_empty() {
                 let mut family = counter_family(
                     enc,

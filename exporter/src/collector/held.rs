@@ -153,11 +153,17 @@ fn give_back(at: usize, keep: bool) {
     }
 }
 
-/// The listing kept in slot `at` (borrowed), if it was made in `generation`.
-fn listing(at: usize, generation: u64) -> Option<Vec<DirEntry>> {
-    let held = HELD.lock().ok()?;
-    let (g, listed) = held.as_ref()?.slots.get(at)?.listing.as_ref()?;
-    (*g == generation).then(|| listed.clone())
+/// `f` of the listing kept in slot `at` (borrowed), if it was made in `generation`; else `f`
+/// is given back. `f` runs with the store locked.
+fn with_kept<T, F: FnOnce(&[DirEntry]) -> T>(at: usize, generation: u64, f: F) -> Result<T, F> {
+    let Ok(held) = HELD.lock() else { return Err(f) };
+    match held
+        .as_ref()
+        .and_then(|s| s.slots.get(at)?.listing.as_ref())
+    {
+        Some((g, listed)) if *g == generation => Ok(f(listed)),
+        _ => Err(f),
+    }
 }
 
 /// Keeps `listed` in slot `at` (borrowed) as made in `generation`.
@@ -432,12 +438,24 @@ pub(crate) struct DirEntry {
 /// removed while held (a module unloaded) lists nothing but its dots, like an empty one: a
 /// held directory that lists nothing is opened again by its path, and an empty one not held.
 pub(crate) fn list_dir(path: &Path) -> io::Result<Vec<DirEntry>> {
+    with_listing(path, <[DirEntry]>::to_vec)
+}
+
+/// `f` of [`list_dir`]'s entries of `path`, without a copy of a kept listing. `f` runs with
+/// the store locked: it must not use held descriptors itself.
+pub(crate) fn with_listing<T>(path: &Path, f: impl FnOnce(&[DirEntry]) -> T) -> io::Result<T> {
+    let mut f = f;
     if let Some((fd, at, shape)) = borrow(path, 0) {
         // Listed since the kernel last announced a change: still what it lists.
         let generation = absent::generation().filter(|_| shape == Shape::Whole);
-        if let Some(kept) = generation.and_then(|g| listing(at, g)) {
-            give_back(at, true);
-            return Ok(kept);
+        if let Some(g) = generation {
+            match with_kept(at, g, f) {
+                Ok(out) => {
+                    give_back(at, true);
+                    return Ok(out);
+                }
+                Err(back) => f = back,
+            }
         }
         let listed = entries(fd).ok().filter(|e| !e.is_empty());
         if let (Some(g), Some(listed)) = (generation, &listed) {
@@ -445,12 +463,12 @@ pub(crate) fn list_dir(path: &Path) -> io::Result<Vec<DirEntry>> {
         }
         give_back(at, listed.is_some());
         if let Some(listed) = listed {
-            return Ok(listed);
+            return Ok(f(&listed));
         }
     }
     match absent::known(path) {
         Some(absent::Found::Missing(errno)) => return Err(io::Error::from_raw_os_error(errno)),
-        Some(absent::Found::Empty) => return Ok(Vec::new()),
+        Some(absent::Found::Empty) => return Ok(f(&[])),
         Some(absent::Found::Elsewhere) | None => {}
     }
     let dir = absent::note(
@@ -477,7 +495,7 @@ pub(crate) fn list_dir(path: &Path) -> io::Result<Vec<DirEntry>> {
         };
         put(path, 0, dir, shape);
     }
-    Ok(listed)
+    Ok(f(&listed))
 }
 
 /// Rewinds `dir` and reads every entry with getdents64.

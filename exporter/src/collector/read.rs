@@ -48,14 +48,18 @@ pub(crate) fn read_with<T>(
 /// Go's `filepath.Glob("<prefix>[0-9]*")` returns them (node_exporter's order: `cpu10` before
 /// `cpu2`).
 pub(crate) fn numbered_entries(dir: &Path, prefix: &str) -> io::Result<Vec<String>> {
-    let mut names: Vec<String> = held::list_dir(dir)?
-        .into_iter()
-        .filter_map(|e| e.name.into_string().ok())
-        .filter(|n| {
-            n.strip_prefix(prefix)
-                .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
-        })
-        .collect();
+    // Only the matching names are copied out of the listing.
+    let mut names: Vec<String> = held::with_listing(dir, |entries| {
+        entries
+            .iter()
+            .filter_map(|e| e.name.to_str())
+            .filter(|n| {
+                n.strip_prefix(prefix)
+                    .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+            })
+            .map(str::to_owned)
+            .collect()
+    })?;
     names.sort_unstable();
     Ok(names)
 }
