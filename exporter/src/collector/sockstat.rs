@@ -3,6 +3,7 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
@@ -106,13 +107,30 @@ pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> 
             config.paths.procfs.join("net/sockstat6"),
         ],
         page_size: page_size(),
+        names: Mutex::new(Vec::new()),
     }))
 }
 
 struct SockstatCollector {
     paths: [PathBuf; 2],
     page_size: i64,
+    /// Each protocol field's family name and HELP, made when first seen: a scrape writes
+    /// about twenty, and formatting both anew each time cost more than the rest of the
+    /// collector's own work.
+    names: Mutex<Vec<Named>>,
 }
+
+/// One protocol field's family.
+struct Named {
+    protocol: String,
+    field: &'static str,
+    name: String,
+    help: String,
+}
+
+/// At most this many [`Named`] are kept (the kernel has 11 protocols with 1 to 4 fields;
+/// past it, a fixture tree's odd lines are named without being kept).
+const MAX_NAMED: usize = 64;
 
 impl Collector for SockstatCollector {
     fn update(&self, shared: &Shared, enc: &mut DescriptorEncoder<'_>) -> Result<(), CollectError> {
@@ -162,10 +180,28 @@ impl SockstatCollector {
         p: &Protocol<'_>,
         enc: &mut DescriptorEncoder<'_>,
     ) -> Result<(), CollectError> {
-        let mut put = |field: &str, v: i64| -> Result<(), CollectError> {
-            let name = format!("node_sockstat_{}_{field}", p.name);
-            let help = format!("Number of {} sockets in state {field}.", p.name);
-            Ok(single_gauge(enc, &name, &help, v)?)
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        let mut put = |field: &'static str, v: i64| -> Result<(), CollectError> {
+            let at = match names
+                .iter()
+                .position(|n| n.field == field && n.protocol == p.name)
+            {
+                Some(at) => at,
+                None => {
+                    let named = Named {
+                        protocol: p.name.to_owned(),
+                        field,
+                        name: format!("node_sockstat_{}_{field}", p.name),
+                        help: format!("Number of {} sockets in state {field}.", p.name),
+                    };
+                    if names.len() >= MAX_NAMED {
+                        return Ok(single_gauge(enc, &named.name, &named.help, v)?);
+                    }
+                    names.push(named);
+                    names.len() - 1
+                }
+            };
+            Ok(single_gauge(enc, &names[at].name, &names[at].help, v)?)
         };
         for (k, field) in FIELDS.iter().enumerate() {
             match p.fields[k] {
@@ -183,7 +219,7 @@ impl SockstatCollector {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{config_for, samples, scrape_of, tree};
+    use super::super::testutil::{config_for, samples, scrape_of, scraper_of, tree};
     use super::*;
 
     // node_exporter's fixtures.
@@ -238,6 +274,39 @@ FRAG6: inuse 0 memory 0
             "# HELP node_sockstat_TCP_tw Number of TCP sockets in state tw.\n# TYPE node_sockstat_TCP_tw gauge\n"
         ));
         assert!(body.contains("node_scrape_collector_success{collector=\"sockstat\"} 1\n"));
+    }
+
+    /// The names made on the first scrape serve the next ones, whose files may differ: a
+    /// protocol that appears is named, and one past [`MAX_NAMED`] still is.
+    #[test]
+    fn later_scrapes_name_each_family_as_the_first() {
+        let dir = tree(&[
+            ("proc/net/sockstat", SOCKSTAT.as_bytes()),
+            ("proc/net/sockstat6", SOCKSTAT6.as_bytes()),
+        ]);
+        let scraper = scraper_of("sockstat", build(&config_for(dir.path())).unwrap());
+        let first = String::from_utf8(scraper.scrape()).unwrap();
+        let again = String::from_utf8(scraper.scrape()).unwrap();
+        assert_eq!(samples(&first), samples(&again));
+        assert_eq!(
+            first.lines().filter(|l| l.starts_with("# ")).collect::<Vec<_>>(),
+            again.lines().filter(|l| l.starts_with("# ")).collect::<Vec<_>>()
+        );
+        let many: String = (0..MAX_NAMED + 2)
+            .map(|i| format!("P{i}: inuse {i}\n"))
+            .collect();
+        std::fs::write(dir.path().join("proc/net/sockstat"), format!("TCP: inuse 7\n{many}")).unwrap();
+        for _ in 0..2 {
+            let body = String::from_utf8(scraper.scrape()).unwrap();
+            let lines = samples(&body);
+            assert_eq!(lines[0], "node_sockstat_TCP_inuse 7");
+            let last = MAX_NAMED + 1;
+            assert!(lines.contains(&format!("node_sockstat_P{last}_inuse {last}").as_str()));
+            assert!(body.contains(&format!(
+                "# HELP node_sockstat_P{last}_inuse Number of P{last} sockets in state inuse.\n"
+            )));
+            assert!(lines.contains(&"node_sockstat_TCP6_inuse 17"));
+        }
     }
 
     #[test]
