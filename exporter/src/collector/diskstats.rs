@@ -3,7 +3,9 @@
 //! `--collector.diskstats.device-include`), with `node_disk_info` and the udev-derived
 //! `node_disk_filesystem_info`, `node_disk_device_mapper_info` and `node_disk_ata_*`.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use prometheus_client::encoding::DescriptorEncoder;
 use regex::Regex;
@@ -339,8 +341,12 @@ pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> 
         udev: config.paths.udev_data.clone(),
         block: config.paths.sysfs.join("block"),
         filter: DeviceFilter::new(config)?,
+        ignored: Mutex::new(HashMap::new()),
     }))
 }
+
+/// The most device names whose filter answer is kept; past it the answers are forgotten.
+const MAX_KEPT_ANSWERS: usize = 4096;
 
 struct DiskstatsCollector {
     path: PathBuf,
@@ -349,6 +355,25 @@ struct DiskstatsCollector {
     /// `<sysfs>/block`, for `<dev>/queue/rotational`.
     block: PathBuf,
     filter: DeviceFilter,
+    /// The filter's answer per device name: a scrape asks about the same devices each time,
+    /// and a regex match cost more than a lookup.
+    ignored: Mutex<HashMap<String, bool>>,
+}
+
+impl DiskstatsCollector {
+    /// Whether `device` is left out by the filter flags.
+    fn ignored(&self, device: &str) -> bool {
+        let mut kept = self.ignored.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&ignored) = kept.get(device) {
+            return ignored;
+        }
+        let ignored = self.filter.ignored(device);
+        if kept.len() >= MAX_KEPT_ANSWERS {
+            kept.clear();
+        }
+        kept.insert(device.to_owned(), ignored);
+        ignored
+    }
 }
 
 /// What one kept device adds to the info families.
@@ -489,7 +514,7 @@ impl Collector for DiskstatsCollector {
         read_with(&self.path, |data| {
             let mut disks =
                 parse_diskstats(data).map_err(|e| CollectError::parse(&self.path, e))?;
-            disks.retain(|d| !self.filter.ignored(d.device));
+            disks.retain(|d| !self.ignored(d.device));
             let extras: Vec<Extra> = disks.iter().map(|d| self.extra(d)).collect();
             Self::encode_info(enc, &disks, &extras)?;
             for (col, (name, help, kind)) in COLUMNS.iter().enumerate() {
@@ -578,6 +603,29 @@ mod tests {
         .collect();
         // node_exporter 1.12 skips zram too.
         assert_eq!(kept, ["sda", "vda", "nvme0n1", "dm-0", "mmcblk0p1"]);
+    }
+
+    /// The kept answers are the filter's, asked again or past [`MAX_KEPT_ANSWERS`] names.
+    #[test]
+    fn kept_filter_answers_are_the_filters() {
+        let collector = DiskstatsCollector {
+            path: PathBuf::new(),
+            udev: PathBuf::new(),
+            block: PathBuf::new(),
+            filter: DeviceFilter::new(&Config::default()).unwrap(),
+            ignored: Mutex::new(HashMap::new()),
+        };
+        let names: Vec<String> = (0..MAX_KEPT_ANSWERS + 10)
+            .flat_map(|i| [format!("loop{i}"), format!("dm-{i}")])
+            .collect();
+        for _ in 0..2 {
+            for name in &names {
+                let expected = name.starts_with("loop");
+                assert_eq!(collector.ignored(name), expected, "{name}");
+                assert_eq!(collector.filter.ignored(name), expected, "{name}");
+            }
+        }
+        assert!(collector.ignored.lock().unwrap().len() <= MAX_KEPT_ANSWERS);
     }
 
     #[test]
