@@ -641,7 +641,7 @@ fn monotonic(old: Option<CpuTimes>, new: CpuTimes) -> CpuTimes {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{config_for, samples, scrape_of, tree};
+    use super::super::testutil::{config_for, samples, scrape_of, scraper_of, tree};
     use super::*;
 
     /// The head of node_exporter's real-machine fixture (8 CPUs).
@@ -849,6 +849,15 @@ softirq 5057579 250191 1481983 1647 211099 186066 0 1783454 622196 12499 508444
         assert_eq!(parse_cpu_list("5-1").unwrap_err(), "\"5-1\" is not a range of CPUs");
     }
 
+    /// The `node_cpu_online` lines of a body.
+    fn online_lines(body: &str) -> Vec<String> {
+        samples(body)
+            .into_iter()
+            .filter(|l| l.starts_with("node_cpu_online"))
+            .map(str::to_owned)
+            .collect()
+    }
+
     #[test]
     fn online_cpus_only_where_the_first_cpu_has_the_file() {
         let t = "sys/devices/system/cpu/";
@@ -857,12 +866,7 @@ softirq 5057579 250191 1481983 1647 211099 186066 0 1783454 622196 12499 508444
             all.extend(files.iter().map(|(p, c)| (format!("{t}{p}"), *c)));
             let all: Vec<(&str, &[u8])> = all.iter().map(|(p, c)| (p.as_str(), *c)).collect();
             let dir = tree(&all);
-            let body = scrape_of("cpu", build(&config_for(dir.path())).unwrap());
-            samples(&body)
-                .into_iter()
-                .filter(|l| l.starts_with("node_cpu_online"))
-                .map(str::to_owned)
-                .collect()
+            online_lines(&scrape_of("cpu", build(&config_for(dir.path())).unwrap()))
         };
         assert_eq!(
             online(&[
@@ -878,6 +882,40 @@ softirq 5057579 250191 1481983 1647 211099 186066 0 1783454 622196 12499 508444
         );
         // x86: cpu0 cannot go offline and has no `online` file, so there is no family.
         assert!(online(&[("cpu0/topology/core_id", b"0\n"), ("cpu1/online", b"1\n")]).is_empty());
+    }
+
+    /// The CPUs' paths are kept between scrapes: a CPU that appears (hotplug) is read from
+    /// the next scrape on, and one that goes is no longer asked about.
+    #[test]
+    fn a_cpu_that_comes_or_goes_is_followed() {
+        let t = "sys/devices/system/cpu";
+        let dir = tree(&[
+            ("proc/stat", REAL.as_bytes()),
+            (&format!("{t}/cpu0/online"), b"1\n"),
+            (&format!("{t}/cpu1/online"), b"0\n"),
+        ]);
+        let scraper = scraper_of("cpu", build(&config_for(dir.path())).unwrap());
+        let online = || online_lines(&String::from_utf8(scraper.scrape()).unwrap());
+        assert_eq!(
+            online(),
+            ["node_cpu_online{cpu=\"0\"} 1", "node_cpu_online{cpu=\"1\"} 0"]
+        );
+        std::fs::create_dir_all(dir.path().join(format!("{t}/cpu2"))).unwrap();
+        std::fs::write(dir.path().join(format!("{t}/cpu2/online")), "1\n").unwrap();
+        std::fs::write(dir.path().join(format!("{t}/cpu1/online")), "1\n").unwrap();
+        assert_eq!(
+            online(),
+            [
+                "node_cpu_online{cpu=\"0\"} 1",
+                "node_cpu_online{cpu=\"1\"} 1",
+                "node_cpu_online{cpu=\"2\"} 1",
+            ]
+        );
+        std::fs::remove_dir_all(dir.path().join(format!("{t}/cpu1"))).unwrap();
+        assert_eq!(
+            online(),
+            ["node_cpu_online{cpu=\"0\"} 1", "node_cpu_online{cpu=\"2\"} 1"]
+        );
     }
 
     /// The first processor of node_exporter's fixture `proc/cpuinfo`, and a second one.

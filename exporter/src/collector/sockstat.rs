@@ -115,8 +115,7 @@ struct SockstatCollector {
     paths: [PathBuf; 2],
     page_size: i64,
     /// Each protocol field's family name and HELP, made when first seen: a scrape writes
-    /// about twenty, and formatting both anew each time cost more than the rest of the
-    /// collector's own work.
+    /// about twenty, and formatting both anew each time was 0.3% of a scrape's CPU in perf.
     names: Mutex<Vec<Named>>,
 }
 
@@ -128,8 +127,9 @@ struct Named {
     help: String,
 }
 
-/// At most this many [`Named`] are kept (the kernel has 11 protocols with 1 to 4 fields;
-/// past it, a fixture tree's odd lines are named without being kept).
+/// At most this many [`Named`] are kept (the kernel prints 10 protocol lines of 1 to 5
+/// fields, 19 families with TCP's and UDP's `mem_bytes`; past it, a fixture tree's odd lines
+/// are named without being kept).
 const MAX_NAMED: usize = 64;
 
 impl Collector for SockstatCollector {

@@ -16,7 +16,8 @@
 //! each family. Where sockstat counts no UDP socket of a family (`UDP: inuse 0` in
 //! net/sockstat, `UDP6: inuse 0` in net/sockstat6: the kernel's count of the sockets in that
 //! very table), its sums are 0 and its walk is skipped. The sockstat collector reads the same
-//! files in the same scrape, so they are read once.
+//! files in the same scrape, so they are read once: a socket bound between that read and
+//! udp_queues' turn shows from the next scrape on.
 
 use std::path::{Path, PathBuf};
 
@@ -253,11 +254,15 @@ mod tests {
         sums
     }
 
+    /// The tests that bind sockets and compare this host's sums, one at a time.
+    static HOST: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     /// sock_diag and /proc/net/udp{,6} count the same sockets and the same bytes: a socket
     /// with datagrams queued shows in both, by the same amounts (other processes' sockets may
     /// move between the two reads, so a few tries are allowed).
     #[test]
     fn sock_diag_gives_the_sums_of_the_files_on_this_host() {
+        let _host = HOST.lock().unwrap_or_else(|e| e.into_inner());
         let queued = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         for _ in 0..4 {
@@ -288,14 +293,21 @@ mod tests {
 
     /// The collector on this host's /proc, where it asks sock_diag, or skips a family whose
     /// sockstat line counts no socket: its figures are the files' (other processes' sockets
-    /// may move between the reads, so a few tries are allowed). A v4 socket with datagrams
-    /// queued is held, so v4's figures come from a dump; v6's from a dump or the skip.
+    /// may move between the reads, so a few tries are allowed). A socket of each family with
+    /// datagrams queued is held (v6 where the host has it), so a skip where sockets are would
+    /// show as 0 bytes queued; a family without sockets, skipped, must read 0 as the files do
+    /// (which sockets this host has otherwise decides whether that case is met).
     #[test]
     fn the_collector_on_this_hosts_proc_gives_the_sums_of_the_files() {
+        let _host = HOST.lock().unwrap_or_else(|e| e.into_inner());
         let queued = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         for _ in 0..3 {
             sender.send_to(&[7u8; 200], queued.local_addr().unwrap()).unwrap();
+        }
+        let v6 = std::net::UdpSocket::bind("[::1]:0").ok();
+        if let Some(v6) = &v6 {
+            v6.send_to(&[7u8; 200], v6.local_addr().unwrap()).unwrap();
         }
         let mut last = None;
         let same = (0..5).any(|_| {
@@ -315,11 +327,16 @@ mod tests {
         });
         let (got, expected) = last.unwrap();
         assert!(same, "collector {got:?}, files {expected:?}");
-        assert!(
-            got.iter().any(|l| l.starts_with("node_udp_queues{ip=\"v4\",queue=\"rx\"} ")
-                && !l.ends_with(" 0")),
-            "the queued datagrams are not counted: {got:?}"
-        );
+        let queued_in = |ip: &str| {
+            got.iter().any(|l| {
+                l.starts_with(&format!("node_udp_queues{{ip=\"{ip}\",queue=\"rx\"}} "))
+                    && !l.ends_with(" 0")
+            })
+        };
+        assert!(queued_in("v4"), "the queued datagrams are not counted: {got:?}");
+        if v6.is_some() {
+            assert!(queued_in("v6"), "the queued v6 datagram is not counted: {got:?}");
+        }
     }
 
     /// sockstat's count of a family's UDP sockets, as the skip reads it.
