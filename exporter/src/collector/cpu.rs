@@ -361,7 +361,6 @@ pub(super) fn build(config: &Config) -> Result<Box<dyn Collector>, ConfigError> 
         cpus,
         isolated: isolated.iter().map(u32::to_string).collect(),
         state: Mutex::new(State::default()),
-        cpu_files: Mutex::new(Vec::new()),
     }))
 }
 
@@ -374,8 +373,6 @@ struct CpuCollector {
     /// The isolated CPUs' numbers, rendered.
     isolated: Vec<String>,
     state: Mutex<State>,
-    /// What `sys_cpus` reads, for the CPUs it last found.
-    cpu_files: Mutex<Vec<CpuFiles>>,
 }
 
 /// Parses a kernel CPU list (`1,3-5,9`; empty when there is none).
@@ -445,14 +442,13 @@ impl CpuFiles {
 /// Walks the CPU directories once, in name order as node_exporter globs them. Thermal throttle
 /// counts are kept per (package, core) and per package from the first CPU of each; a CPU
 /// without `thermal_throttle` (every VM) costs two failed opens and no topology read.
-fn sys_cpus(cpus: &std::path::Path, kept: &Mutex<Vec<CpuFiles>>) -> SysCpus {
+fn sys_cpus(cpus: &std::path::Path, files: &mut Vec<CpuFiles>) -> SysCpus {
     let mut cores = std::collections::BTreeMap::new();
     let mut packages = std::collections::BTreeMap::new();
     let mut online = Vec::new();
     let Ok(names) = super::read::numbered_entries(cpus, "cpu") else {
         return SysCpus::default();
     };
-    let mut files = kept.lock().unwrap_or_else(|p| p.into_inner());
     if !files.iter().map(|f| &f.name).eq(names.iter()) {
         *files = names.into_iter().map(|n| CpuFiles::of(cpus, n)).collect();
     }
@@ -497,6 +493,8 @@ struct State {
     last: Vec<Option<CpuTimes>>,
     /// `"0"`, `"1"`, ... rendered once.
     labels: Vec<String>,
+    /// What `sys_cpus` reads, for the CPUs it last found.
+    cpu_files: Vec<CpuFiles>,
 }
 
 impl Collector for CpuCollector {
@@ -579,7 +577,7 @@ impl Collector for CpuCollector {
                 cores,
                 packages,
                 online,
-            } = sys_cpus(&self.cpus, &self.cpu_files);
+            } = sys_cpus(&self.cpus, &mut state.cpu_files);
             if !cores.is_empty() {
                 let mut family = counter_family(
                     enc,

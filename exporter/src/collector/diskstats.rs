@@ -361,9 +361,15 @@ struct DiskstatsCollector {
 }
 
 impl DiskstatsCollector {
-    /// Whether `device` is left out by the filter flags.
-    fn ignored(&self, device: &str) -> bool {
+    /// Leaves out the disks the filter flags exclude (the kept answers locked once).
+    fn retain_wanted(&self, disks: &mut Vec<DiskLine<'_>>) {
         let mut kept = self.ignored.lock().unwrap_or_else(|e| e.into_inner());
+        disks.retain(|d| !self.ignored(&mut kept, d.device));
+    }
+
+    /// Whether `device` is left out by the filter flags, by the answer in `kept` or the
+    /// filter's (then kept).
+    fn ignored(&self, kept: &mut HashMap<String, bool>, device: &str) -> bool {
         if let Some(&ignored) = kept.get(device) {
             return ignored;
         }
@@ -514,7 +520,7 @@ impl Collector for DiskstatsCollector {
         read_with(&self.path, |data| {
             let mut disks =
                 parse_diskstats(data).map_err(|e| CollectError::parse(&self.path, e))?;
-            disks.retain(|d| !self.ignored(d.device));
+            self.retain_wanted(&mut disks);
             let extras: Vec<Extra> = disks.iter().map(|d| self.extra(d)).collect();
             Self::encode_info(enc, &disks, &extras)?;
             for (col, (name, help, kind)) in COLUMNS.iter().enumerate() {
@@ -621,7 +627,9 @@ mod tests {
         for _ in 0..2 {
             for name in &names {
                 let expected = name.starts_with("loop");
-                assert_eq!(collector.ignored(name), expected, "{name}");
+                let mut kept = collector.ignored.lock().unwrap();
+                assert_eq!(collector.ignored(&mut kept, name), expected, "{name}");
+                drop(kept);
                 assert_eq!(collector.filter.ignored(name), expected, "{name}");
             }
         }

@@ -257,12 +257,9 @@ mod tests {
     /// The tests that bind sockets and compare this host's sums, one at a time.
     static HOST: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    /// sock_diag and /proc/net/udp{,6} count the same sockets and the same bytes: a socket
-    /// with datagrams queued shows in both, by the same amounts (other processes' sockets may
-    /// move between the two reads, so a few tries are allowed).
-    #[test]
-    fn sock_diag_gives_the_sums_of_the_files_on_this_host() {
-        let _host = HOST.lock().unwrap_or_else(|e| e.into_inner());
+    /// Sockets with datagrams queued, held while they are: a v4 one with 4 x 300 bytes (and
+    /// its sender), and a v6 one with 300 bytes where the host has IPv6.
+    fn queued_sockets() -> ([std::net::UdpSocket; 2], Option<std::net::UdpSocket>) {
         let queued = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         for _ in 0..4 {
@@ -272,6 +269,16 @@ mod tests {
         if let Some(v6) = &v6 {
             v6.send_to(&[7u8; 300], v6.local_addr().unwrap()).unwrap();
         }
+        ([queued, sender], v6)
+    }
+
+    /// sock_diag and /proc/net/udp{,6} count the same sockets and the same bytes: a socket
+    /// with datagrams queued shows in both, by the same amounts (other processes' sockets may
+    /// move between the two reads, so a few tries are allowed).
+    #[test]
+    fn sock_diag_gives_the_sums_of_the_files_on_this_host() {
+        let _host = HOST.lock().unwrap_or_else(|e| e.into_inner());
+        let (_v4, v6) = queued_sockets();
         for (family, path, held) in [
             (libc::AF_INET as u8, "/proc/net/udp", true),
             (libc::AF_INET6 as u8, "/proc/net/udp6", v6.is_some()),
@@ -300,15 +307,7 @@ mod tests {
     #[test]
     fn the_collector_on_this_hosts_proc_gives_the_sums_of_the_files() {
         let _host = HOST.lock().unwrap_or_else(|e| e.into_inner());
-        let queued = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        for _ in 0..3 {
-            sender.send_to(&[7u8; 200], queued.local_addr().unwrap()).unwrap();
-        }
-        let v6 = std::net::UdpSocket::bind("[::1]:0").ok();
-        if let Some(v6) = &v6 {
-            v6.send_to(&[7u8; 200], v6.local_addr().unwrap()).unwrap();
-        }
+        let (_v4, v6) = queued_sockets();
         let mut last = None;
         let same = (0..5).any(|_| {
             let body = scrape_of("udp_queues", build(&Config::default()).unwrap());
