@@ -241,7 +241,7 @@ async fn an_empty_fleet_reads_sensibly() {
 async fn pages_are_gzipped_for_a_browser_that_asks() {
     use std::io::Read;
     let stack = Stack::start(&[Target::up("web1"), Target::up("web2")]).await;
-    stack.wait_scraped(2, 0).await;
+    stack.wait_scraped(2, 2).await;
     for path in ["/", "/api/status", "/assets/app.js", "/agents/web1"] {
         let state = vpsmon_receiver::state(stack.config("")).unwrap();
         let resp = app(state)
